@@ -1,0 +1,478 @@
+"""The catalogue of every metric mlscope exposes: the single source of truth.
+
+Each entry gives the name as it appears in the Prometheus exposition (counters with
+their ``_total``), the type, the label names, the unit and one plain help sentence.
+Code that creates a metric looks its spec up here (:func:`spec`), ``docs/metrics.md`` is
+generated from it (``python -m mlscope.catalogue > docs/metrics.md``, checked by a test),
+and the dashboard and rule checks refuse any metric name that is not listed.
+
+Why one table: names drift apart between code, rules, dashboards and docs unless one
+place owns them. A metric that is not here does not exist.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+MetricType = Literal["counter", "gauge", "histogram", "info"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family as exposed to Prometheus."""
+
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...] = ()
+    unit: str = ""
+    component: str = ""
+    dcgm: str = ""  # the dcgm-exporter equivalent, for GPU metrics
+
+    @property
+    def base_name(self) -> str:
+        """Name as given to prometheus_client (counters without ``_total``)."""
+        if self.type == "counter" and self.name.endswith("_total"):
+            return self.name[: -len("_total")]
+        if self.type == "info" and self.name.endswith("_info"):
+            return self.name[: -len("_info")]
+        return self.name
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        """Every sample name this family can produce in the exposition."""
+        if self.type == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
+        if self.type == "counter":
+            return (self.name, f"{self.base_name}_created")
+        return (self.name,)
+
+
+_HTTP = ("http_request_method", "http_route", "http_response_status_code")
+_M = ("model",)
+
+METRICS: tuple[MetricSpec, ...] = (
+    # --- HTTP server (OpenTelemetry HTTP semantic conventions, Prometheus rendering) ---
+    MetricSpec(
+        "http_server_request_duration_seconds", "histogram",
+        "Duration of HTTP server requests, from the first byte received to the last byte sent.",
+        (*_HTTP, "error_type"), "seconds", "middleware",
+    ),
+    MetricSpec(
+        "http_server_active_requests", "gauge",
+        "Number of HTTP server requests currently being handled.",
+        ("http_request_method",), "", "middleware",
+    ),
+    MetricSpec(
+        "http_server_request_body_size_bytes", "histogram",
+        "Size of HTTP server request bodies.",
+        _HTTP, "bytes", "middleware",
+    ),
+    MetricSpec(
+        "http_server_response_body_size_bytes", "histogram",
+        "Size of HTTP server response bodies.",
+        _HTTP, "bytes", "middleware",
+    ),
+    MetricSpec(
+        "http_server_time_to_first_byte_seconds", "histogram",
+        "Time from the start of an HTTP request to the first byte of its response body.",
+        _HTTP, "seconds", "middleware",
+    ),
+    MetricSpec(
+        "mlscope_internal_errors_total", "counter",
+        "Errors inside mlscope's own code that were contained instead of reaching the app.",
+        ("component",), "", "all",
+    ),
+    MetricSpec(
+        "mlscope_build_info", "gauge",
+        "Always 1; labels give the mlscope and Python versions.",
+        ("version", "python_version"), "", "all",
+    ),
+    MetricSpec(
+        "mlscope_cardinality_overflow_total", "counter",
+        "Values folded into an overflow bucket because a cardinality cap was reached.",
+        ("kind",), "", "all",
+    ),
+    # --- Monitor (in the serving app) ---
+    MetricSpec(
+        "mlscope_events_logged_total", "counter",
+        "Prediction events accepted by Monitor.log into its buffer.",
+        _M, "", "monitor",
+    ),
+    MetricSpec(
+        "mlscope_events_dropped_total", "counter",
+        "Prediction or label events dropped before reaching the engine, by reason.",
+        (*_M, "reason"), "", "monitor",
+    ),
+    MetricSpec(
+        "mlscope_events_shipped_total", "counter",
+        "Prediction events delivered to the sidecar or the local engine.",
+        _M, "", "monitor",
+    ),
+    MetricSpec(
+        "mlscope_monitor_buffer_events", "gauge",
+        "Events waiting in the Monitor's bounded buffer.",
+        _M, "", "monitor",
+    ),
+    # --- Sidecar ingest ---
+    MetricSpec(
+        "mlscope_ingest_events_total", "counter",
+        "Events accepted by the sidecar for a model.",
+        _M, "", "sidecar",
+    ),
+    MetricSpec(
+        "mlscope_ingest_rejected_total", "counter",
+        "Records or requests rejected by the sidecar, by reason.",
+        ("reason",), "", "sidecar",
+    ),
+    MetricSpec(
+        "mlscope_ingest_batch_size_events", "histogram",
+        "Number of events per accepted ingest request.",
+        _M, "", "sidecar",
+    ),
+    MetricSpec(
+        "mlscope_auth_failures_total", "counter",
+        "Requests refused for missing or wrong credentials, by endpoint.",
+        ("endpoint",), "", "sidecar",
+    ),
+    MetricSpec(
+        "mlscope_last_event_timestamp_seconds", "gauge",
+        "Unix time of the newest event ingested for a model.",
+        _M, "seconds", "sidecar",
+    ),
+    MetricSpec(
+        "mlscope_last_compute_timestamp_seconds", "gauge",
+        "Unix time the drift and quality figures of a model were last computed.",
+        _M, "seconds", "sidecar",
+    ),
+    MetricSpec(
+        "mlscope_profile_info", "gauge",
+        "Always 1; labels identify the reference profile loaded for a model.",
+        (*_M, "profile_version", "profile_hash"), "", "sidecar",
+    ),
+    MetricSpec(
+        "mlscope_snapshot_errors_total", "counter",
+        "Failed attempts to write the window snapshot to disk.",
+        (), "", "sidecar",
+    ),
+    # --- Engine: binned distributions (mergeable across replicas) ---
+    MetricSpec(
+        "mlscope_rows_total", "counter",
+        "Rows (predictions with their features) ingested by the engine.",
+        _M, "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_bin_total", "counter",
+        "Production values of a feature counted per reference bin.",
+        (*_M, "feature", "bin"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_reference_ratio", "gauge",
+        "Share of reference rows that fall in each bin of a feature.",
+        (*_M, "feature", "bin"), "ratio", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_bin_total", "counter",
+        "Production predictions counted per reference bin of a model output.",
+        (*_M, "output", "bin"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_reference_ratio", "gauge",
+        "Share of reference predictions that fall in each bin of a model output.",
+        (*_M, "output", "bin"), "ratio", "engine",
+    ),
+    # --- Engine: drift ---
+    MetricSpec(
+        "mlscope_feature_drift_score", "gauge",
+        "Drift of a feature's window distribution from the reference, per method.",
+        (*_M, "feature", "method", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_drift_p_value", "gauge",
+        "p-value of the drift test of a feature (where the method defines one).",
+        (*_M, "feature", "method", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_drift_threshold", "gauge",
+        "Score above which the default method flags a feature as drifted.",
+        (*_M, "feature", "method"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_drift_detected", "gauge",
+        "1 when the feature is flagged as drifted in the window, else 0.",
+        (*_M, "feature", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_dataset_drift_share_ratio", "gauge",
+        "Share of features flagged as drifted in the window.",
+        (*_M, "window"), "ratio", "engine",
+    ),
+    MetricSpec(
+        "mlscope_dataset_drift_detected", "gauge",
+        "1 when the dataset as a whole is flagged as drifted in the window, else 0.",
+        (*_M, "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_drift_score", "gauge",
+        "Drift of a model output's window distribution from the reference, per method.",
+        (*_M, "output", "method", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_drift_p_value", "gauge",
+        "p-value of the drift test of a model output (where the method defines one).",
+        (*_M, "output", "method", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_drift_detected", "gauge",
+        "1 when a model output is flagged as drifted in the window, else 0.",
+        (*_M, "output", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_window_rows", "gauge",
+        "Rows currently held in a drift window.",
+        (*_M, "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_drift_contribution_ratio", "gauge",
+        "A feature's share of the summed drift scores of the model in the window.",
+        (*_M, "feature", "window"), "ratio", "engine",
+    ),
+    # --- Engine: data quality ---
+    MetricSpec(
+        "mlscope_data_quality_issues_total", "counter",
+        "Input values with a data-quality problem, by feature and kind of problem.",
+        (*_M, "feature", "issue"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_schema_unexpected_features_total", "counter",
+        "Input values under feature names the reference profile does not know.",
+        _M, "", "engine",
+    ),
+    # --- Engine: outliers ---
+    MetricSpec(
+        "mlscope_outlier_score", "histogram",
+        "Per-row outlier score against the reference profile.",
+        _M, "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_outliers_total", "counter",
+        "Rows whose outlier score is above the documented threshold.",
+        _M, "", "engine",
+    ),
+    # --- Model quality with delayed labels ---
+    MetricSpec(
+        "mlscope_labels_total", "counter",
+        "Ground-truth labels received, by outcome of the join with predictions.",
+        (*_M, "outcome"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_label_delay_seconds", "histogram",
+        "Time from a prediction to the arrival of its ground-truth label.",
+        _M, "seconds", "quality",
+    ),
+    MetricSpec(
+        "mlscope_pending_predictions", "gauge",
+        "Predictions held in the label-join store waiting for their label.",
+        _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_last_label_timestamp_seconds", "gauge",
+        "Unix time the newest ground-truth label was joined for a model.",
+        _M, "seconds", "quality",
+    ),
+    MetricSpec(
+        "mlscope_classification_outcomes_total", "counter",
+        "Labelled predictions counted by actual and predicted class (a confusion matrix).",
+        (*_M, "actual", "predicted"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_quality", "gauge",
+        "A model quality figure (accuracy, f1_macro, roc_auc, mae, ...) in a window.",
+        (*_M, "metric", "window"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_quality_reference", "gauge",
+        "The same quality figure measured on the validation set at profile time.",
+        (*_M, "metric"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_estimated_quality", "gauge",
+        "Quality estimated without labels from calibrated confidence, in a window.",
+        (*_M, "metric", "window"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_residual", "histogram",
+        "Residuals (prediction minus label) of a regression model.",
+        _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_feature_error_attribution", "gauge",
+        "How much a model's error rate depends on a feature's bin (higher = more responsible).",
+        (*_M, "feature", "window"), "", "quality",
+    ),
+    # --- Host and process (psutil) ---
+    MetricSpec(
+        "mlscope_host_cpu_utilization_ratio", "gauge",
+        "Share of host CPU time spent not idle since the previous scrape.",
+        (), "ratio", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_cpu_count", "gauge",
+        "Logical CPUs of the host.", (), "", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_load_average", "gauge",
+        "Host load average over 1, 5 or 15 minutes.",
+        ("period",), "", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_memory_total_bytes", "gauge",
+        "Total physical memory of the host.", (), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_memory_available_bytes", "gauge",
+        "Memory available to new processes without swapping.", (), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_memory_used_bytes", "gauge",
+        "Memory in use on the host (total minus available).", (), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_disk_read_bytes_total", "counter",
+        "Bytes read from all disks of the host.", (), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_disk_written_bytes_total", "counter",
+        "Bytes written to all disks of the host.", (), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_network_receive_bytes_total", "counter",
+        "Bytes received on all network interfaces of the host.", (), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_host_network_transmit_bytes_total", "counter",
+        "Bytes sent on all network interfaces of the host.", (), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_process_cpu_seconds_total", "counter",
+        "CPU time used by the watched serving process.",
+        ("process",), "seconds", "system",
+    ),
+    MetricSpec(
+        "mlscope_process_resident_memory_bytes", "gauge",
+        "Resident memory of the watched serving process.",
+        ("process",), "bytes", "system",
+    ),
+    MetricSpec(
+        "mlscope_process_threads", "gauge",
+        "Threads of the watched serving process.", ("process",), "", "system",
+    ),
+    MetricSpec(
+        "mlscope_process_open_fds", "gauge",
+        "Open file descriptors of the watched serving process.", ("process",), "", "system",
+    ),
+    # --- GPU (NVML) ---
+    MetricSpec(
+        "mlscope_gpu_devices", "gauge",
+        "NVIDIA GPUs visible through NVML (0 when there is no GPU or no driver).",
+        (), "", "gpu",
+    ),
+    MetricSpec(
+        "mlscope_gpu_utilization_ratio", "gauge",
+        "Share of time over the last sample period a kernel ran on the GPU.",
+        ("gpu", "uuid", "name"), "ratio", "gpu", "DCGM_FI_DEV_GPU_UTIL (percent)",
+    ),
+    MetricSpec(
+        "mlscope_gpu_memory_used_bytes", "gauge",
+        "GPU framebuffer memory in use.",
+        ("gpu", "uuid", "name"), "bytes", "gpu", "DCGM_FI_DEV_FB_USED (MiB)",
+    ),
+    MetricSpec(
+        "mlscope_gpu_memory_total_bytes", "gauge",
+        "GPU framebuffer memory in total.",
+        ("gpu", "uuid", "name"), "bytes", "gpu", "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE (MiB)",
+    ),
+    MetricSpec(
+        "mlscope_gpu_temperature_celsius", "gauge",
+        "GPU core temperature.",
+        ("gpu", "uuid", "name"), "celsius", "gpu", "DCGM_FI_DEV_GPU_TEMP",
+    ),
+    MetricSpec(
+        "mlscope_gpu_power_watts", "gauge",
+        "GPU power draw.",
+        ("gpu", "uuid", "name"), "watts", "gpu", "DCGM_FI_DEV_POWER_USAGE",
+    ),
+    MetricSpec(
+        "mlscope_gpu_power_limit_watts", "gauge",
+        "GPU power management limit.",
+        ("gpu", "uuid", "name"), "watts", "gpu", "DCGM_FI_DEV_POWER_MGMT_LIMIT",
+    ),
+    MetricSpec(
+        "mlscope_gpu_sm_clock_hertz", "gauge",
+        "GPU streaming-multiprocessor clock.",
+        ("gpu", "uuid", "name"), "hertz", "gpu", "DCGM_FI_DEV_SM_CLOCK (MHz)",
+    ),
+    MetricSpec(
+        "mlscope_gpu_throttle_active", "gauge",
+        "1 when the GPU clocks are held down for the given reason, else 0.",
+        ("gpu", "uuid", "name", "reason"), "", "gpu", "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS (bitmask)",
+    ),
+    MetricSpec(
+        "mlscope_gpu_ecc_errors_total", "counter",
+        "ECC memory errors since the driver loaded, corrected or uncorrected.",
+        ("gpu", "uuid", "name", "type"), "", "gpu", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL / DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
+    ),
+    MetricSpec(
+        "mlscope_gpu_process_memory_used_bytes", "gauge",
+        "GPU memory used by one process.",
+        ("gpu", "uuid", "pid"), "bytes", "gpu",
+    ),
+    MetricSpec(
+        "mlscope_nvml_errors_total", "counter",
+        "NVML calls that failed, by call.", ("call",), "", "gpu",
+    ),
+)
+
+_BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}
+
+
+def spec(name: str) -> MetricSpec:
+    """Return the catalogue entry for ``name`` (the exposition name, with ``_total``)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"metric {name!r} is not in mlscope.catalogue.METRICS") from None
+
+
+def known_series_names() -> frozenset[str]:
+    """Every sample name any catalogued family may produce (for query checks)."""
+    out: set[str] = set()
+    for m in METRICS:
+        out.update(m.series_names)
+    return frozenset(out)
+
+
+def render_markdown() -> str:
+    """Render the catalogue as the Markdown page ``docs/metrics.md``."""
+    lines = [
+        "# Metrics catalogue",
+        "",
+        "Generated from `exporter/mlscope/catalogue.py` by `python -m mlscope.catalogue`;"
+        " do not edit by hand (a test fails when this page is stale).",
+        "",
+    ]
+    components = sorted({m.component for m in METRICS})
+    for comp in components:
+        lines += [f"## {comp}", "", "| name | type | labels | unit | help |", "|---|---|---|---|---|"]
+        for m in sorted((m for m in METRICS if m.component == comp), key=lambda m: m.name):
+            labels = ", ".join(f"`{x}`" for x in m.labels) or "—"
+            helptext = m.help + (f" dcgm-exporter: `{m.dcgm}`." if m.dcgm else "")
+            lines.append(f"| `{m.name}` | {m.type} | {labels} | {m.unit or '—'} | {helptext} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the docs staleness test
+    sys.stdout.write(render_markdown())
