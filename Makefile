@@ -46,6 +46,7 @@ typecheck: venv
 generate: venv
 	$(PY) -m mlscope.catalogue > docs/metrics.md
 	$(PY) -m mlscope.config_gen
+	$(PY) -m mlscope.deploy_gen
 
 bench: venv
 	$(PY) benchmarks/middleware_overhead.py
