@@ -75,8 +75,13 @@ class Proc:
         if env:
             full_env.update(env)
         self.log_path = log
-        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(list(args), env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        if log is None:
+            self.proc = subprocess.Popen(list(args), env=full_env, cwd=cwd,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        else:
+            # The child keeps its own copy of the descriptor; ours is closed at once.
+            with open(log, "wb") as out:
+                self.proc = subprocess.Popen(list(args), env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
 
     def __enter__(self) -> subprocess.Popen[bytes]:
         return self.proc
