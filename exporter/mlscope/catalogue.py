@@ -319,7 +319,7 @@ METRICS: tuple[MetricSpec, ...] = (
         (), "ratio", "system",
     ),
     MetricSpec(
-        "mlscope_host_cpu_count", "gauge",
+        "mlscope_host_logical_cpus", "gauge",
         "Logical CPUs of the host.", (), "", "system",
     ),
     MetricSpec(

@@ -1,0 +1,40 @@
+"""Read an exposition back: render with prometheus_client, parse, check with promtool."""
+
+from __future__ import annotations
+
+import subprocess
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+Key = tuple[str, frozenset[tuple[str, str]]]
+
+
+def render(*collectors: Collector) -> str:
+    reg = CollectorRegistry()
+    for c in collectors:
+        reg.register(c)
+    return generate_latest(reg).decode()
+
+
+def samples(text: str) -> dict[Key, float]:
+    out: dict[Key, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(text: str, metric: str, /, **labels: str) -> float:
+    return samples(text)[(metric, frozenset(labels.items()))]
+
+
+def names(text: str) -> set[str]:
+    return {k[0] for k in samples(text)}
+
+
+def promtool_check(promtool: str, text: str) -> None:
+    """``promtool check metrics`` must accept the exposition (lint problems are fatal)."""
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, f"promtool check metrics failed:\n{proc.stdout}{proc.stderr}\n---\n{text}"
