@@ -1,0 +1,177 @@
+"""The demo model service: FastAPI, wrapped with mlscope, logging through a Monitor.
+
+Endpoints:
+
+- ``POST /predict``: ``{"instances": [{"id": "r1", "features": {...}}, ...]}`` (or one
+  instance as the body) -> ``{"predictions": [{"id", "prediction", "scores"}]}``.
+- ``POST /labels``: ``{"labels": [{"id": "r1", "label": "default"}, ...]}``, the ground
+  truth that arrives later; forwarded to ``Monitor.log_labels``.
+- ``GET``/``PUT /control/scenario``: the scenario the demo plays. The server applies the
+  server-side part (5xx share, extra latency); the traffic generator polls it and shapes
+  what it sends. Excluded from the HTTP metrics, so polling it is not traffic.
+- ``GET /healthz``; ``GET /metrics`` (served by :class:`mlscope.ASGIMiddleware`).
+
+Run it with ``python -m mlscope.demo.app --port 8000 --sidecar http://127.0.0.1:9108
+--profile-out reference.json``: it trains the model (about a second), writes the
+reference profile the sidecar loads, and serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mlscope.demo import scenarios
+from mlscope.demo.model import MODEL_NAME, DemoModel
+
+log = logging.getLogger("mlscope.demo.app")
+
+# Control and health endpoints are not model traffic: keeping them out of the HTTP
+# metrics lets "traffic stopped" mean what it says while the generator keeps polling.
+EXCLUDED_PATHS: tuple[str, ...] = ("/metrics", "/healthz", "/readyz", "/control/scenario")
+MAX_INSTANCES = 1000
+
+
+class MonitorLike(Protocol):
+    """What the app needs from :class:`mlscope.Monitor`."""
+
+    def log(self, *, features: Any, predictions: Any = None, ids: Any = None, scores: Any = None) -> None: ...
+
+    def log_labels(self, ids: Any, labels: Any) -> None: ...
+
+
+@dataclass
+class DemoState:
+    """Mutable state of one app instance: the scenario being played."""
+
+    scenario: str = "healthy"
+
+
+def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoState | None = None,
+               instrument: bool = True, seed: int | None = None) -> Any:
+    """Build the FastAPI app around a trained ``model``.
+
+    ``monitor`` receives every prediction and label (``None`` logs nothing: used by tests
+    of the HTTP surface alone); ``instrument`` wraps the app with
+    :class:`mlscope.ASGIMiddleware`, which also serves ``/metrics``.
+    """
+    from fastapi import Body, FastAPI
+    from fastapi.responses import JSONResponse
+
+    st = state or DemoState()
+    rng = random.Random(seed)
+    app = FastAPI(title="mlscope demo: credit-risk model", version="1")
+    app.state.demo = st
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "model": MODEL_NAME}
+
+    @app.get("/control/scenario")
+    async def get_scenario() -> dict[str, Any]:
+        return {"scenario": st.scenario,
+                "scenarios": {n: s.description for n, s in scenarios.SCENARIOS.items()}}
+
+    @app.put("/control/scenario")
+    async def put_scenario(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+        name = body.get("scenario")
+        if not isinstance(name, str) or name not in scenarios.SCENARIOS:
+            valid = ", ".join(sorted(scenarios.SCENARIOS))
+            return JSONResponse({"error": f"'scenario' must be one of {valid} (got {name!r})"},
+                                status_code=422)
+        if name != st.scenario:
+            log.warning("scenario changed from %s to %s", st.scenario, name)
+        st.scenario = name
+        return {"scenario": st.scenario}
+
+    @app.post("/predict")
+    async def predict(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+        instances = body["instances"] if "instances" in body else [body]
+        if not isinstance(instances, list) or not instances or len(instances) > MAX_INSTANCES:
+            return JSONResponse({"error": f"'instances' must be a list of 1 to {MAX_INSTANCES} objects"},
+                                status_code=422)
+        ids: list[str] = []
+        rows: list[dict[str, Any]] = []
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, dict) or not isinstance(inst.get("features"), dict):
+                return JSONResponse({"error": f"'instances[{i}].features' must be an object"},
+                                    status_code=422)
+            rows.append(inst["features"])
+            ids.append(str(inst.get("id", "")))
+        scen = scenarios.SCENARIOS[st.scenario]
+        if scen.extra_latency_s:
+            await asyncio.sleep(scen.extra_latency_s)
+        if scen.error_ratio and rng.random() < scen.error_ratio:
+            # The failure mode of an overloaded backend: an answer, but a 500.
+            return JSONResponse({"error": "model backend unavailable"}, status_code=500)
+        predicted, proba = model.predict(rows)
+        if monitor is not None:
+            monitor.log(features=rows, predictions=predicted, ids=ids,
+                        scores=[dict(zip(model.classes, map(float, p))) for p in proba])
+        return {"model": MODEL_NAME, "predictions": [
+            {"id": rid, "prediction": pred, "scores": dict(zip(model.classes, map(float, p)))}
+            for rid, pred, p in zip(ids, predicted, proba)
+        ]}
+
+    @app.post("/labels")
+    async def labels(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+        items = body.get("labels")
+        if not isinstance(items, list):
+            return JSONResponse({"error": "'labels' must be a list of {id, label} objects"}, status_code=422)
+        ids = [str(x["id"]) for x in items if isinstance(x, dict) and "id" in x and "label" in x]
+        values = [str(x["label"]) for x in items if isinstance(x, dict) and "id" in x and "label" in x]
+        if monitor is not None and ids:
+            monitor.log_labels(ids, values)
+        return {"accepted": len(ids), "rejected": len(items) - len(ids)}
+
+    if not instrument:
+        return app
+    import mlscope
+
+    return mlscope.ASGIMiddleware(app, excluded_paths=EXCLUDED_PATHS)
+
+
+def build_monitor(model: DemoModel, profile: Any, sidecar: str | None) -> MonitorLike:
+    """The Monitor the demo logs through: shipping to ``sidecar`` (or local mode)."""
+    import mlscope
+
+    monitor: MonitorLike = mlscope.Monitor(model=MODEL_NAME, profile=profile, sidecar=sidecar)
+    return monitor
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlscope.demo.app``: train, write the profile, serve."""
+    p = argparse.ArgumentParser(prog="python -m mlscope.demo.app", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
+    p.add_argument("--sidecar", default=os.environ.get("MLSCOPE_SIDECAR", "http://127.0.0.1:9108"),
+                   help="sidecar URL the Monitor ships to ('' = local mode)")
+    p.add_argument("--profile-out", default=os.environ.get("DEMO_PROFILE_OUT"),
+                   help="write the reference profile here before serving")
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    import uvicorn
+
+    from mlscope.demo.model import build_profile, train
+
+    model = train(seed=args.seed)
+    profile = build_profile(model)
+    if args.profile_out:
+        profile.save(args.profile_out)
+        log.info("reference profile written to %s", args.profile_out)
+    monitor = build_monitor(model, profile, args.sidecar or None)
+    app = create_app(model, monitor=monitor, seed=args.seed)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a process by the demo and the tests
+    raise SystemExit(main())

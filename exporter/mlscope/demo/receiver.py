@@ -1,0 +1,91 @@
+"""A tiny Alertmanager webhook receiver that shows the pages it gets.
+
+Alertmanager POSTs its webhook payload (version 4: ``status``, ``alerts`` with
+``labels``, ``annotations``, ``startsAt``, ``endsAt``) to ``/webhook``. The receiver
+prints one line per alert, keeps the last :data:`MAX_PAGES` alerts in memory with the
+time they arrived, and lists them at ``GET /pages`` (JSON), which the demo's live
+summary and the end-to-end test read. ``GET /healthz`` answers when it is up.
+
+Run: ``python -m mlscope.demo.receiver --port 9095``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+MAX_PAGES = 10_000
+
+
+def page_line(alert: dict[str, Any], status: str) -> str:
+    """One human line for a received alert: status, name, model/feature, summary."""
+    labels = alert.get("labels") or {}
+    ann = alert.get("annotations") or {}
+    where = " ".join(f"{k}={labels[k]}" for k in ("model", "feature", "output", "job", "severity") if k in labels)
+    return f"[{alert.get('status', status).upper()}] {labels.get('alertname', '?')} {where} :: {ann.get('summary', '')}"
+
+
+def create_app(*, quiet: bool = False) -> Any:
+    """The receiver as a Starlette app; ``app.state.pages`` holds what arrived."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    pages: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_PAGES)
+
+    async def webhook(request: Request) -> JSONResponse:
+        try:
+            payload = await request.json()
+            alerts = payload["alerts"]
+            if not isinstance(alerts, list):
+                raise TypeError("'alerts' must be a list")
+        except Exception as exc:
+            return JSONResponse({"error": f"not an Alertmanager webhook payload: {exc}"}, status_code=400)
+        received = time.time()
+        for alert in alerts:
+            if not isinstance(alert, dict):
+                continue
+            pages.append({"received_at": received, "receiver": payload.get("receiver", ""),
+                          "status": alert.get("status", payload.get("status", "")),
+                          "labels": alert.get("labels") or {}, "annotations": alert.get("annotations") or {},
+                          "startsAt": alert.get("startsAt"), "endsAt": alert.get("endsAt")})
+            if not quiet:
+                print(page_line(alert, str(payload.get("status", ""))), flush=True)
+        return JSONResponse({"received": len(alerts)})
+
+    async def list_pages(request: Request) -> JSONResponse:
+        return JSONResponse({"pages": list(pages)})
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[
+        Route("/webhook", webhook, methods=["POST"]),
+        Route("/pages", list_pages, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])
+    app.state.pages = pages
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlscope.demo.receiver``: serve the webhook until stopped."""
+    p = argparse.ArgumentParser(prog="python -m mlscope.demo.receiver", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default=os.environ.get("RECEIVER_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("RECEIVER_PORT", "9095")))
+    args = p.parse_args(argv)
+    import uvicorn
+
+    print(f"webhook receiver listening on http://{args.host}:{args.port}/webhook", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a process by the demo
+    raise SystemExit(main())

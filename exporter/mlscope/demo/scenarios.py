@@ -1,0 +1,153 @@
+"""Traffic scenarios: each one is a way a model service fails, silently or loudly.
+
+A scenario says what the traffic generator sends (rows drawn from the healthy pool,
+then transformed), which ground truth it reports later (an accuracy drop is the world
+changing under the model: the same inputs, different outcomes), and what the server
+does wrong (a share of 5xx answers, extra latency). The transforms are pure functions
+of a row frame and a seeded generator, so tests check them without any server.
+
+Which alert each scenario should raise is written next to it (``expects``) and is what
+the end-to-end test waits for at the webhook receiver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mlscope.demo.model import CLASSES, TARGET
+
+Transform = Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]
+
+# Features each drift scenario moves (the e2e test checks pages name exactly these).
+DRIFT_ONE_FEATURE = "income"
+DRIFT_MANY_FEATURES: tuple[str, ...] = ("debt_ratio", "utilization", "age")
+MISSING_FEATURE = "tenure_months"
+UNSEEN_FEATURE = "region"
+UNSEEN_VALUES: tuple[str, ...] = ("atlantis", "lemuria")
+MISSING_SHARE = 0.6
+UNSEEN_SHARE = 0.5
+LABEL_FLIP_SHARE = 0.5
+
+
+def _identity(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    return rows
+
+
+def _drift_one(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    # Incomes reported in a different currency unit: everything 2.5x larger.
+    rows[DRIFT_ONE_FEATURE] = rows[DRIFT_ONE_FEATURE] * 2.5
+    return rows
+
+
+def _drift_many(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    # An upstream ETL change: ratios arrive squeezed toward 1, ages shifted by 25 years.
+    rows["debt_ratio"] = 0.5 + 0.5 * rows["debt_ratio"]
+    rows["utilization"] = 0.5 + 0.5 * rows["utilization"]
+    rows["age"] = rows["age"] + 25.0
+    return rows
+
+
+def _missing_values(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    # A broken join upstream: most tenure values come through empty.
+    hit = rng.random(len(rows)) < MISSING_SHARE
+    rows[MISSING_FEATURE] = rows[MISSING_FEATURE].astype(object).where(~hit, None)
+    return rows
+
+
+def _unseen_categories(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    # The business opened regions the model has never seen.
+    hit = rng.random(len(rows)) < UNSEEN_SHARE
+    new = np.asarray(UNSEEN_VALUES, dtype=object)[rng.integers(0, len(UNSEEN_VALUES), len(rows))]
+    rows[UNSEEN_FEATURE] = np.where(hit, new, rows[UNSEEN_FEATURE].to_numpy(dtype=object))
+    return rows
+
+
+def _flip_labels(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    # Concept drift: the inputs look as before but outcomes changed, so once labels
+    # arrive the model is wrong much more often. Only the later ground truth changes.
+    hit = rng.random(len(rows)) < LABEL_FLIP_SHARE
+    truth = rows[TARGET].to_numpy(dtype=object)
+    flipped = np.where(truth == CLASSES[0], CLASSES[1], CLASSES[0])
+    rows[TARGET] = np.where(hit, flipped, truth)
+    return rows
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One traffic scenario; see the module docstring."""
+
+    name: str
+    description: str
+    expects: str  # the alert (family) it should raise, "" for none
+    transform: Transform = _identity
+    # Share of the draw taken from rows whose truth is "default" (None: as in the pool).
+    default_share: float | None = None
+    send: bool = True
+    error_ratio: float = 0.0
+    extra_latency_s: float = 0.0
+    feature_names: tuple[str, ...] = field(default=())
+
+    def draw(self, pool: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """Draw ``n`` rows (features and the ground truth to report later)."""
+        if n <= 0 or not self.send:
+            return pool.iloc[:0].copy()
+        if self.default_share is None:
+            idx = rng.integers(0, len(pool), n)
+        else:
+            is_default = (pool[TARGET] == "default").to_numpy()
+            pos, neg = np.flatnonzero(is_default), np.flatnonzero(~is_default)
+            take_pos = rng.random(n) < self.default_share
+            idx = np.where(take_pos, pos[rng.integers(0, len(pos), n)], neg[rng.integers(0, len(neg), n)])
+        rows = pool.iloc[idx].reset_index(drop=True).copy()
+        return self.transform(rows, rng)
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("healthy", "rows replayed from the unseen pool; nothing wrong", ""),
+    Scenario("drift_one", f"{DRIFT_ONE_FEATURE} multiplied by 2.5 (a unit change upstream)",
+             "MlscopeFeatureDrift", _drift_one, feature_names=(DRIFT_ONE_FEATURE,)),
+    Scenario("drift_many", "debt_ratio and utilization squeezed toward 1, age +25 years",
+             "MlscopeDatasetDrift", _drift_many, feature_names=DRIFT_MANY_FEATURES),
+    Scenario("prediction_drift", "the applicant mix turns risky: 85% of rows are defaulters",
+             "MlscopePredictionDrift", default_share=0.85),
+    Scenario("missing_values", f"{MISSING_SHARE:.0%} of {MISSING_FEATURE} values empty",
+             "MlscopeDataQuality", _missing_values, feature_names=(MISSING_FEATURE,)),
+    Scenario("unseen_categories", f"{UNSEEN_SHARE:.0%} of rows from regions never seen in training",
+             "MlscopeDataQuality", _unseen_categories, feature_names=(UNSEEN_FEATURE,)),
+    Scenario("error_burst", "the server answers 50% of predictions with 500",
+             "MlscopeErrorBudgetBurn", error_ratio=0.5),
+    Scenario("latency_spike", "every prediction takes 0.8 s longer",
+             "MlscopeLatency", extra_latency_s=0.8),
+    Scenario("traffic_stop", "the client stops sending (an upstream outage)",
+             "MlscopeTrafficStopped", send=False),
+    Scenario("accuracy_drop", f"inputs unchanged, {LABEL_FLIP_SHARE:.0%} of outcomes flipped (concept drift)",
+             "MlscopeAccuracy", _flip_labels),
+)}
+
+# The order `--scenario cycle` walks through, each failure followed by a healthy spell.
+CYCLE: tuple[str, ...] = tuple(name for name in SCENARIOS if name != "healthy")
+
+
+def get(name: str) -> Scenario:
+    """Return the scenario called ``name``; the error lists the valid names."""
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        valid = ", ".join(sorted(SCENARIOS))
+        raise ValueError(f"unknown scenario {name!r} (valid: {valid}, or cycle)") from None
+
+
+def cycle_at(elapsed_s: float, *, step_s: float) -> str:
+    """The scenario ``cycle`` plays ``elapsed_s`` seconds after it started.
+
+    It alternates a healthy spell and a failure, ``step_s`` each, through :data:`CYCLE`
+    and starts over, so a demo left running shows every failure and its recovery.
+    """
+    if step_s <= 0:
+        raise ValueError(f"'step_s' must be > 0 (got {step_s!r})")
+    slot = int(elapsed_s // step_s) % (2 * len(CYCLE))
+    return "healthy" if slot % 2 == 0 else CYCLE[slot // 2]

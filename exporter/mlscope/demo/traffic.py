@@ -1,0 +1,285 @@
+"""The demo traffic generator: prediction requests shaped by a scenario, labels later.
+
+The demo app holds the scenario being played (``/control/scenario``); the generator
+polls it and shapes what it sends, so a scenario can be switched at run time by any
+HTTP client (``curl -X PUT .../control/scenario -d '{"scenario": "drift_one"}'``) while
+the ``--scenario`` flag only sets it at start. ``--scenario cycle`` walks through every
+failure with a healthy spell between them.
+
+Ground truth for each answered prediction is posted to ``/labels`` ``--label-delay``
+seconds later, as a real system learns outcomes after the fact. Everything is bounded:
+requests in flight (``--concurrency``), labels waiting (dropped and counted past a cap),
+run time (``--duration``) and request count (``--max-requests``).
+
+Run: ``python -m mlscope.demo.traffic --target http://127.0.0.1:8000 --rate 20``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlscope.demo import scenarios
+from mlscope.demo.model import FEATURES, N_TRAIN, N_VALIDATION, TARGET, make_dataset
+
+log = logging.getLogger("mlscope.demo.traffic")
+MAX_PENDING_LABELS = 200_000
+
+
+@dataclass
+class TrafficStats:
+    """Counters of what the generator did (read by the live summary and the tests)."""
+
+    requests: int = 0
+    ok: int = 0
+    server_errors: int = 0
+    client_errors: int = 0
+    failed: int = 0  # no answer at all (connection refused, timeout)
+    rows: int = 0
+    labels_sent: int = 0
+    labels_dropped: int = 0
+    scenario: str = "healthy"
+    by_scenario: dict[str, int] = field(default_factory=lambda: collections.defaultdict(int))
+
+
+def encode_rows(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Feature rows as JSON-ready dicts: NaN and missing become ``None`` (JSON null)."""
+    out: list[dict[str, Any]] = []
+    cols = [c for c in FEATURES if c in rows.columns]
+    for rec in rows[cols].itertuples(index=False, name=None):
+        out.append({k: (None if v is None or (isinstance(v, float) and v != v) else v)
+                    for k, v in zip(cols, rec)})
+    return out
+
+
+def healthy_pool(seed: int = 7) -> pd.DataFrame:
+    """Rows the model has not seen in training or validation (the same seed as the app)."""
+    return make_dataset(seed=seed).iloc[N_TRAIN + N_VALIDATION:].reset_index(drop=True)
+
+
+class TrafficGenerator:
+    """Send scenario-shaped prediction traffic to ``target`` and labels after a delay."""
+
+    def __init__(self, target: str, *, rate_rps: float = 20.0, batch_size: int = 10,
+                 scenario: str = "healthy", cycle_step_s: float = 120.0, label_delay_s: float = 10.0,
+                 concurrency: int = 64, seed: int = 7, poll_s: float = 0.5,
+                 pool: pd.DataFrame | None = None) -> None:
+        if rate_rps <= 0:
+            raise ValueError(f"'rate_rps' must be > 0 (got {rate_rps!r})")
+        if not 1 <= batch_size <= 1000:
+            raise ValueError(f"'batch_size' must be in 1..1000 (got {batch_size!r})")
+        if scenario not in ("cycle", "follow"):
+            scenarios.get(scenario)  # raises naming the valid ones
+        self.target = target.rstrip("/")
+        self.rate_rps = rate_rps
+        self.batch_size = batch_size
+        self.mode = scenario
+        self.cycle_step_s = cycle_step_s
+        self.label_delay_s = label_delay_s
+        self.concurrency = concurrency
+        self.poll_s = poll_s
+        self.pool = pool if pool is not None else healthy_pool(seed)
+        self.rng = np.random.default_rng(seed)
+        self.stats = TrafficStats(scenario="healthy" if scenario in ("cycle", "follow") else scenario)
+        self._labels: collections.deque[tuple[float, list[str], list[str]]] = collections.deque()
+        self._pending_labels = 0
+        self._ids = itertools.count()
+        self._run_id = f"{int(time.time()):x}"
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (safe to call from a signal handler in the loop)."""
+        self._stop.set()
+
+    async def set_scenario(self, client: Any, name: str) -> None:
+        """Tell the app which scenario plays (it applies the server-side part)."""
+        r = await client.put(f"{self.target}/control/scenario", json={"scenario": name})
+        r.raise_for_status()
+        self.stats.scenario = name
+
+    async def _follow(self, client: Any, started: float) -> None:
+        """Keep ``stats.scenario`` equal to the app's, driving it in cycle mode."""
+        while not self._stop.is_set():
+            try:
+                if self.mode == "cycle":
+                    want = scenarios.cycle_at(time.monotonic() - started, step_s=self.cycle_step_s)
+                    if want != self.stats.scenario:
+                        await self.set_scenario(client, want)
+                else:
+                    r = await client.get(f"{self.target}/control/scenario")
+                    if r.status_code == 200:
+                        self.stats.scenario = str(r.json()["scenario"])
+            except Exception as exc:  # the app may be restarting: keep the last scenario
+                log.debug("scenario poll failed: %s", exc)
+            await self._sleep(self.poll_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, seconds))
+        except asyncio.TimeoutError:
+            pass
+
+    def next_batch(self) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+        """Draw one request's ids, feature rows and the truths to report later."""
+        scen = scenarios.SCENARIOS[self.stats.scenario]
+        rows = scen.draw(self.pool, self.batch_size, self.rng)
+        ids = [f"{self._run_id}-{next(self._ids)}" for _ in range(len(rows))]
+        return ids, encode_rows(rows), [str(v) for v in rows[TARGET]]
+
+    async def _one(self, client: Any, sem: asyncio.Semaphore) -> None:
+        try:
+            ids, rows, truths = self.next_batch()
+            body = {"instances": [{"id": i, "features": f} for i, f in zip(ids, rows)]}
+            try:
+                r = await client.post(f"{self.target}/predict", json=body)
+            except Exception as exc:
+                self.stats.failed += 1
+                log.debug("predict failed: %s", exc)
+                return
+            if r.status_code >= 500:
+                self.stats.server_errors += 1
+            elif r.status_code >= 400:
+                self.stats.client_errors += 1
+            else:
+                self.stats.ok += 1
+                self.stats.rows += len(ids)
+                if self._pending_labels + len(ids) > MAX_PENDING_LABELS:
+                    self.stats.labels_dropped += len(ids)
+                else:
+                    self._labels.append((time.monotonic() + self.label_delay_s, ids, truths))
+                    self._pending_labels += len(ids)
+        finally:
+            sem.release()
+
+    async def _post_labels(self, client: Any, *, flush: bool = False) -> None:
+        now = time.monotonic()
+        ids: list[str] = []
+        truths: list[str] = []
+        while self._labels and (flush or self._labels[0][0] <= now) and len(ids) < 5000:
+            _, i, t = self._labels.popleft()
+            ids += i
+            truths += t
+        if not ids:
+            return
+        self._pending_labels -= len(ids)
+        try:
+            r = await client.post(f"{self.target}/labels",
+                                  json={"labels": [{"id": i, "label": t} for i, t in zip(ids, truths)]})
+            if r.status_code < 300:
+                self.stats.labels_sent += len(ids)
+            else:
+                self.stats.labels_dropped += len(ids)
+        except Exception as exc:
+            self.stats.labels_dropped += len(ids)
+            log.debug("posting labels failed: %s", exc)
+
+    async def _labeller(self, client: Any) -> None:
+        while not self._stop.is_set():
+            await self._post_labels(client)
+            await self._sleep(0.5)
+
+    async def run(self, *, duration_s: float = 0.0, max_requests: int = 0,
+                  flush_labels: bool = False) -> TrafficStats:
+        """Send traffic until stopped, ``duration_s`` passes or ``max_requests`` are sent.
+
+        ``flush_labels`` posts the labels still waiting for their delay before returning,
+        so that a bounded run delivers the ground truth of every answered prediction.
+        """
+        import httpx
+
+        started = time.monotonic()
+        sem = asyncio.Semaphore(self.concurrency)
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+            if self.mode == "follow":
+                r = await client.get(f"{self.target}/control/scenario")
+                r.raise_for_status()
+                self.stats.scenario = str(r.json()["scenario"])
+            else:
+                await self.set_scenario(client, "healthy" if self.mode == "cycle" else self.mode)
+            helpers = [asyncio.create_task(self._follow(client, started)),
+                       asyncio.create_task(self._labeller(client))]
+            tasks: set[asyncio.Task[None]] = set()
+            interval = 1.0 / self.rate_rps
+            launched = 0
+            next_t = time.monotonic()
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if duration_s and now - started >= duration_s:
+                    break
+                if max_requests and launched >= max_requests:
+                    break
+                if next_t > now:
+                    await self._sleep(next_t - now)
+                    continue
+                next_t = max(next_t + interval, now - 1.0)  # never burst more than 1 s of backlog
+                if not scenarios.SCENARIOS[self.stats.scenario].send:
+                    continue
+                await sem.acquire()
+                launched += 1
+                self.stats.requests += 1
+                self.stats.by_scenario[self.stats.scenario] += 1
+                task = asyncio.create_task(self._one(client, sem))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            self._stop.set()
+            if tasks:
+                await asyncio.wait(tasks, timeout=15.0)
+            for h in helpers:
+                h.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            if flush_labels:
+                while self._labels:
+                    await self._post_labels(client, flush=True)
+        return self.stats
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlscope.demo.traffic``: drive the demo app until stopped."""
+    p = argparse.ArgumentParser(prog="python -m mlscope.demo.traffic", description=__doc__.splitlines()[0])
+    p.add_argument("--target", default="http://127.0.0.1:8000", help="demo app URL (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=20.0, help="requests per second (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=10, help="rows per request (default: %(default)s)")
+    p.add_argument("--scenario", default="cycle",
+                   help="scenario at start: " + ", ".join(scenarios.SCENARIOS)
+                   + "; cycle (walk through all) or follow (whatever the app says) (default: %(default)s)")
+    p.add_argument("--cycle-step", type=float, default=120.0, help="seconds per cycle step (default: %(default)s)")
+    p.add_argument("--label-delay", type=float, default=10.0, help="seconds before labels are posted (default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=64, help="requests in flight at most (default: %(default)s)")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds to run, 0 = until stopped")
+    p.add_argument("--max-requests", type=int, default=0, help="requests to send at most, 0 = no limit")
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        gen = TrafficGenerator(args.target, rate_rps=args.rate, batch_size=args.batch_size,
+                               scenario=args.scenario, cycle_step_s=args.cycle_step,
+                               label_delay_s=args.label_delay, concurrency=args.concurrency, seed=args.seed)
+    except ValueError as exc:
+        p.error(str(exc))
+
+    async def _main() -> TrafficStats:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, gen.stop)
+        return await gen.run(duration_s=args.duration, max_requests=args.max_requests)
+
+    stats = asyncio.run(_main())
+    log.info("sent %d requests (%d ok, %d 5xx, %d failed), %d rows, %d labels",
+             stats.requests, stats.ok, stats.server_errors, stats.failed, stats.rows, stats.labels_sent)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a process by the demo
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""The demo app answers, applies scenarios and forwards to its monitor; the generator drives it.
+
+The app runs on a real uvicorn server on loopback; the traffic generator talks real HTTP
+to it. The monitor here is a recorder of what the app hands over (the Monitor itself is
+tested in tests/monitor; the end-to-end test runs the real one with the sidecar).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mlscope.demo import model as demo_model
+from mlscope.demo import receiver
+from mlscope.demo.app import DemoState, create_app
+from mlscope.demo.traffic import TrafficGenerator, healthy_pool
+from tests.demo._serve import serve
+
+
+class Recorder:
+    """Keeps what the app passes to Monitor.log / log_labels."""
+
+    def __init__(self) -> None:
+        self.logged: list[dict[str, Any]] = []
+        self.labels: list[tuple[list[str], list[str]]] = []
+
+    def log(self, *, features: Any, predictions: Any = None, ids: Any = None, scores: Any = None) -> None:
+        self.logged.append({"features": features, "predictions": predictions, "ids": ids, "scores": scores})
+
+    def log_labels(self, ids: Any, labels: Any) -> None:
+        self.labels.append((list(ids), list(labels)))
+
+
+@pytest.fixture(scope="module")
+def trained() -> demo_model.DemoModel:
+    return demo_model.train()
+
+
+@pytest.fixture()
+def app_url(trained: demo_model.DemoModel) -> Iterator[tuple[str, Recorder, DemoState]]:
+    rec, state = Recorder(), DemoState()
+    with serve(create_app(trained, monitor=rec, state=state, instrument=False, seed=1)) as url:
+        yield url, rec, state
+
+
+def call(url: str, body: dict[str, Any] | None = None, method: str = "POST") -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_model_beats_the_majority_class_on_validation(trained: demo_model.DemoModel) -> None:
+    quality = demo_model.validation_quality(trained)
+    majority = (trained.validation[demo_model.TARGET] == "repaid").mean()
+    assert quality["accuracy"] > majority + 0.05
+    assert 0.75 < quality["roc_auc"] <= 1.0
+    ref = demo_model.reference_frame(trained)
+    assert len(ref) == demo_model.N_TRAIN
+    assert {"prediction", "score_default", "score_repaid", demo_model.TARGET} <= set(ref.columns)
+    np.testing.assert_allclose(ref["score_default"] + ref["score_repaid"], 1.0, rtol=1e-12)
+
+
+def test_predict_answers_and_logs_features_predictions_ids_scores(app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, rec, _ = app_url
+    rows = [{"income": 52000, "debt_ratio": 0.3, "age": 35, "loan_amount": 9000, "utilization": 0.2,
+             "tenure_months": 40, "region": "north"},
+            # bad input must not fail the request: unseen region, missing and non-numeric values
+            {"income": None, "debt_ratio": "n/a", "age": 35, "region": "atlantis"}]
+    status, body = call(url + "/predict", {"instances": [{"id": "a", "features": rows[0]},
+                                                         {"id": "b", "features": rows[1]}]})
+    assert status == 200, body
+    assert [p["id"] for p in body["predictions"]] == ["a", "b"]
+    for p in body["predictions"]:
+        assert p["prediction"] in demo_model.CLASSES
+        assert sum(p["scores"].values()) == pytest.approx(1.0)
+    assert len(rec.logged) == 1
+    logged = rec.logged[0]
+    assert logged["ids"] == ["a", "b"] and logged["features"] == rows
+    assert logged["predictions"] == [p["prediction"] for p in body["predictions"]]
+    assert logged["scores"][0] == body["predictions"][0]["scores"]
+
+
+def test_bad_requests_get_422_naming_the_field(app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, rec, _ = app_url
+    status, body = call(url + "/predict", {"instances": [{"id": "a", "features": 3}]})
+    assert status == 422 and "instances[0].features" in body["error"]
+    status, body = call(url + "/control/scenario", {"scenario": "nope"}, method="PUT")
+    assert status == 422 and "drift_one" in body["error"] and "'nope'" in body["error"]
+    status, body = call(url + "/labels", {"labels": "x"})
+    assert status == 422 and "'labels'" in body["error"]
+    assert rec.logged == []
+
+
+def test_error_burst_answers_about_half_with_500(app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, rec, state = app_url
+    assert call(url + "/control/scenario", {"scenario": "error_burst"}, method="PUT")[0] == 200
+    assert state.scenario == "error_burst"
+    inst = {"id": "x", "features": {"income": 1.0, "region": "east"}}
+    codes = [call(url + "/predict", inst)[0] for _ in range(200)]
+    assert set(codes) == {200, 500}
+    # exact binomial test (scipy) of the 500 share against the documented 0.5
+    assert stats.binomtest(codes.count(500), len(codes), 0.5).pvalue > 1e-6
+    assert len(rec.logged) == codes.count(200)  # failed requests log nothing
+
+
+def test_latency_spike_delays_every_answer(app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, _, _ = app_url
+    call(url + "/control/scenario", {"scenario": "latency_spike"}, method="PUT")
+    start = time.monotonic()
+    status, _ = call(url + "/predict", {"id": "x", "features": {"income": 1.0}})
+    # a lower bound (the injected sleep), not a performance assertion
+    assert status == 200 and time.monotonic() - start >= 0.8
+
+
+def test_generator_sends_scenario_rows_and_posts_matching_labels_later(
+        app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, rec, state = app_url
+    pool = healthy_pool()
+    gen = TrafficGenerator(url, rate_rps=100, batch_size=5, scenario="unseen_categories",
+                           label_delay_s=0.2, poll_s=0.1, pool=pool)
+    st = asyncio.run(gen.run(max_requests=30, duration_s=20, flush_labels=True))
+    assert state.scenario == "unseen_categories"  # the flag set it on the app
+    assert st.requests == 30 and st.ok == 30 and st.rows == 150
+    regions = [f["region"] for call_ in rec.logged for f in call_["features"]]
+    assert len(regions) == 150 and set(regions) - set(demo_model.REGIONS)  # unseen ones arrived
+    logged_ids = [i for call_ in rec.logged for i in call_["ids"]]
+    # labels were posted after the delay, all of them, for exactly the ids predicted
+    label_ids = [i for ids, _ in rec.labels for i in ids]
+    assert st.labels_sent == 150 and sorted(label_ids) == sorted(logged_ids)
+    assert len(set(logged_ids)) == 150
+    assert all(lab in demo_model.CLASSES for _, labs in rec.labels for lab in labs)
+
+
+def test_generator_follows_a_scenario_switched_over_http(app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, rec, _ = app_url
+    call(url + "/control/scenario", {"scenario": "traffic_stop"}, method="PUT")
+    gen = TrafficGenerator(url, rate_rps=50, batch_size=2, scenario="follow", poll_s=0.05, label_delay_s=60)
+
+    async def drive() -> None:
+        task = asyncio.create_task(gen.run(duration_s=30))
+        await asyncio.sleep(0.6)
+        assert gen.stats.requests == 0  # traffic_stop: nothing sent
+        await asyncio.to_thread(call, url + "/control/scenario", {"scenario": "healthy"}, "PUT")
+        while gen.stats.ok < 5:
+            await asyncio.sleep(0.05)
+        gen.stop()
+        await task
+
+    asyncio.run(drive())
+    assert gen.stats.by_scenario["healthy"] >= 5 and "traffic_stop" not in gen.stats.by_scenario
+    assert len(rec.logged) >= 5
+
+
+def test_receiver_keeps_and_lists_alertmanager_pages() -> None:
+    payload = {"version": "4", "status": "firing", "receiver": "webhook", "alerts": [
+        {"status": "firing", "labels": {"alertname": "MlscopeFeatureDrift", "model": "credit-risk",
+                                        "feature": "income", "severity": "ticket"},
+         "annotations": {"summary": "drifted"}, "startsAt": "2026-01-01T00:00:00Z"}]}
+    app = receiver.create_app(quiet=True)
+    with serve(app) as url:
+        assert call(url + "/webhook", payload)[0] == 200
+        assert call(url + "/webhook", {"nope": 1})[0] == 400
+        status, body = call(url + "/pages", method="GET")
+    assert status == 200 and len(body["pages"]) == 1
+    page = body["pages"][0]
+    assert page["labels"]["feature"] == "income" and page["status"] == "firing"
+    assert "MlscopeFeatureDrift model=credit-risk feature=income" in receiver.page_line(payload["alerts"][0], "firing")
