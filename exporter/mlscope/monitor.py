@@ -1,0 +1,486 @@
+"""The in-app ML logging API: :class:`Monitor`.
+
+::
+
+    monitor = mlscope.Monitor(model="churn", profile="reference.json",
+                              sidecar="http://127.0.0.1:9108")   # or sidecar=None: local engine
+    monitor.log(features=X, predictions=p, ids=ids)
+    monitor.log_labels(ids, y)
+
+Why it is shaped this way: ``log`` runs on the request path of a serving app, so it
+does the least possible there: it appends a tuple of *references* (no copy, no
+conversion) to a bounded buffer and returns. A daemon thread (:class:`~mlscope.shipper.Shipper`)
+turns batches into records and ships them as gzip NDJSON to the sidecar with retry and
+backoff, or feeds an in-process engine whose metrics land in the app's registry.
+
+It never blocks and never raises into the caller: a full buffer, an unreachable
+sidecar, a rejected record or input of the wrong shape is counted in
+``mlscope_events_dropped_total{model,reason}`` (reasons: ``buffer_full``,
+``sidecar_unavailable``, ``rejected``, ``invalid_input``, ``closed``, ``shutdown``) and
+logged at most once a minute per reason. Callers must not mutate arrays they passed to
+``log`` afterwards (the conversion happens later, on the background thread).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+
+from mlscope import catalogue
+from mlscope.errors import ConfigError, InputError
+from mlscope.shipper import (
+    EVENTS,
+    LABELS,
+    HTTPTransport,
+    Item,
+    Shipper,
+    Transport,
+    TransportError,
+    gzip_body,
+    post_with_retry,
+)
+
+log = logging.getLogger("mlscope.monitor")
+
+_SCALARS = (str, int, float, bool)
+_DROP_REASONS = ("buffer_full", "sidecar_unavailable", "rejected", "invalid_input", "closed", "shutdown")
+
+
+def _family(cls: Any, name: str, registry: CollectorRegistry) -> Any:
+    s = catalogue.spec(name)
+    return cls(s.base_name, s.help, s.labels, registry=registry)
+
+
+class _MonitorMetrics:
+    """The Monitor families of one registry, shared by every Monitor using it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.logged: Counter = _family(Counter, "mlscope_events_logged_total", registry)
+        self.dropped: Counter = _family(Counter, "mlscope_events_dropped_total", registry)
+        self.shipped: Counter = _family(Counter, "mlscope_events_shipped_total", registry)
+        self.buffer: Gauge = _family(Gauge, "mlscope_monitor_buffer_events", registry)
+        self.engine: Any = None  # the local-mode engine of this registry, created on demand
+
+
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _MonitorMetrics] = weakref.WeakKeyDictionary()
+_METRICS_LOCK = threading.Lock()
+
+
+def _metrics_for(registry: CollectorRegistry) -> _MonitorMetrics:
+    with _METRICS_LOCK:
+        m = _METRICS.get(registry)
+        if m is None:
+            m = _METRICS[registry] = _MonitorMetrics(registry)
+        return m
+
+
+def _py(o: Any) -> Any:
+    """orjson fallback: numpy scalars and anything else JSON does not know."""
+    item = getattr(o, "item", None)
+    if item is not None:
+        return item()
+    return str(o)
+
+
+def _tolist(x: Any) -> list[Any]:
+    tl = getattr(x, "tolist", None)
+    return list(tl()) if tl is not None else list(x)
+
+
+def _is_scalar(x: Any) -> bool:
+    return x is None or isinstance(x, _SCALARS) or (hasattr(x, "item") and getattr(x, "ndim", 1) == 0)
+
+
+def feature_rows(features: Any, names: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Normalise the accepted feature shapes into one dict per row.
+
+    Accepted: a dict of scalars (one row), a dict of equal-length columns, a list of
+    dicts, a pandas DataFrame, or a 2-D array / list of lists with ``feature_names``.
+    """
+    if isinstance(features, Mapping):
+        values = list(features.values())
+        if values and all(not _is_scalar(v) for v in values):
+            cols = {str(k): _tolist(v) for k, v in features.items()}
+            lengths = {len(c) for c in cols.values()}
+            if len(lengths) != 1:
+                raise InputError(f"'features' columns have different lengths: {sorted(lengths)}")
+            keys = list(cols)
+            return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+        return [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in features.items()}]
+    to_dict = getattr(features, "to_dict", None)
+    if to_dict is not None and hasattr(features, "columns"):  # a pandas DataFrame
+        names_df = [str(c) for c in features.columns]
+        return [dict(zip(names_df, row, strict=True)) for row in features.itertuples(index=False, name=None)]
+    if isinstance(features, (list, tuple)) and features and all(isinstance(r, Mapping) for r in features):
+        return [dict(r) for r in features]
+    rows = _tolist(features)
+    if rows and not isinstance(rows[0], list):
+        rows = [rows]  # one row given as a 1-D array
+    if not names:
+        raise InputError(
+            "'features' is an array: give Monitor(feature_names=[...]) or a profile with feature names"
+        )
+    width = len(names)
+    for r in rows:
+        if len(r) != width:
+            raise InputError(f"'features' rows have {len(r)} columns, expected {width} (feature_names)")
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def _column(x: Any, n: int, field: str) -> list[Any] | None:
+    if x is None:
+        return None
+    if _is_scalar(x):
+        if n != 1:
+            raise InputError(f"'{field}' is a single value for {n} rows")
+        return [x.item() if hasattr(x, "item") else x]
+    values = _tolist(x)
+    if len(values) != n:
+        raise InputError(f"'{field}' has {len(values)} values for {n} rows")
+    return values
+
+
+def _score_rows(scores: Any, n: int, classes: Sequence[str] | None) -> list[dict[str, float]] | None:
+    if scores is None:
+        return None
+    if isinstance(scores, Mapping):
+        if n != 1:
+            raise InputError(f"'scores' is one mapping for {n} rows")
+        return [{str(k): float(v) for k, v in scores.items()}]
+    rows = _tolist(scores)
+    if len(rows) != n:
+        raise InputError(f"'scores' has {len(rows)} rows for {n} rows of features")
+    if rows and isinstance(rows[0], Mapping):
+        return [{str(k): float(v) for k, v in r.items()} for r in rows]
+    if rows and not isinstance(rows[0], list):  # 1-D: probability of the positive class "1"
+        return [{"1": float(p), "0": 1.0 - float(p)} for p in rows]
+    width = len(rows[0]) if rows else 0
+    names = list(classes) if classes else [str(i) for i in range(width)]
+    if len(names) != width:
+        raise InputError(f"'scores' has {width} columns but score_classes names {len(names)}")
+    return [dict(zip(names, (float(v) for v in r), strict=True)) for r in rows]
+
+
+class Monitor:
+    """Log features, predictions and delayed labels of one model from a serving app.
+
+    Parameters
+    ----------
+    model : str
+        Model name (the ``model`` label of every metric).
+    profile : str, Path or Profile, optional
+        Reference profile. Required in local mode (``sidecar=None``); in sidecar mode
+        only used for feature names of 2-D array input (the sidecar holds its own copy).
+    sidecar : str or None
+        Base URL of ``mlscope serve`` (``"http://127.0.0.1:9108"``), or None to run the
+        engine in this process.
+    registry : CollectorRegistry, optional
+        Where the Monitor's counters (and, in local mode, the engine's metrics) go;
+        default the global registry, so the app's own ``/metrics`` shows them.
+    feature_names, score_classes : sequences of str, optional
+        Column names for 2-D array features and scores.
+    capacity : int
+        Buffered ``log`` calls before new ones are dropped (``buffer_full``).
+    token : str, optional
+        Bearer token for the sidecar's ingest endpoints.
+    transport : Transport, optional
+        Replaces the HTTP transport (a test seam; the default speaks HTTP to ``sidecar``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        profile: Any = None,
+        sidecar: str | None = "http://127.0.0.1:9108",
+        *,
+        registry: CollectorRegistry | None = None,
+        feature_names: Sequence[str] | None = None,
+        score_classes: Sequence[str] | None = None,
+        capacity: int = 10_000,
+        batch_events: int = 5000,
+        interval_s: float = 0.5,
+        retries: int = 3,
+        backoff_s: float = 0.1,
+        timeout_s: float = 5.0,
+        token: str | None = None,
+        transport: Transport | None = None,
+        compute_interval_s: float = 5.0,
+        close_timeout_s: float = 5.0,
+    ) -> None:
+        if not isinstance(model, str) or not model:
+            raise ConfigError(f"'model' must be a non-empty string (got {model!r})")
+        self.model = model
+        self._registry = registry if registry is not None else REGISTRY
+        self._metrics = _metrics_for(self._registry)
+        self._score_classes = tuple(score_classes) if score_classes else None
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._batch_events = batch_events
+        self._compute_interval_s = compute_interval_s
+        self._close_timeout_s = close_timeout_s
+        self._last_compute = time.monotonic()
+        self._last_warned: dict[str, float] = {}
+        self._engine: Any = None
+        self._transport: Transport | None = None
+        prof = self._resolve_profile(profile, required=sidecar is None and transport is None)
+        names = feature_names or (prof is not None and getattr(prof, "feature_names", None)) or None
+        self._feature_names = tuple(names) if names else None
+        if sidecar is None and transport is None:
+            self._engine = self._local_engine(prof)
+        else:
+            self._transport = transport or HTTPTransport(str(sidecar), timeout_s=timeout_s, token=token)
+        m = self._metrics
+        self._c_logged = m.logged.labels(model)
+        self._c_shipped = m.shipped.labels(model)
+        self._dropped = {r: m.dropped.labels(model, r) for r in _DROP_REASONS}
+        self._shipper = Shipper(
+            self._deliver,
+            capacity=capacity,
+            batch_items=max(1, batch_events),
+            interval_s=interval_s,
+            periodic=self._periodic if self._engine is not None else None,
+            on_error=self._on_error,
+            name=f"mlscope-monitor:{model}",
+        )
+        m.buffer.labels(model).set_function(lambda: len(self._shipper))
+        # Clean shutdown delivers what is buffered; a weak reference so atexit does not keep us alive.
+        ref = weakref.ref(self)
+        self._atexit = lambda: (lambda s: s.close() if s is not None else None)(ref())
+        atexit.register(self._atexit)
+        # Bind the hot-path pieces once (attribute lookups cost on the request path).
+        self._put = self._shipper.put
+        self._now = time.time
+
+    # --- setup ------------------------------------------------------------------------
+    @staticmethod
+    def _resolve_profile(profile: Any, *, required: bool) -> Any:
+        if profile is None:
+            if required:
+                raise ConfigError("'profile' is required in local mode (sidecar=None)")
+            return None
+        if isinstance(profile, (str, Path)):
+            try:
+                from mlscope.engine.profile import Profile
+            except ImportError as e:
+                if required:
+                    raise ConfigError(f"'profile': local mode needs mlscope.engine ({e})") from None
+                return None
+            return Profile.load(profile)
+        return profile
+
+    def _local_engine(self, profile: Any) -> Any:
+        try:
+            from mlscope.engine.registry import Engine
+        except ImportError as e:
+            raise ConfigError(f"'sidecar': local mode (sidecar=None) needs mlscope.engine ({e})") from None
+        m = self._metrics
+        with _METRICS_LOCK:
+            if m.engine is None:
+                m.engine = Engine(max_models=100)
+                self._registry.register(m.engine)
+            m.engine.add_model(self.model, profile)
+        return m.engine
+
+    # --- hot path -----------------------------------------------------------------------
+    def log(self, features: Any = None, predictions: Any = None, ids: Any = None, scores: Any = None) -> None:
+        """Record predictions for later shipping; O(µs), never blocks, never raises."""
+        try:
+            if not self._put((EVENTS, self._now(), features, predictions, ids, scores)):
+                self._drop_full(EVENTS, features)
+        except Exception:  # pragma: no cover - only if the interpreter is failing
+            pass
+
+    def log_labels(self, ids: Any, labels: Any) -> None:
+        """Record delayed ground truth for earlier predictions (joined by id)."""
+        try:
+            if not self._put((LABELS, self._now(), ids, labels)):
+                self._drop_full(LABELS, ids)
+        except Exception:  # pragma: no cover
+            pass
+
+    def _drop_full(self, kind: int, payload: Any) -> None:
+        try:
+            n = _count(payload, ids=kind == LABELS)
+            self._dropped["closed" if self._shipper.stopping.is_set() else "buffer_full"].inc(n)
+            self._warn(
+                "buffer_full",
+                "mlscope Monitor buffer full: dropping events (see mlscope_events_dropped_total)",
+            )
+        except Exception:  # pragma: no cover
+            pass
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Deliver everything logged so far; True when done within ``timeout_s``."""
+        return self._shipper.flush(timeout_s)
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Deliver what is buffered and stop the background thread (also run at exit)."""
+        left = self._shipper.close(self._close_timeout_s if timeout_s is None else timeout_s)
+        for it in left:
+            self._dropped["shutdown"].inc(_count(it[2], ids=it[0] == LABELS))
+        if self._transport is not None:
+            self._transport.close()
+        atexit.unregister(self._atexit)
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- background thread --------------------------------------------------------------
+    def _warn(self, reason: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warned.get(reason, -math.inf) >= 60.0:
+            self._last_warned[reason] = now
+            log.warning(message)
+
+    def _on_error(self, e: BaseException) -> None:
+        self._warn("internal", f"mlscope Monitor background error: {e!r}")
+
+    def _periodic(self) -> None:
+        if self._engine is not None and time.monotonic() - self._last_compute >= self._compute_interval_s:
+            self._last_compute = time.monotonic()
+            self._engine.compute(now=time.time())
+
+    def _deliver(self, items: list[Item]) -> None:
+        events: list[dict[str, Any]] = []
+        labels: list[dict[str, Any]] = []
+        for it in items:
+            if it[0] == EVENTS:
+                self._convert_events(it, events)
+            else:
+                self._convert_labels(it, labels)
+        for start in range(0, len(events), self._batch_events):
+            self._send("/v1/events", events[start : start + self._batch_events])
+        if labels:
+            self._send("/v1/labels", labels)
+
+    def _convert_events(self, it: Item, out: list[dict[str, Any]]) -> None:
+        _, ts, features, predictions, ids, scores = it
+        try:
+            rows = feature_rows(features, self._feature_names)
+            n = len(rows)
+            self._c_logged.inc(n)
+            preds = _column(predictions, n, "predictions")
+            idl = _column(ids, n, "ids")
+            sc = _score_rows(scores, n, self._score_classes)
+        except Exception as e:
+            self._dropped["invalid_input"].inc(_count(features))
+            self._warn("invalid_input", f"mlscope Monitor.log got input it cannot use: {e}")
+            return
+        model = self.model
+        for i, row in enumerate(rows):
+            rec: dict[str, Any] = {"model": model, "timestamp": ts, "features": row}
+            if preds is not None:
+                rec["prediction"] = preds[i]
+            if idl is not None:
+                rec["id"] = idl[i]
+            if sc is not None:
+                rec["scores"] = sc[i]
+            out.append(rec)
+
+    def _convert_labels(self, it: Item, out: list[dict[str, Any]]) -> None:
+        _, ts, ids, labels = it
+        try:
+            if _is_scalar(ids):
+                idl, labl = [ids], _column(labels, 1, "labels")
+            else:
+                idl = _tolist(ids)
+                labl = _column(labels, len(idl), "labels")
+            assert labl is not None
+        except Exception as e:
+            self._dropped["invalid_input"].inc(_count(ids, ids=True))
+            self._warn("invalid_input", f"mlscope Monitor.log_labels got input it cannot use: {e}")
+            return
+        model = self.model
+        out.extend(
+            {"model": model, "id": i, "label": y, "timestamp": ts} for i, y in zip(idl, labl, strict=True)
+        )
+
+    def _send(self, path: str, records: list[dict[str, Any]]) -> None:
+        n = len(records)
+        is_events = path == "/v1/events"
+        if self._engine is not None:
+            self._ingest_local(records, is_events)
+            if is_events:
+                self._c_shipped.inc(n)
+            return
+        assert self._transport is not None
+        body = gzip_body(
+            b"\n".join(orjson.dumps(r, default=_py, option=orjson.OPT_SERIALIZE_NUMPY) for r in records)
+        )
+        headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+        try:
+            r = post_with_retry(
+                self._transport,
+                path,
+                body,
+                headers,
+                retries=self._retries,
+                backoff_s=self._backoff_s,
+                stop=self._shipper.stopping,
+            )
+        except TransportError as e:
+            self._dropped["sidecar_unavailable"].inc(n)
+            self._warn("sidecar_unavailable", f"mlscope sidecar unreachable, dropping {n} records: {e}")
+            return
+        accepted, rejected = n, 0
+        if r.status >= 400:
+            accepted, rejected = 0, n
+        else:
+            try:
+                payload = orjson.loads(r.body)
+                accepted, rejected = int(payload["accepted"]), int(payload["rejected"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                pass
+        if rejected:
+            self._dropped["rejected"].inc(rejected)
+            self._warn(
+                "rejected", f"mlscope sidecar rejected {rejected} records (HTTP {r.status}): {r.body[:300]!r}"
+            )
+        if is_events and accepted:
+            self._c_shipped.inc(accepted)
+
+    def _ingest_local(self, records: list[dict[str, Any]], is_events: bool) -> None:
+        now = time.time()
+        if is_events:
+            from mlscope.engine.batch import batch_from_records
+
+            batch, _errors = batch_from_records(records)
+            self._engine.ingest(self.model, batch, now=now)
+        else:
+            self._engine.ingest_labels(
+                self.model, [r["id"] for r in records], [r["label"] for r in records], now=now
+            )
+
+
+def _count(payload: Any, *, ids: bool = False) -> int:
+    """Events in a ``log`` payload (or ids of ``log_labels``), for drop counting (1 when unclear)."""
+    try:
+        if ids:
+            return 1 if _is_scalar(payload) else len(_tolist(payload))
+        if isinstance(payload, Mapping):
+            values = list(payload.values())
+            if values and all(not _is_scalar(v) for v in values):
+                return len(_tolist(values[0]))
+            return 1
+        shape = getattr(payload, "shape", None)
+        if shape is not None:
+            return int(shape[0]) if len(shape) >= 2 else 1
+        if isinstance(payload, (list, tuple)):
+            return len(payload)
+    except Exception:
+        pass
+    return 1

@@ -1,0 +1,1 @@
+"""The sidecar exporter (``mlscope serve``): config, HTTP app, log tailing, snapshots."""

@@ -1,0 +1,336 @@
+"""The sidecar's HTTP edge: a small Starlette app over :class:`~mlscope.sidecar.service.Service`.
+
+Endpoints (reference in docs/sidecar.md, machine-readable at ``GET /openapi.json``):
+
+``POST /v1/events``  events as a JSON object, JSON array or NDJSON, optionally gzip
+``POST /v1/labels``  delayed ground truth ``{"model", "id", "label"}`` in the same encodings
+``GET /metrics``     Prometheus text exposition (basic auth when the web config asks)
+``GET /healthz``     the process answers; ``GET /readyz``: profiles loaded, snapshot restored
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlscope._version import __version__
+from mlscope.sidecar.auth import WebConfig, check_bearer
+from mlscope.sidecar.ingest import RecordError, RequestError, parse_lines
+from mlscope.sidecar.service import Service
+from mlscope.sidecar.tail import Tailer
+
+log = logging.getLogger("mlscope.sidecar")
+
+_JSON = "application/json"
+
+
+def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type=_JSON, headers=headers)
+
+
+def _error(status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json(status, {"error": message, "reason": reason}, headers)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (413) as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, "too_large", f"body of {declared} bytes exceeds max_body_bytes = {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, "too_large", f"body exceeds max_body_bytes = {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(
+    service: Service,
+    *,
+    ingest_token: bytes | None = None,
+    web: WebConfig | None = None,
+    tailers: list[Tailer] | None = None,
+) -> Starlette:
+    """Return the ASGI app; background work (compute, snapshot, tail) runs in its lifespan."""
+    cfg = service.cfg
+    metrics = service.metrics
+    tailers = tailers or []
+    web = web or WebConfig()
+    max_errors = cfg.max_errors_reported
+
+    def _auth_ingest(request: Request) -> Response | None:
+        if ingest_token is None or check_bearer(request.headers.get("authorization"), ingest_token):
+            return None
+        metrics.auth_failures.labels("ingest").inc()
+        return _error(
+            401,
+            "unauthorized",
+            "ingest needs 'Authorization: Bearer <token>' (see ingest_token_file)",
+            {"WWW-Authenticate": 'Bearer realm="mlscope"'},
+        )
+
+    async def _ingest(request: Request, kind: str) -> Response:
+        denied = _auth_ingest(request)
+        if denied is not None:
+            return denied
+        try:
+            body = await _read_limited(request, cfg.max_body_bytes)
+        except RequestError as e:
+            metrics.rejected.labels(e.reason).inc()
+            return _error(e.status, e.reason, e.message)
+        try:
+            parsed = service.ingest_body(
+                body,
+                content_type=request.headers.get("content-type", ""),
+                content_encoding=request.headers.get("content-encoding", ""),
+                kind=kind,
+            )
+        except RequestError as e:  # counted by the service
+            return _error(e.status, e.reason, e.message)
+        except Exception as e:  # contained: one bad request must not take the sidecar down
+            metrics.internal_errors.labels("ingest").inc()
+            log.exception("ingest failed")
+            return _error(500, "internal", f"internal error while ingesting: {type(e).__name__}")
+        payload: dict[str, Any] = {"accepted": parsed.n_accepted, "rejected": len(parsed.errors)}
+        if parsed.errors:
+            payload["errors"] = [err.as_json() for err in sorted(parsed.errors, key=_by_index)[:max_errors]]
+        if parsed.n_accepted == 0 and parsed.errors:
+            payload["error"] = "no record was accepted: " + parsed.errors[0].message
+            payload["reason"] = parsed.errors[0].reason
+            return _json(422, payload)
+        return _json(200, payload)
+
+    async def events(request: Request) -> Response:
+        return await _ingest(request, "events")
+
+    async def labels(request: Request) -> Response:
+        return await _ingest(request, "labels")
+
+    async def metrics_endpoint(request: Request) -> Response:
+        if not web.check_basic(request.headers.get("authorization")):
+            metrics.auth_failures.labels("metrics").inc()
+            return Response(
+                "Unauthorized\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": 'Basic realm="mlscope"'},
+            )
+        body = await asyncio.to_thread(generate_latest, service.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(request: Request) -> Response:
+        return _json(200, {"status": "ok", "version": __version__})
+
+    async def readyz(request: Request) -> Response:
+        if service.ready:
+            return _json(200, {"status": "ready", "models": list(service.model_names)})
+        return _json(503, {"status": "starting"})
+
+    async def openapi(request: Request) -> Response:
+        return _json(200, openapi_spec(service.model_names, token=ingest_token is not None))
+
+    async def _periodic() -> None:
+        last_snapshot = time.monotonic()
+        while True:
+            await asyncio.sleep(cfg.compute_interval_s)
+            try:
+                await asyncio.to_thread(service.compute)
+            except Exception:
+                metrics.internal_errors.labels("compute").inc()
+                log.exception("periodic compute failed")
+            if cfg.snapshot is not None and time.monotonic() - last_snapshot >= cfg.snapshot_interval_s:
+                last_snapshot = time.monotonic()
+                await asyncio.to_thread(service.save_snapshot)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.restore_snapshot()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: loop.run_in_executor(None, service.reload_profiles)
+            )
+        for t in tailers:
+            t.start()
+        task = asyncio.create_task(_periodic())
+        service.ready = True
+        log.info("sidecar ready: models %s", ", ".join(service.model_names))
+        try:
+            yield
+        finally:
+            service.ready = False
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            for t in tailers:
+                t.stop()
+            service.compute()
+            if service.save_snapshot() and cfg.snapshot is not None:
+                log.info("snapshot written to %s", cfg.snapshot)
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGHUP)
+
+    routes = [
+        Route("/v1/events", events, methods=["POST"]),
+        Route("/v1/labels", labels, methods=["POST"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _by_index(err: RecordError) -> int:
+    return err.index
+
+
+def tail_sink(service: Service) -> Any:
+    """A :class:`Tailer` sink: each line is one event record, bad lines counted."""
+
+    def sink(lines: list[bytes]) -> None:
+        service.ingest_values(parse_lines(lines), kind="events")
+
+    return sink
+
+
+def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
+    """An OpenAPI 3.0 description of the endpoints (for clients and schemathesis)."""
+    scalar: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+    event = {
+        "type": "object",
+        "required": ["features"],
+        "properties": {
+            "model": {"type": "string", "enum": list(models)},
+            "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+            "timestamp": {"type": "number", "description": "Unix seconds; defaults to arrival time"},
+            "features": {"type": "object", "additionalProperties": {"nullable": True, **scalar}},
+            "prediction": {"nullable": True, **scalar},
+            "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+            "label": {"nullable": True, **scalar},
+        },
+    }
+    label = {
+        "type": "object",
+        "required": ["id", "label"],
+        "properties": {
+            "model": {"type": "string", "enum": list(models)},
+            "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+            "label": scalar,
+            "timestamp": {"type": "number"},
+        },
+    }
+    result = {
+        "type": "object",
+        "required": ["accepted", "rejected"],
+        "properties": {
+            "accepted": {"type": "integer"},
+            "rejected": {"type": "integer"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "error": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["error", "reason"],
+        "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+    }
+
+    def ingest(schema: dict[str, Any], summary: str) -> dict[str, Any]:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"oneOf": [schema, {"type": "array", "items": schema}]}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            },
+            "parameters": [
+                {
+                    "name": "Content-Encoding",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["gzip", "identity"]},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "all or some records accepted (rejected ones listed)",
+                    "content": {_JSON: {"schema": result}},
+                },
+                "400": {"description": "malformed body", "content": {_JSON: {"schema": error}}},
+                "413": {"description": "body above max_body_bytes", "content": {_JSON: {"schema": error}}},
+                "415": {"description": "unsupported Content-Encoding", "content": {_JSON: {"schema": error}}},
+                "422": {"description": "no record accepted", "content": {_JSON: {"schema": result}}},
+            },
+        }
+        if token:
+            op["security"] = [{"bearer": []}]
+            op["responses"]["401"] = {
+                "description": "missing or wrong bearer token",
+                "content": {_JSON: {"schema": error}},
+            }
+        return op
+
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    status = {_JSON: {"schema": {"type": "object"}}}
+    spec: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "mlscope sidecar", "version": __version__},
+        "paths": {
+            "/v1/events": {"post": ingest(event, "Ingest prediction events")},
+            "/v1/labels": {"post": ingest(label, "Ingest delayed ground-truth labels")},
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus exposition",
+                    "responses": {
+                        "200": {"description": "text format 0.0.4", "content": text},
+                        "401": {"description": "basic auth required", "content": text},
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {"200": {"description": "alive", "content": status}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness",
+                    "responses": {
+                        "200": {"description": "ready", "content": status},
+                        "503": {"description": "starting or stopping", "content": status},
+                    },
+                }
+            },
+        },
+    }
+    if token:
+        spec["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+    return spec

@@ -1,0 +1,211 @@
+"""Sidecar configuration: YAML file, then ``MLSCOPE_*`` environment, then CLI flags.
+
+Why three layers: the same container image runs with a mounted config file, with only
+environment variables (Kubernetes), or by hand with flags. Later layers win key by key.
+Everything is validated once at start by pydantic; an invalid value stops the sidecar
+with a :class:`~mlscope.errors.ConfigError` whose message names the key path and the
+layer it came from (``port (from env MLSCOPE_PORT): ...``), never at the first request.
+
+File layout (every key optional except at least one model)::
+
+    host: 127.0.0.1
+    port: 9108
+    compute_interval_s: 5
+    models:
+      churn: {profile: reference.json}
+      fraud: {profile: fraud.json}
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlscope.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"  # loopback: exposing ingest to the network is an explicit choice
+DEFAULT_PORT = 9108
+
+
+class ModelConfig(BaseModel):
+    """One monitored model: its reference profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Path
+
+
+class SidecarConfig(BaseModel):
+    """Every option of ``mlscope serve`` (see docs/sidecar.md for the reference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = DEFAULT_HOST
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    tail: list[Path] = Field(default_factory=list)
+    tail_from_start: bool = False
+    pid: int | None = Field(None, ge=1)
+    process_name: str | None = None
+    otlp_endpoint: str | None = None
+    snapshot: Path | None = None
+    snapshot_interval_s: float = Field(60.0, gt=0)
+    ingest_token_file: Path | None = None
+    web_config: Path | None = None
+    log_format: Literal["json", "text"] = "json"
+    compute_interval_s: float = Field(5.0, gt=0)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(32, ge=3, le=1000)
+    max_models: int = Field(100, ge=1)
+    max_errors_reported: int = Field(20, ge=0)
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, v: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        for name in v:
+            if not name or len(name) > 128:
+                raise ValueError(f"model name must be 1-128 characters (got {name!r})")
+        return v
+
+
+# option -> environment variable; the list is the documentation (docs/sidecar.md).
+ENV_VARS: dict[str, str] = {
+    "config": "MLSCOPE_CONFIG",
+    "profile": "MLSCOPE_PROFILE",
+    "model": "MLSCOPE_MODEL",
+    "host": "MLSCOPE_HOST",
+    "port": "MLSCOPE_PORT",
+    "tail": "MLSCOPE_TAIL",
+    "tail_from_start": "MLSCOPE_TAIL_FROM_START",
+    "pid": "MLSCOPE_PID",
+    "process_name": "MLSCOPE_PROCESS_NAME",
+    "otlp_endpoint": "MLSCOPE_OTLP_ENDPOINT",
+    "snapshot": "MLSCOPE_SNAPSHOT",
+    "snapshot_interval_s": "MLSCOPE_SNAPSHOT_INTERVAL_S",
+    "ingest_token_file": "MLSCOPE_INGEST_TOKEN_FILE",
+    "web_config": "MLSCOPE_WEB_CONFIG",
+    "log_format": "MLSCOPE_LOG_FORMAT",
+    "compute_interval_s": "MLSCOPE_COMPUTE_INTERVAL_S",
+    "max_body_bytes": "MLSCOPE_MAX_BODY_BYTES",
+    "max_json_depth": "MLSCOPE_MAX_JSON_DEPTH",
+    "max_models": "MLSCOPE_MAX_MODELS",
+    "max_errors_reported": "MLSCOPE_MAX_ERRORS_REPORTED",
+}
+_OTEL_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"  # the OpenTelemetry standard name, honoured too
+_LIST_KEYS = {"tail"}  # env value split on os.pathsep, like PATH
+
+
+def _format_error(err: ValidationError, sources: Mapping[str, str]) -> str:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(x) for x in e["loc"]) or "<root>"
+        top = str(e["loc"][0]) if e["loc"] else ""
+        where = f" (from {sources[top]})" if top in sources else ""
+        got = f" (got {e['input']!r})" if e["type"] != "missing" else ""
+        parts.append(f"{key!r}{where}: {e['msg']}{got}")
+    return "invalid sidecar configuration: " + "; ".join(parts)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"'config': cannot read {str(path)!r}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"'config': {str(path)!r} is not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"'config': {str(path)!r} must hold a mapping at top level (got {type(data).__name__})"
+        )
+    base = path.parent
+    # Profiles and files named in the config are relative to the config file, as users expect.
+    for key in ("snapshot", "ingest_token_file", "web_config"):
+        if isinstance(data.get(key), str):
+            data[key] = str(base / data[key])
+    if isinstance(data.get("tail"), list):
+        data["tail"] = [str(base / p) if isinstance(p, str) else p for p in data["tail"]]
+    models = data.get("models")
+    if isinstance(models, dict):
+        for m in models.values():
+            if isinstance(m, dict) and isinstance(m.get("profile"), str):
+                m["profile"] = str(base / m["profile"])
+    return data
+
+
+def load_config(
+    args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None
+) -> SidecarConfig:
+    """Merge file, environment and flags into one validated :class:`SidecarConfig`.
+
+    ``--profile``/``MLSCOPE_PROFILE`` adds one model named by ``--model`` (default
+    ``"default"`` ... or the profile's own model name when the engine knows it, see
+    :func:`mlscope.sidecar.main`). Raises :class:`ConfigError` naming the key.
+    """
+    env = os.environ if env is None else env
+    flags: dict[str, Any] = {}
+    if args is not None:
+        for key in ENV_VARS:
+            value = getattr(args, key, None)
+            if value is not None:
+                flags[key] = value
+    sources: dict[str, str] = {}
+    env_values: dict[str, Any] = {}
+    for key, var in ENV_VARS.items():
+        if var in env and env[var] != "":
+            raw = env[var]
+            env_values[key] = [p for p in raw.split(os.pathsep) if p] if key in _LIST_KEYS else raw
+            sources[key] = f"env {var}"
+    if "otlp_endpoint" not in env_values and env.get(_OTEL_ENV):
+        env_values["otlp_endpoint"] = env[_OTEL_ENV]
+        sources["otlp_endpoint"] = f"env {_OTEL_ENV}"
+    for key in flags:
+        sources[key] = "--" + key.replace("_", "-")
+
+    config_path = flags.get("config") or env_values.get("config")
+    data: dict[str, Any] = _read_file(Path(config_path)) if config_path else {}
+    if config_path:
+        for key in data:
+            sources.setdefault(key, f"config file {config_path}")
+    merged: dict[str, Any] = {**data, **env_values, **flags}
+    merged.pop("config", None)
+    profile = merged.pop("profile", None)
+    model = merged.pop("model", None)
+    if profile is not None:
+        models = dict(merged.get("models") or {})
+        name = model or "default"
+        models[name] = {"profile": profile}
+        merged["models"] = models
+    elif model is not None:
+        raise ConfigError(
+            f"'model' ({sources.get('model')}) needs a profile: give --profile or MLSCOPE_PROFILE"
+        )
+    try:
+        cfg = SidecarConfig.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, sources)) from None
+    if not cfg.models:
+        raise ConfigError(
+            "'models': no model configured: give --profile, MLSCOPE_PROFILE or a 'models' mapping in --config"
+        )
+    if len(cfg.models) > cfg.max_models:
+        raise ConfigError(
+            f"'models': {len(cfg.models)} models configured, above 'max_models' = {cfg.max_models}"
+        )
+    for name, m in cfg.models.items():
+        if not m.profile.is_file():
+            raise ConfigError(f"'models.{name}.profile': file {str(m.profile)!r} does not exist")
+    for key in ("ingest_token_file", "web_config"):
+        p = getattr(cfg, key)
+        if p is not None and not p.is_file():
+            raise ConfigError(f"{key!r}: file {str(p)!r} does not exist")
+    return cfg

@@ -1,0 +1,120 @@
+"""``mlscope serve``: wire config, service, collectors, OTLP and tailers, then run uvicorn.
+
+uvicorn handles SIGTERM/SIGINT as a graceful shutdown: it stops accepting, finishes
+in-flight requests, then runs the app's lifespan shutdown, which stops the tailers,
+computes once more and writes the snapshot. SIGHUP (installed in the lifespan) reloads
+the reference profiles without dropping windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from mlscope.errors import ConfigError, MlscopeError
+from mlscope.sidecar.config import SidecarConfig, load_config
+
+log = logging.getLogger("mlscope.sidecar")
+
+
+def _setup_logging(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def _register_collectors(cfg: SidecarConfig, registry: Any) -> None:
+    """Host/process and GPU collectors; each is optional so a missing module is logged, not fatal."""
+    try:
+        from mlscope.collectors.system import SystemCollector
+
+        registry.register(SystemCollector(pid=cfg.pid, process_name=cfg.process_name))
+    except ImportError as e:  # pragma: no cover - the collectors ship with the package
+        log.warning("system collector not available: %s", e)
+    try:
+        from mlscope.collectors.gpu import GPUCollector
+
+        registry.register(GPUCollector())
+    except ImportError as e:  # pragma: no cover
+        log.warning("GPU collector not available: %s", e)
+
+
+def _start_otlp(cfg: SidecarConfig, registry: Any) -> Any:
+    if not cfg.otlp_endpoint:
+        return None
+    try:
+        from mlscope.otlp import start_otlp_push  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as e:
+        log.error("OTLP push requested (%s) but mlscope.otlp is not available: %s", cfg.otlp_endpoint, e)
+        return None
+    attrs = {"service.name": "mlscope-sidecar", "mlscope.models": ",".join(cfg.models)}
+    return start_otlp_push(registry, cfg.otlp_endpoint, attrs)
+
+
+def build(cfg: SidecarConfig) -> tuple[Any, Any, dict[str, Any]]:
+    """Build (service, app, uvicorn ssl options) from a validated config."""
+    from mlscope.sidecar.app import build_app, tail_sink
+    from mlscope.sidecar.auth import WebConfig, load_token, load_web_config
+    from mlscope.sidecar.service import Service
+    from mlscope.sidecar.tail import Tailer
+
+    web = load_web_config(cfg.web_config) if cfg.web_config else WebConfig()
+    token = load_token(cfg.ingest_token_file) if cfg.ingest_token_file else None
+    service = Service(cfg)
+    sink = tail_sink(service)
+    tailers = [Tailer(p, sink, from_start=cfg.tail_from_start) for p in cfg.tail]
+    app = build_app(service, ingest_token=token, web=web, tailers=tailers)
+    ssl: dict[str, Any] = {}
+    if web.tls is not None:
+        ssl = {"ssl_certfile": str(web.tls.cert_file), "ssl_keyfile": str(web.tls.key_file)}
+        if web.tls.client_ca_file is not None:
+            import ssl as _ssl
+
+            ssl.update(ssl_ca_certs=str(web.tls.client_ca_file), ssl_cert_reqs=_ssl.CERT_REQUIRED)
+    return service, app, ssl
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Entry point of ``mlscope serve``; returns the exit status (2 on bad config)."""
+    try:
+        cfg = load_config(args)
+    except ConfigError as e:
+        print(f"mlscope serve: error: {e}", file=sys.stderr)
+        return 2
+    _setup_logging(cfg.log_format)
+    try:
+        service, app, ssl = build(cfg)
+    except (MlscopeError, ValueError) as e:
+        print(f"mlscope serve: error: {e}", file=sys.stderr)
+        return 2
+    _register_collectors(cfg, service.registry)
+    otlp = _start_otlp(cfg, service.registry)
+
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        **ssl,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        if otlp is not None:
+            otlp.shutdown()
+    return 0 if server.started else 1

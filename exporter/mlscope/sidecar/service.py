@@ -1,0 +1,289 @@
+"""The sidecar's state behind the HTTP edge: engine, ingest counters, snapshot, reload.
+
+The Starlette app (:mod:`mlscope.sidecar.app`) and the log tailers both call
+:meth:`Service.ingest_body` / :meth:`Service.ingest_values`; this class owns what they
+share, so the HTTP layer stays a thin translation of requests into calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from mlscope import catalogue
+from mlscope._version import __version__
+from mlscope.errors import ConfigError, ProfileError
+from mlscope.sidecar.config import SidecarConfig
+from mlscope.sidecar.ingest import Parsed, RequestError, decode_body, validate_records
+from mlscope.sidecar.snapshot import SnapshotError, read_snapshot, write_snapshot
+
+log = logging.getLogger("mlscope.sidecar")
+
+# Batch sizes of ingest requests: from single events to large NDJSON bodies.
+_BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000)
+
+
+def _family(cls: Any, name: str, registry: CollectorRegistry, **kw: Any) -> Any:
+    s = catalogue.spec(name)
+    return cls(s.base_name, s.help, s.labels, registry=registry, **kw)
+
+
+class SidecarMetrics:
+    """The sidecar's own families, created once from the catalogue."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events: Counter = _family(Counter, "mlscope_ingest_events_total", registry)
+        self.rejected: Counter = _family(Counter, "mlscope_ingest_rejected_total", registry)
+        self.batch_size: Histogram = _family(
+            Histogram, "mlscope_ingest_batch_size_events", registry, buckets=_BATCH_BUCKETS
+        )
+        self.auth_failures: Counter = _family(Counter, "mlscope_auth_failures_total", registry)
+        self.last_event: Gauge = _family(Gauge, "mlscope_last_event_timestamp_seconds", registry)
+        self.last_compute: Gauge = _family(Gauge, "mlscope_last_compute_timestamp_seconds", registry)
+        self.profile_info: Gauge = _family(Gauge, "mlscope_profile_info", registry)
+        self.snapshot_errors: Counter = _family(Counter, "mlscope_snapshot_errors_total", registry)
+        self.internal_errors: Counter = _family(Counter, "mlscope_internal_errors_total", registry)
+        build: Gauge = _family(Gauge, "mlscope_build_info", registry)
+        build.labels(__version__, platform.python_version()).set(1)
+        # Pre-create the children a dashboard expects to see at 0 before any traffic.
+        for reason in ("bad_json", "wrong_type", "unknown_model", "too_large", "bad_gzip", "too_deep"):
+            self.rejected.labels(reason)
+        for endpoint in ("ingest", "metrics"):
+            self.auth_failures.labels(endpoint)
+
+
+@dataclass
+class ModelState:
+    """What the sidecar knows of one configured model."""
+
+    name: str
+    profile_path: Path
+    profile_hash: str = ""
+    profile_version: str = ""
+
+
+class _EngineAPI:
+    """The engine's entry points, imported lazily so the sidecar's edges load without it."""
+
+    def __init__(self) -> None:
+        from mlscope.engine.batch import batch_from_records
+        from mlscope.engine.profile import Profile
+        from mlscope.engine.registry import Engine
+
+        self.Engine = Engine
+        self.Profile = Profile
+        self.batch_from_records = batch_from_records
+
+
+def _load_engine_api() -> _EngineAPI | None:
+    try:
+        return _EngineAPI()
+    except ImportError as e:
+        log.warning("engine not available (%s): counting ingest only, no drift figures", e)
+        return None
+
+
+class Service:
+    """Engine + counters + snapshot for one ``mlscope serve`` process."""
+
+    def __init__(self, cfg: SidecarConfig, registry: CollectorRegistry | None = None) -> None:
+        self.cfg = cfg
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
+        self.metrics = SidecarMetrics(self.registry)
+        self.models: dict[str, ModelState] = {n: ModelState(n, m.profile) for n, m in cfg.models.items()}
+        self.model_names = tuple(self.models)
+        self._api = _load_engine_api()
+        self.engine: Any = None
+        self._lock = threading.Lock()  # guards reload/snapshot against each other
+        self.ready = False
+        self.events_ingested = 0
+        if self._api is not None:
+            self.engine = self._api.Engine(max_models=cfg.max_models)
+            for name, m in self.models.items():
+                self.engine.add_model(name, self._load_profile(m))
+            self.registry.register(self.engine)
+        else:
+            for m in self.models.values():
+                self._hash_profile(m)
+        self._event_children = {n: self.metrics.events.labels(n) for n in self.model_names}
+        self._batch_children = {n: self.metrics.batch_size.labels(n) for n in self.model_names}
+        self._last_children = {n: self.metrics.last_event.labels(n) for n in self.model_names}
+        self._totals = dict.fromkeys(self.model_names, 0)
+
+    # --- profiles -------------------------------------------------------------------
+    def _hash_profile(self, m: ModelState) -> bytes:
+        try:
+            raw = m.profile_path.read_bytes()
+        except OSError as e:
+            raise ConfigError(
+                f"'models.{m.name}.profile': cannot read {str(m.profile_path)!r}: {e.strerror}"
+            ) from None
+        old = (m.profile_version, m.profile_hash)
+        m.profile_hash = hashlib.sha256(raw).hexdigest()[:16]
+        try:
+            version = orjson.loads(raw).get("version", "")
+        except (orjson.JSONDecodeError, AttributeError):
+            raise ProfileError(
+                f"'models.{m.name}.profile': {str(m.profile_path)!r} is not a JSON object"
+            ) from None
+        m.profile_version = str(version)
+        if old != ("", "") and old != (m.profile_version, m.profile_hash):
+            try:
+                self.metrics.profile_info.remove(m.name, *old)
+            except KeyError:
+                pass
+        self.metrics.profile_info.labels(m.name, m.profile_version, m.profile_hash).set(1)
+        return raw
+
+    def _load_profile(self, m: ModelState) -> Any:
+        assert self._api is not None
+        self._hash_profile(m)
+        return self._api.Profile.load(m.profile_path)
+
+    def reload_profiles(self) -> list[str]:
+        """Re-read every model's profile (SIGHUP); a bad file keeps the old profile."""
+        problems = []
+        with self._lock:
+            for m in self.models.values():
+                try:
+                    if self._api is None:
+                        self._hash_profile(m)
+                    else:
+                        self.engine.replace_profile(m.name, self._load_profile(m))
+                    log.info("reloaded profile of model %s from %s", m.name, m.profile_path)
+                except Exception as e:  # keep serving with the previous profile
+                    problems.append(f"{m.name}: {e}")
+                    self.metrics.internal_errors.labels("reload").inc()
+                    log.error("cannot reload profile of model %s: %s (keeping the previous one)", m.name, e)
+        return problems
+
+    # --- ingest -----------------------------------------------------------------------
+    def ingest_body(
+        self, body: bytes, *, content_type: str, content_encoding: str, kind: str = "events"
+    ) -> Parsed:
+        """Decode, validate and ingest one request body; raises :class:`RequestError`."""
+        try:
+            values = decode_body(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                max_bytes=self.cfg.max_body_bytes,
+                max_depth=self.cfg.max_json_depth,
+            )
+        except RequestError as e:
+            self.metrics.rejected.labels(e.reason).inc()
+            raise
+        return self.ingest_values(values, kind=kind)
+
+    def ingest_values(self, values: Iterable[Any], *, kind: str = "events") -> Parsed:
+        """Validate decoded records and hand the valid ones to the engine."""
+        now = time.time()
+        parsed = validate_records(values, models=self.model_names, kind=kind, default_now=now)
+        for model, records in parsed.by_model.items():
+            if kind == "events":
+                self._ingest_events(model, records, now, parsed)
+            else:
+                self._ingest_labels(model, records, now)
+        if parsed.errors:
+            counts: dict[str, int] = {}
+            for err in parsed.errors:
+                counts[err.reason] = counts.get(err.reason, 0) + 1
+            for reason, n in counts.items():
+                self.metrics.rejected.labels(reason).inc(n)
+        return parsed
+
+    def _ingest_events(self, model: str, records: list[dict[str, Any]], now: float, parsed: Parsed) -> None:
+        n = len(records)
+        if self.engine is not None:
+            assert self._api is not None
+            batch, errors = self._api.batch_from_records(records)
+            self.engine.ingest(model, batch, now=now)
+            # Field-level problems the engine found are counted by it as data-quality
+            # issues; the records themselves are ingested, so they are not rejections.
+            del errors
+        self._event_children[model].inc(n)
+        self._batch_children[model].observe(n)
+        newest = max((r["timestamp"] for r in records), default=now)
+        self._last_children[model].set(newest)
+        self.events_ingested += n
+        self._totals[model] += n
+
+    def _ingest_labels(self, model: str, records: list[dict[str, Any]], now: float) -> None:
+        if self.engine is None:
+            return
+        ids = [r["id"] for r in records]
+        labels = [r["label"] for r in records]
+        self.engine.ingest_labels(model, ids, labels, now=now)
+
+    # --- periodic work ----------------------------------------------------------------
+    def compute(self, now: float | None = None) -> None:
+        """Refresh drift and quality gauges (called every ``compute_interval_s``)."""
+        now = time.time() if now is None else now
+        if self.engine is not None:
+            self.engine.compute(now=now)
+        for name in self.model_names:
+            self.metrics.last_compute.labels(name).set(now)
+
+    def save_snapshot(self) -> bool:
+        """Write the window state to ``cfg.snapshot`` (if set); False and counted on failure."""
+        path = self.cfg.snapshot
+        if path is None:
+            return True
+        with self._lock:
+            try:
+                state = self._state()
+                write_snapshot(path, state)
+            except Exception as e:
+                self.metrics.snapshot_errors.inc()
+                log.error("cannot write snapshot %s: %s", path, e)
+                return False
+        return True
+
+    def restore_snapshot(self) -> bool:
+        """Load window state from ``cfg.snapshot`` if it exists; a bad file is logged and ignored."""
+        path = self.cfg.snapshot
+        if path is None:
+            return False
+        try:
+            state = read_snapshot(path)
+        except SnapshotError as e:
+            log.error("%s; starting with empty windows", e)
+            return False
+        if state is None:
+            return False
+        try:
+            self._load_state(state)
+        except Exception as e:
+            log.error("cannot restore snapshot %s: %s; starting with empty windows", path, e)
+            self.metrics.internal_errors.labels("snapshot").inc()
+            return False
+        log.info("restored window state from %s", path)
+        return True
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"ingest_events": dict(self._totals)}
+        if self.engine is not None:
+            state["engine"] = self.engine.state_dict()
+        return state
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        if self.engine is not None and "engine" in state:
+            self.engine.load_state(state["engine"])
+        # Counters continue from where they were, as a restart of a long-lived counter
+        # would otherwise look like a reset to rate() (which copes, but the totals are
+        # what users compare with their own logs).
+        for name, value in (state.get("ingest_events") or {}).items():
+            child = self._event_children.get(name)
+            if child is not None and isinstance(value, int) and value > 0:
+                child.inc(value)
+                self._totals[name] += value

@@ -1,0 +1,64 @@
+"""Snapshot of window state on disk, so a restart does not reset the drift windows.
+
+Written to a temporary file in the same folder, flushed to disk, then renamed over the
+old snapshot: a reader (or a crash mid-write) sees the old file or the new one, never a
+torn one. The file is JSON with a format version, so an incompatible snapshot is refused
+with a clear log line instead of corrupting the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FORMAT_VERSION = 1
+
+
+class SnapshotError(Exception):
+    """The snapshot file exists but cannot be used; the message says why."""
+
+
+def write_snapshot(path: Path, state: dict[str, Any], *, now: float | None = None) -> None:
+    """Atomically write ``state`` (JSON-able; numpy arrays allowed) to ``path``."""
+    payload = {"format": FORMAT_VERSION, "written_at": time.time() if now is None else now, "state": state}
+    data = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def read_snapshot(path: Path) -> dict[str, Any] | None:
+    """Return the state saved at ``path``; ``None`` when there is no snapshot yet."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise SnapshotError(f"cannot read snapshot {str(path)!r}: {e.strerror}") from None
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise SnapshotError(f"snapshot {str(path)!r} is not valid JSON: {e}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise SnapshotError(f"snapshot {str(path)!r}: 'format' must be {FORMAT_VERSION} (got {got!r})")
+    state = payload.get("state")
+    if not isinstance(state, dict):
+        raise SnapshotError(f"snapshot {str(path)!r}: 'state' must be an object")
+    return state
