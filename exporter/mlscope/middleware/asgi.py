@@ -1,0 +1,229 @@
+"""``ASGIMiddleware``: HTTP metrics for Starlette, FastAPI or any ASGI app.
+
+Usage::
+
+    app.add_middleware(mlscope.ASGIMiddleware)        # Starlette / FastAPI
+    app = mlscope.ASGIMiddleware(app)                 # any ASGI app (outermost: sees all)
+
+Per request the middleware reads the clock, watches the ``http.response.start`` and
+``http.response.body`` messages, and bumps cached children of the catalogue's HTTP
+families. The clock stops at the last body byte (``more_body`` false), so streaming is
+timed to its end and background tasks that run afterwards are not request time. Nothing
+of its own ever reaches the app: errors are counted in ``mlscope_internal_errors_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from time import perf_counter
+
+from prometheus_client import CollectorRegistry
+
+from mlscope.middleware import _capture, _exposition
+from mlscope.middleware._metrics import (
+    CLIENT_CLOSED,
+    DEFAULT_EXCLUDED_PATHS,
+    metrics_for,
+    normalize_paths,
+)
+from mlscope.middleware._routes import StarletteRoutes
+from mlscope.types import ASGIApp, Message, Receive, Scope, Send
+
+# Exceptions that mean "the client went away", recorded as 499 rather than 500.
+_DISCONNECT_NAMES = frozenset({"ClientDisconnect", "ClientDisconnected", "CancelledError"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class ASGIMiddleware:
+    """Record the catalogue's HTTP server metrics for every HTTP request of ``app``.
+
+    Parameters
+    ----------
+    app
+        The ASGI application to wrap.
+    registry
+        Where the families are registered (default: prometheus_client's global one).
+    buckets
+        Bounds of the duration and time-to-first-byte histograms in seconds (default:
+        OpenTelemetry's, 5 ms to 10 s; LLM serving wants bounds up to tens of seconds).
+    excluded_paths
+        Exact paths that are passed through unmeasured (default ``/metrics``, ``/healthz``,
+        ``/readyz``).
+    metrics_path
+        Path at which the exposition is served from the wrapped app; ``None`` disables it.
+    group_status_codes
+        Record ``2xx``/``4xx``/... instead of the exact status code.
+    exemplars
+        Attach the trace id of the active OpenTelemetry span to duration observations.
+    monitor, extract
+        Opt-in: after each 2xx response, ``monitor.log(**extract(request_json,
+        response_json))`` (see :mod:`mlscope.middleware._capture`).
+    max_body_bytes
+        Largest body copied for ``extract``.
+    """
+
+    def __init__(self, app: ASGIApp, *, registry: CollectorRegistry | None = None,
+                 buckets: Sequence[float] | None = None,
+                 excluded_paths: Iterable[str] | None = DEFAULT_EXCLUDED_PATHS,
+                 metrics_path: str | None = "/metrics", group_status_codes: bool = False,
+                 exemplars: bool = True, monitor: _capture.SupportsLog | None = None,
+                 extract: _capture.Extract | None = None,
+                 max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self._m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
+                              exemplars=exemplars)
+        self._registry = self._m.registry
+        self._metrics_path = normalize_paths("metrics_path", [metrics_path]) if metrics_path else None
+        self._metrics_path_str = metrics_path
+        self._skip = normalize_paths("excluded_paths", excluded_paths) | (self._metrics_path or frozenset())
+        _capture.validate(monitor, extract)
+        self._monitor = monitor
+        self._extract = extract
+        self._max_body = int(max_body_bytes)
+        self._routes = StarletteRoutes()
+        self._error_names = {code: str(code) for code in range(500, 600)}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in self._skip:
+            if scope["path"] == self._metrics_path_str and scope["method"] in ("GET", "HEAD"):
+                await self._serve_metrics(scope, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        m = self._m
+        try:
+            method = m.method(scope["method"])
+            active = m.active_child(method)
+            active.inc()
+        except Exception:
+            m.contained()
+            await self.app(scope, receive, send)
+            return
+        capture = self._monitor is not None
+        max_body = self._max_body
+        req_chunks: list[bytes] | None = [] if capture else None
+        resp_chunks: list[bytes] | None = [] if capture else None
+        status = 0
+        req_bytes = 0
+        resp_bytes = 0
+        first = 0.0
+        end = 0.0
+        disconnected = False
+        start = perf_counter()
+
+        async def receive_wrapper() -> Message:
+            nonlocal req_bytes, disconnected, req_chunks
+            message = await receive()
+            try:
+                kind = message["type"]
+                if kind == "http.request":
+                    body = message.get("body", b"")
+                    req_bytes += len(body)
+                    if req_chunks is not None and body:
+                        req_chunks = req_chunks if req_bytes <= max_body else None
+                        if req_chunks is not None:
+                            req_chunks.append(body)
+                elif kind == "http.disconnect" and not end:
+                    disconnected = True
+            except Exception:
+                m.contained()
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, resp_bytes, first, end, resp_chunks
+            timed = final = False
+            try:
+                kind = message["type"]
+                if kind == "http.response.body":
+                    body = message.get("body", b"")
+                    final = not message.get("more_body", False)
+                    timed = final or (bool(body) and not first)
+                    if body:
+                        resp_bytes += len(body)
+                        if resp_chunks is not None:
+                            resp_chunks = resp_chunks if resp_bytes <= max_body else None
+                            if resp_chunks is not None:
+                                resp_chunks.append(body)
+                elif kind == "http.response.start":
+                    status = message["status"]
+            except Exception:
+                m.contained()
+            await send(message)
+            if timed:  # after send returned: the server has taken the bytes
+                now = perf_counter()
+                if not first:
+                    first = now
+                if final:
+                    end = now
+
+        error_type = ""
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except BaseException as exc:
+            error_type = type(exc).__name__
+            if error_type in _DISCONNECT_NAMES or isinstance(exc, (OSError, asyncio.CancelledError)):
+                status = CLIENT_CLOSED
+            else:
+                status = 500
+            raise
+        finally:
+            try:
+                active.dec()
+                stop = end or perf_counter()
+                if not error_type:
+                    if disconnected and not end:
+                        status = CLIENT_CLOSED
+                    elif status == 0:  # returned without responding: the server sends 500
+                        status = 500
+                    if status >= 500:
+                        error_type = self._error_names.get(status, "")
+                if req_bytes == 0 and method in _BODY_METHODS:
+                    req_bytes = _content_length(scope)
+                route = self._routes.template(scope)
+                duration, req_size, resp_size, ttfb = m.children(method, route, status, error_type)
+                ex = m.exemplar() if m.exemplar is not None else None
+                duration.observe(stop - start, ex)
+                req_size.observe(req_bytes)
+                resp_size.observe(resp_bytes)
+                if first:
+                    ttfb.observe(first - start)
+            except Exception:
+                m.contained()
+            if capture and 200 <= status < 300 and not error_type:
+                _capture.deliver(self._monitor,  # type: ignore[arg-type]
+                                 self._extract,  # type: ignore[arg-type]
+                                 b"".join(req_chunks) if req_chunks is not None else None,
+                                 b"".join(resp_chunks) if resp_chunks is not None else None,
+                                 m.hook_errors)
+
+    async def _serve_metrics(self, scope: Scope, send: Send) -> None:
+        accept = accept_encoding = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"accept":
+                accept = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
+        try:
+            status, headers, body = _exposition.render(self._registry, self._m.multiprocess_dir,
+                                                       accept, accept_encoding)
+        except Exception:
+            self._m.contained()
+            status, headers, body = 500, [("Content-Type", "text/plain; charset=utf-8")], \
+                b"mlscope: rendering the exposition failed\n"
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
