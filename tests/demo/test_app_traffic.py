@@ -72,7 +72,8 @@ def test_model_beats_the_majority_class_on_validation(trained: demo_model.DemoMo
     np.testing.assert_allclose(ref["score_default"] + ref["score_repaid"], 1.0, rtol=1e-12)
 
 
-def test_predict_answers_and_logs_features_predictions_ids_scores(app_url: tuple[str, Recorder, DemoState]) -> None:
+def test_predict_answers_and_logs_features_predictions_ids_scores(
+        app_url: tuple[str, Recorder, DemoState]) -> None:
     url, rec, _ = app_url
     rows = [{"income": 52000, "debt_ratio": 0.3, "age": 35, "loan_amount": 9000, "utilization": 0.2,
              "tenure_months": 40, "region": "north"},
@@ -176,4 +177,5 @@ def test_receiver_keeps_and_lists_alertmanager_pages() -> None:
     assert status == 200 and len(body["pages"]) == 1
     page = body["pages"][0]
     assert page["labels"]["feature"] == "income" and page["status"] == "firing"
-    assert "MlscopeFeatureDrift model=credit-risk feature=income" in receiver.page_line(payload["alerts"][0], "firing")
+    line = receiver.page_line(payload["alerts"][0], "firing")
+    assert "MlscopeFeatureDrift model=credit-risk feature=income" in line

@@ -113,10 +113,10 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
         predicted, proba = model.predict(rows)
         if monitor is not None:
             monitor.log(features=rows, predictions=predicted, ids=ids,
-                        scores=[dict(zip(model.classes, map(float, p))) for p in proba])
+                        scores=[dict(zip(model.classes, map(float, p), strict=True)) for p in proba])
         return {"model": MODEL_NAME, "predictions": [
-            {"id": rid, "prediction": pred, "scores": dict(zip(model.classes, map(float, p)))}
-            for rid, pred, p in zip(ids, predicted, proba)
+            {"id": rid, "prediction": pred, "scores": dict(zip(model.classes, map(float, p), strict=True))}
+            for rid, pred, p in zip(ids, predicted, proba, strict=True)
         ]}
 
     @app.post("/labels")
@@ -145,8 +145,8 @@ def build_monitor(model: DemoModel, profile: Any, sidecar: str | None) -> Monito
     return monitor
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mlscope.demo.app``: train, write the profile, serve."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m mlscope.demo.app`` (also checked against the compose file)."""
     p = argparse.ArgumentParser(prog="python -m mlscope.demo.app", description=__doc__.splitlines()[0])
     p.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
@@ -155,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--profile-out", default=os.environ.get("DEMO_PROFILE_OUT"),
                    help="write the reference profile here before serving")
     p.add_argument("--seed", type=int, default=7)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlscope.demo.app``: train, write the profile, serve."""
+    p = build_parser()
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

@@ -26,8 +26,10 @@ def page_line(alert: dict[str, Any], status: str) -> str:
     """One human line for a received alert: status, name, model/feature, summary."""
     labels = alert.get("labels") or {}
     ann = alert.get("annotations") or {}
-    where = " ".join(f"{k}={labels[k]}" for k in ("model", "feature", "output", "job", "severity") if k in labels)
-    return f"[{alert.get('status', status).upper()}] {labels.get('alertname', '?')} {where} :: {ann.get('summary', '')}"
+    keys = ("model", "feature", "output", "job", "severity")
+    where = " ".join(f"{k}={labels[k]}" for k in keys if k in labels)
+    state = str(alert.get("status", status)).upper()
+    return f"[{state}] {labels.get('alertname', '?')} {where} :: {ann.get('summary', '')}"
 
 
 def create_app(*, quiet: bool = False) -> Any:
@@ -74,15 +76,22 @@ def create_app(*, quiet: bool = False) -> Any:
     return app
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mlscope.demo.receiver``: serve the webhook until stopped."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m mlscope.demo.receiver`` (also checked against the compose file)."""
     p = argparse.ArgumentParser(prog="python -m mlscope.demo.receiver", description=__doc__.splitlines()[0])
     p.add_argument("--host", default=os.environ.get("RECEIVER_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("RECEIVER_PORT", "9095")))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlscope.demo.receiver``: serve the webhook until stopped."""
+    p = build_parser()
     args = p.parse_args(argv)
     import uvicorn
 
-    print(f"webhook receiver listening on http://{args.host}:{args.port}/webhook", file=sys.stderr, flush=True)
+    print(f"webhook receiver listening on http://{args.host}:{args.port}/webhook",
+          file=sys.stderr, flush=True)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -59,7 +59,7 @@ def encode_rows(rows: pd.DataFrame) -> list[dict[str, Any]]:
     cols = [c for c in FEATURES if c in rows.columns]
     for rec in rows[cols].itertuples(index=False, name=None):
         out.append({k: (None if v is None or (isinstance(v, float) and v != v) else v)
-                    for k, v in zip(cols, rec)})
+                    for k, v in zip(cols, rec, strict=True)})
     return out
 
 
@@ -140,7 +140,7 @@ class TrafficGenerator:
     async def _one(self, client: Any, sem: asyncio.Semaphore) -> None:
         try:
             ids, rows, truths = self.next_batch()
-            body = {"instances": [{"id": i, "features": f} for i, f in zip(ids, rows)]}
+            body = {"instances": [{"id": i, "features": f} for i, f in zip(ids, rows, strict=True)]}
             try:
                 r = await client.post(f"{self.target}/predict", json=body)
             except Exception as exc:
@@ -174,8 +174,8 @@ class TrafficGenerator:
             return
         self._pending_labels -= len(ids)
         try:
-            r = await client.post(f"{self.target}/labels",
-                                  json={"labels": [{"id": i, "label": t} for i, t in zip(ids, truths)]})
+            body = {"labels": [{"id": i, "label": t} for i, t in zip(ids, truths, strict=True)]}
+            r = await client.post(f"{self.target}/labels", json=body)
             if r.status_code < 300:
                 self.stats.labels_sent += len(ids)
             else:
@@ -245,8 +245,8 @@ class TrafficGenerator:
         return self.stats
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mlscope.demo.traffic``: drive the demo app until stopped."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m mlscope.demo.traffic`` (also checked against the compose file)."""
     p = argparse.ArgumentParser(prog="python -m mlscope.demo.traffic", description=__doc__.splitlines()[0])
     p.add_argument("--target", default="http://127.0.0.1:8000", help="demo app URL (default: %(default)s)")
     p.add_argument("--rate", type=float, default=20.0, help="requests per second (default: %(default)s)")
@@ -254,12 +254,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--scenario", default="cycle",
                    help="scenario at start: " + ", ".join(scenarios.SCENARIOS)
                    + "; cycle (walk through all) or follow (whatever the app says) (default: %(default)s)")
-    p.add_argument("--cycle-step", type=float, default=120.0, help="seconds per cycle step (default: %(default)s)")
-    p.add_argument("--label-delay", type=float, default=10.0, help="seconds before labels are posted (default: %(default)s)")
-    p.add_argument("--concurrency", type=int, default=64, help="requests in flight at most (default: %(default)s)")
+    dflt = " (default: %(default)s)"
+    p.add_argument("--cycle-step", type=float, default=120.0, help="seconds per cycle step" + dflt)
+    p.add_argument("--label-delay", type=float, default=10.0, help="seconds before labels are posted" + dflt)
+    p.add_argument("--concurrency", type=int, default=64, help="requests in flight at most" + dflt)
     p.add_argument("--duration", type=float, default=0.0, help="seconds to run, 0 = until stopped")
     p.add_argument("--max-requests", type=int, default=0, help="requests to send at most, 0 = no limit")
     p.add_argument("--seed", type=int, default=7)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlscope.demo.traffic``: drive the demo app until stopped."""
+    p = build_parser()
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

@@ -1,0 +1,320 @@
+"""``mlscope demo`` (``make demo``): the demo stack as local processes, no docker needed.
+
+Starts, in order: the demo model app (which trains the model and writes the reference
+profile), the sidecar exporter on that profile, the webhook receiver that shows pages,
+Prometheus and Alertmanager on the shipped configuration (when their binaries are
+installed: Debian's ``prometheus`` and ``prometheus-alertmanager``) with storage under
+the work folder, and the traffic generator. It prints the URLs to open and draws a live
+summary (requests, drifted features, firing alerts, pages received) until Ctrl-C,
+SIGTERM or ``--duration``, then stops every process it started, newest first.
+
+Each child runs in its own session so that Ctrl-C reaches only this process, which
+then stops the children in order; each child's output goes to ``<workdir>/logs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+
+APP_PORT = 8000
+SIDECAR_PORT = 9108
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+RECEIVER_PORT = 9095
+INSTALL_HINT = ("Prometheus and Alertmanager are not installed; the demo runs without alerting. "
+                "Install them with: sudo apt-get install prometheus prometheus-alertmanager")
+
+
+@dataclass
+class Child:
+    """A process the demo started, with where its output goes."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@dataclass
+class Stack:
+    """The processes of one demo run; :meth:`stop` ends them newest first."""
+
+    workdir: Path
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, args: Sequence[str], *, env: dict[str, str] | None = None) -> Child:
+        log_path = self.workdir / "logs" / f"{name}.log"
+        out = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's life
+        try:
+            proc = subprocess.Popen(list(args), stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **(env or {})}, start_new_session=True)
+        finally:
+            out.close()  # the child holds its own descriptor
+        child = Child(name, proc, log_path)
+        self.children.append(child)
+        return child
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                child.proc.terminate()
+        deadline = time.monotonic() + timeout_s
+        for child in reversed(self.children):
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait(5)
+        self.children.clear()
+
+    def dead(self) -> list[Child]:
+        return [c for c in self.children if c.proc.poll() is not None]
+
+
+def find_binary(*names: str) -> str | None:
+    """The first of ``names`` on PATH (Debian calls Alertmanager prometheus-alertmanager)."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_ready(url: str, child: Child, timeout_s: float) -> None:
+    """Poll ``url`` until it answers below 500; fail naming the child and its log."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with status {child.proc.returncode}; "
+                               f"see {child.log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{child.name} did not answer {url} within {timeout_s:.0f}s; see {child.log_path}")
+
+
+def repo_root() -> Path | None:
+    """The folder holding the shipped prometheus/ and alertmanager/ configuration."""
+    for base in (Path.cwd(), *Path(__file__).resolve().parents):
+        if (base / "prometheus" / "prometheus.yml").is_file() and (base / "alertmanager").is_dir():
+            return base
+    return None
+
+
+def fetch(url: str, timeout_s: float = 2.0) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            return bytes(r.read())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Snapshot:
+    """What the live summary shows, read from the running parts."""
+
+    scenario: str = "?"
+    requests: float = 0.0
+    server_errors: float = 0.0
+    rows: float = 0.0
+    drifted: list[str] = field(default_factory=list)
+    drift_share: float | None = None
+    accuracy: float | None = None
+    firing: list[str] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)
+
+
+def read_snapshot(*, prometheus: bool) -> Snapshot:
+    """Scrape the app and the sidecar, ask Prometheus for alerts and the receiver for pages."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mlscope.demo.receiver import page_line
+
+    snap = Snapshot()
+    raw = fetch(f"http://127.0.0.1:{APP_PORT}/control/scenario")
+    if raw:
+        snap.scenario = str(orjson.loads(raw).get("scenario", "?"))
+    raw = fetch(f"http://127.0.0.1:{APP_PORT}/metrics")
+    for fam in text_string_to_metric_families(raw.decode()) if raw else ():
+        if fam.name == "http_server_request_duration_seconds":
+            for s in fam.samples:
+                if s.name.endswith("_count"):
+                    snap.requests += s.value
+                    if str(s.labels.get("http_response_status_code", "")).startswith("5"):
+                        snap.server_errors += s.value
+    raw = fetch(f"http://127.0.0.1:{SIDECAR_PORT}/metrics")
+    for fam in text_string_to_metric_families(raw.decode()) if raw else ():
+        for s in fam.samples:
+            if s.name == "mlscope_rows_total":
+                snap.rows += s.value
+            elif (s.name == "mlscope_feature_drift_detected" and s.labels.get("window") == "5m"
+                  and s.value == 1):
+                snap.drifted.append(s.labels.get("feature", "?"))
+            elif s.name == "mlscope_dataset_drift_share_ratio" and s.labels.get("window") == "5m":
+                snap.drift_share = s.value
+            elif (s.name == "mlscope_model_quality" and s.labels.get("metric") == "accuracy"
+                  and s.labels.get("window") == "5m"):
+                snap.accuracy = s.value
+    if prometheus:
+        raw = fetch(f"http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/alerts")
+        if raw:
+            for a in orjson.loads(raw).get("data", {}).get("alerts", []):
+                lab = a.get("labels", {})
+                if a.get("state") == "firing" and lab.get("alertname") != "Watchdog":
+                    where = ",".join(lab[k] for k in ("feature", "output") if k in lab)
+                    snap.firing.append(f"{lab.get('alertname')}{'(' + where + ')' if where else ''}")
+        raw = fetch(f"http://127.0.0.1:{RECEIVER_PORT}/pages")
+        if raw:
+            pages = orjson.loads(raw).get("pages", [])
+            snap.pages = [page_line(p, p.get("status", "")) for p in pages[-5:]
+                          if p.get("labels", {}).get("alertname") != "Watchdog"]
+    return snap
+
+
+def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
+    """The live summary as a rich renderable."""
+    from rich.table import Table
+
+    t = Table(title=f"mlscope demo — {time.monotonic() - started:,.0f}s — Ctrl-C to stop", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    err = f" ({snap.server_errors / snap.requests:.1%} 5xx)" if snap.requests else ""
+    t.add_row("scenario", snap.scenario)
+    t.add_row("requests", f"{snap.requests:,.0f}{err}")
+    t.add_row("rows ingested", f"{snap.rows:,.0f}")
+    share = f"{snap.drift_share:.0%}" if snap.drift_share is not None else "—"
+    t.add_row("drift (5m)", f"{', '.join(sorted(snap.drifted)) or 'none'} — dataset share {share}")
+    t.add_row("accuracy (5m)", f"{snap.accuracy:.3f}" if snap.accuracy is not None else "— (labels pending)")
+    t.add_row("firing alerts", ", ".join(snap.firing) or "none")
+    t.add_row("last pages", "\n".join(snap.pages) or "none")
+    for name, url in urls.items():
+        t.add_row(name, url)
+    return t
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """Run the demo stack until Ctrl-C or ``--duration``; returns an exit status."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+    workdir = Path(args.workdir).resolve()
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    prometheus_bin = find_binary("prometheus")
+    alertmanager_bin = find_binary("alertmanager", "prometheus-alertmanager")
+    root = repo_root()
+    alerting = bool(prometheus_bin and alertmanager_bin and root)
+    if not (prometheus_bin and alertmanager_bin):
+        console.print(f"[yellow]{INSTALL_HINT}[/]")
+    elif root is None:
+        console.print("[yellow]prometheus/ and alertmanager/ configuration not found (run from the "
+                      "repository root); the demo runs without alerting.[/]")
+    ports = [APP_PORT, SIDECAR_PORT, RECEIVER_PORT]
+    if alerting:
+        ports += [PROMETHEUS_PORT, ALERTMANAGER_PORT]
+    busy = [p for p in ports if not port_free(p)]
+    if busy:
+        console.print(f"[red]port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; stop what "
+                      "holds them (an earlier demo?) and retry.[/]")
+        return 1
+
+    stack = Stack(workdir)
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    py = sys.executable
+    profile = workdir / "reference.json"
+    urls: dict[str, str] = {}
+    try:
+        console.print("starting the demo model app (trains the model, writes the reference profile)…")
+        app = stack.start("app", [py, "-m", "mlscope.demo.app", "--port", str(APP_PORT),
+                                  "--sidecar", f"http://127.0.0.1:{SIDECAR_PORT}",
+                                  "--profile-out", str(profile)])
+        wait_ready(f"http://127.0.0.1:{APP_PORT}/healthz", app, 120)
+        sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--profile", str(profile),
+                                          "--port", str(SIDECAR_PORT), "--pid", str(app.proc.pid)])
+        wait_ready(f"http://127.0.0.1:{SIDECAR_PORT}/healthz", sidecar, 60)
+        receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(RECEIVER_PORT)])
+        wait_ready(f"http://127.0.0.1:{RECEIVER_PORT}/healthz", receiver, 30)
+        urls["app (OpenAPI)"] = f"http://127.0.0.1:{APP_PORT}/docs"
+        urls["app metrics"] = f"http://127.0.0.1:{APP_PORT}/metrics"
+        urls["sidecar metrics"] = f"http://127.0.0.1:{SIDECAR_PORT}/metrics"
+        urls["pages received"] = f"http://127.0.0.1:{RECEIVER_PORT}/pages"
+        if alerting and root is not None and prometheus_bin and alertmanager_bin:
+            am = stack.start("alertmanager", [
+                alertmanager_bin, f"--config.file={root / 'alertmanager' / 'alertmanager.yml'}",
+                f"--storage.path={workdir / 'alertmanager-data'}", "--cluster.listen-address=",
+                f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}"])
+            wait_ready(f"http://127.0.0.1:{ALERTMANAGER_PORT}/-/ready", am, 30)
+            prom = stack.start("prometheus", [
+                prometheus_bin, f"--config.file={root / 'prometheus' / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"])
+            wait_ready(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready", prom, 30)
+            urls["Prometheus alerts"] = f"http://127.0.0.1:{PROMETHEUS_PORT}/alerts"
+            urls["Alertmanager"] = f"http://127.0.0.1:{ALERTMANAGER_PORT}"
+        stack.start("traffic", [py, "-m", "mlscope.demo.traffic", "--target", f"http://127.0.0.1:{APP_PORT}",
+                                "--scenario", args.scenario])
+        urls["switch scenario"] = (f"curl -X PUT http://127.0.0.1:{APP_PORT}/control/scenario "
+                                   "-H 'content-type: application/json' -d '{\"scenario\": \"drift_one\"}'")
+        urls["logs"] = str(workdir / "logs")
+        started = time.monotonic()
+        with Live(render(read_snapshot(prometheus=alerting), started, urls), console=console,
+                  refresh_per_second=1, transient=False) as live:
+            while not stopping:
+                if args.duration and time.monotonic() - started >= args.duration:
+                    break
+                dead = stack.dead()
+                if dead:
+                    c = dead[0]
+                    console.print(f"[red]{c.name} exited with status {c.proc.returncode}; "
+                                  f"see {c.log_path}[/]")
+                    return 1
+                live.update(render(read_snapshot(prometheus=alerting), started, urls))
+                for _ in range(20):
+                    if stopping:
+                        break
+                    time.sleep(0.1)
+        return 0
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    finally:
+        console.print("stopping the demo processes…")
+        stack.stop()
+        for s, handler in old.items():
+            signal.signal(s, handler)
