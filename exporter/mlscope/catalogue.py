@@ -312,6 +312,16 @@ METRICS: tuple[MetricSpec, ...] = (
         "How much a model's error rate depends on a feature's bin (higher = more responsible).",
         (*_M, "feature", "window"), "", "quality",
     ),
+    MetricSpec(
+        "mlscope_quality_labelled_rows", "gauge",
+        "Labelled predictions behind the quality figures of a window (by prediction time).",
+        (*_M, "window"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_label_store_evictions_total", "counter",
+        "Predictions dropped from the label-join store before their label came, by reason.",
+        (*_M, "reason"), "", "quality",
+    ),
     # --- Host and process (psutil) ---
     MetricSpec(
         "mlscope_host_cpu_utilization_ratio", "gauge",

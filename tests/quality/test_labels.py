@@ -1,0 +1,221 @@
+"""The label-join store: every label gets one outcome; TTL and memory cap hold."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from prometheus_client.core import CollectorRegistry
+
+from mlscope.engine.batch import Batch
+from mlscope.engine.labels import LabelStore, label_key
+from mlscope.engine.performance import DELAY_BUCKETS_S, QualityConfig, QualityTracker
+from mlscope.engine.windows import WindowSpec
+from mlscope.errors import ConfigError
+from tests.quality._profiles import FakeFeature, FakeProfile
+
+
+def _ids(lo: int, hi: int) -> list[str]:
+    return [f"id{i}" for i in range(lo, hi)]
+
+
+def _store(**kw: float) -> LabelStore:
+    return LabelStore(n_scores=2, n_features=1, **kw)  # type: ignore[arg-type]
+
+
+def _add(store: LabelStore, ids: list[str], t: float) -> None:
+    n = len(ids)
+    store.add(
+        ids, np.full(n, t), np.arange(n, dtype=float), np.full((n, 2), 0.5), np.zeros((n, 1), dtype=int)
+    )
+
+
+def test_join_returns_the_waiting_rows_and_frees_them() -> None:
+    store = _store()
+    store.add(
+        ["a", "b", "c"],
+        np.array([1.0, 2.0, 3.0]),
+        np.array([10.0, 20.0, 30.0]),
+        np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]),
+        np.array([[4], [5], [6]]),
+    )
+    res = store.join(["c", "zzz", "a"])
+    assert res.outcomes == {"matched": 2, "unmatched": 1, "expired": 0, "duplicate": 0}
+    assert res.label_rows.tolist() == [0, 2]
+    assert res.ts.tolist() == [3.0, 1.0] and res.pred.tolist() == [30.0, 10.0]
+    assert res.scores.tolist() == [[0.3, 0.7], [0.1, 0.9]] and res.bins.ravel().tolist() == [6, 4]
+    assert store.pending == 1
+
+
+def test_second_label_for_the_same_prediction_is_a_duplicate() -> None:
+    store = _store()
+    _add(store, ["a"], 0.0)
+    assert store.join(["a"]).outcomes["matched"] == 1
+    assert store.join(["a"]).outcomes == {"matched": 0, "unmatched": 0, "expired": 0, "duplicate": 1}
+
+
+def test_predictions_past_the_ttl_expire_and_their_labels_count_as_expired() -> None:
+    store = _store(ttl_s=60.0)
+    _add(store, _ids(0, 5), 1000.0)
+    _add(store, _ids(5, 8), 1050.0)
+    assert store.expire(now=1059.0) == 0
+    assert store.expire(now=1061.0) == 5  # only the first five are older than 60 s
+    assert store.pending == 3 and store.evictions["ttl"] == 5
+    res = store.join(_ids(0, 8))
+    assert res.outcomes == {"matched": 3, "unmatched": 0, "expired": 5, "duplicate": 0}
+
+
+def test_full_store_drops_the_oldest_and_counts_them() -> None:
+    store = _store(max_pending=100)
+    assert store.capacity == 100
+    _add(store, _ids(0, 80), 0.0)
+    _add(store, _ids(80, 130), 1.0)  # 30 over capacity: id0..id29 make room
+    assert store.pending == 100 and store.evictions["capacity"] == 30
+    res = store.join(_ids(0, 130))
+    assert res.outcomes == {"matched": 100, "unmatched": 0, "expired": 30, "duplicate": 0}
+    assert sorted(res.pred.tolist())[:3] == [0.0, 1.0, 2.0]
+
+
+def test_batch_larger_than_the_store_keeps_the_newest_rows() -> None:
+    store = _store(max_pending=10)
+    _add(store, _ids(0, 25), 0.0)
+    assert store.pending == 10 and store.evictions["capacity"] == 15
+    assert store.join(_ids(15, 25)).outcomes["matched"] == 10
+    assert store.join(["id12"]).outcomes["expired"] == 1  # remembered: among the last 10 drops
+    assert store.join(["id3"]).outcomes["unmatched"] == 1  # forgotten: the memory of ids is bounded too
+
+
+def test_memory_cap_bounds_capacity_and_array_bytes() -> None:
+    store = LabelStore(n_scores=10, n_features=50, max_pending=10**9, max_bytes=1_000_000)
+    # One row: 8 ts + 8 pred + 80 scores + 100 bins + 8 + 360 id bookkeeping = 564 bytes.
+    assert store.capacity == 1_000_000 // 564
+    assert store.nbytes <= 1_000_000
+    with pytest.raises(ConfigError, match="labels.max_bytes"):
+        LabelStore(n_scores=10, n_features=50, max_bytes=100)
+    with pytest.raises(ConfigError, match="labels.ttl"):
+        LabelStore(n_scores=1, n_features=1, ttl_s=0)
+
+
+def test_repeated_prediction_id_replaces_the_earlier_prediction() -> None:
+    store = _store()
+    store.add(["a"], np.array([0.0]), np.array([1.0]), None, None)
+    store.add(["a"], np.array([5.0]), np.array([2.0]), None, None)
+    assert store.pending == 1 and store.evictions["replaced"] == 1
+    res = store.join(["a"])
+    assert res.pred.tolist() == [2.0] and np.isnan(res.scores).all() and res.bins.tolist() == [[-1]]
+
+
+def test_state_round_trip_through_json_keeps_pending_and_memory_of_ids() -> None:
+    store = _store(max_pending=50)
+    _add(store, _ids(0, 60), 10.0)  # id0..id9 dropped for room
+    store.join(["id20"])
+    again = _store(max_pending=50)
+    again.load_state(json.loads(json.dumps(store.state_dict())))
+    assert again.pending == 49
+    res = again.join(["id20", "id5", "id30", "nope"])
+    assert res.outcomes == {"matched": 1, "unmatched": 1, "expired": 1, "duplicate": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        (1, "1"),
+        (1.0, "1"),
+        (np.int64(7), "7"),
+        (2.5, "2.5"),
+        (True, "true"),
+        ("x", "x"),
+        (None, None),
+        (float("nan"), None),
+    ],
+)
+def test_label_key_normalises_numbers_and_booleans(value: object, key: str | None) -> None:
+    assert label_key(value) == key
+
+
+def _tracker(**kw: float) -> QualityTracker:
+    profile = FakeProfile("classification", ["no", "yes"], [FakeFeature("x", 3)])
+    cfg = QualityConfig(**kw)  # type: ignore[arg-type]
+    return QualityTracker("churn", profile, [WindowSpec.parse("1h")], config=cfg)
+
+
+def _predict(tracker: QualityTracker, ids: list[object], t: float) -> None:
+    n = len(ids)
+    batch = Batch(
+        n_rows=n,
+        predictions=np.array(["yes"] * n, dtype=object),
+        ids=np.array(ids, dtype=object),
+        timestamps=np.full(n, t),
+    )
+    tracker.observe_predictions(batch, np.zeros((n, 1), dtype=int), now=t)
+
+
+def test_tracker_counts_every_outcome_and_the_label_delay() -> None:
+    tracker = _tracker(label_ttl_s=3600.0)
+    _predict(tracker, [1, 2, 3, 4, "5", None], t=1000.0)  # the None id cannot be joined
+    tracker.compute(now=5000.0)  # 4000 s later: all expired
+    _predict(tracker, [10, 11, 12], t=5000.0)
+    tracker.observe_labels(
+        np.array([10.0, 11, 1, 99, 10, None, 12], dtype=object),
+        np.array(["yes", "no", "yes", "no", "yes", "yes", None], dtype=object),
+        now=5030.0,
+    )
+    # 10.0 matches id 10 (floats collapse to ints); the second 10 is a duplicate; 1 had
+    # expired; 99 was never seen; a None id and a None label are invalid.
+    assert tracker.labels_total == {"matched": 2, "unmatched": 1, "expired": 1, "duplicate": 1, "invalid": 2}
+    assert tracker.pending == 1
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in tracker.collect() for s in f.samples
+    }
+    assert samples[("mlscope_pending_predictions", (("model", "churn"),))] == 1
+    assert samples[("mlscope_labels_total", (("model", "churn"), ("outcome", "expired")))] == 1
+    assert samples[("mlscope_label_store_evictions_total", (("model", "churn"), ("reason", "ttl")))] == 5
+    assert samples[("mlscope_last_label_timestamp_seconds", (("model", "churn"),))] == 5030.0
+    # Two joined labels, each 30 s after its prediction: both in the (15, 60] bucket.
+    le = {
+        s.labels["le"]: s.value
+        for f in tracker.collect()
+        for s in f.samples
+        if s.name == "mlscope_label_delay_seconds_bucket"
+    }
+    assert le["15.0"] == 0 and le["60.0"] == 2 and le["+Inf"] == 2
+    assert samples[("mlscope_label_delay_seconds_sum", (("model", "churn"),))] == 60.0
+    assert len(le) == len(DELAY_BUCKETS_S) + 1
+
+
+def test_labels_before_any_prediction_are_unmatched_not_errors() -> None:
+    tracker = QualityTracker("m", FakeProfile(None), [WindowSpec.parse("1h")])
+    tracker.observe_labels(["a", "b"], [1, 0], now=10.0)
+    assert tracker.labels_total["unmatched"] == 2
+
+
+def test_labels_that_came_with_the_events_are_joined_at_once() -> None:
+    tracker = _tracker()
+    batch = Batch(
+        n_rows=3,
+        predictions=np.array(["yes", "no", "yes"], dtype=object),
+        labels=np.array(["yes", "yes", None], dtype=object),
+        ids=np.array(["a", "b", "c"], dtype=object),
+    )
+    tracker.observe_predictions(batch, None, now=100.0)
+    tracker.compute(now=100.0)
+    assert tracker.labels_total["matched"] == 2
+    assert tracker.pending == 1  # "c" had no label yet: it waits
+    assert tracker.figures("1h")["accuracy"] == 0.5
+
+
+def test_tracker_state_round_trip_restores_counters_windows_and_pending() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a", "b", "c"], t=100.0)
+    tracker.observe_labels(["a", "b"], ["yes", "no"], now=200.0)
+    state = json.loads(json.dumps(tracker.state_dict()))
+    again = _tracker()
+    again.load_state(state)
+    again.observe_labels(["c"], ["yes"], now=300.0)
+    again.compute(now=300.0)
+    assert again.labels_total["matched"] == 3
+    assert again.figures("1h")["accuracy"] == pytest.approx(2 / 3)
+    registry = CollectorRegistry()
+    registry.register(again)
+    assert registry.get_sample_value("mlscope_labels_total", {"model": "churn", "outcome": "matched"}) == 3
