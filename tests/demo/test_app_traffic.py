@@ -179,3 +179,58 @@ def test_receiver_keeps_and_lists_alertmanager_pages() -> None:
     assert page["labels"]["feature"] == "income" and page["status"] == "firing"
     line = receiver.page_line(payload["alerts"][0], "firing")
     assert "MlscopeFeatureDrift model=credit-risk feature=income" in line
+
+
+class CapturingTransport:
+    """The Monitor's transport seam: keeps what it would POST to the sidecar."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def post(self, path: str, body: bytes, headers: Any) -> Any:
+        import gzip
+
+        from mlscope.shipper import Response
+
+        raw = gzip.decompress(body) if headers.get("Content-Encoding") == "gzip" else body
+        self.posts.append((path, [json.loads(line) for line in raw.splitlines() if line.strip()]))
+        return Response(200, b'{"accepted": 1}')
+
+    def close(self) -> None:
+        pass
+
+
+def test_instrumented_app_ships_event_schema_records_and_counts_only_model_routes(
+        trained: demo_model.DemoModel) -> None:
+    import mlscope
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.parser import text_string_to_metric_families
+
+    reg, transport = CollectorRegistry(), CapturingTransport()
+    monitor = mlscope.Monitor(model=demo_model.MODEL_NAME, sidecar="http://127.0.0.1:1", registry=reg,
+                              transport=transport, interval_s=0.05)
+    try:
+        with serve(create_app(trained, monitor=monitor, registry=reg, seed=1)) as url:
+            call(url + "/control/scenario", method="GET")
+            status, body = call(url + "/predict", {"instances": [
+                {"id": "r1", "features": {"income": 50000.0, "age": 40.0, "region": "west"}}]})
+            assert status == 200
+            assert call(url + "/labels", {"labels": [{"id": "r1", "label": "default"}]})[0] == 200
+            assert monitor.flush(10)
+            with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+                exposition = r.read().decode()
+    finally:
+        monitor.close()
+    events = [rec for path, recs in transport.posts if path == "/v1/events" for rec in recs]
+    labels = [rec for path, recs in transport.posts if path == "/v1/labels" for rec in recs]
+    assert len(events) == 1
+    ev = events[0]
+    assert ev["model"] == "credit-risk" and ev["id"] == "r1" and ev["features"]["region"] == "west"
+    assert ev["prediction"] == body["predictions"][0]["prediction"]
+    assert ev["scores"] == pytest.approx(body["predictions"][0]["scores"])
+    assert [(x["model"], x["id"], x["label"]) for x in labels] == [("credit-risk", "r1", "default")]
+    routes = {s.labels["http_route"]: s.value for fam in text_string_to_metric_families(exposition)
+              if fam.name == "http_server_request_duration_seconds"
+              for s in fam.samples if s.name.endswith("_count")}
+    # the control endpoint is polled by the generator but is not model traffic
+    assert routes.get("/predict") == 1 and routes.get("/labels") == 1 and "/control/scenario" not in routes

@@ -54,12 +54,13 @@ class DemoState:
 
 
 def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoState | None = None,
-               instrument: bool = True, seed: int | None = None) -> Any:
+               instrument: bool = True, registry: Any = None, seed: int | None = None) -> Any:
     """Build the FastAPI app around a trained ``model``.
 
     ``monitor`` receives every prediction and label (``None`` logs nothing: used by tests
     of the HTTP surface alone); ``instrument`` wraps the app with
-    :class:`mlscope.ASGIMiddleware`, which also serves ``/metrics``.
+    :class:`mlscope.ASGIMiddleware`, which also serves ``/metrics`` from ``registry``
+    (default: prometheus_client's global one, where the Monitor's counters also go).
     """
     from fastapi import Body, FastAPI
     from fastapi.responses import JSONResponse
@@ -134,7 +135,7 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
         return app
     import mlscope
 
-    return mlscope.ASGIMiddleware(app, excluded_paths=EXCLUDED_PATHS)
+    return mlscope.ASGIMiddleware(app, excluded_paths=EXCLUDED_PATHS, registry=registry)
 
 
 def build_monitor(model: DemoModel, profile: Any, sidecar: str | None) -> MonitorLike:
