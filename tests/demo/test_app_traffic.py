@@ -202,9 +202,10 @@ class CapturingTransport:
 
 def test_instrumented_app_ships_event_schema_records_and_counts_only_model_routes(
         trained: demo_model.DemoModel) -> None:
-    import mlscope
     from prometheus_client import CollectorRegistry
     from prometheus_client.parser import text_string_to_metric_families
+
+    import mlscope
 
     reg, transport = CollectorRegistry(), CapturingTransport()
     monitor = mlscope.Monitor(model=demo_model.MODEL_NAME, sidecar="http://127.0.0.1:1", registry=reg,
