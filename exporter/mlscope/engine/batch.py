@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from mlscope.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -27,3 +32,192 @@ class Batch:
     ids: np.ndarray | None = None
     timestamps: np.ndarray | None = None
     labels: np.ndarray | None = None
+
+
+# --------------------------------------------------------------------------- builders
+# They live beside the dataclass because every producer (sidecar ingest, log tailing,
+# the Monitor, the CLI) turns its input into a Batch the same way.
+
+_Columnar = Any  # dict of columns, list of dicts, pandas DataFrame or 2-D array
+
+
+def _object_column(values: Any, n: int) -> np.ndarray:
+    # fromiter never tries to broadcast nested lists the way ``np.array`` would.
+    return np.fromiter(values, dtype=object, count=n)
+
+
+def batch_from_records(records: Sequence[Any]) -> tuple[Batch, list[str]]:
+    """Turn event dicts (the event schema of docs/architecture.md) into a Batch.
+
+    Never raises on bad content: a record that is not a JSON object, or whose
+    ``features`` is not an object, is left out and described in the returned error list
+    (its index and field); odd values inside ``features`` are kept as they came, so the
+    engine can count them as data-quality issues. Absent keys become ``None``.
+    """
+    errors: list[str] = []
+    good: list[Mapping[str, Any]] = []
+    for i, r in enumerate(records):
+        if not isinstance(r, Mapping):
+            errors.append(f"record {i}: expected a JSON object (got {type(r).__name__})")
+            continue
+        f = r.get("features", {})
+        if f is None:
+            f = {}
+        if not isinstance(f, Mapping):
+            errors.append(f"record {i}: field 'features' must be an object (got {type(f).__name__})")
+            continue
+        s = r.get("scores")
+        if s is not None and not isinstance(s, Mapping):
+            errors.append(f"record {i}: field 'scores' must be an object of class -> probability "
+                          f"(got {type(s).__name__}); scores ignored")
+        good.append(r)
+    n = len(good)
+    feats = [r.get("features") or {} for r in good]
+    names: dict[str, None] = {}
+    for f in feats:
+        for k in f:
+            names.setdefault(str(k), None)
+    features = {k: _object_column([f.get(k) for f in feats], n) for k in names}
+
+    def optional(key: str) -> np.ndarray | None:
+        vals = [r.get(key) for r in good]
+        return _object_column(vals, n) if any(v is not None for v in vals) else None
+
+    predictions = optional("prediction")
+    labels = optional("label")
+    ids_raw = optional("id")
+    ids = None if ids_raw is None else _object_column([None if v is None else str(v) for v in ids_raw], n)
+    ts = np.full(n, np.nan)
+    for i, r in enumerate(good):
+        t = r.get("timestamp")
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            ts[i] = float(t)
+        elif t is not None:
+            errors.append(f"record {i}: field 'timestamp' must be Unix seconds (got {t!r}); arrival time used")
+    score_maps = [r.get("scores") if isinstance(r.get("scores"), Mapping) else None for r in good]
+    scores, classes = _scores_from_maps(score_maps, n)
+    batch = Batch(n_rows=n, features=features, predictions=predictions, scores=scores, score_classes=classes,
+                  ids=ids, timestamps=ts if n else None, labels=labels)
+    return batch, errors
+
+
+def _scores_from_maps(maps: Sequence[Mapping[str, Any] | None], n: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    classes: dict[str, None] = {}
+    for m in maps:
+        if m:
+            for k in m:
+                classes.setdefault(str(k), None)
+    if not classes:
+        return None, ()
+    cls = tuple(classes)
+    pos = {c: j for j, c in enumerate(cls)}
+    out = np.full((n, len(cls)), np.nan)
+    for i, m in enumerate(maps):
+        if not m:
+            continue
+        for k, v in m.items():
+            try:
+                out[i, pos[str(k)]] = float(v)
+            except (TypeError, ValueError):
+                pass  # stays NaN: counted as missing by the engine
+    return out, cls
+
+
+def _columns(data: _Columnar, names: Sequence[str] | None, what: str) -> tuple[dict[str, np.ndarray], int]:
+    """Columns of a dict, list of dicts, DataFrame or 2-D array, with the row count."""
+    if data is None:
+        return {}, -1
+    if isinstance(data, pd.DataFrame):
+        return {str(c): data[c].to_numpy() for c in data.columns}, len(data)
+    if isinstance(data, Mapping):
+        cols = {str(k): np.asarray(v) if not isinstance(v, np.ndarray) else v for k, v in data.items()}
+        cols = {k: (v.reshape(1) if v.ndim == 0 else v) for k, v in cols.items()}
+        lengths = {len(v) for v in cols.values()}
+        if len(lengths) > 1:
+            detail = ", ".join(f"{k}={len(v)}" for k, v in cols.items())
+            raise InputError(f"'{what}' columns have different lengths ({detail})")
+        return cols, (lengths.pop() if lengths else -1)
+    if isinstance(data, np.ndarray):
+        a = data.reshape(1, -1) if data.ndim == 1 else data
+        if a.ndim != 2:
+            raise InputError(f"'{what}' must be a 2-D array (got shape {data.shape})")
+        nm = list(names) if names is not None else [f"f{i}" for i in range(a.shape[1])]
+        if len(nm) != a.shape[1]:
+            raise InputError(f"'{what}' has {a.shape[1]} columns but {len(nm)} names were given")
+        return {str(k): a[:, j] for j, k in enumerate(nm)}, a.shape[0]
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        rows = [r if isinstance(r, Mapping) else {} for r in data]
+        keys: dict[str, None] = {}
+        for r in rows:
+            for k in r:
+                keys.setdefault(str(k), None)
+        return {k: _object_column([r.get(k) for r in rows], len(rows)) for k in keys}, len(rows)
+    raise InputError(
+        f"'{what}' must be a dict of columns, a list of dicts, a DataFrame or a 2-D array (got {type(data).__name__})"
+    )
+
+
+def _vector(v: Any, n: int, what: str) -> np.ndarray | None:
+    if v is None:
+        return None
+    a = v.to_numpy() if isinstance(v, (pd.Series, pd.Index)) else np.asarray(v)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    if a.ndim != 1:
+        raise InputError(f"'{what}' must be one value per row (got shape {a.shape})")
+    if n >= 0 and len(a) != n:
+        raise InputError(f"'{what}' has {len(a)} values for {n} rows")
+    return a
+
+
+def batch_from_data(
+    features: _Columnar = None,
+    *,
+    predictions: Any = None,
+    ids: Any = None,
+    scores: Any = None,
+    labels: Any = None,
+    timestamps: Any = None,
+    feature_names: Sequence[str] | None = None,
+    score_classes: Sequence[str] | None = None,
+) -> Batch:
+    """Build a Batch from array-like data as a Python caller holds it.
+
+    ``features``: dict of columns, list of dicts, DataFrame or 2-D array (with
+    ``feature_names``). ``scores``: 2-D array (with ``score_classes``), DataFrame or dict
+    class -> column, or a list of class -> probability dicts. Values are not checked
+    here (the engine counts bad ones); only lengths that cannot line up raise
+    :class:`~mlscope.errors.InputError`, naming the argument.
+    """
+    cols, n = _columns(features, feature_names, "features")
+    preds = _vector(predictions, n, "predictions")
+    if n < 0 and preds is not None:
+        n = len(preds)
+    sc: np.ndarray | None = None
+    classes: tuple[str, ...] = ()
+    if scores is not None:
+        if isinstance(scores, np.ndarray) and scores.ndim == 2:
+            sc = scores.astype(np.float64, copy=False)
+            classes = tuple(str(c) for c in (score_classes or range(sc.shape[1])))
+            if len(classes) != sc.shape[1]:
+                raise InputError(f"'scores' has {sc.shape[1]} columns but {len(classes)} score_classes")
+        elif isinstance(scores, (pd.DataFrame, Mapping)):
+            scols, _ = _columns(scores, None, "scores")
+            classes = tuple(scols)
+            sc = np.column_stack([pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(np.float64) for v in
+                                  scols.values()]) if scols else None
+        elif isinstance(scores, Sequence):
+            sc, classes = _scores_from_maps([m if isinstance(m, Mapping) else None for m in scores], len(scores))
+        else:
+            raise InputError(f"'scores' must be a 2-D array, DataFrame, dict or list of dicts (got {type(scores).__name__})")
+        if sc is not None:
+            if n < 0:
+                n = sc.shape[0]
+            if sc.shape[0] != n:
+                raise InputError(f"'scores' has {sc.shape[0]} rows for {n} rows")
+    n = max(n, 0)
+    return Batch(
+        n_rows=n, features=cols, predictions=preds, scores=sc, score_classes=classes,
+        ids=_vector(ids, n, "ids"), timestamps=_vector(timestamps, n, "timestamps"),
+        labels=_vector(labels, n, "labels"),
+    )

@@ -1,0 +1,162 @@
+"""Drift verdicts from bin counts: the default methods, thresholds and FDR control.
+
+A column is flagged as drifted when **both** hold:
+
+1. the effect size of its default method reaches the threshold (PSI >= 0.1 for numeric
+   columns, Jensen-Shannon distance >= 0.1 for categorical ones), so a huge window does
+   not flag a trivial but "significant" shift, and
+2. the chi-square test on the same bins rejects "same distribution as the reference"
+   at level ``alpha`` after Benjamini-Hochberg adjustment across the model's features,
+   so a tiny window does not flag sampling noise,
+
+and the window holds at least ``min_rows`` rows. See docs/drift.md for why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlscope.engine import stats
+from mlscope.engine.feature import FeatureProfile
+from mlscope.engine.report import ColumnDrift, DriftReport
+from mlscope.errors import ConfigError
+
+NUMERIC_METHODS = ("psi", "jensenshannon", "hellinger", "wasserstein", "ks", "chisquare")
+CATEGORICAL_METHODS = ("psi", "jensenshannon", "hellinger", "chisquare")
+#: Which test supplies the p-value that gates each method's flag.
+P_SOURCE = {"psi": "chisquare", "jensenshannon": "chisquare", "hellinger": "chisquare",
+            "chisquare": "chisquare", "wasserstein": "ks", "ks": "ks"}
+CORRECTIONS = ("bh", "bonferroni", "none")
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """How columns are judged. Defaults rest on effect sizes; see the module docstring."""
+
+    numeric_method: str = "psi"
+    numeric_threshold: float = 0.1
+    categorical_method: str = "jensenshannon"
+    categorical_threshold: float = 0.1
+    alpha: float = 0.01
+    correction: str = "bh"
+    min_rows: int = 100
+    dataset_drift_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.numeric_method not in NUMERIC_METHODS:
+            raise ConfigError(f"'drift.numeric_method' must be one of {NUMERIC_METHODS} (got {self.numeric_method!r})")
+        if self.categorical_method not in CATEGORICAL_METHODS:
+            raise ConfigError(
+                f"'drift.categorical_method' must be one of {CATEGORICAL_METHODS} (got {self.categorical_method!r})"
+            )
+        if self.correction not in CORRECTIONS:
+            raise ConfigError(f"'drift.correction' must be one of {CORRECTIONS} (got {self.correction!r})")
+        for key in ("numeric_threshold", "categorical_threshold"):
+            v = getattr(self, key)
+            if not (isinstance(v, (int, float)) and v >= 0):
+                raise ConfigError(f"'drift.{key}' must be a number >= 0 (got {v!r})")
+        if not (0 < self.alpha < 1):
+            raise ConfigError(f"'drift.alpha' must be a number in (0, 1) (got {self.alpha!r})")
+        if not (isinstance(self.min_rows, int) and self.min_rows >= 1):
+            raise ConfigError(f"'drift.min_rows' must be an int >= 1 (got {self.min_rows!r})")
+        if not (0 < self.dataset_drift_share <= 1):
+            raise ConfigError(f"'drift.dataset_drift_share' must be in (0, 1] (got {self.dataset_drift_share!r})")
+
+    def method_for(self, kind: str) -> tuple[str, float]:
+        if kind == "numeric":
+            return self.numeric_method, float(self.numeric_threshold)
+        return self.categorical_method, float(self.categorical_threshold)
+
+
+@dataclass(frozen=True)
+class _Raw:
+    scores: dict[str, float]
+    p_values: dict[str, float]
+    n: int
+
+
+def column_scores(fp: FeatureProfile, counts: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+    """Every method's score and every defined p-value for one column's window counts."""
+    ref = np.asarray(fp.counts, dtype=np.float64)
+    cur = np.asarray(counts, dtype=np.float64)
+    scores = {
+        "psi": stats.psi(ref, cur),
+        "jensenshannon": stats.jensen_shannon(ref, cur),
+        "hellinger": stats.hellinger(ref, cur),
+    }
+    chi = stats.chi_square(ref, cur)
+    scores["chisquare"] = chi.statistic
+    p_values = {"chisquare": chi.p_value}
+    if fp.kind == "numeric":
+        # Order-based methods use the ordered bins only; missing values drift shows in
+        # PSI / JS / chi-square through the missing bin.
+        r, c = ref[:-1], cur[:-1]
+        scores["wasserstein"] = stats.wasserstein(r, c, fp.positions(), scale=fp.spread())
+        k = stats.ks(r, c)
+        scores["ks"] = k.statistic
+        p_values["ks"] = k.p_value
+    return scores, p_values
+
+
+def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
+    if correction == "bh":
+        return stats.benjamini_hochberg(p)
+    if correction == "bonferroni":
+        k = int(np.isfinite(p).sum())
+        return np.minimum(p * max(k, 1), 1.0)
+    return p.copy()
+
+
+def _judge(cols: Sequence[FeatureProfile], counts: Sequence[np.ndarray], n_rows: int,
+           config: DriftConfig, correction: str) -> list[ColumnDrift]:
+    raws = []
+    for fp, c in zip(cols, counts):
+        s, p = column_scores(fp, c)
+        raws.append(_Raw(s, p, int(np.sum(c))))
+    methods = [config.method_for(fp.kind) for fp in cols]
+    p_gate = np.array([r.p_values.get(P_SOURCE[m], np.nan) for r, (m, _) in zip(raws, methods)], dtype=np.float64)
+    judged = np.array([n_rows >= config.min_rows for _ in cols], dtype=bool)
+    p_for_adjust = np.where(judged, p_gate, np.nan)
+    p_adj = _adjust(p_for_adjust, correction)
+    out = []
+    for i, (fp, raw, (method, thr)) in enumerate(zip(cols, raws, methods)):
+        score = raw.scores[method]
+        ok = bool(judged[i]) and np.isfinite(score) and np.isfinite(p_adj[i])
+        drifted = bool(ok and score >= thr and p_adj[i] < config.alpha)
+        out.append(ColumnDrift(
+            name=fp.name, kind=fp.kind, method=method, score=float(score), threshold=thr,
+            p_value=float(p_gate[i]), p_adjusted=float(p_adj[i]), drifted=drifted, n_rows=raw.n,
+            judged=bool(ok), scores=raw.scores, p_values=raw.p_values,
+        ))
+    return out
+
+
+def evaluate(
+    *,
+    model: str,
+    window: str,
+    features: Sequence[FeatureProfile],
+    feature_counts: Sequence[np.ndarray],
+    outputs: Sequence[FeatureProfile] = (),
+    output_counts: Sequence[np.ndarray] = (),
+    n_rows: int,
+    config: DriftConfig,
+) -> DriftReport:
+    """Judge every feature and output of a window; the one place verdicts are made.
+
+    Features are adjusted together (they form the dataset-level family); outputs form
+    their own family, so a model's prediction drift does not change its feature flags.
+    """
+    feats = _judge(features, feature_counts, n_rows, config, config.correction)
+    outs = _judge(outputs, output_counts, n_rows, config, config.correction)
+    judged = [f for f in feats if f.judged]
+    share = sum(f.drifted for f in judged) / len(judged) if judged else float("nan")
+    return DriftReport(
+        model=model, window=window, n_rows=int(n_rows), features=tuple(feats), outputs=tuple(outs),
+        drift_share=share, dataset_drifted=bool(judged) and share >= config.dataset_drift_share,
+        share_threshold=config.dataset_drift_share, alpha=config.alpha, correction=config.correction,
+        min_rows=config.min_rows,
+    )

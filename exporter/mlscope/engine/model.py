@@ -1,0 +1,374 @@
+"""One model's live engine: windows of bin counts, drift verdicts, quality, outliers.
+
+Every batch is binned once (outside the lock) into a single count vector laid out as
+``[rows, feature bins..., output bins...]``; that vector is added to the cumulative
+totals (the Prometheus counters) and to the current bucket of every window ring. Drift
+is computed from the window sums in :meth:`ModelEngine.compute` (outside the lock,
+on copies) and the finished samples are swapped in, so a scrape only copies lists.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
+
+from mlscope.engine._families import Families
+from mlscope.engine.batch import Batch
+from mlscope.engine.binning import bin_batch
+from mlscope.engine.drift import DriftConfig, evaluate
+from mlscope.engine.outliers import SCORE_BUCKETS
+from mlscope.engine.profile import VERSION, Profile
+from mlscope.engine.report import DriftReport
+from mlscope.engine.windows import DEFAULT_WINDOWS, RingCounts, WindowSpec
+
+__all__ = ["DEFAULT_WINDOWS", "DriftConfig", "ModelEngine", "WindowSpec"]
+
+log = logging.getLogger(__name__)
+
+#: Every data-quality issue kind, in the column order of the issue count matrix.
+ISSUE_KINDS: tuple[str, ...] = (
+    "missing", "nan", "inf", "wrong_type", "out_of_range", "unseen_category", "missing_feature",
+)
+_ISSUE_POS = {k: i for i, k in enumerate(ISSUE_KINDS)}
+_LE = tuple(f"{b:g}" for b in SCORE_BUCKETS) + ("+Inf",)
+
+
+def _finite(v: float) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+class ModelEngine:
+    """Drift, data quality, outliers (and model quality, via the tracker) for one model."""
+
+    def __init__(self, name: str, profile: Profile, *, windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
+                 config: DriftConfig | None = None) -> None:
+        if not windows:
+            raise ValueError("'windows' must hold at least one WindowSpec")
+        names = [w.name for w in windows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"'windows' names must be unique (got {names})")
+        self.name = name
+        self.profile = profile
+        self.windows: tuple[WindowSpec, ...] = tuple(windows)
+        self.config = config or DriftConfig()
+        self.profile_hash = profile.hash
+        feats, outs = profile.features, profile.outputs
+        self._feat_slices: list[slice] = []
+        pos = 1
+        for fp in feats:
+            self._feat_slices.append(slice(pos, pos + fp.n_bins))
+            pos += fp.n_bins
+        self._out_slices: list[slice] = []
+        for op in outs:
+            self._out_slices.append(slice(pos, pos + op.n_bins))
+            pos += op.n_bins
+        self.width = pos
+        self._lock = threading.Lock()
+        self._rings = [RingCounts(w, self.width) for w in self.windows]
+        self._totals = np.zeros(self.width, dtype=np.int64)
+        self._issues = np.zeros((len(feats), len(ISSUE_KINDS)), dtype=np.int64)
+        self._unexpected = 0
+        self._outlier_hist = np.zeros(len(SCORE_BUCKETS) + 1, dtype=np.int64)
+        self._outlier_sum = 0.0
+        self._outliers = 0
+        self._last_compute = float("nan")
+        self._reports: dict[str, DriftReport] = {}
+        self._drift_samples: dict[str, list[Sample]] = {}
+        self.internal_errors = 0
+        self._build_static()
+        self._tracker = self._make_tracker()
+
+    # -------------------------------------------------------------- setup
+    def _build_static(self) -> None:
+        m = self.name
+        p = self.profile
+        self._feat_bin_labels = [[{"model": m, "feature": fp.name, "bin": b} for b in fp.bin_labels]
+                                 for fp in p.features]
+        self._out_bin_labels = [[{"model": m, "output": op.name, "bin": b} for b in op.bin_labels]
+                                for op in p.outputs]
+        ref: dict[str, list[Sample]] = {"mlscope_feature_reference_ratio": [],
+                                        "mlscope_prediction_reference_ratio": [],
+                                        "mlscope_feature_drift_threshold": []}
+        for fp, labels in zip(p.features, self._feat_bin_labels):
+            n = fp.n_rows or 1
+            ref["mlscope_feature_reference_ratio"] += [
+                Sample("mlscope_feature_reference_ratio", lab, c / n) for lab, c in zip(labels, fp.counts)]
+            method, thr = self.config.method_for(fp.kind)
+            ref["mlscope_feature_drift_threshold"].append(Sample(
+                "mlscope_feature_drift_threshold", {"model": m, "feature": fp.name, "method": method}, thr))
+        for op, labels in zip(p.outputs, self._out_bin_labels):
+            n = op.n_rows or 1
+            ref["mlscope_prediction_reference_ratio"] += [
+                Sample("mlscope_prediction_reference_ratio", lab, c / n) for lab, c in zip(labels, op.counts)]
+        ref["mlscope_profile_info"] = [Sample("mlscope_profile_info", {
+            "model": m, "profile_version": str(VERSION), "profile_hash": self.profile_hash}, 1.0)]
+        self._static = ref
+        self._issue_labels = [
+            [(_ISSUE_POS[k], {"model": m, "feature": fp.name, "issue": k}) for k in fp.issues] for fp in p.features
+        ]
+        self._model_label = {"model": m}
+        self._le_labels = [{"model": m, "le": le} for le in _LE]
+
+    def _make_tracker(self) -> Any:
+        try:
+            from mlscope.engine.performance import QualityTracker
+        except ImportError:
+            return None
+        except Exception:  # a broken module must not take drift monitoring down with it
+            log.exception("mlscope.engine.performance failed to import; model quality disabled")
+            self.internal_errors += 1
+            return None
+        try:
+            return QualityTracker(self.name, self.profile, self.windows)
+        except Exception:
+            log.exception("QualityTracker(%r) failed; model quality disabled", self.name)
+            self.internal_errors += 1
+            return None
+
+    def _call_tracker(self, method: str, *args: Any) -> Any:
+        if self._tracker is None:
+            return None
+        try:
+            return getattr(self._tracker, method)(*args)
+        except Exception:
+            log.exception("QualityTracker.%s failed for model %r", method, self.name)
+            with self._lock:
+                self.internal_errors += 1
+            return None
+
+    @property
+    def tracker(self) -> Any:
+        """The model-quality tracker, or ``None`` when that module is not available."""
+        return self._tracker
+
+    # -------------------------------------------------------------- ingest
+    def ingest(self, batch: Batch, now: float) -> None:
+        """Count a batch into the totals and the bucket of ``now`` of every window."""
+        if batch.n_rows <= 0:
+            return  # an empty batch carries nothing to count
+        binned = bin_batch(self.profile, batch, with_index=self._tracker is not None)
+        vec = np.concatenate([[binned.n_rows], *binned.feature_counts, *binned.output_counts]).astype(np.int64)
+        issues = np.zeros_like(self._issues)
+        for i, iss in enumerate(binned.issues):
+            for k, v in iss.items():
+                issues[i, _ISSUE_POS[k]] = v
+        hist, s_sum, n_out = None, 0.0, 0
+        if binned.outlier_scores is not None:
+            s = binned.outlier_scores
+            hist = np.bincount(np.searchsorted(SCORE_BUCKETS, s, side="left"), minlength=len(SCORE_BUCKETS) + 1)
+            s_sum = float(np.sum(s))
+            n_out = int(np.count_nonzero(s > self.profile.outlier.threshold)) if self.profile.outlier else 0
+        with self._lock:
+            self._totals += vec
+            for ring in self._rings:
+                ring.add(vec, now)
+            self._issues += issues
+            self._unexpected += binned.unexpected
+            if hist is not None:
+                self._outlier_hist += hist
+                self._outlier_sum += s_sum
+                self._outliers += n_out
+        if self._tracker is not None:
+            self._call_tracker("observe_predictions", batch, binned.bin_index, now)
+
+    def ingest_labels(self, ids: np.ndarray, labels: np.ndarray, now: float) -> None:
+        """Hand ground-truth labels to the model-quality tracker (no-op without one)."""
+        self._call_tracker("observe_labels", np.asarray(ids), np.asarray(labels), now)
+
+    # -------------------------------------------------------------- compute
+    def _window(self, window: str | WindowSpec) -> int:
+        name = window.name if isinstance(window, WindowSpec) else str(window)
+        for i, w in enumerate(self.windows):
+            if w.name == name:
+                return i
+        raise KeyError(f"window {name!r} is not configured (have {[w.name for w in self.windows]})")
+
+    def _report_from(self, window: str, vec: np.ndarray) -> DriftReport:
+        return evaluate(
+            model=self.name, window=window, features=self.profile.features,
+            feature_counts=[vec[s] for s in self._feat_slices], outputs=self.profile.outputs,
+            output_counts=[vec[s] for s in self._out_slices], n_rows=int(vec[0]), config=self.config,
+        )
+
+    def report(self, window: str | WindowSpec, now: float) -> DriftReport:
+        """Drift report of one window as of ``now`` (computed fresh)."""
+        i = self._window(window)
+        with self._lock:
+            vec = self._rings[i].total(now)
+        return self._report_from(self.windows[i].name, vec)
+
+    def compute(self, now: float) -> dict[str, DriftReport]:
+        """Recompute every window's drift; the results back the gauges until the next call."""
+        with self._lock:
+            vecs = [ring.total(now) for ring in self._rings]
+        reports = {w.name: self._report_from(w.name, v) for w, v in zip(self.windows, vecs)}
+        samples = self._samples_for(reports)
+        with self._lock:
+            self._reports = reports
+            self._drift_samples = samples
+            self._last_compute = float(now)
+        self._call_tracker("compute", now)
+        return reports
+
+    @property
+    def reports(self) -> Mapping[str, DriftReport]:
+        """The reports of the last :meth:`compute`, by window name."""
+        with self._lock:
+            return dict(self._reports)
+
+    def _samples_for(self, reports: Mapping[str, DriftReport]) -> dict[str, list[Sample]]:
+        m = self.name
+        out: dict[str, list[Sample]] = {k: [] for k in (
+            "mlscope_feature_drift_score", "mlscope_feature_drift_p_value", "mlscope_feature_drift_detected",
+            "mlscope_dataset_drift_share_ratio", "mlscope_dataset_drift_detected",
+            "mlscope_prediction_drift_score", "mlscope_prediction_drift_p_value",
+            "mlscope_prediction_drift_detected", "mlscope_window_rows",
+            "mlscope_feature_drift_contribution_ratio")}
+        score, pval, det = (out["mlscope_feature_drift_score"], out["mlscope_feature_drift_p_value"],
+                            out["mlscope_feature_drift_detected"])
+        contrib = out["mlscope_feature_drift_contribution_ratio"]
+        for w, rep in reports.items():
+            out["mlscope_window_rows"].append(Sample("mlscope_window_rows", {"model": m, "window": w}, rep.n_rows))
+            rel: list[tuple[str, float]] = []
+            for c in rep.features:
+                for method, v in c.scores.items():
+                    if _finite(v):
+                        score.append(Sample("mlscope_feature_drift_score",
+                                            {"model": m, "feature": c.name, "method": method, "window": w}, v))
+                for method, v in c.p_values.items():
+                    if _finite(v):
+                        pval.append(Sample("mlscope_feature_drift_p_value",
+                                           {"model": m, "feature": c.name, "method": method, "window": w}, v))
+                det.append(Sample("mlscope_feature_drift_detected",
+                                  {"model": m, "feature": c.name, "window": w}, 1.0 if c.drifted else 0.0))
+                if _finite(c.score) and c.threshold > 0:
+                    rel.append((c.name, c.score / c.threshold))
+            total = sum(v for _, v in rel)
+            if total > 0:
+                contrib += [Sample("mlscope_feature_drift_contribution_ratio",
+                                   {"model": m, "feature": f, "window": w}, v / total) for f, v in rel]
+            if _finite(rep.drift_share):
+                out["mlscope_dataset_drift_share_ratio"].append(
+                    Sample("mlscope_dataset_drift_share_ratio", {"model": m, "window": w}, rep.drift_share))
+            out["mlscope_dataset_drift_detected"].append(
+                Sample("mlscope_dataset_drift_detected", {"model": m, "window": w}, 1.0 if rep.dataset_drifted else 0.0))
+            for c in rep.outputs:
+                for method, v in c.scores.items():
+                    if _finite(v):
+                        out["mlscope_prediction_drift_score"].append(Sample(
+                            "mlscope_prediction_drift_score",
+                            {"model": m, "output": c.name, "method": method, "window": w}, v))
+                for method, v in c.p_values.items():
+                    if _finite(v):
+                        out["mlscope_prediction_drift_p_value"].append(Sample(
+                            "mlscope_prediction_drift_p_value",
+                            {"model": m, "output": c.name, "method": method, "window": w}, v))
+                out["mlscope_prediction_drift_detected"].append(Sample(
+                    "mlscope_prediction_drift_detected", {"model": m, "output": c.name, "window": w},
+                    1.0 if c.drifted else 0.0))
+        return out
+
+    # -------------------------------------------------------------- collect
+    def collect_into(self, fams: Families) -> None:
+        """Append this model's samples to shared families (one family per name per scrape)."""
+        with self._lock:
+            totals = self._totals.tolist()
+            issues = self._issues.tolist()
+            unexpected = self._unexpected
+            hist = np.cumsum(self._outlier_hist).tolist()
+            o_sum, o_count = self._outlier_sum, self._outliers
+            drift = self._drift_samples
+            last = self._last_compute
+        lab = self._model_label
+        fams.add("mlscope_rows_total", [Sample("mlscope_rows_total", lab, totals[0])])
+        bins = fams.get("mlscope_feature_bin_total").samples
+        for sl, labels in zip(self._feat_slices, self._feat_bin_labels):
+            bins.extend([Sample("mlscope_feature_bin_total", d, v) for d, v in zip(labels, totals[sl])])
+        fams.add("mlscope_feature_reference_ratio", self._static["mlscope_feature_reference_ratio"])
+        obins = fams.get("mlscope_prediction_bin_total").samples
+        for sl, labels in zip(self._out_slices, self._out_bin_labels):
+            obins.extend([Sample("mlscope_prediction_bin_total", d, v) for d, v in zip(labels, totals[sl])])
+        fams.add("mlscope_prediction_reference_ratio", self._static["mlscope_prediction_reference_ratio"])
+        for name, samples in drift.items():
+            fams.add(name, samples)
+        fams.add("mlscope_feature_drift_threshold", self._static["mlscope_feature_drift_threshold"])
+        fams.add("mlscope_data_quality_issues_total", [
+            Sample("mlscope_data_quality_issues_total", d, row[k])
+            for row, kinds in zip(issues, self._issue_labels) for k, d in kinds])
+        fams.add("mlscope_schema_unexpected_features_total",
+                 [Sample("mlscope_schema_unexpected_features_total", lab, unexpected)])
+        if self.profile.outlier is not None:
+            fams.add("mlscope_outlier_score", [
+                *(Sample("mlscope_outlier_score_bucket", d, v) for d, v in zip(self._le_labels, hist)),
+                Sample("mlscope_outlier_score_count", lab, hist[-1]),
+                Sample("mlscope_outlier_score_sum", lab, o_sum),
+            ])
+            fams.add("mlscope_outliers_total", [Sample("mlscope_outliers_total", lab, o_count)])
+        if _finite(last):
+            fams.add("mlscope_last_compute_timestamp_seconds",
+                     [Sample("mlscope_last_compute_timestamp_seconds", lab, last)])
+        fams.add("mlscope_profile_info", self._static["mlscope_profile_info"])
+        if self._tracker is not None:
+            metrics = self._call_tracker("collect")
+            if metrics is not None:
+                try:
+                    fams.merge(list(metrics))
+                except Exception:
+                    log.exception("QualityTracker.collect failed for model %r", self.name)
+                    with self._lock:
+                        self.internal_errors += 1
+
+    def collect(self) -> Iterable[Metric]:
+        """prometheus_client families of this model alone (see :class:`Engine` for many)."""
+        fams = Families()
+        self.collect_into(fams)
+        return list(fams)
+
+    # -------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot of every count (restore with :meth:`load_state`)."""
+        with self._lock:
+            state: dict[str, Any] = {
+                "model": self.name, "profile_hash": self.profile_hash,
+                "windows": [r.state_dict() for r in self._rings],
+                "totals": self._totals.tolist(), "issues": self._issues.tolist(),
+                "unexpected": self._unexpected,
+                "outlier": {"hist": self._outlier_hist.tolist(), "sum": self._outlier_sum, "count": self._outliers},
+            }
+        if self._tracker is not None:
+            state["quality"] = self._call_tracker("state_dict")
+        return state
+
+    def load_state(self, state: Mapping[str, Any]) -> bool:
+        """Restore a snapshot taken with the same profile; False (nothing restored) otherwise."""
+        if not isinstance(state, Mapping) or state.get("profile_hash") != self.profile_hash:
+            return False
+        try:
+            totals = np.asarray(state["totals"], dtype=np.int64)
+            issues = np.asarray(state["issues"], dtype=np.int64)
+            o = state["outlier"]
+            hist = np.asarray(o["hist"], dtype=np.int64)
+            unexpected = int(state["unexpected"])
+            o_sum, o_count = float(o["sum"]), int(o["count"])
+            ring_states = {r["name"]: r for r in state["windows"]}
+        except (KeyError, TypeError, ValueError):
+            return False
+        if totals.shape != self._totals.shape or issues.shape != self._issues.shape or hist.shape != self._outlier_hist.shape:
+            return False
+        with self._lock:
+            self._totals, self._issues, self._outlier_hist = totals, issues, hist
+            self._unexpected, self._outlier_sum, self._outliers = unexpected, o_sum, o_count
+            for ring in self._rings:
+                rs = ring_states.get(ring.spec.name)
+                if rs is not None:
+                    ring.load_state(rs)
+        if self._tracker is not None and state.get("quality") is not None:
+            self._call_tracker("load_state", state["quality"])
+        return True

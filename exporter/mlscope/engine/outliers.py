@@ -1,0 +1,108 @@
+"""Per-row outlier score: Mahalanobis distance on standardised numeric features.
+
+score = D^2 / d, where D is the Mahalanobis distance of the row from the reference mean
+under the reference correlation matrix (ridge-regularised) and d the number of numeric
+features used. A reference row scores about 1 on average whatever ``d`` is. Missing or
+non-finite values are imputed at the reference mean (they add nothing; data quality
+counts them instead); infinities are clipped to +-1e6 standard deviations.
+
+The threshold is the 99.9th percentile of the reference rows' own scores, so about 0.1%
+of rows drawn from the reference distribution count as outliers whatever its shape
+(a chi-square quantile would assume normal features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlscope.engine.feature import to_float
+
+#: Upper bounds of the ``mlscope_outlier_score`` histogram buckets.
+SCORE_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 25.0, 100.0)
+#: Reference quantile used as the outlier threshold.
+THRESHOLD_QUANTILE = 0.999
+#: At most this many numeric features enter the score (memory d^2, time n*d^2).
+MAX_FEATURES = 200
+_RIDGE = 1e-6
+
+
+@dataclass(frozen=True)
+class OutlierProfile:
+    """Reference mean, spread and correlation of the numeric features."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    correlation: tuple[tuple[float, ...], ...]
+    threshold: float
+
+    def __post_init__(self) -> None:
+        d = len(self.features)
+        if len(self.mean) != d or len(self.std) != d or len(self.correlation) != d:
+            raise ValueError("outlier profile: 'mean', 'std' and 'correlation' must match 'features'")
+        corr = np.asarray(self.correlation, dtype=np.float64).reshape(d, d) if d else np.zeros((0, 0))
+        chol = np.linalg.cholesky(corr + _RIDGE * np.eye(d)) if d else np.zeros((0, 0))
+        object.__setattr__(self, "_chol", chol)
+
+    def score(self, columns: Mapping[str, np.ndarray | None], n_rows: int) -> np.ndarray:
+        """Outlier score of each row (``columns`` maps feature name to raw values)."""
+        d = len(self.features)
+        if d == 0 or n_rows == 0:
+            return np.zeros(n_rows)
+        z = np.zeros((n_rows, d))
+        mean = np.asarray(self.mean)
+        std = np.asarray(self.std)
+        for j, name in enumerate(self.features):
+            col = columns.get(name)
+            if col is None or len(col) != n_rows:
+                continue
+            x, _, _ = to_float(col)
+            z[:, j] = (x - mean[j]) / std[j]
+        z[np.isnan(z)] = 0.0
+        np.clip(z, -1e6, 1e6, out=z)
+        # Solve L y = z^T instead of inverting: D^2 = |y|^2 for corr = L L^T.
+        chol: np.ndarray = self._chol  # type: ignore[attr-defined]
+        y = np.linalg.solve(chol, z.T) if d > 1 else z.T / chol[0, 0]
+        result: np.ndarray = np.einsum("ij,ij->j", y, y) / d
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(self.features), "mean": list(self.mean), "std": list(self.std),
+                "correlation": [list(r) for r in self.correlation], "threshold": self.threshold}
+
+
+def fit_outliers(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> OutlierProfile | None:
+    """Fit on reference columns; ``None`` when there is no usable numeric feature."""
+    use: list[str] = []
+    xs: list[np.ndarray] = []
+    means: list[float] = []
+    stds: list[float] = []
+    for name in names:
+        x, _, _ = to_float(columns[name])
+        fin = x[np.isfinite(x)]
+        if fin.size < 2:
+            continue
+        sd = float(fin.std(ddof=1))
+        if not sd > 0:
+            continue
+        use.append(name)
+        means.append(float(fin.mean()))
+        stds.append(sd)
+        xs.append(x)
+        if len(use) >= MAX_FEATURES:
+            break
+    if not use:
+        return None
+    z = (np.column_stack(xs) - np.asarray(means)) / np.asarray(stds)
+    z[~np.isfinite(z)] = 0.0
+    corr = np.atleast_2d(np.corrcoef(z, rowvar=False)) if z.shape[0] > 1 else np.eye(len(use))
+    corr = np.nan_to_num(corr, nan=0.0)
+    np.fill_diagonal(corr, 1.0)
+    prof = OutlierProfile(tuple(use), tuple(means), tuple(stds), tuple(tuple(float(v) for v in r) for r in corr), 0.0)
+    ref_scores = prof.score(dict(zip(use, xs)), z.shape[0])
+    thr = float(np.quantile(ref_scores, THRESHOLD_QUANTILE))
+    return OutlierProfile(prof.features, prof.mean, prof.std, prof.correlation, thr)
