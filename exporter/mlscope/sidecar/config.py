@@ -19,6 +19,7 @@ File layout (every key optional except at least one model)::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,14 +143,24 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _profile_model(path: Path) -> str | None:
+    """The model name recorded in a profile file, if any (the ``--model`` default)."""
+    try:
+        with open(path, "rb") as f:
+            name = json.load(f).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None  # reported properly when the profile is loaded
+    return name if isinstance(name, str) and name else None
+
+
 def load_config(
     args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None
 ) -> SidecarConfig:
     """Merge file, environment and flags into one validated :class:`SidecarConfig`.
 
-    ``--profile``/``MLSCOPE_PROFILE`` adds one model named by ``--model`` (default
-    ``"default"`` ... or the profile's own model name when the engine knows it, see
-    :func:`mlscope.sidecar.main`). Raises :class:`ConfigError` naming the key.
+    ``--profile``/``MLSCOPE_PROFILE`` adds one model named by ``--model`` (default: the
+    model name stored in the profile, else ``"default"``). Raises :class:`ConfigError`
+    naming the key.
     """
     env = os.environ if env is None else env
     flags: dict[str, Any] = {}
@@ -182,7 +193,7 @@ def load_config(
     model = merged.pop("model", None)
     if profile is not None:
         models = dict(merged.get("models") or {})
-        name = model or "default"
+        name = model or _profile_model(Path(profile)) or "default"
         models[name] = {"profile": profile}
         merged["models"] = models
     elif model is not None:

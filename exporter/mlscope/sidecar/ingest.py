@@ -88,19 +88,24 @@ def gunzip(body: bytes, max_bytes: int) -> bytes:
 def json_depth(body: bytes) -> int:
     """Maximum bracket nesting of a JSON text, ignoring brackets inside strings.
 
-    Vectorised so it costs a few ms per MB: quotes toggle an in-string mask (a quote
-    preceded by a backslash is escaped), brackets outside strings add +1/-1, and the
-    running sum's maximum is the depth. A string that ends in an escaped backslash
-    (``"\\\\"``) can shift the mask; the parser's own hard limit still applies then.
+    Vectorised so it costs a few ms per MB instead of a Python loop per byte: a quote
+    preceded by an odd run of backslashes is escaped; the others toggle an in-string
+    mask; brackets outside strings add +1/-1 and the running sum's maximum is the depth.
+    Exact for valid JSON; for invalid JSON the parser reports the error anyway.
     """
     a = np.frombuffer(body, dtype=np.uint8)
     if a.size == 0:
         return 0
     quote = a == 0x22
-    if quote.any():
-        escaped = np.zeros_like(quote)
-        escaped[1:] = a[:-1] == 0x5C
-        quote &= ~escaped
+    qidx = np.flatnonzero(quote)
+    if qidx.size:
+        backslash = a == 0x5C
+        if backslash.any():
+            # distance from each position back to the last byte that is not a backslash
+            last_other = np.maximum.accumulate(np.where(backslash, -1, np.arange(a.size)))
+            prev = qidx - 1
+            run = np.where(prev >= 0, prev - last_other[np.maximum(prev, 0)], 0)
+            quote[qidx[(run & 1) == 1]] = False
         in_string = (np.cumsum(quote) & 1).astype(bool)
     else:
         in_string = np.zeros(a.size, dtype=bool)

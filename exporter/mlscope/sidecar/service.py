@@ -7,7 +7,6 @@ share, so the HTTP layer stays a thin translation of requests into calls.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 import threading
@@ -17,11 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 from mlscope import catalogue
 from mlscope._version import __version__
+from mlscope.engine._families import Families
+from mlscope.engine.batch import batch_from_records
+from mlscope.engine.profile import Profile
+from mlscope.engine.registry import Engine
 from mlscope.errors import ConfigError, ProfileError
 from mlscope.sidecar.config import SidecarConfig
 from mlscope.sidecar.ingest import Parsed, RequestError, decode_body, validate_records
@@ -33,13 +36,18 @@ log = logging.getLogger("mlscope.sidecar")
 _BATCH_BUCKETS = (1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000)
 
 
-def _family(cls: Any, name: str, registry: CollectorRegistry, **kw: Any) -> Any:
+def _family(cls: Any, name: str, registry: CollectorRegistry | None, **kw: Any) -> Any:
     s = catalogue.spec(name)
     return cls(s.base_name, s.help, s.labels, registry=registry, **kw)
 
 
 class SidecarMetrics:
-    """The sidecar's own families, created once from the catalogue."""
+    """The sidecar's own families, created once from the catalogue.
+
+    ``mlscope_internal_errors_total`` is not registered directly: the engine yields the
+    same family (``component="engine"``), so :class:`_EngineCollector` merges the two
+    into one family, as the exposition format requires.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.events: Counter = _family(Counter, "mlscope_ingest_events_total", registry)
@@ -49,10 +57,8 @@ class SidecarMetrics:
         )
         self.auth_failures: Counter = _family(Counter, "mlscope_auth_failures_total", registry)
         self.last_event: Gauge = _family(Gauge, "mlscope_last_event_timestamp_seconds", registry)
-        self.last_compute: Gauge = _family(Gauge, "mlscope_last_compute_timestamp_seconds", registry)
-        self.profile_info: Gauge = _family(Gauge, "mlscope_profile_info", registry)
         self.snapshot_errors: Counter = _family(Counter, "mlscope_snapshot_errors_total", registry)
-        self.internal_errors: Counter = _family(Counter, "mlscope_internal_errors_total", registry)
+        self.internal_errors: Counter = _family(Counter, "mlscope_internal_errors_total", None)
         build: Gauge = _family(Gauge, "mlscope_build_info", registry)
         build.labels(__version__, platform.python_version()).set(1)
         # Pre-create the children a dashboard expects to see at 0 before any traffic.
@@ -62,6 +68,23 @@ class SidecarMetrics:
             self.auth_failures.labels(endpoint)
 
 
+class _EngineCollector:
+    """The engine's families plus the sidecar's internal-error counter, merged by name."""
+
+    def __init__(self, engine: Engine, internal_errors: Counter) -> None:
+        self._engine = engine
+        self._internal = internal_errors
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # families depend on the profiles loaded at scrape time
+
+    def collect(self) -> Iterable[Metric]:
+        fams = Families()
+        fams.merge(self._engine.collect())
+        fams.merge(self._internal.collect())
+        return list(fams)
+
+
 @dataclass
 class ModelState:
     """What the sidecar knows of one configured model."""
@@ -69,28 +92,6 @@ class ModelState:
     name: str
     profile_path: Path
     profile_hash: str = ""
-    profile_version: str = ""
-
-
-class _EngineAPI:
-    """The engine's entry points, imported lazily so the sidecar's edges load without it."""
-
-    def __init__(self) -> None:
-        from mlscope.engine.batch import batch_from_records
-        from mlscope.engine.profile import Profile
-        from mlscope.engine.registry import Engine
-
-        self.Engine = Engine
-        self.Profile = Profile
-        self.batch_from_records = batch_from_records
-
-
-def _load_engine_api() -> _EngineAPI | None:
-    try:
-        return _EngineAPI()
-    except ImportError as e:
-        log.warning("engine not available (%s): counting ingest only, no drift figures", e)
-        return None
 
 
 class Service:
@@ -102,65 +103,45 @@ class Service:
         self.metrics = SidecarMetrics(self.registry)
         self.models: dict[str, ModelState] = {n: ModelState(n, m.profile) for n, m in cfg.models.items()}
         self.model_names = tuple(self.models)
-        self._api = _load_engine_api()
-        self.engine: Any = None
         self._lock = threading.Lock()  # guards reload/snapshot against each other
         self.ready = False
         self.events_ingested = 0
-        if self._api is not None:
-            self.engine = self._api.Engine(max_models=cfg.max_models)
-            for name, m in self.models.items():
-                self.engine.add_model(name, self._load_profile(m))
-            self.registry.register(self.engine)
-        else:
-            for m in self.models.values():
-                self._hash_profile(m)
+        self.engine = Engine(max_models=cfg.max_models)
+        for name, m in self.models.items():
+            self.engine.add_model(name, self._load_profile(m))
+        self.registry.register(_EngineCollector(self.engine, self.metrics.internal_errors))
         self._event_children = {n: self.metrics.events.labels(n) for n in self.model_names}
         self._batch_children = {n: self.metrics.batch_size.labels(n) for n in self.model_names}
         self._last_children = {n: self.metrics.last_event.labels(n) for n in self.model_names}
         self._totals = dict.fromkeys(self.model_names, 0)
 
     # --- profiles -------------------------------------------------------------------
-    def _hash_profile(self, m: ModelState) -> bytes:
+    @staticmethod
+    def _load_profile(m: ModelState) -> Profile:
         try:
-            raw = m.profile_path.read_bytes()
-        except OSError as e:
-            raise ConfigError(
-                f"'models.{m.name}.profile': cannot read {str(m.profile_path)!r}: {e.strerror}"
-            ) from None
-        old = (m.profile_version, m.profile_hash)
-        m.profile_hash = hashlib.sha256(raw).hexdigest()[:16]
-        try:
-            version = orjson.loads(raw).get("version", "")
-        except (orjson.JSONDecodeError, AttributeError):
-            raise ProfileError(
-                f"'models.{m.name}.profile': {str(m.profile_path)!r} is not a JSON object"
-            ) from None
-        m.profile_version = str(version)
-        if old != ("", "") and old != (m.profile_version, m.profile_hash):
-            try:
-                self.metrics.profile_info.remove(m.name, *old)
-            except KeyError:
-                pass
-        self.metrics.profile_info.labels(m.name, m.profile_version, m.profile_hash).set(1)
-        return raw
-
-    def _load_profile(self, m: ModelState) -> Any:
-        assert self._api is not None
-        self._hash_profile(m)
-        return self._api.Profile.load(m.profile_path)
+            profile = Profile.load(m.profile_path)
+        except ProfileError as e:
+            raise ConfigError(f"'models.{m.name}.profile': {e}") from None
+        m.profile_hash = profile.hash
+        return profile
 
     def reload_profiles(self) -> list[str]:
-        """Re-read every model's profile (SIGHUP); a bad file keeps the old profile."""
+        """Re-read every model's profile (SIGHUP); a bad file keeps the old profile.
+
+        An unchanged profile keeps its windows; a changed one starts empty windows,
+        because counts over the old bins cannot be compared with the new reference.
+        """
         problems = []
         with self._lock:
             for m in self.models.values():
                 try:
-                    if self._api is None:
-                        self._hash_profile(m)
-                    else:
-                        self.engine.replace_profile(m.name, self._load_profile(m))
-                    log.info("reloaded profile of model %s from %s", m.name, m.profile_path)
+                    kept = self.engine.replace_profile(m.name, self._load_profile(m))
+                    log.info(
+                        "reloaded profile of model %s from %s (%s)",
+                        m.name,
+                        m.profile_path,
+                        "unchanged" if kept else f"new hash {m.profile_hash}",
+                    )
                 except Exception as e:  # keep serving with the previous profile
                     problems.append(f"{m.name}: {e}")
                     self.metrics.internal_errors.labels("reload").inc()
@@ -204,13 +185,10 @@ class Service:
 
     def _ingest_events(self, model: str, records: list[dict[str, Any]], now: float, parsed: Parsed) -> None:
         n = len(records)
-        if self.engine is not None:
-            assert self._api is not None
-            batch, errors = self._api.batch_from_records(records)
-            self.engine.ingest(model, batch, now=now)
-            # Field-level problems the engine found are counted by it as data-quality
-            # issues; the records themselves are ingested, so they are not rejections.
-            del errors
+        batch, _errors = batch_from_records(records)
+        # Records were validated above, so the engine's record-level errors are empty;
+        # odd values inside features are counted by the engine as data-quality issues.
+        self.engine.ingest(model, batch, now=now)
         self._event_children[model].inc(n)
         self._batch_children[model].observe(n)
         newest = max((r["timestamp"] for r in records), default=now)
@@ -219,20 +197,14 @@ class Service:
         self._totals[model] += n
 
     def _ingest_labels(self, model: str, records: list[dict[str, Any]], now: float) -> None:
-        if self.engine is None:
-            return
-        ids = [r["id"] for r in records]
+        ids = [str(r["id"]) for r in records]  # ids are matched as strings, as batch_from_records does
         labels = [r["label"] for r in records]
         self.engine.ingest_labels(model, ids, labels, now=now)
 
     # --- periodic work ----------------------------------------------------------------
     def compute(self, now: float | None = None) -> None:
         """Refresh drift and quality gauges (called every ``compute_interval_s``)."""
-        now = time.time() if now is None else now
-        if self.engine is not None:
-            self.engine.compute(now=now)
-        for name in self.model_names:
-            self.metrics.last_compute.labels(name).set(now)
+        self.engine.compute(now=time.time() if now is None else now)
 
     def save_snapshot(self) -> bool:
         """Write the window state to ``cfg.snapshot`` (if set); False and counted on failure."""
@@ -271,14 +243,12 @@ class Service:
         return True
 
     def _state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"ingest_events": dict(self._totals)}
-        if self.engine is not None:
-            state["engine"] = self.engine.state_dict()
-        return state
+        return {"ingest_events": dict(self._totals), "engine": self.engine.state_dict()}
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        if self.engine is not None and "engine" in state:
-            self.engine.load_state(state["engine"])
+        if isinstance(state.get("engine"), dict):
+            restored = self.engine.load_state(state["engine"])
+            log.info("restored windows of models %s", restored)
         # Counters continue from where they were, as a restart of a long-lived counter
         # would otherwise look like a reset to rate() (which copes, but the totals are
         # what users compare with their own logs).

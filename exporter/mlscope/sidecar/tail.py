@@ -55,7 +55,18 @@ class Tailer:
         self.truncations = 0
         self.oversized_lines = 0
 
+    def open(self) -> None:
+        """Open the file (if it exists) at its end, or its start with ``from_start``."""
+        self._open(initial=True)
+
+    def close(self) -> None:
+        """Close the file without reading further."""
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
     def start(self) -> None:
+        """Open the file and follow it on a daemon thread."""
         self._open(initial=True)
         self._thread = threading.Thread(target=self._run, name=f"mlscope-tail:{self.path.name}", daemon=True)
         self._thread.start()
@@ -65,9 +76,7 @@ class Tailer:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self.poll()  # what arrived since the last poll
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        self.close()
 
     def _open(self, *, initial: bool) -> None:
         try:
