@@ -90,7 +90,10 @@ def test_state_changes_are_logged_once_per_change(out: io.StringIO) -> None:
     assert changed == [False, False, True, False, False, True, False, True]
     lines = _lines(out)
     assert [(r["level"], r["state_from"], r["state_to"]) for r in lines] == [
-        ("WARNING", "False", "True"), ("INFO", "True", "False"), ("WARNING", "False", "True")]
+        ("WARNING", "False", "True"),
+        ("INFO", "True", "False"),
+        ("WARNING", "False", "True"),
+    ]
     assert all(r["model"] == "churn" and r["subject"] == "age" and r["score"] == 0.3 for r in lines)
     # another feature's state is tracked on its own; forgetting a model resets it
     assert states.observe("feature_drift", True, model="churn", subject="plan")

@@ -71,11 +71,14 @@ def _registry() -> tuple[CollectorRegistry, Counter, Histogram]:
     c = Counter(rows.base_name, rows.help, list(rows.labels), registry=reg)
     c.labels(model="churn").inc(7)
     share = catalogue.spec("mlscope_dataset_drift_share_ratio")
-    Gauge(share.name, share.help, list(share.labels), registry=reg).labels(model="churn", window="1h").set(0.25)
+    Gauge(share.name, share.help, list(share.labels), registry=reg).labels(model="churn", window="1h").set(
+        0.25
+    )
     dur = catalogue.spec("http_server_request_duration_seconds")
     h = Histogram(dur.name, dur.help, list(dur.labels), buckets=BOUNDS, registry=reg)
-    child = h.labels(http_request_method="GET", http_route="/predict", http_response_status_code="200",
-                     error_type="")
+    child = h.labels(
+        http_request_method="GET", http_route="/predict", http_response_status_code="200", error_type=""
+    )
     for v in (0.001, 0.01, 0.02, 0.3, 9.0):  # one in the first bucket, two in the second, ... one above 5
         child.observe(v)
     fake = FakePsutil(cpu=[CpuTimes(1, 0, 0, 3, 0, 0, 0, 0, 0, 0)])
@@ -91,6 +94,7 @@ def _attrs(kvs: Any) -> dict[str, Any]:
         if which == "array_value":
             out[kv.key] = [v.string_value for v in kv.value.array_value.values]
         else:
+            assert which is not None, kv
             out[kv.key] = getattr(kv.value, which)
     return out
 
@@ -103,7 +107,8 @@ def _metrics(req: Request) -> dict[str, metrics_pb2.Metric]:
 
 
 def test_http_push_carries_names_values_attributes_and_resource(
-        receiver: tuple[str, queue.Queue[tuple[str, Request]]]) -> None:
+    receiver: tuple[str, queue.Queue[tuple[str, Request]]],
+) -> None:
     url, q = receiver
     reg, counter, _ = _registry()
     push = start_otlp_push(reg, url, {"deployment.environment": "test"}, models=["churn"], interval_s=60)
@@ -151,7 +156,8 @@ def test_http_push_carries_names_values_attributes_and_resource(
 
 
 def test_periodic_push_sends_cumulative_values_and_a_last_batch_on_shutdown(
-        receiver: tuple[str, queue.Queue[tuple[str, Request]]]) -> None:
+    receiver: tuple[str, queue.Queue[tuple[str, Request]]],
+) -> None:
     url, q = receiver
     reg, counter, _ = _registry()
     push = start_otlp_push(reg, url + "/v1/metrics", interval_s=0.2)
@@ -190,12 +196,17 @@ class _Servicer(metrics_service_pb2_grpc.MetricsServiceServicer):
 def test_grpc_push_reaches_a_loopback_grpc_receiver() -> None:
     servicer = _Servicer()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     reg, _, _ = _registry()
-    push = start_otlp_push(reg, f"http://127.0.0.1:{port}", protocol="grpc", interval_s=60,
-                           resource_attributes={"service.name": "churn-sidecar"})
+    push = start_otlp_push(
+        reg,
+        f"http://127.0.0.1:{port}",
+        protocol="grpc",
+        interval_s=60,
+        resource_attributes={"service.name": "churn-sidecar"},
+    )
     try:
         assert push.force_flush()
         req = servicer.received.get(timeout=10)

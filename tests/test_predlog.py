@@ -28,9 +28,14 @@ def _files(path: Path) -> list[Path]:
 
 
 def _event(i: int, **over: Any) -> dict[str, Any]:
-    ev: dict[str, Any] = {"model": "churn", "id": f"req-{i}", "timestamp": 1764215000.0 + i,
-                          "features": {"age": 40 + i % 7, "plan": "pro", "income": 1234.5},
-                          "prediction": "yes", "scores": {"yes": 0.73, "no": 0.27}}
+    ev: dict[str, Any] = {
+        "model": "churn",
+        "id": f"req-{i}",
+        "timestamp": 1764215000.0 + i,
+        "features": {"age": 40 + i % 7, "plan": "pro", "income": 1234.5},
+        "prediction": "yes",
+        "scores": {"yes": 0.73, "no": 0.27},
+    }
     ev.update(over)
     return ev
 
@@ -75,16 +80,32 @@ def test_records_round_trip_in_the_event_schema(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     with PredictionLog(path, sample=1.0) as plog:
         assert plog.write(_event(1, label="no", extra_field="dropped"))
-        assert plog.log(features={"age": np.int64(41), "plan": None, "income": float("nan")},
-                        prediction=np.float32(0.5), model="churn", id="req-2", timestamp=5.0)
+        assert plog.log(
+            features={"age": np.int64(41), "plan": None, "income": float("nan")},
+            prediction=np.float32(0.5),
+            model="churn",
+            id="req-2",
+            timestamp=5.0,
+        )
         assert plog.log(features={"age": 3})  # minimal: timestamp added, no model/id
     first, second, third = _read(path)
-    assert first == {"model": "churn", "id": "req-1", "timestamp": 1764215001.0,
-                     "features": {"age": 41, "plan": "pro", "income": 1234.5},
-                     "prediction": "yes", "scores": {"yes": 0.73, "no": 0.27}, "label": "no"}
+    assert first == {
+        "model": "churn",
+        "id": "req-1",
+        "timestamp": 1764215001.0,
+        "features": {"age": 41, "plan": "pro", "income": 1234.5},
+        "prediction": "yes",
+        "scores": {"yes": 0.73, "no": 0.27},
+        "label": "no",
+    }
     assert list(first) == ["model", "id", "timestamp", "features", "prediction", "scores", "label"]
-    assert second == {"model": "churn", "id": "req-2", "timestamp": 5.0,
-                      "features": {"age": 41, "plan": None, "income": None}, "prediction": 0.5}
+    assert second == {
+        "model": "churn",
+        "id": "req-2",
+        "timestamp": 5.0,
+        "features": {"age": 41, "plan": None, "income": None},
+        "prediction": 0.5,
+    }
     assert set(third) == {"timestamp", "features"} and third["timestamp"] > 1.7e9
     # The sidecar's own parser reads the log back without errors.
     batch, errors = batch_from_records(_read(path))
@@ -94,9 +115,12 @@ def test_records_round_trip_in_the_event_schema(tmp_path: Path) -> None:
 
 def test_redaction_and_salted_hashing(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
-    plog = PredictionLog(path, sample=1.0, redact=("ssn", "label"), hash_fields=("email", "features.zip", "id"),
-                         salt="pepper")
-    plog.write(_event(1, features={"ssn": "123-45-6789", "email": "a@b.c", "zip": 12345, "age": 3}, label="yes"))
+    plog = PredictionLog(
+        path, sample=1.0, redact=("ssn", "label"), hash_fields=("email", "features.zip", "id"), salt="pepper"
+    )
+    plog.write(
+        _event(1, features={"ssn": "123-45-6789", "email": "a@b.c", "zip": 12345, "age": 3}, label="yes")
+    )
     plog.write(_event(2, features={"email": "a@b.c", "zip": None}))
     plog.close()
     r1, r2 = _read(path)
@@ -121,8 +145,11 @@ def test_size_rotation_keeps_backups_whole_lines_and_order(tmp_path: Path) -> No
     plog.close()
     assert [p.name for p in _files(path)] == ["p.jsonl", "p.jsonl.1", "p.jsonl.2"]
     assert all(p.stat().st_size <= 2_000 for p in _files(path))
-    ids = [int(r["id"][4:]) for p in (path.with_name("p.jsonl.2"), path.with_name("p.jsonl.1"), path)
-           for r in _read(p)]
+    ids = [
+        int(r["id"][4:])
+        for p in (path.with_name("p.jsonl.2"), path.with_name("p.jsonl.1"), path)
+        for r in _read(p)
+    ]
     assert ids == list(range(ids[0], 200))  # oldest to newest, contiguous, newest last
     assert plog.rotations > 2
 
@@ -180,14 +207,17 @@ def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
     assert len({r["id"] for r in rows}) == 2_400
 
 
-@pytest.mark.parametrize(("kwargs", "key"), [
-    ({"sample": 1.5}, "'prediction_log.sample'"),
-    ({"max_bytes": 10}, "'prediction_log.max_bytes'"),
-    ({"backups": -1}, "'prediction_log.backups'"),
-    ({"max_bytes": 1_000, "max_total_bytes": 500}, "'prediction_log.max_total_bytes'"),
-    ({"redact": ("a",), "hash_fields": ("features.a",)}, "overlap"),
-    ({"redact": "ssn"}, "'prediction_log.redact'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"sample": 1.5}, "'prediction_log.sample'"),
+        ({"max_bytes": 10}, "'prediction_log.max_bytes'"),
+        ({"backups": -1}, "'prediction_log.backups'"),
+        ({"max_bytes": 1_000, "max_total_bytes": 500}, "'prediction_log.max_total_bytes'"),
+        ({"redact": ("a",), "hash_fields": ("features.a",)}, "overlap"),
+        ({"redact": "ssn"}, "'prediction_log.redact'"),
+    ],
+)
 def test_invalid_options_name_the_key(tmp_path: Path, kwargs: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         PredictionLog(tmp_path / "p.jsonl", **kwargs)

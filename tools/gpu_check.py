@@ -25,8 +25,12 @@ from mlscope.collectors.gpu import GPUCollector  # noqa: E402
 # Families every NVIDIA data-centre GPU should give; ECC, throttle reasons and
 # per-process memory depend on the card and on what runs, so they are reported, not required.
 REQUIRED = (
-    "mlscope_gpu_utilization_ratio", "mlscope_gpu_memory_used_bytes", "mlscope_gpu_memory_total_bytes",
-    "mlscope_gpu_temperature_celsius", "mlscope_gpu_power_watts", "mlscope_gpu_power_limit_watts",
+    "mlscope_gpu_utilization_ratio",
+    "mlscope_gpu_memory_used_bytes",
+    "mlscope_gpu_memory_total_bytes",
+    "mlscope_gpu_temperature_celsius",
+    "mlscope_gpu_power_watts",
+    "mlscope_gpu_power_limit_watts",
     "mlscope_gpu_sm_clock_hertz",
 )
 
@@ -51,8 +55,10 @@ def main() -> int:
 
         for i in range(pynvml.nvmlDeviceGetCount()):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            print(f"# nvml device {i}: {pynvml.nvmlDeviceGetName(h)} {pynvml.nvmlDeviceGetUUID(h)} "
-                  f"driver {pynvml.nvmlSystemGetDriverVersion()}")
+            print(
+                f"# nvml device {i}: {pynvml.nvmlDeviceGetName(h)} {pynvml.nvmlDeviceGetUUID(h)} "
+                f"driver {pynvml.nvmlSystemGetDriverVersion()}"
+            )
     except Exception as exc:  # noqa: BLE001 - informative only
         print(f"# nvml direct query failed: {exc!r}")
     collector.close()
@@ -60,8 +66,14 @@ def main() -> int:
         print("FAIL: NVML found no GPU device", file=sys.stderr)
         return 1
     missing = [name for name in REQUIRED if not found.get(name)]
-    optional = {n: found.get(n, 0) for n in ("mlscope_gpu_throttle_active", "mlscope_gpu_ecc_errors_total",
-                                             "mlscope_gpu_process_memory_used_bytes")}
+    optional = {
+        n: found.get(n, 0)
+        for n in (
+            "mlscope_gpu_throttle_active",
+            "mlscope_gpu_ecc_errors_total",
+            "mlscope_gpu_process_memory_used_bytes",
+        )
+    }
     print(f"# optional families (series count): {optional}")
     if missing:
         print(f"FAIL: device families missing: {missing}", file=sys.stderr)

@@ -38,23 +38,60 @@ REDACTED = "[REDACTED]"
 
 # Field names (lower case, matched as substrings) whose values are credentials.
 SECRET_KEYS: tuple[str, ...] = (
-    "password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "cookie",
-    "credential", "private_key", "bearer",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "api_key",
+    "apikey",
+    "cookie",
+    "credential",
+    "private_key",
+    "bearer",
 )
 # Field names (exact, lower case) whose values are rows or raw inputs.
-DATA_KEYS: frozenset[str] = frozenset({
-    "features", "feature_values", "row", "rows", "payload", "body", "record", "records", "event",
-    "events", "inputs", "x", "values",
-})
+DATA_KEYS: frozenset[str] = frozenset(
+    {
+        "features",
+        "feature_values",
+        "row",
+        "rows",
+        "payload",
+        "body",
+        "record",
+        "records",
+        "event",
+        "events",
+        "inputs",
+        "x",
+        "values",
+    }
+)
 
-_SECRET_WORDS = "|".join(("password", "passwd", "pwd", "secret", "token", "api[_-]?key", "apikey",
-                          "access[_-]?key", "client[_-]?secret"))
+_SECRET_WORDS = "|".join(
+    (
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "api[_-]?key",
+        "apikey",
+        "access[_-]?key",
+        "client[_-]?secret",
+    )
+)
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization header values
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + REDACTED),
     # key=value, key: value, "key": "value" (JSON), for secret-looking keys
-    (re.compile(r"""(?i)(["']?\b[\w.-]*(?:""" + _SECRET_WORDS + r""")["']?\s*[:=]\s*)(["']?)[^\s"',&;}]+(\2)"""),
-     r"\1\2" + REDACTED + r"\3"),
+    (
+        re.compile(
+            r"""(?i)(["']?\b[\w.-]*(?:""" + _SECRET_WORDS + r""")["']?\s*[:=]\s*)(["']?)[^\s"',&;}]+(\2)"""
+        ),
+        r"\1\2" + REDACTED + r"\3",
+    ),
     # passwords in URLs: scheme://user:password@host
     (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1" + REDACTED + "@"),
 )
@@ -92,8 +129,10 @@ class RedactionFilter(logging.Filter):
         if depth > 5:
             return value
         if isinstance(value, Mapping):
-            return {k: REDACTED if isinstance(k, str) and self._is_sensitive(k) else self._clean(v, depth + 1)
-                    for k, v in value.items()}
+            return {
+                k: REDACTED if isinstance(k, str) and self._is_sensitive(k) else self._clean(v, depth + 1)
+                for k, v in value.items()
+            }
         if isinstance(value, str):
             return scrub(value)
         return value
@@ -158,7 +197,9 @@ class _TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        tail = [f"{k}={getattr(record, k)}" for k in ("model", "trace_id", "span_id") if getattr(record, k, None)]
+        tail = [
+            f"{k}={getattr(record, k)}" for k in ("model", "trace_id", "span_id") if getattr(record, k, None)
+        ]
         return line if not tail else f"{line} [{' '.join(tail)}]"
 
 
@@ -166,7 +207,7 @@ def _json_formatter() -> logging.Formatter:
     try:
         from pythonjsonlogger.json import JsonFormatter
     except ImportError:  # python-json-logger < 3
-        from pythonjsonlogger.jsonlogger import JsonFormatter  # type: ignore[no-redef]
+        from pythonjsonlogger.jsonlogger import JsonFormatter  # type: ignore[no-redef,attr-defined,unused-ignore]
     fmt: logging.Formatter = JsonFormatter(
         "%(levelname)s %(name)s %(component)s %(message)s",
         rename_fields={"levelname": "level", "name": "logger"},
@@ -175,9 +216,14 @@ def _json_formatter() -> logging.Formatter:
     return fmt
 
 
-def configure_logging(format: Literal["json", "text"] = "json", level: int | str = "INFO", *,  # noqa: A002
-                      stream: IO[str] | None = None, logger: str = "",
-                      redact_keys: Iterable[str] = ()) -> logging.Handler:
+def configure_logging(
+    format: Literal["json", "text"] = "json",
+    level: int | str = "INFO",
+    *,  # noqa: A002
+    stream: IO[str] | None = None,
+    logger: str = "",
+    redact_keys: Iterable[str] = (),
+) -> logging.Handler:
     """Send log records to ``stream`` (stderr) as JSON lines or text, redacted.
 
     Parameters
@@ -204,14 +250,19 @@ def configure_logging(format: Literal["json", "text"] = "json", level: int | str
     if isinstance(level, str):
         resolved = logging.getLevelName(level.upper())
         if not isinstance(resolved, int):
-            raise ConfigError(f"'log.level' must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (got {level!r})")
+            raise ConfigError(
+                f"'log.level' must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (got {level!r})"
+            )
         level = resolved
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.set_name("mlscope")
     handler.addFilter(ContextFilter())
     handler.addFilter(RedactionFilter(redact_keys))
-    handler.setFormatter(_json_formatter() if format == "json" else
-                         _TextFormatter("%(asctime)s %(levelname)s %(component)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        _json_formatter()
+        if format == "json"
+        else _TextFormatter("%(asctime)s %(levelname)s %(component)s %(name)s: %(message)s")
+    )
     target = logging.getLogger(logger)
     for old in [h for h in target.handlers if h.get_name() == "mlscope"]:
         target.removeHandler(old)
@@ -239,16 +290,18 @@ class StateChangeLogger:
         The ``component`` field of the lines.
     """
 
-    def __init__(self, logger: logging.Logger | None = None, *, normal: Hashable = False,
-                 component: str = "engine") -> None:
+    def __init__(
+        self, logger: logging.Logger | None = None, *, normal: Hashable = False, component: str = "engine"
+    ) -> None:
         self._log = logger or logging.getLogger("mlscope.engine")
         self._normal = normal
         self._component = component
         self._states: dict[tuple[str, str, str], Hashable] = {}
         self._lock = threading.Lock()
 
-    def observe(self, kind: str, state: Hashable, *, model: str, subject: str = "",
-                **fields: float | int | str | None) -> bool:
+    def observe(
+        self, kind: str, state: Hashable, *, model: str, subject: str = "", **fields: float | int | str | None
+    ) -> bool:
         """Record the current ``state``; log and return True when it differs from the last.
 
         ``kind`` names what is tracked (``"feature_drift"``, ``"accuracy_below_baseline"``),
@@ -263,10 +316,24 @@ class StateChangeLogger:
             self._states[key] = state
         level = logging.INFO if state == self._normal else logging.WARNING
         what = f"{kind} of {subject!s} " if subject else f"{kind} "
-        self._log.log(level, "%sfor model %s changed: %s -> %s", what, model, previous, state,
-                      extra={"model": model, "component": self._component, "event": "state_change",
-                             "kind": kind, "subject": subject, "state_from": str(previous),
-                             "state_to": str(state), **fields})
+        self._log.log(
+            level,
+            "%sfor model %s changed: %s -> %s",
+            what,
+            model,
+            previous,
+            state,
+            extra={
+                "model": model,
+                "component": self._component,
+                "event": "state_change",
+                "kind": kind,
+                "subject": subject,
+                "state_from": str(previous),
+                "state_to": str(state),
+                **fields,
+            },
+        )
         return True
 
     def forget(self, model: str) -> None:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
@@ -47,7 +47,12 @@ AttributeValue = str | bool | int | float | Sequence[str]
 
 # Prometheus unit word -> UCUM unit, as Prometheus' OTLP translation maps them back.
 _UNITS: tuple[tuple[str, str], ...] = (
-    ("seconds", "s"), ("bytes", "By"), ("ratio", "1"), ("celsius", "Cel"), ("watts", "W"), ("hertz", "Hz"),
+    ("seconds", "s"),
+    ("bytes", "By"),
+    ("ratio", "1"),
+    ("celsius", "Cel"),
+    ("watts", "W"),
+    ("hertz", "Hz"),
 )
 
 # OpenTelemetry HTTP semantic conventions (v1.26 stable): Prometheus name -> (OTel name, unit).
@@ -100,8 +105,8 @@ class PrometheusBridge:
 
     def produce(self, now_ns: int | None = None) -> Any:
         """Collect every source now and return one ``MetricsData``."""
-        from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
         from opentelemetry.sdk.metrics.export import Metric as OtelMetric
+        from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
 
         now = time.time_ns() if now_ns is None else now_ns
         metrics: list[OtelMetric] = []
@@ -114,13 +119,20 @@ class PrometheusBridge:
             for fam in families:
                 shape = self._convert(fam, now)
                 if shape is not None and shape.data.data_points:
-                    metrics.append(OtelMetric(name=shape.name, description=shape.description,
-                                              unit=shape.unit, data=shape.data))
-        return MetricsData(resource_metrics=[ResourceMetrics(
-            resource=self._resource,
-            scope_metrics=[ScopeMetrics(scope=self._scope, metrics=metrics, schema_url="")],
-            schema_url="",
-        )])
+                    metrics.append(
+                        OtelMetric(
+                            name=shape.name, description=shape.description, unit=shape.unit, data=shape.data
+                        )
+                    )
+        return MetricsData(
+            resource_metrics=[
+                ResourceMetrics(
+                    resource=self._resource,
+                    scope_metrics=[ScopeMetrics(scope=self._scope, metrics=metrics, schema_url="")],
+                    schema_url="",
+                )
+            ]
+        )
 
     # -- one family ---------------------------------------------------------------
     def _convert(self, fam: Any, now: int) -> _Shape | None:
@@ -130,8 +142,11 @@ class PrometheusBridge:
         if kind == "counter":
             name, unit = otel_name_and_unit(fam.name)
             points = self._number_points(fam.samples, fam.name + "_total", fam.name + "_created", now)
-            data: Any = Sum(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE,
-                            is_monotonic=True)
+            data: Any = Sum(
+                data_points=points,
+                aggregation_temporality=AggregationTemporality.CUMULATIVE,
+                is_monotonic=True,
+            )
             return _Shape(name, unit, fam.documentation, data)
         if kind == "histogram":
             name, unit = otel_name_and_unit(fam.name)
@@ -148,8 +163,9 @@ class PrometheusBridge:
             log.info("OTLP push: skipping %s family %s (no OTLP equivalent in the bridge)", kind, fam.name)
         return None
 
-    def _number_points(self, samples: Sequence[Sample], value_name: str | None, created_name: str | None,
-                       now: int) -> list[Any]:
+    def _number_points(
+        self, samples: Sequence[Sample], value_name: str | None, created_name: str | None, now: int
+    ) -> list[Any]:
         from opentelemetry.sdk.metrics.export import NumberDataPoint
 
         created: dict[tuple[tuple[str, str], ...], int] = {}
@@ -163,8 +179,11 @@ class PrometheusBridge:
                 continue
             key = _key(s.labels)
             start = created.get(key, self._start_ns) if value_name is not None else 0
-            points.append(NumberDataPoint(attributes=dict(s.labels), start_time_unix_nano=start,
-                                          time_unix_nano=now, value=s.value))
+            points.append(
+                NumberDataPoint(
+                    attributes=dict(s.labels), start_time_unix_nano=start, time_unix_nano=now, value=s.value
+                )
+            )
         return points
 
     def _histogram(self, fam: Any, now: int) -> Any:
@@ -173,8 +192,9 @@ class PrometheusBridge:
         groups: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
         for s in fam.samples:
             labels = {k: v for k, v in s.labels.items() if k != "le"}
-            g = groups.setdefault(_key(labels), {"labels": labels, "buckets": [], "count": 0.0, "sum": 0.0,
-                                                  "created": None})
+            g = groups.setdefault(
+                _key(labels), {"labels": labels, "buckets": [], "count": 0.0, "sum": 0.0, "created": None}
+            )
             if s.name == fam.name + "_bucket":
                 g["buckets"].append((float(s.labels["le"]), s.value))
             elif s.name == fam.name + "_count":
@@ -196,11 +216,20 @@ class PrometheusBridge:
                 prev = cum
             if not buckets or buckets[-1][0] != float("inf"):
                 counts.append(int(round(g["count"] - prev)))
-            points.append(HistogramDataPoint(
-                attributes=g["labels"], start_time_unix_nano=g["created"] or self._start_ns, time_unix_nano=now,
-                count=int(round(g["count"])), sum=g["sum"], bucket_counts=counts, explicit_bounds=bounds,
-                min=None, max=None,  # Prometheus histograms do not keep them; OTLP allows leaving them unset
-            ))
+            points.append(
+                HistogramDataPoint(
+                    attributes=g["labels"],
+                    start_time_unix_nano=g["created"] or self._start_ns,
+                    time_unix_nano=now,
+                    count=int(round(g["count"])),
+                    sum=g["sum"],
+                    bucket_counts=counts,
+                    explicit_bounds=bounds,
+                    # Prometheus histograms keep no min/max; None leaves the optional OTLP fields unset.
+                    min=None,  # type: ignore[arg-type]
+                    max=None,  # type: ignore[arg-type]
+                )
+            )
         return Histogram(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE)
 
 
@@ -226,7 +255,7 @@ def _resource(resource_attributes: Mapping[str, AttributeValue] | None, models: 
         if len(models) == 1:
             attrs["mlscope.model"] = models[0]
     attrs.update(resource_attributes or {})
-    return Resource(attrs)  # type: ignore[arg-type]
+    return Resource(attrs)
 
 
 def _exporter(protocol: Protocol_, endpoint: str, headers: Mapping[str, str] | None, timeout_s: float) -> Any:
@@ -241,7 +270,9 @@ def _exporter(protocol: Protocol_, endpoint: str, headers: Mapping[str, str] | N
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GRPCExporter
 
         insecure = not endpoint.startswith("https://")
-        return GRPCExporter(endpoint=endpoint, insecure=insecure, headers=dict(headers or {}), timeout=timeout_s)
+        return GRPCExporter(
+            endpoint=endpoint, insecure=insecure, headers=dict(headers or {}), timeout=timeout_s
+        )
     raise ConfigError(f"'otlp.protocol' must be one of 'http/protobuf', 'grpc' (got {protocol!r})")
 
 
@@ -342,9 +373,9 @@ def start_otlp_push(
         raise ConfigError(f"'otlp.protocol' must be one of 'http/protobuf', 'grpc' (got {protocol!r})")
     sources: list[_Source]
     if isinstance(registry_or_collectors, CollectorRegistry) or hasattr(registry_or_collectors, "collect"):
-        sources = [registry_or_collectors]  # type: ignore[list-item]
+        sources = [cast(_Source, registry_or_collectors)]
     else:
-        sources = list(registry_or_collectors)  # type: ignore[arg-type]
+        sources = list(cast(Iterable[_Source], registry_or_collectors))
     bridge = PrometheusBridge(sources, _resource(resource_attributes, models))
     exporter = _exporter(protocol, endpoint.strip(), headers, timeout_s)
     log.info("OTLP push to %s (%s) every %ss", endpoint, protocol, interval_s)

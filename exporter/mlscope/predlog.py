@@ -60,7 +60,7 @@ def _field_set(names: Iterable[str], option: str) -> tuple[frozenset[str], froze
         if not isinstance(n, str) or not n:
             raise ConfigError(f"'{option}' entries must be non-empty strings (got {n!r})")
         if n.startswith("features."):
-            feats.add(n[len("features."):])
+            feats.add(n[len("features.") :])
         elif n in _TOP_LEVEL:
             top.add(n)
         else:
@@ -99,11 +99,21 @@ class PredictionLog:
         or a registry in which it is found or created.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, sample: float = 0.1,
-                 redact: Iterable[str] = (), hash_fields: Iterable[str] = (),
-                 salt: bytes | str | None = None, max_bytes: int = 64 * _MIB, backups: int = 5,
-                 max_total_bytes: int | None = None, seed: int | None = None,
-                 registry: Any = None, errors_counter: Any = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sample: float = 0.1,
+        redact: Iterable[str] = (),
+        hash_fields: Iterable[str] = (),
+        salt: bytes | str | None = None,
+        max_bytes: int = 64 * _MIB,
+        backups: int = 5,
+        max_total_bytes: int | None = None,
+        seed: int | None = None,
+        registry: Any = None,
+        errors_counter: Any = None,
+    ) -> None:
         if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0.0 <= sample <= 1.0:
             raise ConfigError(f"'prediction_log.sample' must be a number in [0, 1] (got {sample!r})")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 256:
@@ -112,14 +122,22 @@ class PredictionLog:
             raise ConfigError(f"'prediction_log.backups' must be an int >= 0 (got {backups!r})")
         if max_total_bytes is None:
             max_total_bytes = max_bytes * (backups + 1)
-        if isinstance(max_total_bytes, bool) or not isinstance(max_total_bytes, int) or max_total_bytes < max_bytes:
-            raise ConfigError("'prediction_log.max_total_bytes' must be an int >= max_bytes "
-                              f"({max_bytes}) (got {max_total_bytes!r})")
+        if (
+            isinstance(max_total_bytes, bool)
+            or not isinstance(max_total_bytes, int)
+            or max_total_bytes < max_bytes
+        ):
+            raise ConfigError(
+                "'prediction_log.max_total_bytes' must be an int >= max_bytes "
+                f"({max_bytes}) (got {max_total_bytes!r})"
+            )
         self._redact_top, self._redact_feat = _field_set(redact, "prediction_log.redact")
         self._hash_top, self._hash_feat = _field_set(hash_fields, "prediction_log.hash_fields")
         both = (self._redact_top & self._hash_top) | (self._redact_feat & self._hash_feat)
         if both:
-            raise ConfigError(f"'prediction_log.redact' and 'prediction_log.hash_fields' overlap: {sorted(both)}")
+            raise ConfigError(
+                f"'prediction_log.redact' and 'prediction_log.hash_fields' overlap: {sorted(both)}"
+            )
         if salt is None:
             salt = os.urandom(16)
             if self._hash_top or self._hash_feat:
@@ -150,12 +168,29 @@ class PredictionLog:
             self._fail("open", exc)
 
     # -- public ---------------------------------------------------------------------
-    def log(self, *, features: Mapping[str, Any], prediction: Any = None, model: str | None = None,
-            id: Any = None, timestamp: float | None = None,  # noqa: A002 - the schema's name
-            scores: Mapping[str, float] | None = None, label: Any = None) -> bool:
+    def log(
+        self,
+        *,
+        features: Mapping[str, Any],
+        prediction: Any = None,
+        model: str | None = None,
+        id: Any = None,
+        timestamp: float | None = None,  # noqa: A002 - the schema's name
+        scores: Mapping[str, float] | None = None,
+        label: Any = None,
+    ) -> bool:
         """Sample and write one event given field by field; True when written."""
-        return self.write({"model": model, "id": id, "timestamp": timestamp, "features": features,
-                           "prediction": prediction, "scores": scores, "label": label})
+        return self.write(
+            {
+                "model": model,
+                "id": id,
+                "timestamp": timestamp,
+                "features": features,
+                "prediction": prediction,
+                "scores": scores,
+                "label": label,
+            }
+        )
 
     def write(self, event: Mapping[str, Any]) -> bool:
         """Sample and write one event dict in the event schema; True when written."""
@@ -210,7 +245,9 @@ class PredictionLog:
         return int.from_bytes(digest, "big") < self.sample * 2.0**64
 
     def _hash(self, value: Any) -> str:
-        return hashlib.sha256(self._salt + orjson.dumps(value, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)).hexdigest()
+        return hashlib.sha256(
+            self._salt + orjson.dumps(value, option=_JSON_OPTS | orjson.OPT_SORT_KEYS)
+        ).hexdigest()
 
     def _protect(self, name: str, value: Any, redact: frozenset[str], hashed: frozenset[str]) -> Any:
         if name in redact:
@@ -235,8 +272,10 @@ class PredictionLog:
         ts = event.get("timestamp")
         rec["timestamp"] = float(ts) if ts is not None else time.time()
         if self._redact_feat or self._hash_feat:
-            rec["features"] = {str(k): self._protect(str(k), v, self._redact_feat, self._hash_feat)
-                               for k, v in features.items()}
+            rec["features"] = {
+                str(k): self._protect(str(k), v, self._redact_feat, self._hash_feat)
+                for k, v in features.items()
+            }
         else:
             rec["features"] = features
         for key in ("prediction", "scores", "label"):
@@ -327,7 +366,12 @@ class PredictionLog:
                 self._errors.inc()
             if kind not in self._logged:
                 self._logged.add(kind)
-                log.warning("prediction log %s: %s (%s); counted in mlscope_internal_errors_total"
-                            '{component="predlog"}, logged once per kind', self.path, exc, kind)
+                log.warning(
+                    "prediction log %s: %s (%s); counted in mlscope_internal_errors_total"
+                    '{component="predlog"}, logged once per kind',
+                    self.path,
+                    exc,
+                    kind,
+                )
         except Exception:  # noqa: BLE001, S110 - counting must not raise either
             pass

@@ -36,5 +36,7 @@ def names(text: str) -> set[str]:
 
 def promtool_check(promtool: str, text: str) -> None:
     """``promtool check metrics`` must accept the exposition (lint problems are fatal)."""
-    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, f"promtool check metrics failed:\n{proc.stdout}{proc.stderr}\n---\n{text}"

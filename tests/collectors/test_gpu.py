@@ -23,8 +23,12 @@ def _has_driver() -> bool:
     return True
 
 
-@pytest.mark.skipif(_has_driver(), reason="this machine has an NVIDIA driver; the no-GPU path cannot be shown")
-def test_real_pynvml_without_driver_reports_zero_devices(promtool: str, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.skipif(
+    _has_driver(), reason="this machine has an NVIDIA driver; the no-GPU path cannot be shown"
+)
+def test_real_pynvml_without_driver_reports_zero_devices(
+    promtool: str, caplog: pytest.LogCaptureFixture
+) -> None:
     c = GPUCollector()  # the real pynvml module, no driver on this machine
     with caplog.at_level(logging.INFO, logger="mlscope.collectors.gpu"):
         text = render(c)
@@ -53,7 +57,10 @@ def test_every_gpu_series_from_a_fake_device(promtool: str) -> None:
         assert value(text, "mlscope_gpu_throttle_active", **A100, reason=reason) == expected, reason
     assert value(text, "mlscope_gpu_ecc_errors_total", **A100, type="corrected") == 5
     assert value(text, "mlscope_gpu_ecc_errors_total", **A100, type="uncorrected") == 1
-    assert value(text, "mlscope_gpu_process_memory_used_bytes", gpu="0", uuid="GPU-aaaa", pid="4242") == 2 * 2**30
+    assert (
+        value(text, "mlscope_gpu_process_memory_used_bytes", gpu="0", uuid="GPU-aaaa", pid="4242")
+        == 2 * 2**30
+    )
     assert value(text, "mlscope_gpu_temperature_celsius", gpu="1", uuid="GPU-bbbb", name="NVIDIA L4") == 64
     promtool_check(promtool, text)
 
@@ -84,9 +91,15 @@ def test_device_count_failure_reports_zero_devices_and_counts() -> None:
 
 
 def test_unsupported_throttle_reasons_and_ecc_are_left_out_without_errors(
-        caplog: pytest.LogCaptureFixture, promtool: str) -> None:
-    dev = FakeDevice("GPU-cccc", "NVIDIA GeForce RTX 4090", throttle_mask=None, ecc=None,
-                     procs=(ProcInfo(1, None), ProcInfo(2, 1024)))
+    caplog: pytest.LogCaptureFixture, promtool: str
+) -> None:
+    dev = FakeDevice(
+        "GPU-cccc",
+        "NVIDIA GeForce RTX 4090",
+        throttle_mask=None,
+        ecc=None,
+        procs=(ProcInfo(1, None), ProcInfo(2, 1024)),
+    )
     c = GPUCollector(nvml=FakeNVML([dev]))
     with caplog.at_level(logging.INFO, logger="mlscope.collectors.gpu"):
         text = render(c)
@@ -98,8 +111,10 @@ def test_unsupported_throttle_reasons_and_ecc_are_left_out_without_errors(
     assert "mlscope_gpu_power_watts" in got
     # a process whose memory NVML cannot report is left out, not shown as 0
     assert value(text, "mlscope_gpu_process_memory_used_bytes", gpu="0", uuid="GPU-cccc", pid="2") == 1024
-    assert ("mlscope_gpu_process_memory_used_bytes",
-            frozenset({"gpu": "0", "uuid": "GPU-cccc", "pid": "1"}.items())) not in samples(text)
+    assert (
+        "mlscope_gpu_process_memory_used_bytes",
+        frozenset({"gpu": "0", "uuid": "GPU-cccc", "pid": "1"}.items()),
+    ) not in samples(text)
     unsupported = [r.getMessage() for r in caplog.records if "does not support" in r.getMessage()]
     assert len(unsupported) == 2, unsupported  # throttle reasons and ECC, once each over two scrapes
     promtool_check(promtool, text)

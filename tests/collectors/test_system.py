@@ -15,18 +15,34 @@ from tests.collectors._expo import names, promtool_check, render, value
 from tests.collectors._fakes import CpuTimes, FakeProcess, FakePsutil
 
 HOST_SERIES = {
-    "mlscope_host_cpu_utilization_ratio", "mlscope_host_logical_cpus", "mlscope_host_load_average",
-    "mlscope_host_memory_total_bytes", "mlscope_host_memory_available_bytes", "mlscope_host_memory_used_bytes",
+    "mlscope_host_cpu_utilization_ratio",
+    "mlscope_host_logical_cpus",
+    "mlscope_host_load_average",
+    "mlscope_host_memory_total_bytes",
+    "mlscope_host_memory_available_bytes",
+    "mlscope_host_memory_used_bytes",
 }
 PROCESS_SERIES = {
-    "mlscope_process_cpu_seconds_total", "mlscope_process_resident_memory_bytes",
-    "mlscope_process_threads", "mlscope_process_open_fds",
+    "mlscope_process_cpu_seconds_total",
+    "mlscope_process_resident_memory_bytes",
+    "mlscope_process_threads",
+    "mlscope_process_open_fds",
 }
 
 
 def _cpu(user: float, idle: float, iowait: float = 0.0, guest: float = 0.0) -> CpuTimes:
-    return CpuTimes(user=user, nice=0.0, system=0.0, idle=idle, iowait=iowait, irq=0.0, softirq=0.0,
-                    steal=0.0, guest=guest, guest_nice=0.0)
+    return CpuTimes(
+        user=user,
+        nice=0.0,
+        system=0.0,
+        idle=idle,
+        iowait=iowait,
+        irq=0.0,
+        softirq=0.0,
+        steal=0.0,
+        guest=guest,
+        guest_nice=0.0,
+    )
 
 
 def test_real_psutil_reports_this_process_and_host(promtool: str) -> None:
@@ -91,11 +107,14 @@ def test_fake_readings_map_to_each_series(promtool: str) -> None:
 
 
 def test_process_name_sums_all_workers_and_matches_script_names() -> None:
-    ps = FakePsutil(cpu=[_cpu(1, 3)], procs={
-        1: FakeProcess(1, "python3", argv=("python3", "-m", "uvicorn", "app:app"), rss=100, threads=2),
-        2: FakeProcess(2, "uvicorn", rss=200, threads=3),
-        3: FakeProcess(3, "postgres", rss=10_000),
-    })
+    ps = FakePsutil(
+        cpu=[_cpu(1, 3)],
+        procs={
+            1: FakeProcess(1, "python3", argv=("python3", "-m", "uvicorn", "app:app"), rss=100, threads=2),
+            2: FakeProcess(2, "uvicorn", rss=200, threads=3),
+            3: FakeProcess(3, "postgres", rss=10_000),
+        },
+    )
     c = SystemCollector(psutil_module=ps, process_name="uvicorn")
     text = render(c)
     assert value(text, "mlscope_process_resident_memory_bytes", process="uvicorn") == 300
@@ -112,8 +131,14 @@ def test_missing_sources_drop_only_their_series_and_log_once(caplog: pytest.LogC
         render(c)
     got = names(text)
     assert "mlscope_host_memory_total_bytes" in got and "mlscope_host_cpu_utilization_ratio" in got
-    assert not {"mlscope_host_disk_read_bytes_total", "mlscope_host_network_receive_bytes_total",
-                "mlscope_host_load_average"} & got
+    assert (
+        not {
+            "mlscope_host_disk_read_bytes_total",
+            "mlscope_host_network_receive_bytes_total",
+            "mlscope_host_load_average",
+        }
+        & got
+    )
     assert not PROCESS_SERIES & got
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 4, messages  # load, disk, network, process: once each over two scrapes

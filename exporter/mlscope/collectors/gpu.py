@@ -57,9 +57,15 @@ _NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
 _NVML_VOLATILE_ECC = 0
 
 _DEVICE_GAUGES = (
-    "mlscope_gpu_utilization_ratio", "mlscope_gpu_memory_used_bytes", "mlscope_gpu_memory_total_bytes",
-    "mlscope_gpu_temperature_celsius", "mlscope_gpu_power_watts", "mlscope_gpu_power_limit_watts",
-    "mlscope_gpu_sm_clock_hertz", "mlscope_gpu_throttle_active", "mlscope_gpu_process_memory_used_bytes",
+    "mlscope_gpu_utilization_ratio",
+    "mlscope_gpu_memory_used_bytes",
+    "mlscope_gpu_memory_total_bytes",
+    "mlscope_gpu_temperature_celsius",
+    "mlscope_gpu_power_watts",
+    "mlscope_gpu_power_limit_watts",
+    "mlscope_gpu_sm_clock_hertz",
+    "mlscope_gpu_throttle_active",
+    "mlscope_gpu_process_memory_used_bytes",
 )
 
 
@@ -116,16 +122,25 @@ class GPUCollector(Collector):
             nvml.nvmlInit()
         except Exception as exc:  # noqa: BLE001 - no GPU must never fail a scrape
             code = getattr(exc, "value", None)
-            absent = code in (self._const("NVML_ERROR_LIBRARY_NOT_FOUND", _ERROR_LIBRARY_NOT_FOUND),
-                              self._const("NVML_ERROR_DRIVER_NOT_LOADED", _ERROR_DRIVER_NOT_LOADED))
+            absent = code in (
+                self._const("NVML_ERROR_LIBRARY_NOT_FOUND", _ERROR_LIBRARY_NOT_FOUND),
+                self._const("NVML_ERROR_DRIVER_NOT_LOADED", _ERROR_DRIVER_NOT_LOADED),
+            )
             if isinstance(exc, ImportError) or absent:
-                self._log_once("init", logging.INFO,
-                               "no NVIDIA GPU metrics: NVML is not available (%s); reporting mlscope_gpu_devices 0",
-                               exc)
+                self._log_once(
+                    "init",
+                    logging.INFO,
+                    "no NVIDIA GPU metrics: NVML is not available (%s); reporting mlscope_gpu_devices 0",
+                    exc,
+                )
             else:
                 self._count("nvmlInit")
-                self._log_once("init", logging.WARNING,
-                               "no NVIDIA GPU metrics: nvmlInit failed (%r); reporting mlscope_gpu_devices 0", exc)
+                self._log_once(
+                    "init",
+                    logging.WARNING,
+                    "no NVIDIA GPU metrics: nvmlInit failed (%r); reporting mlscope_gpu_devices 0",
+                    exc,
+                )
             return False
         self._initialised = True
         self._logged.discard("init")
@@ -178,7 +193,9 @@ class GPUCollector(Collector):
         out.append(self._errors_family())
         return out
 
-    def _collect_device(self, index: int, fams: dict[str, GaugeMetricFamily], ecc: CounterMetricFamily) -> None:
+    def _collect_device(
+        self, index: int, fams: dict[str, GaugeMetricFamily], ecc: CounterMetricFamily
+    ) -> None:
         nvml = self._nvml
         try:
             handle = self._call("nvmlDeviceGetHandleByIndex", nvml.nvmlDeviceGetHandleByIndex, index)
@@ -188,55 +205,96 @@ class GPUCollector(Collector):
             return  # without identity labels no series of this device can be named
         labels = [str(index), uuid, name]
 
-        def put(family: str, call: str, fn: Callable[..., Any], *args: Any,
-                convert: Callable[[Any], float] = float) -> None:
+        def put(
+            family: str,
+            call: str,
+            fn: Callable[..., Any],
+            *args: Any,
+            convert: Callable[[Any], float] = float,
+        ) -> None:
             try:
                 fams[family].add_metric(labels, convert(self._call(call, fn, handle, *args, device=index)))
             except _Skip:
                 pass
 
-        put("mlscope_gpu_utilization_ratio", "nvmlDeviceGetUtilizationRates",
-            nvml.nvmlDeviceGetUtilizationRates, convert=lambda u: float(u.gpu) / 100.0)
+        put(
+            "mlscope_gpu_utilization_ratio",
+            "nvmlDeviceGetUtilizationRates",
+            nvml.nvmlDeviceGetUtilizationRates,
+            convert=lambda u: float(u.gpu) / 100.0,
+        )
         try:
             mem = self._call("nvmlDeviceGetMemoryInfo", nvml.nvmlDeviceGetMemoryInfo, handle, device=index)
             fams["mlscope_gpu_memory_used_bytes"].add_metric(labels, float(mem.used))
             fams["mlscope_gpu_memory_total_bytes"].add_metric(labels, float(mem.total))
         except _Skip:
             pass
-        put("mlscope_gpu_temperature_celsius", "nvmlDeviceGetTemperature", nvml.nvmlDeviceGetTemperature,
-            self._const("NVML_TEMPERATURE_GPU", _NVML_TEMPERATURE_GPU))
+        put(
+            "mlscope_gpu_temperature_celsius",
+            "nvmlDeviceGetTemperature",
+            nvml.nvmlDeviceGetTemperature,
+            self._const("NVML_TEMPERATURE_GPU", _NVML_TEMPERATURE_GPU),
+        )
         # NVML reports power in milliwatts and clocks in MHz; Prometheus wants base units.
-        put("mlscope_gpu_power_watts", "nvmlDeviceGetPowerUsage", nvml.nvmlDeviceGetPowerUsage,
-            convert=lambda mw: float(mw) / 1000.0)
-        put("mlscope_gpu_power_limit_watts", "nvmlDeviceGetPowerManagementLimit",
-            nvml.nvmlDeviceGetPowerManagementLimit, convert=lambda mw: float(mw) / 1000.0)
-        put("mlscope_gpu_sm_clock_hertz", "nvmlDeviceGetClockInfo", nvml.nvmlDeviceGetClockInfo,
-            self._const("NVML_CLOCK_SM", _NVML_CLOCK_SM), convert=lambda mhz: float(mhz) * 1e6)
+        put(
+            "mlscope_gpu_power_watts",
+            "nvmlDeviceGetPowerUsage",
+            nvml.nvmlDeviceGetPowerUsage,
+            convert=lambda mw: float(mw) / 1000.0,
+        )
+        put(
+            "mlscope_gpu_power_limit_watts",
+            "nvmlDeviceGetPowerManagementLimit",
+            nvml.nvmlDeviceGetPowerManagementLimit,
+            convert=lambda mw: float(mw) / 1000.0,
+        )
+        put(
+            "mlscope_gpu_sm_clock_hertz",
+            "nvmlDeviceGetClockInfo",
+            nvml.nvmlDeviceGetClockInfo,
+            self._const("NVML_CLOCK_SM", _NVML_CLOCK_SM),
+            convert=lambda mhz: float(mhz) * 1e6,
+        )
 
-        reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) \
-            or getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+        reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
+            nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None
+        )
         if reasons_fn is not None:
             try:
-                mask = int(self._call("nvmlDeviceGetCurrentClocksEventReasons", reasons_fn, handle, device=index))
+                mask = int(
+                    self._call("nvmlDeviceGetCurrentClocksEventReasons", reasons_fn, handle, device=index)
+                )
                 for reason, bit in THROTTLE_REASONS:
-                    fams["mlscope_gpu_throttle_active"].add_metric([*labels, reason], 1.0 if mask & bit else 0.0)
+                    fams["mlscope_gpu_throttle_active"].add_metric(
+                        [*labels, reason], 1.0 if mask & bit else 0.0
+                    )
             except _Skip:
                 pass
 
-        for kind, const, default in (("corrected", "NVML_MEMORY_ERROR_TYPE_CORRECTED", _NVML_MEMORY_ERROR_TYPE_CORRECTED),
-                                     ("uncorrected", "NVML_MEMORY_ERROR_TYPE_UNCORRECTED",
-                                      _NVML_MEMORY_ERROR_TYPE_UNCORRECTED)):
+        for kind, const, default in (
+            ("corrected", "NVML_MEMORY_ERROR_TYPE_CORRECTED", _NVML_MEMORY_ERROR_TYPE_CORRECTED),
+            ("uncorrected", "NVML_MEMORY_ERROR_TYPE_UNCORRECTED", _NVML_MEMORY_ERROR_TYPE_UNCORRECTED),
+        ):
             try:
-                value = self._call("nvmlDeviceGetTotalEccErrors", nvml.nvmlDeviceGetTotalEccErrors, handle,
-                                   self._const(const, default), self._const("NVML_VOLATILE_ECC", _NVML_VOLATILE_ECC),
-                                   device=index)
+                value = self._call(
+                    "nvmlDeviceGetTotalEccErrors",
+                    nvml.nvmlDeviceGetTotalEccErrors,
+                    handle,
+                    self._const(const, default),
+                    self._const("NVML_VOLATILE_ECC", _NVML_VOLATILE_ECC),
+                    device=index,
+                )
                 ecc.add_metric([*labels, kind], float(value))
             except _Skip:
                 break  # ECC unsupported (or failed) for one type means the same for the other
 
         try:
-            procs = self._call("nvmlDeviceGetComputeRunningProcesses", nvml.nvmlDeviceGetComputeRunningProcesses,
-                               handle, device=index)
+            procs = self._call(
+                "nvmlDeviceGetComputeRunningProcesses",
+                nvml.nvmlDeviceGetComputeRunningProcesses,
+                handle,
+                device=index,
+            )
             seen: dict[str, float] = {}
             for p in procs or ():
                 used = getattr(p, "usedGpuMemory", None)
@@ -256,16 +314,26 @@ class GPUCollector(Collector):
             return fn(*args)
         except Exception as exc:  # noqa: BLE001
             if getattr(exc, "value", None) == self._const("NVML_ERROR_NOT_SUPPORTED", _ERROR_NOT_SUPPORTED):
-                self._log_once(f"unsupported:{call}:{device}", logging.INFO,
-                               "GPU %s does not support %s; its series are left out", device, call)
+                self._log_once(
+                    f"unsupported:{call}:{device}",
+                    logging.INFO,
+                    "GPU %s does not support %s; its series are left out",
+                    device,
+                    call,
+                )
             else:
                 self._failed(call, exc)
             raise _Skip from exc
 
     def _failed(self, call: str, exc: BaseException) -> None:
         self._count(call)
-        self._log_once(f"error:{call}", logging.WARNING, "NVML call %s failed: %r (counted in "
-                       "mlscope_nvml_errors_total; logged once)", call, exc)
+        self._log_once(
+            f"error:{call}",
+            logging.WARNING,
+            "NVML call %s failed: %r (counted in mlscope_nvml_errors_total; logged once)",
+            call,
+            exc,
+        )
 
     def _count(self, call: str) -> None:
         self._errors[call] = self._errors.get(call, 0) + 1

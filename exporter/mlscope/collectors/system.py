@@ -76,11 +76,18 @@ class SystemCollector(Collector):
         The psutil module or a stand-in with the same functions (a test seam).
     """
 
-    def __init__(self, *, pid: int | None = None, process_name: str | None = None,
-                 psutil_module: ModuleType | Any | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        pid: int | None = None,
+        process_name: str | None = None,
+        psutil_module: ModuleType | Any | None = None,
+    ) -> None:
         if pid is not None and process_name is not None:
-            raise ValueError("give either 'pid' or 'process_name' to SystemCollector, not both "
-                             f"(got pid={pid!r}, process_name={process_name!r})")
+            raise ValueError(
+                "give either 'pid' or 'process_name' to SystemCollector, not both "
+                f"(got pid={pid!r}, process_name={process_name!r})"
+            )
         if pid is not None and (not isinstance(pid, int) or pid <= 0):
             raise ValueError(f"'pid' must be a positive int (got {pid!r})")
         if process_name is not None and not process_name:
@@ -106,7 +113,9 @@ class SystemCollector(Collector):
             try:
                 families = list(group())
             except Exception as exc:  # noqa: BLE001 - one failing source drops only its series
-                self._log_once(group.__name__, "system metrics %s unavailable: %r", group.__name__.lstrip("_"), exc)
+                self._log_once(
+                    group.__name__, "system metrics %s unavailable: %r", group.__name__.lstrip("_"), exc
+                )
                 continue
             yield from families
 
@@ -128,16 +137,18 @@ class SystemCollector(Collector):
     def _load(self) -> Iterator[Metric]:
         loads = self._ps.getloadavg()
         fam = gauge("mlscope_host_load_average")
-        for period, value in zip(_LOAD_PERIODS, loads):
+        for period, value in zip(_LOAD_PERIODS, loads, strict=True):
             fam.add_metric([period], float(value))
         yield fam
 
     def _memory(self) -> Iterator[Metric]:
         vm = self._ps.virtual_memory()
         total, available = float(vm.total), float(vm.available)
-        for name, value in (("mlscope_host_memory_total_bytes", total),
-                            ("mlscope_host_memory_available_bytes", available),
-                            ("mlscope_host_memory_used_bytes", max(total - available, 0.0))):
+        for name, value in (
+            ("mlscope_host_memory_total_bytes", total),
+            ("mlscope_host_memory_available_bytes", available),
+            ("mlscope_host_memory_used_bytes", max(total - available, 0.0)),
+        ):
             fam = gauge(name)
             fam.add_metric([], value)
             yield fam
@@ -147,8 +158,10 @@ class SystemCollector(Collector):
         if io is None:  # containers and some VMs expose no block devices
             self._log_once("disk", "system metrics disk unavailable: psutil reports no disks")
             return
-        for name, value in (("mlscope_host_disk_read_bytes_total", io.read_bytes),
-                            ("mlscope_host_disk_written_bytes_total", io.write_bytes)):
+        for name, value in (
+            ("mlscope_host_disk_read_bytes_total", io.read_bytes),
+            ("mlscope_host_disk_written_bytes_total", io.write_bytes),
+        ):
             fam = counter(name)
             fam.add_metric([], float(value))
             yield fam
@@ -158,8 +171,10 @@ class SystemCollector(Collector):
         if io is None:
             self._log_once("network", "system metrics network unavailable: psutil reports no interfaces")
             return
-        for name, value in (("mlscope_host_network_receive_bytes_total", io.bytes_recv),
-                            ("mlscope_host_network_transmit_bytes_total", io.bytes_sent)):
+        for name, value in (
+            ("mlscope_host_network_receive_bytes_total", io.bytes_recv),
+            ("mlscope_host_network_transmit_bytes_total", io.bytes_sent),
+        ):
             fam = counter(name)
             fam.add_metric([], float(value))
             yield fam
@@ -167,8 +182,11 @@ class SystemCollector(Collector):
     def _process(self) -> Iterator[Metric]:
         procs = self._watched()
         if not procs:
-            self._log_once("process-missing", "system metrics process unavailable: no process matches %s",
-                           f"name {self._process_name!r}" if self._process_name else f"pid {self._pid}")
+            self._log_once(
+                "process-missing",
+                "system metrics process unavailable: no process matches %s",
+                f"name {self._process_name!r}" if self._process_name else f"pid {self._pid}",
+            )
             return
         self._logged.discard("process-missing")
         label = self._process_name or self._label_for(procs[0])
@@ -186,15 +204,26 @@ class SystemCollector(Collector):
                         have_fds, p_fds = False, 0.0
             except Exception as exc:  # noqa: BLE001 - exited or denied: skip this one
                 self._forget(p)
-                self._log_once(f"process-{type(exc).__name__}", "cannot read process %s: %r", getattr(p, "pid", "?"), exc)
+                self._log_once(
+                    f"process-{type(exc).__name__}", "cannot read process %s: %r", getattr(p, "pid", "?"), exc
+                )
                 continue
-            cpu, rss, threads, fds, read = cpu + p_cpu, rss + p_rss, threads + p_threads, fds + p_fds, read + 1
+            cpu, rss, threads, fds, read = (
+                cpu + p_cpu,
+                rss + p_rss,
+                threads + p_threads,
+                fds + p_fds,
+                read + 1,
+            )
         if not read:
             return
         fam_cpu = counter("mlscope_process_cpu_seconds_total")
         fam_cpu.add_metric([label], float(cpu))
         yield fam_cpu
-        for name, value in (("mlscope_process_resident_memory_bytes", rss), ("mlscope_process_threads", threads)):
+        for name, value in (
+            ("mlscope_process_resident_memory_bytes", rss),
+            ("mlscope_process_threads", threads),
+        ):
             fam = gauge(name)
             fam.add_metric([label], float(value))
             yield fam
