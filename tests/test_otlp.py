@@ -241,11 +241,34 @@ def test_every_catalogued_name_survives_the_round_trip_through_otel(spec: catalo
     assert _prometheus_translation(otel_name, unit, spec.type) == spec.name
 
 
-def test_invalid_options_fail_with_the_key_named() -> None:
+def test_endpoint_and_protocol_default_to_the_otel_environment(
+    receiver: tuple[str, queue.Queue[tuple[str, Request]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, q = receiver
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    reg, _, _ = _registry()
+    push = start_otlp_push(reg, None, interval_s=60)
+    try:
+        assert push.force_flush()
+        path, req = q.get(timeout=10)
+    finally:
+        push.shutdown(flush=False)
+    assert path == "/v1/metrics" and "mlscope_rows" in _metrics(req)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")  # not supported by the SDK exporters
+    with pytest.raises(ConfigError, match="'otlp.protocol'.*http/json"):
+        start_otlp_push(reg, None)
+
+
+def test_invalid_options_fail_with_the_key_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
     reg = CollectorRegistry()
     with pytest.raises(ConfigError, match="'otlp.protocol'"):
         start_otlp_push(reg, "http://127.0.0.1:1", protocol="thrift")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="'otlp.endpoint'"):
         start_otlp_push(reg, " ")
+    with pytest.raises(ConfigError, match="'otlp.endpoint'"):
+        start_otlp_push(reg, None)  # and no OTEL_EXPORTER_OTLP_ENDPOINT in the environment
     with pytest.raises(ConfigError, match="'otlp.interval_s'"):
         start_otlp_push(reg, "http://127.0.0.1:1", interval_s=0)

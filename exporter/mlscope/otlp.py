@@ -328,10 +328,10 @@ class OTLPPush:
 
 def start_otlp_push(
     registry_or_collectors: CollectorRegistry | Collector | Iterable[Collector],
-    endpoint: str,
+    endpoint: str | None,
     resource_attributes: Mapping[str, AttributeValue] | None = None,
     *,
-    protocol: Protocol_ = "http/protobuf",
+    protocol: Protocol_ | None = None,
     interval_s: float = 15.0,
     models: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
@@ -346,12 +346,14 @@ def start_otlp_push(
     endpoint
         For ``http/protobuf`` a base URL as in ``OTEL_EXPORTER_OTLP_ENDPOINT``
         (``http://collector:4318``; ``/v1/metrics`` is appended unless present); for
-        ``grpc`` ``http://collector:4317`` (plain text) or ``https://...`` (TLS).
+        ``grpc`` ``http://collector:4317`` (plain text) or ``https://...`` (TLS). ``None``:
+        ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``.
     resource_attributes
         Added to (and overriding) ``service.name`` ("mlscope"), ``service.instance.id``
         (host:pid), ``service.version`` and what ``OTEL_RESOURCE_ATTRIBUTES`` gives.
     protocol
-        ``"http/protobuf"`` or ``"grpc"``.
+        ``"http/protobuf"`` or ``"grpc"``. ``None``: ``OTEL_EXPORTER_OTLP_METRICS_PROTOCOL``
+        or ``OTEL_EXPORTER_OTLP_PROTOCOL``, else ``"http/protobuf"``.
     interval_s
         Seconds between pushes (> 0).
     models
@@ -365,6 +367,15 @@ def start_otlp_push(
     OTLPPush
         With ``shutdown()`` (final push, then stop) and ``force_flush()``.
     """
+    if endpoint is None:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+    if protocol is None:
+        env_protocol = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+        )
+        protocol = cast(Protocol_, env_protocol.strip())
     if not isinstance(endpoint, str) or not endpoint.strip():
         raise ConfigError(f"'otlp.endpoint' must be a non-empty URL (got {endpoint!r})")
     if not (isinstance(interval_s, (int, float)) and interval_s > 0):
