@@ -221,3 +221,24 @@ def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
 def test_invalid_options_name_the_key(tmp_path: Path, kwargs: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         PredictionLog(tmp_path / "p.jsonl", **kwargs)
+
+
+def test_the_sidecar_tailer_follows_the_log_across_rotations(tmp_path: Path) -> None:
+    from mlscope.sidecar.tail import Tailer
+
+    path = tmp_path / "p.jsonl"
+    plog = PredictionLog(path, sample=1.0, max_bytes=2_000, backups=3)
+    got: list[bytes] = []
+    tailer = Tailer(path, got.extend, from_start=True)
+    tailer.open()
+    for start in range(0, 300, 5):  # a poll between bursts of 5 lines (< one file), as on a live host
+        for i in range(start, start + 5):
+            plog.write(_event(i))
+        tailer.poll()
+    plog.close()
+    tailer.close()
+    assert plog.rotations >= 10 and tailer.rotations == plog.rotations
+    records = [json.loads(line) for line in got]
+    assert [r["id"] for r in records] == [f"req-{i}" for i in range(300)]  # nothing lost or repeated
+    batch, errors = batch_from_records(records)
+    assert errors == [] and batch.n_rows == 300
