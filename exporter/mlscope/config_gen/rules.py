@@ -1,0 +1,147 @@
+"""Recording rules: service RED figures, SLO error ratios, fleet-wide drift and quality.
+
+Names follow the Prometheus ``level:metric:operations`` convention. Each group is
+evaluated in order and a rule sees the results of the rules above it in the same group
+at the same evaluation time, which the drift and quality chains rely on.
+
+Fleet-wide drift
+----------------
+The engine counts production values per reference bin in ``mlscope_feature_bin_total``
+and publishes the reference share of each bin in ``mlscope_feature_reference_ratio``.
+Counters from any number of replicas merge exactly, so over the last hour, per model and
+feature with ``k`` reference bins, ``c_i`` production counts and reference shares ``q_i``::
+
+    p_i  = c_i / sum(c)
+    p'_i = (p_i + eps) / (1 + k * eps)       q'_i = (q_i + eps) / (1 + k * eps)
+    PSI  = sum_i (p'_i - q'_i) * ln(p'_i / q'_i)
+    JS   = sqrt(0.5 * sum_i p'_i ln(p'_i / m_i) + 0.5 * sum_i q'_i ln(q'_i / m_i)),  m = (p' + q') / 2
+
+The additive smoothing keeps every proportion positive (an empty bin gives a finite
+log) and the smoothed shares still sum to one. JS is the Jensen-Shannon *distance* in
+natural-log units, as ``scipy.spatial.distance.jensenshannon`` returns it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlscope.config_gen.config import Config
+
+HTTP = "http_server_request_duration_seconds"
+SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+
+
+def _rec(name: str, expr: str) -> dict[str, Any]:
+    return {"record": name, "expr": " ".join(expr.split())}
+
+
+def http_rules() -> list[dict[str, Any]]:
+    """Per job and route: request rate, error and 2xx ratios, latency quantiles, volumes."""
+    by = "job, http_route"
+    total = f"sum by ({by}) (rate({HTTP}_count[5m]))"
+    rules = [
+        _rec("job_route:http_server_requests:rate5m", total),
+        # A route with no 5xx series yet still gets a 0 ratio (the "or" branch).
+        _rec("job_route:http_server_request_errors:ratio_rate5m",
+             f'(sum by ({by}) (rate({HTTP}_count{{http_response_status_code=~"5.."}}[5m])) '
+             f"or 0 * {total}) / {total}"),
+        _rec("job_route:http_server_requests_2xx:ratio_rate5m",
+             f'(sum by ({by}) (rate({HTTP}_count{{http_response_status_code=~"2.."}}[5m])) '
+             f"or 0 * {total}) / {total}"),
+    ]
+    for tag, q in QUANTILES:
+        rules.append(_rec(f"job_route:{HTTP}:{tag}_rate5m",
+                          f"histogram_quantile({q}, sum by ({by}, le) (rate({HTTP}_bucket[5m])))"))
+    rules.append(_rec("job:http_server_requests:rate5m", f"sum by (job) (rate({HTTP}_count[5m]))"))
+    for w in ("1m", "1h", "1d"):
+        rules.append(_rec(f"job:http_server_requests:increase{w}",
+                          f"sum by (job) (increase({HTTP}_count[{w}]))"))
+    return rules
+
+
+def slo_rules(cfg: Config) -> list[dict[str, Any]]:
+    """Error ratio of the serving app over every window the burn-rate alerts read."""
+    sel = f'job="{cfg.job("app")}"'
+    rules = []
+    for w in SLO_WINDOWS:
+        total = f"sum by (job) (rate({HTTP}_count{{{sel}}}[{w}]))"
+        errors = f'sum by (job) (rate({HTTP}_count{{{sel},http_response_status_code=~"5.."}}[{w}]))'
+        rules.append(_rec(f"job:mlscope_slo_errors_per_request:ratio_rate{w}",
+                          f"({errors} or 0 * {total}) / {total}"))
+    return rules
+
+
+def drift_rules(cfg: Config) -> list[dict[str, Any]]:
+    """Fleet-wide PSI and Jensen-Shannon distance per model and feature over the last hour."""
+    eps = repr(float(cfg.get("drift.epsilon")))
+    key = "model, feature"
+    counts = "mlscope:feature_bin_count:increase1h"
+    ref = "mlscope:feature_reference:ratio"
+    rows = "mlscope:feature_rows:increase1h"
+    p = "mlscope:feature_bin_production:ratio_smoothed1h"
+    q = "mlscope:feature_bin_reference:ratio_smoothed"
+    norm = f"(1 + {eps} * count by ({key}) ({ref}))"
+    return [
+        _rec(counts, f"sum by ({key}, bin) (increase(mlscope_feature_bin_total[1h]))"),
+        # Replicas publish the same reference; max keeps one copy of each bin.
+        _rec(ref, f"max by ({key}, bin) (mlscope_feature_reference_ratio)"),
+        _rec(rows, f"sum by ({key}) ({counts})"),
+        # Every reference bin takes part, a bin with no production rows as a 0 count;
+        # features with no rows in the hour are left out (no data is not "no drift").
+        _rec(p, f"(({counts} or 0 * {ref}) / on ({key}) group_left () ({rows} > 0) + {eps}) "
+                f"/ on ({key}) group_left () {norm}"),
+        _rec(q, f"({ref} + {eps}) / on ({key}) group_left () {norm}"),
+        _rec("mlscope:feature_psi:1h",
+             f"sum by ({key}) (({p} - on ({key}, bin) {q}) * ln({p} / on ({key}, bin) {q}))"),
+        _rec("mlscope:feature_jensenshannon:1h",
+             f"sqrt(0.5 * sum by ({key}) ({p} * ln({p} / on ({key}, bin) (({p} + on ({key}, bin) {q}) / 2)))"
+             f" + 0.5 * sum by ({key}) ({q} * ln({q} / on ({key}, bin) (({p} + on ({key}, bin) {q}) / 2))))"),
+    ]
+
+
+def quality_rules(cfg: Config) -> list[dict[str, Any]]:
+    """Accuracy, and per-class precision and recall, from the confusion counters."""
+    w = str(cfg.get("quality.recording_window"))
+    o = f"mlscope:classification_outcomes:increase{w}"
+    tp = f"mlscope:classification_true_positives:increase{w}"
+    # TP: keep the diagonal cells (actual == predicted). PromQL cannot compare two
+    # labels, so the right-hand side copies `actual` into `predicted` after summing the
+    # predicted classes away (unique per model and class), and `and` keeps matching cells.
+    diagonal = (f'{o} and on (model, actual, predicted) '
+                f'label_replace(sum by (model, actual) ({o}), "predicted", "$1", "actual", "(.*)")')
+    per_class_tp = f'sum by (model, class) (label_replace({tp}, "class", "$1", "actual", "(.*)"))'
+    predicted = f'sum by (model, class) (label_replace({o}, "class", "$1", "predicted", "(.*)"))'
+    actual = f'sum by (model, class) (label_replace({o}, "class", "$1", "actual", "(.*)"))'
+    return [
+        _rec(o, f"sum by (model, actual, predicted) (increase(mlscope_classification_outcomes_total[{w}]))"),
+        _rec(tp, diagonal),
+        _rec(f"model:mlscope_accuracy:ratio{w}",
+             f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / sum by (model) ({o})"),
+        # A class never predicted correctly has no TP cell: "or 0 * ..." makes it a 0.
+        _rec(f"model_class:mlscope_precision:ratio{w}",
+             f"({per_class_tp} or 0 * {predicted}) / ({predicted} > 0)"),
+        _rec(f"model_class:mlscope_recall:ratio{w}",
+             f"({per_class_tp} or 0 * {actual}) / ({actual} > 0)"),
+    ]
+
+
+def model_rules() -> list[dict[str, Any]]:
+    """Per-model traffic, the denominator of the outlier and data-quality ratios."""
+    return [_rec("model:mlscope_rows:rate5m", "sum by (model) (rate(mlscope_rows_total[5m]))")]
+
+
+def recording_groups(cfg: Config) -> list[dict[str, Any]]:
+    """All recording-rule groups, in evaluation order."""
+    return [
+        {"name": "mlscope.http.rules", "rules": http_rules()},
+        {"name": "mlscope.slo.rules", "rules": slo_rules(cfg)},
+        {"name": "mlscope.model.rules", "rules": model_rules()},
+        {"name": "mlscope.drift.rules", "rules": drift_rules(cfg)},
+        {"name": "mlscope.quality.rules", "rules": quality_rules(cfg)},
+    ]
+
+
+def recorded_names(cfg: Config) -> frozenset[str]:
+    """Every series name the recording rules produce (known to the dashboard checks)."""
+    return frozenset(r["record"] for g in recording_groups(cfg) for r in g["rules"])

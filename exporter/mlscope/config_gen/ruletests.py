@@ -1,0 +1,663 @@
+"""promtool unit tests of every recording rule and alert, generated beside the rules.
+
+Why generated: thresholds and ``for`` durations come from the configuration, so a user
+who overrides them gets rule tests that still match. The *expected* figures are not
+derived from the rules: they are written out per scenario (the sums, ratios and rendered
+descriptions a person computes from the input series) or, for the drift statistics,
+computed with numpy/scipy from the same counts (an independent implementation of the
+PromQL chain). Each alert has a scenario where it fires with its exact labels and
+annotations, and scenarios where it stays silent: a healthy series, a blip shorter than
+its ``for``, and the minute before ``for`` ends.
+
+Floats that PromQL computes in a different order than Python are compared with an
+explicit absolute tolerance (``abs(expr - expected) < bool tol`` must be 1), since
+promtool compares sample values exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.spatial import distance
+
+from mlscope.config_gen.alerts import DASHBOARDS, Alert, alerts
+from mlscope.config_gen.config import Config, duration_seconds
+from mlscope.config_gen.rules import recording_groups
+
+HTTP = "http_server_request_duration_seconds"
+APP_LABELS = 'instance="app-1:8000"'
+TOL = 1e-9  # absolute: values are O(1) ratios/seconds; PromQL and numpy differ by ~1e-16
+
+
+@dataclass(frozen=True)
+class Fires:
+    """An alert expected to fire: its exact labels (besides alertname) and description."""
+
+    labels: Mapping[str, str]
+    description: str
+
+
+@dataclass(frozen=True)
+class AlertCheck:
+    eval_time: str
+    alert: str
+    fires: tuple[Fires, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExprCheck:
+    eval_time: str
+    expr: str
+    samples: tuple[tuple[str, float], ...]
+    approx: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    series: tuple[tuple[str, str], ...]
+    alert_checks: tuple[AlertCheck, ...] = ()
+    expr_checks: tuple[ExprCheck, ...] = ()
+    interval: str = "1m"
+
+
+@dataclass
+class TestFile:
+    name: str
+    scenarios: list[Scenario] = field(default_factory=list)
+    evaluation_interval: str = "1m"
+
+
+def _m(minutes: float) -> str:
+    return f"{int(minutes)}m"
+
+
+def _labels(d: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(d.items())) + "}"
+
+
+def psi_reference(counts: np.ndarray, ref: np.ndarray, eps: float) -> float:
+    """PSI of smoothed proportions, numpy only (the figure the PromQL chain must give)."""
+    k = len(ref)
+    p = (counts / counts.sum() + eps) / (1 + k * eps)
+    q = (ref + eps) / (1 + k * eps)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+def js_reference(counts: np.ndarray, ref: np.ndarray, eps: float) -> float:
+    """Jensen-Shannon distance of the smoothed proportions (scipy, natural log)."""
+    k = len(ref)
+    p = (counts / counts.sum() + eps) / (1 + k * eps)
+    q = (ref + eps) / (1 + k * eps)
+    return float(distance.jensenshannon(p, q))
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def _http_scenarios(cfg: Config) -> list[Scenario]:
+    app = cfg.job("app")
+    j = f'job="{app}", {APP_LABELS}'
+    pred = f'{j}, http_request_method="POST", http_route="/predict"'
+    health = f'{j}, http_request_method="GET", http_route="/health"'
+    series = (
+        # /predict: 114 ok + 6 failed requests a minute (2/s, 5% errors); /health 60 a minute.
+        (f'{HTTP}_count{{{pred}, http_response_status_code="200"}}', "0+114x200"),
+        (f'{HTTP}_count{{{pred}, http_response_status_code="500"}}', "0+6x200"),
+        (f'{HTTP}_count{{{health}, http_response_status_code="200"}}', "0+60x200"),
+        # Buckets: of /predict's 120 a minute, 63 under 100 ms (57 ok + 6 failed), all under 500 ms.
+        (f'{HTTP}_bucket{{{pred}, http_response_status_code="200", le="0.1"}}', "0+57x200"),
+        (f'{HTTP}_bucket{{{pred}, http_response_status_code="200", le="0.5"}}', "0+114x200"),
+        (f'{HTTP}_bucket{{{pred}, http_response_status_code="200", le="+Inf"}}', "0+114x200"),
+        (f'{HTTP}_bucket{{{pred}, http_response_status_code="500", le="0.1"}}', "0+6x200"),
+        (f'{HTTP}_bucket{{{pred}, http_response_status_code="500", le="0.5"}}', "0+6x200"),
+        (f'{HTTP}_bucket{{{pred}, http_response_status_code="500", le="+Inf"}}', "0+6x200"),
+        (f'{HTTP}_bucket{{{health}, http_response_status_code="200", le="0.1"}}', "0+60x200"),
+        (f'{HTTP}_bucket{{{health}, http_response_status_code="200", le="0.5"}}', "0+60x200"),
+        (f'{HTTP}_bucket{{{health}, http_response_status_code="200", le="+Inf"}}', "0+60x200"),
+    )
+    p_route = f'{{http_route="/predict", job="{app}"}}'
+    h_route = f'{{http_route="/health", job="{app}"}}'
+    job = f'{{job="{app}"}}'
+
+    def q_pred(q: float) -> float:
+        # Linear interpolation inside the bucket holding rank q*120 (63 below 0.1, 120 below 0.5).
+        rank = q * 120
+        return 0.1 * rank / 63 if rank <= 63 else 0.1 + 0.4 * (rank - 63) / (120 - 63)
+
+    checks = [
+        ExprCheck("180m", "job_route:http_server_requests:rate5m", ((p_route, 2.0), (h_route, 1.0)), True),
+        ExprCheck("180m", "job_route:http_server_request_errors:ratio_rate5m", ((p_route, 0.05), (h_route, 0.0)), True),
+        ExprCheck("180m", "job_route:http_server_requests_2xx:ratio_rate5m", ((p_route, 0.95), (h_route, 1.0)), True),
+        ExprCheck("180m", "job:http_server_requests:rate5m", ((job, 3.0),), True),
+        ExprCheck("180m", "job:http_server_requests:increase1m", ((job, 180.0),), True),
+        ExprCheck("180m", "job:http_server_requests:increase1h", ((job, 180.0 * 60),), True),
+        # The series start at 0, so the 1d window holds all 180 minutes (no extrapolation
+        # below zero): 180 requests a minute for 180 minutes.
+        ExprCheck("180m", "job:http_server_requests:increase1d", ((job, 180.0 * 180),), True),
+    ]
+    for tag, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        checks.append(ExprCheck("180m", f"job_route:{HTTP}:{tag}_rate5m",
+                                ((p_route, q_pred(q)), (h_route, 0.1 * q)), True))
+    for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+        # 6 failed of 180 requests a minute, in every window (all series start together).
+        checks.append(ExprCheck("180m", f"job:mlscope_slo_errors_per_request:ratio_rate{w}",
+                                ((job, 6 / 180),), True))
+    return [Scenario("HTTP recording rules: rates, ratios, quantiles, volumes and SLO ratios",
+                     series, expr_checks=tuple(checks))]
+
+
+def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
+    """Fast (page) scenarios and slow (ticket, 1d/3d windows) ones."""
+    app = cfg.job("app")
+    lbl = f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict"'
+    budget = 1 - cfg.slo_target
+    # 5 failed of 105 requests a minute: 4.762%, over 14.4x the budget of a 99.9% target.
+    ratio = 5 / 105
+    assert ratio > 14.4 * budget, "burn scenario assumes the default SLO target or looser"
+    ok = (f'{HTTP}_count{{{lbl}, http_response_status_code="200"}}', "0+100x40")
+    bad = (f'{HTTP}_count{{{lbl}, http_response_status_code="500"}}', "0+5x40")
+    target = f"{cfg.slo_target:g}"
+
+    def fires(sev: str, rate: float, long_w: str, short_w: str) -> Fires:
+        return Fires({"severity": sev, "long": long_w, "short": short_w, "job": app},
+                     f"{app} answered {ratio * 100:.4g}% of requests with 5xx over the last {long_w} "
+                     f"(and {short_w}), {rate:g}x the rate the {target} availability objective allows.")
+
+    p1 = fires("page", 14.4, "1h", "5m")
+    p2 = fires("page", 6, "6h", "30m")
+    t1 = fires("ticket", 3, "1d", "2h")
+    t2 = fires("ticket", 1, "3d", "6h")
+    # Errors start with the series (t=0); the first rate needs two samples (t=1m), so each
+    # alert turns pending at 1m and fires once its `for` has passed.
+    fast = [
+        Scenario("error budget burn: 14.4x pages after 2m, 6x after 15m", (ok, bad), (
+            AlertCheck("2m", "MlscopeErrorBudgetBurn"),
+            AlertCheck("3m", "MlscopeErrorBudgetBurn", (p1,)),
+            AlertCheck("15m", "MlscopeErrorBudgetBurn", (p1,)),
+            AlertCheck("16m", "MlscopeErrorBudgetBurn", (p1, p2)),
+        )),
+        Scenario("error budget burn: healthy traffic without 5xx is silent", (ok,), (
+            AlertCheck("30m", "MlscopeErrorBudgetBurn"),
+        )),
+    ]
+    # The slow file steps by 5 minutes (hours of data): counts are per 5 minutes and each
+    # alert turns pending at the first step with two samples, 5m.
+    ok5 = (ok[0], "0+500x40")
+    bad5 = (bad[0], "0+25x40")
+    slow = [
+        Scenario("error budget burn: tickets at 3x after 1h and at 1x after 3h", (ok5, bad5), (
+            AlertCheck("60m", "MlscopeErrorBudgetBurn", (p1, p2)),
+            AlertCheck("65m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
+            AlertCheck("180m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
+            AlertCheck("185m", "MlscopeErrorBudgetBurn", (p1, p2, t1, t2)),
+        ), interval="5m"),
+        # 6h of clean traffic, then 50 errors in one step: the 1h ratio (50/6050 = 0.8%)
+        # stays under 14.4x and the 6h/1d ratios under 6x and 3x; nothing pages.
+        Scenario("error budget burn: a blip of 50 errors does not page", (
+            (ok[0], "0+500x84"), (bad[0], "0x72 50x12"),
+        ), (AlertCheck("380m", "MlscopeErrorBudgetBurn"),), interval="5m"),
+    ]
+    return fast, slow
+
+
+def _fires_at(alert: Alert, start_min: int, step: int = 1) -> tuple[str, str]:
+    """(last silent step, first firing step) for a condition true from ``start_min``."""
+    f = int(duration_seconds(alert.for_) // 60)
+    return _m(start_min + f - step), _m(start_min + f)
+
+
+def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
+    by = {a.name: a for a in alerts(cfg)}
+    g = cfg.get
+    app, sidecar = cfg.job("app"), cfg.job("sidecar")
+    out: list[Scenario] = []
+
+    def standard(name: str, start: int, fire_series: tuple[tuple[str, str], ...], fires: tuple[Fires, ...],
+                 healthy: tuple[tuple[str, str], ...], blip: tuple[tuple[str, str], ...], blip_eval: str) -> None:
+        """Fires after `for` (silent the minute before), silent when healthy and on a blip."""
+        silent_t, fire_t = _fires_at(by[name], start)
+        out.append(Scenario(f"{name} fires once its condition held for {by[name].for_}", fire_series, (
+            AlertCheck(silent_t, name), AlertCheck(fire_t, name, fires))))
+        out.append(Scenario(f"{name} stays silent on a healthy series", healthy, (
+            AlertCheck(fire_t, name), AlertCheck(blip_eval, name))))
+        out.append(Scenario(f"{name} stays silent on a blip shorter than its for", blip, (
+            AlertCheck(blip_eval, name),)))
+
+    # --- latency: every /predict request in (0.5, 1] s, so p99 = 0.5 + 0.5 * 0.99 = 995 ms.
+    lb = f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", http_response_status_code="200"'
+
+    def buckets(slow: str, total: str) -> tuple[tuple[str, str], ...]:
+        return ((f'{HTTP}_bucket{{{lb}, le="0.1"}}', slow),
+                (f'{HTTP}_bucket{{{lb}, le="0.5"}}', slow),
+                (f'{HTTP}_bucket{{{lb}, le="1"}}', total),
+                (f'{HTTP}_bucket{{{lb}, le="+Inf"}}', total))
+    q = float(g("slo.latency_quantile"))
+    standard("MlscopeLatencyHigh", 1, buckets("0x60", "0+10x60"),
+             (Fires({"severity": "ticket", "job": app, "http_route": "/predict"},
+                    f"p{q * 100:g} latency of {app} route /predict is {(0.5 + 0.5 * q) * 1000:.4g}ms, "
+                    f"over the objective of {g('slo.latency_objective_s')}s."),),
+             buckets("0+10x60", "0+10x60"),
+             # 3 slow minutes, then fast: the 5m window holds slow requests until 8m < 1m + 10m.
+             buckets("0 0 0 0 10+10x60", "0+10x60"), "14m")
+
+    # --- target down / absent
+    sc = f'job="{sidecar}", instance="127.0.0.1:9108"'
+    down_for = g("availability.down_for")
+    standard("MlscopeTargetDown", 2, ((f"up{{{sc}}}", "1 1 0x30"),),
+             (Fires({"severity": "page", "job": sidecar, "instance": "127.0.0.1:9108"},
+                    f"{sidecar} at 127.0.0.1:9108 has not answered scrapes for {down_for}; its metrics, "
+                    "drift and quality alerts are blind."),),
+             ((f"up{{{sc}}}", "1x30"),), ((f"up{{{sc}}}", "1 1 0 0 1x30"),), "15m")
+    up_app = (f'up{{job="{app}", {APP_LABELS}}}', "1x40")
+    standard("MlscopeTargetAbsent", 0, (up_app,),
+             (Fires({"severity": "page", "job": sidecar},
+                    f"Prometheus has no target for job {sidecar}: service discovery or the scrape "
+                    "configuration lost it, so nothing from it is monitored."),),
+             (up_app, (f"up{{{sc}}}", "1x40")),
+             # A 3-minute gap in the samples stays inside the 5m lookback: never absent.
+             (up_app, (f"up{{{sc}}}", "1x5 _x3 1x30")), "20m")
+
+    # --- traffic stopped: 60 requests a minute for 70 minutes, then none. rate[10m] is 0
+    # from 80m, so the alert is pending from 80m and fires at 80m + for.
+    tl = f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", http_response_status_code="200"'
+    standard("MlscopeTrafficStopped", 80, ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x40"),),
+             (Fires({"severity": "ticket", "job": app},
+                    f"{app} served no requests in the last 10 minutes although it had traffic in the hour before."),),
+             ((f"{HTTP}_count{{{tl}}}", "0+60x120"),),
+             # A 5-minute pause: the 10m rate never reaches 0.
+             ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x5 4200+60x50"),), "100m")
+
+    # --- feature drift (sidecar's own decision)
+    dw = g("drift.window")
+    fd = 'model="churn", feature="age"'
+    drift_on = (
+        (f'mlscope_feature_drift_score{{{fd}, method="psi", window="{dw}"}}', "0.4x60"),
+        (f'mlscope_feature_drift_score{{{fd}, method="ks", window="{dw}"}}', "0.3x60"),
+        (f'mlscope_feature_drift_threshold{{{fd}, method="psi"}}', "0.2x60"),
+    )
+    standard("MlscopeFeatureDrift", 0,
+             (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x60")),
+             (Fires({"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
+                    f"Feature age of model churn drifted: psi score 0.400 over the {dw} window."),),
+             (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "0x60")),
+             (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x5 0x55")), "30m")
+
+    # --- prediction drift
+    po = 'model="churn", output="class"'
+    pred_on = (
+        (f'mlscope_prediction_drift_score{{{po}, method="chi2", window="{dw}"}}', "12.5x60"),
+        (f'mlscope_prediction_drift_score{{{po}, method="jensenshannon", window="{dw}"}}', "0.3x60"),
+    )
+    standard("MlscopePredictionDrift", 0,
+             (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "1x60")),
+             (Fires({"severity": "ticket", "model": "churn", "output": "class"},
+                    f"Output class of model churn drifted from the reference (highest score 12.500 over the {dw} window)."),),
+             (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "0x60")),
+             (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "1x5 0x55")), "30m")
+
+    # --- dataset drift share
+    ds = f'mlscope_dataset_drift_share_ratio{{model="churn", window="{dw}"}}'
+    standard("MlscopeDatasetDrift", 0, ((ds, "0.75x60"),),
+             (Fires({"severity": "ticket", "model": "churn"},
+                    f"75% of the features of model churn drifted in the {dw} window."),),
+             ((ds, "0.25x60"),), ((ds, "0.25x5 0.75x5 0.25x50"),), "30m")
+
+    # --- accuracy below baseline: 80% against a 90% reference (more than the allowed drop).
+    qw = g("quality.window")
+    acc = f'mlscope_model_quality{{model="churn", metric="accuracy", window="{qw}"}}'
+    ref = 'mlscope_model_quality_reference{model="churn", metric="accuracy"}'
+    standard("MlscopeAccuracyBelowBaseline", 0, ((acc, "0.8x90"), (ref, "0.9x90")),
+             (Fires({"severity": "page", "model": "churn"},
+                    f"Accuracy of model churn is 80% over the {qw} window, more than "
+                    f"{g('quality.accuracy_drop')} below the reference."),),
+             ((acc, "0.88x90"), (ref, "0.9x90")), ((acc, "0.88x5 0.8x10 0.88x75"), (ref, "0.9x90")), "60m")
+
+    # --- accuracy swing: 90% for an hour, then 70%: true from 60m (value 1h ago is 90%).
+    swing = ((acc, "0.9x59 0.7x90"),)
+    standard("MlscopeAccuracySwing", 60, swing,
+             (Fires({"severity": "ticket", "model": "churn"},
+                    "Accuracy of model churn moved by 20% within an hour while no dataset drift is detected."),),
+             ((acc, "0.9x150"),), ((acc, "0.9x59 0.7x5 0.9x85"),), "90m")
+    out.append(Scenario("MlscopeAccuracySwing stays silent when dataset drift explains the swing",
+                        (*swing, (f'mlscope_dataset_drift_detected{{model="churn", window="{dw}"}}', "1x150")),
+                        (AlertCheck("90m", "MlscopeAccuracySwing"),)))
+
+    # --- data quality: 10 missing ages per 100 rows a minute, 10%.
+    dq = 'mlscope_data_quality_issues_total{model="churn", feature="age", issue="missing"}'
+    rows = ('mlscope_rows_total{model="churn"}', "0+100x120")
+    standard("MlscopeDataQualitySpike", 1, (rows, (dq, "0+10x120")),
+             (Fires({"severity": "ticket", "model": "churn", "feature": "age", "issue": "missing"},
+                    "10% of rows of model churn have missing values in feature age."),),
+             (rows, (dq, "0+1x120")),
+             # 2 bad minutes at 50 a minute: the 10m ratio stays above 5% for ~10m, under for + 10m.
+             (rows, (dq, "0x10 50 100 100x100")), "40m")
+
+    # --- labels stopped (slow file, 5m steps): labels until 30m, then none; stale once
+    # time() - 1800 > labels_stale_s, i.e. from the first step after 1800 + labels_stale_s.
+    stale_s = int(g("quality.labels_stale_s"))
+    start = ((1800 + stale_s) // 300 + 1) * 5
+    silent_t, fire_t = _fires_at(by["MlscopeLabelsStopped"], start, step=5)
+    age = int(duration_seconds(fire_t)) - 1800
+    hours, rest = divmod(age, 3600)
+    mins, secs = divmod(rest, 60)
+    lab = 'mlscope_last_label_timestamp_seconds{model="churn"}'
+    steps = int(duration_seconds(fire_t) // 300) + 2
+    long_rows = ('mlscope_rows_total{model="churn"}', f"0+500x{steps}")
+    slow.append(Scenario("MlscopeLabelsStopped fires when labels stop while rows keep coming",
+                         (long_rows, (lab, f"0+300x6 1800x{steps}")), (
+                             AlertCheck(silent_t, "MlscopeLabelsStopped"),
+                             AlertCheck(fire_t, "MlscopeLabelsStopped", (Fires(
+                                 {"severity": "ticket", "model": "churn"},
+                                 f"No label was joined for model churn for {hours}h {mins}m {secs}s; "
+                                 "its accuracy figures are going stale."),))), interval="5m"))
+    slow.append(Scenario("MlscopeLabelsStopped stays silent while labels arrive",
+                         (long_rows, (lab, f"0+300x{steps}")), (AlertCheck(fire_t, "MlscopeLabelsStopped"),),
+                         interval="5m"))
+    slow.append(Scenario("MlscopeLabelsStopped stays silent when predictions stopped too",
+                         (('mlscope_rows_total{model="churn"}', f"0+500x6 3000x{steps}"), (lab, f"0+300x6 1800x{steps}")),
+                         (AlertCheck(fire_t, "MlscopeLabelsStopped"),), interval="5m"))
+
+    # --- outliers: 10 of 100 rows a minute.
+    outl = 'mlscope_outliers_total{model="churn"}'
+    standard("MlscopeOutlierRateHigh", 1, (rows, (outl, "0+10x120")),
+             (Fires({"severity": "ticket", "model": "churn"}, "10% of rows of model churn are outliers."),),
+             (rows, (outl, "0+1x120")), (rows, (outl, "0x10 50 100 100x100")), "40m")
+
+    # --- resources
+    gl = f'job="{sidecar}", instance="127.0.0.1:9108", gpu="0", uuid="GPU-1", name="NVIDIA H100"'
+    gpu_labels = {"job": sidecar, "instance": "127.0.0.1:9108", "gpu": "0", "uuid": "GPU-1", "name": "NVIDIA H100"}
+    standard("MlscopeGPUMemoryNearFull", 0,
+             ((f"mlscope_gpu_memory_used_bytes{{{gl}}}", "9.7e10x60"), (f"mlscope_gpu_memory_total_bytes{{{gl}}}", "1e11x60")),
+             (Fires({"severity": "ticket", **gpu_labels},
+                    "GPU 0 (NVIDIA H100) on 127.0.0.1:9108 uses 97% of its memory."),),
+             ((f"mlscope_gpu_memory_used_bytes{{{gl}}}", "5e10x60"), (f"mlscope_gpu_memory_total_bytes{{{gl}}}", "1e11x60")),
+             ((f"mlscope_gpu_memory_used_bytes{{{gl}}}", "5e10x5 9.9e10x5 5e10x50"),
+              (f"mlscope_gpu_memory_total_bytes{{{gl}}}", "1e11x60")), "40m")
+    rf = g("resources.for")
+    standard("MlscopeGPUSaturated", 0, ((f"mlscope_gpu_utilization_ratio{{{gl}}}", "0.99x60"),),
+             (Fires({"severity": "ticket", **gpu_labels},
+                    f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 was busy 99% of the last {rf}."),),
+             ((f"mlscope_gpu_utilization_ratio{{{gl}}}", "0.5x60"),),
+             ((f"mlscope_gpu_utilization_ratio{{{gl}}}", "0.5x10 1x5 0.5x45"),), "40m")
+    hl = f'job="{sidecar}", instance="127.0.0.1:9108"'
+    host = {"job": sidecar, "instance": "127.0.0.1:9108"}
+    standard("MlscopeCPUSaturated", 0, ((f"mlscope_host_cpu_utilization_ratio{{{hl}}}", "0.95x60"),),
+             (Fires({"severity": "ticket", **host}, f"CPU of 127.0.0.1:9108 was busy 95% of the last {rf}."),),
+             ((f"mlscope_host_cpu_utilization_ratio{{{hl}}}", "0.4x60"),),
+             ((f"mlscope_host_cpu_utilization_ratio{{{hl}}}", "0.4x10 1x5 0.4x45"),), "40m")
+    standard("MlscopeMemoryPressure", 0,
+             ((f"mlscope_host_memory_available_bytes{{{hl}}}", "5e8x60"), (f"mlscope_host_memory_total_bytes{{{hl}}}", "1e10x60")),
+             (Fires({"severity": "ticket", **host}, "Only 5% of the memory of 127.0.0.1:9108 is available."),),
+             ((f"mlscope_host_memory_available_bytes{{{hl}}}", "4e9x60"), (f"mlscope_host_memory_total_bytes{{{hl}}}", "1e10x60")),
+             ((f"mlscope_host_memory_available_bytes{{{hl}}}", "4e9x10 5e8x5 4e9x45"),
+              (f"mlscope_host_memory_total_bytes{{{hl}}}", "1e10x60")), "40m")
+
+    # --- exporter health: 6 drops a minute = 0.10/s.
+    al = f'job="{app}", {APP_LABELS}'
+    drop = f'mlscope_events_dropped_total{{{al}, model="churn", reason="buffer_full"}}'
+    standard("MlscopeEventsDropped", 1, ((drop, "0+6x60"),),
+             (Fires({"severity": "ticket", "job": app, "instance": "app-1:8000", "model": "churn", "reason": "buffer_full"},
+                    f"{app} at app-1:8000 drops events of model churn (buffer_full) at 0.10/s."),),
+             ((drop, "0x60"),), ((drop, "0x5 6 6x55"),), "30m")
+    ie = f'mlscope_internal_errors_total{{{hl}, component="engine"}}'
+    standard("MlscopeInternalErrors", 1, ((ie, "0+6x60"),),
+             (Fires({"severity": "ticket", **host, "component": "engine"},
+                    f"{sidecar} at 127.0.0.1:9108 hits internal errors in engine at 0.10/s."),),
+             ((ie, "0x60"),), ((ie, "0x5 6 6x55"),), "30m")
+
+    # --- staleness of figures: scores frozen while rows flow.
+    sw = g("staleness.metrics_window")
+    score = f'mlscope_feature_drift_score{{model="churn", feature="age", method="psi", window="{dw}"}}'
+    standard("MlscopeDriftMetricsStale", 1, (rows, (score, "0.1x120")),
+             (Fires({"severity": "ticket", "model": "churn"},
+                    f"No drift score of model churn changed in {sw} although rows are ingested."),),
+             (rows, (score, "0.1+0.01x120")),
+             # updated for 10 minutes, then frozen for 40: changes over the last hour stay > 0.
+             (rows, (score, "0.1+0.01x10 0.2x110")), "50m")
+    matched = ('mlscope_labels_total{model="churn", outcome="matched"}', "0+10x120")
+    standard("MlscopeQualityMetricsStale", 1, (matched, (acc, "0.9x120")),
+             (Fires({"severity": "ticket", "model": "churn"},
+                    f"No quality figure of model churn changed in {sw} although labels are joined."),),
+             (matched, (acc, "0.9+0.001x120")), (matched, (acc, "0.9+0.001x10 0.91x110")), "50m")
+
+    # --- sidecar compute stale: computed every minute until 10m, then stuck at t=600 s.
+    lc = f'mlscope_last_compute_timestamp_seconds{{job="{sidecar}", instance="127.0.0.1:9108", model="churn"}}'
+    limit = int(g("staleness.compute_s"))
+    start = (600 + limit) // 60 + 1
+    silent_t, fire_t = _fires_at(by["MlscopeSidecarComputeStale"], start)
+    age = int(duration_seconds(fire_t)) - 600
+    mins, secs = divmod(age, 60)
+    out.append(Scenario("MlscopeSidecarComputeStale fires when the compute loop stops", ((lc, "0+60x10 600x60"),), (
+        AlertCheck(silent_t, "MlscopeSidecarComputeStale"),
+        AlertCheck(fire_t, "MlscopeSidecarComputeStale", (Fires(
+            {"severity": "ticket", "job": sidecar, "instance": "127.0.0.1:9108", "model": "churn"},
+            f"{sidecar} at 127.0.0.1:9108 last computed figures of model churn {mins}m {secs}s ago."),)))))
+    out.append(Scenario("MlscopeSidecarComputeStale stays silent while computing", ((lc, "0+60x70"),),
+                        (AlertCheck(fire_t, "MlscopeSidecarComputeStale"),)))
+    out.append(Scenario("MlscopeSidecarComputeStale stays silent on one late compute",
+                        ((lc, "0+60x10 600x3 840+60x60"),), (AlertCheck(fire_t, "MlscopeSidecarComputeStale"),)))
+
+    # --- watchdog
+    out.append(Scenario("Watchdog always fires", (), (AlertCheck("0m", "Watchdog", (Fires(
+        {"severity": "none"}, by["Watchdog"].description),)),)))
+    slow[:] = [_from_job(sc, sidecar) for sc in slow]
+    return [_from_job(sc, sidecar) for sc in out]
+
+
+def _from_job(sc: Scenario, job: str) -> Scenario:
+    """ML series above are written without ``job``: they come from the sidecar's scrape job."""
+    series = tuple((s.replace("{", f'{{job="{job}", ', 1) if s.startswith("mlscope_") and "job=" not in s else s, v)
+                   for s, v in sc.series)
+    checks = tuple(AlertCheck(c.eval_time, c.alert, tuple(
+        Fires({**f.labels, "job": job} if "model" in f.labels and "job" not in f.labels else f.labels, f.description)
+        for f in c.fires)) for c in sc.alert_checks)
+    return Scenario(sc.name, series, checks, sc.expr_checks, sc.interval)
+
+
+def _drift_scenarios(cfg: Config) -> list[Scenario]:
+    """Fleet drift: two replicas, four reference bins (one empty in production), one stable feature."""
+    eps = float(cfg.get("drift.epsilon"))
+    ref = np.array([0.1, 0.2, 0.3, 0.4])
+    per_min = {"a": [30, 10, 5, 0], "b": [40, 10, 5, 0]}  # bin b3 never seen: no series at all
+    counts = np.array(per_min["a"]) + np.array(per_min["b"])
+    series: list[tuple[str, str]] = []
+    for inst, row in per_min.items():
+        for i, c in enumerate(row):
+            if c:
+                series.append((f'mlscope_feature_bin_total{{instance="{inst}", model="churn", feature="age", bin="b{i}"}}',
+                               f"0+{c}x120"))
+            # Every replica publishes the same reference shares.
+            series.append((f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", feature="age", bin="b{i}"}}',
+                           f"{ref[i]}x120"))
+        for b in ("pro", "basic"):
+            series.append((f'mlscope_feature_bin_total{{instance="{inst}", model="churn", feature="plan", bin="{b}"}}',
+                           "0+25x120"))
+            series.append((f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", feature="plan", bin="{b}"}}',
+                           "0.5x120"))
+    psi = psi_reference(counts.astype(float), ref, eps)
+    js = js_reference(counts.astype(float), ref, eps)
+    age = '{feature="age", model="churn"}'
+    plan = '{feature="plan", model="churn"}'
+    k = len(ref)
+    p_s = (counts / counts.sum() + eps) / (1 + k * eps)
+    q_s = (ref + eps) / (1 + k * eps)
+    checks = [
+        ExprCheck("60m", "mlscope:feature_bin_count:increase1h",
+                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(c * 60)) for i, c in enumerate(counts) if c)
+                  + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 3000.0) for b in ("basic", "pro")), True),
+        ExprCheck("60m", "mlscope:feature_reference:ratio",
+                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(r)) for i, r in enumerate(ref))
+                  + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in ("basic", "pro"))),
+        ExprCheck("60m", "mlscope:feature_rows:increase1h", ((age, 6000.0), (plan, 6000.0)), True),
+        ExprCheck("60m", 'mlscope:feature_bin_production:ratio_smoothed1h{feature="age"}',
+                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(p_s)), True),
+        ExprCheck("60m", 'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}',
+                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(q_s)), True),
+        # The PromQL chain against numpy (PSI) and scipy.spatial.distance.jensenshannon.
+        ExprCheck("60m", "mlscope:feature_psi:1h", ((age, psi), (plan, 0.0)), True),
+        ExprCheck("60m", "mlscope:feature_jensenshannon:1h", ((age, js), (plan, 0.0)), True),
+    ]
+    thr = float(cfg.get("drift.fleet_psi_threshold"))
+    assert psi > thr, "fleet drift scenario must exceed the PSI threshold"
+    alert = next(a for a in alerts(cfg) if a.name == "MlscopeFleetFeatureDrift")
+    # 100 rows a minute reach fleet_min_rows after min_rows/100 minutes; pending from then.
+    start = math.ceil(float(cfg.get("drift.fleet_min_rows")) / 100)
+    silent_t, fire_t = _fires_at(alert, start)
+    fires = Fires({"severity": "ticket", "model": "churn", "feature": "age"},
+                  f"PSI of feature age of model churn over the last hour, summed over all replicas, is {psi:.3f}.")
+    # Healthy: production matches the reference exactly (PSI 0). Blip: 3 minutes of all-b0
+    # traffic inside an hour of matching traffic keeps the hourly PSI under the threshold.
+    healthy: list[tuple[str, str]] = []
+    blip: list[tuple[str, str]] = []
+    for i, r in enumerate(ref):
+        healthy.append((f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
+                        f"0+{int(r * 100)}x120"))
+        healthy.append((f'mlscope_feature_reference_ratio{{instance="a", model="churn", feature="age", bin="b{i}"}}',
+                        f"{r}x120"))
+        n = int(r * 100)
+        burst = 100 if i == 0 else 0
+        blip.append((f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
+                     f"0+{n}x30 {30 * n + burst}+{burst}x2 {30 * n + 3 * burst}+{n}x87"))
+        blip.append(healthy[-1])
+    blip_counts = ref * 100 * 57 + np.array([300, 0, 0, 0])
+    assert psi_reference(blip_counts, ref, eps) < thr, "blip scenario must stay under the threshold"
+    return [
+        Scenario("fleet drift: PSI and Jensen-Shannon over replicas agree with numpy/scipy", tuple(series),
+                 (AlertCheck(silent_t, "MlscopeFleetFeatureDrift"),
+                  AlertCheck(fire_t, "MlscopeFleetFeatureDrift", (fires,)),
+                  AlertCheck("60m", "MlscopeFleetFeatureDrift", (fires,))),
+                 tuple(checks)),
+        Scenario("MlscopeFleetFeatureDrift stays silent when production matches the reference", tuple(healthy),
+                 (AlertCheck("60m", "MlscopeFleetFeatureDrift"),),
+                 (ExprCheck("60m", "mlscope:feature_psi:1h", ((age, 0.0),), True),)),
+        Scenario("MlscopeFleetFeatureDrift stays silent on a 3-minute burst", tuple(blip),
+                 (AlertCheck("60m", "MlscopeFleetFeatureDrift"),)),
+    ]
+
+
+def _quality_scenarios(cfg: Config) -> list[Scenario]:
+    w = str(cfg.get("quality.recording_window"))
+    cells = {("yes", "yes"): 8, ("yes", "no"): 2, ("no", "no"): 6, ("no", "yes"): 4}
+    series = tuple((f'mlscope_classification_outcomes_total{{instance="a", model="churn", actual="{a}", predicted="{p}"}}',
+                    f"0+{n}x120") for (a, p), n in cells.items())
+    mins = duration_seconds(w) / 60
+    tp = {"yes": 8 * mins, "no": 6 * mins}
+    pred_tot = {"yes": 12 * mins, "no": 8 * mins}
+    act_tot = {"yes": 10 * mins, "no": 10 * mins}
+    ev = _m(mins + 10)
+    return [Scenario("quality recording rules: accuracy, precision, recall from the confusion counters", series,
+                     expr_checks=(
+        ExprCheck(ev, f"mlscope:classification_outcomes:increase{w}",
+                  tuple((f'{{actual="{a}", model="churn", predicted="{p}"}}', n * mins)
+                        for (a, p), n in sorted(cells.items())), True),
+        ExprCheck(ev, f"mlscope:classification_true_positives:increase{w}",
+                  ((f'{{actual="no", model="churn", predicted="no"}}', tp["no"]),
+                   (f'{{actual="yes", model="churn", predicted="yes"}}', tp["yes"])), True),
+        ExprCheck(ev, f"model:mlscope_accuracy:ratio{w}", (('{model="churn"}', 14 / 20),), True),
+        ExprCheck(ev, f"model_class:mlscope_precision:ratio{w}",
+                  tuple((f'{{class="{c}", model="churn"}}', tp[c] / pred_tot[c]) for c in ("no", "yes")), True),
+        ExprCheck(ev, f"model_class:mlscope_recall:ratio{w}",
+                  tuple((f'{{class="{c}", model="churn"}}', tp[c] / act_tot[c]) for c in ("no", "yes")), True),
+    ))]
+
+
+def _model_scenarios() -> list[Scenario]:
+    return [Scenario("model traffic: rows per second summed over replicas", (
+        ('mlscope_rows_total{instance="a", model="churn"}', "0+60x30"),
+        ('mlscope_rows_total{instance="b", model="churn"}', "0+120x30"),
+    ), expr_checks=(ExprCheck("20m", "model:mlscope_rows:rate5m", (('{model="churn"}', 3.0),), True),))]
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_files(cfg: Config) -> list[TestFile]:
+    """The promtool test files, by name under prometheus/tests/."""
+    fast, slow = _burn_scenarios(cfg)
+    others = _alert_scenarios(cfg, slow)
+    return [
+        TestFile("recording_test.yml", [*_http_scenarios(cfg), *_model_scenarios(), *_quality_scenarios(cfg)]),
+        TestFile("drift_test.yml", _drift_scenarios(cfg)),
+        TestFile("alerts_test.yml", [*fast, *others]),
+        # Hours of data (1d/3d windows, 6h label staleness): 5m steps keep promtool quick.
+        TestFile("slow_alerts_test.yml", slow, evaluation_interval="5m"),
+    ]
+
+
+def _annotations(cfg: Config, alert: Alert, fires: Fires) -> dict[str, str]:
+    uid, slug = DASHBOARDS[alert.dashboard]
+    url = f"{cfg.get('grafana_url')}/d/{uid}/{slug}"
+    if alert.var:
+        url += f"?var-{alert.var}={fires.labels[alert.var]}"
+    return {
+        "summary": alert.summary,
+        "description": fires.description,
+        "runbook_url": f"{cfg.get('runbook_base_url')}#{alert.anchor}",
+        "dashboard_url": url,
+    }
+
+
+def render(cfg: Config, tf: TestFile) -> dict[str, Any]:
+    """One promtool test file as a YAML-ready mapping."""
+    by = {a.name: a for a in alerts(cfg)}
+    tests = []
+    for sc in tf.scenarios:
+        t: dict[str, Any] = {
+            "name": sc.name,
+            "interval": sc.interval,
+            "input_series": [{"series": s, "values": v} for s, v in sc.series],
+        }
+        if sc.alert_checks:
+            t["alert_rule_test"] = [{
+                "eval_time": c.eval_time,
+                "alertname": c.alert,
+                "exp_alerts": [{
+                    "exp_labels": dict(sorted(f.labels.items())),
+                    "exp_annotations": _annotations(cfg, by[c.alert], f),
+                } for f in c.fires],
+            } for c in sc.alert_checks]
+        if sc.expr_checks:
+            exprs = []
+            for c in sc.expr_checks:
+                if c.approx:
+                    # One test per sample: |got - expected| < TOL must hold (value 1).
+                    for labels, value in c.samples:
+                        sel = labels[1:-1]
+                        exprs.append({
+                            "expr": f"abs({_with(c.expr, sel)} - {value!r}) < bool {TOL}",
+                            "eval_time": c.eval_time,
+                            "exp_samples": [{"labels": labels, "value": 1}],
+                        })
+                    # ...and no other series than those expected.
+                    exprs.append({
+                        "expr": f"count({c.expr})",
+                        "eval_time": c.eval_time,
+                        "exp_samples": [{"labels": "{}", "value": len(c.samples)}],
+                    })
+                else:
+                    exprs.append({
+                        "expr": c.expr,
+                        "eval_time": c.eval_time,
+                        "exp_samples": [{"labels": c.expr.split("{")[0] + labels, "value": v} for labels, v in c.samples],
+                    })
+            t["promql_expr_test"] = exprs
+        tests.append(t)
+    return {
+        "rule_files": ["../rules/mlscope-recording.yml", "../rules/mlscope-alerts.yml"],
+        "evaluation_interval": tf.evaluation_interval,
+        # Recording rules first, so alerts read this step's recorded values.
+        "group_eval_order": [g["name"] for g in recording_groups(cfg)] + ["mlscope.alerts"],
+        "tests": tests,
+    }
+
+
+def _with(expr: str, matchers: str) -> str:
+    """``expr`` (a bare or selector-bearing series name) narrowed by extra matchers."""
+    if "{" in expr:
+        return expr[:-1] + ", " + matchers + "}"
+    return f"{expr}{{{matchers}}}"
