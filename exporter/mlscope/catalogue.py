@@ -174,6 +174,11 @@ METRICS: tuple[MetricSpec, ...] = (
         (*_M, "feature", "bin"), "ratio", "engine",
     ),
     MetricSpec(
+        "mlscope_feature_reference_rows", "gauge",
+        "Reference rows counted in the bins of a feature (the denominator of its reference ratio).",
+        (*_M, "feature"), "", "engine",
+    ),
+    MetricSpec(
         "mlscope_prediction_bin_total", "counter",
         "Production predictions counted per reference bin of a model output.",
         (*_M, "output", "bin"), "", "engine",
