@@ -1,0 +1,1 @@
+"""Tests of the Monitor client and its shipper."""
