@@ -131,7 +131,7 @@ class DriftReport:
         share = fmt(self.drift_share)
         out.append("")
         out.append(
-            f"model {self.model!s} window {self.window}: {self.n_rows} rows, drift share {share} "
+            f"model {self.model or '-'} window {self.window}: {self.n_rows} rows, drift share {share} "
             f"(threshold {self.share_threshold:g}, {self.correction} at alpha {self.alpha:g}): {verdict}"
         )
         return "\n".join(out)

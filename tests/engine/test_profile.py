@@ -1,0 +1,154 @@
+"""Reference profiles: building from each input form, the file format and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlscope.engine.profile import Profile
+from mlscope.errors import ProfileError
+
+
+def _frame(n: int = 5_000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "age": rng.normal(40, 10, n),
+        "plan": rng.choice(["free", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
+        "visits": rng.poisson(2, n),
+    })
+    df.loc[:49, "age"] = np.nan
+    df["churn"] = np.where(rng.random(n) < 0.3, "yes", "no")
+    df["pred"] = np.where(rng.random(n) < 0.3, "yes", "no")
+    df["p_yes"] = rng.uniform(size=n)
+    return df
+
+
+def test_numeric_feature_has_equal_frequency_bins_and_stats() -> None:
+    p = Profile.from_frame(_frame(), target="churn", prediction="pred", scores={"yes": "p_yes"})
+    age = p.feature("age")
+    assert age.kind == "numeric" and len(age.edges) == 21
+    inner = np.asarray(age.counts[1:-2])
+    assert inner.sum() == 5_000 - 50 and inner.max() - inner.min() <= 2  # equal frequency
+    assert age.counts[0] == age.counts[-2] == 0  # nothing below/above the reference range
+    assert age.missing_share == pytest.approx(50 / 5_000)
+    assert age.min is not None and age.max is not None and age.min < age.quantiles["0.5"] < age.max
+    assert age.mean == pytest.approx(40, abs=1) and age.std == pytest.approx(10, rel=0.05)
+    assert age.bin_labels[0] == "__below__" and age.bin_labels[-1] == "__missing__"
+
+
+def test_categorical_and_discrete_features_and_outputs() -> None:
+    p = Profile.from_frame(_frame(), target="churn", prediction="pred", scores={"yes": "p_yes"}, top_k=2)
+    plan = p.feature("plan")
+    assert plan.kind == "categorical" and plan.categories == ("free", "pro")
+    assert plan.bin_labels == ("free", "pro", "__other__", "__missing__")
+    assert plan.known_categories == ("team",)
+    visits = p.feature("visits")
+    assert visits.kind == "numeric"
+    assert visits.n_bins - 3 == len(np.unique(_frame()["visits"]))  # one bin per distinct value
+    assert p.task == "classification" and p.classes == ("no", "yes")
+    assert [o.name for o in p.outputs] == ["prediction", "score_yes"]
+    assert p.target is not None and p.target.categories == ("no", "yes")
+    assert p.feature_names == ("age", "plan", "visits")
+
+
+def test_kind_overrides_and_array_input() -> None:
+    rng = np.random.default_rng(1)
+    arr = np.column_stack([rng.normal(size=300), rng.integers(0, 3, 300)])
+    p = Profile.from_frame(arr, names=["x", "code"], categorical=["code"])
+    assert p.feature("code").kind == "categorical" and set(p.feature("code").categories) == {"0", "1", "2"}
+    d = Profile.from_frame({"x": arr[:, 0], "code": arr[:, 1]}, categorical=["code"])
+    assert d.feature("x").counts == p.feature("x").counts
+    with pytest.raises(ProfileError, match="'target' names column 'nope'"):
+        Profile.from_frame(arr, names=["x", "code"], target="nope")
+
+
+def test_regression_task_is_inferred_from_a_continuous_target() -> None:
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"x": rng.normal(size=500), "y": rng.normal(size=500), "yhat": rng.normal(size=500)})
+    p = Profile.from_frame(df, target="y", prediction="yhat")
+    assert p.task == "regression" and p.classes == ()
+    assert p.outputs[0].kind == "numeric"
+
+
+def test_save_load_round_trip_keeps_hash_and_quality(tmp_path: Path) -> None:
+    p = Profile.from_frame(_frame(), target="churn", prediction="pred", model="churn")
+    p.quality["accuracy"] = 0.81
+    path = tmp_path / "ref.json"
+    p.save(path)
+    q = Profile.load(path)
+    assert q.hash == p.hash and len(q.hash) == 16
+    assert q.quality == {"accuracy": 0.81} and q.model == "churn"
+    assert q.to_dict() == p.to_dict()
+    assert [f.name for f in tmp_path.iterdir()] == ["ref.json"]  # temp file renamed away
+    p.quality["accuracy"] = 0.5
+    assert p.hash != q.hash
+
+
+def test_save_replaces_atomically_and_leaves_no_temp_on_failure(tmp_path: Path) -> None:
+    p = Profile.from_frame(_frame(500))
+    path = tmp_path / "ref.json"
+    path.write_text("old")
+    p.save(path)
+    assert json.loads(path.read_text())["format"] == "mlscope.profile"
+    with pytest.raises(OSError):
+        p.save(tmp_path / "missing-dir" / "ref.json")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(version=99), r"field 'version': this mlscope reads profile version 1 \(got 99\)"),
+        (lambda d: d.update(format="other"), r"field 'format' must be 'mlscope.profile'"),
+        (lambda d: d.pop("features"), r"field 'features' is missing"),
+        (lambda d: d["features"][1].update(kind="text"), r"field 'features\[1\].kind' must be 'numeric' or 'categorical'"),
+        (lambda d: d["features"][0]["edges"].__setitem__(3, "x"), r"field 'features\[0\].edges\[3\]' must be a finite number"),
+        (lambda d: d["features"][0]["counts"].pop(), r"field 'features\[0\].counts'"),
+        (lambda d: d["features"][2].pop("name"), r"field 'features\[2\].name' is missing"),
+        (lambda d: d.update(task="ranking"), r"field 'task'"),
+        (lambda d: d["quality"].update(acc="high"), r"field 'quality.acc' must be a finite number"),
+    ],
+)
+def test_malformed_profile_errors_name_the_field(tmp_path: Path, mutate: object, message: str) -> None:
+    p = Profile.from_frame(_frame(500))
+    d = p.to_dict()
+    d["quality"] = {}
+    mutate(d)  # type: ignore[operator]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(ProfileError, match=message):
+        Profile.load(path)
+
+
+def test_truncated_and_missing_files_give_clear_errors(tmp_path: Path) -> None:
+    p = Profile.from_frame(_frame(500))
+    path = tmp_path / "ref.json"
+    p.save(path)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(ProfileError, match=r"not valid JSON \(truncated or damaged\?\) at line"):
+        Profile.load(path)
+    with pytest.raises(ProfileError, match="cannot read profile"):
+        Profile.load(tmp_path / "absent.json")
+    path.write_text("[1, 2]")
+    with pytest.raises(ProfileError, match="must be a JSON object"):
+        Profile.load(path)
+
+
+def test_compare_report_table_frame_and_dict() -> None:
+    p = Profile.from_frame(_frame(), target="churn", prediction="pred")
+    cur = _frame(2_000, seed=9)
+    cur["age"] += 15
+    rep = p.compare(cur)
+    assert rep.drifted_features == ("age",)
+    frame = rep.to_frame()
+    assert list(frame["name"]) == ["age", "plan", "visits", "p_yes", "prediction"]
+    assert frame.loc[frame.name == "age", "drifted"].item()
+    d = rep.to_dict()
+    assert d["features"][0]["method"] == "psi" and d["features"][0]["threshold"] == 0.1
+    json.dumps(d)  # JSON-able: NaN become null
+    text = rep.to_text()
+    assert "age" in text and "DRIFT" in text and "drift share" in text
