@@ -48,7 +48,10 @@ def count_errors(errors: np.ndarray, bin_index: np.ndarray, offsets: np.ndarray)
     ew = np.broadcast_to(e[:, None], b.shape)[valid]
     out[0] = np.bincount(flat, minlength=total)
     out[1] = np.bincount(flat, weights=ew, minlength=total)
-    out[2] = np.bincount(flat, weights=ew * ew, minlength=total)
+    if np.all((e == 0.0) | (e == 1.0) | ~np.isfinite(e)):
+        out[2] = out[1]  # 0/1 errors (classification): e² = e, spare a pass
+    else:
+        out[2] = np.bincount(flat, weights=ew * ew, minlength=total)
     return out
 
 

@@ -139,9 +139,16 @@ def _top_classes(profile: ProfileLike, classes: list[str], cap: int) -> list[str
 
 def _keys(values: Any) -> list[str | None]:
     """The normalised string of each label, class or id (``None`` when missing)."""
-    arr = np.asarray(values, dtype=object).ravel()
-    # factorize: one label_key call per distinct value, not per row.
-    codes, uniques = pd.factorize(pd.Series(arr, dtype=object), use_na_sentinel=True)
+    arr = np.asarray(values).ravel()
+    if arr.dtype.kind in "iu":  # integer ids or classes: numpy's own str is the key
+        return arr.astype(str).tolist()  # type: ignore[no-any-return]
+    if arr.dtype.kind in "US":
+        return [str(x) for x in arr.tolist()]
+    if arr.dtype.kind == "O" and len(arr) > 64:
+        # Mostly strings (ids): check the type per row, normalise only what is not a str.
+        return [x if type(x) is str else label_key(x) for x in arr.tolist()]
+    # Floats, booleans, small batches: one label_key call per distinct value.
+    codes, uniques = pd.factorize(pd.Series(arr.astype(object), dtype=object), use_na_sentinel=True)
     table = [label_key(u) for u in uniques]
     return [None if c < 0 else table[c] for c in codes.tolist()]
 
@@ -182,12 +189,29 @@ class _Ring:
                 self.ids[s] = u
         return np.where(ok, idx % self.n, -1)
 
-    def add(self, ts: np.ndarray, now: float, make: Callable[[np.ndarray], Mapping[str, np.ndarray]]) -> None:
-        """Add ``make(rows)`` to the slot of each group of rows sharing a bucket."""
+    def add(
+        self,
+        ts: np.ndarray,
+        now: float,
+        make: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+        cache: list[tuple[np.ndarray, Mapping[str, np.ndarray]]] | None = None,
+    ) -> None:
+        """Add ``make(rows)`` to the slot of each group of rows sharing a bucket.
+
+        Windows usually put a batch's rows in one bucket each, the same group of rows for
+        every window: ``cache`` (shared by the windows of one call) reuses those counts.
+        """
         slot = self.slots(ts, now)
         for s in np.unique(slot[slot >= 0]).tolist():
             rows = np.flatnonzero(slot == s)
-            for k, v in make(rows).items():
+            counts = None
+            if cache is not None:
+                counts = next((c for r, c in cache if len(r) == len(rows) and np.array_equal(r, rows)), None)
+            if counts is None:
+                counts = make(rows)
+                if cache is not None:
+                    cache.append((rows, counts))
+            for k, v in counts.items():
                 self.arrays[k][s] += v
 
     def totals(self, now: float) -> dict[str, np.ndarray]:
@@ -413,8 +437,9 @@ class QualityTracker:
                 def make_conf(rows: np.ndarray) -> dict[str, np.ndarray]:
                     return {"conf": estimation.count_confidence(conf[rows])}
 
+                conf_cache: list[tuple[np.ndarray, Mapping[str, np.ndarray]]] = []
                 for ring in self._est_rings.values():
-                    ring.add(ts, now, make_conf)
+                    ring.add(ts, now, make_conf, conf_cache)
             has_pred = np.isfinite(pred)
             direct = np.zeros(n, dtype=bool)
             if batch.labels is not None:
@@ -523,8 +548,9 @@ class QualityTracker:
                     out["attr"] = attribution.count_errors(abs_err[rows], bins[rows], self._offsets)
                 return out
 
+        cache: list[tuple[np.ndarray, Mapping[str, np.ndarray]]] = []
         for ring in self._rings.values():
-            ring.add(ts, now, make)
+            ring.add(ts, now, make, cache)
 
     # ------------------------------------------------------------------ compute
     def compute(self, now: float) -> None:
