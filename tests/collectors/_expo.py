@@ -40,3 +40,15 @@ def promtool_check(promtool: str, text: str) -> None:
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 0, f"promtool check metrics failed:\n{proc.stdout}{proc.stderr}\n---\n{text}"
+
+
+def openmetrics_families(*collectors: Collector) -> set[str]:
+    """Render as OpenMetrics (what Prometheus negotiates first) and parse it strictly."""
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+
+    reg = CollectorRegistry()
+    for c in collectors:
+        reg.register(c)
+    text = generate_openmetrics(reg).decode()  # type: ignore[no-untyped-call]
+    return {f.name for f in parse_openmetrics(text)}  # type: ignore[no-untyped-call]

@@ -149,3 +149,18 @@ def test_close_shuts_nvml_down_and_a_later_scrape_reinitialises() -> None:
     assert nvml.shutdowns == 1
     assert value(render(c), "mlscope_gpu_devices") == 1
     assert nvml.inits == 2
+
+
+def test_openmetrics_exposition_of_both_collectors_parses() -> None:
+    from mlscope.collectors.system import SystemCollector
+    from tests.collectors._expo import openmetrics_families
+
+    fams = openmetrics_families(
+        SystemCollector(), GPUCollector(nvml=FakeNVML([FakeDevice("GPU-aaaa", "A100")]))
+    )
+    # OpenMetrics names counters without _total and checks each UNIT against the name
+    assert {
+        "mlscope_gpu_ecc_errors",
+        "mlscope_gpu_temperature_celsius",
+        "mlscope_host_disk_read_bytes",
+    } <= fams
