@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from mlscope.engine.batch import Batch
 from mlscope.engine.feature import FeatureProfile
@@ -69,7 +70,9 @@ def bin_batch(profile: Profile, batch: Batch, *, with_index: bool = False,
         if index is not None:
             index[:, j] = idx
     known = profile.feature_set
-    unexpected = sum(n for name in batch.features if name not in known)
+    # Values actually sent under an unknown name (a key absent from a record is not one).
+    unexpected = sum(int(np.count_nonzero(pd.notna(col))) for name, col in batch.features.items()
+                     if name not in known)
     output_counts: list[np.ndarray] = []
     for out in profile.outputs:
         vals = output_values(out, batch)

@@ -10,23 +10,16 @@ that need it. The output is what ``generate_latest`` writes for the same familie
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _value(v: float) -> str:
-    # Same spelling as prometheus_client.utils.floatToGoString.
-    if v == math.inf:
-        return "+Inf"
-    if v == -math.inf:
-        return "-Inf"
-    if v != v:
-        return "NaN"
-    return repr(float(v))
+# The same spelling of numbers as generate_latest (Go-style exponents, +Inf, NaN).
+_value = floatToGoString
 
 
 def _escape_value(s: str) -> str:
