@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "scrape_interval": "15s",
     "evaluation_interval": "15s",
     "grafana_url": "http://localhost:3000",
+    # Where Grafana (in docker compose) reaches Prometheus.
+    "grafana_datasource_url": "http://prometheus:9090",
     "runbook_base_url": "https://github.com/mlscope/mlscope/blob/main/docs/runbooks.md",
     "slo": {
         # Availability objective of the serving app: share of requests not answered 5xx.
@@ -51,8 +53,9 @@ DEFAULTS: dict[str, Any] = {
         # Fleet-wide PSI from the bin counters (PromQL); 0.25 is the usual "major shift".
         "fleet_psi_threshold": 0.25,
         "fleet_min_rows": 500,
-        # Additive smoothing of the bin proportions (see rules.py): keeps ln(p/q) finite.
-        "epsilon": 0.0001,
+        # Pseudo-count added to every bin before shares enter a logarithm (see rules.py);
+        # must equal the engine's (mlscope.engine.stats.SMOOTHING) for the figures to agree.
+        "pseudo_count": 0.5,
     },
     "quality": {
         "window": "1h",

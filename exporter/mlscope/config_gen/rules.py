@@ -7,18 +7,21 @@ at the same evaluation time, which the drift and quality chains rely on.
 Fleet-wide drift
 ----------------
 The engine counts production values per reference bin in ``mlscope_feature_bin_total``
-and publishes the reference share of each bin in ``mlscope_feature_reference_ratio``.
-Counters from any number of replicas merge exactly, so over the last hour, per model and
-feature with ``k`` reference bins, ``c_i`` production counts and reference shares ``q_i``::
+and publishes the reference share of each bin (``mlscope_feature_reference_ratio``) and
+the reference rows behind those shares (``mlscope_feature_reference_rows``). Counters
+from any number of replicas merge exactly, so over the last hour, per model and feature
+with ``k`` bins, production counts ``c_i`` (``n`` in all), reference counts ``r_i``
+(``N`` in all) and a pseudo-count ``a`` per bin, the rules compute exactly what
+``mlscope.engine.stats`` computes on the same counts::
 
-    p_i  = c_i / sum(c)
-    p'_i = (p_i + eps) / (1 + k * eps)       q'_i = (q_i + eps) / (1 + k * eps)
-    PSI  = sum_i (p'_i - q'_i) * ln(p'_i / q'_i)
-    JS   = sqrt(0.5 * sum_i p'_i ln(p'_i / m_i) + 0.5 * sum_i q'_i ln(q'_i / m_i)),  m = (p' + q') / 2
+    p_i = (r_i + a) / (N + a k)        q_i = (c_i + a) / (n + a k)       (smoothed shares)
+    PSI = sum_i (q_i - p_i) * ln(q_i / p_i)
+    JS  = sqrt(0.5 * sum_i x_i log2(x_i / m_i) + 0.5 * sum_i y_i log2(y_i / m_i))
 
-The additive smoothing keeps every proportion positive (an empty bin gives a finite
-log) and the smoothed shares still sum to one. JS is the Jensen-Shannon *distance* in
-natural-log units, as ``scipy.spatial.distance.jensenshannon`` returns it.
+where JS (the Jensen-Shannon *distance*, base 2, in [0, 1], as
+``scipy.spatial.distance.jensenshannon(x, y, base=2)``) uses the raw shares
+``x = r / N`` and ``y = c / n``, ``m = (x + y) / 2``, and leaves out the zero terms
+(0 log 0 = 0). Smoothing keeps every PSI term finite, so an empty bin never gives +Inf.
 """
 
 from __future__ import annotations
@@ -74,29 +77,36 @@ def slo_rules(cfg: Config) -> list[dict[str, Any]]:
 
 def drift_rules(cfg: Config) -> list[dict[str, Any]]:
     """Fleet-wide PSI and Jensen-Shannon distance per model and feature over the last hour."""
-    eps = repr(float(cfg.get("drift.epsilon")))
+    a = repr(float(cfg.get("drift.pseudo_count")))
     key = "model, feature"
+    on = f"on ({key}) group_left ()"
     counts = "mlscope:feature_bin_count:increase1h"
     ref = "mlscope:feature_reference:ratio"
+    ref_rows = "mlscope:feature_reference_rows:max"
     rows = "mlscope:feature_rows:increase1h"
-    p = "mlscope:feature_bin_production:ratio_smoothed1h"
-    q = "mlscope:feature_bin_reference:ratio_smoothed"
-    norm = f"(1 + {eps} * count by ({key}) ({ref}))"
+    cur_share = "mlscope:feature_bin_production:ratio1h"
+    p = "mlscope:feature_bin_reference:ratio_smoothed"
+    q = "mlscope:feature_bin_production:ratio_smoothed1h"
+    k = f"count by ({key}) ({ref})"
+    # Every reference bin takes part, a bin with no production rows as a 0 count.
+    all_counts = f"({counts} or 0 * {ref})"
+    m = f"(({ref} + on ({key}, bin) {cur_share}) / 2)"
     return [
         _rec(counts, f"sum by ({key}, bin) (increase(mlscope_feature_bin_total[1h]))"),
         # Replicas publish the same reference; max keeps one copy of each bin.
         _rec(ref, f"max by ({key}, bin) (mlscope_feature_reference_ratio)"),
+        _rec(ref_rows, f"max by ({key}) (mlscope_feature_reference_rows)"),
         _rec(rows, f"sum by ({key}) ({counts})"),
-        # Every reference bin takes part, a bin with no production rows as a 0 count;
-        # features with no rows in the hour are left out (no data is not "no drift").
-        _rec(p, f"(({counts} or 0 * {ref}) / on ({key}) group_left () ({rows} > 0) + {eps}) "
-                f"/ on ({key}) group_left () {norm}"),
-        _rec(q, f"({ref} + {eps}) / on ({key}) group_left () {norm}"),
+        # Features with no rows in the hour are left out: no data is not "no drift".
+        _rec(cur_share, f"{all_counts} / {on} ({rows} > 0)"),
+        _rec(p, f"({ref} * {on} {ref_rows} + {a}) / {on} ({ref_rows} + {a} * {k})"),
+        _rec(q, f"({all_counts} + {a}) / {on} (({rows} > 0) + {a} * {k})"),
         _rec("mlscope:feature_psi:1h",
-             f"sum by ({key}) (({p} - on ({key}, bin) {q}) * ln({p} / on ({key}, bin) {q}))"),
+             f"sum by ({key}) (({q} - on ({key}, bin) {p}) * ln({q} / on ({key}, bin) {p}))"),
+        # "> 0" drops the zero shares, whose terms are 0 (and NaN if computed as 0 * -Inf).
         _rec("mlscope:feature_jensenshannon:1h",
-             f"sqrt(0.5 * sum by ({key}) ({p} * ln({p} / on ({key}, bin) (({p} + on ({key}, bin) {q}) / 2)))"
-             f" + 0.5 * sum by ({key}) ({q} * ln({q} / on ({key}, bin) (({p} + on ({key}, bin) {q}) / 2))))"),
+             f"sqrt((0.5 * sum by ({key}) (({ref} > 0) * log2(({ref} > 0) / on ({key}, bin) {m}))"
+             f" + 0.5 * sum by ({key}) (({cur_share} > 0) * log2(({cur_share} > 0) / on ({key}, bin) {m}))))"),
     ]
 
 

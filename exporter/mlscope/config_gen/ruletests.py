@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.spatial import distance
 
 from mlscope.config_gen.alerts import DASHBOARDS, Alert, alerts
 from mlscope.config_gen.config import Config, duration_seconds
@@ -80,20 +79,15 @@ def _labels(d: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(d.items())) + "}"
 
 
-def psi_reference(counts: np.ndarray, ref: np.ndarray, eps: float) -> float:
-    """PSI of smoothed proportions, numpy only (the figure the PromQL chain must give)."""
-    k = len(ref)
-    p = (counts / counts.sum() + eps) / (1 + k * eps)
-    q = (ref + eps) / (1 + k * eps)
-    return float(np.sum((p - q) * np.log(p / q)))
+def drift_reference(ref_counts: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
+    """(PSI, Jensen-Shannon distance) as the sidecar's engine computes them on these counts.
 
+    The promtool tests hold the PromQL chain to these figures: the fleet-wide drift and
+    the sidecar's own must agree on the same data.
+    """
+    from mlscope.engine import stats  # the engine's own statistics, not a re-implementation
 
-def js_reference(counts: np.ndarray, ref: np.ndarray, eps: float) -> float:
-    """Jensen-Shannon distance of the smoothed proportions (scipy, natural log)."""
-    k = len(ref)
-    p = (counts / counts.sum() + eps) / (1 + k * eps)
-    q = (ref + eps) / (1 + k * eps)
-    return float(distance.jensenshannon(p, q))
+    return stats.psi(ref_counts, counts), stats.jensen_shannon(ref_counts, counts)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -461,31 +455,40 @@ def _from_job(sc: Scenario, job: str) -> Scenario:
 
 def _drift_scenarios(cfg: Config) -> list[Scenario]:
     """Fleet drift: two replicas, four reference bins (one empty in production), one stable feature."""
-    eps = float(cfg.get("drift.epsilon"))
+    a = float(cfg.get("drift.pseudo_count"))
+    n_ref = 1000
     ref = np.array([0.1, 0.2, 0.3, 0.4])
+    ref_counts = ref * n_ref
     per_min = {"a": [30, 10, 5, 0], "b": [40, 10, 5, 0]}  # bin b3 never seen: no series at all
     counts = np.array(per_min["a"]) + np.array(per_min["b"])
     series: list[tuple[str, str]] = []
+
+    def reference(inst: str, feature: str, bins: list[str], shares: list[float]) -> list[tuple[str, str]]:
+        # Every replica publishes the same reference shares and rows.
+        out = [(f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", feature="{feature}", bin="{b}"}}',
+                f"{float(r)!r}x120") for b, r in zip(bins, shares)]
+        out.append((f'mlscope_feature_reference_rows{{instance="{inst}", model="churn", feature="{feature}"}}',
+                    f"{n_ref}x120"))
+        return out
+
+    age_bins = [f"b{i}" for i in range(len(ref))]
     for inst, row in per_min.items():
         for i, c in enumerate(row):
             if c:
                 series.append((f'mlscope_feature_bin_total{{instance="{inst}", model="churn", feature="age", bin="b{i}"}}',
                                f"0+{c}x120"))
-            # Every replica publishes the same reference shares.
-            series.append((f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", feature="age", bin="b{i}"}}',
-                           f"{ref[i]}x120"))
+        series += reference(inst, "age", age_bins, list(ref))
         for b in ("pro", "basic"):
             series.append((f'mlscope_feature_bin_total{{instance="{inst}", model="churn", feature="plan", bin="{b}"}}',
                            "0+25x120"))
-            series.append((f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", feature="plan", bin="{b}"}}',
-                           "0.5x120"))
-    psi = psi_reference(counts.astype(float), ref, eps)
-    js = js_reference(counts.astype(float), ref, eps)
+        series += reference(inst, "plan", ["pro", "basic"], [0.5, 0.5])
+    n = counts.sum() * 60  # rows in the hour at eval time 60m
+    psi, js = drift_reference(ref_counts, counts * 60.0)
     age = '{feature="age", model="churn"}'
     plan = '{feature="plan", model="churn"}'
     k = len(ref)
-    p_s = (counts / counts.sum() + eps) / (1 + k * eps)
-    q_s = (ref + eps) / (1 + k * eps)
+    p_s = (ref_counts + a) / (n_ref + a * k)
+    q_s = (counts * 60 + a) / (n + a * k)
     checks = [
         ExprCheck("60m", "mlscope:feature_bin_count:increase1h",
                   tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(c * 60)) for i, c in enumerate(counts) if c)
@@ -493,48 +496,57 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
         ExprCheck("60m", "mlscope:feature_reference:ratio",
                   tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(r)) for i, r in enumerate(ref))
                   + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in ("basic", "pro"))),
-        ExprCheck("60m", "mlscope:feature_rows:increase1h", ((age, 6000.0), (plan, 6000.0)), True),
-        ExprCheck("60m", 'mlscope:feature_bin_production:ratio_smoothed1h{feature="age"}',
-                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(p_s)), True),
+        ExprCheck("60m", "mlscope:feature_reference_rows:max", ((age, float(n_ref)), (plan, float(n_ref)))),
+        ExprCheck("60m", "mlscope:feature_rows:increase1h", ((age, float(n)), (plan, 6000.0)), True),
+        ExprCheck("60m", 'mlscope:feature_bin_production:ratio1h{feature="age"}',
+                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(c / counts.sum()))
+                        for i, c in enumerate(counts)), True),
         ExprCheck("60m", 'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}',
+                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(p_s)), True),
+        ExprCheck("60m", 'mlscope:feature_bin_production:ratio_smoothed1h{feature="age"}',
                   tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(q_s)), True),
-        # The PromQL chain against numpy (PSI) and scipy.spatial.distance.jensenshannon.
-        ExprCheck("60m", "mlscope:feature_psi:1h", ((age, psi), (plan, 0.0)), True),
+        # The PromQL chain against the engine's own statistics on the same counts.
+        ExprCheck("60m", "mlscope:feature_psi:1h",
+                  ((age, psi), (plan, drift_reference(np.array([500.0, 500.0]), np.array([3000.0, 3000.0]))[0])), True),
         ExprCheck("60m", "mlscope:feature_jensenshannon:1h", ((age, js), (plan, 0.0)), True),
     ]
     thr = float(cfg.get("drift.fleet_psi_threshold"))
     assert psi > thr, "fleet drift scenario must exceed the PSI threshold"
-    alert = next(a for a in alerts(cfg) if a.name == "MlscopeFleetFeatureDrift")
+    alert = next(x for x in alerts(cfg) if x.name == "MlscopeFleetFeatureDrift")
     # 100 rows a minute reach fleet_min_rows after min_rows/100 minutes; pending from then.
     start = math.ceil(float(cfg.get("drift.fleet_min_rows")) / 100)
     silent_t, fire_t = _fires_at(alert, start)
-    fires = Fires({"severity": "ticket", "model": "churn", "feature": "age"},
-                  f"PSI of feature age of model churn over the last hour, summed over all replicas, is {psi:.3f}.")
-    # Healthy: production matches the reference exactly (PSI 0). Blip: 3 minutes of all-b0
-    # traffic inside an hour of matching traffic keeps the hourly PSI under the threshold.
-    healthy: list[tuple[str, str]] = []
-    blip: list[tuple[str, str]] = []
+
+    def fires(value: float) -> Fires:
+        return Fires({"severity": "ticket", "model": "churn", "feature": "age"},
+                     f"PSI of feature age of model churn over the last hour, summed over all replicas, is {value:.3f}.")
+
+    # PSI moves a little while the hour fills (the smoothing weighs less as rows grow).
+    psi_fire = drift_reference(ref_counts, counts * float(fire_t[:-1]))[0]
+    # Healthy: production matches the reference shares (PSI near 0). Blip: 3 minutes of
+    # all-b0 traffic inside an hour of matching traffic keeps the hourly PSI under the threshold.
+    healthy: list[tuple[str, str]] = reference("a", "age", age_bins, list(ref))
+    blip: list[tuple[str, str]] = list(healthy)
     for i, r in enumerate(ref):
+        rate = int(r * 100)
         healthy.append((f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
-                        f"0+{int(r * 100)}x120"))
-        healthy.append((f'mlscope_feature_reference_ratio{{instance="a", model="churn", feature="age", bin="b{i}"}}',
-                        f"{r}x120"))
-        n = int(r * 100)
+                        f"0+{rate}x120"))
         burst = 100 if i == 0 else 0
         blip.append((f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
-                     f"0+{n}x30 {30 * n + burst}+{burst}x2 {30 * n + 3 * burst}+{n}x87"))
-        blip.append(healthy[-1])
+                     f"0+{rate}x30 {30 * rate + burst}+{burst}x2 {30 * rate + 3 * burst}+{rate}x87"))
     blip_counts = ref * 100 * 57 + np.array([300, 0, 0, 0])
-    assert psi_reference(blip_counts, ref, eps) < thr, "blip scenario must stay under the threshold"
+    assert drift_reference(ref_counts, blip_counts)[0] < thr, "blip scenario must stay under the threshold"
     return [
-        Scenario("fleet drift: PSI and Jensen-Shannon over replicas agree with numpy/scipy", tuple(series),
+        Scenario("fleet drift: PSI and Jensen-Shannon over replicas agree with the engine's statistics",
+                 tuple(series),
                  (AlertCheck(silent_t, "MlscopeFleetFeatureDrift"),
-                  AlertCheck(fire_t, "MlscopeFleetFeatureDrift", (fires,)),
-                  AlertCheck("60m", "MlscopeFleetFeatureDrift", (fires,))),
+                  AlertCheck(fire_t, "MlscopeFleetFeatureDrift", (fires(psi_fire),)),
+                  AlertCheck("60m", "MlscopeFleetFeatureDrift", (fires(psi),))),
                  tuple(checks)),
         Scenario("MlscopeFleetFeatureDrift stays silent when production matches the reference", tuple(healthy),
                  (AlertCheck("60m", "MlscopeFleetFeatureDrift"),),
-                 (ExprCheck("60m", "mlscope:feature_psi:1h", ((age, 0.0),), True),)),
+                 (ExprCheck("60m", "mlscope:feature_psi:1h",
+                            ((age, drift_reference(ref_counts, ref * 6000)[0]),), True),)),
         Scenario("MlscopeFleetFeatureDrift stays silent on a 3-minute burst", tuple(blip),
                  (AlertCheck("60m", "MlscopeFleetFeatureDrift"),)),
     ]
@@ -629,7 +641,7 @@ def render(cfg: Config, tf: TestFile) -> dict[str, Any]:
                     for labels, value in c.samples:
                         sel = labels[1:-1]
                         exprs.append({
-                            "expr": f"abs({_with(c.expr, sel)} - {value!r}) < bool {TOL}",
+                            "expr": f"abs({_with(c.expr, sel)} - {float(value)!r}) < bool {TOL}",
                             "eval_time": c.eval_time,
                             "exp_samples": [{"labels": labels, "value": 1}],
                         })
