@@ -97,8 +97,7 @@ class ASGIMiddleware:
         m = self._m
         try:
             method = m.method(scope["method"])
-            active = m.active_child(method)
-            active.inc()
+            m.begin(method)
         except Exception:
             m.contained()
             await self.app(scope, receive, send)
@@ -172,7 +171,6 @@ class ASGIMiddleware:
             raise
         finally:
             try:
-                active.dec()
                 stop = end or perf_counter()
                 if not error_type:
                     if disconnected and not end:
@@ -183,16 +181,12 @@ class ASGIMiddleware:
                         error_type = self._error_names.get(status, "")
                 if req_bytes == 0 and method in _BODY_METHODS:
                     req_bytes = _content_length(scope)
-                route = self._routes.template(scope)
-                duration, req_size, resp_size, ttfb = m.children(method, route, status, error_type)
-                ex = m.exemplar() if m.exemplar is not None else None
-                duration.observe(stop - start, ex)
-                req_size.observe(req_bytes)
-                resp_size.observe(resp_bytes)
-                if first:
-                    ttfb.observe(first - start)
+                cell = m.cell(method, self._routes.template(scope), status, error_type)
+                m.end(method, cell, stop - start, req_bytes, resp_bytes, first - start if first else 0.0,
+                      m.exemplar() if m.exemplar is not None else None)
             except Exception:
                 m.contained()
+                m.abandon(method)
             if capture and 200 <= status < 300 and not error_type:
                 _capture.deliver(self._monitor,  # type: ignore[arg-type]
                                  self._extract,  # type: ignore[arg-type]

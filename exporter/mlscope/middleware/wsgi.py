@@ -74,9 +74,8 @@ class WSGIMiddleware:
         m = self._m
         try:
             method = m.method(environ.get("REQUEST_METHOD", ""))
-            active = m.active_child(method)
-            active.inc()
-            req = _Request(self, m, method, active, environ, start_response)
+            m.begin(method)
+            req = _Request(self, m, method, environ, start_response)
             if self._monitor is not None:
                 req.tee = _TeeInput(environ["wsgi.input"], self._max_body)
                 environ["wsgi.input"] = req.tee
@@ -106,15 +105,14 @@ class WSGIMiddleware:
 class _Request:
     """What one request has shown so far; finished exactly once."""
 
-    __slots__ = ("mw", "m", "method", "active", "environ", "server_start_response", "start",
+    __slots__ = ("mw", "m", "method", "environ", "server_start_response", "start",
                  "status", "route", "exemplar", "first", "resp_bytes", "resp_chunks", "tee", "done")
 
-    def __init__(self, mw: WSGIMiddleware, m: HttpMetrics, method: str, active: Any,
+    def __init__(self, mw: WSGIMiddleware, m: HttpMetrics, method: str,
                  environ: Environ, start_response: StartResponse) -> None:
         self.mw = mw
         self.m = m
         self.method = method
-        self.active = active
         self.environ = environ
         self.server_start_response = start_response
         self.status = 0
@@ -148,7 +146,6 @@ class _Request:
         stop = end or perf_counter()
         m = self.m
         try:
-            self.active.dec()
             status = self.status
             error_type = ""
             if exc is not None:
@@ -160,16 +157,16 @@ class _Request:
                 status = 500
             if not error_type and status >= 500:
                 error_type = self.mw._error_names.get(status, "")
-            route = self.route or self.mw.routes.template(self.environ)
-            self.environ.pop(DJANGO_REQUEST_KEY, None)  # drop the request <-> environ cycle
-            duration, req_size, resp_size, ttfb = m.children(self.method, route, status, error_type)
-            duration.observe(stop - self.start, self.exemplar)
-            req_size.observe(_content_length(self.environ))
-            resp_size.observe(self.resp_bytes)
-            if self.first:
-                ttfb.observe(self.first - self.start)
+            environ = self.environ
+            route = self.route or self.mw.routes.template(environ)
+            if DJANGO_REQUEST_KEY in environ:
+                del environ[DJANGO_REQUEST_KEY]  # drop the request <-> environ cycle
+            cell = m.cell(self.method, route, status, error_type)
+            m.end(self.method, cell, stop - self.start, _content_length(environ), self.resp_bytes,
+                  self.first - self.start if self.first else 0.0, self.exemplar)
         except Exception:
             m.contained()
+            m.abandon(self.method)
             return
         mw = self.mw
         if mw._monitor is not None and 200 <= status < 300 and not error_type:
