@@ -171,10 +171,12 @@ def test_receiver_keeps_and_lists_alertmanager_pages() -> None:
          "annotations": {"summary": "drifted"}, "startsAt": "2026-01-01T00:00:00Z"}]}
     app = receiver.create_app(quiet=True)
     with serve(app) as url:
-        assert call(url + "/webhook", payload)[0] == 200
-        assert call(url + "/webhook", {"nope": 1})[0] == 400
+        assert call(url + "/alerts", payload)[0] == 200
+        assert call(url + "/alerts", {"nope": 1})[0] == 400
+        assert call(url + "/watchdog", {**payload, "receiver": "watchdog"})[0] == 200
         status, body = call(url + "/pages", method="GET")
-    assert status == 200 and len(body["pages"]) == 1
+    # the heartbeat is counted, not listed among the pages
+    assert status == 200 and len(body["pages"]) == 1 and body["heartbeats"] == 1
     page = body["pages"][0]
     assert page["labels"]["feature"] == "income" and page["status"] == "firing"
     line = receiver.page_line(payload["alerts"][0], "firing")

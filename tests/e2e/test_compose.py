@@ -19,11 +19,12 @@ import yaml
 from mlscope import cli
 from mlscope.demo import app as demo_app
 from mlscope.demo import receiver, traffic
+from mlscope.demo.model import MODEL_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 EXPECTED_PORTS = {
     "demo-app": {"8000:8000"}, "sidecar": {"9108:9108"}, "prometheus": {"9090:9090"},
-    "alertmanager": {"9093:9093", "9095:9095"}, "grafana": {"3000:3000"},
+    "alertmanager": {"9093:9093", "5001:5001"}, "grafana": {"3000:3000"},
     "traffic": set(), "webhook-receiver": set(),
 }
 PINNED = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+[\w.-]*$")  # repo:1.2.3, never latest or a bare major
@@ -117,12 +118,13 @@ def test_mlscope_command_lines_parse(services: dict[str, Any]) -> None:
     # each service's arguments go through the parser that will read them in the container
     sidecar = cli.build_parser().parse_args(_command(services["sidecar"]))
     assert sidecar.profile == "/data/reference.json" and sidecar.port == 9108 and sidecar.host == "0.0.0.0"
+    assert sidecar.model == MODEL_NAME  # the name the app's Monitor logs under
     app_cmd = demo_app.build_parser().parse_args(_command(services["demo-app"]))
     assert app_cmd.profile_out == sidecar.profile and app_cmd.sidecar == "http://sidecar:9108"
     assert services["demo-app"]["entrypoint"][-1] == "mlscope.demo.app"
     tr = [c.replace("${DEMO_SCENARIO:-cycle}", "cycle") for c in _command(services["traffic"])]
     assert traffic.build_parser().parse_args(tr).target == "http://demo-app:8000"
     rc = receiver.build_parser().parse_args(_command(services["webhook-receiver"]))
-    assert rc.port == 9095
+    assert rc.port == 5001
     depends = services["sidecar"]["depends_on"]["demo-app"]["condition"]
     assert depends == "service_healthy"  # the profile exists before the sidecar loads it

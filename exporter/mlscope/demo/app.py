@@ -54,7 +54,8 @@ class DemoState:
 
 
 def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoState | None = None,
-               instrument: bool = True, registry: Any = None, seed: int | None = None) -> Any:
+               instrument: bool = True, registry: Any = None, seed: int | None = None,
+               model_name: str = MODEL_NAME) -> Any:
     """Build the FastAPI app around a trained ``model``.
 
     ``monitor`` receives every prediction and label (``None`` logs nothing: used by tests
@@ -72,7 +73,7 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok", "model": MODEL_NAME}
+        return {"status": "ok", "model": model_name}
 
     @app.get("/control/scenario")
     async def get_scenario() -> dict[str, Any]:
@@ -115,7 +116,7 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
         if monitor is not None:
             monitor.log(features=rows, predictions=predicted, ids=ids,
                         scores=[dict(zip(model.classes, map(float, p), strict=True)) for p in proba])
-        return {"model": MODEL_NAME, "predictions": [
+        return {"model": model_name, "predictions": [
             {"id": rid, "prediction": pred, "scores": dict(zip(model.classes, map(float, p), strict=True))}
             for rid, pred, p in zip(ids, predicted, proba, strict=True)
         ]}
@@ -138,11 +139,11 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
     return mlscope.ASGIMiddleware(app, excluded_paths=EXCLUDED_PATHS, registry=registry)
 
 
-def build_monitor(model: DemoModel, profile: Any, sidecar: str | None) -> MonitorLike:
+def build_monitor(profile: Any, sidecar: str | None, model_name: str = MODEL_NAME) -> MonitorLike:
     """The Monitor the demo logs through: shipping to ``sidecar`` (or local mode)."""
     import mlscope
 
-    monitor: MonitorLike = mlscope.Monitor(model=MODEL_NAME, profile=profile, sidecar=sidecar)
+    monitor: MonitorLike = mlscope.Monitor(model=model_name, profile=profile, sidecar=sidecar)
     return monitor
 
 
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sidecar URL the Monitor ships to ('' = local mode)")
     p.add_argument("--profile-out", default=os.environ.get("DEMO_PROFILE_OUT"),
                    help="write the reference profile here before serving")
+    p.add_argument("--model-name", default=os.environ.get("DEMO_MODEL_NAME", MODEL_NAME),
+                   help="the model label it logs under (several instances can play different scenarios)")
     p.add_argument("--seed", type=int, default=7)
     return p
 
@@ -171,11 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model = train(seed=args.seed)
     profile = build_profile(model)
+    profile.model = args.model_name
     if args.profile_out:
         profile.save(args.profile_out)
         log.info("reference profile written to %s", args.profile_out)
-    monitor = build_monitor(model, profile, args.sidecar or None)
-    app = create_app(model, monitor=monitor, seed=args.seed)
+    monitor = build_monitor(profile, args.sidecar or None, args.model_name)
+    app = create_app(model, monitor=monitor, seed=args.seed, model_name=args.model_name)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -159,16 +159,20 @@ def build_profile(model: DemoModel) -> Any:
     """The reference profile: training split with predictions, validation quality.
 
     Built from what the model learned on (so drift means "unlike the training data") and
-    carrying the quality measured on the held-out validation split, the baseline the
-    accuracy alerts compare against.
+    carrying the quality measured on the held-out validation split by the engine's own
+    code (:func:`mlscope.engine.performance.reference_quality`, the same figures the
+    sidecar exports per window), the baseline the accuracy alerts compare against.
     """
+    from mlscope.engine.performance import reference_quality
     from mlscope.engine.profile import Profile
 
     frame = reference_frame(model)
     profile = Profile.from_frame(
         frame, target=TARGET, prediction="prediction",
-        scores=[f"score_{c}" for c in model.classes],
+        scores={c: f"score_{c}" for c in model.classes},
         categorical=list(CATEGORICAL_FEATURES), numeric=list(NUMERIC_FEATURES), model=MODEL_NAME,
     )
-    profile.quality.update(validation_quality(model))
+    predicted, proba = model.predict_frame(model.validation)
+    profile.quality = reference_quality("classification", model.validation[TARGET].to_numpy(),
+                                        predicted, proba, list(model.classes))
     return profile

@@ -32,11 +32,13 @@ from typing import Any
 
 import orjson
 
+from mlscope.demo.model import MODEL_NAME
+
 APP_PORT = 8000
 SIDECAR_PORT = 9108
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
-RECEIVER_PORT = 9095
+RECEIVER_PORT = 5001  # the webhook URL of the shipped alertmanager/alertmanager.yml
 INSTALL_HINT = ("Prometheus and Alertmanager are not installed; the demo runs without alerting. "
                 "Install them with: sudo apt-get install prometheus prometheus-alertmanager")
 
@@ -223,6 +225,27 @@ def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
     return t
 
 
+def write_configs(root: Path, workdir: Path) -> tuple[Path, Path]:
+    """Overlays of the shipped configs for this run (see :mod:`mlscope.demo.overlay`).
+
+    Prometheus: as shipped (the demo uses the shipped ports), with the rule folder made
+    absolute because the file is written elsewhere. Alertmanager: as shipped but webhooks
+    only, so pages show in the local receiver and nothing tries to reach Slack,
+    PagerDuty or a mail server with the placeholder secrets.
+    """
+    from mlscope.demo import overlay
+
+    shipped = overlay.load_yaml(root / "prometheus" / "prometheus.yml")
+    targets = {sc["job_name"]: list(sc["static_configs"][0]["targets"]) for sc in shipped["scrape_configs"]}
+    am_target = shipped["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+    rules = [str(root / "prometheus" / r) for r in shipped.get("rule_files", [])]
+    prom = overlay.prometheus_overlay(shipped, targets=targets, alertmanager=am_target, rule_files=rules)
+    am = overlay.alertmanager_overlay(overlay.load_yaml(root / "alertmanager" / "alertmanager.yml"),
+                                      webhook_base=f"http://127.0.0.1:{RECEIVER_PORT}",
+                                      templates_dir=root / "alertmanager" / "templates")
+    return (overlay.dump(prom, workdir / "prometheus.yml"), overlay.dump(am, workdir / "alertmanager.yml"))
+
+
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo stack until Ctrl-C or ``--duration``; returns an exit status."""
     from rich.console import Console
@@ -266,6 +289,7 @@ def demo_command(args: argparse.Namespace) -> int:
                                   "--profile-out", str(profile)])
         wait_ready(f"http://127.0.0.1:{APP_PORT}/healthz", app, 120)
         sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--profile", str(profile),
+                                          "--model", MODEL_NAME,
                                           "--port", str(SIDECAR_PORT), "--pid", str(app.proc.pid)])
         wait_ready(f"http://127.0.0.1:{SIDECAR_PORT}/healthz", sidecar, 60)
         receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(RECEIVER_PORT)])
@@ -275,13 +299,14 @@ def demo_command(args: argparse.Namespace) -> int:
         urls["sidecar metrics"] = f"http://127.0.0.1:{SIDECAR_PORT}/metrics"
         urls["pages received"] = f"http://127.0.0.1:{RECEIVER_PORT}/pages"
         if alerting and root is not None and prometheus_bin and alertmanager_bin:
+            prom_cfg, am_cfg = write_configs(root, workdir)
             am = stack.start("alertmanager", [
-                alertmanager_bin, f"--config.file={root / 'alertmanager' / 'alertmanager.yml'}",
+                alertmanager_bin, f"--config.file={am_cfg}",
                 f"--storage.path={workdir / 'alertmanager-data'}", "--cluster.listen-address=",
                 f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}"])
             wait_ready(f"http://127.0.0.1:{ALERTMANAGER_PORT}/-/ready", am, 30)
             prom = stack.start("prometheus", [
-                prometheus_bin, f"--config.file={root / 'prometheus' / 'prometheus.yml'}",
+                prometheus_bin, f"--config.file={prom_cfg}",
                 f"--storage.tsdb.path={workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"])
             wait_ready(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready", prom, 30)

@@ -211,7 +211,6 @@ class TrafficGenerator:
             helpers = [asyncio.create_task(self._follow(client, started)),
                        asyncio.create_task(self._labeller(client))]
             tasks: set[asyncio.Task[None]] = set()
-            interval = 1.0 / self.rate_rps
             launched = 0
             next_t = time.monotonic()
             while not self._stop.is_set():
@@ -223,7 +222,9 @@ class TrafficGenerator:
                 if next_t > now:
                     await self._sleep(next_t - now)
                     continue
-                next_t = max(next_t + interval, now - 1.0)  # never burst more than 1 s of backlog
+                # rate_rps is read each time so a running generator can be sped up or slowed;
+                # never burst more than 1 s of backlog.
+                next_t = max(next_t + 1.0 / self.rate_rps, now - 1.0)
                 if not scenarios.SCENARIOS[self.stats.scenario].send:
                     continue
                 await sem.acquire()
@@ -269,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     try:
         gen = TrafficGenerator(args.target, rate_rps=args.rate, batch_size=args.batch_size,
                                scenario=args.scenario, cycle_step_s=args.cycle_step,
