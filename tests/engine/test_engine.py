@@ -26,17 +26,23 @@ T0 = 1_764_000_000.0
 def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(shift, 1.0, n)
-    return pd.DataFrame({
-        "x": x, "z": rng.exponential(size=n), "plan": rng.choice(["a", "b", "c"], n),
-        "y": np.where(x > 0, "yes", "no"), "yhat": np.where(x + rng.normal(0, 0.5, n) > 0, "yes", "no"),
-        "p_yes": 1 / (1 + np.exp(-x)),
-    })
+    return pd.DataFrame(
+        {
+            "x": x,
+            "z": rng.exponential(size=n),
+            "plan": rng.choice(["a", "b", "c"], n),
+            "y": np.where(x > 0, "yes", "no"),
+            "yhat": np.where(x + rng.normal(0, 0.5, n) > 0, "yes", "no"),
+            "p_yes": 1 / (1 + np.exp(-x)),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def profile() -> Profile:
-    return Profile.from_frame(_frame(20_000, 0), target="y", prediction="yhat", scores={"yes": "p_yes"},
-                              model="churn")
+    return Profile.from_frame(
+        _frame(20_000, 0), target="y", prediction="yhat", scores={"yes": "p_yes"}, model="churn"
+    )
 
 
 def _by_name(metrics: Iterable[Metric]) -> dict[str, Metric]:
@@ -81,8 +87,15 @@ def test_windows_forget_old_buckets(profile: Profile) -> None:
 def test_collect_exposes_catalogued_families_that_promtool_accepts(profile: Profile, promtool: str) -> None:
     engine = Engine()
     engine.add_model("churn", profile)
-    recs = [{"id": f"r{i}", "features": {"x": float(i) / 10, "z": 1.0, "plan": "a"}, "prediction": "yes",
-             "scores": {"yes": 0.7, "no": 0.3}} for i in range(200)]
+    recs = [
+        {
+            "id": f"r{i}",
+            "features": {"x": float(i) / 10, "z": 1.0, "plan": "a"},
+            "prediction": "yes",
+            "scores": {"yes": 0.7, "no": 0.3},
+        }
+        for i in range(200)
+    ]
     batch, errors = batch_from_records(recs)
     assert errors == []
     engine.ingest("churn", batch, T0)
@@ -101,13 +114,26 @@ def test_collect_exposes_catalogued_families_that_promtool_accepts(profile: Prof
     assert sum(s.value for s in x_bins) == 200
     ratios = [s.value for s in fams["mlscope_feature_reference_ratio"].samples if s.labels["feature"] == "x"]
     assert sum(ratios) == pytest.approx(1.0)
-    assert _value(fams["mlscope_feature_drift_detected"], "mlscope_feature_drift_detected",
-                  feature="x", window="1h") == 1.0
-    assert _value(fams["mlscope_feature_drift_threshold"], "mlscope_feature_drift_threshold",
-                  feature="x", method="psi") == 0.1
+    assert (
+        _value(
+            fams["mlscope_feature_drift_detected"], "mlscope_feature_drift_detected", feature="x", window="1h"
+        )
+        == 1.0
+    )
+    assert (
+        _value(
+            fams["mlscope_feature_drift_threshold"],
+            "mlscope_feature_drift_threshold",
+            feature="x",
+            method="psi",
+        )
+        == 0.1
+    )
     assert _value(fams["mlscope_window_rows"], "mlscope_window_rows", window="5m") == 200
-    assert _value(fams["mlscope_prediction_bin"], "mlscope_prediction_bin_total", output="prediction",
-                  bin="yes") == 200
+    assert (
+        _value(fams["mlscope_prediction_bin"], "mlscope_prediction_bin_total", output="prediction", bin="yes")
+        == 200
+    )
     assert _value(fams["mlscope_profile_info"], "mlscope_profile_info", profile_hash=profile.hash) == 1
     assert "mlscope_last_compute_timestamp_seconds" in fams
     out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
@@ -128,7 +154,7 @@ def test_bad_input_is_counted_never_raised(profile: Profile) -> None:
         "not a record",
         {"features": {}},
     ]
-    batch, errors = batch_from_records(recs)  # type: ignore[arg-type]
+    batch, errors = batch_from_records(recs)
     assert len(errors) == 2 and "record 4: field 'features'" in errors[0]
     eng.ingest(batch, T0)
     eng.ingest(batch_from_data({"x": np.array([])}), T0)  # empty batch
@@ -189,7 +215,10 @@ def test_caps_count_overflow_and_unknown_model_is_named(profile: Profile) -> Non
     assert eng.model("one").profile.feature_names == ("x", "z")
     assert eng.overflow == {"model": 1, "feature": 1}
     fams = _by_name(eng.collect())
-    assert _value(fams["mlscope_cardinality_overflow"], "mlscope_cardinality_overflow_total", kind="feature") == 1
+    assert (
+        _value(fams["mlscope_cardinality_overflow"], "mlscope_cardinality_overflow_total", kind="feature")
+        == 1
+    )
     with pytest.raises(InputError, match="model 'two' is not registered"):
         eng.ingest("two", batch_from_data({"x": [1.0]}), T0)
 

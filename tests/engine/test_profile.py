@@ -15,11 +15,13 @@ from mlscope.errors import ProfileError
 
 def _frame(n: int = 5_000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "age": rng.normal(40, 10, n),
-        "plan": rng.choice(["free", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
-        "visits": rng.poisson(2, n),
-    })
+    df = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "plan": rng.choice(["free", "pro", "team"], n, p=[0.6, 0.3, 0.1]),
+            "visits": rng.poisson(2, n),
+        }
+    )
     df.loc[:49, "age"] = np.nan
     df["churn"] = np.where(rng.random(n) < 0.3, "yes", "no")
     df["pred"] = np.where(rng.random(n) < 0.3, "yes", "no")
@@ -104,8 +106,14 @@ def test_save_replaces_atomically_and_leaves_no_temp_on_failure(tmp_path: Path) 
         (lambda d: d.update(version=99), r"field 'version': this mlscope reads profile version 1 \(got 99\)"),
         (lambda d: d.update(format="other"), r"field 'format' must be 'mlscope.profile'"),
         (lambda d: d.pop("features"), r"field 'features' is missing"),
-        (lambda d: d["features"][1].update(kind="text"), r"field 'features\[1\].kind' must be 'numeric' or 'categorical'"),
-        (lambda d: d["features"][0]["edges"].__setitem__(3, "x"), r"field 'features\[0\].edges\[3\]' must be a finite number"),
+        (
+            lambda d: d["features"][1].update(kind="text"),
+            r"field 'features\[1\].kind' must be 'numeric' or 'categorical'",
+        ),
+        (
+            lambda d: d["features"][0]["edges"].__setitem__(3, "x"),
+            r"field 'features\[0\].edges\[3\]' must be a finite number",
+        ),
         (lambda d: d["features"][0]["counts"].pop(), r"field 'features\[0\].counts'"),
         (lambda d: d["features"][2].pop("name"), r"field 'features\[2\].name' is missing"),
         (lambda d: d.update(task="ranking"), r"field 'task'"),

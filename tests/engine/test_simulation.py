@@ -18,14 +18,16 @@ MIX = np.array([0.4, 0.25, 0.15, 0.12, 0.08])
 
 
 def _draw(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    return pd.DataFrame({
-        "normal": rng.normal(10.0, 2.0, n),
-        "lognormal": rng.lognormal(0.0, 1.0, n),
-        "uniform": rng.uniform(-1, 1, n),
-        "counts": rng.poisson(3.0, n),  # discrete: one bin per value
-        "plan": rng.choice(CATS, n, p=MIX),
-        "country": rng.choice([f"c{i}" for i in range(40)], n),  # more categories than top-K
-    })
+    return pd.DataFrame(
+        {
+            "normal": rng.normal(10.0, 2.0, n),
+            "lognormal": rng.lognormal(0.0, 1.0, n),
+            "uniform": rng.uniform(-1, 1, n),
+            "counts": rng.poisson(3.0, n),  # discrete: one bin per value
+            "plan": rng.choice(CATS, n, p=MIX),
+            "country": rng.choice([f"c{i}" for i in range(40)], n),  # more categories than top-K
+        }
+    )
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,9 @@ def test_jensen_shannon_equals_scipy_distance_base_2() -> None:
     for _ in range(20):
         ref, cur = _counts()
         # scipy normalises the vectors itself; both work in float64: 1e-12 absolute.
-        assert stats.jensen_shannon(ref, cur) == pytest.approx(distance.jensenshannon(ref, cur, base=2), abs=1e-12)
+        assert stats.jensen_shannon(ref, cur) == pytest.approx(
+            distance.jensenshannon(ref, cur, base=2), abs=1e-12
+        )
 
 
 def test_hellinger_equals_scaled_euclidean_distance_of_root_shares() -> None:

@@ -68,8 +68,10 @@ def batch_from_records(records: Sequence[Any]) -> tuple[Batch, list[str]]:
             continue
         s = r.get("scores")
         if s is not None and not isinstance(s, Mapping):
-            errors.append(f"record {i}: field 'scores' must be an object of class -> probability "
-                          f"(got {type(s).__name__}); scores ignored")
+            errors.append(
+                f"record {i}: field 'scores' must be an object of class -> probability "
+                f"(got {type(s).__name__}); scores ignored"
+            )
         good.append(r)
     n = len(good)
     feats = [r.get("features") or {} for r in good]
@@ -93,15 +95,27 @@ def batch_from_records(records: Sequence[Any]) -> tuple[Batch, list[str]]:
         if isinstance(t, (int, float)) and not isinstance(t, bool):
             ts[i] = float(t)
         elif t is not None:
-            errors.append(f"record {i}: field 'timestamp' must be Unix seconds (got {t!r}); arrival time used")
+            errors.append(
+                f"record {i}: field 'timestamp' must be Unix seconds (got {t!r}); arrival time used"
+            )
     score_maps = [r.get("scores") if isinstance(r.get("scores"), Mapping) else None for r in good]
     scores, classes = _scores_from_maps(score_maps, n)
-    batch = Batch(n_rows=n, features=features, predictions=predictions, scores=scores, score_classes=classes,
-                  ids=ids, timestamps=ts if n else None, labels=labels)
+    batch = Batch(
+        n_rows=n,
+        features=features,
+        predictions=predictions,
+        scores=scores,
+        score_classes=classes,
+        ids=ids,
+        timestamps=ts if n else None,
+        labels=labels,
+    )
     return batch, errors
 
 
-def _scores_from_maps(maps: Sequence[Mapping[str, Any] | None], n: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
+def _scores_from_maps(
+    maps: Sequence[Mapping[str, Any] | None], n: int
+) -> tuple[np.ndarray | None, tuple[str, ...]]:
     classes: dict[str, None] = {}
     for m in maps:
         if m:
@@ -153,7 +167,8 @@ def _columns(data: _Columnar, names: Sequence[str] | None, what: str) -> tuple[d
                 keys.setdefault(str(k), None)
         return {k: _object_column([r.get(k) for r in rows], len(rows)) for k in keys}, len(rows)
     raise InputError(
-        f"'{what}' must be a dict of columns, a list of dicts, a DataFrame or a 2-D array (got {type(data).__name__})"
+        f"'{what}' must be a dict of columns, a list of dicts, a DataFrame or a 2-D array "
+        f"(got {type(data).__name__})"
     )
 
 
@@ -204,12 +219,25 @@ def batch_from_data(
         elif isinstance(scores, (pd.DataFrame, Mapping)):
             scols, _ = _columns(scores, None, "scores")
             classes = tuple(scols)
-            sc = np.column_stack([pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(np.float64) for v in
-                                  scols.values()]) if scols else None
+            sc = (
+                np.column_stack(
+                    [
+                        pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(np.float64)
+                        for v in scols.values()
+                    ]
+                )
+                if scols
+                else None
+            )
         elif isinstance(scores, Sequence):
-            sc, classes = _scores_from_maps([m if isinstance(m, Mapping) else None for m in scores], len(scores))
+            sc, classes = _scores_from_maps(
+                [m if isinstance(m, Mapping) else None for m in scores], len(scores)
+            )
         else:
-            raise InputError(f"'scores' must be a 2-D array, DataFrame, dict or list of dicts (got {type(scores).__name__})")
+            raise InputError(
+                f"'scores' must be a 2-D array, DataFrame, dict or list of dicts "
+                f"(got {type(scores).__name__})"
+            )
         if sc is not None:
             if n < 0:
                 n = sc.shape[0]
@@ -217,7 +245,12 @@ def batch_from_data(
                 raise InputError(f"'scores' has {sc.shape[0]} rows for {n} rows")
     n = max(n, 0)
     return Batch(
-        n_rows=n, features=cols, predictions=preds, scores=sc, score_classes=classes,
-        ids=_vector(ids, n, "ids"), timestamps=_vector(timestamps, n, "timestamps"),
+        n_rows=n,
+        features=cols,
+        predictions=preds,
+        scores=sc,
+        score_classes=classes,
+        ids=_vector(ids, n, "ids"),
+        timestamps=_vector(timestamps, n, "timestamps"),
         labels=_vector(labels, n, "labels"),
     )

@@ -44,15 +44,16 @@ def output_values(out: FeatureProfile, batch: Batch) -> np.ndarray | None:
     if out.name == "prediction":
         return batch.predictions
     if out.name.startswith(SCORE_PREFIX) and batch.scores is not None:
-        cls = out.name[len(SCORE_PREFIX):]
+        cls = out.name[len(SCORE_PREFIX) :]
         if cls in batch.score_classes:
             col: np.ndarray = batch.scores[:, batch.score_classes.index(cls)]
             return col
     return None
 
 
-def bin_batch(profile: Profile, batch: Batch, *, with_index: bool = False,
-              with_outliers: bool = True) -> BinnedBatch:
+def bin_batch(
+    profile: Profile, batch: Batch, *, with_index: bool = False, with_outliers: bool = True
+) -> BinnedBatch:
     """Count a batch into the profile's bins; bad values are counted, never raised."""
     n = int(batch.n_rows)
     feature_counts: list[np.ndarray] = []
@@ -71,8 +72,9 @@ def bin_batch(profile: Profile, batch: Batch, *, with_index: bool = False,
             index[:, j] = idx
     known = profile.feature_set
     # Values actually sent under an unknown name (a key absent from a record is not one).
-    unexpected = sum(int(np.count_nonzero(pd.notna(col))) for name, col in batch.features.items()
-                     if name not in known)
+    unexpected = sum(
+        int(np.count_nonzero(pd.notna(col))) for name, col in batch.features.items() if name not in known
+    )
     output_counts: list[np.ndarray] = []
     for out in profile.outputs:
         vals = output_values(out, batch)

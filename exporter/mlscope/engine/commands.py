@@ -59,11 +59,20 @@ def iter_chunks(path: str, chunksize: int) -> Iterator[pd.DataFrame]:
 def _progress(args: argparse.Namespace, desc: str, total: int | None = None) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="rows", unit_scale=True, file=sys.stderr,
-                disable=bool(getattr(args, "no_progress", False)), leave=False)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="rows",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=bool(getattr(args, "no_progress", False)),
+        leave=False,
+    )
 
 
-def _reservoir(chunks: Iterator[pd.DataFrame], size: int, bar: Any, seed: int = 0) -> tuple[pd.DataFrame, int]:
+def _reservoir(
+    chunks: Iterator[pd.DataFrame], size: int, bar: Any, seed: int = 0
+) -> tuple[pd.DataFrame, int]:
     """A uniform sample without replacement of at most ``size`` rows, and the row count.
 
     Each row gets a random key; the ``size`` smallest keys seen so far are kept.
@@ -98,8 +107,14 @@ def profile_command(args: argparse.Namespace) -> int:
         if total == 0:
             return _err(f"data file {args.data!r} holds no rows")
         profile = Profile.from_frame(
-            sample, target=args.target, prediction=args.prediction, categorical=args.categorical,
-            numeric=args.numeric, exclude=args.exclude, bins=args.bins, top_k=args.top_k,
+            sample,
+            target=args.target,
+            prediction=args.prediction,
+            categorical=args.categorical,
+            numeric=args.numeric,
+            exclude=args.exclude,
+            bins=args.bins,
+            top_k=args.top_k,
             model=getattr(args, "model", None),
         )
         if total > len(sample):
@@ -124,20 +139,27 @@ def profile_command(args: argparse.Namespace) -> int:
                     bar.update(len(chunk))
             nf, no = len(profile.features), len(profile.outputs)
             profile = Profile(
-                features=[with_counts(c, s) for c, s in zip(profile.features, sums[:nf])],
-                outputs=[with_counts(c, s) for c, s in zip(profile.outputs, sums[nf:nf + no])],
+                features=[with_counts(c, s) for c, s in zip(profile.features, sums[:nf], strict=True)],
+                outputs=[with_counts(c, s) for c, s in zip(profile.outputs, sums[nf : nf + no], strict=True)],
                 target=with_counts(profile.target, sums[-1]) if profile.target else None,
-                task=profile.task, classes=profile.classes, model=profile.model, n_rows=total,
-                outlier=profile.outlier, quality=profile.quality, columns=profile.columns,
+                task=profile.task,
+                classes=profile.classes,
+                model=profile.model,
+                n_rows=total,
+                outlier=profile.outlier,
+                quality=profile.quality,
+                columns=profile.columns,
                 settings={**profile.settings, "sample_rows": len(sample)},
             )
         profile.save(args.output)
     except (MlscopeError, OSError, ValueError) as e:
         return _err(str(e))
     kinds = [f.kind for f in profile.features]
-    print(f"wrote {args.output}: {total} rows, {kinds.count('numeric')} numeric and "
-          f"{kinds.count('categorical')} categorical features, outputs {[o.name for o in profile.outputs]}, "
-          f"task {profile.task}, hash {profile.hash}")
+    print(
+        f"wrote {args.output}: {total} rows, {kinds.count('numeric')} numeric and "
+        f"{kinds.count('categorical')} categorical features, outputs {[o.name for o in profile.outputs]}, "
+        f"task {profile.task}, hash {profile.hash}"
+    )
     return 0
 
 
@@ -156,16 +178,23 @@ def compare_command(args: argparse.Namespace) -> int:
         n = 0
         for chunk in iter_chunks(args.data, getattr(args, "chunksize", 100_000)):
             b = bin_batch(profile, profile.batch_of(chunk), with_outliers=False)
-            for acc, c in zip(f_sum, b.feature_counts):
+            for acc, c in zip(f_sum, b.feature_counts, strict=True):
                 acc += c
-            for acc, c in zip(o_sum, b.output_counts):
+            for acc, c in zip(o_sum, b.output_counts, strict=True):
                 acc += c
             n += b.n_rows
         from mlscope.engine.drift import DriftConfig
 
-        report = evaluate(model=profile.model or "", window="offline", features=profile.features,
-                          feature_counts=f_sum, outputs=profile.outputs, output_counts=o_sum, n_rows=n,
-                          config=DriftConfig())
+        report = evaluate(
+            model=profile.model or "",
+            window="offline",
+            features=profile.features,
+            feature_counts=f_sum,
+            outputs=profile.outputs,
+            output_counts=o_sum,
+            n_rows=n,
+            config=DriftConfig(),
+        )
     except (MlscopeError, OSError, ValueError) as e:
         return _err(str(e))
     if args.json:
@@ -235,7 +264,11 @@ def replay_command(args: argparse.Namespace) -> int:
             if args.model and rec.get("model") not in (None, args.model):
                 continue
             ts = rec.get("timestamp")
-            t = float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts) else last_ts
+            t = (
+                float(ts)
+                if isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts)
+                else last_ts
+            )
             last_ts = t
             w = int(t // spec.length_s)
             if current is not None and w != current:
@@ -251,8 +284,9 @@ def replay_command(args: argparse.Namespace) -> int:
     close_window()
     if args.json:
         out = [{"window_start": _iso(r["start"]), **r["report"].to_dict()} for r in results]
-        sys.stdout.write(orjson.dumps({"windows": out, "bad_lines": bad_lines}, option=orjson.OPT_INDENT_2).decode()
-                         + "\n")
+        sys.stdout.write(
+            orjson.dumps({"windows": out, "bad_lines": bad_lines}, option=orjson.OPT_INDENT_2).decode() + "\n"
+        )
         return 0
     head = f"{'window_start':20}  {'rows':>8}  {'drift_share':>11}  {'dataset':8}  drifted features"
     print(head)

@@ -27,8 +27,14 @@ from mlscope.errors import ConfigError
 NUMERIC_METHODS = ("psi", "jensenshannon", "hellinger", "wasserstein", "ks", "chisquare")
 CATEGORICAL_METHODS = ("psi", "jensenshannon", "hellinger", "chisquare")
 #: Which test supplies the p-value that gates each method's flag.
-P_SOURCE = {"psi": "chisquare", "jensenshannon": "chisquare", "hellinger": "chisquare",
-            "chisquare": "chisquare", "wasserstein": "ks", "ks": "ks"}
+P_SOURCE = {
+    "psi": "chisquare",
+    "jensenshannon": "chisquare",
+    "hellinger": "chisquare",
+    "chisquare": "chisquare",
+    "wasserstein": "ks",
+    "ks": "ks",
+}
 CORRECTIONS = ("bh", "bonferroni", "none")
 
 
@@ -47,10 +53,13 @@ class DriftConfig:
 
     def __post_init__(self) -> None:
         if self.numeric_method not in NUMERIC_METHODS:
-            raise ConfigError(f"'drift.numeric_method' must be one of {NUMERIC_METHODS} (got {self.numeric_method!r})")
+            raise ConfigError(
+                f"'drift.numeric_method' must be one of {NUMERIC_METHODS} (got {self.numeric_method!r})"
+            )
         if self.categorical_method not in CATEGORICAL_METHODS:
             raise ConfigError(
-                f"'drift.categorical_method' must be one of {CATEGORICAL_METHODS} (got {self.categorical_method!r})"
+                f"'drift.categorical_method' must be one of {CATEGORICAL_METHODS} "
+                f"(got {self.categorical_method!r})"
             )
         if self.correction not in CORRECTIONS:
             raise ConfigError(f"'drift.correction' must be one of {CORRECTIONS} (got {self.correction!r})")
@@ -63,7 +72,9 @@ class DriftConfig:
         if not (isinstance(self.min_rows, int) and self.min_rows >= 1):
             raise ConfigError(f"'drift.min_rows' must be an int >= 1 (got {self.min_rows!r})")
         if not (0 < self.dataset_drift_share <= 1):
-            raise ConfigError(f"'drift.dataset_drift_share' must be in (0, 1] (got {self.dataset_drift_share!r})")
+            raise ConfigError(
+                f"'drift.dataset_drift_share' must be in (0, 1] (got {self.dataset_drift_share!r})"
+            )
 
     def method_for(self, kind: str) -> tuple[str, float]:
         if kind == "numeric":
@@ -106,31 +117,52 @@ def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
         return stats.benjamini_hochberg(p)
     if correction == "bonferroni":
         k = int(np.isfinite(p).sum())
-        return np.minimum(p * max(k, 1), 1.0)
-    return p.copy()
+        bonf: np.ndarray = np.minimum(p * max(k, 1), 1.0)
+        return bonf
+    same: np.ndarray = p.copy()
+    return same
 
 
-def _judge(cols: Sequence[FeatureProfile], counts: Sequence[np.ndarray], n_rows: int,
-           config: DriftConfig, correction: str) -> list[ColumnDrift]:
+def _judge(
+    cols: Sequence[FeatureProfile],
+    counts: Sequence[np.ndarray],
+    n_rows: int,
+    config: DriftConfig,
+    correction: str,
+) -> list[ColumnDrift]:
     raws = []
-    for fp, c in zip(cols, counts):
+    for fp, c in zip(cols, counts, strict=True):
         s, p = column_scores(fp, c)
         raws.append(_Raw(s, p, int(np.sum(c))))
     methods = [config.method_for(fp.kind) for fp in cols]
-    p_gate = np.array([r.p_values.get(P_SOURCE[m], np.nan) for r, (m, _) in zip(raws, methods)], dtype=np.float64)
+    p_gate = np.array(
+        [r.p_values.get(P_SOURCE[m], np.nan) for r, (m, _) in zip(raws, methods, strict=True)],
+        dtype=np.float64,
+    )
     judged = np.array([n_rows >= config.min_rows for _ in cols], dtype=bool)
     p_for_adjust = np.where(judged, p_gate, np.nan)
     p_adj = _adjust(p_for_adjust, correction)
     out = []
-    for i, (fp, raw, (method, thr)) in enumerate(zip(cols, raws, methods)):
+    for i, (fp, raw, (method, thr)) in enumerate(zip(cols, raws, methods, strict=True)):
         score = raw.scores[method]
         ok = bool(judged[i]) and np.isfinite(score) and np.isfinite(p_adj[i])
         drifted = bool(ok and score >= thr and p_adj[i] < config.alpha)
-        out.append(ColumnDrift(
-            name=fp.name, kind=fp.kind, method=method, score=float(score), threshold=thr,
-            p_value=float(p_gate[i]), p_adjusted=float(p_adj[i]), drifted=drifted, n_rows=raw.n,
-            judged=bool(ok), scores=raw.scores, p_values=raw.p_values,
-        ))
+        out.append(
+            ColumnDrift(
+                name=fp.name,
+                kind=fp.kind,
+                method=method,
+                score=float(score),
+                threshold=thr,
+                p_value=float(p_gate[i]),
+                p_adjusted=float(p_adj[i]),
+                drifted=drifted,
+                n_rows=raw.n,
+                judged=bool(ok),
+                scores=raw.scores,
+                p_values=raw.p_values,
+            )
+        )
     return out
 
 
@@ -155,8 +187,15 @@ def evaluate(
     judged = [f for f in feats if f.judged]
     share = sum(f.drifted for f in judged) / len(judged) if judged else float("nan")
     return DriftReport(
-        model=model, window=window, n_rows=int(n_rows), features=tuple(feats), outputs=tuple(outs),
-        drift_share=share, dataset_drifted=bool(judged) and share >= config.dataset_drift_share,
-        share_threshold=config.dataset_drift_share, alpha=config.alpha, correction=config.correction,
+        model=model,
+        window=window,
+        n_rows=int(n_rows),
+        features=tuple(feats),
+        outputs=tuple(outs),
+        drift_share=share,
+        dataset_drifted=bool(judged) and share >= config.dataset_drift_share,
+        share_threshold=config.dataset_drift_share,
+        alpha=config.alpha,
+        correction=config.correction,
         min_rows=config.min_rows,
     )

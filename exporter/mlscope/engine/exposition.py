@@ -19,7 +19,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 # The same spelling of numbers as generate_latest (Go-style exponents, +Inf, NaN).
-_value = floatToGoString
+def _value(v: float) -> str:
+    s: str = floatToGoString(v)  # type: ignore[no-untyped-call]
+    return s
 
 
 def _escape_value(s: str) -> str:

@@ -108,7 +108,8 @@ class FeatureProfile:
         object.__setattr__(self, "_known", frozenset(self.known_categories))
         if len(self.counts) != expected:
             raise ValueError(
-                f"feature {self.name!r}: 'counts' must have {expected} entries for its bins (got {len(self.counts)})"
+                f"feature {self.name!r}: 'counts' must have {expected} entries for its bins "
+                f"(got {len(self.counts)})"
             )
 
     # ----------------------------------------------------------------- bins
@@ -232,7 +233,10 @@ class FeatureProfile:
         if self.kind == "numeric":
             d["edges"] = list(self.edges)
             d.update(
-                min=self.min, max=self.max, mean=self.mean, std=self.std,
+                min=self.min,
+                max=self.max,
+                mean=self.mean,
+                std=self.std,
                 quantiles={k: self.quantiles[k] for k in sorted(self.quantiles)},
             )
         else:
@@ -259,11 +263,15 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``pandas.factorize`` that survives unhashable values (they become one sentinel)."""
     a = np.asarray(values)
     try:
-        return pd.factorize(a, use_na_sentinel=True)
+        codes, uniques = pd.factorize(a, use_na_sentinel=True)
+        return np.asarray(codes), np.asarray(uniques, dtype=object)
     except TypeError:
         # Rare error path only: one Python pass to swap out dicts, lists and the like.
-        safe = np.array([v if isinstance(v, _SCALAR_TYPES) or v is None else _UNUSABLE for v in a], dtype=object)
-        return pd.factorize(safe, use_na_sentinel=True)
+        safe = np.array(
+            [v if isinstance(v, _SCALAR_TYPES) or v is None else _UNUSABLE for v in a], dtype=object
+        )
+        codes, uniques = pd.factorize(safe, use_na_sentinel=True)
+        return np.asarray(codes), np.asarray(uniques, dtype=object)
 
 
 def to_float(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -284,7 +292,9 @@ def to_float(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndar
         x = obj.astype(np.float64)
         wrong = None
     except (TypeError, ValueError):
-        x = pd.to_numeric(pd.Series(obj, copy=False), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        x = pd.to_numeric(pd.Series(obj, copy=False), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
         wrong = np.isnan(x) & ~null
     # pd.isna also flags float NaN; only None / pd.NA count as "missing" proper.
     if null.any():
@@ -313,17 +323,22 @@ def fit_numeric(name: str, values: np.ndarray, *, bins: int = 20) -> FeatureProf
         uniq = np.unique(finite)
         if uniq.size <= bins:
             mids = (uniq[:-1] + uniq[1:]) / 2.0
-            edges = np.concatenate([[uniq[0]], mids, [uniq[-1]]]) if uniq.size > 1 else np.array([uniq[0]] * 2)
+            edges = (
+                np.concatenate([[uniq[0]], mids, [uniq[-1]]]) if uniq.size > 1 else np.array([uniq[0]] * 2)
+            )
         else:
             edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)))
         qs = np.quantile(finite, QUANTILES)
         stats = {
-            "min": float(finite.min()), "max": float(finite.max()),
-            "mean": _finite_float(float(finite.mean())), "std": _finite_float(float(finite.std(ddof=1)))
-            if finite.size > 1 else 0.0,
-            "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs)},
+            "min": float(finite.min()),
+            "max": float(finite.max()),
+            "mean": _finite_float(float(finite.mean())),
+            "std": _finite_float(float(finite.std(ddof=1))) if finite.size > 1 else 0.0,
+            "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
         }
-    empty = FeatureProfile(name, "numeric", (0,) * (len(edges) + 2), edges=tuple(float(e) for e in edges), **stats)
+    empty = FeatureProfile(
+        name, "numeric", (0,) * (len(edges) + 2), edges=tuple(float(e) for e in edges), **stats
+    )
     idx, _ = empty.bin(x, x.size)
     counts = np.bincount(idx, minlength=empty.n_bins)
     return with_counts(empty, counts)
@@ -337,7 +352,7 @@ def fit_categorical(name: str, values: np.ndarray, *, top_k: int = 20) -> Featur
     per_code = np.bincount(codes[codes >= 0], minlength=len(uniques))
     freq: dict[str, int] = {}
     n_missing = int(np.count_nonzero(codes < 0))
-    for u, c in zip(uniques, per_code):
+    for u, c in zip(uniques, per_code, strict=True):
         key = category_key(u) if isinstance(u, _SCALAR_TYPES) else None
         if key is None:
             n_missing += int(c)
@@ -348,8 +363,11 @@ def fit_categorical(name: str, values: np.ndarray, *, top_k: int = 20) -> Featur
     known = tuple(k for k, _ in rest[:MAX_KNOWN_CATEGORIES])
     counts = (*(c for _, c in top), sum(c for _, c in rest), n_missing)
     return FeatureProfile(
-        name, "categorical", tuple(int(c) for c in counts),
-        categories=tuple(k for k, _ in top), known_categories=known,
+        name,
+        "categorical",
+        tuple(int(c) for c in counts),
+        categories=tuple(k for k, _ in top),
+        known_categories=known,
         vocabulary_complete=len(rest) <= MAX_KNOWN_CATEGORIES,
     )
 
@@ -357,9 +375,18 @@ def fit_categorical(name: str, values: np.ndarray, *, top_k: int = 20) -> Featur
 def with_counts(fp: FeatureProfile, counts: np.ndarray) -> FeatureProfile:
     """The same bins with new reference counts (used after a second, exact pass)."""
     return FeatureProfile(
-        fp.name, fp.kind, tuple(int(c) for c in counts), edges=fp.edges, categories=fp.categories,
-        known_categories=fp.known_categories, vocabulary_complete=fp.vocabulary_complete,
-        min=fp.min, max=fp.max, mean=fp.mean, std=fp.std, quantiles=dict(fp.quantiles),
+        fp.name,
+        fp.kind,
+        tuple(int(c) for c in counts),
+        edges=fp.edges,
+        categories=fp.categories,
+        known_categories=fp.known_categories,
+        vocabulary_complete=fp.vocabulary_complete,
+        min=fp.min,
+        max=fp.max,
+        mean=fp.mean,
+        std=fp.std,
+        quantiles=dict(fp.quantiles),
     )
 
 

@@ -34,7 +34,13 @@ log = logging.getLogger(__name__)
 
 #: Every data-quality issue kind, in the column order of the issue count matrix.
 ISSUE_KINDS: tuple[str, ...] = (
-    "missing", "nan", "inf", "wrong_type", "out_of_range", "unseen_category", "missing_feature",
+    "missing",
+    "nan",
+    "inf",
+    "wrong_type",
+    "out_of_range",
+    "unseen_category",
+    "missing_feature",
 )
 _ISSUE_POS = {k: i for i, k in enumerate(ISSUE_KINDS)}
 _LE = tuple(f"{b:g}" for b in SCORE_BUCKETS) + ("+Inf",)
@@ -47,8 +53,14 @@ def _finite(v: float) -> bool:
 class ModelEngine:
     """Drift, data quality, outliers (and model quality, via the tracker) for one model."""
 
-    def __init__(self, name: str, profile: Profile, *, windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
-                 config: DriftConfig | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        profile: Profile,
+        *,
+        windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
+        config: DriftConfig | None = None,
+    ) -> None:
         if not windows:
             raise ValueError("'windows' must hold at least one WindowSpec")
         names = [w.name for w in windows]
@@ -89,29 +101,46 @@ class ModelEngine:
     def _build_static(self) -> None:
         m = self.name
         p = self.profile
-        self._feat_bin_labels = [[{"model": m, "feature": fp.name, "bin": b} for b in fp.bin_labels]
-                                 for fp in p.features]
-        self._out_bin_labels = [[{"model": m, "output": op.name, "bin": b} for b in op.bin_labels]
-                                for op in p.outputs]
-        ref: dict[str, list[Sample]] = {"mlscope_feature_reference_ratio": [],
-                                        "mlscope_prediction_reference_ratio": [],
-                                        "mlscope_feature_drift_threshold": []}
-        for fp, labels in zip(p.features, self._feat_bin_labels):
+        self._feat_bin_labels = [
+            [{"model": m, "feature": fp.name, "bin": b} for b in fp.bin_labels] for fp in p.features
+        ]
+        self._out_bin_labels = [
+            [{"model": m, "output": op.name, "bin": b} for b in op.bin_labels] for op in p.outputs
+        ]
+        ref: dict[str, list[Sample]] = {
+            "mlscope_feature_reference_ratio": [],
+            "mlscope_prediction_reference_ratio": [],
+            "mlscope_feature_drift_threshold": [],
+        }
+        for fp, labels in zip(p.features, self._feat_bin_labels, strict=True):
             n = fp.n_rows or 1
             ref["mlscope_feature_reference_ratio"] += [
-                Sample("mlscope_feature_reference_ratio", lab, c / n) for lab, c in zip(labels, fp.counts)]
+                Sample("mlscope_feature_reference_ratio", lab, c / n)
+                for lab, c in zip(labels, fp.counts, strict=True)
+            ]
             method, thr = self.config.method_for(fp.kind)
-            ref["mlscope_feature_drift_threshold"].append(Sample(
-                "mlscope_feature_drift_threshold", {"model": m, "feature": fp.name, "method": method}, thr))
-        for op, labels in zip(p.outputs, self._out_bin_labels):
+            ref["mlscope_feature_drift_threshold"].append(
+                Sample(
+                    "mlscope_feature_drift_threshold", {"model": m, "feature": fp.name, "method": method}, thr
+                )
+            )
+        for op, labels in zip(p.outputs, self._out_bin_labels, strict=True):
             n = op.n_rows or 1
             ref["mlscope_prediction_reference_ratio"] += [
-                Sample("mlscope_prediction_reference_ratio", lab, c / n) for lab, c in zip(labels, op.counts)]
-        ref["mlscope_profile_info"] = [Sample("mlscope_profile_info", {
-            "model": m, "profile_version": str(VERSION), "profile_hash": self.profile_hash}, 1.0)]
+                Sample("mlscope_prediction_reference_ratio", lab, c / n)
+                for lab, c in zip(labels, op.counts, strict=True)
+            ]
+        ref["mlscope_profile_info"] = [
+            Sample(
+                "mlscope_profile_info",
+                {"model": m, "profile_version": str(VERSION), "profile_hash": self.profile_hash},
+                1.0,
+            )
+        ]
         self._static = ref
         self._issue_labels = [
-            [(_ISSUE_POS[k], {"model": m, "feature": fp.name, "issue": k}) for k in fp.issues] for fp in p.features
+            [(_ISSUE_POS[k], {"model": m, "feature": fp.name, "issue": k}) for k in fp.issues]
+            for fp in p.features
         ]
         self._model_label = {"model": m}
         self._le_labels = [{"model": m, "le": le} for le in _LE]
@@ -154,7 +183,9 @@ class ModelEngine:
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
         binned = bin_batch(self.profile, batch, with_index=self._tracker is not None)
-        vec = np.concatenate([[binned.n_rows], *binned.feature_counts, *binned.output_counts]).astype(np.int64)
+        vec = np.concatenate([[binned.n_rows], *binned.feature_counts, *binned.output_counts]).astype(
+            np.int64
+        )
         issues = np.zeros_like(self._issues)
         for i, iss in enumerate(binned.issues):
             for k, v in iss.items():
@@ -162,7 +193,9 @@ class ModelEngine:
         hist, s_sum, n_out = None, 0.0, 0
         if binned.outlier_scores is not None:
             s = binned.outlier_scores
-            hist = np.bincount(np.searchsorted(SCORE_BUCKETS, s, side="left"), minlength=len(SCORE_BUCKETS) + 1)
+            hist = np.bincount(
+                np.searchsorted(SCORE_BUCKETS, s, side="left"), minlength=len(SCORE_BUCKETS) + 1
+            )
             s_sum = float(np.sum(s))
             n_out = int(np.count_nonzero(s > self.profile.outlier.threshold)) if self.profile.outlier else 0
         with self._lock:
@@ -192,9 +225,14 @@ class ModelEngine:
 
     def _report_from(self, window: str, vec: np.ndarray) -> DriftReport:
         return evaluate(
-            model=self.name, window=window, features=self.profile.features,
-            feature_counts=[vec[s] for s in self._feat_slices], outputs=self.profile.outputs,
-            output_counts=[vec[s] for s in self._out_slices], n_rows=int(vec[0]), config=self.config,
+            model=self.name,
+            window=window,
+            features=self.profile.features,
+            feature_counts=[vec[s] for s in self._feat_slices],
+            outputs=self.profile.outputs,
+            output_counts=[vec[s] for s in self._out_slices],
+            n_rows=int(vec[0]),
+            config=self.config,
         )
 
     def report(self, window: str | WindowSpec, now: float) -> DriftReport:
@@ -208,7 +246,7 @@ class ModelEngine:
         """Recompute every window's drift; the results back the gauges until the next call."""
         with self._lock:
             vecs = [ring.total(now) for ring in self._rings]
-        reports = {w.name: self._report_from(w.name, v) for w, v in zip(self.windows, vecs)}
+        reports = {w.name: self._report_from(w.name, v) for w, v in zip(self.windows, vecs, strict=True)}
         samples = self._samples_for(reports)
         with self._lock:
             self._reports = reports
@@ -225,54 +263,107 @@ class ModelEngine:
 
     def _samples_for(self, reports: Mapping[str, DriftReport]) -> dict[str, list[Sample]]:
         m = self.name
-        out: dict[str, list[Sample]] = {k: [] for k in (
-            "mlscope_feature_drift_score", "mlscope_feature_drift_p_value", "mlscope_feature_drift_detected",
-            "mlscope_dataset_drift_share_ratio", "mlscope_dataset_drift_detected",
-            "mlscope_prediction_drift_score", "mlscope_prediction_drift_p_value",
-            "mlscope_prediction_drift_detected", "mlscope_window_rows",
-            "mlscope_feature_drift_contribution_ratio")}
-        score, pval, det = (out["mlscope_feature_drift_score"], out["mlscope_feature_drift_p_value"],
-                            out["mlscope_feature_drift_detected"])
+        out: dict[str, list[Sample]] = {
+            k: []
+            for k in (
+                "mlscope_feature_drift_score",
+                "mlscope_feature_drift_p_value",
+                "mlscope_feature_drift_detected",
+                "mlscope_dataset_drift_share_ratio",
+                "mlscope_dataset_drift_detected",
+                "mlscope_prediction_drift_score",
+                "mlscope_prediction_drift_p_value",
+                "mlscope_prediction_drift_detected",
+                "mlscope_window_rows",
+                "mlscope_feature_drift_contribution_ratio",
+            )
+        }
+        score, pval, det = (
+            out["mlscope_feature_drift_score"],
+            out["mlscope_feature_drift_p_value"],
+            out["mlscope_feature_drift_detected"],
+        )
         contrib = out["mlscope_feature_drift_contribution_ratio"]
         for w, rep in reports.items():
-            out["mlscope_window_rows"].append(Sample("mlscope_window_rows", {"model": m, "window": w}, rep.n_rows))
+            out["mlscope_window_rows"].append(
+                Sample("mlscope_window_rows", {"model": m, "window": w}, rep.n_rows)
+            )
             rel: list[tuple[str, float]] = []
             for c in rep.features:
                 for method, v in c.scores.items():
                     if _finite(v):
-                        score.append(Sample("mlscope_feature_drift_score",
-                                            {"model": m, "feature": c.name, "method": method, "window": w}, v))
+                        score.append(
+                            Sample(
+                                "mlscope_feature_drift_score",
+                                {"model": m, "feature": c.name, "method": method, "window": w},
+                                v,
+                            )
+                        )
                 for method, v in c.p_values.items():
                     if _finite(v):
-                        pval.append(Sample("mlscope_feature_drift_p_value",
-                                           {"model": m, "feature": c.name, "method": method, "window": w}, v))
-                det.append(Sample("mlscope_feature_drift_detected",
-                                  {"model": m, "feature": c.name, "window": w}, 1.0 if c.drifted else 0.0))
+                        pval.append(
+                            Sample(
+                                "mlscope_feature_drift_p_value",
+                                {"model": m, "feature": c.name, "method": method, "window": w},
+                                v,
+                            )
+                        )
+                det.append(
+                    Sample(
+                        "mlscope_feature_drift_detected",
+                        {"model": m, "feature": c.name, "window": w},
+                        1.0 if c.drifted else 0.0,
+                    )
+                )
                 if _finite(c.score) and c.threshold > 0:
                     rel.append((c.name, c.score / c.threshold))
             total = sum(v for _, v in rel)
             if total > 0:
-                contrib += [Sample("mlscope_feature_drift_contribution_ratio",
-                                   {"model": m, "feature": f, "window": w}, v / total) for f, v in rel]
+                contrib += [
+                    Sample(
+                        "mlscope_feature_drift_contribution_ratio",
+                        {"model": m, "feature": f, "window": w},
+                        v / total,
+                    )
+                    for f, v in rel
+                ]
             if _finite(rep.drift_share):
                 out["mlscope_dataset_drift_share_ratio"].append(
-                    Sample("mlscope_dataset_drift_share_ratio", {"model": m, "window": w}, rep.drift_share))
+                    Sample("mlscope_dataset_drift_share_ratio", {"model": m, "window": w}, rep.drift_share)
+                )
             out["mlscope_dataset_drift_detected"].append(
-                Sample("mlscope_dataset_drift_detected", {"model": m, "window": w}, 1.0 if rep.dataset_drifted else 0.0))
+                Sample(
+                    "mlscope_dataset_drift_detected",
+                    {"model": m, "window": w},
+                    1.0 if rep.dataset_drifted else 0.0,
+                )
+            )
             for c in rep.outputs:
                 for method, v in c.scores.items():
                     if _finite(v):
-                        out["mlscope_prediction_drift_score"].append(Sample(
-                            "mlscope_prediction_drift_score",
-                            {"model": m, "output": c.name, "method": method, "window": w}, v))
+                        out["mlscope_prediction_drift_score"].append(
+                            Sample(
+                                "mlscope_prediction_drift_score",
+                                {"model": m, "output": c.name, "method": method, "window": w},
+                                v,
+                            )
+                        )
                 for method, v in c.p_values.items():
                     if _finite(v):
-                        out["mlscope_prediction_drift_p_value"].append(Sample(
-                            "mlscope_prediction_drift_p_value",
-                            {"model": m, "output": c.name, "method": method, "window": w}, v))
-                out["mlscope_prediction_drift_detected"].append(Sample(
-                    "mlscope_prediction_drift_detected", {"model": m, "output": c.name, "window": w},
-                    1.0 if c.drifted else 0.0))
+                        out["mlscope_prediction_drift_p_value"].append(
+                            Sample(
+                                "mlscope_prediction_drift_p_value",
+                                {"model": m, "output": c.name, "method": method, "window": w},
+                                v,
+                            )
+                        )
+                out["mlscope_prediction_drift_detected"].append(
+                    Sample(
+                        "mlscope_prediction_drift_detected",
+                        {"model": m, "output": c.name, "window": w},
+                        1.0 if c.drifted else 0.0,
+                    )
+                )
         return out
 
     # -------------------------------------------------------------- collect
@@ -289,31 +380,53 @@ class ModelEngine:
         lab = self._model_label
         fams.add("mlscope_rows_total", [Sample("mlscope_rows_total", lab, totals[0])])
         bins = fams.get("mlscope_feature_bin_total").samples
-        for sl, labels in zip(self._feat_slices, self._feat_bin_labels):
-            bins.extend([Sample("mlscope_feature_bin_total", d, v) for d, v in zip(labels, totals[sl])])
+        for sl, labels in zip(self._feat_slices, self._feat_bin_labels, strict=True):
+            bins.extend(
+                [Sample("mlscope_feature_bin_total", d, v) for d, v in zip(labels, totals[sl], strict=True)]
+            )
         fams.add("mlscope_feature_reference_ratio", self._static["mlscope_feature_reference_ratio"])
         obins = fams.get("mlscope_prediction_bin_total").samples
-        for sl, labels in zip(self._out_slices, self._out_bin_labels):
-            obins.extend([Sample("mlscope_prediction_bin_total", d, v) for d, v in zip(labels, totals[sl])])
+        for sl, labels in zip(self._out_slices, self._out_bin_labels, strict=True):
+            obins.extend(
+                [
+                    Sample("mlscope_prediction_bin_total", d, v)
+                    for d, v in zip(labels, totals[sl], strict=True)
+                ]
+            )
         fams.add("mlscope_prediction_reference_ratio", self._static["mlscope_prediction_reference_ratio"])
         for name, samples in drift.items():
             fams.add(name, samples)
         fams.add("mlscope_feature_drift_threshold", self._static["mlscope_feature_drift_threshold"])
-        fams.add("mlscope_data_quality_issues_total", [
-            Sample("mlscope_data_quality_issues_total", d, row[k])
-            for row, kinds in zip(issues, self._issue_labels) for k, d in kinds])
-        fams.add("mlscope_schema_unexpected_features_total",
-                 [Sample("mlscope_schema_unexpected_features_total", lab, unexpected)])
+        fams.add(
+            "mlscope_data_quality_issues_total",
+            [
+                Sample("mlscope_data_quality_issues_total", d, row[k])
+                for row, kinds in zip(issues, self._issue_labels, strict=True)
+                for k, d in kinds
+            ],
+        )
+        fams.add(
+            "mlscope_schema_unexpected_features_total",
+            [Sample("mlscope_schema_unexpected_features_total", lab, unexpected)],
+        )
         if self.profile.outlier is not None:
-            fams.add("mlscope_outlier_score", [
-                *(Sample("mlscope_outlier_score_bucket", d, v) for d, v in zip(self._le_labels, hist)),
-                Sample("mlscope_outlier_score_count", lab, hist[-1]),
-                Sample("mlscope_outlier_score_sum", lab, o_sum),
-            ])
+            fams.add(
+                "mlscope_outlier_score",
+                [
+                    *(
+                        Sample("mlscope_outlier_score_bucket", d, v)
+                        for d, v in zip(self._le_labels, hist, strict=True)
+                    ),
+                    Sample("mlscope_outlier_score_count", lab, hist[-1]),
+                    Sample("mlscope_outlier_score_sum", lab, o_sum),
+                ],
+            )
             fams.add("mlscope_outliers_total", [Sample("mlscope_outliers_total", lab, o_count)])
         if _finite(last):
-            fams.add("mlscope_last_compute_timestamp_seconds",
-                     [Sample("mlscope_last_compute_timestamp_seconds", lab, last)])
+            fams.add(
+                "mlscope_last_compute_timestamp_seconds",
+                [Sample("mlscope_last_compute_timestamp_seconds", lab, last)],
+            )
         fams.add("mlscope_profile_info", self._static["mlscope_profile_info"])
         if self._tracker is not None:
             metrics = self._call_tracker("collect")
@@ -336,11 +449,17 @@ class ModelEngine:
         """JSON-able snapshot of every count (restore with :meth:`load_state`)."""
         with self._lock:
             state: dict[str, Any] = {
-                "model": self.name, "profile_hash": self.profile_hash,
+                "model": self.name,
+                "profile_hash": self.profile_hash,
                 "windows": [r.state_dict() for r in self._rings],
-                "totals": self._totals.tolist(), "issues": self._issues.tolist(),
+                "totals": self._totals.tolist(),
+                "issues": self._issues.tolist(),
                 "unexpected": self._unexpected,
-                "outlier": {"hist": self._outlier_hist.tolist(), "sum": self._outlier_sum, "count": self._outliers},
+                "outlier": {
+                    "hist": self._outlier_hist.tolist(),
+                    "sum": self._outlier_sum,
+                    "count": self._outliers,
+                },
             }
         if self._tracker is not None:
             state["quality"] = self._call_tracker("state_dict")
@@ -360,7 +479,11 @@ class ModelEngine:
             ring_states = {r["name"]: r for r in state["windows"]}
         except (KeyError, TypeError, ValueError):
             return False
-        if totals.shape != self._totals.shape or issues.shape != self._issues.shape or hist.shape != self._outlier_hist.shape:
+        if (
+            totals.shape != self._totals.shape
+            or issues.shape != self._issues.shape
+            or hist.shape != self._outlier_hist.shape
+        ):
             return False
         with self._lock:
             self._totals, self._issues, self._outlier_hist = totals, issues, hist

@@ -71,8 +71,13 @@ class OutlierProfile:
         return result
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": list(self.features), "mean": list(self.mean), "std": list(self.std),
-                "correlation": [list(r) for r in self.correlation], "threshold": self.threshold}
+        return {
+            "features": list(self.features),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "correlation": [list(r) for r in self.correlation],
+            "threshold": self.threshold,
+        }
 
 
 def fit_outliers(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> OutlierProfile | None:
@@ -102,7 +107,9 @@ def fit_outliers(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> Out
     corr = np.atleast_2d(np.corrcoef(z, rowvar=False)) if z.shape[0] > 1 else np.eye(len(use))
     corr = np.nan_to_num(corr, nan=0.0)
     np.fill_diagonal(corr, 1.0)
-    prof = OutlierProfile(tuple(use), tuple(means), tuple(stds), tuple(tuple(float(v) for v in r) for r in corr), 0.0)
-    ref_scores = prof.score(dict(zip(use, xs)), z.shape[0])
+    prof = OutlierProfile(
+        tuple(use), tuple(means), tuple(stds), tuple(tuple(float(v) for v in r) for r in corr), 0.0
+    )
+    ref_scores = prof.score(dict(zip(use, xs, strict=True)), z.shape[0])
     thr = float(np.quantile(ref_scores, THRESHOLD_QUANTILE))
     return OutlierProfile(prof.features, prof.mean, prof.std, prof.correlation, thr)

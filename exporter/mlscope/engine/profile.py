@@ -135,9 +135,19 @@ class Profile:
         outlier = self.outlier
         if outlier is not None and not set(outlier.features) <= {f.name for f in keep}:
             outlier = None
-        return Profile(features=keep, outputs=self.outputs, target=self.target, task=self.task,
-                       classes=self.classes, model=self.model, n_rows=self.n_rows, outlier=outlier,
-                       quality=self.quality, columns=self.columns, settings=self.settings)
+        return Profile(
+            features=keep,
+            outputs=self.outputs,
+            target=self.target,
+            task=self.task,
+            classes=self.classes,
+            model=self.model,
+            n_rows=self.n_rows,
+            outlier=outlier,
+            quality=self.quality,
+            columns=self.columns,
+            settings=self.settings,
+        )
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -171,7 +181,8 @@ class Profile:
         n = max(n, 0)
         preds = [prediction] if isinstance(prediction, str) else list(prediction or [])
         score_map: dict[str, str] = (
-            {str(k): str(v) for k, v in scores.items()} if isinstance(scores, Mapping)
+            {str(k): str(v) for k, v in scores.items()}
+            if isinstance(scores, Mapping)
             else {str(c): str(c) for c in (scores or [])}
         )
         for extra in preds[1:]:
@@ -182,21 +193,29 @@ class Profile:
         both = cat & num
         if both:
             raise ProfileError(f"columns {sorted(both)} are given as both categorical and numeric")
-        for key, wanted in (("target", [target] if target else []), ("prediction", preds),
-                            ("scores", list(score_map.values())), ("categorical", sorted(cat)),
-                            ("numeric", sorted(num))):
+        for key, wanted in (
+            ("target", [target] if target else []),
+            ("prediction", preds),
+            ("scores", list(score_map.values())),
+            ("categorical", sorted(cat)),
+            ("numeric", sorted(num)),
+        ):
             for c in wanted:
                 if c not in cols:
-                    raise ProfileError(f"'{key}' names column {c!r}, which is not in the data "
-                                       f"(columns: {sorted(cols)[:20]})")
+                    raise ProfileError(
+                        f"'{key}' names column {c!r}, which is not in the data (columns: {sorted(cols)[:20]})"
+                    )
         skip = {target, pred_col, *score_map.values(), *(exclude or ())}
         features: list[FeatureProfile] = []
         for name, values in cols.items():
             if name in skip:
                 continue
             kind = "categorical" if name in cat else "numeric" if name in num else infer_kind(values)
-            features.append(fit_numeric(name, values, bins=bins) if kind == "numeric"
-                            else fit_categorical(name, values, top_k=top_k))
+            features.append(
+                fit_numeric(name, values, bins=bins)
+                if kind == "numeric"
+                else fit_categorical(name, values, top_k=top_k)
+            )
         task: str | None = None
         if target is not None:
             task = _task_of(cols[target])
@@ -219,18 +238,30 @@ class Profile:
         k_out = max(top_k, len(classes))
         if pred_col is not None:
             v = cols[pred_col]
-            outputs.append(fit_categorical("prediction", v, top_k=k_out) if task == "classification"
-                           else fit_numeric("prediction", v, bins=bins))
+            outputs.append(
+                fit_categorical("prediction", v, top_k=k_out)
+                if task == "classification"
+                else fit_numeric("prediction", v, bins=bins)
+            )
         for cls_name, col in score_map.items():
             outputs.append(fit_numeric(f"score_{cls_name}", cols[col], bins=bins))
         tgt = None
         if target is not None:
-            tgt = (fit_categorical("target", cols[target], top_k=k_out) if task == "classification"
-                   else fit_numeric("target", cols[target], bins=bins))
+            tgt = (
+                fit_categorical("target", cols[target], top_k=k_out)
+                if task == "classification"
+                else fit_numeric("target", cols[target], bins=bins)
+            )
         outlier = fit_outliers(cols, [f.name for f in features if f.kind == "numeric"]) if n > 1 else None
         return cls(
-            features=features, outputs=outputs, target=tgt, task=task, classes=classes, model=model,
-            n_rows=n, outlier=outlier,
+            features=features,
+            outputs=outputs,
+            target=tgt,
+            task=task,
+            classes=classes,
+            model=model,
+            n_rows=n,
+            outlier=outlier,
             columns={"target": target, "prediction": pred_col, "scores": score_map},
             settings={"bins": bins, "top_k": top_k},
         )
@@ -252,8 +283,14 @@ class Profile:
             labels=cols.get(target_col) if target_col else None,
         )
 
-    def compare(self, data: Any, *, config: DriftConfig | None = None, names: Sequence[str] | None = None,
-                window: str = "offline") -> DriftReport:
+    def compare(
+        self,
+        data: Any,
+        *,
+        config: DriftConfig | None = None,
+        names: Sequence[str] | None = None,
+        window: str = "offline",
+    ) -> DriftReport:
         """Drift report of ``data`` (same forms as :meth:`from_frame`) against this profile.
 
         The numbers are those the exporter publishes for a window holding the same rows.
@@ -264,18 +301,31 @@ class Profile:
         batch = data if isinstance(data, Batch) else self.batch_of(data, names=names)
         binned = bin_batch(self, batch, with_outliers=False)
         return evaluate(
-            model=self.model or "", window=window, features=self.features, feature_counts=binned.feature_counts,
-            outputs=self.outputs, output_counts=binned.output_counts, n_rows=binned.n_rows,
+            model=self.model or "",
+            window=window,
+            features=self.features,
+            feature_counts=binned.feature_counts,
+            outputs=self.outputs,
+            output_counts=binned.output_counts,
+            n_rows=binned.n_rows,
             config=config or DriftConfig(),
         )
 
     # ------------------------------------------------------------ (de)serialise
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "version": VERSION, "mlscope_version": __version__,
-            "model": self.model, "n_rows": self.n_rows, "task": self.task, "classes": list(self.classes),
-            "columns": {"target": self.columns.get("target"), "prediction": self.columns.get("prediction"),
-                        "scores": dict(self.columns.get("scores") or {})},
+            "format": FORMAT,
+            "version": VERSION,
+            "mlscope_version": __version__,
+            "model": self.model,
+            "n_rows": self.n_rows,
+            "task": self.task,
+            "classes": list(self.classes),
+            "columns": {
+                "target": self.columns.get("target"),
+                "prediction": self.columns.get("prediction"),
+                "scores": dict(self.columns.get("scores") or {}),
+            },
             "settings": dict(self.settings),
             "features": [f.to_dict() for f in self.features],
             "outputs": [f.to_dict() for f in self.outputs],
@@ -351,23 +401,43 @@ class Profile:
         quality = {str(k): v.num(x, f"quality.{k}") for k, x in quality_raw.items()}
         cols_raw = v.obj(d.get("columns") or {}, "columns")
         scores_raw = v.obj(cols_raw.get("scores") or {}, "columns.scores")
-        columns = {"target": cols_raw.get("target"), "prediction": cols_raw.get("prediction"),
-                   "scores": {str(k): str(x) for k, x in scores_raw.items()}}
+        columns = {
+            "target": cols_raw.get("target"),
+            "prediction": cols_raw.get("prediction"),
+            "scores": {str(k): str(x) for k, x in scores_raw.items()},
+        }
         outlier = v.outlier(d.get("outlier"), "outlier") if d.get("outlier") is not None else None
         settings = dict(v.obj(d.get("settings") or {}, "settings"))
-        return cls(features=features, outputs=outputs, target=target, task=task, classes=classes, model=model,
-                   n_rows=n_rows, outlier=outlier, quality=quality, columns=columns, settings=settings)
+        return cls(
+            features=features,
+            outputs=outputs,
+            target=target,
+            task=task,
+            classes=classes,
+            model=model,
+            n_rows=n_rows,
+            outlier=outlier,
+            quality=quality,
+            columns=columns,
+            settings=settings,
+        )
 
     def __repr__(self) -> str:
-        return (f"Profile(model={self.model!r}, features={len(self.features)}, outputs={len(self.outputs)}, "
-                f"task={self.task!r}, n_rows={self.n_rows}, hash={self.hash!r})")
+        return (
+            f"Profile(model={self.model!r}, features={len(self.features)}, outputs={len(self.outputs)}, "
+            f"task={self.task!r}, n_rows={self.n_rows}, hash={self.hash!r})"
+        )
 
 
 class _Validator:
     """Field-by-field checks of the JSON form; every message names the field path."""
 
     def _err(self, path: str, expected: str, got: Any) -> ProfileError:
-        shown = type(got).__name__ if not isinstance(got, (int, float, str)) or isinstance(got, bool) else repr(got)
+        shown = (
+            type(got).__name__
+            if not isinstance(got, (int, float, str)) or isinstance(got, bool)
+            else repr(got)
+        )
         return ProfileError(f"field '{path}' must be {expected} (got {shown})")
 
     def obj(self, x: Any, path: str) -> Mapping[str, Any]:
@@ -412,28 +482,47 @@ class _Validator:
         kind = d.get("kind")
         if kind not in ("numeric", "categorical"):
             raise self._err(f"{path}.kind", "'numeric' or 'categorical'", kind)
-        counts = tuple(self.integer(c, f"{path}.counts[{i}]") for i, c in enumerate(self.lst(d, "counts", f"{path}.")))
+        counts = tuple(
+            self.integer(c, f"{path}.counts[{i}]") for i, c in enumerate(self.lst(d, "counts", f"{path}."))
+        )
         try:
             if kind == "numeric":
-                edges = tuple(self.num(e, f"{path}.edges[{i}]") for i, e in enumerate(self.lst(d, "edges", f"{path}.")))
-                if len(edges) < 2 or any(b < a for a, b in zip(edges, edges[1:])):
+                edges = tuple(
+                    self.num(e, f"{path}.edges[{i}]") for i, e in enumerate(self.lst(d, "edges", f"{path}."))
+                )
+                if len(edges) < 2 or any(b < a for a, b in zip(edges, edges[1:], strict=False)):
                     raise ProfileError(f"field '{path}.edges' must be at least 2 non-decreasing numbers")
                 q = self.obj(d.get("quantiles") or {}, f"{path}.quantiles")
                 return FeatureProfile(
-                    name, "numeric", counts, edges=edges,
-                    min=self.opt_num(d.get("min"), f"{path}.min"), max=self.opt_num(d.get("max"), f"{path}.max"),
-                    mean=self.opt_num(d.get("mean"), f"{path}.mean"), std=self.opt_num(d.get("std"), f"{path}.std"),
+                    name,
+                    "numeric",
+                    counts,
+                    edges=edges,
+                    min=self.opt_num(d.get("min"), f"{path}.min"),
+                    max=self.opt_num(d.get("max"), f"{path}.max"),
+                    mean=self.opt_num(d.get("mean"), f"{path}.mean"),
+                    std=self.opt_num(d.get("std"), f"{path}.std"),
                     quantiles={str(k): self.num(x, f"{path}.quantiles.{k}") for k, x in q.items()},
                 )
-            cats = tuple(self.text(c, f"{path}.categories[{i}]")
-                         for i, c in enumerate(self.lst(d, "categories", f"{path}.")))
-            known = tuple(self.text(c, f"{path}.known_categories[{i}]")
-                          for i, c in enumerate(self.lst(d, "known_categories", f"{path}.", required=False)))
+            cats = tuple(
+                self.text(c, f"{path}.categories[{i}]")
+                for i, c in enumerate(self.lst(d, "categories", f"{path}."))
+            )
+            known = tuple(
+                self.text(c, f"{path}.known_categories[{i}]")
+                for i, c in enumerate(self.lst(d, "known_categories", f"{path}.", required=False))
+            )
             complete = d.get("vocabulary_complete", True)
             if not isinstance(complete, bool):
                 raise self._err(f"{path}.vocabulary_complete", "true or false", complete)
-            return FeatureProfile(name, "categorical", counts, categories=cats, known_categories=known,
-                                  vocabulary_complete=complete)
+            return FeatureProfile(
+                name,
+                "categorical",
+                counts,
+                categories=cats,
+                known_categories=known,
+                vocabulary_complete=complete,
+            )
         except ValueError as e:
             if isinstance(e, ProfileError):
                 raise
@@ -441,13 +530,19 @@ class _Validator:
 
     def outlier(self, raw: Any, path: str) -> OutlierProfile:
         d = self.obj(raw, path)
-        feats = tuple(self.text(f, f"{path}.features[{i}]") for i, f in enumerate(self.lst(d, "features", f"{path}.")))
+        feats = tuple(
+            self.text(f, f"{path}.features[{i}]") for i, f in enumerate(self.lst(d, "features", f"{path}."))
+        )
         mean = tuple(self.num(x, f"{path}.mean[{i}]") for i, x in enumerate(self.lst(d, "mean", f"{path}.")))
         std = tuple(self.num(x, f"{path}.std[{i}]") for i, x in enumerate(self.lst(d, "std", f"{path}.")))
         corr_rows = self.lst(d, "correlation", f"{path}.")
         corr = tuple(
-            tuple(self.num(x, f"{path}.correlation[{i}][{j}]") for j, x in enumerate(
-                r if isinstance(r, list) else self._bad_row(r, f"{path}.correlation[{i}]")))
+            tuple(
+                self.num(x, f"{path}.correlation[{i}][{j}]")
+                for j, x in enumerate(
+                    r if isinstance(r, list) else self._bad_row(r, f"{path}.correlation[{i}]")
+                )
+            )
             for i, r in enumerate(corr_rows)
         )
         thr = self.num(d.get("threshold"), f"{path}.threshold")

@@ -28,8 +28,14 @@ from mlscope.errors import ConfigError, InputError
 class Engine:
     """Every monitored model of a process; register it with a prometheus_client registry."""
 
-    def __init__(self, *, max_models: int = 100, max_features: int = 1000,
-                 windows: Sequence[WindowSpec] = DEFAULT_WINDOWS, config: DriftConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_models: int = 100,
+        max_features: int = 1000,
+        windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
+        config: DriftConfig | None = None,
+    ) -> None:
         if not (isinstance(max_models, int) and max_models >= 1):
             raise ConfigError(f"'max_models' must be an int >= 1 (got {max_models!r})")
         if not (isinstance(max_features, int) and max_features >= 1):
@@ -64,8 +70,14 @@ class Engine:
             return profile.restrict(self.max_features)
         return profile
 
-    def add_model(self, name: str, profile: Profile, *, windows: Sequence[WindowSpec] | None = None,
-                  config: DriftConfig | None = None) -> bool:
+    def add_model(
+        self,
+        name: str,
+        profile: Profile,
+        *,
+        windows: Sequence[WindowSpec] | None = None,
+        config: DriftConfig | None = None,
+    ) -> bool:
         """Register a model; False (counted as overflow) when ``max_models`` is reached."""
         if not name:
             raise InputError("'model' must be a non-empty name")
@@ -75,8 +87,9 @@ class Engine:
             if len(self._models) >= self.max_models:
                 self._overflow["model"] += 1
                 return False
-        engine = ModelEngine(name, self._capped(profile), windows=windows or self.windows,
-                             config=config or self.config)
+        engine = ModelEngine(
+            name, self._capped(profile), windows=windows or self.windows, config=config or self.config
+        )
         with self._lock:
             self._models[name] = engine
         return True
@@ -124,17 +137,26 @@ class Engine:
             internal += m.internal_errors
         with self._lock:
             overflow = dict(self._overflow)
-        fams.add("mlscope_cardinality_overflow_total", [
-            Sample("mlscope_cardinality_overflow_total", {"kind": k}, v) for k, v in sorted(overflow.items())])
+        fams.add(
+            "mlscope_cardinality_overflow_total",
+            [
+                Sample("mlscope_cardinality_overflow_total", {"kind": k}, v)
+                for k, v in sorted(overflow.items())
+            ],
+        )
         if internal:
-            fams.add("mlscope_internal_errors_total",
-                     [Sample("mlscope_internal_errors_total", {"component": "engine"}, internal)])
+            fams.add(
+                "mlscope_internal_errors_total",
+                [Sample("mlscope_internal_errors_total", {"component": "engine"}, internal)],
+            )
         return list(fams)
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        return {"models": {name: m.state_dict() for name, m in self.models.items()},
-                "overflow": self.overflow}
+        return {
+            "models": {name: m.state_dict() for name, m in self.models.items()},
+            "overflow": self.overflow,
+        }
 
     @property
     def overflow(self) -> dict[str, int]:

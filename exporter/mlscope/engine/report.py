@@ -45,9 +45,16 @@ class ColumnDrift:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "kind": self.kind, "method": self.method, "score": _num(self.score),
-            "threshold": self.threshold, "p_value": _num(self.p_value), "p_adjusted": _num(self.p_adjusted),
-            "drifted": self.drifted, "judged": self.judged, "n_rows": self.n_rows,
+            "name": self.name,
+            "kind": self.kind,
+            "method": self.method,
+            "score": _num(self.score),
+            "threshold": self.threshold,
+            "p_value": _num(self.p_value),
+            "p_adjusted": _num(self.p_adjusted),
+            "drifted": self.drifted,
+            "judged": self.judged,
+            "n_rows": self.n_rows,
             "scores": {k: _num(v) for k, v in self.scores.items()},
             "p_values": {k: _num(v) for k, v in self.p_values.items()},
         }
@@ -87,10 +94,15 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "window": self.window, "n_rows": self.n_rows,
-            "drift_share": _num(self.drift_share), "dataset_drifted": self.dataset_drifted,
-            "share_threshold": self.share_threshold, "alpha": self.alpha,
-            "correction": self.correction, "min_rows": self.min_rows,
+            "model": self.model,
+            "window": self.window,
+            "n_rows": self.n_rows,
+            "drift_share": _num(self.drift_share),
+            "dataset_drifted": self.dataset_drifted,
+            "share_threshold": self.share_threshold,
+            "alpha": self.alpha,
+            "correction": self.correction,
+            "min_rows": self.min_rows,
             "features": [f.to_dict() for f in self.features],
             "outputs": [f.to_dict() for f in self.outputs],
         }
@@ -102,13 +114,32 @@ class DriftReport:
         rows = []
         for role, cols in (("feature", self.features), ("output", self.outputs)):
             for c in cols:
-                rows.append({
-                    "role": role, "name": c.name, "kind": c.kind, "method": c.method, "score": c.score,
-                    "threshold": c.threshold, "p_value": c.p_value, "p_adjusted": c.p_adjusted,
-                    "drifted": c.drifted, "n_rows": c.n_rows,
-                })
-        cols_order = ["role", "name", "kind", "method", "score", "threshold", "p_value", "p_adjusted",
-                      "drifted", "n_rows"]
+                rows.append(
+                    {
+                        "role": role,
+                        "name": c.name,
+                        "kind": c.kind,
+                        "method": c.method,
+                        "score": c.score,
+                        "threshold": c.threshold,
+                        "p_value": c.p_value,
+                        "p_adjusted": c.p_adjusted,
+                        "drifted": c.drifted,
+                        "n_rows": c.n_rows,
+                    }
+                )
+        cols_order = [
+            "role",
+            "name",
+            "kind",
+            "method",
+            "score",
+            "threshold",
+            "p_value",
+            "p_adjusted",
+            "drifted",
+            "n_rows",
+        ]
         return pd.DataFrame(rows, columns=cols_order)
 
     def to_text(self) -> str:
@@ -122,10 +153,19 @@ class DriftReport:
         for prefix, cols in (("", self.features), ("output:", self.outputs)):
             for c in cols:
                 flag = "DRIFT" if c.drifted else ("no" if c.judged else "n/a")
-                lines.append([prefix + c.name, c.kind, c.method, fmt(c.score), fmt(c.threshold),
-                              fmt(c.p_adjusted), flag])
+                lines.append(
+                    [
+                        prefix + c.name,
+                        c.kind,
+                        c.method,
+                        fmt(c.score),
+                        fmt(c.threshold),
+                        fmt(c.p_adjusted),
+                        flag,
+                    ]
+                )
         widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
-        out = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in lines]
+        out = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in lines]
         out.insert(1, "  ".join("-" * w for w in widths))
         verdict = "DRIFT" if self.dataset_drifted else "no drift"
         share = fmt(self.drift_share)

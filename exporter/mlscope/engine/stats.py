@@ -46,7 +46,8 @@ def _as_counts(x: _F, name: str) -> _F:
 def smoothed_shares(counts: _F, *, alpha: float = SMOOTHING) -> _F:
     """Shares ``(c + alpha) / (n + alpha * k)``: never zero, sum to one."""
     c = _as_counts(counts, "counts")
-    return (c + alpha) / (c.sum() + alpha * c.size)
+    out: _F = (c + alpha) / (c.sum() + alpha * c.size)
+    return out
 
 
 def _shares(c: _F) -> _F | None:

@@ -99,16 +99,25 @@ class RingCounts:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.spec.name, "length_s": self.spec.length_s, "buckets": self.spec.buckets,
-                "epochs": self.epochs.tolist(), "counts": self.counts.tolist(), "newest": self.newest}
+        return {
+            "name": self.spec.name,
+            "length_s": self.spec.length_s,
+            "buckets": self.spec.buckets,
+            "epochs": self.epochs.tolist(),
+            "counts": self.counts.tolist(),
+            "newest": self.newest,
+        }
 
     def load_state(self, state: Mapping[str, Any]) -> bool:
         """Restore from :meth:`state_dict`; False (nothing changed) when shapes differ."""
         try:
             counts = np.asarray(state["counts"], dtype=np.int64)
             epochs = np.asarray(state["epochs"], dtype=np.int64)
-            same = (float(state["length_s"]) == self.spec.length_s and counts.shape == self.counts.shape
-                    and epochs.shape == self.epochs.shape)
+            same = (
+                float(state["length_s"]) == self.spec.length_s
+                and counts.shape == self.counts.shape
+                and epochs.shape == self.epochs.shape
+            )
             newest = int(state["newest"])
         except (KeyError, TypeError, ValueError):
             return False
