@@ -25,8 +25,12 @@ import numpy as np
 import orjson
 
 GZIP_MAGIC = b"\x1f\x8b"
-_OPEN = np.frombuffer(b"[{", dtype=np.uint8)
-_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
+# byte class table for json_depth: 1 quote, 2 opening bracket, 3 closing bracket
+_QUOTE, _OPEN_K, _CLOSE_K = 1, 2, 3
+_CLASS = np.zeros(256, dtype=np.uint8)
+_CLASS[ord('"')] = _QUOTE
+_CLASS[[ord("["), ord("{")]] = _OPEN_K
+_CLASS[[ord("]"), ord("}")]] = _CLOSE_K
 
 
 @dataclass(frozen=True)
@@ -88,29 +92,30 @@ def gunzip(body: bytes, max_bytes: int) -> bytes:
 def json_depth(body: bytes) -> int:
     """Maximum bracket nesting of a JSON text, ignoring brackets inside strings.
 
-    Vectorised so it costs a few ms per MB instead of a Python loop per byte: a quote
-    preceded by an odd run of backslashes is escaped; the others toggle an in-string
-    mask; brackets outside strings add +1/-1 and the running sum's maximum is the depth.
+    Vectorised so it costs about a millisecond per MB instead of a Python loop per byte:
+    only the structural bytes (quotes, brackets) are kept; quotes toggle an in-string
+    parity, brackets outside strings add +1/-1 and the running sum's maximum is the
+    depth. A quote preceded by an odd run of backslashes is escaped and does not toggle.
     Exact for valid JSON; for invalid JSON the parser reports the error anyway.
     """
     a = np.frombuffer(body, dtype=np.uint8)
-    if a.size == 0:
+    pos = np.flatnonzero(_CLASS[a])
+    if pos.size == 0:
         return 0
-    quote = a == 0x22
-    qidx = np.flatnonzero(quote)
-    if qidx.size:
+    kinds = _CLASS[a[pos]]
+    quote = kinds == _QUOTE
+    if 0x5C in a[np.maximum(pos[quote] - 1, 0)]:  # some quote follows a backslash: check the runs
         backslash = a == 0x5C
-        if backslash.any():
-            # distance from each position back to the last byte that is not a backslash
-            last_other = np.maximum.accumulate(np.where(backslash, -1, np.arange(a.size)))
-            prev = qidx - 1
-            run = np.where(prev >= 0, prev - last_other[np.maximum(prev, 0)], 0)
-            quote[qidx[(run & 1) == 1]] = False
-        in_string = (np.cumsum(quote) & 1).astype(bool)
-    else:
-        in_string = np.zeros(a.size, dtype=bool)
-    step = np.isin(a, _OPEN).astype(np.int32) - np.isin(a, _CLOSE).astype(np.int32)
-    step[in_string] = 0
+        last_other = np.maximum.accumulate(np.where(backslash, -1, np.arange(a.size)))
+        qpos = pos[quote]
+        prev = qpos - 1
+        run = np.where(prev >= 0, prev - last_other[np.maximum(prev, 0)], 0)
+        escaped = np.zeros(pos.size, dtype=bool)
+        escaped[np.flatnonzero(quote)[(run & 1) == 1]] = True
+        quote &= ~escaped
+    in_string = (np.cumsum(quote) & 1).astype(bool)
+    step = np.where(kinds == _OPEN_K, 1, np.where(kinds == _CLOSE_K, -1, 0))
+    step[in_string | quote] = 0
     return int(np.cumsum(step).max(initial=0))
 
 

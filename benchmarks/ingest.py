@@ -1,0 +1,327 @@
+"""Sidecar ingest throughput, Monitor.log cost, sidecar memory and /metrics render time.
+
+Usage::
+
+    python benchmarks/ingest.py [--duration 60] [--clients 2] [--batch 2000]
+
+What it measures, each beside a peer in the same run:
+
+1. events/s through ``POST /v1/events`` (NDJSON, 25 features) into a real ``mlscope
+   serve`` on loopback (one uvicorn process, so one core for the Python work), with the
+   sidecar's peak RSS sampled every 0.5 s (first vs last quarter: memory must stay flat).
+   Peer: the goal of 50,000 events/s.
+2. ``Monitor.log`` µs per call (one 25-feature dict) while the Monitor ships to that
+   sidecar. Peers: ``queue.SimpleQueue.put`` and prometheus_client ``Counter.inc``, the
+   cheapest standard hand-off and the per-request cost apps already accept.
+3. /metrics render time of a model with 100 features (bins, drift, quality) through the
+   sidecar's registry, against prometheus_client's generic path (one labelled Gauge or
+   Counter child per series, ``generate_latest``) holding the same series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "exporter"))
+
+from mlscope.engine.profile import Profile  # noqa: E402
+from mlscope.monitor import Monitor  # noqa: E402
+from mlscope.sidecar.config import SidecarConfig  # noqa: E402
+from mlscope.sidecar.service import Service  # noqa: E402
+
+GOAL_EVENTS_S = 50_000
+GOAL_LOG_US = 5.0
+GOAL_SCRAPE_MS = 50.0
+
+
+def _frame(n_features: int, n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cols: dict[str, object] = {}
+    for i in range(n_features):
+        if i % 5 == 4:
+            cols[f"c{i}"] = rng.choice(["a", "b", "c", "d", "e"], n)
+        else:
+            cols[f"f{i}"] = rng.normal(i, 1 + i % 3, n)
+    cols["pred"] = rng.choice(["yes", "no"], n)
+    return pd.DataFrame(cols)
+
+
+def _profile(path: Path, n_features: int) -> Path:
+    Profile.from_frame(_frame(n_features, 5000, 0), prediction="pred", bins=20, model="bench").save(path)
+    return path
+
+
+def _events(n_features: int, n: int, seed: int) -> list[dict[str, object]]:
+    df = _frame(n_features, n, seed)
+    preds = df.pop("pred").tolist()
+    rows = df.to_dict("records")
+    return [{"id": f"r{i}", "features": rows[i], "prediction": preds[i]} for i in range(n)]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"sidecar exited with {proc.returncode}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("sidecar did not become ready")
+
+
+def _client(port: int, body: bytes, n_events: int, stop: threading.Event, out: list[int]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    sent = 0
+    while not stop.is_set():
+        conn.request("POST", "/v1/events", body=body, headers={"Content-Type": "application/x-ndjson"})
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            raise SystemExit(f"sidecar answered {r.status}")
+        sent += n_events
+    out.append(sent)
+
+
+def _scalar(text: str, name: str) -> float:
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name:
+                return float(s.value)
+    return 0.0
+
+
+def bench_ingest(
+    port: int, proc: psutil.Process, seconds: float, clients: int, batch: int
+) -> dict[str, float]:
+    body = b"\n".join(orjson.dumps(e) for e in _events(25, batch, 1)) + b"\n"
+    # warm-up: imports, first compute, allocator
+    _client_once(port, body)
+    rss: list[int] = []
+    stop = threading.Event()
+    sent: list[int] = []
+    threads = [threading.Thread(target=_client, args=(port, body, batch, stop, sent)) for _ in range(clients)]
+    cpu0 = sum(proc.cpu_times()[:2])
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    while time.perf_counter() - t0 < seconds:
+        rss.append(proc.memory_info().rss)
+        time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    total = sum(sent)
+    q = max(1, len(rss) // 4)
+    return {
+        "events": total,
+        "events_s": total / elapsed,
+        "events_per_cpu_s": total / max(cpu, 1e-9),
+        "body_bytes": len(body),
+        "rss_peak_mb": max(rss) / 2**20,
+        "rss_first_q_mb": max(rss[:q]) / 2**20,
+        "rss_last_q_mb": max(rss[-q:]) / 2**20,
+        "sidecar_cpu_s": cpu,
+        "elapsed_s": elapsed,
+    }
+
+
+def _client_once(port: int, body: bytes) -> None:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", "/v1/events", body=body, headers={"Content-Type": "application/x-ndjson"})
+    c.getresponse().read()
+    c.close()
+
+
+def bench_monitor(port: int, seconds: float) -> dict[str, float]:
+    reg = CollectorRegistry()
+    mon = Monitor("bench", sidecar=f"http://127.0.0.1:{port}", registry=reg, capacity=100_000)
+    rows = [e["features"] for e in _events(25, 1000, 2)]
+    per_call: list[float] = []
+    calls = 0
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        for r in rows:
+            mon.log(r, predictions="yes")
+        per_call.append((time.perf_counter() - t0) / len(rows) * 1e6)
+        calls += len(rows)
+        time.sleep(0.02)  # ~50k calls/s offered: a busy app, not a tight loop filling the buffer
+    mon.flush(60)
+    text = generate_latest(reg).decode()
+    mon.close()
+    sq: queue.SimpleQueue[object] = queue.SimpleQueue()
+    c = Counter("bench_requests", "peer", ["model"], registry=CollectorRegistry()).labels("bench")
+    peers = {}
+    for name, fn in (("SimpleQueue.put", lambda r: sq.put(r)), ("Counter.inc", lambda r: c.inc())):
+        t0 = time.perf_counter()
+        for _ in range(50):
+            for r in rows:
+                fn(r)
+        peers[name] = (time.perf_counter() - t0) / (50 * len(rows)) * 1e6
+    return {
+        "calls": calls,
+        "log_us_median": statistics.median(per_call),
+        "log_us_p99": float(np.percentile(per_call, 99)),
+        "shipped": _scalar(text, "mlscope_events_shipped_total"),
+        "dropped": sum(
+            s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "mlscope_events_dropped_total"
+        ),
+        **{f"peer_{k}_us": v for k, v in peers.items()},
+    }
+
+
+def bench_scrape(tmp: Path) -> dict[str, float]:
+    profile = _profile(tmp / "p100.json", 100)
+    cfg = SidecarConfig(models={"bench": {"profile": profile}})  # type: ignore[dict-item]
+    service = Service(cfg)
+    events = _events(100, 5000, 3)
+    for start in range(0, len(events), 1000):
+        body = b"\n".join(orjson.dumps(e) for e in events[start : start + 1000])
+        service.ingest_body(body, content_type="application/x-ndjson", content_encoding="")
+    service.compute()
+    text = generate_latest(service.registry).decode()
+    # The generic path: the same series as labelled prometheus_client children.
+    generic = CollectorRegistry()
+    n_series = 0
+    for fam in text_string_to_metric_families(text):
+        if fam.type not in ("gauge", "counter") or fam.name.endswith("_created"):
+            continue  # (histograms are few here; _created gauges come with each Counter)
+        label_names = sorted({k for s in fam.samples for k in s.labels})
+        cls = Counter if fam.type == "counter" else Gauge
+        metric = cls(fam.name, fam.documentation or "x", label_names, registry=generic)
+        for s in fam.samples:
+            if s.name.endswith("_created"):
+                continue
+            child = metric.labels(*(s.labels.get(k, "") for k in label_names)) if label_names else metric
+            if fam.type == "counter":
+                child.inc(s.value)
+            else:
+                child.set(s.value)
+            n_series += 1
+
+    def timed(reg: CollectorRegistry) -> float:
+        times = []
+        for _ in range(15):
+            t0 = time.perf_counter()
+            generate_latest(reg)
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1e3
+
+    return {
+        "series": n_series,
+        "sidecar_ms": timed(service.registry),
+        "generic_ms": timed(generic),
+        "bytes": len(text),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds in all (default: %(default)s)")
+    ap.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients (default: %(default)s)")
+    ap.add_argument("--batch", type=int, default=2000, help="events per POST (default: %(default)s)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        profile = _profile(tmp / "p25.json", 25)
+        port = _free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlscope",
+            "serve",
+            "--profile",
+            str(profile),
+            "--model",
+            "bench",
+            "--port",
+            str(port),
+            "--log-format",
+            "text",
+        ]
+        env = {**os.environ, "PYTHONPATH": str(REPO / "exporter")}
+        sidecar = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(port, sidecar)
+            proc = psutil.Process(sidecar.pid)
+            ing = bench_ingest(port, proc, args.duration * 0.6, args.clients, args.batch)
+            mon = bench_monitor(port, args.duration * 0.3)
+        finally:
+            sidecar.terminate()
+            sidecar.wait(20)
+        scr = bench_scrape(tmp)
+
+    print(
+        f"\n== ingest: POST /v1/events, NDJSON, 25 features, {args.batch} events per request, "
+        f"{args.clients} clients, {ing['elapsed_s']:.0f} s =="
+    )
+    print(
+        f"events/s (wall)            {ing['events_s']:>12,.0f}   goal {GOAL_EVENTS_S:,}   "
+        f"ratio {ing['events_s'] / GOAL_EVENTS_S:.2f}x"
+    )
+    print(
+        f"events per sidecar CPU-s   {ing['events_per_cpu_s']:>12,.0f}   goal {GOAL_EVENTS_S:,}   "
+        f"ratio {ing['events_per_cpu_s'] / GOAL_EVENTS_S:.2f}x"
+    )
+    print(
+        f"sidecar RSS peak           {ing['rss_peak_mb']:>10.1f} MB"
+        f"   first quarter {ing['rss_first_q_mb']:.1f} MB   last quarter {ing['rss_last_q_mb']:.1f} MB"
+    )
+    print("\n== Monitor.log (one 25-feature dict per call, shipping to the sidecar) ==")
+    print(f"calls {mon['calls']:,.0f}   shipped {mon['shipped']:,.0f}   dropped {mon['dropped']:,.0f}")
+    print(
+        f"Monitor.log                {mon['log_us_median']:>8.2f} µs median  {mon['log_us_p99']:.2f} µs p99"
+        f"   goal < {GOAL_LOG_US} µs"
+    )
+    for k in ("SimpleQueue.put", "Counter.inc"):
+        peer = mon[f"peer_{k}_us"]
+        print(f"peer {k:<21} {peer:>8.2f} µs        Monitor.log / peer = {mon['log_us_median'] / peer:.2f}x")
+    print(
+        f"\n== /metrics render, one model with 100 features ({scr['series']:,.0f} series, "
+        f"{scr['bytes'] / 1024:.0f} KiB) =="
+    )
+    print(f"sidecar registry           {scr['sidecar_ms']:>8.2f} ms   goal < {GOAL_SCRAPE_MS} ms")
+    print(
+        f"prometheus_client generic  {scr['generic_ms']:>8.2f} ms   generic / sidecar = "
+        f"{scr['generic_ms'] / scr['sidecar_ms']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
