@@ -186,3 +186,51 @@ def test_tls_from_web_config(tmp_path: Path) -> None:
         assert value(metrics(sc.url, context=ctx), "mlscope_ingest_events_total", model="churn") == 3
         with pytest.raises(OSError):  # an unverified client cannot talk to it by accident
             request(sc.url + "/healthz", context=ssl.create_default_context())
+
+
+def test_otlp_push_sends_the_sidecar_metrics_and_a_last_batch_on_sigterm(tmp_path: Path) -> None:
+    import gzip
+    import http.server
+    import threading
+
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+    bodies: list[bytes] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            data = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                data = gzip.decompress(data)
+            bodies.append(data)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        profile = make_profile(tmp_path / "ref.json")
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        with sidecar(tmp_path, "--profile", str(profile), "--otlp-endpoint", endpoint) as sc:
+            assert post(sc.url + "/v1/events", _events(6))[0] == 200
+            sc.proc.proc.send_signal(signal.SIGTERM)
+            sc.proc.proc.wait(20)
+        assert bodies, "no OTLP export arrived"
+        req = metrics_service_pb2.ExportMetricsServiceRequest.FromString(bodies[-1])
+        points = {}
+        for rm in req.resource_metrics:
+            attrs = {kv.key: kv.value.string_value for kv in rm.resource.attributes}
+            assert attrs["service.name"] == "mlscope-sidecar" and attrs["mlscope.model"] == "churn"
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == "mlscope_ingest_events":  # counters travel without _total
+                        points[m.name] = [p.as_double or p.as_int for p in m.sum.data_points]
+        assert points == {"mlscope_ingest_events": [6]}
+    finally:
+        server.shutdown()
+        server.server_close()

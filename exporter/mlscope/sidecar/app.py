@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -65,6 +65,7 @@ def build_app(
     ingest_token: bytes | None = None,
     web: WebConfig | None = None,
     tailers: list[Tailer] | None = None,
+    on_shutdown: list[Callable[[], object]] | None = None,
 ) -> Starlette:
     """Return the ASGI app; background work (compute, snapshot, tail) runs in its lifespan."""
     cfg = service.cfg
@@ -184,6 +185,13 @@ def build_app(
                 log.info("snapshot written to %s", cfg.snapshot)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
+            # Here, not after uvicorn returns: uvicorn re-raises SIGTERM once its shutdown
+            # is done, which ends the process before code after ``Server.run()`` runs.
+            for fn in on_shutdown or []:
+                try:
+                    fn()
+                except Exception:
+                    log.exception("shutdown hook failed")
 
     routes = [
         Route("/v1/events", events, methods=["POST"]),

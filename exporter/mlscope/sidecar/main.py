@@ -49,19 +49,25 @@ def _register_collectors(cfg: SidecarConfig, registry: Any) -> None:
 
 
 def _start_otlp(cfg: SidecarConfig, registry: Any) -> Any:
+    """OTLP push of the same registry that ``/metrics`` serves, when an endpoint is configured."""
     if not cfg.otlp_endpoint:
         return None
-    try:
-        from mlscope.otlp import start_otlp_push  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as e:
-        log.error("OTLP push requested (%s) but mlscope.otlp is not available: %s", cfg.otlp_endpoint, e)
-        return None
-    attrs = {"service.name": "mlscope-sidecar", "mlscope.models": ",".join(cfg.models)}
-    return start_otlp_push(registry, cfg.otlp_endpoint, attrs)
+    from mlscope.otlp import start_otlp_push
+
+    handle = start_otlp_push(
+        registry, cfg.otlp_endpoint, {"service.name": "mlscope-sidecar"}, models=tuple(cfg.models)
+    )
+    log.info("pushing metrics over OTLP to %s", cfg.otlp_endpoint)
+    return handle
 
 
 def build(cfg: SidecarConfig) -> tuple[Any, Any, dict[str, Any]]:
-    """Build (service, app, uvicorn ssl options) from a validated config."""
+    """Build (service, app, uvicorn ssl options) from a validated config.
+
+    Collectors and the OTLP push are wired here too, so what ``/metrics`` serves and what
+    OTLP pushes come from the same registry; the push's final flush runs in the app's
+    lifespan shutdown.
+    """
     from mlscope.sidecar.app import build_app, tail_sink
     from mlscope.sidecar.auth import WebConfig, load_token, load_web_config
     from mlscope.sidecar.service import Service
@@ -70,9 +76,12 @@ def build(cfg: SidecarConfig) -> tuple[Any, Any, dict[str, Any]]:
     web = load_web_config(cfg.web_config) if cfg.web_config else WebConfig()
     token = load_token(cfg.ingest_token_file) if cfg.ingest_token_file else None
     service = Service(cfg)
+    _register_collectors(cfg, service.registry)
+    otlp = _start_otlp(cfg, service.registry)
     sink = tail_sink(service)
     tailers = [Tailer(p, sink, from_start=cfg.tail_from_start) for p in cfg.tail]
-    app = build_app(service, ingest_token=token, web=web, tailers=tailers)
+    hooks = [otlp.shutdown] if otlp is not None else []
+    app = build_app(service, ingest_token=token, web=web, tailers=tailers, on_shutdown=hooks)
     ssl: dict[str, Any] = {}
     if web.tls is not None:
         ssl = {"ssl_certfile": str(web.tls.cert_file), "ssl_keyfile": str(web.tls.key_file)}
@@ -96,8 +105,6 @@ def serve_command(args: argparse.Namespace) -> int:
     except (MlscopeError, ValueError) as e:
         print(f"mlscope serve: error: {e}", file=sys.stderr)
         return 2
-    _register_collectors(cfg, service.registry)
-    otlp = _start_otlp(cfg, service.registry)
 
     import uvicorn
 
@@ -112,9 +119,5 @@ def serve_command(args: argparse.Namespace) -> int:
         **ssl,
     )
     server = uvicorn.Server(config)
-    try:
-        server.run()
-    finally:
-        if otlp is not None:
-            otlp.shutdown()
+    server.run()
     return 0 if server.started else 1
