@@ -33,6 +33,9 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=20, help="categories kept per categorical feature (default: %(default)s)")
     p.add_argument("--chunksize", type=int, default=100_000, help="rows read per chunk (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="do not draw a progress bar on stderr")
+    p.add_argument("--model", help="model name stored in the profile (default: none)")
+    p.add_argument("--sample-rows", type=int, default=200_000,
+                   help="rows sampled to fit bin edges on large files; counts stay exact (default: %(default)s)")
 
 
 def _add_compare(p: argparse.ArgumentParser) -> None:
@@ -40,6 +43,7 @@ def _add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="current data: .csv, .csv.gz, .parquet or .jsonl")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument("--fail-on-drift", action="store_true", help="exit with status 3 when dataset drift is detected")
+    p.add_argument("--chunksize", type=int, default=100_000, help="rows read per chunk (default: %(default)s)")
 
 
 def _add_serve(p: argparse.ArgumentParser) -> None:

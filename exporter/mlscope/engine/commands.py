@@ -101,9 +101,14 @@ def profile_command(args: argparse.Namespace) -> int:
     from mlscope.engine.feature import with_counts
     from mlscope.engine.profile import Profile
 
+    for key in ("chunksize", "sample_rows", "bins", "top_k"):
+        v = getattr(args, key, 1)
+        if not (isinstance(v, int) and v >= 1):
+            return _err(f"'--{key.replace('_', '-')}' must be an int >= 1 (got {v!r})")
     try:
         with _progress(args, "sampling") as bar:
-            sample, total = _reservoir(iter_chunks(args.data, args.chunksize), SAMPLE_ROWS, bar)
+            sample_rows = int(getattr(args, "sample_rows", SAMPLE_ROWS))
+            sample, total = _reservoir(iter_chunks(args.data, args.chunksize), sample_rows, bar)
         if total == 0:
             return _err(f"data file {args.data!r} holds no rows")
         profile = Profile.from_frame(
