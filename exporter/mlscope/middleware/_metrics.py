@@ -96,11 +96,20 @@ def internal_errors_counter(registry: CollectorRegistry | None) -> Counter:
 def _trace_exemplar_source() -> Callable[[], dict[str, str] | None] | None:
     try:
         from opentelemetry import trace
+        from opentelemetry.context import get_value
     except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
         return None
+    span_key: str | None
+    try:
+        from opentelemetry.trace.propagation import _SPAN_KEY as span_key
+    except ImportError:  # pragma: no cover - the key is internal; fall back to the public call
+        span_key = None
     get_span = trace.get_current_span
 
     def exemplar() -> dict[str, str] | None:
+        # Most requests run without a span: one context lookup answers that cheaply.
+        if span_key is not None and get_value(span_key) is None:
+            return None
         ctx = get_span().get_span_context()
         if not ctx.is_valid:
             return None
@@ -233,14 +242,18 @@ class HttpMetrics:
             ttfb: float, exemplar: dict[str, str] | None) -> None:
         """Record a finished request; ``ttfb`` 0 means no body byte was sent."""
         b = self.buckets
+        sizes = SIZE_BUCKETS
+        i = bisect_left(b, duration)
+        # Bucket indexes are found outside the lock; only the increments are inside.
+        q = bisect_left(sizes, request_bytes) if request_bytes else 0
+        r = bisect_left(sizes, response_bytes) if response_bytes else 0
         with self._lock:
             self.active[method] -= 1
-            i = bisect_left(b, duration)
             cell.d[i] += 1
             cell.d_sum += duration
-            cell.q[bisect_left(SIZE_BUCKETS, request_bytes)] += 1
+            cell.q[q] += 1
             cell.q_sum += request_bytes
-            cell.r[bisect_left(SIZE_BUCKETS, response_bytes)] += 1
+            cell.r[r] += 1
             cell.r_sum += response_bytes
             if ttfb:
                 cell.t[bisect_left(b, ttfb)] += 1

@@ -75,7 +75,7 @@ class WSGIMiddleware:
         try:
             method = m.method(environ.get("REQUEST_METHOD", ""))
             m.begin(method)
-            req = _Request(self, m, method, environ, start_response)
+            req = _Body(self, m, method, environ, start_response)
             if self._monitor is not None:
                 req.tee = _TeeInput(environ["wsgi.input"], self._max_body)
                 environ["wsgi.input"] = req.tee
@@ -83,11 +83,11 @@ class WSGIMiddleware:
             m.contained()
             return self.app(environ, start_response)
         try:
-            result = self.app(environ, req.start_response)
+            req.result = self.app(environ, req.start_response)
         except BaseException as exc:
             req.finish(exc)
             raise
-        return _Body(result, req)
+        return req
 
     def _serve_metrics(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -102,11 +102,16 @@ class WSGIMiddleware:
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
 
-class _Request:
-    """What one request has shown so far; finished exactly once."""
+class _Body:
+    """One request: its ``start_response``, then its response iterable timed to the end.
 
-    __slots__ = ("mw", "m", "method", "environ", "server_start_response", "start",
-                 "status", "route", "exemplar", "first", "resp_bytes", "resp_chunks", "tee", "done")
+    One object per request (state, start_response and body wrapper together) keeps the
+    per-request allocations to one; ``__iter__`` is a generator, which iterates the app's
+    body faster than a ``__next__`` method would.
+    """
+
+    __slots__ = ("mw", "m", "method", "environ", "server_start_response", "start", "status",
+                 "route", "exemplar", "first", "resp_bytes", "resp_chunks", "tee", "done", "result")
 
     def __init__(self, mw: WSGIMiddleware, m: HttpMetrics, method: str,
                  environ: Environ, start_response: StartResponse) -> None:
@@ -123,6 +128,7 @@ class _Request:
         self.resp_chunks: list[bytes] | None = [] if mw._monitor is not None else None
         self.tee: _TeeInput | None = None
         self.done = False
+        self.result: Iterable[bytes] = ()
         self.start = perf_counter()
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -138,6 +144,41 @@ class _Request:
         if exc_info is None:
             return self.server_start_response(status, headers)
         return self.server_start_response(status, headers, exc_info)
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self.result:
+                if chunk:
+                    self.resp_bytes += len(chunk)
+                    if not self.first:
+                        self.first = perf_counter()
+                    if self.resp_chunks is not None:
+                        self._keep(chunk)
+                yield chunk
+        except GeneratorExit:
+            raise  # the server stopped iterating; close() records it
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        # The server has taken every chunk: this is the last byte's time.
+        self.finish(None, perf_counter(), True)
+
+    def _keep(self, chunk: bytes) -> None:
+        chunks = self.resp_chunks
+        if chunks is not None:
+            if self.resp_bytes <= self.mw._max_body:
+                chunks.append(chunk)
+            else:
+                self.resp_chunks = None
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            # Not exhausted before close(): the server stopped sending (client gone).
+            self.finish(None)
 
     def finish(self, exc: BaseException | None, end: float = 0.0, exhausted: bool = False) -> None:
         if self.done:
@@ -175,52 +216,6 @@ class _Request:
             _capture.deliver(mw._monitor, mw._extract,  # type: ignore[arg-type]
                              tee.captured() if tee is not None else None,
                              b"".join(chunks) if chunks is not None else None, m.hook_errors)
-
-
-class _Body:
-    """The app's response iterable, timed to its last chunk."""
-
-    __slots__ = ("_result", "_it", "_req")
-
-    def __init__(self, result: Iterable[bytes], req: _Request) -> None:
-        self._result = result
-        self._it: Iterator[bytes] | None = None
-        self._req = req
-
-    def __iter__(self) -> _Body:
-        self._it = iter(self._result)
-        return self
-
-    def __next__(self) -> bytes:
-        req = self._req
-        try:
-            chunk = next(self._it)  # type: ignore[arg-type]
-        except StopIteration:
-            req.finish(None, perf_counter(), True)
-            raise
-        except BaseException as exc:
-            req.finish(exc)
-            raise
-        if chunk:
-            req.resp_bytes += len(chunk)
-            if not req.first:
-                req.first = perf_counter()
-            chunks = req.resp_chunks
-            if chunks is not None:
-                if req.resp_bytes <= req.mw._max_body:
-                    chunks.append(chunk)
-                else:
-                    req.resp_chunks = None
-        return chunk
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
-        finally:
-            # Not exhausted before close(): the server stopped sending (client gone).
-            self._req.finish(None)
 
 
 class _TeeInput:
