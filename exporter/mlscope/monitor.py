@@ -474,7 +474,9 @@ def _count(payload: Any, *, ids: bool = False) -> int:
         if isinstance(payload, Mapping):
             values = list(payload.values())
             if values and all(not _is_scalar(v) for v in values):
-                return len(_tolist(values[0]))
+                # ragged columns are dropped whole: count the longest, not the first
+                # (which may be empty and would make the drop silent)
+                return max(len(_tolist(v)) for v in values)
             return 1
         shape = getattr(payload, "shape", None)
         if shape is not None:
