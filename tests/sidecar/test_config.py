@@ -101,3 +101,13 @@ def test_model_name_defaults_to_the_one_in_the_profile(tmp_path: Path) -> None:
     assert list(load_config(_args("--profile", str(p)), env={}).models) == ["fraud"]
     p.write_text('{"features": []}')
     assert list(load_config(_args("--profile", str(p)), env={}).models) == ["default"]
+
+
+def test_docs_list_every_option_and_env_var() -> None:
+    from mlscope.sidecar.config import ENV_VARS, SidecarConfig
+    from tests._servers import REPO
+
+    doc = (REPO / "docs" / "sidecar.md").read_text()
+    missing = [f"`{k}`" for k in SidecarConfig.model_fields if f"`{k}`" not in doc]
+    missing += [f"`{v}`" for v in ENV_VARS.values() if f"`{v}`" not in doc]
+    assert not missing, f"docs/sidecar.md does not document {missing}"
