@@ -79,17 +79,18 @@ def test_full_store_drops_the_oldest_and_counts_them() -> None:
 
 def test_batch_larger_than_the_store_keeps_the_newest_rows() -> None:
     store = _store(max_pending=10)
-    _add(store, _ids(0, 25), 0.0)
-    assert store.pending == 10 and store.evictions["capacity"] == 15
-    assert store.join(_ids(15, 25)).outcomes["matched"] == 10
-    assert store.join(["id12"]).outcomes["expired"] == 1  # remembered: among the last 10 drops
-    assert store.join(["id3"]).outcomes["unmatched"] == 1  # forgotten: the memory of ids is bounded too
+    _add(store, _ids(0, 45), 0.0)
+    assert store.pending == 10 and store.evictions["capacity"] == 35
+    assert store.join(_ids(35, 45)).outcomes["matched"] == 10
+    # The memory of dropped ids is bounded too: at least the last 10, at most 20.
+    assert store.join(["id30"]).outcomes["expired"] == 1
+    assert store.join(["id3"]).outcomes["unmatched"] == 1
 
 
 def test_memory_cap_bounds_capacity_and_array_bytes() -> None:
     store = LabelStore(n_scores=10, n_features=50, max_pending=10**9, max_bytes=1_000_000)
-    # One row: 8 ts + 8 pred + 80 scores + 100 bins + 8 + 360 id bookkeeping = 564 bytes.
-    assert store.capacity == 1_000_000 // 564
+    # One row: 8 ts + 8 pred + 80 scores + 100 bins + 8 slot id + 600 id bookkeeping = 804 bytes.
+    assert store.capacity == 1_000_000 // 804
     assert store.nbytes <= 1_000_000
     with pytest.raises(ConfigError, match="labels.max_bytes"):
         LabelStore(n_scores=10, n_features=50, max_bytes=100)

@@ -22,8 +22,8 @@ Every label gets exactly one outcome, so ``mlscope_labels_total`` adds up:
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -34,9 +34,10 @@ from mlscope.errors import ConfigError
 OUTCOMES = ("matched", "unmatched", "expired", "duplicate", "invalid")
 EVICTION_REASONS = ("ttl", "capacity", "replaced")
 
-#: Rough bytes of one id in the dict and the two bounded "recent ids" sets (a short
-#: str object plus hash-table slots, three times); used only to size the ring.
-_ID_BYTES = 3 * 120
+#: Rough bytes of one id in the index and in the two "recent ids" sets (each holding up
+#: to twice the capacity): a short str object plus hash-table slots, five times; used
+#: only to size the ring.
+_ID_BYTES = 5 * 120
 
 
 def label_key(value: Any) -> str | None:
@@ -64,27 +65,38 @@ def label_key(value: Any) -> str | None:
 
 
 class _RecentIds:
-    """A FIFO set of the last ``cap`` ids (OrderedDict: O(1) add and pop of the oldest)."""
+    """The last ``cap`` (up to ``2 * cap``) ids remembered, oldest forgotten first.
+
+    A plain dict from id to insertion number, compacted to the newest ``cap`` once it
+    holds ``2 * cap``: amortised O(1) per id with C-level bulk updates (an OrderedDict,
+    exact FIFO, costs several times more per insertion).
+    """
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        self._d: OrderedDict[str, None] = OrderedDict()
+        self._d: dict[str, int] = {}
+        self._n = 0
 
-    def add(self, key: str) -> None:
-        if key in self._d:
-            return
-        self._d[key] = None
-        if len(self._d) > self.cap:
-            self._d.popitem(last=False)
+    def add_many(self, keys: list[str]) -> None:
+        """Remember ``keys``; compact when twice the cap is reached."""
+        self._d.update(zip(keys, range(self._n, self._n + len(keys)), strict=True))
+        self._n += len(keys)
+        if len(self._d) >= 2 * self.cap:
+            oldest = self._n - self.cap
+            self._d = {k: v for k, v in self._d.items() if v >= oldest}
 
-    def discard(self, key: str) -> None:
-        self._d.pop(key, None)
+    def discard_many(self, keys: list[str]) -> None:
+        """Forget those of ``keys`` that are remembered (an id seen afresh)."""
+        if self._d:
+            for key in list(filter(self._d.__contains__, keys)):
+                del self._d[key]
 
     def __contains__(self, key: object) -> bool:
         return key in self._d
 
     def items(self) -> list[str]:
-        return list(self._d)
+        """The remembered ids, oldest first."""
+        return sorted(self._d, key=self._d.__getitem__)
 
 
 @dataclass(frozen=True)
@@ -147,8 +159,8 @@ class LabelStore:
         self._pred = np.zeros(capacity)
         self._scores = np.full((capacity, n_scores), np.nan)
         self._bins = np.full((capacity, n_features), -1, dtype=np.int16)
-        self._slot_id: list[str | None] = [None] * capacity
-        self._live = np.zeros(capacity, dtype=bool)  # mirrors _slot_id for vector scans
+        self._slot_id = np.full(capacity, None, dtype=object)  # the id held by each slot
+        self._live = np.zeros(capacity, dtype=bool)  # slot holds a waiting prediction
         self._index: dict[str, int] = {}
         self._head = 0
         self._joined = _RecentIds(capacity)
@@ -165,16 +177,19 @@ class LabelStore:
         """Bytes of the preallocated arrays (the dicts come on top, bounded by capacity)."""
         return int(self._ts.nbytes + self._pred.nbytes + self._scores.nbytes + self._bins.nbytes)
 
-    def _drop(self, slot: int, reason: str) -> None:
-        key = self._slot_id[slot]
-        if key is None:
+    def _drop(self, slots: np.ndarray, reason: str) -> None:
+        """Drop the live predictions in ``slots`` (invariant: a live slot's id indexes it)."""
+        slots = slots[self._live[slots]]
+        if len(slots) == 0:
             return
-        self._slot_id[slot] = None
-        self._live[slot] = False
-        if self._index.get(key) == slot:
-            del self._index[key]
-            self._dropped.add(key)
-            self.evictions[reason] += 1
+        keys: list[str] = self._slot_id[slots].tolist()
+        pop = self._index.pop
+        for key in keys:
+            pop(key, None)
+        self._dropped.add_many(keys)
+        self._slot_id[slots] = None
+        self._live[slots] = False
+        self.evictions[reason] += len(slots)
 
     def add(
         self,
@@ -187,18 +202,33 @@ class LabelStore:
         """Hold predictions until their labels come; the oldest make room when full.
 
         ``ids`` are strings (the caller normalises them); a repeated id replaces the
-        earlier prediction (counted as a ``replaced`` eviction).
+        earlier prediction (counted as a ``replaced`` eviction). Dict work is done with
+        C-level bulk calls (``map``, ``update``), not a Python loop per row.
         """
         n = len(ids)
         if n == 0:
             return
         start = max(0, n - self.capacity)
-        for key in ids[:start]:  # more rows than the whole store: only the newest fit
-            self._dropped.add(key)
-        self.evictions["capacity"] += start
-        slots = (self._head + np.arange(n - start)) % self.capacity
-        for s in slots.tolist():
-            self._drop(s, "capacity")
+        if start:  # more rows than the whole store: only the newest fit
+            self._dropped.add_many(ids[:start])
+            self.evictions["capacity"] += start
+        kept = ids[start:]
+        m = n - start
+        slots = (self._head + np.arange(m)) % self.capacity
+        self._drop(slots, "capacity")
+        live = np.ones(m, dtype=bool)
+        olds = list(map(self._index.get, kept))
+        if olds.count(None) != m:  # ids already waiting: the new prediction replaces them
+            old = np.array(olds, dtype=np.float64)
+            old = np.unique(old[np.isfinite(old)].astype(np.int64))
+            self._slot_id[old] = None
+            self._live[old] = False
+            self.evictions["replaced"] += len(old)
+        if len(set(kept)) != m:  # an id twice in the batch: its last row wins
+            last = {key: i for i, key in enumerate(kept)}
+            live[:] = False
+            live[list(last.values())] = True
+            self.evictions["replaced"] += m - len(last)
         sl = slice(start, n)
         self._ts[slots] = ts[sl]
         self._pred[slots] = pred[sl]
@@ -206,49 +236,47 @@ class LabelStore:
             self._scores[slots] = np.nan if scores is None else scores[sl]
         if self.n_features:
             self._bins[slots] = -1 if bins is None else bins[sl]
-        for key, s in zip(ids[start:], slots.tolist(), strict=True):
-            old = self._index.get(key)
-            if old is not None:
-                self._slot_id[old] = None
-                self._live[old] = False
-                self.evictions["replaced"] += 1
-            self._index[key] = s
-            self._slot_id[s] = key
-            self._live[s] = True
-            self._joined.discard(key)
-            self._dropped.discard(key)
-        self._head = int((self._head + n - start) % self.capacity)
+        slot_list = slots.tolist()
+        self._index.update(zip(kept, slot_list, strict=True))  # for a repeated id the last slot wins
+        key_arr = np.empty(m, dtype=object)
+        key_arr[:] = kept
+        key_arr[~live] = None
+        self._slot_id[slots] = key_arr
+        self._live[slots] = live
+        self._joined.discard_many(kept)
+        self._dropped.discard_many(kept)
+        self._head = int((self._head + m) % self.capacity)
 
     def expire(self, now: float) -> int:
         """Drop predictions older than the TTL; returns how many were dropped."""
         old = np.flatnonzero(self._live & (self._ts < now - self.ttl_s))
-        for s in old.tolist():
-            self._drop(s, "ttl")
+        self._drop(old, "ttl")
         return len(old)
 
     def join(self, ids: list[str]) -> JoinResult:
         """Take the waiting predictions of ``ids`` out of the store and classify each label."""
         outcomes = dict.fromkeys(OUTCOMES[:4], 0)
-        rows: list[int] = []
-        slots: list[int] = []
-        for i, key in enumerate(ids):
-            s = self._index.pop(key, None)
-            if s is not None:
-                rows.append(i)
-                slots.append(s)
-                self._slot_id[s] = None
-                self._live[s] = False
-                self._joined.add(key)
-                outcomes["matched"] += 1
-            elif key in self._joined:
+        n = len(ids)
+        popped = list(map(self._index.pop, ids, repeat(None)))
+        found = np.array(popped, dtype=np.float64) if n else np.empty(0)  # None -> NaN
+        matched = np.isfinite(found)
+        rows = np.flatnonzero(matched)
+        sa = found[matched].astype(np.int64)
+        self._slot_id[sa] = None
+        self._live[sa] = False
+        key_arr = np.empty(n, dtype=object)
+        key_arr[:] = ids
+        self._joined.add_many(key_arr[rows].tolist())
+        outcomes["matched"] = len(rows)
+        for key in key_arr[~matched].tolist():  # usually few: the labels that found nothing
+            if key in self._joined:
                 outcomes["duplicate"] += 1
             elif key in self._dropped:
                 outcomes["expired"] += 1
             else:
                 outcomes["unmatched"] += 1
-        sa = np.asarray(slots, dtype=np.int64)
         return JoinResult(
-            label_rows=np.asarray(rows, dtype=np.int64),
+            label_rows=rows,
             ts=self._ts[sa].copy(),
             pred=self._pred[sa].copy(),
             scores=self._scores[sa].copy(),
@@ -258,10 +286,10 @@ class LabelStore:
 
     def state_dict(self) -> dict[str, Any]:
         """The waiting predictions, oldest first, and the remembered ids (JSON-able)."""
-        order = [(self._head + i) % self.capacity for i in range(self.capacity)]
-        live = [s for s in order if self._slot_id[s] is not None]
+        order = (self._head + np.arange(self.capacity)) % self.capacity
+        live = order[self._live[order]]
         return {
-            "ids": [self._slot_id[s] for s in live],
+            "ids": self._slot_id[live].tolist(),
             "ts": self._ts[live].tolist(),
             "pred": self._pred[live].tolist(),
             "scores": np.where(np.isnan(self._scores[live]), -1.0, self._scores[live]).tolist(),
@@ -284,10 +312,8 @@ class LabelStore:
             scores,
             np.asarray(state["bins"], dtype=np.int64).reshape(n, self.n_features),
         )
-        for key in state.get("joined", []):
-            self._joined.add(str(key))
-        for key in state.get("dropped", []):
-            self._dropped.add(str(key))
+        self._joined.add_many([str(k) for k in state.get("joined", [])])
+        self._dropped.add_many([str(k) for k in state.get("dropped", [])])
         for reason, count in state.get("evictions", {}).items():
             if reason in self.evictions:
                 self.evictions[reason] = int(count)

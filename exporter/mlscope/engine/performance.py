@@ -26,9 +26,11 @@ usual label delay stay sparse: choose them longer than the delay.
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -151,6 +153,18 @@ def _keys(values: Any) -> list[str | None]:
     codes, uniques = pd.factorize(pd.Series(arr.astype(object), dtype=object), use_na_sentinel=True)
     table = [label_key(u) for u in uniques]
     return [None if c < 0 else table[c] for c in codes.tolist()]
+
+
+def _present(keys: list[str | None]) -> np.ndarray:
+    """Boolean mask of the keys that are not None (C-level map, no Python loop)."""
+    return np.fromiter(map(operator.is_not, keys, repeat(None)), dtype=bool, count=len(keys))
+
+
+def _take(keys: list[str | None], rows: np.ndarray) -> list[str | None]:
+    """``keys`` at positions ``rows``, through an object array (vectorised gather)."""
+    arr = np.empty(len(keys), dtype=object)
+    arr[:] = keys
+    return arr[rows].tolist()  # type: ignore[no-any-return]
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -365,10 +379,15 @@ class QualityTracker:
     def _class_codes(self, values: Any) -> np.ndarray:
         """Class index per value (K for "other"), NaN where missing."""
         k = len(self.classes)
-        keys = _keys(values)
-        return np.array(
-            [math.nan if s is None else self._class_index.get(s, k) for s in keys], dtype=np.float64
-        )
+        arr = np.asarray(values).ravel()
+        if arr.dtype.kind not in "iufb":
+            arr = arr.astype(object)
+        # factorize hashes in C; the few distinct values are then looked up once each.
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        keys = [label_key(u) for u in uniques]
+        table = [math.nan if key is None else float(self._class_index.get(key, k)) for key in keys]
+        lookup: np.ndarray = np.asarray([*table, math.nan], dtype=np.float64)
+        return lookup[np.asarray(codes, dtype=np.int64)]  # code -1 (missing) -> the NaN at the end
 
     def _scores(self, batch: Batch) -> np.ndarray | None:
         """The batch's class probabilities in the tracker's class order (n x K), or None."""
@@ -459,11 +478,12 @@ class QualityTracker:
                     )
             if batch.ids is not None:
                 keys = _keys(batch.ids)
-                keep = [i for i in range(n) if keys[i] is not None and has_pred[i] and not direct[i]]
-                if keep:
-                    rows = np.asarray(keep, dtype=np.int64)
+                keep = _present(keys) & has_pred & ~direct
+                if keep.any():
+                    rows = np.flatnonzero(keep)
+                    kept_keys = keys if len(rows) == n else _take(keys, rows)
                     self._store.add(
-                        [k for k in (keys[i] for i in keep) if k is not None],
+                        kept_keys,  # type: ignore[arg-type]  # no None left: _present
                         ts[rows],
                         pred[rows],
                         None if scores is None else scores[rows],
@@ -485,10 +505,10 @@ class QualityTracker:
             if len(values) != n:
                 self._labels_total["invalid"] += n
                 return
-            ok = np.isfinite(values) & np.array([k is not None for k in id_keys])
+            ok = np.isfinite(values) & _present(id_keys)
             self._labels_total["invalid"] += int((~ok).sum())
             rows = np.flatnonzero(ok)
-            res = self._store.join([k for k in (id_keys[i] for i in rows.tolist()) if k is not None])
+            res = self._store.join(id_keys if len(rows) == n else _take(id_keys, rows))  # type: ignore[arg-type]
             for outcome, count in res.outcomes.items():
                 self._labels_total[outcome] += count
             if len(res.label_rows) == 0:
