@@ -220,3 +220,44 @@ def test_tracker_state_round_trip_restores_counters_windows_and_pending() -> Non
     registry = CollectorRegistry()
     registry.register(again)
     assert registry.get_sample_value("mlscope_labels_total", {"model": "churn", "outcome": "matched"}) == 3
+
+
+def test_task_is_inferred_from_the_first_batch_when_the_profile_has_none() -> None:
+    numeric = QualityTracker("m", FakeProfile(None), [WindowSpec.parse("1h")])
+    numeric.observe_predictions(
+        Batch(n_rows=2, predictions=np.array([1.5, 2.0]), ids=np.array(["a", "b"])), None, 0.0
+    )
+    assert numeric.task == "regression"
+    named = QualityTracker("m", FakeProfile(None), [WindowSpec.parse("1h")])
+    preds = np.array(["spam", "ham", "spam"], dtype=object)
+    named.observe_predictions(Batch(n_rows=3, predictions=preds, ids=np.array(["a", "b", "c"])), None, 0.0)
+    assert named.task == "classification" and named.classes == ["ham", "spam"]
+
+
+def test_outcomes_leave_a_window_when_their_predictions_age_out() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a", "b"], t=0.0)
+    tracker.observe_labels(["a", "b"], ["yes", "no"], now=60.0)
+    tracker.compute(now=60.0)
+    assert tracker.figures("1h")["accuracy"] == 0.5
+    tracker.compute(now=2 * 3600.0)  # the predictions are two hours old: out of "1h"
+    assert tracker.figures("1h") == {}
+    rows = {
+        s.labels["window"]: s.value
+        for f in tracker.collect()
+        if f.name == "mlscope_quality_labelled_rows"
+        for s in f.samples
+    }
+    assert rows == {"1h": 0.0}
+
+
+def test_state_of_another_class_list_restores_counters_only() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a", "b"], t=0.0)
+    tracker.observe_labels(["a"], ["yes"], now=10.0)
+    assert tracker.pending == 1
+    other = QualityTracker("churn", FakeProfile("classification", ["x", "y", "z"]), [WindowSpec.parse("1h")])
+    other.load_state(json.loads(json.dumps(tracker.state_dict())))
+    other.compute(now=10.0)
+    assert other.labels_total["matched"] == 1
+    assert other.figures("1h") == {} and other.pending == 0
