@@ -150,11 +150,13 @@ def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
     app = cfg.job("app")
     lbl = f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict"'
     budget = 1 - cfg.slo_target
-    # 5 failed of 105 requests a minute: 4.762%, over 14.4x the budget of a 99.9% target.
-    ratio = 5 / 105
-    assert ratio > 14.4 * budget, "burn scenario assumes the default SLO target or looser"
+    # e failed per 100 good requests a minute, an error ratio of 20x the budget: over every
+    # burn-rate threshold (14.4x at most).
+    e = math.ceil(100 * 20 * budget / (1 - 20 * budget)) if 20 * budget < 0.9 else 900
+    ratio = e / (100 + e)
+    assert ratio > 14.4 * budget, f"slo.target {cfg.slo_target} leaves no room for a 14.4x burn"
     ok = (f'{HTTP}_count{{{lbl}, http_response_status_code="200"}}', "0+100x40")
-    bad = (f'{HTTP}_count{{{lbl}, http_response_status_code="500"}}', "0+5x40")
+    bad = (f'{HTTP}_count{{{lbl}, http_response_status_code="500"}}', f"0+{e}x40")
     target = f"{cfg.slo_target:g}"
 
     def fires(sev: str, rate: float, long_w: str, short_w: str) -> Fires:
@@ -182,7 +184,9 @@ def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
     # The slow file steps by 5 minutes (hours of data): counts are per 5 minutes and each
     # alert turns pending at the first step with two samples, 5m.
     ok5 = (ok[0], "0+500x40")
-    bad5 = (bad[0], "0+25x40")
+    bad5 = (bad[0], f"0+{5 * e}x40")
+    # The blip: half the errors that would push the 1h ratio over 14.4x, in one step.
+    blip = max(1, math.floor(6000 * 14.4 * budget / 2))
     slow = [
         Scenario("error budget burn: tickets at 3x after 1h and at 1x after 3h", (ok5, bad5), (
             AlertCheck("60m", "MlscopeErrorBudgetBurn", (p1, p2)),
@@ -190,13 +194,28 @@ def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
             AlertCheck("180m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
             AlertCheck("185m", "MlscopeErrorBudgetBurn", (p1, p2, t1, t2)),
         ), interval="5m"),
-        # 6h of clean traffic, then 50 errors in one step: the 1h ratio (50/6050 = 0.8%)
-        # stays under 14.4x and the 6h/1d ratios under 6x and 3x; nothing pages.
-        Scenario("error budget burn: a blip of 50 errors does not page", (
-            (ok[0], "0+500x84"), (bad[0], "0x72 50x12"),
+        # 6h of clean traffic, then one step of errors: the 1h ratio stays under 14.4x and
+        # the 6h/1d ratios under 6x and 3x, although the 5m/30m ratios jump; nothing pages.
+        Scenario("error budget burn: a blip of errors does not page", (
+            (ok[0], "0+500x84"), (bad[0], f"0x72 {blip}x12"),
         ), (AlertCheck("380m", "MlscopeErrorBudgetBurn"),), interval="5m"),
     ]
     return fast, slow
+
+
+def _above(t: float) -> float:
+    """A value clearly over threshold ``t`` of a ratio: twice it, at most halfway to 1."""
+    return round(min(2 * t, (1 + t) / 2), 6)
+
+
+def _n(x: float) -> str:
+    """A number for promtool series notation, without float noise."""
+    return f"{round(x, 6):g}"
+
+
+def _pct(x: float) -> str:
+    """What Prometheus's humanizePercentage prints (``%.4g`` of the percentage)."""
+    return f"{x * 100:.4g}%"
 
 
 def _fires_at(alert: Alert, start_min: int, step: int = 1) -> tuple[str, str]:
@@ -294,42 +313,53 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
              (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "0x60")),
              (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "1x5 0x55")), "30m")
 
-    # --- dataset drift share
+    # --- dataset drift share: over the threshold (halfway to 100%), healthy at half of it.
     ds = f'mlscope_dataset_drift_share_ratio{{model="churn", window="{dw}"}}'
-    standard("MlscopeDatasetDrift", 0, ((ds, "0.75x60"),),
+    t = float(g("drift.dataset_share_threshold"))
+    f, h = _above(t), t / 2
+    standard("MlscopeDatasetDrift", 0, ((ds, f"{f!r}x60"),),
              (Fires({"severity": "ticket", "model": "churn"},
-                    f"75% of the features of model churn drifted in the {dw} window."),),
-             ((ds, "0.25x60"),), ((ds, "0.25x5 0.75x5 0.25x50"),), "30m")
+                    f"{_pct(f)} of the features of model churn drifted in the {dw} window."),),
+             ((ds, f"{h!r}x60"),), ((ds, f"{h!r}x5 {f!r}x5 {h!r}x50"),), "30m")
 
-    # --- accuracy below baseline: 80% against a 90% reference (more than the allowed drop).
+    # --- accuracy below baseline: 90% reference; twice the allowed drop fires, half of it does not.
     qw = g("quality.window")
     acc = f'mlscope_model_quality{{model="churn", metric="accuracy", window="{qw}"}}'
     ref = 'mlscope_model_quality_reference{model="churn", metric="accuracy"}'
-    standard("MlscopeAccuracyBelowBaseline", 0, ((acc, "0.8x90"), (ref, "0.9x90")),
+    drop = float(g("quality.accuracy_drop"))
+    low, fine = round(0.9 - 2 * drop, 6), round(0.9 - drop / 2, 6)
+    standard("MlscopeAccuracyBelowBaseline", 0, ((acc, f"{low!r}x90"), (ref, "0.9x90")),
              (Fires({"severity": "page", "model": "churn"},
-                    f"Accuracy of model churn is 80% over the {qw} window, more than "
+                    f"Accuracy of model churn is {_pct(low)} over the {qw} window, more than "
                     f"{g('quality.accuracy_drop')} below the reference."),),
-             ((acc, "0.88x90"), (ref, "0.9x90")), ((acc, "0.88x5 0.8x10 0.88x75"), (ref, "0.9x90")), "60m")
+             ((acc, f"{fine!r}x90"), (ref, "0.9x90")),
+             ((acc, f"{fine!r}x5 {low!r}x10 {fine!r}x75"), (ref, "0.9x90")), "60m")
 
-    # --- accuracy swing: 90% for an hour, then 70%: true from 60m (value 1h ago is 90%).
-    swing = ((acc, "0.9x59 0.7x90"),)
+    # --- accuracy swing: 90% for an hour, then down by twice the swing: true from 60m
+    # (the value 1h ago is 90%).
+    sw_by = float(g("quality.swing"))
+    after = round(0.9 - 2 * sw_by, 6)
+    swing = ((acc, f"0.9x59 {after!r}x90"),)
     standard("MlscopeAccuracySwing", 60, swing,
              (Fires({"severity": "ticket", "model": "churn"},
-                    "Accuracy of model churn moved by 20% within an hour while no dataset drift is detected."),),
-             ((acc, "0.9x150"),), ((acc, "0.9x59 0.7x5 0.9x85"),), "90m")
+                    f"Accuracy of model churn moved by {_pct(0.9 - after)} within an hour while no dataset "
+                    "drift is detected."),),
+             ((acc, "0.9x150"),), ((acc, f"0.9x59 {after!r}x5 0.9x85"),), "90m")
     out.append(Scenario("MlscopeAccuracySwing stays silent when dataset drift explains the swing",
                         (*swing, (f'mlscope_dataset_drift_detected{{model="churn", window="{dw}"}}', "1x150")),
                         (AlertCheck("90m", "MlscopeAccuracySwing"),)))
 
-    # --- data quality: 10 missing ages per 100 rows a minute, 10%.
+    # --- data quality: a missing-value share of twice the threshold (capped), healthy at half.
     dq = 'mlscope_data_quality_issues_total{model="churn", feature="age", issue="missing"}'
     rows = ('mlscope_rows_total{model="churn"}', "0+100x120")
-    standard("MlscopeDataQualitySpike", 1, (rows, (dq, "0+10x120")),
+    t = float(g("data_quality.ratio"))
+    f, h = _above(t), t / 2
+    standard("MlscopeDataQualitySpike", 1, (rows, (dq, f"0+{_n(100 * f)}x120")),
              (Fires({"severity": "ticket", "model": "churn", "feature": "age", "issue": "missing"},
-                    "10% of rows of model churn have missing values in feature age."),),
-             (rows, (dq, "0+1x120")),
-             # 2 bad minutes at 50 a minute: the 10m ratio stays above 5% for ~10m, under for + 10m.
-             (rows, (dq, "0x10 50 100 100x100")), "40m")
+                    f"{_pct(f)} of rows of model churn have missing values in feature age."),),
+             (rows, (dq, f"0+{_n(100 * h)}x120")),
+             # 2 bad minutes at 100%: the 10m ratio stays above the threshold for ~10m, under for + 10m.
+             (rows, (dq, "0x10 100 200 200x100")), "40m")
 
     # --- labels stopped (slow file, 5m steps): labels until 30m, then none; stale once
     # time() - 1800 > labels_stale_s, i.e. from the first step after 1800 + labels_stale_s.
@@ -356,40 +386,53 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
                          (('mlscope_rows_total{model="churn"}', f"0+500x6 3000x{steps}"), (lab, f"0+300x6 1800x{steps}")),
                          (AlertCheck(fire_t, "MlscopeLabelsStopped"),), interval="5m"))
 
-    # --- outliers: 10 of 100 rows a minute.
+    # --- outliers: a share of twice the threshold (capped), healthy at half.
     outl = 'mlscope_outliers_total{model="churn"}'
-    standard("MlscopeOutlierRateHigh", 1, (rows, (outl, "0+10x120")),
-             (Fires({"severity": "ticket", "model": "churn"}, "10% of rows of model churn are outliers."),),
-             (rows, (outl, "0+1x120")), (rows, (outl, "0x10 50 100 100x100")), "40m")
+    t = float(g("outliers.ratio"))
+    f, h = _above(t), t / 2
+    standard("MlscopeOutlierRateHigh", 1, (rows, (outl, f"0+{_n(100 * f)}x120")),
+             (Fires({"severity": "ticket", "model": "churn"}, f"{_pct(f)} of rows of model churn are outliers."),),
+             (rows, (outl, f"0+{_n(100 * h)}x120")), (rows, (outl, "0x10 100 200 200x100")), "40m")
 
-    # --- resources
+    # --- resources: over the threshold (halfway to 100%), healthy at half the threshold.
     gl = f'job="{sidecar}", instance="127.0.0.1:9108", gpu="0", uuid="GPU-1", name="NVIDIA H100"'
     gpu_labels = {"job": sidecar, "instance": "127.0.0.1:9108", "gpu": "0", "uuid": "GPU-1", "name": "NVIDIA H100"}
+    t = float(g("resources.gpu_memory_ratio"))
+    f, h = _above(t), t / 2
+    used, total = "mlscope_gpu_memory_used_bytes", "mlscope_gpu_memory_total_bytes"
     standard("MlscopeGPUMemoryNearFull", 0,
-             ((f"mlscope_gpu_memory_used_bytes{{{gl}}}", "9.7e10x60"), (f"mlscope_gpu_memory_total_bytes{{{gl}}}", "1e11x60")),
+             ((f"{used}{{{gl}}}", f"{_n(1e11 * f)}x60"), (f"{total}{{{gl}}}", "1e11x60")),
              (Fires({"severity": "ticket", **gpu_labels},
-                    "GPU 0 (NVIDIA H100) on 127.0.0.1:9108 uses 97% of its memory."),),
-             ((f"mlscope_gpu_memory_used_bytes{{{gl}}}", "5e10x60"), (f"mlscope_gpu_memory_total_bytes{{{gl}}}", "1e11x60")),
-             ((f"mlscope_gpu_memory_used_bytes{{{gl}}}", "5e10x5 9.9e10x5 5e10x50"),
-              (f"mlscope_gpu_memory_total_bytes{{{gl}}}", "1e11x60")), "40m")
+                    f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 uses {_pct(f)} of its memory."),),
+             ((f"{used}{{{gl}}}", f"{_n(1e11 * h)}x60"), (f"{total}{{{gl}}}", "1e11x60")),
+             ((f"{used}{{{gl}}}", f"{_n(1e11 * h)}x5 1e11x5 {_n(1e11 * h)}x50"), (f"{total}{{{gl}}}", "1e11x60")), "40m")
     rf = g("resources.for")
-    standard("MlscopeGPUSaturated", 0, ((f"mlscope_gpu_utilization_ratio{{{gl}}}", "0.99x60"),),
+    t = float(g("resources.gpu_utilization_ratio"))
+    f, h = _above(t), t / 2
+    util = "mlscope_gpu_utilization_ratio"
+    standard("MlscopeGPUSaturated", 0, ((f"{util}{{{gl}}}", f"{f!r}x60"),),
              (Fires({"severity": "ticket", **gpu_labels},
-                    f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 was busy 99% of the last {rf}."),),
-             ((f"mlscope_gpu_utilization_ratio{{{gl}}}", "0.5x60"),),
-             ((f"mlscope_gpu_utilization_ratio{{{gl}}}", "0.5x10 1x5 0.5x45"),), "40m")
+                    f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 was busy {_pct(f)} of the last {rf}."),),
+             ((f"{util}{{{gl}}}", f"{h!r}x60"),),
+             ((f"{util}{{{gl}}}", f"{h!r}x10 1x3 {h!r}x47"),), "40m")
     hl = f'job="{sidecar}", instance="127.0.0.1:9108"'
     host = {"job": sidecar, "instance": "127.0.0.1:9108"}
-    standard("MlscopeCPUSaturated", 0, ((f"mlscope_host_cpu_utilization_ratio{{{hl}}}", "0.95x60"),),
-             (Fires({"severity": "ticket", **host}, f"CPU of 127.0.0.1:9108 was busy 95% of the last {rf}."),),
-             ((f"mlscope_host_cpu_utilization_ratio{{{hl}}}", "0.4x60"),),
-             ((f"mlscope_host_cpu_utilization_ratio{{{hl}}}", "0.4x10 1x5 0.4x45"),), "40m")
+    t = float(g("resources.cpu_utilization_ratio"))
+    f, h = _above(t), t / 2
+    cpu = "mlscope_host_cpu_utilization_ratio"
+    standard("MlscopeCPUSaturated", 0, ((f"{cpu}{{{hl}}}", f"{f!r}x60"),),
+             (Fires({"severity": "ticket", **host}, f"CPU of 127.0.0.1:9108 was busy {_pct(f)} of the last {rf}."),),
+             ((f"{cpu}{{{hl}}}", f"{h!r}x60"),),
+             ((f"{cpu}{{{hl}}}", f"{h!r}x10 1x3 {h!r}x47"),), "40m")
+    # Memory alerts when the available share is *below* the threshold: fire at half of it.
+    t = float(g("resources.memory_available_ratio"))
+    f, h = t / 2, _above(t)
+    avail, mtotal = "mlscope_host_memory_available_bytes", "mlscope_host_memory_total_bytes"
     standard("MlscopeMemoryPressure", 0,
-             ((f"mlscope_host_memory_available_bytes{{{hl}}}", "5e8x60"), (f"mlscope_host_memory_total_bytes{{{hl}}}", "1e10x60")),
-             (Fires({"severity": "ticket", **host}, "Only 5% of the memory of 127.0.0.1:9108 is available."),),
-             ((f"mlscope_host_memory_available_bytes{{{hl}}}", "4e9x60"), (f"mlscope_host_memory_total_bytes{{{hl}}}", "1e10x60")),
-             ((f"mlscope_host_memory_available_bytes{{{hl}}}", "4e9x10 5e8x5 4e9x45"),
-              (f"mlscope_host_memory_total_bytes{{{hl}}}", "1e10x60")), "40m")
+             ((f"{avail}{{{hl}}}", f"{_n(1e10 * f)}x60"), (f"{mtotal}{{{hl}}}", "1e10x60")),
+             (Fires({"severity": "ticket", **host}, f"Only {_pct(f)} of the memory of 127.0.0.1:9108 is available."),),
+             ((f"{avail}{{{hl}}}", f"{_n(1e10 * h)}x60"), (f"{mtotal}{{{hl}}}", "1e10x60")),
+             ((f"{avail}{{{hl}}}", f"{_n(1e10 * h)}x10 0x5 {_n(1e10 * h)}x45"), (f"{mtotal}{{{hl}}}", "1e10x60")), "40m")
 
     # --- exporter health: 6 drops a minute = 0.10/s.
     al = f'job="{app}", {APP_LABELS}'
@@ -406,18 +449,20 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
 
     # --- staleness of figures: scores frozen while rows flow.
     sw = g("staleness.metrics_window")
+    stale_blip = _m(10 + duration_seconds(sw) // 60 - 1)
     score = f'mlscope_feature_drift_score{{model="churn", feature="age", method="psi", window="{dw}"}}'
     standard("MlscopeDriftMetricsStale", 1, (rows, (score, "0.1x120")),
              (Fires({"severity": "ticket", "model": "churn"},
                     f"No drift score of model churn changed in {sw} although rows are ingested."),),
              (rows, (score, "0.1+0.01x120")),
-             # updated for 10 minutes, then frozen for 40: changes over the last hour stay > 0.
-             (rows, (score, "0.1+0.01x10 0.2x110")), "50m")
+             # updated for 10 minutes, then frozen: changes over the window stay > 0 until
+             # 10m + window, so a pause shorter than the window never counts as stale.
+             (rows, (score, "0.1+0.01x10 0.2x110")), stale_blip)
     matched = ('mlscope_labels_total{model="churn", outcome="matched"}', "0+10x120")
     standard("MlscopeQualityMetricsStale", 1, (matched, (acc, "0.9x120")),
              (Fires({"severity": "ticket", "model": "churn"},
                     f"No quality figure of model churn changed in {sw} although labels are joined."),),
-             (matched, (acc, "0.9+0.001x120")), (matched, (acc, "0.9+0.001x10 0.91x110")), "50m")
+             (matched, (acc, "0.9+0.001x120")), (matched, (acc, "0.9+0.001x10 0.91x110")), stale_blip)
 
     # --- sidecar compute stale: computed every minute until 10m, then stuck at t=600 s.
     lc = f'mlscope_last_compute_timestamp_seconds{{job="{sidecar}", instance="127.0.0.1:9108", model="churn"}}'
