@@ -237,3 +237,15 @@ def test_instrumented_app_ships_event_schema_records_and_counts_only_model_route
               for s in fam.samples if s.name.endswith("_count")}
     # the control endpoint is polled by the generator but is not model traffic
     assert routes.get("/predict") == 1 and routes.get("/labels") == 1 and "/control/scenario" not in routes
+
+
+def test_fast_scorer_matches_the_sklearn_pipeline(trained: demo_model.DemoModel) -> None:
+    rows = trained.validation[list(demo_model.FEATURES)].to_dict("records")
+    rows += [{"income": None, "debt_ratio": "n/a", "age": "41", "region": "atlantis"},  # coerced like pandas
+             {"region": None}, {}, {"income": 1e6, "utilization": True, "region": "west"}]
+    fast = trained.scorer.proba(rows)
+    ref = trained.pipeline.predict_proba(demo_model.rows_to_frame(rows))
+    # Same arithmetic in a different order: agreement to 1e-12 absolute on probabilities.
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
+    predicted, _ = trained.predict(rows[:50])
+    assert predicted == list(trained.pipeline.predict(demo_model.rows_to_frame(rows[:50])))

@@ -82,6 +82,7 @@ def create_app(*, quiet: bool = False) -> Any:
         Route("/healthz", healthz, methods=["GET"]),
     ])
     app.state.pages = pages
+    app.state.heartbeats = heartbeats  # [count of Watchdog notifications]
     return app
 
 
