@@ -110,7 +110,8 @@ class LinearScorer:
         onehot = columns.named_transformers_["categorical"]
         clf = pipeline.named_steps["classifier"]
         if clf.coef_.shape[0] != 1:
-            raise ValueError(f"LinearScorer serves a binary model (got {clf.coef_.shape[0]} coefficient rows)")
+            raise ValueError(f"LinearScorer serves a binary model (got {clf.coef_.shape[0]} "
+                             "coefficient rows)")
         cats = [str(c) for c in onehot.categories_[0]]
         return cls(medians=numeric.named_steps["impute"].statistics_.astype(np.float64),
                    means=numeric.named_steps["scale"].mean_.astype(np.float64),
