@@ -261,3 +261,20 @@ def test_state_of_another_class_list_restores_counters_only() -> None:
     other.compute(now=10.0)
     assert other.labels_total["matched"] == 1
     assert other.figures("1h") == {} and other.pending == 0
+
+
+def test_scores_of_unknown_classes_are_ignored_not_misread() -> None:
+    tracker = _tracker()
+    batch = Batch(
+        n_rows=2,
+        predictions=np.array(["yes", "no"], dtype=object),
+        scores=np.array([[0.9, 0.1], [0.2, 0.8]]),
+        score_classes=("cat", "dog"),
+        ids=np.array(["a", "b"], dtype=object),
+    )
+    tracker.observe_predictions(batch, None, now=0.0)
+    tracker.observe_labels(["a", "b"], ["yes", "yes"], now=1.0)
+    tracker.compute(now=1.0)
+    figures = tracker.figures("1h")
+    assert figures["accuracy"] == 0.5 and "roc_auc" not in figures and "log_loss" not in figures
+    assert tracker.estimated("1h") == {}

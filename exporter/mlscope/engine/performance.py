@@ -397,10 +397,14 @@ class QualityTracker:
         names = [str(c) for c in batch.score_classes] or self.classes[: raw.shape[1]]
         col = {c: j for j, c in enumerate(names)}
         out = np.zeros((batch.n_rows, len(self.classes)))
+        found = 0
         for i, c in enumerate(self.classes):
             j = col.get(c)
             if j is not None and j < raw.shape[1]:
                 out[:, i] = raw[:, j]
+                found += 1
+        if found == 0:  # score columns of other classes than the profile's: unusable
+            return None
         out[~np.isfinite(raw).all(axis=1)] = np.nan
         return out
 
