@@ -91,6 +91,9 @@ def test_bad_record_rejects_only_that_record() -> None:
         {"model": "b", "features": {"x": 4}, "prediction": {"nested": 1}},
         BadLine("line is not valid JSON"),
         {"model": "b", "features": {"x": 5}, "scores": {"yes": 0.2}},
+        {"model": {}, "features": {"x": 6}},  # found by schemathesis: was a 500
+        {"model": "b", "features": {"x": 7}, "scores": {"yes": "high"}},
+        {"model": "b", "features": {"x": 8}, "label": [1]},
     ]
     parsed = validate_records(values, models=("a", "b"), default_now=123.0)
     assert [r["features"]["x"] for r in parsed.by_model["a"]] == [1]
@@ -104,6 +107,9 @@ def test_bad_record_rejects_only_that_record() -> None:
         (5, "wrong_type"),
         (6, "wrong_type"),
         (7, "bad_json"),
+        (9, "wrong_type"),
+        (10, "wrong_type"),
+        (11, "wrong_type"),
     ]
     assert "'timestamp'" in parsed.errors[4].message
     assert parsed.n_records == len(values)

@@ -225,11 +225,20 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
         "required": ["features"],
         "properties": {
             "model": {"type": "string", "enum": list(models)},
-            "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-            "timestamp": {"type": "number", "description": "Unix seconds; defaults to arrival time"},
-            "features": {"type": "object", "additionalProperties": {"nullable": True, **scalar}},
+            "id": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "integer"}]},
+            "timestamp": {
+                "type": "number",
+                "nullable": True,
+                "description": "Unix seconds; default: arrival",
+            },
+            "features": {
+                "type": "object",
+                "description": "name -> value; values that are not a string, number, boolean or null are "
+                "accepted and counted as data-quality issues, not rejected",
+                "additionalProperties": {},
+            },
             "prediction": {"nullable": True, **scalar},
-            "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+            "scores": {"type": "object", "nullable": True, "additionalProperties": {"type": "number"}},
             "label": {"nullable": True, **scalar},
         },
     }
@@ -240,7 +249,7 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             "model": {"type": "string", "enum": list(models)},
             "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
             "label": scalar,
-            "timestamp": {"type": "number"},
+            "timestamp": {"type": "number", "nullable": True},
         },
     }
     result = {
@@ -271,6 +280,8 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
     def ingest(schema: dict[str, Any], summary: str) -> dict[str, Any]:
         op: dict[str, Any] = {
             "summary": summary,
+            "description": "JSON object, JSON array or NDJSON; the body may be gzip-compressed "
+            "(Content-Encoding: gzip). A bad record rejects only itself.",
             "requestBody": {
                 "required": True,
                 "content": {
@@ -278,14 +289,6 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
                     "application/x-ndjson": {"schema": {"type": "string"}},
                 },
             },
-            "parameters": [
-                {
-                    "name": "Content-Encoding",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "enum": ["gzip", "identity"]},
-                }
-            ],
             "responses": {
                 "200": {
                     "description": "all or some records accepted (rejected ones listed)",

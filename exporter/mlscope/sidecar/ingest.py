@@ -221,6 +221,9 @@ def validate_records(
                 RecordError(i, "missing_model", "'model' is required when the sidecar serves several models")
             )
             continue
+        if type(model) is not str:
+            errors.append(RecordError(i, "wrong_type", f"'model' must be a string (got {_jtype(model)})"))
+            continue
         if model not in known:
             errors.append(
                 RecordError(
@@ -269,9 +272,16 @@ def _check_event(rec: dict[str, Any]) -> str | None:
     scores = rec.get("scores")
     if scores is not None and type(scores) is not dict:
         return f"'scores' must be an object of class -> probability (got {_jtype(scores)})"
+    if scores:
+        for k, v in scores.items():
+            if type(v) not in _NUMBER:
+                return f"'scores.{k}' must be a number (got {_jtype(v)})"
     pred = rec.get("prediction")
     if type(pred) in (dict, list):
         return f"'prediction' must be a string, number or boolean (got {_jtype(pred)})"
+    label = rec.get("label")
+    if type(label) in (dict, list):
+        return f"'label' must be a string, number or boolean (got {_jtype(label)})"
     return None
 
 
