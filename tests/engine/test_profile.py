@@ -83,7 +83,7 @@ def test_save_load_round_trip_keeps_hash_and_quality(tmp_path: Path) -> None:
     p.save(path)
     q = Profile.load(path)
     assert q.hash == p.hash and len(q.hash) == 16
-    assert q.quality == {"accuracy": 0.81} and q.model == "churn"
+    assert q.quality == p.quality and q.quality["accuracy"] == 0.81 and q.model == "churn"
     assert q.to_dict() == p.to_dict()
     assert [f.name for f in tmp_path.iterdir()] == ["ref.json"]  # temp file renamed away
     p.quality["accuracy"] = 0.5

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client.core import CollectorRegistry
-from sklearn.metrics import accuracy_score, f1_score, log_loss
+from sklearn.metrics import accuracy_score, f1_score, log_loss, mean_absolute_error
 
 from mlscope.engine.batch import batch_from_data
 from mlscope.engine.labels import label_key
@@ -39,11 +39,13 @@ def test_tracker_runs_inside_model_engine_with_a_real_profile() -> None:
     ref = _frame(5000, rng)
     profile = Profile.from_frame(ref, target="y", prediction="yhat", scores={"0": "p0", "1": "p1"})
     assert profile.task == "classification" and list(profile.classes) == ["0", "1"]
-    profile.quality.update(
-        reference_quality(
-            "classification", ref["y"], ref["yhat"], ref[["p0", "p1"]].to_numpy(), profile.classes
-        )
+    # The profile measured its validation set's quality when it was built.
+    assert profile.quality == reference_quality(
+        "classification", ref["y"], ref["yhat"], ref[["p0", "p1"]].to_numpy(), profile.classes
     )
+    assert profile.quality["accuracy"] == pytest.approx(accuracy_score(ref["y"], ref["yhat"]), abs=1e-12)
+    assert "roc_auc" in profile.quality
+    assert Profile.from_dict(json.loads(json.dumps(profile.to_dict()))).quality == profile.quality
     engine = ModelEngine("credit", profile, windows=[WindowSpec.parse("1h"), WindowSpec.parse("24h")])
     assert isinstance(engine.tracker, QualityTracker)
     prod = _frame(3000, rng)
@@ -103,3 +105,13 @@ def test_label_key_agrees_with_the_profiles_category_key(value: object) -> None:
     from mlscope.engine.feature import category_key
 
     assert label_key(value) == category_key(value)
+
+
+def test_profile_of_a_regression_validation_set_carries_its_quality() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.normal(100, 20, 2000)
+    df = pd.DataFrame({"x": rng.normal(size=2000), "y": y, "yhat": y + rng.normal(0, 5, 2000)})
+    profile = Profile.from_frame(df, target="y", prediction="yhat")
+    assert profile.task == "regression"
+    assert profile.quality["mae"] == pytest.approx(mean_absolute_error(df["y"], df["yhat"]), rel=1e-12)
+    assert Profile.from_frame(df[["x", "y"]], target="y").quality == {}  # no prediction: no baseline

@@ -832,3 +832,28 @@ def reference_quality(
         s = s[ok]
     counts = classification.count_outcomes(actual[ok], pred[ok], s, k)
     return classification.classification_metrics(counts, k)
+
+
+def profile_quality(
+    task: str | None,
+    columns: Mapping[str, Any],
+    *,
+    target: str | None,
+    prediction: str | None,
+    scores: Mapping[str, str] | None = None,
+    classes: Sequence[str] = (),
+) -> dict[str, float]:
+    """Reference quality for ``Profile.from_frame``: {} unless a target and a prediction are given.
+
+    ``scores`` maps a class to its probability column; the score figures (ROC AUC, log
+    loss, calibration error) are included when every class has one.
+    """
+    if task not in ("classification", "regression") or target is None or prediction is None:
+        return {}
+    if task == "regression":
+        return reference_quality("regression", columns[target], columns[prediction])
+    names = [str(c) for c in classes]
+    s = None
+    if scores and names and all(c in scores for c in names):
+        s = np.column_stack([_floats(columns[scores[c]]) for c in names])
+    return reference_quality("classification", columns[target], columns[prediction], s, names or None)
