@@ -122,7 +122,7 @@ def test_latency_spike_delays_every_answer(app_url: tuple[str, Recorder, DemoSta
     start = time.monotonic()
     status, _ = call(url + "/predict", {"id": "x", "features": {"income": 1.0}})
     # a lower bound (the injected sleep), not a performance assertion
-    assert status == 200 and time.monotonic() - start >= 0.8
+    assert status == 200 and time.monotonic() - start >= 3.0
 
 
 def test_generator_sends_scenario_rows_and_posts_matching_labels_later(

@@ -24,7 +24,8 @@ Transform = Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]
 
 # Features each drift scenario moves (the e2e test checks pages name exactly these).
 DRIFT_ONE_FEATURE = "income"
-DRIFT_MANY_FEATURES: tuple[str, ...] = ("debt_ratio", "utilization", "age")
+# Four of the seven features: over the shipped dataset-drift share threshold of 0.5.
+DRIFT_MANY_FEATURES: tuple[str, ...] = ("debt_ratio", "utilization", "age", "loan_amount")
 MISSING_FEATURE = "tenure_months"
 UNSEEN_FEATURE = "region"
 UNSEEN_VALUES: tuple[str, ...] = ("atlantis", "lemuria")
@@ -44,10 +45,12 @@ def _drift_one(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _drift_many(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    # An upstream ETL change: ratios arrive squeezed toward 1, ages shifted by 25 years.
+    # An upstream ETL change: ratios arrive squeezed toward 1, ages shifted by 25 years,
+    # loan amounts in cents.
     rows["debt_ratio"] = 0.5 + 0.5 * rows["debt_ratio"]
     rows["utilization"] = 0.5 + 0.5 * rows["utilization"]
     rows["age"] = rows["age"] + 25.0
+    rows["loan_amount"] = rows["loan_amount"] * 100.0
     return rows
 
 
@@ -110,22 +113,22 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("healthy", "rows replayed from the unseen pool; nothing wrong", ""),
     Scenario("drift_one", f"{DRIFT_ONE_FEATURE} multiplied by 2.5 (a unit change upstream)",
              "MlscopeFeatureDrift", _drift_one, feature_names=(DRIFT_ONE_FEATURE,)),
-    Scenario("drift_many", "debt_ratio and utilization squeezed toward 1, age +25 years",
+    Scenario("drift_many", "debt_ratio, utilization squeezed toward 1, age +25 years, loan_amount x100",
              "MlscopeDatasetDrift", _drift_many, feature_names=DRIFT_MANY_FEATURES),
     Scenario("prediction_drift", "the applicant mix turns risky: 85% of rows are defaulters",
              "MlscopePredictionDrift", default_share=0.85),
     Scenario("missing_values", f"{MISSING_SHARE:.0%} of {MISSING_FEATURE} values empty",
-             "MlscopeDataQuality", _missing_values, feature_names=(MISSING_FEATURE,)),
+             "MlscopeDataQualitySpike", _missing_values, feature_names=(MISSING_FEATURE,)),
     Scenario("unseen_categories", f"{UNSEEN_SHARE:.0%} of rows from regions never seen in training",
-             "MlscopeDataQuality", _unseen_categories, feature_names=(UNSEEN_FEATURE,)),
+             "MlscopeDataQualitySpike", _unseen_categories, feature_names=(UNSEEN_FEATURE,)),
     Scenario("error_burst", "the server answers 50% of predictions with 500",
              "MlscopeErrorBudgetBurn", error_ratio=0.5),
-    Scenario("latency_spike", "every prediction takes 0.8 s longer",
-             "MlscopeLatency", extra_latency_s=0.8),
+    Scenario("latency_spike", "every prediction takes 3 s longer (a slow dependency)",
+             "MlscopeLatencyHigh", extra_latency_s=3.0),
     Scenario("traffic_stop", "the client stops sending (an upstream outage)",
              "MlscopeTrafficStopped", send=False),
     Scenario("accuracy_drop", f"inputs unchanged, {LABEL_FLIP_SHARE:.0%} of outcomes flipped (concept drift)",
-             "MlscopeAccuracy", _flip_labels),
+             "MlscopeAccuracyBelowBaseline", _flip_labels),
 )}
 
 # The order `--scenario cycle` walks through, each failure followed by a healthy spell.
