@@ -203,7 +203,7 @@ def _hostile_bytes() -> st.SearchStrategy[bytes]:
         st.fixed_dictionaries(
             {"features": st.dictionaries(text, scalars, max_size=5)},
             optional={
-                "model": st.one_of(st.just("churn"), text, scalars),
+                "model": st.one_of(st.just("churn"), text, json_values),
                 "id": scalars,
                 "timestamp": scalars,
                 "prediction": json_values,
