@@ -13,9 +13,10 @@ What it measures, each beside a peer in the same run:
 2. ``Monitor.log`` µs per call (one 25-feature dict) while the Monitor ships to that
    sidecar. Peers: ``queue.SimpleQueue.put`` and prometheus_client ``Counter.inc``, the
    cheapest standard hand-off and the per-request cost apps already accept.
-3. /metrics render time of a model with 100 features (bins, drift, quality) through the
-   sidecar's registry, against prometheus_client's generic path (one labelled Gauge or
-   Counter child per series, ``generate_latest``) holding the same series.
+3. /metrics render time of a model with 100 features (bins, drift, quality) with the
+   sidecar's lean renderer, against ``generate_latest`` on the same registry and against
+   prometheus_client's generic path (one labelled Gauge or Counter child per series,
+   ``generate_latest``) holding the same series.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ sys.path.insert(0, str(REPO / "exporter"))
 from mlscope.engine.profile import Profile  # noqa: E402
 from mlscope.monitor import Monitor  # noqa: E402
 from mlscope.sidecar.config import SidecarConfig  # noqa: E402
+from mlscope.sidecar.exposition import Renderer  # noqa: E402
 from mlscope.sidecar.service import Service  # noqa: E402
 
 GOAL_EVENTS_S = 50_000
@@ -208,7 +210,7 @@ def bench_monitor(port: int, seconds: float) -> dict[str, float]:
 
 def bench_scrape(tmp: Path) -> dict[str, float]:
     profile = _profile(tmp / "p100.json", 100)
-    cfg = SidecarConfig(models={"bench": {"profile": profile}})  # type: ignore[dict-item]
+    cfg = SidecarConfig.model_validate({"models": {"bench": {"profile": profile}}})
     service = Service(cfg)
     events = _events(100, 5000, 3)
     for start in range(0, len(events), 1000):
@@ -243,9 +245,17 @@ def bench_scrape(tmp: Path) -> dict[str, float]:
             times.append(time.perf_counter() - t0)
         return statistics.median(times) * 1e3
 
+    renderer = Renderer(service.registry)
+    renderer.render()  # fills the prefix cache, as the first scrape after start does
+    lean = []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        renderer.render()
+        lean.append(time.perf_counter() - t0)
     return {
         "series": n_series,
-        "sidecar_ms": timed(service.registry),
+        "sidecar_ms": statistics.median(lean) * 1e3,
+        "sidecar_generate_latest_ms": timed(service.registry),
         "generic_ms": timed(generic),
         "bytes": len(text),
     }
@@ -316,10 +326,15 @@ def main() -> None:
         f"\n== /metrics render, one model with 100 features ({scr['series']:,.0f} series, "
         f"{scr['bytes'] / 1024:.0f} KiB) =="
     )
-    print(f"sidecar registry           {scr['sidecar_ms']:>8.2f} ms   goal < {GOAL_SCRAPE_MS} ms")
+    lean = scr["sidecar_ms"]
+    print(f"sidecar /metrics (lean)     {lean:>8.2f} ms   goal < {GOAL_SCRAPE_MS} ms")
     print(
-        f"prometheus_client generic  {scr['generic_ms']:>8.2f} ms   generic / sidecar = "
-        f"{scr['generic_ms'] / scr['sidecar_ms']:.2f}x"
+        f"generate_latest, same reg.  {scr['sidecar_generate_latest_ms']:>8.2f} ms   ratio "
+        f"{scr['sidecar_generate_latest_ms'] / lean:.2f}x"
+    )
+    print(
+        f"prometheus_client generic   {scr['generic_ms']:>8.2f} ms   (labelled children) ratio "
+        f"{scr['generic_ms'] / lean:.2f}x"
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from mlscope._version import __version__
 from mlscope.sidecar.auth import WebConfig, check_bearer
+from mlscope.sidecar.exposition import Renderer
 from mlscope.sidecar.ingest import RecordError, RequestError, parse_lines
 from mlscope.sidecar.service import Service
 from mlscope.sidecar.tail import Tailer
@@ -73,6 +74,7 @@ def build_app(
     tailers = tailers or []
     web = web or WebConfig()
     max_errors = cfg.max_errors_reported
+    renderer = Renderer(service.registry)
 
     def _auth_ingest(request: Request) -> Response | None:
         if ingest_token is None or check_bearer(request.headers.get("authorization"), ingest_token):
@@ -131,7 +133,7 @@ def build_app(
                 media_type="text/plain",
                 headers={"WWW-Authenticate": 'Basic realm="mlscope"'},
             )
-        body = await asyncio.to_thread(generate_latest, service.registry)
+        body = await asyncio.to_thread(renderer.render)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:
