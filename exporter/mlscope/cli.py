@@ -75,6 +75,8 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=0, help="seconds to run, 0 = until Ctrl-C")
     p.add_argument("--scenario", default="cycle", help="traffic scenario (default: %(default)s)")
     p.add_argument("--workdir", default=".demo", help="folder for logs and temporary data (default: %(default)s)")
+    p.add_argument("--port-offset", type=int, default=0,
+                   help="add this to every port of the stack, 8000 9108 9090 9093 5001 (default: 0)")
 
 
 # name -> (help, argument adder, "module:function")
