@@ -89,7 +89,7 @@ class _RecentIds:
         """Forget those of ``keys`` that are remembered (an id seen afresh)."""
         if self._d:
             for key in list(filter(self._d.__contains__, keys)):
-                del self._d[key]
+                self._d.pop(key, None)  # pop: the same id may come twice in one batch
 
     def __contains__(self, key: object) -> bool:
         return key in self._d
