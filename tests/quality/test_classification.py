@@ -169,3 +169,38 @@ def test_labels_outside_the_classes_count_as_other() -> None:
     }
     assert cm[("other", "yes")] == 1 and cm[("no", "no")] == 1 and cm[("yes", "yes")] == 1
     assert tracker.figures("1h")["accuracy"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_window_holds_exactly_the_predictions_of_its_buckets(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, k = 3000, 3
+    actual, pred, scores = _data(n, k, seed=seed + 20)
+    names = np.array(["a", "b", "c"], dtype=object)
+    spec = WindowSpec.parse("1h", buckets=12)
+    tracker = QualityTracker("m", FakeProfile("classification", list(names)), [spec])
+    t0 = 50 * 86400.0
+    ts = t0 + np.sort(rng.uniform(0, 3 * 3600, n))  # three hours of predictions
+    ids = np.array([f"q{i}" for i in range(n)], dtype=object)
+    for lo in range(0, n, 250):  # in time order, as they are made
+        sl = slice(lo, lo + 250)
+        batch = Batch(
+            n_rows=len(ids[sl]),
+            predictions=names[pred[sl]],
+            scores=scores[sl],
+            score_classes=("a", "b", "c"),
+            ids=ids[sl],
+            timestamps=ts[sl],
+        )
+        tracker.observe_predictions(batch, None, now=float(ts[sl][-1]))
+    arrival = ts + rng.uniform(0, 1800, n)  # labels up to 30 min late, in arrival order
+    order = np.argsort(arrival)
+    for chunk in np.array_split(order, 30):
+        tracker.observe_labels(ids[chunk], names[actual[chunk]], now=float(arrival[chunk].max()))
+    now = float(arrival.max())
+    tracker.compute(now=now)
+    # The window: buckets of 5 min whose index is within the last 12 at `now`.
+    now_idx = np.floor(now / spec.bucket_s)
+    inside = np.floor(ts / spec.bucket_s) > now_idx - spec.buckets
+    assert 0 < inside.sum() < n
+    _check_against_sklearn(tracker.figures("1h"), actual[inside], pred[inside], scores[inside])
