@@ -53,6 +53,7 @@ from mlscope.shipper import (
 log = logging.getLogger("mlscope.monitor")
 
 _SCALARS = (str, int, float, bool)
+_DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _DROP_REASONS = ("buffer_full", "sidecar_unavailable", "rejected", "invalid_input", "closed", "shutdown")
 
 
@@ -108,15 +109,16 @@ def feature_rows(features: Any, names: Sequence[str] | None) -> list[dict[str, A
     dicts, a pandas DataFrame, or a 2-D array / list of lists with ``feature_names``.
     """
     if isinstance(features, Mapping):
-        values = list(features.values())
-        if values and all(not _is_scalar(v) for v in values):
+        # One look at the first value decides row vs columns: this runs per logged row.
+        first = next(iter(features.values()), None)
+        if first is not None and not _is_scalar(first):
             cols = {str(k): _tolist(v) for k, v in features.items()}
             lengths = {len(c) for c in cols.values()}
             if len(lengths) != 1:
                 raise InputError(f"'features' columns have different lengths: {sorted(lengths)}")
             keys = list(cols)
             return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
-        return [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in features.items()}]
+        return [features]  # type: ignore[list-item]  # serialised as is (orjson handles numpy scalars)
     to_dict = getattr(features, "to_dict", None)
     if to_dict is not None and hasattr(features, "columns"):  # a pandas DataFrame
         names_df = [str(c) for c in features.columns]
@@ -418,9 +420,7 @@ class Monitor:
                 self._c_shipped.inc(n)
             return
         assert self._transport is not None
-        body = gzip_body(
-            b"\n".join(orjson.dumps(r, default=_py, option=orjson.OPT_SERIALIZE_NUMPY) for r in records)
-        )
+        body = gzip_body(b"\n".join(orjson.dumps(r, default=_py, option=_DUMPS) for r in records))
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
         try:
             r = post_with_retry(
