@@ -278,3 +278,25 @@ def test_scores_of_unknown_classes_are_ignored_not_misread() -> None:
     figures = tracker.figures("1h")
     assert figures["accuracy"] == 0.5 and "roc_auc" not in figures and "log_loss" not in figures
     assert tracker.estimated("1h") == {}
+
+
+def test_ring_starts_small_and_grows_to_its_capacity_keeping_rows() -> None:
+    store = LabelStore(n_scores=2, n_features=3, max_pending=5000)
+    small = store.nbytes
+    assert small < 100_000  # 1,024 rows, not 5,000
+    ids = [f"g{i}" for i in range(4000)]
+    store.add(ids[:1000], np.zeros(1000), np.arange(1000.0), None, None)
+    store.add(ids[1000:], np.ones(3000), np.arange(1000.0, 4000.0), None, None)  # grows
+    assert store.nbytes > small and store.pending == 4000
+    res = store.join(["g0", "g999", "g3999"])
+    assert res.pred.tolist() == [0.0, 999.0, 3999.0]
+    # 2,000 more wrap around the 5,000-row ring: slots 0..999 (g0..g999) make room; g0
+    # and g999 were joined already, so 998 waiting predictions are dropped.
+    store.add([f"h{i}" for i in range(2000)], np.full(2000, 2.0), np.zeros(2000), None, None)
+    assert store.pending == 3997 - 998 + 2000 and store.evictions["capacity"] == 998
+    assert store.join(["g1", "g1000", "h1999"]).outcomes == {
+        "matched": 2,
+        "unmatched": 0,
+        "expired": 1,
+        "duplicate": 0,
+    }

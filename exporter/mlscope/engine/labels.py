@@ -1,19 +1,20 @@
 """The label-join store: predictions waiting for their ground truth, bounded in time and memory.
 
 Labels arrive late (minutes to weeks) or never. Each prediction with an id is kept in a
-ring of preallocated numpy rows (timestamp, predicted class or value, class scores, the
-bin of each feature) plus a dict from id to row, until its label arrives (the row is
-joined and freed), its time-to-live passes (expired) or newer predictions need the room
-(evicted, oldest first). Memory is fixed at construction: ``capacity`` rows, derived from
-``max_pending`` and ``max_bytes``, whatever the traffic.
+ring of numpy rows (timestamp, predicted class or value, class scores, the bin of each
+feature) plus a dict from id to row, until its label arrives (the row is joined and
+freed), its time-to-live passes (expired) or newer predictions need the room (evicted,
+oldest first). Memory is bounded at construction: at most ``capacity`` rows, derived from
+``max_pending`` and ``max_bytes``, whatever the traffic (the ring starts at 1,024 rows and
+doubles up to that as predictions come).
 
 Every label gets exactly one outcome, so ``mlscope_labels_total`` adds up:
 
 ``matched``    the prediction was waiting; the label is joined to it.
 ``duplicate``  the prediction was already joined by an earlier label (remembered for
-               the last ``capacity`` joins).
+               at least the last ``capacity`` joins).
 ``expired``    the prediction was dropped by TTL or for room before its label came
-               (remembered for the last ``capacity`` drops).
+               (remembered for at least the last ``capacity`` drops).
 ``unmatched``  no prediction with this id was seen (or it was forgotten long ago).
 ``invalid``    no usable id or label (None, NaN, empty, not a number for regression);
                counted by the caller, which parses labels.
@@ -38,6 +39,9 @@ EVICTION_REASONS = ("ttl", "capacity", "replaced")
 #: to twice the capacity): a short str object plus hash-table slots, five times; used
 #: only to size the ring.
 _ID_BYTES = 5 * 120
+
+#: Rows allocated at first; the arrays double from here up to the capacity.
+_FIRST_ROWS = 1024
 
 
 def label_key(value: Any) -> str | None:
@@ -133,6 +137,15 @@ class LabelStore:
         Memory budget; the capacity is the smaller of ``max_pending`` and what fits.
     """
 
+    # Row arrays of the ring, (re)allocated by _alloc.
+    _ts: np.ndarray
+    _pred: np.ndarray
+    _scores: np.ndarray
+    _bins: np.ndarray
+    _slot_id: np.ndarray
+    _live: np.ndarray
+    _size: int
+
     def __init__(
         self,
         *,
@@ -155,17 +168,32 @@ class LabelStore:
         self.capacity = capacity
         self.ttl_s = float(ttl_s)
         self.n_scores, self.n_features = n_scores, n_features
-        self._ts = np.zeros(capacity)
-        self._pred = np.zeros(capacity)
-        self._scores = np.full((capacity, n_scores), np.nan)
-        self._bins = np.full((capacity, n_features), -1, dtype=np.int16)
-        self._slot_id = np.full(capacity, None, dtype=object)  # the id held by each slot
-        self._live = np.zeros(capacity, dtype=bool)  # slot holds a waiting prediction
+        self._alloc(min(capacity, _FIRST_ROWS))
         self._index: dict[str, int] = {}
         self._head = 0
         self._joined = _RecentIds(capacity)
         self._dropped = _RecentIds(capacity)
         self.evictions = dict.fromkeys(EVICTION_REASONS, 0)
+
+    def _alloc(self, size: int) -> None:
+        """(Re)allocate the row arrays with ``size`` rows, keeping the rows held so far.
+
+        The ring starts small and doubles up to ``capacity`` as predictions come, so a
+        sidecar with many quiet models does not hold every model's full budget. Before
+        the first wrap-around the used slots are 0..head-1, so growing is a copy.
+        """
+        old = self._size if hasattr(self, "_size") else 0
+        ts, pred = np.zeros(size), np.zeros(size)
+        scores = np.full((size, self.n_scores), np.nan)
+        bins = np.full((size, self.n_features), -1, dtype=np.int16)
+        slot_id = np.full(size, None, dtype=object)  # the id held by each slot
+        live = np.zeros(size, dtype=bool)  # the slot holds a waiting prediction
+        if old:
+            ts[:old], pred[:old], scores[:old], bins[:old] = self._ts, self._pred, self._scores, self._bins
+            slot_id[:old], live[:old] = self._slot_id, self._live
+        self._ts, self._pred, self._scores, self._bins = ts, pred, scores, bins
+        self._slot_id, self._live = slot_id, live
+        self._size = size
 
     @property
     def pending(self) -> int:
@@ -174,7 +202,7 @@ class LabelStore:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the preallocated arrays (the dicts come on top, bounded by capacity)."""
+        """Bytes of the row arrays as allocated now (the dicts come on top, bounded by capacity)."""
         return int(self._ts.nbytes + self._pred.nbytes + self._scores.nbytes + self._bins.nbytes)
 
     def _drop(self, slots: np.ndarray, reason: str) -> None:
@@ -214,6 +242,8 @@ class LabelStore:
             self.evictions["capacity"] += start
         kept = ids[start:]
         m = n - start
+        if self._size < self.capacity and self._head + m > self._size:
+            self._alloc(min(self.capacity, max(2 * self._size, self._head + m)))
         slots = (self._head + np.arange(m)) % self.capacity
         self._drop(slots, "capacity")
         live = np.ones(m, dtype=bool)
@@ -286,7 +316,10 @@ class LabelStore:
 
     def state_dict(self) -> dict[str, Any]:
         """The waiting predictions, oldest first, and the remembered ids (JSON-able)."""
-        order = (self._head + np.arange(self.capacity)) % self.capacity
+        if self._size < self.capacity:  # never wrapped: slots 0..head-1 in order
+            order = np.arange(self._size)
+        else:
+            order = (self._head + np.arange(self.capacity)) % self.capacity
         live = order[self._live[order]]
         return {
             "ids": self._slot_id[live].tolist(),
