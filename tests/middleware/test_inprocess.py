@@ -34,7 +34,8 @@ class BoomError(RuntimeError):
     pass
 
 
-def _scope(path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+def _scope(path: str, method: str = "GET",
+           headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
     return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
             "root_path": "", "headers": headers or [], "client": ("127.0.0.1", 1),
@@ -81,7 +82,8 @@ def test_client_disconnect_before_the_response_is_recorded_as_499() -> None:
     reg = CollectorRegistry()
     app = mlscope.ASGIMiddleware(Starlette(routes=[Route("/upload", upload, methods=["POST"])]),
                                  registry=reg)
-    messages = [{"type": "http.request", "body": b"part", "more_body": True}, {"type": "http.disconnect"}]
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b"part", "more_body": True},
+                                      {"type": "http.disconnect"}]
     with pytest.raises(Exception) as info:
         asyncio.run(_call(app, _scope("/upload", "POST"), messages))
     assert type(info.value).__name__ == "ClientDisconnect"
@@ -116,7 +118,7 @@ def test_exemplar_carries_the_trace_id_of_the_active_span(promtool: str) -> None
     with tracer.start_as_current_span("request") as span:
         asyncio.run(_call(app, _scope("/ok"), []))
         trace_id = format(span.get_span_context().trace_id, "032x")
-    om = generate_openmetrics(reg).decode()
+    om = generate_openmetrics(reg).decode()  # type: ignore[no-untyped-call]
     assert f'trace_id="{trace_id}"' in om
     # The classic text format carries no exemplars and stays valid for promtool.
     _scrape.promtool_check(promtool, _text(reg))
@@ -210,7 +212,8 @@ def test_monitor_gets_extracted_json_after_2xx_responses_and_its_errors_are_cont
     flask = flask_app()
     flask.wsgi_app = mlscope.WSGIMiddleware(flask.wsgi_app.app, registry=CollectorRegistry(),
                                             monitor=wsgi_monitor,
-                                            extract=lambda q, r: {"features": q, "predictions": [r["prediction"]]})
+                                            extract=lambda q, r: {"features": q,
+                                                                  "predictions": [r["prediction"]]})
     out = flask.test_client().post("/predict", json={"x": [1, 2]})
     assert (out.status_code, out.get_json()) == (200, {"prediction": 3})  # reads the body
     out.close()

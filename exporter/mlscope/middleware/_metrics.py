@@ -46,7 +46,7 @@ UNMATCHED_ROUTE = "_unmatched"
 # Methods defined by RFC 9110 and RFC 5789; anything else is folded into "_OTHER" as the
 # OpenTelemetry HTTP conventions prescribe, so a client sending random verbs cannot
 # create series.
-_KNOWN_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+KNOWN_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 OTHER_METHOD = "_OTHER"
 
 # Status 499 (nginx's "client closed request"): the client went away before the response
@@ -105,10 +105,24 @@ def _trace_exemplar_source() -> Callable[[], dict[str, str] | None] | None:
     except ImportError:  # pragma: no cover - the key is internal; fall back to the public call
         span_key = None
     get_span = trace.get_current_span
+    # Most requests run without a span, and this check runs on every request: read the
+    # context variable that opentelemetry-api keeps (two C calls) when it is there, else
+    # fall back to the public lookup.
+    current: Any = None
+    try:
+        from opentelemetry.context import _RUNTIME_CONTEXT
+
+        var = getattr(_RUNTIME_CONTEXT, "_current_context", None)
+        if var is not None and span_key is not None and hasattr(var, "get"):
+            current = var.get
+    except ImportError:  # pragma: no cover - depends on the opentelemetry-api version
+        current = None
 
     def exemplar() -> dict[str, str] | None:
-        # Most requests run without a span: one context lookup answers that cheaply.
-        if span_key is not None and get_value(span_key) is None:
+        if current is not None:
+            if current().get(span_key) is None:
+                return None
+        elif span_key is not None and get_value(span_key) is None:
             return None
         ctx = get_span().get_span_context()
         if not ctx.is_valid:
@@ -170,7 +184,7 @@ class HttpMetrics:
         self.hook_errors = self.internal_errors.labels("monitor_hook")
         # Exemplars are not stored by prometheus_client in multi-process mode.
         self.exemplar = _trace_exemplar_source() if exemplars and not self.multiprocess_dir else None
-        self._methods = {m: m for m in _KNOWN_METHODS}
+        self._methods = {m: m for m in KNOWN_METHODS}
         self._status_labels: dict[int, str] = {}
         for code in range(100, 600):
             self._status_labels[code] = f"{code // 100}xx" if group_status_codes else str(code)
@@ -178,7 +192,7 @@ class HttpMetrics:
         self._by_labels: dict[tuple[str, str, str, str], Any] = {}
         self._lock = threading.Lock()
         self._logged = False
-        self.active: dict[str, int] = {m: 0 for m in (*_KNOWN_METHODS, OTHER_METHOD)}
+        self.active: dict[str, int] = {m: 0 for m in (*KNOWN_METHODS, OTHER_METHOD)}
         if self.multiprocess_dir:
             self._init_multiprocess(registry)
             self.begin = self._begin_mp  # type: ignore[method-assign]

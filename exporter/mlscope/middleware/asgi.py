@@ -24,6 +24,8 @@ from mlscope.middleware import _capture, _exposition
 from mlscope.middleware._metrics import (
     CLIENT_CLOSED,
     DEFAULT_EXCLUDED_PATHS,
+    KNOWN_METHODS,
+    OTHER_METHOD,
     metrics_for,
     normalize_paths,
 )
@@ -83,6 +85,7 @@ class ASGIMiddleware:
         self._max_body = int(max_body_bytes)
         self._routes = StarletteRoutes()
         self._error_names = {code: str(code) for code in range(500, 600)}
+        self._methods = {k: self._m.method(k) for k in KNOWN_METHODS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,7 +99,7 @@ class ASGIMiddleware:
             return
         m = self._m
         try:
-            method = m.method(scope["method"])
+            method = self._methods.get(scope["method"], OTHER_METHOD)
             m.begin(method)
         except Exception:
             m.contained()

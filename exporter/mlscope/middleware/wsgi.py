@@ -24,6 +24,8 @@ from mlscope.middleware import _capture, _exposition
 from mlscope.middleware._metrics import (
     CLIENT_CLOSED,
     DEFAULT_EXCLUDED_PATHS,
+    KNOWN_METHODS,
+    OTHER_METHOD,
     HttpMetrics,
     metrics_for,
     normalize_paths,
@@ -51,8 +53,8 @@ class WSGIMiddleware:
                  extract: _capture.Extract | None = None,
                  max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
-        self._m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
-                              exemplars=exemplars)
+        self._m = m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
+                                  exemplars=exemplars)
         self._registry = self._m.registry
         mp = normalize_paths("metrics_path", [metrics_path]) if metrics_path else frozenset()
         self._metrics_path = metrics_path
@@ -63,6 +65,7 @@ class WSGIMiddleware:
         self._max_body = int(max_body_bytes)
         self.routes = WSGIRoutes()
         self._error_names = {code: str(code) for code in range(500, 600)}
+        self._methods = {k: m.method(k) for k in KNOWN_METHODS}
         install_django_hook(app)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -73,7 +76,7 @@ class WSGIMiddleware:
             return self.app(environ, start_response)
         m = self._m
         try:
-            method = m.method(environ.get("REQUEST_METHOD", ""))
+            method = self._methods.get(environ.get("REQUEST_METHOD", ""), OTHER_METHOD)
             m.begin(method)
             req = _Body(self, m, method, environ, start_response)
             if self._monitor is not None:
@@ -177,8 +180,8 @@ class _Body:
             if close is not None:
                 close()
         finally:
-            # Not exhausted before close(): the server stopped sending (client gone).
-            self.finish(None)
+            if not self.done:  # not exhausted before close(): the server stopped (client gone)
+                self.finish(None)
 
     def finish(self, exc: BaseException | None, end: float = 0.0, exhausted: bool = False) -> None:
         if self.done:
@@ -203,7 +206,9 @@ class _Body:
             if DJANGO_REQUEST_KEY in environ:
                 del environ[DJANGO_REQUEST_KEY]  # drop the request <-> environ cycle
             cell = m.cell(self.method, route, status, error_type)
-            m.end(self.method, cell, stop - self.start, _content_length(environ), self.resp_bytes,
+            length = environ.get("CONTENT_LENGTH")
+            m.end(self.method, cell, stop - self.start, _content_length(length) if length else 0,
+                  self.resp_bytes,
                   self.first - self.start if self.first else 0.0, self.exemplar)
         except Exception:
             m.contained()
@@ -254,10 +259,7 @@ class _TeeInput:
         return None if self._chunks is None else b"".join(self._chunks)
 
 
-def _content_length(environ: Environ) -> int:
-    raw = environ.get("CONTENT_LENGTH")
-    if not raw:
-        return 0
+def _content_length(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
