@@ -143,7 +143,7 @@ def alerts(cfg: Config) -> list[Alert]:
             for_=g("availability.absent_for"), severity="page",
             labels={"job": job},
             summary="An mlscope scrape job has no targets at all.",
-            description=f"Prometheus has no target for job {job}: service discovery or the scrape "
+            description="Prometheus has no target for job {{ $labels.job }}: service discovery or the scrape "
                         "configuration lost it, so nothing from it is monitored.",
             dashboard="service", var="job", thresholds=("availability.absent_for",),
             meaning="A job that should exist has no `up` series: it vanished from the configuration or "

@@ -640,10 +640,17 @@ def test_files(cfg: Config) -> list[TestFile]:
     return [
         TestFile("recording_test.yml", [*_http_scenarios(cfg), *_model_scenarios(), *_quality_scenarios(cfg)]),
         TestFile("drift_test.yml", _drift_scenarios(cfg)),
-        TestFile("alerts_test.yml", [*fast, *others]),
+        # Split in two so that the checks can run two promtool processes side by side.
+        TestFile("alerts_model_test.yml", [sc for sc in others if _dashboard_of(sc, cfg) == "model"]),
+        TestFile("alerts_service_test.yml", [*fast, *(sc for sc in others if _dashboard_of(sc, cfg) != "model")]),
         # Hours of data (1d/3d windows, 6h label staleness): 5m steps keep promtool quick.
         TestFile("slow_alerts_test.yml", slow, evaluation_interval="5m"),
     ]
+
+
+def _dashboard_of(sc: Scenario, cfg: Config) -> str:
+    by = {a.name: a for a in alerts(cfg)}
+    return by[sc.alert_checks[0].alert].dashboard
 
 
 def _annotations(cfg: Config, alert: Alert, fires: Fires) -> dict[str, str]:
