@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import ssl
 import threading
 import time
 import weakref
@@ -195,6 +196,8 @@ class Monitor:
         Buffered ``log`` calls before new ones are dropped (``buffer_full``).
     token : str, optional
         Bearer token for the sidecar's ingest endpoints.
+    ssl_context : ssl.SSLContext, optional
+        For an ``https://`` sidecar with a private CA (default: the system trust store).
     transport : Transport, optional
         Replaces the HTTP transport (a test seam; the default speaks HTTP to ``sidecar``).
     """
@@ -215,6 +218,7 @@ class Monitor:
         backoff_s: float = 0.1,
         timeout_s: float = 5.0,
         token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         transport: Transport | None = None,
         compute_interval_s: float = 5.0,
         close_timeout_s: float = 5.0,
@@ -240,7 +244,9 @@ class Monitor:
         if sidecar is None and transport is None:
             self._engine = self._local_engine(prof)
         else:
-            self._transport = transport or HTTPTransport(str(sidecar), timeout_s=timeout_s, token=token)
+            self._transport = transport or HTTPTransport(
+                str(sidecar), timeout_s=timeout_s, token=token, ssl_context=ssl_context
+            )
         m = self._metrics
         self._c_logged = m.logged.labels(model)
         self._c_shipped = m.shipped.labels(model)

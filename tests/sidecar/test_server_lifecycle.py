@@ -14,7 +14,9 @@ from pathlib import Path
 import bcrypt
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from mlscope import Monitor
 from tests.sidecar._sidecar import make_profile, metrics, ndjson, post, request, sidecar, value
 
 
@@ -148,6 +150,18 @@ def test_ingest_token_and_basic_auth_are_enforced(tmp_path: Path) -> None:
         assert value(text, "mlscope_auth_failures_total", endpoint="metrics") == 2
         assert value(text, "mlscope_ingest_events_total", model="churn") == 2
         assert request(sc.url + "/healthz")[0] == 200  # probes stay open
+        # A real Monitor with the token gets through; one without is refused and counts it.
+        reg = CollectorRegistry()
+        with Monitor("churn", sidecar=sc.url, token="tok-123", registry=reg) as good_mon:
+            good_mon.log({"age": 33, "plan": "pro"})
+            assert good_mon.flush(10)
+        with Monitor("churn", sidecar=sc.url, registry=CollectorRegistry()) as bad_mon:
+            bad_mon.log({"age": 33, "plan": "pro"})
+            assert bad_mon.flush(10)
+            refused = generate_latest(bad_mon._registry).decode()
+        assert value(refused, "mlscope_events_dropped_total", model="churn", reason="rejected") == 1
+        assert value(generate_latest(reg).decode(), "mlscope_events_shipped_total", model="churn") == 1
+        assert value(metrics(sc.url, headers=good), "mlscope_ingest_events_total", model="churn") == 3
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI needed to make a test certificate")
@@ -186,6 +200,12 @@ def test_tls_from_web_config(tmp_path: Path) -> None:
         assert value(metrics(sc.url, context=ctx), "mlscope_ingest_events_total", model="churn") == 3
         with pytest.raises(OSError):  # an unverified client cannot talk to it by accident
             request(sc.url + "/healthz", context=ssl.create_default_context())
+        reg = CollectorRegistry()
+        with Monitor("churn", sidecar=sc.url, ssl_context=ctx, registry=reg) as mon:
+            mon.log([{"age": 30, "plan": "pro"}] * 4)
+            assert mon.flush(10)
+        assert value(generate_latest(reg).decode(), "mlscope_events_shipped_total", model="churn") == 4
+        assert value(metrics(sc.url, context=ctx), "mlscope_ingest_events_total", model="churn") == 7
 
 
 def test_otlp_push_sends_the_sidecar_metrics_and_a_last_batch_on_sigterm(tmp_path: Path) -> None:
