@@ -214,7 +214,11 @@ def tail_sink(service: Service) -> Any:
     """A :class:`Tailer` sink: each line is one event record, bad lines counted."""
 
     def sink(lines: list[bytes]) -> None:
-        service.ingest_values(parse_lines(lines), kind="events")
+        try:
+            service.ingest_values(parse_lines(lines), kind="events")
+        except Exception:  # counted; the tailer goes on with the next lines
+            service.metrics.internal_errors.labels("tail").inc()
+            log.exception("ingesting %d tailed lines failed", len(lines))
 
     return sink
 
