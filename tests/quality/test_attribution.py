@@ -109,3 +109,29 @@ def test_planted_regression_pocket_ranks_its_feature_first() -> None:
     tracker.compute(now=20.0)
     scores = tracker.attribution("1h")
     assert max(scores, key=lambda f: scores[f]) == "b", scores
+
+
+def test_error_by_bin_points_at_the_pocket() -> None:
+    rng = np.random.default_rng(8)
+    n = 3000
+    profile = FakeProfile("classification", ["0", "1"], [FakeFeature("a", 4), FakeFeature("b", 4)])
+    tracker = QualityTracker("m", profile, [WindowSpec.parse("1h")])
+    bins = rng.integers(0, 4, size=(n, 2))
+    wrong = rng.random(n) < np.where(bins[:, 0] == 2, 0.6, 0.1)
+    actual = rng.integers(0, 2, n)
+    ids = np.arange(n)
+    tracker.observe_predictions(
+        Batch(n_rows=n, predictions=np.where(wrong, 1 - actual, actual), ids=ids), bins, 0.0
+    )
+    tracker.observe_labels(ids, actual, now=10.0)
+    assert tracker.error_by_bin("1h", "a") == []  # nothing computed yet
+    tracker.compute(now=10.0)
+    rows = tracker.error_by_bin("1h", "a")
+    assert [r["bin"] for r in rows] == [0, 1, 2, 3]
+    assert sum(r["rows"] for r in rows) == n
+    for r in rows:
+        in_bin = bins[:, 0] == r["bin"]
+        assert r["mean_error"] == pytest.approx(wrong[in_bin].mean(), abs=1e-12)  # a plain count
+    assert max(rows, key=lambda r: r["mean_error"])["bin"] == 2
+    with pytest.raises(KeyError, match="'zz'"):
+        tracker.error_by_bin("1h", "zz")

@@ -90,6 +90,10 @@ def test_tracker_runs_inside_model_engine_with_a_real_profile() -> None:
         for f in ("income", "age", "plan")
     }
     assert max(attribution, key=lambda f: attribution[f] or 0.0) == "income", attribution
+    # The drill-down names the profile's bins: the worst are the top of the income range.
+    by_bin = engine.tracker.error_by_bin("1h", "income")
+    worst = max(by_bin, key=lambda r: r["mean_error"])["bin"]
+    assert worst in {"b18", "b19", "b20", "__above__"}, by_bin
     # The engine's snapshot carries the tracker's state through JSON.
     again = ModelEngine("credit", profile, windows=[WindowSpec.parse("1h"), WindowSpec.parse("24h")])
     again.load_state(json.loads(json.dumps(engine.state_dict())))

@@ -29,7 +29,7 @@ import math
 import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Protocol
 
@@ -264,6 +264,7 @@ class _Snapshot:
     estimated: dict[str, dict[str, float]]
     attribution: dict[str, np.ndarray]
     labelled: dict[str, float]
+    error_counts: dict[str, np.ndarray] = field(default_factory=dict)  # 3 x bins, per window
 
 
 class QualityTracker:
@@ -599,6 +600,7 @@ class QualityTracker:
             if labelled > 0:
                 snap.quality[name] = figures
                 snap.attribution[name] = attribution.error_attribution(t["attr"], self._offsets)
+                snap.error_counts[name] = t["attr"]
         for name, t in est_totals.items():
             acc = calib.estimated_accuracy(t["conf"])
             if math.isfinite(acc):
@@ -696,6 +698,31 @@ class QualityTracker:
         """Error attribution per feature in ``window`` at the last :meth:`compute`."""
         scores = self._snapshot.attribution.get(window)
         return {} if scores is None else dict(zip(self.feature_names, scores.tolist(), strict=True))
+
+    def error_by_bin(self, window: str, feature: str) -> list[dict[str, Any]]:
+        """Where in ``feature``'s range the model fails: per bin, labelled rows and mean error.
+
+        The drill-down behind ``mlscope_feature_error_attribution`` (too many series to
+        export for every feature and bin): the mean error is the error rate for a
+        classifier, the mean absolute error for a regressor. Bins are labelled as in the
+        profile when it names them. Empty before the first :meth:`compute` with labels.
+        """
+        if feature not in self.feature_names:
+            raise KeyError(f"feature {feature!r} is not in the profile")
+        counts = self._snapshot.error_counts.get(window)
+        if counts is None:
+            return []
+        f = self.feature_names.index(feature)
+        lo, hi = int(self._offsets[f]), int(self._offsets[f + 1])
+        feats = self.profile.features
+        items = list(feats.values()) if isinstance(feats, Mapping) else list(feats)
+        labels = list(getattr(items[f], "bin_labels", ()) or range(hi - lo))
+        out = []
+        for b in range(hi - lo):
+            n, total = float(counts[0, lo + b]), float(counts[1, lo + b])
+            if n > 0:
+                out.append({"bin": labels[b] if b < len(labels) else b, "rows": n, "mean_error": total / n})
+        return out
 
     @property
     def labels_total(self) -> dict[str, int]:
