@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -300,3 +301,32 @@ def test_ring_starts_small_and_grows_to_its_capacity_keeping_rows() -> None:
         "expired": 1,
         "duplicate": 0,
     }
+
+
+def test_class_cap_keeps_the_most_frequent_reference_classes() -> None:
+    @dataclass(frozen=True)
+    class Target:
+        name: str
+        categories: tuple[str, ...]
+        counts: tuple[int, ...]
+
+    @dataclass
+    class ManyClasses(FakeProfile):
+        target: Target | None = None
+
+    classes = [f"c{i:02d}" for i in range(30)]
+    freq = tuple(reversed(range(1, 31)))  # c00 most frequent ... c29 least
+    profile = ManyClasses("classification", classes, target=Target("target", tuple(classes), (*freq, 0, 0)))
+    tracker = QualityTracker("m", profile, [WindowSpec.parse("1h")], config=QualityConfig(max_classes=5))
+    assert tracker.classes == ["c00", "c01", "c02", "c03", "c04"]
+    batch = Batch(n_rows=2, predictions=np.array(["c01", "c29"], dtype=object), ids=np.array(["a", "b"]))
+    tracker.observe_predictions(batch, None, now=0.0)
+    tracker.observe_labels(["a", "b"], ["c01", "c28"], now=1.0)
+    cm = {
+        (s.labels["actual"], s.labels["predicted"]): s.value
+        for f in tracker.collect()
+        if f.name == "mlscope_classification_outcomes"
+        for s in f.samples
+        if s.name.endswith("_total")
+    }
+    assert cm[("c01", "c01")] == 1 and cm[("other", "other")] == 1  # both rare classes fold into other
