@@ -34,11 +34,27 @@ import orjson
 
 from mlscope.demo.model import MODEL_NAME
 
-APP_PORT = 8000
-SIDECAR_PORT = 9108
-PROMETHEUS_PORT = 9090
-ALERTMANAGER_PORT = 9093
-RECEIVER_PORT = 5001  # the webhook URL of the shipped alertmanager/alertmanager.yml
+
+@dataclass(frozen=True)
+class Ports:
+    """Where each part listens: the ports of the shipped configuration, optionally shifted.
+
+    The defaults are those of prometheus/prometheus.yml and of the webhook URL in
+    alertmanager/alertmanager.yml (5001); ``--port-offset`` moves them all (to run beside
+    something that holds them), and the config overlays follow.
+    """
+
+    app: int = 8000
+    sidecar: int = 9108
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    receiver: int = 5001
+
+    def shifted(self, offset: int) -> Ports:
+        return Ports(*(p + offset for p in self.as_tuple()))
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        return (self.app, self.sidecar, self.prometheus, self.alertmanager, self.receiver)
 INSTALL_HINT = ("Prometheus and Alertmanager are not installed; the demo runs without alerting. "
                 "Install them with: sudo apt-get install prometheus prometheus-alertmanager")
 
@@ -157,17 +173,17 @@ class Snapshot:
     pages: list[str] = field(default_factory=list)
 
 
-def read_snapshot(*, prometheus: bool) -> Snapshot:
+def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
     """Scrape the app and the sidecar, ask Prometheus for alerts and the receiver for pages."""
     from prometheus_client.parser import text_string_to_metric_families
 
     from mlscope.demo.receiver import page_line
 
     snap = Snapshot()
-    raw = fetch(f"http://127.0.0.1:{APP_PORT}/control/scenario")
+    raw = fetch(f"http://127.0.0.1:{ports.app}/control/scenario")
     if raw:
         snap.scenario = str(orjson.loads(raw).get("scenario", "?"))
-    raw = fetch(f"http://127.0.0.1:{APP_PORT}/metrics")
+    raw = fetch(f"http://127.0.0.1:{ports.app}/metrics")
     for fam in text_string_to_metric_families(raw.decode()) if raw else ():
         if fam.name == "http_server_request_duration_seconds":
             for s in fam.samples:
@@ -175,7 +191,7 @@ def read_snapshot(*, prometheus: bool) -> Snapshot:
                     snap.requests += s.value
                     if str(s.labels.get("http_response_status_code", "")).startswith("5"):
                         snap.server_errors += s.value
-    raw = fetch(f"http://127.0.0.1:{SIDECAR_PORT}/metrics")
+    raw = fetch(f"http://127.0.0.1:{ports.sidecar}/metrics")
     for fam in text_string_to_metric_families(raw.decode()) if raw else ():
         for s in fam.samples:
             if s.name == "mlscope_rows_total":
@@ -189,14 +205,14 @@ def read_snapshot(*, prometheus: bool) -> Snapshot:
                   and s.labels.get("window") == "5m"):
                 snap.accuracy = s.value
     if prometheus:
-        raw = fetch(f"http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/alerts")
+        raw = fetch(f"http://127.0.0.1:{ports.prometheus}/api/v1/alerts")
         if raw:
             for a in orjson.loads(raw).get("data", {}).get("alerts", []):
                 lab = a.get("labels", {})
                 if a.get("state") == "firing" and lab.get("alertname") != "Watchdog":
                     where = ",".join(lab[k] for k in ("feature", "output") if k in lab)
                     snap.firing.append(f"{lab.get('alertname')}{'(' + where + ')' if where else ''}")
-        raw = fetch(f"http://127.0.0.1:{RECEIVER_PORT}/pages")
+        raw = fetch(f"http://127.0.0.1:{ports.receiver}/pages")
         if raw:
             pages = orjson.loads(raw).get("pages", [])
             snap.pages = [page_line(p, p.get("status", "")) for p in pages[-5:]
@@ -225,23 +241,33 @@ def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
     return t
 
 
-def write_configs(root: Path, workdir: Path) -> tuple[Path, Path]:
+def write_configs(root: Path, workdir: Path, ports: Ports) -> tuple[Path, Path]:
     """Overlays of the shipped configs for this run (see :mod:`mlscope.demo.overlay`).
 
-    Prometheus: as shipped (the demo uses the shipped ports), with the rule folder made
-    absolute because the file is written elsewhere. Alertmanager: as shipped but webhooks
+    Prometheus: as shipped, with targets moved to ``ports`` (the same as shipped unless
+    ``--port-offset`` is given) and the rule folder made absolute because the file is
+    written elsewhere. Alertmanager: as shipped but webhooks
     only, so pages show in the local receiver and nothing tries to reach Slack,
     PagerDuty or a mail server with the placeholder secrets.
     """
     from mlscope.demo import overlay
 
     shipped = overlay.load_yaml(root / "prometheus" / "prometheus.yml")
-    targets = {sc["job_name"]: list(sc["static_configs"][0]["targets"]) for sc in shipped["scrape_configs"]}
-    am_target = shipped["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+    moved = dict(zip(Ports().as_tuple(), ports.as_tuple(), strict=True))
+
+    def move(target: str, where: str) -> str:
+        port = int(target.rsplit(":", 1)[1])
+        if port not in moved:
+            raise RuntimeError(f"{where}: target {target} is on no port the demo knows ({sorted(moved)})")
+        return f"127.0.0.1:{moved[port]}"
+
+    targets = {sc["job_name"]: [move(t, f"job {sc['job_name']}") for t in sc["static_configs"][0]["targets"]]
+               for sc in shipped["scrape_configs"]}
+    am_target = move(shipped["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0], "alerting")
     rules = [str(root / "prometheus" / r) for r in shipped.get("rule_files", [])]
     prom = overlay.prometheus_overlay(shipped, targets=targets, alertmanager=am_target, rule_files=rules)
     am = overlay.alertmanager_overlay(overlay.load_yaml(root / "alertmanager" / "alertmanager.yml"),
-                                      webhook_base=f"http://127.0.0.1:{RECEIVER_PORT}",
+                                      webhook_base=f"http://127.0.0.1:{ports.receiver}",
                                       templates_dir=root / "alertmanager" / "templates")
     return (overlay.dump(prom, workdir / "prometheus.yml"), overlay.dump(am, workdir / "alertmanager.yml"))
 
@@ -263,10 +289,11 @@ def demo_command(args: argparse.Namespace) -> int:
     elif root is None:
         console.print("[yellow]prometheus/ and alertmanager/ configuration not found (run from the "
                       "repository root); the demo runs without alerting.[/]")
-    ports = [APP_PORT, SIDECAR_PORT, RECEIVER_PORT]
+    ports = Ports().shifted(args.port_offset)
+    needed = [ports.app, ports.sidecar, ports.receiver]
     if alerting:
-        ports += [PROMETHEUS_PORT, ALERTMANAGER_PORT]
-    busy = [p for p in ports if not port_free(p)]
+        needed += [ports.prometheus, ports.alertmanager]
+    busy = [p for p in needed if not port_free(p)]
     if busy:
         console.print(f"[red]port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; stop what "
                       "holds them (an earlier demo?) and retry.[/]")
@@ -284,41 +311,41 @@ def demo_command(args: argparse.Namespace) -> int:
     urls: dict[str, str] = {}
     try:
         console.print("starting the demo model app (trains the model, writes the reference profile)…")
-        app = stack.start("app", [py, "-m", "mlscope.demo.app", "--port", str(APP_PORT),
-                                  "--sidecar", f"http://127.0.0.1:{SIDECAR_PORT}",
+        app = stack.start("app", [py, "-m", "mlscope.demo.app", "--port", str(ports.app),
+                                  "--sidecar", f"http://127.0.0.1:{ports.sidecar}",
                                   "--profile-out", str(profile)])
-        wait_ready(f"http://127.0.0.1:{APP_PORT}/healthz", app, 120)
+        wait_ready(f"http://127.0.0.1:{ports.app}/healthz", app, 120)
         sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--profile", str(profile),
                                           "--model", MODEL_NAME,
-                                          "--port", str(SIDECAR_PORT), "--pid", str(app.proc.pid)])
-        wait_ready(f"http://127.0.0.1:{SIDECAR_PORT}/healthz", sidecar, 60)
-        receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(RECEIVER_PORT)])
-        wait_ready(f"http://127.0.0.1:{RECEIVER_PORT}/healthz", receiver, 30)
-        urls["app (OpenAPI)"] = f"http://127.0.0.1:{APP_PORT}/docs"
-        urls["app metrics"] = f"http://127.0.0.1:{APP_PORT}/metrics"
-        urls["sidecar metrics"] = f"http://127.0.0.1:{SIDECAR_PORT}/metrics"
-        urls["pages received"] = f"http://127.0.0.1:{RECEIVER_PORT}/pages"
+                                          "--port", str(ports.sidecar), "--pid", str(app.proc.pid)])
+        wait_ready(f"http://127.0.0.1:{ports.sidecar}/healthz", sidecar, 60)
+        receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(ports.receiver)])
+        wait_ready(f"http://127.0.0.1:{ports.receiver}/healthz", receiver, 30)
+        urls["app (OpenAPI)"] = f"http://127.0.0.1:{ports.app}/docs"
+        urls["app metrics"] = f"http://127.0.0.1:{ports.app}/metrics"
+        urls["sidecar metrics"] = f"http://127.0.0.1:{ports.sidecar}/metrics"
+        urls["pages received"] = f"http://127.0.0.1:{ports.receiver}/pages"
         if alerting and root is not None and prometheus_bin and alertmanager_bin:
-            prom_cfg, am_cfg = write_configs(root, workdir)
+            prom_cfg, am_cfg = write_configs(root, workdir, ports)
             am = stack.start("alertmanager", [
                 alertmanager_bin, f"--config.file={am_cfg}",
                 f"--storage.path={workdir / 'alertmanager-data'}", "--cluster.listen-address=",
-                f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}"])
-            wait_ready(f"http://127.0.0.1:{ALERTMANAGER_PORT}/-/ready", am, 30)
+                f"--web.listen-address=127.0.0.1:{ports.alertmanager}"])
+            wait_ready(f"http://127.0.0.1:{ports.alertmanager}/-/ready", am, 30)
             prom = stack.start("prometheus", [
                 prometheus_bin, f"--config.file={prom_cfg}",
                 f"--storage.tsdb.path={workdir / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"])
-            wait_ready(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready", prom, 30)
-            urls["Prometheus alerts"] = f"http://127.0.0.1:{PROMETHEUS_PORT}/alerts"
-            urls["Alertmanager"] = f"http://127.0.0.1:{ALERTMANAGER_PORT}"
-        stack.start("traffic", [py, "-m", "mlscope.demo.traffic", "--target", f"http://127.0.0.1:{APP_PORT}",
+                f"--web.listen-address=127.0.0.1:{ports.prometheus}"])
+            wait_ready(f"http://127.0.0.1:{ports.prometheus}/-/ready", prom, 30)
+            urls["Prometheus alerts"] = f"http://127.0.0.1:{ports.prometheus}/alerts"
+            urls["Alertmanager"] = f"http://127.0.0.1:{ports.alertmanager}"
+        stack.start("traffic", [py, "-m", "mlscope.demo.traffic", "--target", f"http://127.0.0.1:{ports.app}",
                                 "--scenario", args.scenario])
-        urls["switch scenario"] = (f"curl -X PUT http://127.0.0.1:{APP_PORT}/control/scenario "
+        urls["switch scenario"] = (f"curl -X PUT http://127.0.0.1:{ports.app}/control/scenario "
                                    "-H 'content-type: application/json' -d '{\"scenario\": \"drift_one\"}'")
         urls["logs"] = str(workdir / "logs")
         started = time.monotonic()
-        with Live(render(read_snapshot(prometheus=alerting), started, urls), console=console,
+        with Live(render(read_snapshot(ports, prometheus=alerting), started, urls), console=console,
                   refresh_per_second=1, transient=False) as live:
             while not stopping:
                 if args.duration and time.monotonic() - started >= args.duration:
@@ -329,7 +356,7 @@ def demo_command(args: argparse.Namespace) -> int:
                     console.print(f"[red]{c.name} exited with status {c.proc.returncode}; "
                                   f"see {c.log_path}[/]")
                     return 1
-                live.update(render(read_snapshot(prometheus=alerting), started, urls))
+                live.update(render(read_snapshot(ports, prometheus=alerting), started, urls))
                 for _ in range(20):
                     if stopping:
                         break

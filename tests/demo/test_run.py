@@ -1,0 +1,95 @@
+"""`mlscope demo` starts the whole stack as processes and Ctrl-C stops every one of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mlscope.demo.run import Ports, find_binary, port_free
+from tests._servers import PYTHON, REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _free_offset() -> int:
+    rng = random.Random()
+    for _ in range(200):
+        offset = rng.randrange(20_000, 50_000)
+        if all(port_free(p) for p in Ports().shifted(offset).as_tuple()):
+            return offset
+    raise RuntimeError("no free set of demo ports found")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(240)
+def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> None:
+    alerting = bool(find_binary("prometheus") and find_binary("alertmanager", "prometheus-alertmanager"))
+    ports = Ports().shifted(_free_offset())
+    log = open(tmp_path / "demo.out", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([PYTHON, "-m", "mlscope", "demo", "--duration", "180", "--scenario", "healthy",
+                             "--workdir", str(tmp_path / "work"), "--port-offset",
+                             str(ports.app - Ports().app)],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "exporter"), "COLUMNS": "160"})
+    try:
+        urls = [f"http://127.0.0.1:{ports.app}/healthz", f"http://127.0.0.1:{ports.sidecar}/healthz",
+                f"http://127.0.0.1:{ports.receiver}/healthz"]
+        if alerting:
+            urls += [f"http://127.0.0.1:{ports.prometheus}/-/ready",
+                     f"http://127.0.0.1:{ports.alertmanager}/-/ready"]
+        deadline = time.monotonic() + 150
+        while not all(_answers(u) for u in urls):
+            assert proc.poll() is None, (tmp_path / "demo.out").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "demo.out").read_text()
+            time.sleep(0.5)
+        # traffic flows: the generator switched the app to the requested scenario and predicts
+        deadline = time.monotonic() + 60
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports.sidecar}/metrics", timeout=5) as r:
+                rows = [ln for ln in r.read().decode().splitlines()
+                        if ln.startswith('mlscope_rows_total{model="credit-risk"}')]
+            if rows and float(rows[0].split()[-1]) > 0:
+                break
+            assert time.monotonic() < deadline, "no rows reached the sidecar"
+            time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.app}/control/scenario", timeout=5) as r:
+            assert json.loads(r.read())["scenario"] == "healthy"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= (6 if alerting else 4)  # app, sidecar, receiver, traffic (+ prom, am)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, (tmp_path / "demo.out").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"left running after Ctrl-C: {alive}"
+    out = (tmp_path / "demo.out").read_text()
+    assert "stopping the demo processes" in out
+    assert all(port_free(p) for p in (ports.app, ports.sidecar, ports.receiver))
+    work = tmp_path / "work"
+    assert (work / "reference.json").is_file()
+    logs = {p.name for p in (work / "logs").iterdir()}
+    assert logs >= {"app.log", "sidecar.log", "receiver.log", "traffic.log"}
+    if alerting:
+        # the overlays: shipped routing, webhooks only, pointed at the local receiver
+        am = (work / "alertmanager.yml").read_text()
+        assert f"http://127.0.0.1:{ports.receiver}/alerts" in am and "pagerduty" not in am
+        assert f"127.0.0.1:{ports.app}" in (work / "prometheus.yml").read_text()
