@@ -241,8 +241,8 @@ m = HttpMetrics(CollectorRegistry(), buckets=OTEL_DURATION_BUCKETS, group_status
                 exemplars=False)
 for i in range(int(sys.argv[1])):
     for status in (200, 404, 500):
-        d, rq, rs, tt = m.children("GET", "/route%d/{id}" % i, status, "")
-        d.observe(0.01); rq.observe(100); rs.observe(100); tt.observe(0.005)
+        m.begin("GET")
+        m.end("GET", m.cell("GET", "/route%d/{id}" % i, status, ""), 0.01, 100, 100, 0.005, None)
 """
 
 
