@@ -10,10 +10,36 @@ from __future__ import annotations
 
 import re
 
-_AGGREGATIONS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk",
-                 "quantile", "count_values", "group"}
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-             "bool", "offset", "inf", "nan", "atan2"}
+_AGGREGATIONS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+}
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+    "atan2",
+}
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _SELECTOR = re.compile(r"\{[^{}]*\}")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -37,7 +63,7 @@ def selectors(expr: str) -> list[tuple[str, str]]:
         name = m.group(1)
         if name.startswith("__SEL") or name in _AGGREGATIONS or name in _KEYWORDS:
             continue
-        rest = s[m.end():].lstrip()
+        rest = s[m.end() :].lstrip()
         if rest.startswith("(") and not m.group(2):
             continue  # a function call
         out.append((name, blocks[int(m.group(3))] if m.group(3) else ""))

@@ -15,7 +15,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,17 +41,33 @@ def test_every_secret_is_read_from_a_shipped_file() -> None:
     assert "hooks.slack.com/services/" not in text and "routing_key:" not in text
 
 
-@pytest.mark.parametrize(("labels", "receiver"), [
-    (["alertname=MlscopeErrorBudgetBurn", "severity=page", "job=mlscope-demo-app"], "page"),
-    (["alertname=MlscopeAccuracyBelowBaseline", "severity=page", "model=churn"], "page"),
-    (["alertname=MlscopeFeatureDrift", "severity=ticket", "model=churn", "feature=age"], "ticket"),
-    (["alertname=Watchdog", "severity=none"], "watchdog"),
-    (["alertname=SomethingElse"], "ticket"),
-])
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["alertname=MlscopeErrorBudgetBurn", "severity=page", "job=mlscope-demo-app"], "page"),
+        (["alertname=MlscopeAccuracyBelowBaseline", "severity=page", "model=churn"], "page"),
+        (["alertname=MlscopeFeatureDrift", "severity=ticket", "model=churn", "feature=age"], "ticket"),
+        (["alertname=Watchdog", "severity=none"], "watchdog"),
+        (["alertname=SomethingElse"], "ticket"),
+    ],
+)
 def test_alerts_route_by_severity_and_watchdog_to_its_own_receiver(
-        amtool: str, labels: list[str], receiver: str) -> None:
-    out = subprocess.run([amtool, "config", "routes", "test", f"--config.file={CONFIG}",
-                          f"--verify.receivers={receiver}", *labels], capture_output=True, text=True, timeout=60)
+    amtool: str, labels: list[str], receiver: str
+) -> None:
+    out = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={CONFIG}",
+            f"--verify.receivers={receiver}",
+            *labels,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, f"{labels} -> {out.stdout.strip()} (expected {receiver}) {out.stderr}"
 
 
@@ -71,7 +86,9 @@ class _Capture(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def alertmanager(alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, type[_Capture]]]:
+def alertmanager(
+    alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, type[_Capture]]]:
     """A real Alertmanager on the shipped config; Slack points at a loopback capture server.
 
     The overlay changes only what a test must: the Slack URL (secret file) and group_wait
@@ -94,9 +111,13 @@ def alertmanager(alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory
             p["url"] = f"http://127.0.0.1:{server.server_port}/pagerduty"
     (root / "alertmanager/alertmanager.yml").write_text(yaml.safe_dump(cfg))
     port = free_port()
-    args = [alertmanager_bin, f"--config.file={root / 'alertmanager/alertmanager.yml'}",
-            f"--storage.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address="]
+    args = [
+        alertmanager_bin,
+        f"--config.file={root / 'alertmanager/alertmanager.yml'}",
+        f"--storage.path={root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
     # Alertmanager 0.25 reads *_file secrets relative to its working directory (only
     # http_config files are resolved against the config's folder): run it from there.
     proc = Proc(args, log=root / "am.log", cwd=root / "alertmanager")
@@ -109,40 +130,70 @@ def alertmanager(alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory
 
 
 def _post(url: str, alerts: list[dict[str, Any]]) -> None:
-    req = urllib.request.Request(f"{url}/api/v2/alerts", data=json.dumps(alerts).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"{url}/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
 
 
 def _alert(**labels: str) -> dict[str, Any]:
-    return {"labels": labels, "annotations": {
-        "summary": "s", "description": f"value 0.42 for {labels.get('feature', '-')}",
-        "runbook_url": f"https://example.org/runbooks.md#{labels['alertname'].lower()}",
-        "dashboard_url": "http://localhost:3000/d/mlscope-model-health/x"}}
+    return {
+        "labels": labels,
+        "annotations": {
+            "summary": "s",
+            "description": f"value 0.42 for {labels.get('feature', '-')}",
+            "runbook_url": f"https://example.org/runbooks.md#{labels['alertname'].lower()}",
+            "dashboard_url": "http://localhost:3000/d/mlscope-model-health/x",
+        },
+    }
 
 
 def _status(url: str) -> dict[str, dict[str, Any]]:
     with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=10) as r:
         data = json.loads(r.read())
-    return {f"{a['labels']['alertname']}/{a['labels'].get('job', '')}/{a['labels'].get('severity')}": a["status"]
-            for a in data}
+    return {
+        f"{a['labels']['alertname']}/{a['labels'].get('job', '')}/{a['labels'].get('severity')}": a["status"]
+        for a in data
+    }
 
 
 def test_down_target_silences_its_drift_alerts_and_page_silences_its_ticket(
-        alertmanager: tuple[str, type[_Capture]]) -> None:
+    alertmanager: tuple[str, type[_Capture]],
+) -> None:
     url, _ = alertmanager
-    _post(url, [
-        _alert(alertname="MlscopeTargetDown", severity="page", job="mlscope-sidecar", instance="a"),
-        _alert(alertname="MlscopeFeatureDrift", severity="ticket", job="mlscope-sidecar", model="churn", feature="age"),
-        _alert(alertname="MlscopeFeatureDrift", severity="ticket", job="other-sidecar", model="churn", feature="age"),
-        _alert(alertname="MlscopeErrorBudgetBurn", severity="page", job="mlscope-demo-app"),
-        _alert(alertname="MlscopeErrorBudgetBurn", severity="ticket", job="mlscope-demo-app"),
-    ])
+    _post(
+        url,
+        [
+            _alert(alertname="MlscopeTargetDown", severity="page", job="mlscope-sidecar", instance="a"),
+            _alert(
+                alertname="MlscopeFeatureDrift",
+                severity="ticket",
+                job="mlscope-sidecar",
+                model="churn",
+                feature="age",
+            ),
+            _alert(
+                alertname="MlscopeFeatureDrift",
+                severity="ticket",
+                job="other-sidecar",
+                model="churn",
+                feature="age",
+            ),
+            _alert(alertname="MlscopeErrorBudgetBurn", severity="page", job="mlscope-demo-app"),
+            _alert(alertname="MlscopeErrorBudgetBurn", severity="ticket", job="mlscope-demo-app"),
+        ],
+    )
     deadline = time.monotonic() + 10
     while True:
         st = _status(url)
-        if st.get("MlscopeFeatureDrift/mlscope-sidecar/ticket", {}).get("inhibitedBy") or time.monotonic() > deadline:
+        if (
+            st.get("MlscopeFeatureDrift/mlscope-sidecar/ticket", {}).get("inhibitedBy")
+            or time.monotonic() > deadline
+        ):
             break
         time.sleep(0.1)
     assert st["MlscopeFeatureDrift/mlscope-sidecar/ticket"]["inhibitedBy"], st
@@ -154,19 +205,37 @@ def test_down_target_silences_its_drift_alerts_and_page_silences_its_ticket(
 
 
 def test_slack_message_shows_model_feature_value_runbook_and_dashboard(
-        alertmanager: tuple[str, type[_Capture]]) -> None:
+    alertmanager: tuple[str, type[_Capture]],
+) -> None:
     url, capture = alertmanager
     # Its own job: the inhibition test above holds MlscopeTargetDown for mlscope-sidecar.
-    _post(url, [_alert(alertname="MlscopeDataQualitySpike", severity="ticket", job="fraud-sidecar",
-                       model="fraud", feature="amount", issue="missing")])
+    _post(
+        url,
+        [
+            _alert(
+                alertname="MlscopeDataQualitySpike",
+                severity="ticket",
+                job="fraud-sidecar",
+                model="fraud",
+                feature="amount",
+                issue="missing",
+            )
+        ],
+    )
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not any("attachments" in b and "fraud" in json.dumps(b) for b in capture.bodies):
+    while time.monotonic() < deadline and not any(
+        "attachments" in b and "fraud" in json.dumps(b) for b in capture.bodies
+    ):
         time.sleep(0.1)
     msg = next(b for b in capture.bodies if "attachments" in b and "fraud" in json.dumps(b))["attachments"][0]
     assert msg["title"].startswith("[FIRING:1] MlscopeDataQualitySpike model=fraud job=fraud-sidecar"), msg
-    for part in ("model: fraud", "feature: amount", "value 0.42 for amount",
-                 "runbook: https://example.org/runbooks.md#mlscopedataqualityspike",
-                 "dashboard: http://localhost:3000/d/mlscope-model-health/x"):
+    for part in (
+        "model: fraud",
+        "feature: amount",
+        "value 0.42 for amount",
+        "runbook: https://example.org/runbooks.md#mlscopedataqualityspike",
+        "dashboard: http://localhost:3000/d/mlscope-model-health/x",
+    ):
         assert part in msg["text"], (part, msg["text"])
 
 

@@ -111,7 +111,9 @@ def test_queries_use_rate_interval_select_by_variables_and_rate_counters() -> No
             if name in counters:
                 # Every occurrence sits directly inside rate()/increase().
                 for m in re.finditer(rf"(?<![\w:]){re.escape(name)}\{{", expr):
-                    assert re.search(r"\b(rate|increase)\(\s*$", expr[: m.start()]), f"{where}: raw counter {name}"
+                    assert re.search(r"\b(rate|increase)\(\s*$", expr[: m.start()]), (
+                        f"{where}: raw counter {name}"
+                    )
             if name in BUILTIN:
                 assert 'job=~"$job"' in matchers, where
                 continue
@@ -121,7 +123,7 @@ def test_queries_use_rate_interval_select_by_variables_and_rate_counters() -> No
                 spec = _spec_of(name)
                 need = ["job", "instance"] + (["model"] if "model" in spec.labels else [])
             for label in need:
-                assert f'{label}=~"${label}"' in matchers, f"{where}: {name} lacks {label}=~\"${label}\""
+                assert f'{label}=~"${label}"' in matchers, f'{where}: {name} lacks {label}=~"${label}"'
 
 
 def test_queries_name_only_catalogued_or_recorded_series() -> None:
@@ -146,8 +148,15 @@ def prometheus(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory) ->
     root = tmp_path_factory.mktemp("prom")
     (root / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
     port = free_port()
-    with Proc([prometheus_bin, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
-               f"--web.listen-address=127.0.0.1:{port}"], log=root / "prometheus.log") as p:
+    with Proc(
+        [
+            prometheus_bin,
+            f"--config.file={root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log=root / "prometheus.log",
+    ) as p:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/-/ready", timeout_s=30, proc=p)
         yield url

@@ -12,14 +12,22 @@ from mlscope.errors import ConfigError
 from tests._servers import REPO
 
 # Folders whose every file is generated: a leftover file there is stale too.
-GENERATED_DIRS = ("prometheus/rules", "prometheus/tests", "grafana/dashboards",
-                  "grafana/provisioning/datasources", "grafana/provisioning/dashboards")
+GENERATED_DIRS = (
+    "prometheus/rules",
+    "prometheus/tests",
+    "grafana/dashboards",
+    "grafana/provisioning/datasources",
+    "grafana/provisioning/dashboards",
+)
 
 
 def test_committed_outputs_match_a_fresh_generation(tmp_path: Path) -> None:
     written = write(load(), tmp_path)
-    stale = [str(p.relative_to(tmp_path)) for p in written
-             if (REPO / p.relative_to(tmp_path)).read_bytes() != p.read_bytes()]
+    stale = [
+        str(p.relative_to(tmp_path))
+        for p in written
+        if (REPO / p.relative_to(tmp_path)).read_bytes() != p.read_bytes()
+    ]
     assert not stale, f"stale generated files (run `make generate`): {stale}"
     expected = {str(p.relative_to(tmp_path)) for p in written}
     for d in GENERATED_DIRS:
@@ -60,7 +68,9 @@ def test_override_file_changes_rules_tests_and_docs_together(tmp_path: Path) -> 
     assert "`outliers.ratio` = `0.2`" in (out / "docs/alerts.md").read_text()
 
 
-def test_cli_reports_a_bad_config_file_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_bad_config_file_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("quality:\n  window: null\n")
     assert main(["--out", str(tmp_path / "o"), "--config", str(bad)]) == 2

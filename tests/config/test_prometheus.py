@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,11 +56,18 @@ def test_prometheus_config_passes_promtool_and_scrapes_every_part(promtool: str,
 
 def test_promtool_unit_tests_pass(promtool: str) -> None:
     # One promtool per file, run side by side: the alert file is the long one.
-    procs = [subprocess.Popen([promtool, "test", "rules", f.name], cwd=PROM / "tests",
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for f in TEST_FILES]
+    procs = [
+        subprocess.Popen(
+            [promtool, "test", "rules", f.name],
+            cwd=PROM / "tests",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for f in TEST_FILES
+    ]
     failures = []
-    for f, p in zip(TEST_FILES, procs):
+    for f, p in zip(TEST_FILES, procs, strict=True):
         out, _ = p.communicate(timeout=240)
         if p.returncode != 0:
             failures.append(f"{f.name}:\n{out[-4000:]}")
@@ -69,7 +75,9 @@ def test_promtool_unit_tests_pass(promtool: str) -> None:
 
 
 def test_every_alert_follows_the_hygiene_rules() -> None:
-    anchors = {_anchor(m.group(1)) for m in re.finditer(r"^## (.+)$", (REPO / "docs/runbooks.md").read_text(), re.M)}
+    anchors = {
+        _anchor(m.group(1)) for m in re.finditer(r"^## (.+)$", (REPO / "docs/runbooks.md").read_text(), re.M)
+    }
     alerts = _alerts()
     assert len({a["alert"] for a in alerts}) >= 20
     for a in alerts:
@@ -80,10 +88,13 @@ def test_every_alert_follows_the_hygiene_rules() -> None:
         assert ann["summary"] and "{{" not in ann["summary"], f"{name}: summary must be fixed text"
         assert "{{" in ann["description"] or name == "Watchdog", f"{name}: description must be templated"
         if name != "Watchdog":
-            assert re.search(r"\$labels\.(model|job|instance)", ann["description"]), \
+            assert re.search(r"\$labels\.(model|job|instance)", ann["description"]), (
                 f"{name}: description must name the model, job or instance"
+            )
         url, _, anchor = ann["runbook_url"].partition("#")
-        assert url.endswith("docs/runbooks.md") and anchor in anchors, f"{name}: runbook anchor {anchor!r} missing"
+        assert url.endswith("docs/runbooks.md") and anchor in anchors, (
+            f"{name}: runbook anchor {anchor!r} missing"
+        )
         assert "/d/mlscope-" in ann["dashboard_url"], name
         assert "for" in a and re.fullmatch(r"\d+[smhd]", a["for"]), f"{name}: needs a for"
 
@@ -96,17 +107,29 @@ def test_every_alert_fires_and_stays_silent_in_some_promtool_test() -> None:
             for c in t.get("alert_rule_test", []):
                 (fired if c["exp_alerts"] else silent).add(c["alertname"])
                 for e in c["exp_alerts"]:
-                    assert set(e["exp_annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+                    assert set(e["exp_annotations"]) == {
+                        "summary",
+                        "description",
+                        "runbook_url",
+                        "dashboard_url",
+                    }
     names = {a["alert"] for a in _alerts()}
     assert names - fired == set(), f"alerts never seen firing in a test: {names - fired}"
     assert names - {"Watchdog"} - silent == set(), f"alerts never checked silent: {names - silent}"
 
 
 def test_every_recording_rule_is_checked_by_a_promtool_expression_test() -> None:
-    exprs = [e["expr"] for f in TEST_FILES for t in yaml.safe_load(f.read_text())["tests"]
-             for e in t.get("promql_expr_test", [])]
-    untested = {n for n in recorded_names(load()) if not any(re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", e)
-                                                             for e in exprs)}
+    exprs = [
+        e["expr"]
+        for f in TEST_FILES
+        for t in yaml.safe_load(f.read_text())["tests"]
+        for e in t.get("promql_expr_test", [])
+    ]
+    untested = {
+        n
+        for n in recorded_names(load())
+        if not any(re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", e) for e in exprs)
+    }
     assert not untested, f"recording rules without a promtool test: {untested}"
 
 

@@ -17,10 +17,18 @@ from mlscope.config_gen.config import Config
 
 # Alerts whose figures are meaningless while the job that produces them is down.
 _BLIND_WHEN_DOWN = (
-    "MlscopeFeatureDrift", "MlscopePredictionDrift", "MlscopeDatasetDrift",
-    "MlscopeAccuracyBelowBaseline", "MlscopeAccuracySwing", "MlscopeDataQualitySpike",
-    "MlscopeLabelsStopped", "MlscopeOutlierRateHigh", "MlscopeDriftMetricsStale",
-    "MlscopeQualityMetricsStale", "MlscopeSidecarComputeStale", "MlscopeEventsDropped",
+    "MlscopeFeatureDrift",
+    "MlscopePredictionDrift",
+    "MlscopeDatasetDrift",
+    "MlscopeAccuracyBelowBaseline",
+    "MlscopeAccuracySwing",
+    "MlscopeDataQualitySpike",
+    "MlscopeLabelsStopped",
+    "MlscopeOutlierRateHigh",
+    "MlscopeDriftMetricsStale",
+    "MlscopeQualityMetricsStale",
+    "MlscopeSidecarComputeStale",
+    "MlscopeEventsDropped",
 )
 
 WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
@@ -57,51 +65,78 @@ def alertmanager_config(cfg: Config) -> dict[str, Any]:
             "repeat_interval": "4h",
             "routes": [
                 # The heartbeat service expects a steady beat: resend every minute.
-                {"matchers": ['alertname="Watchdog"'], "receiver": "watchdog",
-                 "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m"},
-                {"matchers": ['severity="page"'], "receiver": "page",
-                 "group_wait": "10s", "repeat_interval": "1h"},
+                {
+                    "matchers": ['alertname="Watchdog"'],
+                    "receiver": "watchdog",
+                    "group_wait": "0s",
+                    "group_interval": "1m",
+                    "repeat_interval": "1m",
+                },
+                {
+                    "matchers": ['severity="page"'],
+                    "receiver": "page",
+                    "group_wait": "10s",
+                    "repeat_interval": "1h",
+                },
                 {"matchers": ['severity="ticket"'], "receiver": "ticket", "repeat_interval": "12h"},
             ],
         },
         "inhibit_rules": [
             # A down target makes its drift and quality figures stale; its own alert says why.
-            {"source_matchers": ['alertname="MlscopeTargetDown"'],
-             "target_matchers": [f'alertname=~"{"|".join(_BLIND_WHEN_DOWN)}"'],
-             "equal": ["job"]},
+            {
+                "source_matchers": ['alertname="MlscopeTargetDown"'],
+                "target_matchers": [f'alertname=~"{"|".join(_BLIND_WHEN_DOWN)}"'],
+                "equal": ["job"],
+            },
             # A page already wakes someone: drop the ticket of the same alert and object.
-            {"source_matchers": ['severity="page"'], "target_matchers": ['severity="ticket"'],
-             "equal": ["alertname", "job", "model"]},
+            {
+                "source_matchers": ['severity="page"'],
+                "target_matchers": ['severity="ticket"'],
+                "equal": ["alertname", "job", "model"],
+            },
         ],
         "receivers": [
-            {"name": "page",
-             "pagerduty_configs": [{
-                 "routing_key_file": "secrets/pagerduty_routing_key",
-                 "description": '{{ template "mlscope.title" . }}',
-                 "details": {"firing": '{{ template "mlscope.text" . }}'},
-                 "send_resolved": True,
-             }],
-             "slack_configs": [slack],
-             "webhook_configs": [webhook]},
-            {"name": "ticket",
-             "slack_configs": [slack],
-             "email_configs": [{
-                 "to": "ml-oncall@example.org",
-                 "auth_username": "mlscope-alerts@example.org",
-                 "auth_password_file": "secrets/smtp_password",
-                 "headers": {"Subject": '{{ template "mlscope.title" . }}'},
-                 "html": '{{ template "mlscope.html" . }}',
-                 "send_resolved": True,
-             }],
-             "webhook_configs": [webhook]},
-            {"name": "watchdog",
-             # Alertmanager 0.25 has no url_file for webhooks: the heartbeat service's
-             # token travels as a bearer credential read from a file instead.
-             "webhook_configs": [{
-                 "url": WATCHDOG_URL,
-                 "send_resolved": False,
-                 "http_config": {"authorization": {"type": "Bearer",
-                                                   "credentials_file": "secrets/watchdog_token"}},
-             }]},
+            {
+                "name": "page",
+                "pagerduty_configs": [
+                    {
+                        "routing_key_file": "secrets/pagerduty_routing_key",
+                        "description": '{{ template "mlscope.title" . }}',
+                        "details": {"firing": '{{ template "mlscope.text" . }}'},
+                        "send_resolved": True,
+                    }
+                ],
+                "slack_configs": [slack],
+                "webhook_configs": [webhook],
+            },
+            {
+                "name": "ticket",
+                "slack_configs": [slack],
+                "email_configs": [
+                    {
+                        "to": "ml-oncall@example.org",
+                        "auth_username": "mlscope-alerts@example.org",
+                        "auth_password_file": "secrets/smtp_password",
+                        "headers": {"Subject": '{{ template "mlscope.title" . }}'},
+                        "html": '{{ template "mlscope.html" . }}',
+                        "send_resolved": True,
+                    }
+                ],
+                "webhook_configs": [webhook],
+            },
+            {
+                "name": "watchdog",
+                # Alertmanager 0.25 has no url_file for webhooks: the heartbeat service's
+                # token travels as a bearer credential read from a file instead.
+                "webhook_configs": [
+                    {
+                        "url": WATCHDOG_URL,
+                        "send_resolved": False,
+                        "http_config": {
+                            "authorization": {"type": "Bearer", "credentials_file": "secrets/watchdog_token"}
+                        },
+                    }
+                ],
+            },
         ],
     }

@@ -113,9 +113,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str) -> None:
             else:
                 ok = isinstance(value, type(current))
             if not ok:
-                raise ConfigError(
-                    f"config key {where!r} must be {type(current).__name__} (got {value!r})"
-                )
+                raise ConfigError(f"config key {where!r} must be {type(current).__name__} (got {value!r})")
         base[key] = value
 
 
@@ -127,8 +125,9 @@ def _check(tree: Mapping[str, Any], path: str) -> None:
             _check(value, where)
         elif value is None:
             raise ConfigError(f"required config value {where!r} is unset")
-        elif (key == "for" or key.endswith("_for") or key.endswith("window") or key.endswith("interval")) \
-                and isinstance(value, str):
+        elif (
+            key == "for" or key.endswith("_for") or key.endswith("window") or key.endswith("interval")
+        ) and isinstance(value, str):
             try:
                 duration_seconds(value)
             except ConfigError as e:

@@ -50,7 +50,7 @@ class Q:
     fmt: str = ""
 
 
-def _target(q: Q, ref: str) -> prom.Dataquery:
+def _target(q: Q, ref: str) -> Any:
     t = prom.Dataquery().expr(" ".join(q.expr.split())).ref_id(ref).datasource(DS)
     if q.legend:
         t = t.legend_format(q.legend)
@@ -74,8 +74,9 @@ _KINDS: dict[str, Any] = {
 }
 
 
-def _panel(kind: str, title: str, description: str, unit: str, queries: list[Q],
-           w: int = 12, h: int = 8) -> Any:
+def _panel(
+    kind: str, title: str, description: str, unit: str, queries: list[Q], w: int = 12, h: int = 8
+) -> Any:
     p = _KINDS[kind]().title(title).description(description).unit(unit).datasource(DS).span(w).height(h)
     for i, q in enumerate(queries):
         p = p.with_target(_target(q, chr(ord("A") + i)))
@@ -90,28 +91,60 @@ def _variables(b: db.Dashboard, model_metric: str) -> db.Dashboard:
         ("model", f'label_values({model_metric}{{job=~"$job"}}, model)', "Model"),
     ):
         b = b.with_variable(
-            db.QueryVariable(name).label(label).datasource(DS).query(query)
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC)
-            .multi(True).include_all(True).all_value(".*")
+            db.QueryVariable(name)
+            .label(label)
+            .datasource(DS)
+            .query(query)
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
         )
     return b
 
 
-def _dashboard(cfg: Config, key: str, title: str, description: str,
-               rows: list[tuple[str, list[Any]]], extra_vars: tuple[Any, ...] = ()) -> dict[str, Any]:
+def _dashboard(
+    cfg: Config,
+    key: str,
+    title: str,
+    description: str,
+    rows: list[tuple[str, list[Any]]],
+    extra_vars: tuple[Any, ...] = (),
+) -> dict[str, Any]:
     uid, _slug = DASHBOARDS[key]
-    b = (db.Dashboard(title).uid(uid).description(description).tags(["mlscope"])
-         .refresh("30s").time("now-3h", "now").timezone("browser").tooltip(DashboardCursorSync.CROSSHAIR)
-         .editable())
+    b = (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["mlscope"])
+        .refresh("30s")
+        .time("now-3h", "now")
+        .timezone("browser")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .editable()
+    )
     b = _variables(b, "mlscope_rows_total")
     for v in extra_vars:
         b = b.with_variable(v)
     b = b.annotation(
-        db.AnnotationQuery().name("Firing alerts").datasource(DS).enable(True).icon_color("red")
+        db.AnnotationQuery()
+        .name("Firing alerts")
+        .datasource(DS)
+        .enable(True)
+        .icon_color("red")
         .expr('ALERTS{alertstate="firing", job=~"$job"}')
     )
-    b = b.link(db.DashboardLink("mlscope").type(DashboardLinkType.DASHBOARDS).tags(["mlscope"])
-               .as_dropdown(True).include_vars(True).keep_time(True))
+    # The SDK types the enum as StrEnum (3.11); mypy runs for 3.10 and sees a str.
+    link_type: Any = DashboardLinkType.DASHBOARDS
+    b = b.link(
+        db.DashboardLink("mlscope")
+        .type(link_type)
+        .tags(["mlscope"])
+        .as_dropdown(True)
+        .include_vars(True)
+        .keep_time(True)
+    )
     for row_title, panels in rows:
         b = b.with_row(db.Row(row_title))
         for p in panels:
@@ -135,115 +168,392 @@ def service(cfg: Config) -> dict[str, Any]:
     ok = f'{HTTP}_count{{{JI}, http_response_status_code=~"2.."}}'
     bucket = f"{HTTP}_bucket{{{JI}}}"
     ri = "[$__rate_interval]"
-    return _dashboard(cfg, "service", "mlscope / Service",
-                      "Request rate, errors and duration of the serving app (RED), its SLO burn and volume.", [
-        ("Traffic", [
-            _panel("timeseries", "Request rate", "Requests per second by route template.", "reqps",
-                   [Q(f"sum by (http_route) (rate({cnt}{ri}))", "{{http_route}}")]),
-            _panel("timeseries", "Error ratio (5xx)", "Share of requests answered with a 5xx status, by route.",
-                   "percentunit",
-                   [Q(f"sum by (http_route) (rate({err}{ri})) / sum by (http_route) (rate({cnt}{ri}))",
-                      "{{http_route}}")]),
-            _panel("stat", "2xx ratio", "Share of requests answered with a 2xx status over the range.",
-                   "percentunit", [Q(f"sum(rate({ok}{ri})) / sum(rate({cnt}{ri}))")], w=6, h=4),
-            _panel("stat", "Requests, last hour", "Requests served in the last hour (recording rule).", "short",
-                   [Q('sum(job:http_server_requests:increase1h{job=~"$job"})', instant=True)], w=6, h=4),
-            _panel("stat", "Requests, last day", "Requests served in the last 24 hours (recording rule).", "short",
-                   [Q('sum(job:http_server_requests:increase1d{job=~"$job"})', instant=True)], w=6, h=4),
-            _panel("stat", "In flight", "Requests being handled right now.", "short",
-                   [Q(f"sum(http_server_active_requests{{{JI}}})")], w=6, h=4),
-        ]),
-        ("Latency", [
-            _panel("timeseries", "Latency percentiles", "p50, p90 and p99 of request duration over all routes.", "s",
-                   [Q(f"histogram_quantile({q}, sum by (le) (rate({bucket}{ri})))", f"p{int(q * 100)}")
-                    for q in (0.5, 0.9, 0.99)]),
-            _panel("heatmap", "Latency distribution", "Requests per duration bucket over time.", "s",
-                   [Q(f"sum by (le) (increase({bucket}{ri}))", "{{le}}", fmt="heatmap")]),
-            _panel("timeseries", "p99 by route", "p99 request duration per route template.", "s",
-                   [Q(f"histogram_quantile(0.99, sum by (http_route, le) (rate({bucket}{ri})))", "{{http_route}}")]),
-            _panel("timeseries", "Active requests by method", "Requests in flight per HTTP method.", "short",
-                   [Q(f"sum by (http_request_method) (http_server_active_requests{{{JI}}})",
-                      "{{http_request_method}}")]),
-        ]),
-        ("SLO", [
-            _panel("timeseries", "Error budget burn rate",
-                   f"Error ratio divided by the budget (1 - {cfg.slo_target:g}): 1 spends the budget exactly "
-                   "over the SLO period; the page alerts fire at 14.4 (1h) and 6 (6h).", "short",
-                   [Q(f'job:mlscope_slo_errors_per_request:ratio_rate{w}{{job=~"$job"}} / {budget:.6g}', f"{w}")
-                    for w in ("5m", "1h", "6h", "1d")], w=24),
-        ]),
-    ])
+    return _dashboard(
+        cfg,
+        "service",
+        "mlscope / Service",
+        "Request rate, errors and duration of the serving app (RED), its SLO burn and volume.",
+        [
+            (
+                "Traffic",
+                [
+                    _panel(
+                        "timeseries",
+                        "Request rate",
+                        "Requests per second by route template.",
+                        "reqps",
+                        [Q(f"sum by (http_route) (rate({cnt}{ri}))", "{{http_route}}")],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Error ratio (5xx)",
+                        "Share of requests answered with a 5xx status, by route.",
+                        "percentunit",
+                        [
+                            Q(
+                                f"sum by (http_route) (rate({err}{ri})) / sum by (http_route) "
+                                f"(rate({cnt}{ri}))",
+                                "{{http_route}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "stat",
+                        "2xx ratio",
+                        "Share of requests answered with a 2xx status over the range.",
+                        "percentunit",
+                        [Q(f"sum(rate({ok}{ri})) / sum(rate({cnt}{ri}))")],
+                        w=6,
+                        h=4,
+                    ),
+                    _panel(
+                        "stat",
+                        "Requests, last hour",
+                        "Requests served in the last hour (recording rule).",
+                        "short",
+                        [Q('sum(job:http_server_requests:increase1h{job=~"$job"})', instant=True)],
+                        w=6,
+                        h=4,
+                    ),
+                    _panel(
+                        "stat",
+                        "Requests, last day",
+                        "Requests served in the last 24 hours (recording rule).",
+                        "short",
+                        [Q('sum(job:http_server_requests:increase1d{job=~"$job"})', instant=True)],
+                        w=6,
+                        h=4,
+                    ),
+                    _panel(
+                        "stat",
+                        "In flight",
+                        "Requests being handled right now.",
+                        "short",
+                        [Q(f"sum(http_server_active_requests{{{JI}}})")],
+                        w=6,
+                        h=4,
+                    ),
+                ],
+            ),
+            (
+                "Latency",
+                [
+                    _panel(
+                        "timeseries",
+                        "Latency percentiles",
+                        "p50, p90 and p99 of request duration over all routes.",
+                        "s",
+                        [
+                            Q(
+                                f"histogram_quantile({q}, sum by (le) (rate({bucket}{ri})))",
+                                f"p{int(q * 100)}",
+                            )
+                            for q in (0.5, 0.9, 0.99)
+                        ],
+                    ),
+                    _panel(
+                        "heatmap",
+                        "Latency distribution",
+                        "Requests per duration bucket over time.",
+                        "s",
+                        [Q(f"sum by (le) (increase({bucket}{ri}))", "{{le}}", fmt="heatmap")],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "p99 by route",
+                        "p99 request duration per route template.",
+                        "s",
+                        [
+                            Q(
+                                f"histogram_quantile(0.99, sum by (http_route, le) (rate({bucket}{ri})))",
+                                "{{http_route}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Active requests by method",
+                        "Requests in flight per HTTP method.",
+                        "short",
+                        [
+                            Q(
+                                f"sum by (http_request_method) (http_server_active_requests{{{JI}}})",
+                                "{{http_request_method}}",
+                            )
+                        ],
+                    ),
+                ],
+            ),
+            (
+                "SLO",
+                [
+                    _panel(
+                        "timeseries",
+                        "Error budget burn rate",
+                        f"Error ratio divided by the budget (1 - {cfg.slo_target:g}): 1 spends the "
+                        f"budget exactly "
+                        "over the SLO period; the page alerts fire at 14.4 (1h) and 6 (6h).",
+                        "short",
+                        [
+                            Q(
+                                f'job:mlscope_slo_errors_per_request:ratio_rate{w}{{job=~"$job"}} / '
+                                f'{budget:.6g}',
+                                f"{w}",
+                            )
+                            for w in ("5m", "1h", "6h", "1d")
+                        ],
+                        w=24,
+                    ),
+                ],
+            ),
+        ],
+    )
 
 
 def model_health(cfg: Config) -> dict[str, Any]:
     ri = "[$__rate_interval]"
     win = 'window="$window"'
-    window_var = (db.CustomVariable("window").label("Window").values("5m,1h,24h")
-                  .current(_option("1h")))
-    return _dashboard(cfg, "model", "mlscope / Model health",
-                      "Drift, data quality, outliers and model quality of the monitored models.", [
-        ("Drift", [
-            _panel("timeseries", "Feature drift score", "Drift score of each feature in the window, per method.",
-                   "short", [Q(f"max by (model, feature, method) (mlscope_feature_drift_score{{{JIM}, {win}}})",
-                               "{{model}} {{feature}} {{method}}")]),
-            _panel("table", "Features ranked by drift", "Features flagged or closest to their threshold first.",
-                   "short", [Q(f"sort_desc(max by (model, feature, method) (mlscope_feature_drift_score{{{JIM}, {win}}}))",
-                               instant=True, fmt="table")]),
-            _panel("timeseries", "Dataset drift share", "Share of a model's features flagged as drifted.",
-                   "percentunit", [Q(f"max by (model) (mlscope_dataset_drift_share_ratio{{{JIM}, {win}}})", "{{model}}")]),
-            _panel("timeseries", "Fleet PSI and Jensen-Shannon (1h)",
-                   "Drift per feature over all replicas, computed in PromQL from the bin counters.", "short",
-                   [Q('mlscope:feature_psi:1h{model=~"$model"}', "PSI {{model}} {{feature}}"),
-                    Q('mlscope:feature_jensenshannon:1h{model=~"$model"}', "JS {{model}} {{feature}}")]),
-            _panel("timeseries", "Prediction distribution", "Predictions per second by output bin (stacked).", "short",
-                   [Q(f"sum by (model, output, bin) (rate(mlscope_prediction_bin_total{{{JIM}}}{ri}))",
-                      "{{model}} {{output}}={{bin}}")]),
-            _panel("timeseries", "Prediction drift score", "Drift of each model output in the window, per method.",
-                   "short", [Q(f"max by (model, output, method) (mlscope_prediction_drift_score{{{JIM}, {win}}})",
-                               "{{model}} {{output}} {{method}}")]),
-        ]),
-        ("Data quality and outliers", [
-            _panel("timeseries", "Data-quality issues", "Input values with a problem per second, by feature and kind.",
-                   "short", [Q(f"sum by (model, feature, issue) (rate(mlscope_data_quality_issues_total{{{JIM}}}{ri}))",
-                               "{{model}} {{feature}} {{issue}}")]),
-            _panel("timeseries", "Outlier share", "Share of rows whose outlier score is over the threshold.",
-                   "percentunit",
-                   [Q(f"sum by (model) (rate(mlscope_outliers_total{{{JIM}}}{ri})) "
-                      f"/ sum by (model) (rate(mlscope_rows_total{{{JIM}}}{ri}))", "{{model}}")]),
-            _panel("timeseries", "Rows ingested", "Prediction rows per second reaching the engine.", "short",
-                   [Q(f"sum by (model) (rate(mlscope_rows_total{{{JIM}}}{ri}))", "{{model}}")]),
-            _panel("timeseries", "Events dropped", "Events dropped before the engine, by reason.", "short",
-                   [Q(f"sum by (model, reason) (rate(mlscope_events_dropped_total{{{JIM}}}{ri}))",
-                      "{{model}} {{reason}}")]),
-        ]),
-        ("Model quality", [
-            _panel("timeseries", "Accuracy vs baseline",
-                   "Accuracy with labels, estimated accuracy without labels, and the validation baseline.",
-                   "percentunit",
-                   [Q(f'max by (model) (mlscope_model_quality{{{JIM}, metric="accuracy", {win}}})', "{{model}} accuracy"),
-                    Q(f'max by (model) (mlscope_model_estimated_quality{{{JIM}, metric="accuracy", {win}}})',
-                      "{{model}} estimated"),
-                    Q(f'max by (model) (mlscope_model_quality_reference{{{JIM}, metric="accuracy"}})',
-                      "{{model}} baseline"),
-                    Q('model:mlscope_accuracy:ratio1h{model=~"$model"}', "{{model}} fleet (1h)")], w=24),
-            _panel("timeseries", "Label delay", "Time from prediction to label, median and p90.", "s",
-                   [Q(f"histogram_quantile({q}, sum by (model, le) (rate(mlscope_label_delay_seconds_bucket{{{JIM}}}{ri})))",
-                      f"{{{{model}}}} p{int(q * 100)}") for q in (0.5, 0.9)]),
-            _panel("timeseries", "Labels by outcome", "Labels received per second, by outcome of the join.", "short",
-                   [Q(f"sum by (model, outcome) (rate(mlscope_labels_total{{{JIM}}}{ri}))", "{{model}} {{outcome}}")]),
-            _panel("table", "Root cause: drift contribution", "Each feature's share of the model's summed drift.",
-                   "percentunit",
-                   [Q(f"sort_desc(max by (model, feature) (mlscope_feature_drift_contribution_ratio{{{JIM}, {win}}}))",
-                      instant=True, fmt="table")]),
-            _panel("table", "Root cause: error attribution", "How much the error rate depends on each feature's bin.",
-                   "short",
-                   [Q(f"sort_desc(max by (model, feature) (mlscope_feature_error_attribution{{{JIM}, {win}}}))",
-                      instant=True, fmt="table")]),
-            _panel("stat", "Seconds since last compute", "Age of the sidecar's newest drift and quality figures.",
-                   "s", [Q(f"time() - max by (model) (mlscope_last_compute_timestamp_seconds{{{JIM}}})", "{{model}}")],
-                   w=24, h=4),
-        ]),
-    ], extra_vars=(window_var,))
+    window_var = db.CustomVariable("window").label("Window").values("5m,1h,24h").current(_option("1h"))
+    return _dashboard(
+        cfg,
+        "model",
+        "mlscope / Model health",
+        "Drift, data quality, outliers and model quality of the monitored models.",
+        [
+            (
+                "Drift",
+                [
+                    _panel(
+                        "timeseries",
+                        "Feature drift score",
+                        "Drift score of each feature in the window, per method.",
+                        "short",
+                        [
+                            Q(
+                                f"max by (model, feature, method) "
+                                f"(mlscope_feature_drift_score{{{JIM}, {win}}})",
+                                "{{model}} {{feature}} {{method}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "table",
+                        "Features ranked by drift",
+                        "Features flagged or closest to their threshold first.",
+                        "short",
+                        [
+                            Q(
+                                f"sort_desc(max by (model, feature, method) "
+                                f"(mlscope_feature_drift_score{{{JIM}, {win}}}))",
+                                instant=True,
+                                fmt="table",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Dataset drift share",
+                        "Share of a model's features flagged as drifted.",
+                        "percentunit",
+                        [
+                            Q(
+                                f"max by (model) (mlscope_dataset_drift_share_ratio{{{JIM}, {win}}})",
+                                "{{model}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Fleet PSI and Jensen-Shannon (1h)",
+                        "Drift per feature over all replicas, computed in PromQL from the bin counters.",
+                        "short",
+                        [
+                            Q('mlscope:feature_psi:1h{model=~"$model"}', "PSI {{model}} {{feature}}"),
+                            Q(
+                                'mlscope:feature_jensenshannon:1h{model=~"$model"}',
+                                "JS {{model}} {{feature}}",
+                            ),
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Prediction distribution",
+                        "Predictions per second by output bin (stacked).",
+                        "short",
+                        [
+                            Q(
+                                f"sum by (model, output, bin) "
+                                f"(rate(mlscope_prediction_bin_total{{{JIM}}}{ri}))",
+                                "{{model}} {{output}}={{bin}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Prediction drift score",
+                        "Drift of each model output in the window, per method.",
+                        "short",
+                        [
+                            Q(
+                                f"max by (model, output, method) "
+                                f"(mlscope_prediction_drift_score{{{JIM}, {win}}})",
+                                "{{model}} {{output}} {{method}}",
+                            )
+                        ],
+                    ),
+                ],
+            ),
+            (
+                "Data quality and outliers",
+                [
+                    _panel(
+                        "timeseries",
+                        "Data-quality issues",
+                        "Input values with a problem per second, by feature and kind.",
+                        "short",
+                        [
+                            Q(
+                                f"sum by (model, feature, issue) "
+                                f"(rate(mlscope_data_quality_issues_total{{{JIM}}}{ri}))",
+                                "{{model}} {{feature}} {{issue}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Outlier share",
+                        "Share of rows whose outlier score is over the threshold.",
+                        "percentunit",
+                        [
+                            Q(
+                                f"sum by (model) (rate(mlscope_outliers_total{{{JIM}}}{ri})) "
+                                f"/ sum by (model) (rate(mlscope_rows_total{{{JIM}}}{ri}))",
+                                "{{model}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Rows ingested",
+                        "Prediction rows per second reaching the engine.",
+                        "short",
+                        [Q(f"sum by (model) (rate(mlscope_rows_total{{{JIM}}}{ri}))", "{{model}}")],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Events dropped",
+                        "Events dropped before the engine, by reason.",
+                        "short",
+                        [
+                            Q(
+                                f"sum by (model, reason) (rate(mlscope_events_dropped_total{{{JIM}}}{ri}))",
+                                "{{model}} {{reason}}",
+                            )
+                        ],
+                    ),
+                ],
+            ),
+            (
+                "Model quality",
+                [
+                    _panel(
+                        "timeseries",
+                        "Accuracy vs baseline",
+                        "Accuracy with labels, estimated accuracy without labels, and the validation "
+                        "baseline.",
+                        "percentunit",
+                        [
+                            Q(
+                                f'max by (model) (mlscope_model_quality{{{JIM}, metric="accuracy", {win}}})',
+                                "{{model}} accuracy",
+                            ),
+                            Q(
+                                f'max by (model) '
+                                f'(mlscope_model_estimated_quality{{{JIM}, metric="accuracy", {win}}})',
+                                "{{model}} estimated",
+                            ),
+                            Q(
+                                f'max by (model) '
+                                f'(mlscope_model_quality_reference{{{JIM}, metric="accuracy"}})',
+                                "{{model}} baseline",
+                            ),
+                            Q('model:mlscope_accuracy:ratio1h{model=~"$model"}', "{{model}} fleet (1h)"),
+                        ],
+                        w=24,
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Label delay",
+                        "Time from prediction to label, median and p90.",
+                        "s",
+                        [
+                            Q(
+                                f"histogram_quantile({q}, sum by (model, le) "
+                                f"(rate(mlscope_label_delay_seconds_bucket{{{JIM}}}{ri})))",
+                                f"{{{{model}}}} p{int(q * 100)}",
+                            )
+                            for q in (0.5, 0.9)
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Labels by outcome",
+                        "Labels received per second, by outcome of the join.",
+                        "short",
+                        [
+                            Q(
+                                f"sum by (model, outcome) (rate(mlscope_labels_total{{{JIM}}}{ri}))",
+                                "{{model}} {{outcome}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "table",
+                        "Root cause: drift contribution",
+                        "Each feature's share of the model's summed drift.",
+                        "percentunit",
+                        [
+                            Q(
+                                f"sort_desc(max by (model, feature) "
+                                f"(mlscope_feature_drift_contribution_ratio{{{JIM}, {win}}}))",
+                                instant=True,
+                                fmt="table",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "table",
+                        "Root cause: error attribution",
+                        "How much the error rate depends on each feature's bin.",
+                        "short",
+                        [
+                            Q(
+                                f"sort_desc(max by (model, feature) "
+                                f"(mlscope_feature_error_attribution{{{JIM}, {win}}}))",
+                                instant=True,
+                                fmt="table",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "stat",
+                        "Seconds since last compute",
+                        "Age of the sidecar's newest drift and quality figures.",
+                        "s",
+                        [
+                            Q(
+                                f"time() - max by (model) (mlscope_last_compute_timestamp_seconds{{{JIM}}})",
+                                "{{model}}",
+                            )
+                        ],
+                        w=24,
+                        h=4,
+                    ),
+                ],
+            ),
+        ],
+        extra_vars=(window_var,),
+    )
 
 
 def _option(value: str) -> Any:
@@ -256,47 +566,188 @@ def resources(cfg: Config) -> dict[str, Any]:
     ri = "[$__rate_interval]"
     gpu = f"{{{JI}}}"
     by_dev = "instance, gpu, name"
-    return _dashboard(cfg, "resources", "mlscope / Resources",
-                      "Host, serving process and GPU resources beside the model.", [
-        ("Host and process", [
-            _panel("timeseries", "Host CPU utilisation", "Share of host CPU time not idle.", "percentunit",
-                   [Q(f"max by (instance) (mlscope_host_cpu_utilization_ratio{{{JI}}})", "{{instance}}")]),
-            _panel("timeseries", "Host memory", "Memory in use and available.", "bytes",
-                   [Q(f"max by (instance) (mlscope_host_memory_used_bytes{{{JI}}})", "{{instance}} used"),
-                    Q(f"max by (instance) (mlscope_host_memory_available_bytes{{{JI}}})", "{{instance}} available")]),
-            _panel("timeseries", "Serving process CPU", "CPU seconds per second of the watched process (cores).",
-                   "short", [Q(f"sum by (instance, process) (rate(mlscope_process_cpu_seconds_total{{{JI}}}{ri}))",
-                               "{{instance}} {{process}}")]),
-            _panel("timeseries", "Serving process memory", "Resident memory of the watched process.", "bytes",
-                   [Q(f"max by (instance, process) (mlscope_process_resident_memory_bytes{{{JI}}})",
-                      "{{instance}} {{process}}")]),
-            _panel("timeseries", "Load average", "Host load average by period.", "short",
-                   [Q(f"max by (instance, period) (mlscope_host_load_average{{{JI}}})", "{{instance}} {{period}}")]),
-            _panel("timeseries", "Disk and network", "Bytes per second read, written, received and sent.", "Bps",
-                   [Q(f"sum by (instance) (rate(mlscope_host_disk_read_bytes_total{{{JI}}}{ri}))", "{{instance}} disk read"),
-                    Q(f"sum by (instance) (rate(mlscope_host_disk_written_bytes_total{{{JI}}}{ri}))", "{{instance}} disk write"),
-                    Q(f"sum by (instance) (rate(mlscope_host_network_receive_bytes_total{{{JI}}}{ri}))", "{{instance}} rx"),
-                    Q(f"sum by (instance) (rate(mlscope_host_network_transmit_bytes_total{{{JI}}}{ri}))", "{{instance}} tx")]),
-        ]),
-        ("GPU", [
-            _panel("timeseries", "GPU utilisation", "Share of time a kernel ran, per device.", "percentunit",
-                   [Q(f"max by ({by_dev}) (mlscope_gpu_utilization_ratio{gpu})", "{{instance}} GPU {{gpu}}")]),
-            _panel("timeseries", "GPU memory used", "Framebuffer memory in use as a share of the total, per device.",
-                   "percentunit",
-                   [Q(f"max by ({by_dev}) (mlscope_gpu_memory_used_bytes{gpu}) "
-                      f"/ max by ({by_dev}) (mlscope_gpu_memory_total_bytes{gpu})", "{{instance}} GPU {{gpu}}")]),
-            _panel("timeseries", "GPU temperature", "Core temperature per device.", "celsius",
-                   [Q(f"max by ({by_dev}) (mlscope_gpu_temperature_celsius{gpu})", "{{instance}} GPU {{gpu}}")]),
-            _panel("timeseries", "GPU power", "Power draw and limit per device.", "watt",
-                   [Q(f"max by ({by_dev}) (mlscope_gpu_power_watts{gpu})", "{{instance}} GPU {{gpu}} draw"),
-                    Q(f"max by ({by_dev}) (mlscope_gpu_power_limit_watts{gpu})", "{{instance}} GPU {{gpu}} limit")]),
-            _panel("state-timeline", "GPU throttling", "1 while the clocks are held down, by reason.", "short",
-                   [Q(f"max by (instance, gpu, reason) (mlscope_gpu_throttle_active{gpu})",
-                      "{{instance}} GPU {{gpu}} {{reason}}")]),
-            _panel("stat", "GPUs visible", "NVIDIA GPUs visible through NVML (0: no GPU or no driver).", "short",
-                   [Q(f"sum(mlscope_gpu_devices{gpu})")]),
-        ]),
-    ])
+    return _dashboard(
+        cfg,
+        "resources",
+        "mlscope / Resources",
+        "Host, serving process and GPU resources beside the model.",
+        [
+            (
+                "Host and process",
+                [
+                    _panel(
+                        "timeseries",
+                        "Host CPU utilisation",
+                        "Share of host CPU time not idle.",
+                        "percentunit",
+                        [
+                            Q(
+                                f"max by (instance) (mlscope_host_cpu_utilization_ratio{{{JI}}})",
+                                "{{instance}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Host memory",
+                        "Memory in use and available.",
+                        "bytes",
+                        [
+                            Q(
+                                f"max by (instance) (mlscope_host_memory_used_bytes{{{JI}}})",
+                                "{{instance}} used",
+                            ),
+                            Q(
+                                f"max by (instance) (mlscope_host_memory_available_bytes{{{JI}}})",
+                                "{{instance}} available",
+                            ),
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Serving process CPU",
+                        "CPU seconds per second of the watched process (cores).",
+                        "short",
+                        [
+                            Q(
+                                f"sum by (instance, process) "
+                                f"(rate(mlscope_process_cpu_seconds_total{{{JI}}}{ri}))",
+                                "{{instance}} {{process}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Serving process memory",
+                        "Resident memory of the watched process.",
+                        "bytes",
+                        [
+                            Q(
+                                f"max by (instance, process) (mlscope_process_resident_memory_bytes{{{JI}}})",
+                                "{{instance}} {{process}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Load average",
+                        "Host load average by period.",
+                        "short",
+                        [
+                            Q(
+                                f"max by (instance, period) (mlscope_host_load_average{{{JI}}})",
+                                "{{instance}} {{period}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "Disk and network",
+                        "Bytes per second read, written, received and sent.",
+                        "Bps",
+                        [
+                            Q(
+                                f"sum by (instance) (rate(mlscope_host_disk_read_bytes_total{{{JI}}}{ri}))",
+                                "{{instance}} disk read",
+                            ),
+                            Q(
+                                f"sum by (instance) "
+                                f"(rate(mlscope_host_disk_written_bytes_total{{{JI}}}{ri}))",
+                                "{{instance}} disk write",
+                            ),
+                            Q(
+                                f"sum by (instance) "
+                                f"(rate(mlscope_host_network_receive_bytes_total{{{JI}}}{ri}))",
+                                "{{instance}} rx",
+                            ),
+                            Q(
+                                f"sum by (instance) "
+                                f"(rate(mlscope_host_network_transmit_bytes_total{{{JI}}}{ri}))",
+                                "{{instance}} tx",
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+            (
+                "GPU",
+                [
+                    _panel(
+                        "timeseries",
+                        "GPU utilisation",
+                        "Share of time a kernel ran, per device.",
+                        "percentunit",
+                        [
+                            Q(
+                                f"max by ({by_dev}) (mlscope_gpu_utilization_ratio{gpu})",
+                                "{{instance}} GPU {{gpu}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "GPU memory used",
+                        "Framebuffer memory in use as a share of the total, per device.",
+                        "percentunit",
+                        [
+                            Q(
+                                f"max by ({by_dev}) (mlscope_gpu_memory_used_bytes{gpu}) "
+                                f"/ max by ({by_dev}) (mlscope_gpu_memory_total_bytes{gpu})",
+                                "{{instance}} GPU {{gpu}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "GPU temperature",
+                        "Core temperature per device.",
+                        "celsius",
+                        [
+                            Q(
+                                f"max by ({by_dev}) (mlscope_gpu_temperature_celsius{gpu})",
+                                "{{instance}} GPU {{gpu}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "timeseries",
+                        "GPU power",
+                        "Power draw and limit per device.",
+                        "watt",
+                        [
+                            Q(
+                                f"max by ({by_dev}) (mlscope_gpu_power_watts{gpu})",
+                                "{{instance}} GPU {{gpu}} draw",
+                            ),
+                            Q(
+                                f"max by ({by_dev}) (mlscope_gpu_power_limit_watts{gpu})",
+                                "{{instance}} GPU {{gpu}} limit",
+                            ),
+                        ],
+                    ),
+                    _panel(
+                        "state-timeline",
+                        "GPU throttling",
+                        "1 while the clocks are held down, by reason.",
+                        "short",
+                        [
+                            Q(
+                                f"max by (instance, gpu, reason) (mlscope_gpu_throttle_active{gpu})",
+                                "{{instance}} GPU {{gpu}} {{reason}}",
+                            )
+                        ],
+                    ),
+                    _panel(
+                        "stat",
+                        "GPUs visible",
+                        "NVIDIA GPUs visible through NVML (0: no GPU or no driver).",
+                        "short",
+                        [Q(f"sum(mlscope_gpu_devices{gpu})")],
+                    ),
+                ],
+            ),
+        ],
+    )
 
 
 def dashboards(cfg: Config) -> dict[str, dict[str, Any]]:
@@ -313,30 +764,34 @@ def provisioning(cfg: Config) -> dict[str, dict[str, Any]]:
     return {
         "grafana/provisioning/datasources/prometheus.yml": {
             "apiVersion": 1,
-            "datasources": [{
-                "name": "Prometheus",
-                "type": "prometheus",
-                "uid": DATASOURCE_UID,
-                "access": "proxy",
-                "url": cfg.get("grafana_datasource_url"),
-                "isDefault": True,
-                "editable": False,
-                # $__rate_interval is max(4 x timeInterval, step): with timeInterval equal to
-                # the scrape interval every rate() window holds at least four samples.
-                "jsonData": {"timeInterval": cfg.get("scrape_interval"), "httpMethod": "POST"},
-            }],
+            "datasources": [
+                {
+                    "name": "Prometheus",
+                    "type": "prometheus",
+                    "uid": DATASOURCE_UID,
+                    "access": "proxy",
+                    "url": cfg.get("grafana_datasource_url"),
+                    "isDefault": True,
+                    "editable": False,
+                    # $__rate_interval is max(4 x timeInterval, step): with timeInterval equal to
+                    # the scrape interval every rate() window holds at least four samples.
+                    "jsonData": {"timeInterval": cfg.get("scrape_interval"), "httpMethod": "POST"},
+                }
+            ],
         },
         "grafana/provisioning/dashboards/mlscope.yml": {
             "apiVersion": 1,
-            "providers": [{
-                "name": "mlscope",
-                "folder": "mlscope",
-                "type": "file",
-                "disableDeletion": False,
-                "allowUiUpdates": False,
-                "updateIntervalSeconds": 30,
-                # docker compose mounts grafana/dashboards here.
-                "options": {"path": "/var/lib/grafana/dashboards", "foldersFromFilesStructure": False},
-            }],
+            "providers": [
+                {
+                    "name": "mlscope",
+                    "folder": "mlscope",
+                    "type": "file",
+                    "disableDeletion": False,
+                    "allowUiUpdates": False,
+                    "updateIntervalSeconds": 30,
+                    # docker compose mounts grafana/dashboards here.
+                    "options": {"path": "/var/lib/grafana/dashboards", "foldersFromFilesStructure": False},
+                }
+            ],
         },
     }

@@ -46,20 +46,29 @@ def http_rules() -> list[dict[str, Any]]:
     rules = [
         _rec("job_route:http_server_requests:rate5m", total),
         # A route with no 5xx series yet still gets a 0 ratio (the "or" branch).
-        _rec("job_route:http_server_request_errors:ratio_rate5m",
-             f'(sum by ({by}) (rate({HTTP}_count{{http_response_status_code=~"5.."}}[5m])) '
-             f"or 0 * {total}) / {total}"),
-        _rec("job_route:http_server_requests_2xx:ratio_rate5m",
-             f'(sum by ({by}) (rate({HTTP}_count{{http_response_status_code=~"2.."}}[5m])) '
-             f"or 0 * {total}) / {total}"),
+        _rec(
+            "job_route:http_server_request_errors:ratio_rate5m",
+            f'(sum by ({by}) (rate({HTTP}_count{{http_response_status_code=~"5.."}}[5m])) '
+            f"or 0 * {total}) / {total}",
+        ),
+        _rec(
+            "job_route:http_server_requests_2xx:ratio_rate5m",
+            f'(sum by ({by}) (rate({HTTP}_count{{http_response_status_code=~"2.."}}[5m])) '
+            f"or 0 * {total}) / {total}",
+        ),
     ]
     for tag, q in QUANTILES:
-        rules.append(_rec(f"job_route:{HTTP}:{tag}_rate5m",
-                          f"histogram_quantile({q}, sum by ({by}, le) (rate({HTTP}_bucket[5m])))"))
+        rules.append(
+            _rec(
+                f"job_route:{HTTP}:{tag}_rate5m",
+                f"histogram_quantile({q}, sum by ({by}, le) (rate({HTTP}_bucket[5m])))",
+            )
+        )
     rules.append(_rec("job:http_server_requests:rate5m", f"sum by (job) (rate({HTTP}_count[5m]))"))
     for w in ("1m", "1h", "1d"):
-        rules.append(_rec(f"job:http_server_requests:increase{w}",
-                          f"sum by (job) (increase({HTTP}_count[{w}]))"))
+        rules.append(
+            _rec(f"job:http_server_requests:increase{w}", f"sum by (job) (increase({HTTP}_count[{w}]))")
+        )
     return rules
 
 
@@ -70,8 +79,9 @@ def slo_rules(cfg: Config) -> list[dict[str, Any]]:
     for w in SLO_WINDOWS:
         total = f"sum by (job) (rate({HTTP}_count{{{sel}}}[{w}]))"
         errors = f'sum by (job) (rate({HTTP}_count{{{sel},http_response_status_code=~"5.."}}[{w}]))'
-        rules.append(_rec(f"job:mlscope_slo_errors_per_request:ratio_rate{w}",
-                          f"({errors} or 0 * {total}) / {total}"))
+        rules.append(
+            _rec(f"job:mlscope_slo_errors_per_request:ratio_rate{w}", f"({errors} or 0 * {total}) / {total}")
+        )
     return rules
 
 
@@ -101,12 +111,16 @@ def drift_rules(cfg: Config) -> list[dict[str, Any]]:
         _rec(cur_share, f"{all_counts} / {on} ({rows} > 0)"),
         _rec(p, f"({ref} * {on} {ref_rows} + {a}) / {on} ({ref_rows} + {a} * {k})"),
         _rec(q, f"({all_counts} + {a}) / {on} (({rows} > 0) + {a} * {k})"),
-        _rec("mlscope:feature_psi:1h",
-             f"sum by ({key}) (({q} - on ({key}, bin) {p}) * ln({q} / on ({key}, bin) {p}))"),
+        _rec(
+            "mlscope:feature_psi:1h",
+            f"sum by ({key}) (({q} - on ({key}, bin) {p}) * ln({q} / on ({key}, bin) {p}))",
+        ),
         # "> 0" drops the zero shares, whose terms are 0 (and NaN if computed as 0 * -Inf).
-        _rec("mlscope:feature_jensenshannon:1h",
-             f"sqrt((0.5 * sum by ({key}) (({ref} > 0) * log2(({ref} > 0) / on ({key}, bin) {m}))"
-             f" + 0.5 * sum by ({key}) (({cur_share} > 0) * log2(({cur_share} > 0) / on ({key}, bin) {m}))))"),
+        _rec(
+            "mlscope:feature_jensenshannon:1h",
+            f"sqrt((0.5 * sum by ({key}) (({ref} > 0) * log2(({ref} > 0) / on ({key}, bin) {m}))"
+            f" + 0.5 * sum by ({key}) (({cur_share} > 0) * log2(({cur_share} > 0) / on ({key}, bin) {m}))))",
+        ),
     ]
 
 
@@ -118,21 +132,26 @@ def quality_rules(cfg: Config) -> list[dict[str, Any]]:
     # TP: keep the diagonal cells (actual == predicted). PromQL cannot compare two
     # labels, so the right-hand side copies `actual` into `predicted` after summing the
     # predicted classes away (unique per model and class), and `and` keeps matching cells.
-    diagonal = (f'{o} and on (model, actual, predicted) '
-                f'label_replace(sum by (model, actual) ({o}), "predicted", "$1", "actual", "(.*)")')
+    diagonal = (
+        f"{o} and on (model, actual, predicted) "
+        f'label_replace(sum by (model, actual) ({o}), "predicted", "$1", "actual", "(.*)")'
+    )
     per_class_tp = f'sum by (model, class) (label_replace({tp}, "class", "$1", "actual", "(.*)"))'
     predicted = f'sum by (model, class) (label_replace({o}, "class", "$1", "predicted", "(.*)"))'
     actual = f'sum by (model, class) (label_replace({o}, "class", "$1", "actual", "(.*)"))'
     return [
         _rec(o, f"sum by (model, actual, predicted) (increase(mlscope_classification_outcomes_total[{w}]))"),
         _rec(tp, diagonal),
-        _rec(f"model:mlscope_accuracy:ratio{w}",
-             f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / sum by (model) ({o})"),
+        _rec(
+            f"model:mlscope_accuracy:ratio{w}",
+            f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / sum by (model) ({o})",
+        ),
         # A class never predicted correctly has no TP cell: "or 0 * ..." makes it a 0.
-        _rec(f"model_class:mlscope_precision:ratio{w}",
-             f"({per_class_tp} or 0 * {predicted}) / ({predicted} > 0)"),
-        _rec(f"model_class:mlscope_recall:ratio{w}",
-             f"({per_class_tp} or 0 * {actual}) / ({actual} > 0)"),
+        _rec(
+            f"model_class:mlscope_precision:ratio{w}",
+            f"({per_class_tp} or 0 * {predicted}) / ({predicted} > 0)",
+        ),
+        _rec(f"model_class:mlscope_recall:ratio{w}", f"({per_class_tp} or 0 * {actual}) / ({actual} > 0)"),
     ]
 
 

@@ -125,8 +125,15 @@ def _http_scenarios(cfg: Config) -> list[Scenario]:
 
     checks = [
         ExprCheck("180m", "job_route:http_server_requests:rate5m", ((p_route, 2.0), (h_route, 1.0)), True),
-        ExprCheck("180m", "job_route:http_server_request_errors:ratio_rate5m", ((p_route, 0.05), (h_route, 0.0)), True),
-        ExprCheck("180m", "job_route:http_server_requests_2xx:ratio_rate5m", ((p_route, 0.95), (h_route, 1.0)), True),
+        ExprCheck(
+            "180m",
+            "job_route:http_server_request_errors:ratio_rate5m",
+            ((p_route, 0.05), (h_route, 0.0)),
+            True,
+        ),
+        ExprCheck(
+            "180m", "job_route:http_server_requests_2xx:ratio_rate5m", ((p_route, 0.95), (h_route, 1.0)), True
+        ),
         ExprCheck("180m", "job:http_server_requests:rate5m", ((job, 3.0),), True),
         ExprCheck("180m", "job:http_server_requests:increase1m", ((job, 180.0),), True),
         ExprCheck("180m", "job:http_server_requests:increase1h", ((job, 180.0 * 60),), True),
@@ -135,14 +142,23 @@ def _http_scenarios(cfg: Config) -> list[Scenario]:
         ExprCheck("180m", "job:http_server_requests:increase1d", ((job, 180.0 * 180),), True),
     ]
     for tag, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
-        checks.append(ExprCheck("180m", f"job_route:{HTTP}:{tag}_rate5m",
-                                ((p_route, q_pred(q)), (h_route, 0.1 * q)), True))
+        checks.append(
+            ExprCheck(
+                "180m", f"job_route:{HTTP}:{tag}_rate5m", ((p_route, q_pred(q)), (h_route, 0.1 * q)), True
+            )
+        )
     for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
         # 6 failed of 180 requests a minute, in every window (all series start together).
-        checks.append(ExprCheck("180m", f"job:mlscope_slo_errors_per_request:ratio_rate{w}",
-                                ((job, 6 / 180),), True))
-    return [Scenario("HTTP recording rules: rates, ratios, quantiles, volumes and SLO ratios",
-                     series, expr_checks=tuple(checks))]
+        checks.append(
+            ExprCheck("180m", f"job:mlscope_slo_errors_per_request:ratio_rate{w}", ((job, 6 / 180),), True)
+        )
+    return [
+        Scenario(
+            "HTTP recording rules: rates, ratios, quantiles, volumes and SLO ratios",
+            series,
+            expr_checks=tuple(checks),
+        )
+    ]
 
 
 def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
@@ -160,9 +176,11 @@ def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
     target = f"{cfg.slo_target:g}"
 
     def fires(sev: str, rate: float, long_w: str, short_w: str) -> Fires:
-        return Fires({"severity": sev, "long": long_w, "short": short_w, "job": app},
-                     f"{app} answered {ratio * 100:.4g}% of requests with 5xx over the last {long_w} "
-                     f"(and {short_w}), {rate:g}x the rate the {target} availability objective allows.")
+        return Fires(
+            {"severity": sev, "long": long_w, "short": short_w, "job": app},
+            f"{app} answered {ratio * 100:.4g}% of requests with 5xx over the last {long_w} "
+            f"(and {short_w}), {rate:g}x the rate the {target} availability objective allows.",
+        )
 
     p1 = fires("page", 14.4, "1h", "5m")
     p2 = fires("page", 6, "6h", "30m")
@@ -171,15 +189,21 @@ def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
     # Errors start with the series (t=0); the first rate needs two samples (t=1m), so each
     # alert turns pending at 1m and fires once its `for` has passed.
     fast = [
-        Scenario("error budget burn: 14.4x pages after 2m, 6x after 15m", (ok, bad), (
-            AlertCheck("2m", "MlscopeErrorBudgetBurn"),
-            AlertCheck("3m", "MlscopeErrorBudgetBurn", (p1,)),
-            AlertCheck("15m", "MlscopeErrorBudgetBurn", (p1,)),
-            AlertCheck("16m", "MlscopeErrorBudgetBurn", (p1, p2)),
-        )),
-        Scenario("error budget burn: healthy traffic without 5xx is silent", (ok,), (
-            AlertCheck("30m", "MlscopeErrorBudgetBurn"),
-        )),
+        Scenario(
+            "error budget burn: 14.4x pages after 2m, 6x after 15m",
+            (ok, bad),
+            (
+                AlertCheck("2m", "MlscopeErrorBudgetBurn"),
+                AlertCheck("3m", "MlscopeErrorBudgetBurn", (p1,)),
+                AlertCheck("15m", "MlscopeErrorBudgetBurn", (p1,)),
+                AlertCheck("16m", "MlscopeErrorBudgetBurn", (p1, p2)),
+            ),
+        ),
+        Scenario(
+            "error budget burn: healthy traffic without 5xx is silent",
+            (ok,),
+            (AlertCheck("30m", "MlscopeErrorBudgetBurn"),),
+        ),
     ]
     # The slow file steps by 5 minutes (hours of data): counts are per 5 minutes and each
     # alert turns pending at the first step with two samples, 5m.
@@ -188,17 +212,28 @@ def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
     # The blip: half the errors that would push the 1h ratio over 14.4x, in one step.
     blip = max(1, math.floor(6000 * 14.4 * budget / 2))
     slow = [
-        Scenario("error budget burn: tickets at 3x after 1h and at 1x after 3h", (ok5, bad5), (
-            AlertCheck("60m", "MlscopeErrorBudgetBurn", (p1, p2)),
-            AlertCheck("65m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
-            AlertCheck("180m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
-            AlertCheck("185m", "MlscopeErrorBudgetBurn", (p1, p2, t1, t2)),
-        ), interval="5m"),
+        Scenario(
+            "error budget burn: tickets at 3x after 1h and at 1x after 3h",
+            (ok5, bad5),
+            (
+                AlertCheck("60m", "MlscopeErrorBudgetBurn", (p1, p2)),
+                AlertCheck("65m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
+                AlertCheck("180m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
+                AlertCheck("185m", "MlscopeErrorBudgetBurn", (p1, p2, t1, t2)),
+            ),
+            interval="5m",
+        ),
         # 6h of clean traffic, then one step of errors: the 1h ratio stays under 14.4x and
         # the 6h/1d ratios under 6x and 3x, although the 5m/30m ratios jump; nothing pages.
-        Scenario("error budget burn: a blip of errors does not page", (
-            (ok[0], "0+500x84"), (bad[0], f"0x72 {blip}x12"),
-        ), (AlertCheck("380m", "MlscopeErrorBudgetBurn"),), interval="5m"),
+        Scenario(
+            "error budget burn: a blip of errors does not page",
+            (
+                (ok[0], "0+500x84"),
+                (bad[0], f"0x72 {blip}x12"),
+            ),
+            (AlertCheck("380m", "MlscopeErrorBudgetBurn"),),
+            interval="5m",
+        ),
     ]
     return fast, slow
 
@@ -230,60 +265,127 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
     app, sidecar = cfg.job("app"), cfg.job("sidecar")
     out: list[Scenario] = []
 
-    def standard(name: str, start: int, fire_series: tuple[tuple[str, str], ...], fires: tuple[Fires, ...],
-                 healthy: tuple[tuple[str, str], ...], blip: tuple[tuple[str, str], ...], blip_eval: str) -> None:
+    def standard(
+        name: str,
+        start: int,
+        fire_series: tuple[tuple[str, str], ...],
+        fires: tuple[Fires, ...],
+        healthy: tuple[tuple[str, str], ...],
+        blip: tuple[tuple[str, str], ...],
+        blip_eval: str,
+    ) -> None:
         """Fires after `for` (silent the minute before), silent when healthy and on a blip."""
         silent_t, fire_t = _fires_at(by[name], start)
-        out.append(Scenario(f"{name} fires once its condition held for {by[name].for_}", fire_series, (
-            AlertCheck(silent_t, name), AlertCheck(fire_t, name, fires))))
-        out.append(Scenario(f"{name} stays silent on a healthy series", healthy, (
-            AlertCheck(fire_t, name), AlertCheck(blip_eval, name))))
-        out.append(Scenario(f"{name} stays silent on a blip shorter than its for", blip, (
-            AlertCheck(blip_eval, name),)))
+        out.append(
+            Scenario(
+                f"{name} fires once its condition held for {by[name].for_}",
+                fire_series,
+                (AlertCheck(silent_t, name), AlertCheck(fire_t, name, fires)),
+            )
+        )
+        out.append(
+            Scenario(
+                f"{name} stays silent on a healthy series",
+                healthy,
+                (AlertCheck(fire_t, name), AlertCheck(blip_eval, name)),
+            )
+        )
+        out.append(
+            Scenario(
+                f"{name} stays silent on a blip shorter than its for", blip, (AlertCheck(blip_eval, name),)
+            )
+        )
 
     # --- latency: every /predict request in (0.5, 1] s, so p99 = 0.5 + 0.5 * 0.99 = 995 ms.
-    lb = f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", http_response_status_code="200"'
+    lb = (
+        f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", '
+        'http_response_status_code="200"'
+    )
 
     def buckets(slow: str, total: str) -> tuple[tuple[str, str], ...]:
-        return ((f'{HTTP}_bucket{{{lb}, le="0.1"}}', slow),
-                (f'{HTTP}_bucket{{{lb}, le="0.5"}}', slow),
-                (f'{HTTP}_bucket{{{lb}, le="1"}}', total),
-                (f'{HTTP}_bucket{{{lb}, le="+Inf"}}', total))
+        return (
+            (f'{HTTP}_bucket{{{lb}, le="0.1"}}', slow),
+            (f'{HTTP}_bucket{{{lb}, le="0.5"}}', slow),
+            (f'{HTTP}_bucket{{{lb}, le="1"}}', total),
+            (f'{HTTP}_bucket{{{lb}, le="+Inf"}}', total),
+        )
+
     q = float(g("slo.latency_quantile"))
-    standard("MlscopeLatencyHigh", 1, buckets("0x60", "0+10x60"),
-             (Fires({"severity": "ticket", "job": app, "http_route": "/predict"},
-                    f"p{q * 100:g} latency of {app} route /predict is {(0.5 + 0.5 * q) * 1000:.4g}ms, "
-                    f"over the objective of {g('slo.latency_objective_s')}s."),),
-             buckets("0+10x60", "0+10x60"),
-             # 3 slow minutes, then fast: the 5m window holds slow requests until 8m < 1m + 10m.
-             buckets("0 0 0 0 10+10x60", "0+10x60"), "14m")
+    standard(
+        "MlscopeLatencyHigh",
+        1,
+        buckets("0x60", "0+10x60"),
+        (
+            Fires(
+                {"severity": "ticket", "job": app, "http_route": "/predict"},
+                f"p{q * 100:g} latency of {app} route /predict is {(0.5 + 0.5 * q) * 1000:.4g}ms, "
+                f"over the objective of {g('slo.latency_objective_s')}s.",
+            ),
+        ),
+        buckets("0+10x60", "0+10x60"),
+        # 3 slow minutes, then fast: the 5m window holds slow requests until 8m < 1m + 10m.
+        buckets("0 0 0 0 10+10x60", "0+10x60"),
+        "14m",
+    )
 
     # --- target down / absent
     sc = f'job="{sidecar}", instance="127.0.0.1:9108"'
     down_for = g("availability.down_for")
-    standard("MlscopeTargetDown", 2, ((f"up{{{sc}}}", "1 1 0x30"),),
-             (Fires({"severity": "page", "job": sidecar, "instance": "127.0.0.1:9108"},
-                    f"{sidecar} at 127.0.0.1:9108 has not answered scrapes for {down_for}; its metrics, "
-                    "drift and quality alerts are blind."),),
-             ((f"up{{{sc}}}", "1x30"),), ((f"up{{{sc}}}", "1 1 0 0 1x30"),), "15m")
+    standard(
+        "MlscopeTargetDown",
+        2,
+        ((f"up{{{sc}}}", "1 1 0x30"),),
+        (
+            Fires(
+                {"severity": "page", "job": sidecar, "instance": "127.0.0.1:9108"},
+                f"{sidecar} at 127.0.0.1:9108 has not answered scrapes for {down_for}; its metrics, "
+                "drift and quality alerts are blind.",
+            ),
+        ),
+        ((f"up{{{sc}}}", "1x30"),),
+        ((f"up{{{sc}}}", "1 1 0 0 1x30"),),
+        "15m",
+    )
     up_app = (f'up{{job="{app}", {APP_LABELS}}}', "1x40")
-    standard("MlscopeTargetAbsent", 0, (up_app,),
-             (Fires({"severity": "page", "job": sidecar},
-                    f"Prometheus has no target for job {sidecar}: service discovery or the scrape "
-                    "configuration lost it, so nothing from it is monitored."),),
-             (up_app, (f"up{{{sc}}}", "1x40")),
-             # A 3-minute gap in the samples stays inside the 5m lookback: never absent.
-             (up_app, (f"up{{{sc}}}", "1x5 _x3 1x30")), "20m")
+    standard(
+        "MlscopeTargetAbsent",
+        0,
+        (up_app,),
+        (
+            Fires(
+                {"severity": "page", "job": sidecar},
+                f"Prometheus has no target for job {sidecar}: service discovery or the scrape "
+                "configuration lost it, so nothing from it is monitored.",
+            ),
+        ),
+        (up_app, (f"up{{{sc}}}", "1x40")),
+        # A 3-minute gap in the samples stays inside the 5m lookback: never absent.
+        (up_app, (f"up{{{sc}}}", "1x5 _x3 1x30")),
+        "20m",
+    )
 
     # --- traffic stopped: 60 requests a minute for 70 minutes, then none. rate[10m] is 0
     # from 80m, so the alert is pending from 80m and fires at 80m + for.
-    tl = f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", http_response_status_code="200"'
-    standard("MlscopeTrafficStopped", 80, ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x40"),),
-             (Fires({"severity": "ticket", "job": app},
-                    f"{app} served no requests in the last 10 minutes although it had traffic in the hour before."),),
-             ((f"{HTTP}_count{{{tl}}}", "0+60x120"),),
-             # A 5-minute pause: the 10m rate never reaches 0.
-             ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x5 4200+60x50"),), "100m")
+    tl = (
+        f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", '
+        'http_response_status_code="200"'
+    )
+    standard(
+        "MlscopeTrafficStopped",
+        80,
+        ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x40"),),
+        (
+            Fires(
+                {"severity": "ticket", "job": app},
+                f"{app} served no requests in the last 10 minutes although it had traffic in the hour "
+                f"before.",
+            ),
+        ),
+        ((f"{HTTP}_count{{{tl}}}", "0+60x120"),),
+        # A 5-minute pause: the 10m rate never reaches 0.
+        ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x5 4200+60x50"),),
+        "100m",
+    )
 
     # --- feature drift (sidecar's own decision)
     dw = g("drift.window")
@@ -293,12 +395,20 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         (f'mlscope_feature_drift_score{{{fd}, method="ks", window="{dw}"}}', "0.3x60"),
         (f'mlscope_feature_drift_threshold{{{fd}, method="psi"}}', "0.2x60"),
     )
-    standard("MlscopeFeatureDrift", 0,
-             (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x60")),
-             (Fires({"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
-                    f"Feature age of model churn drifted: psi score 0.400 over the {dw} window."),),
-             (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "0x60")),
-             (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x5 0x55")), "30m")
+    standard(
+        "MlscopeFeatureDrift",
+        0,
+        (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x60")),
+        (
+            Fires(
+                {"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
+                f"Feature age of model churn drifted: psi score 0.400 over the {dw} window.",
+            ),
+        ),
+        (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "0x60")),
+        (*drift_on, (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x5 0x55")),
+        "30m",
+    )
 
     # --- prediction drift
     po = 'model="churn", output="class"'
@@ -306,21 +416,40 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         (f'mlscope_prediction_drift_score{{{po}, method="chi2", window="{dw}"}}', "12.5x60"),
         (f'mlscope_prediction_drift_score{{{po}, method="jensenshannon", window="{dw}"}}', "0.3x60"),
     )
-    standard("MlscopePredictionDrift", 0,
-             (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "1x60")),
-             (Fires({"severity": "ticket", "model": "churn", "output": "class"},
-                    f"Output class of model churn drifted from the reference (highest score 12.500 over the {dw} window)."),),
-             (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "0x60")),
-             (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "1x5 0x55")), "30m")
+    standard(
+        "MlscopePredictionDrift",
+        0,
+        (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "1x60")),
+        (
+            Fires(
+                {"severity": "ticket", "model": "churn", "output": "class"},
+                f"Output class of model churn drifted from the reference (highest score 12.500 over the "
+                f"{dw} window).",
+            ),
+        ),
+        (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "0x60")),
+        (*pred_on, (f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}', "1x5 0x55")),
+        "30m",
+    )
 
     # --- dataset drift share: over the threshold (halfway to 100%), healthy at half of it.
     ds = f'mlscope_dataset_drift_share_ratio{{model="churn", window="{dw}"}}'
     t = float(g("drift.dataset_share_threshold"))
     f, h = _above(t), t / 2
-    standard("MlscopeDatasetDrift", 0, ((ds, f"{f!r}x60"),),
-             (Fires({"severity": "ticket", "model": "churn"},
-                    f"{_pct(f)} of the features of model churn drifted in the {dw} window."),),
-             ((ds, f"{h!r}x60"),), ((ds, f"{h!r}x5 {f!r}x5 {h!r}x50"),), "30m")
+    standard(
+        "MlscopeDatasetDrift",
+        0,
+        ((ds, f"{f!r}x60"),),
+        (
+            Fires(
+                {"severity": "ticket", "model": "churn"},
+                f"{_pct(f)} of the features of model churn drifted in the {dw} window.",
+            ),
+        ),
+        ((ds, f"{h!r}x60"),),
+        ((ds, f"{h!r}x5 {f!r}x5 {h!r}x50"),),
+        "30m",
+    )
 
     # --- accuracy below baseline: 90% reference; twice the allowed drop fires, half of it does not.
     qw = g("quality.window")
@@ -328,38 +457,70 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
     ref = 'mlscope_model_quality_reference{model="churn", metric="accuracy"}'
     drop = float(g("quality.accuracy_drop"))
     low, fine = round(0.9 - 2 * drop, 6), round(0.9 - drop / 2, 6)
-    standard("MlscopeAccuracyBelowBaseline", 0, ((acc, f"{low!r}x90"), (ref, "0.9x90")),
-             (Fires({"severity": "page", "model": "churn"},
-                    f"Accuracy of model churn is {_pct(low)} over the {qw} window, more than "
-                    f"{g('quality.accuracy_drop')} below the reference."),),
-             ((acc, f"{fine!r}x90"), (ref, "0.9x90")),
-             ((acc, f"{fine!r}x5 {low!r}x10 {fine!r}x75"), (ref, "0.9x90")), "60m")
+    standard(
+        "MlscopeAccuracyBelowBaseline",
+        0,
+        ((acc, f"{low!r}x90"), (ref, "0.9x90")),
+        (
+            Fires(
+                {"severity": "page", "model": "churn"},
+                f"Accuracy of model churn is {_pct(low)} over the {qw} window, more than "
+                f"{g('quality.accuracy_drop')} below the reference.",
+            ),
+        ),
+        ((acc, f"{fine!r}x90"), (ref, "0.9x90")),
+        ((acc, f"{fine!r}x5 {low!r}x10 {fine!r}x75"), (ref, "0.9x90")),
+        "60m",
+    )
 
     # --- accuracy swing: 90% for an hour, then down by twice the swing: true from 60m
     # (the value 1h ago is 90%).
     sw_by = float(g("quality.swing"))
     after = round(0.9 - 2 * sw_by, 6)
     swing = ((acc, f"0.9x59 {after!r}x90"),)
-    standard("MlscopeAccuracySwing", 60, swing,
-             (Fires({"severity": "ticket", "model": "churn"},
-                    f"Accuracy of model churn moved by {_pct(0.9 - after)} within an hour while no dataset "
-                    "drift is detected."),),
-             ((acc, "0.9x150"),), ((acc, f"0.9x59 {after!r}x5 0.9x85"),), "90m")
-    out.append(Scenario("MlscopeAccuracySwing stays silent when dataset drift explains the swing",
-                        (*swing, (f'mlscope_dataset_drift_detected{{model="churn", window="{dw}"}}', "1x150")),
-                        (AlertCheck("90m", "MlscopeAccuracySwing"),)))
+    standard(
+        "MlscopeAccuracySwing",
+        60,
+        swing,
+        (
+            Fires(
+                {"severity": "ticket", "model": "churn"},
+                f"Accuracy of model churn moved by {_pct(0.9 - after)} within an hour while no dataset "
+                "drift is detected.",
+            ),
+        ),
+        ((acc, "0.9x150"),),
+        ((acc, f"0.9x59 {after!r}x5 0.9x85"),),
+        "90m",
+    )
+    out.append(
+        Scenario(
+            "MlscopeAccuracySwing stays silent when dataset drift explains the swing",
+            (*swing, (f'mlscope_dataset_drift_detected{{model="churn", window="{dw}"}}', "1x150")),
+            (AlertCheck("90m", "MlscopeAccuracySwing"),),
+        )
+    )
 
     # --- data quality: a missing-value share of twice the threshold (capped), healthy at half.
     dq = 'mlscope_data_quality_issues_total{model="churn", feature="age", issue="missing"}'
     rows = ('mlscope_rows_total{model="churn"}', "0+100x120")
     t = float(g("data_quality.ratio"))
     f, h = _above(t), t / 2
-    standard("MlscopeDataQualitySpike", 1, (rows, (dq, f"0+{_n(100 * f)}x120")),
-             (Fires({"severity": "ticket", "model": "churn", "feature": "age", "issue": "missing"},
-                    f"{_pct(f)} of rows of model churn have missing values in feature age."),),
-             (rows, (dq, f"0+{_n(100 * h)}x120")),
-             # 2 bad minutes at 100%: the 10m ratio stays above the threshold for ~10m, under for + 10m.
-             (rows, (dq, "0x10 100 200 200x100")), "40m")
+    standard(
+        "MlscopeDataQualitySpike",
+        1,
+        (rows, (dq, f"0+{_n(100 * f)}x120")),
+        (
+            Fires(
+                {"severity": "ticket", "model": "churn", "feature": "age", "issue": "missing"},
+                f"{_pct(f)} of rows of model churn have missing values in feature age.",
+            ),
+        ),
+        (rows, (dq, f"0+{_n(100 * h)}x120")),
+        # 2 bad minutes at 100%: the 10m ratio stays above the threshold for ~10m, under for + 10m.
+        (rows, (dq, "0x10 100 200 200x100")),
+        "40m",
+    )
 
     # --- labels stopped (slow file, 5m steps): labels until 30m, then none; stale once
     # time() - 1800 > labels_stale_s, i.e. from the first step after 1800 + labels_stale_s.
@@ -372,129 +533,295 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
     lab = 'mlscope_last_label_timestamp_seconds{model="churn"}'
     steps = int(duration_seconds(fire_t) // 300) + 2
     long_rows = ('mlscope_rows_total{model="churn"}', f"0+500x{steps}")
-    slow.append(Scenario("MlscopeLabelsStopped fires when labels stop while rows keep coming",
-                         (long_rows, (lab, f"0+300x6 1800x{steps}")), (
-                             AlertCheck(silent_t, "MlscopeLabelsStopped"),
-                             AlertCheck(fire_t, "MlscopeLabelsStopped", (Fires(
-                                 {"severity": "ticket", "model": "churn"},
-                                 f"No label was joined for model churn for {hours}h {mins}m {secs}s; "
-                                 "its accuracy figures are going stale."),))), interval="5m"))
-    slow.append(Scenario("MlscopeLabelsStopped stays silent while labels arrive",
-                         (long_rows, (lab, f"0+300x{steps}")), (AlertCheck(fire_t, "MlscopeLabelsStopped"),),
-                         interval="5m"))
-    slow.append(Scenario("MlscopeLabelsStopped stays silent when predictions stopped too",
-                         (('mlscope_rows_total{model="churn"}', f"0+500x6 3000x{steps}"), (lab, f"0+300x6 1800x{steps}")),
-                         (AlertCheck(fire_t, "MlscopeLabelsStopped"),), interval="5m"))
+    slow.append(
+        Scenario(
+            "MlscopeLabelsStopped fires when labels stop while rows keep coming",
+            (long_rows, (lab, f"0+300x6 1800x{steps}")),
+            (
+                AlertCheck(silent_t, "MlscopeLabelsStopped"),
+                AlertCheck(
+                    fire_t,
+                    "MlscopeLabelsStopped",
+                    (
+                        Fires(
+                            {"severity": "ticket", "model": "churn"},
+                            f"No label was joined for model churn for {hours}h {mins}m {secs}s; "
+                            "its accuracy figures are going stale.",
+                        ),
+                    ),
+                ),
+            ),
+            interval="5m",
+        )
+    )
+    slow.append(
+        Scenario(
+            "MlscopeLabelsStopped stays silent while labels arrive",
+            (long_rows, (lab, f"0+300x{steps}")),
+            (AlertCheck(fire_t, "MlscopeLabelsStopped"),),
+            interval="5m",
+        )
+    )
+    slow.append(
+        Scenario(
+            "MlscopeLabelsStopped stays silent when predictions stopped too",
+            (('mlscope_rows_total{model="churn"}', f"0+500x6 3000x{steps}"), (lab, f"0+300x6 1800x{steps}")),
+            (AlertCheck(fire_t, "MlscopeLabelsStopped"),),
+            interval="5m",
+        )
+    )
 
     # --- outliers: a share of twice the threshold (capped), healthy at half.
     outl = 'mlscope_outliers_total{model="churn"}'
     t = float(g("outliers.ratio"))
     f, h = _above(t), t / 2
-    standard("MlscopeOutlierRateHigh", 1, (rows, (outl, f"0+{_n(100 * f)}x120")),
-             (Fires({"severity": "ticket", "model": "churn"}, f"{_pct(f)} of rows of model churn are outliers."),),
-             (rows, (outl, f"0+{_n(100 * h)}x120")), (rows, (outl, "0x10 100 200 200x100")), "40m")
+    standard(
+        "MlscopeOutlierRateHigh",
+        1,
+        (rows, (outl, f"0+{_n(100 * f)}x120")),
+        (Fires({"severity": "ticket", "model": "churn"}, f"{_pct(f)} of rows of model churn are outliers."),),
+        (rows, (outl, f"0+{_n(100 * h)}x120")),
+        (rows, (outl, "0x10 100 200 200x100")),
+        "40m",
+    )
 
     # --- resources: over the threshold (halfway to 100%), healthy at half the threshold.
     gl = f'job="{sidecar}", instance="127.0.0.1:9108", gpu="0", uuid="GPU-1", name="NVIDIA H100"'
-    gpu_labels = {"job": sidecar, "instance": "127.0.0.1:9108", "gpu": "0", "uuid": "GPU-1", "name": "NVIDIA H100"}
+    gpu_labels = {
+        "job": sidecar,
+        "instance": "127.0.0.1:9108",
+        "gpu": "0",
+        "uuid": "GPU-1",
+        "name": "NVIDIA H100",
+    }
     t = float(g("resources.gpu_memory_ratio"))
     f, h = _above(t), t / 2
     used, total = "mlscope_gpu_memory_used_bytes", "mlscope_gpu_memory_total_bytes"
-    standard("MlscopeGPUMemoryNearFull", 0,
-             ((f"{used}{{{gl}}}", f"{_n(1e11 * f)}x60"), (f"{total}{{{gl}}}", "1e11x60")),
-             (Fires({"severity": "ticket", **gpu_labels},
-                    f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 uses {_pct(f)} of its memory."),),
-             ((f"{used}{{{gl}}}", f"{_n(1e11 * h)}x60"), (f"{total}{{{gl}}}", "1e11x60")),
-             ((f"{used}{{{gl}}}", f"{_n(1e11 * h)}x5 1e11x5 {_n(1e11 * h)}x50"), (f"{total}{{{gl}}}", "1e11x60")), "40m")
+    standard(
+        "MlscopeGPUMemoryNearFull",
+        0,
+        ((f"{used}{{{gl}}}", f"{_n(1e11 * f)}x60"), (f"{total}{{{gl}}}", "1e11x60")),
+        (
+            Fires(
+                {"severity": "ticket", **gpu_labels},
+                f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 uses {_pct(f)} of its memory.",
+            ),
+        ),
+        ((f"{used}{{{gl}}}", f"{_n(1e11 * h)}x60"), (f"{total}{{{gl}}}", "1e11x60")),
+        ((f"{used}{{{gl}}}", f"{_n(1e11 * h)}x5 1e11x5 {_n(1e11 * h)}x50"), (f"{total}{{{gl}}}", "1e11x60")),
+        "40m",
+    )
     rf = g("resources.for")
     t = float(g("resources.gpu_utilization_ratio"))
     f, h = _above(t), t / 2
     util = "mlscope_gpu_utilization_ratio"
-    standard("MlscopeGPUSaturated", 0, ((f"{util}{{{gl}}}", f"{f!r}x60"),),
-             (Fires({"severity": "ticket", **gpu_labels},
-                    f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 was busy {_pct(f)} of the last {rf}."),),
-             ((f"{util}{{{gl}}}", f"{h!r}x60"),),
-             ((f"{util}{{{gl}}}", f"{h!r}x10 1x3 {h!r}x47"),), "40m")
+    standard(
+        "MlscopeGPUSaturated",
+        0,
+        ((f"{util}{{{gl}}}", f"{f!r}x60"),),
+        (
+            Fires(
+                {"severity": "ticket", **gpu_labels},
+                f"GPU 0 (NVIDIA H100) on 127.0.0.1:9108 was busy {_pct(f)} of the last {rf}.",
+            ),
+        ),
+        ((f"{util}{{{gl}}}", f"{h!r}x60"),),
+        ((f"{util}{{{gl}}}", f"{h!r}x10 1x3 {h!r}x47"),),
+        "40m",
+    )
     hl = f'job="{sidecar}", instance="127.0.0.1:9108"'
     host = {"job": sidecar, "instance": "127.0.0.1:9108"}
     t = float(g("resources.cpu_utilization_ratio"))
     f, h = _above(t), t / 2
     cpu = "mlscope_host_cpu_utilization_ratio"
-    standard("MlscopeCPUSaturated", 0, ((f"{cpu}{{{hl}}}", f"{f!r}x60"),),
-             (Fires({"severity": "ticket", **host}, f"CPU of 127.0.0.1:9108 was busy {_pct(f)} of the last {rf}."),),
-             ((f"{cpu}{{{hl}}}", f"{h!r}x60"),),
-             ((f"{cpu}{{{hl}}}", f"{h!r}x10 1x3 {h!r}x47"),), "40m")
+    standard(
+        "MlscopeCPUSaturated",
+        0,
+        ((f"{cpu}{{{hl}}}", f"{f!r}x60"),),
+        (
+            Fires(
+                {"severity": "ticket", **host}, f"CPU of 127.0.0.1:9108 was busy {_pct(f)} of the last {rf}."
+            ),
+        ),
+        ((f"{cpu}{{{hl}}}", f"{h!r}x60"),),
+        ((f"{cpu}{{{hl}}}", f"{h!r}x10 1x3 {h!r}x47"),),
+        "40m",
+    )
     # Memory alerts when the available share is *below* the threshold: fire at half of it.
     t = float(g("resources.memory_available_ratio"))
     f, h = t / 2, _above(t)
     avail, mtotal = "mlscope_host_memory_available_bytes", "mlscope_host_memory_total_bytes"
-    standard("MlscopeMemoryPressure", 0,
-             ((f"{avail}{{{hl}}}", f"{_n(1e10 * f)}x60"), (f"{mtotal}{{{hl}}}", "1e10x60")),
-             (Fires({"severity": "ticket", **host}, f"Only {_pct(f)} of the memory of 127.0.0.1:9108 is available."),),
-             ((f"{avail}{{{hl}}}", f"{_n(1e10 * h)}x60"), (f"{mtotal}{{{hl}}}", "1e10x60")),
-             ((f"{avail}{{{hl}}}", f"{_n(1e10 * h)}x10 0x5 {_n(1e10 * h)}x45"), (f"{mtotal}{{{hl}}}", "1e10x60")), "40m")
+    standard(
+        "MlscopeMemoryPressure",
+        0,
+        ((f"{avail}{{{hl}}}", f"{_n(1e10 * f)}x60"), (f"{mtotal}{{{hl}}}", "1e10x60")),
+        (
+            Fires(
+                {"severity": "ticket", **host},
+                f"Only {_pct(f)} of the memory of 127.0.0.1:9108 is available.",
+            ),
+        ),
+        ((f"{avail}{{{hl}}}", f"{_n(1e10 * h)}x60"), (f"{mtotal}{{{hl}}}", "1e10x60")),
+        ((f"{avail}{{{hl}}}", f"{_n(1e10 * h)}x10 0x5 {_n(1e10 * h)}x45"), (f"{mtotal}{{{hl}}}", "1e10x60")),
+        "40m",
+    )
 
     # --- exporter health: 6 drops a minute = 0.10/s.
     al = f'job="{app}", {APP_LABELS}'
-    drop = f'mlscope_events_dropped_total{{{al}, model="churn", reason="buffer_full"}}'
-    standard("MlscopeEventsDropped", 1, ((drop, "0+6x60"),),
-             (Fires({"severity": "ticket", "job": app, "instance": "app-1:8000", "model": "churn", "reason": "buffer_full"},
-                    f"{app} at app-1:8000 drops events of model churn (buffer_full) at 0.10/s."),),
-             ((drop, "0x60"),), ((drop, "0x5 6 6x55"),), "30m")
+    dropped = f'mlscope_events_dropped_total{{{al}, model="churn", reason="buffer_full"}}'
+    standard(
+        "MlscopeEventsDropped",
+        1,
+        ((dropped, "0+6x60"),),
+        (
+            Fires(
+                {
+                    "severity": "ticket",
+                    "job": app,
+                    "instance": "app-1:8000",
+                    "model": "churn",
+                    "reason": "buffer_full",
+                },
+                f"{app} at app-1:8000 drops events of model churn (buffer_full) at 0.10/s.",
+            ),
+        ),
+        ((dropped, "0x60"),),
+        ((dropped, "0x5 6 6x55"),),
+        "30m",
+    )
     ie = f'mlscope_internal_errors_total{{{hl}, component="engine"}}'
-    standard("MlscopeInternalErrors", 1, ((ie, "0+6x60"),),
-             (Fires({"severity": "ticket", **host, "component": "engine"},
-                    f"{sidecar} at 127.0.0.1:9108 hits internal errors in engine at 0.10/s."),),
-             ((ie, "0x60"),), ((ie, "0x5 6 6x55"),), "30m")
+    standard(
+        "MlscopeInternalErrors",
+        1,
+        ((ie, "0+6x60"),),
+        (
+            Fires(
+                {"severity": "ticket", **host, "component": "engine"},
+                f"{sidecar} at 127.0.0.1:9108 hits internal errors in engine at 0.10/s.",
+            ),
+        ),
+        ((ie, "0x60"),),
+        ((ie, "0x5 6 6x55"),),
+        "30m",
+    )
 
     # --- staleness of figures: scores frozen while rows flow.
     sw = g("staleness.metrics_window")
     stale_blip = _m(10 + duration_seconds(sw) // 60 - 1)
     score = f'mlscope_feature_drift_score{{model="churn", feature="age", method="psi", window="{dw}"}}'
-    standard("MlscopeDriftMetricsStale", 1, (rows, (score, "0.1x120")),
-             (Fires({"severity": "ticket", "model": "churn"},
-                    f"No drift score of model churn changed in {sw} although rows are ingested."),),
-             (rows, (score, "0.1+0.01x120")),
-             # updated for 10 minutes, then frozen: changes over the window stay > 0 until
-             # 10m + window, so a pause shorter than the window never counts as stale.
-             (rows, (score, "0.1+0.01x10 0.2x110")), stale_blip)
+    standard(
+        "MlscopeDriftMetricsStale",
+        1,
+        (rows, (score, "0.1x120")),
+        (
+            Fires(
+                {"severity": "ticket", "model": "churn"},
+                f"No drift score of model churn changed in {sw} although rows are ingested.",
+            ),
+        ),
+        (rows, (score, "0.1+0.01x120")),
+        # updated for 10 minutes, then frozen: changes over the window stay > 0 until
+        # 10m + window, so a pause shorter than the window never counts as stale.
+        (rows, (score, "0.1+0.01x10 0.2x110")),
+        stale_blip,
+    )
     matched = ('mlscope_labels_total{model="churn", outcome="matched"}', "0+10x120")
-    standard("MlscopeQualityMetricsStale", 1, (matched, (acc, "0.9x120")),
-             (Fires({"severity": "ticket", "model": "churn"},
-                    f"No quality figure of model churn changed in {sw} although labels are joined."),),
-             (matched, (acc, "0.9+0.001x120")), (matched, (acc, "0.9+0.001x10 0.91x110")), stale_blip)
+    standard(
+        "MlscopeQualityMetricsStale",
+        1,
+        (matched, (acc, "0.9x120")),
+        (
+            Fires(
+                {"severity": "ticket", "model": "churn"},
+                f"No quality figure of model churn changed in {sw} although labels are joined.",
+            ),
+        ),
+        (matched, (acc, "0.9+0.001x120")),
+        (matched, (acc, "0.9+0.001x10 0.91x110")),
+        stale_blip,
+    )
 
     # --- sidecar compute stale: computed every minute until 10m, then stuck at t=600 s.
-    lc = f'mlscope_last_compute_timestamp_seconds{{job="{sidecar}", instance="127.0.0.1:9108", model="churn"}}'
+    lc = (
+        f'mlscope_last_compute_timestamp_seconds{{job="{sidecar}", instance="127.0.0.1:9108", model="churn"}}'
+    )
     limit = int(g("staleness.compute_s"))
     start = (600 + limit) // 60 + 1
     silent_t, fire_t = _fires_at(by["MlscopeSidecarComputeStale"], start)
     age = int(duration_seconds(fire_t)) - 600
     mins, secs = divmod(age, 60)
-    out.append(Scenario("MlscopeSidecarComputeStale fires when the compute loop stops", ((lc, "0+60x10 600x60"),), (
-        AlertCheck(silent_t, "MlscopeSidecarComputeStale"),
-        AlertCheck(fire_t, "MlscopeSidecarComputeStale", (Fires(
-            {"severity": "ticket", "job": sidecar, "instance": "127.0.0.1:9108", "model": "churn"},
-            f"{sidecar} at 127.0.0.1:9108 last computed figures of model churn {mins}m {secs}s ago."),)))))
-    out.append(Scenario("MlscopeSidecarComputeStale stays silent while computing", ((lc, "0+60x70"),),
-                        (AlertCheck(fire_t, "MlscopeSidecarComputeStale"),)))
-    out.append(Scenario("MlscopeSidecarComputeStale stays silent on one late compute",
-                        ((lc, "0+60x10 600x3 840+60x60"),), (AlertCheck(fire_t, "MlscopeSidecarComputeStale"),)))
+    out.append(
+        Scenario(
+            "MlscopeSidecarComputeStale fires when the compute loop stops",
+            ((lc, "0+60x10 600x60"),),
+            (
+                AlertCheck(silent_t, "MlscopeSidecarComputeStale"),
+                AlertCheck(
+                    fire_t,
+                    "MlscopeSidecarComputeStale",
+                    (
+                        Fires(
+                            {
+                                "severity": "ticket",
+                                "job": sidecar,
+                                "instance": "127.0.0.1:9108",
+                                "model": "churn",
+                            },
+                            f"{sidecar} at 127.0.0.1:9108 last computed figures of model churn {mins}m "
+                            f"{secs}s ago.",
+                        ),
+                    ),
+                ),
+            ),
+        )
+    )
+    out.append(
+        Scenario(
+            "MlscopeSidecarComputeStale stays silent while computing",
+            ((lc, "0+60x70"),),
+            (AlertCheck(fire_t, "MlscopeSidecarComputeStale"),),
+        )
+    )
+    out.append(
+        Scenario(
+            "MlscopeSidecarComputeStale stays silent on one late compute",
+            ((lc, "0+60x10 600x3 840+60x60"),),
+            (AlertCheck(fire_t, "MlscopeSidecarComputeStale"),),
+        )
+    )
 
     # --- watchdog
-    out.append(Scenario("Watchdog always fires", (), (AlertCheck("0m", "Watchdog", (Fires(
-        {"severity": "none"}, by["Watchdog"].description),)),)))
+    out.append(
+        Scenario(
+            "Watchdog always fires",
+            (),
+            (AlertCheck("0m", "Watchdog", (Fires({"severity": "none"}, by["Watchdog"].description),)),),
+        )
+    )
     slow[:] = [_from_job(sc, sidecar) for sc in slow]
     return [_from_job(sc, sidecar) for sc in out]
 
 
 def _from_job(sc: Scenario, job: str) -> Scenario:
     """ML series above are written without ``job``: they come from the sidecar's scrape job."""
-    series = tuple((s.replace("{", f'{{job="{job}", ', 1) if s.startswith("mlscope_") and "job=" not in s else s, v)
-                   for s, v in sc.series)
-    checks = tuple(AlertCheck(c.eval_time, c.alert, tuple(
-        Fires({**f.labels, "job": job} if "model" in f.labels and "job" not in f.labels else f.labels, f.description)
-        for f in c.fires)) for c in sc.alert_checks)
+    series = tuple(
+        (s.replace("{", f'{{job="{job}", ', 1) if s.startswith("mlscope_") and "job=" not in s else s, v)
+        for s, v in sc.series
+    )
+    checks = tuple(
+        AlertCheck(
+            c.eval_time,
+            c.alert,
+            tuple(
+                Fires(
+                    {**f.labels, "job": job} if "model" in f.labels and "job" not in f.labels else f.labels,
+                    f.description,
+                )
+                for f in c.fires
+            ),
+        )
+        for c in sc.alert_checks
+    )
     return Scenario(sc.name, series, checks, sc.expr_checks, sc.interval)
 
 
@@ -510,22 +837,42 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
 
     def reference(inst: str, feature: str, bins: list[str], shares: list[float]) -> list[tuple[str, str]]:
         # Every replica publishes the same reference shares and rows.
-        out = [(f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", feature="{feature}", bin="{b}"}}',
-                f"{float(r)!r}x120") for b, r in zip(bins, shares)]
-        out.append((f'mlscope_feature_reference_rows{{instance="{inst}", model="churn", feature="{feature}"}}',
-                    f"{n_ref}x120"))
+        out = [
+            (
+                f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", '
+                f'feature="{feature}", bin="{b}"}}',
+                f"{float(r)!r}x120",
+            )
+            for b, r in zip(bins, shares, strict=True)
+        ]
+        out.append(
+            (
+                f'mlscope_feature_reference_rows{{instance="{inst}", model="churn", feature="{feature}"}}',
+                f"{n_ref}x120",
+            )
+        )
         return out
 
     age_bins = [f"b{i}" for i in range(len(ref))]
     for inst, row in per_min.items():
         for i, c in enumerate(row):
             if c:
-                series.append((f'mlscope_feature_bin_total{{instance="{inst}", model="churn", feature="age", bin="b{i}"}}',
-                               f"0+{c}x120"))
+                series.append(
+                    (
+                        f'mlscope_feature_bin_total{{instance="{inst}", model="churn", '
+                        f'feature="age", bin="b{i}"}}',
+                        f"0+{c}x120",
+                    )
+                )
         series += reference(inst, "age", age_bins, list(ref))
         for b in ("pro", "basic"):
-            series.append((f'mlscope_feature_bin_total{{instance="{inst}", model="churn", feature="plan", bin="{b}"}}',
-                           "0+25x120"))
+            series.append(
+                (
+                    f'mlscope_feature_bin_total{{instance="{inst}", model="churn", '
+                    f'feature="plan", bin="{b}"}}',
+                    "0+25x120",
+                )
+            )
         series += reference(inst, "plan", ["pro", "basic"], [0.5, 0.5])
     n = counts.sum() * 60  # rows in the hour at eval time 60m
     psi, js = drift_reference(ref_counts, counts * 60.0)
@@ -535,24 +882,53 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
     p_s = (ref_counts + a) / (n_ref + a * k)
     q_s = (counts * 60 + a) / (n + a * k)
     checks = [
-        ExprCheck("60m", "mlscope:feature_bin_count:increase1h",
-                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(c * 60)) for i, c in enumerate(counts) if c)
-                  + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 3000.0) for b in ("basic", "pro")), True),
-        ExprCheck("60m", "mlscope:feature_reference:ratio",
-                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(r)) for i, r in enumerate(ref))
-                  + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in ("basic", "pro"))),
+        ExprCheck(
+            "60m",
+            "mlscope:feature_bin_count:increase1h",
+            tuple(
+                (f'{{bin="b{i}", feature="age", model="churn"}}', float(c * 60))
+                for i, c in enumerate(counts)
+                if c
+            )
+            + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 3000.0) for b in ("basic", "pro")),
+            True,
+        ),
+        ExprCheck(
+            "60m",
+            "mlscope:feature_reference:ratio",
+            tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(r)) for i, r in enumerate(ref))
+            + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in ("basic", "pro")),
+        ),
         ExprCheck("60m", "mlscope:feature_reference_rows:max", ((age, float(n_ref)), (plan, float(n_ref)))),
         ExprCheck("60m", "mlscope:feature_rows:increase1h", ((age, float(n)), (plan, 6000.0)), True),
-        ExprCheck("60m", 'mlscope:feature_bin_production:ratio1h{feature="age"}',
-                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(c / counts.sum()))
-                        for i, c in enumerate(counts)), True),
-        ExprCheck("60m", 'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}',
-                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(p_s)), True),
-        ExprCheck("60m", 'mlscope:feature_bin_production:ratio_smoothed1h{feature="age"}',
-                  tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(q_s)), True),
+        ExprCheck(
+            "60m",
+            'mlscope:feature_bin_production:ratio1h{feature="age"}',
+            tuple(
+                (f'{{bin="b{i}", feature="age", model="churn"}}', float(c / counts.sum()))
+                for i, c in enumerate(counts)
+            ),
+            True,
+        ),
+        ExprCheck(
+            "60m",
+            'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}',
+            tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(p_s)),
+            True,
+        ),
+        ExprCheck(
+            "60m",
+            'mlscope:feature_bin_production:ratio_smoothed1h{feature="age"}',
+            tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(q_s)),
+            True,
+        ),
         # The PromQL chain against the engine's own statistics on the same counts.
-        ExprCheck("60m", "mlscope:feature_psi:1h",
-                  ((age, psi), (plan, drift_reference(np.array([500.0, 500.0]), np.array([3000.0, 3000.0]))[0])), True),
+        ExprCheck(
+            "60m",
+            "mlscope:feature_psi:1h",
+            ((age, psi), (plan, drift_reference(np.array([500.0, 500.0]), np.array([3000.0, 3000.0]))[0])),
+            True,
+        ),
         ExprCheck("60m", "mlscope:feature_jensenshannon:1h", ((age, js), (plan, 0.0)), True),
     ]
     thr = float(cfg.get("drift.fleet_psi_threshold"))
@@ -563,8 +939,11 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
     silent_t, fire_t = _fires_at(alert, start)
 
     def fires(value: float) -> Fires:
-        return Fires({"severity": "ticket", "model": "churn", "feature": "age"},
-                     f"PSI of feature age of model churn over the last hour, summed over all replicas, is {value:.3f}.")
+        return Fires(
+            {"severity": "ticket", "model": "churn", "feature": "age"},
+            f"PSI of feature age of model churn over the last hour, summed over all replicas, is "
+            f"{value:.3f}.",
+        )
 
     # PSI moves a little while the hour fills (the smoothing weighs less as rows grow).
     psi_fire = drift_reference(ref_counts, counts * float(fire_t[:-1]))[0]
@@ -574,60 +953,121 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
     blip: list[tuple[str, str]] = list(healthy)
     for i, r in enumerate(ref):
         rate = int(r * 100)
-        healthy.append((f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
-                        f"0+{rate}x120"))
+        healthy.append(
+            (
+                f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
+                f"0+{rate}x120",
+            )
+        )
         burst = 100 if i == 0 else 0
-        blip.append((f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
-                     f"0+{rate}x30 {30 * rate + burst}+{burst}x2 {30 * rate + 3 * burst}+{rate}x87"))
+        blip.append(
+            (
+                f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
+                f"0+{rate}x30 {30 * rate + burst}+{burst}x2 {30 * rate + 3 * burst}+{rate}x87",
+            )
+        )
     blip_counts = ref * 100 * 57 + np.array([300, 0, 0, 0])
     assert drift_reference(ref_counts, blip_counts)[0] < thr, "blip scenario must stay under the threshold"
     return [
-        Scenario("fleet drift: PSI and Jensen-Shannon over replicas agree with the engine's statistics",
-                 tuple(series),
-                 (AlertCheck(silent_t, "MlscopeFleetFeatureDrift"),
-                  AlertCheck(fire_t, "MlscopeFleetFeatureDrift", (fires(psi_fire),)),
-                  AlertCheck("60m", "MlscopeFleetFeatureDrift", (fires(psi),))),
-                 tuple(checks)),
-        Scenario("MlscopeFleetFeatureDrift stays silent when production matches the reference", tuple(healthy),
-                 (AlertCheck("60m", "MlscopeFleetFeatureDrift"),),
-                 (ExprCheck("60m", "mlscope:feature_psi:1h",
-                            ((age, drift_reference(ref_counts, ref * 6000)[0]),), True),)),
-        Scenario("MlscopeFleetFeatureDrift stays silent on a 3-minute burst", tuple(blip),
-                 (AlertCheck("60m", "MlscopeFleetFeatureDrift"),)),
+        Scenario(
+            "fleet drift: PSI and Jensen-Shannon over replicas agree with the engine's statistics",
+            tuple(series),
+            (
+                AlertCheck(silent_t, "MlscopeFleetFeatureDrift"),
+                AlertCheck(fire_t, "MlscopeFleetFeatureDrift", (fires(psi_fire),)),
+                AlertCheck("60m", "MlscopeFleetFeatureDrift", (fires(psi),)),
+            ),
+            tuple(checks),
+        ),
+        Scenario(
+            "MlscopeFleetFeatureDrift stays silent when production matches the reference",
+            tuple(healthy),
+            (AlertCheck("60m", "MlscopeFleetFeatureDrift"),),
+            (
+                ExprCheck(
+                    "60m",
+                    "mlscope:feature_psi:1h",
+                    ((age, drift_reference(ref_counts, ref * 6000)[0]),),
+                    True,
+                ),
+            ),
+        ),
+        Scenario(
+            "MlscopeFleetFeatureDrift stays silent on a 3-minute burst",
+            tuple(blip),
+            (AlertCheck("60m", "MlscopeFleetFeatureDrift"),),
+        ),
     ]
 
 
 def _quality_scenarios(cfg: Config) -> list[Scenario]:
     w = str(cfg.get("quality.recording_window"))
     cells = {("yes", "yes"): 8, ("yes", "no"): 2, ("no", "no"): 6, ("no", "yes"): 4}
-    series = tuple((f'mlscope_classification_outcomes_total{{instance="a", model="churn", actual="{a}", predicted="{p}"}}',
-                    f"0+{n}x120") for (a, p), n in cells.items())
+    series = tuple(
+        (
+            f'mlscope_classification_outcomes_total{{instance="a", model="churn", '
+            f'actual="{a}", predicted="{p}"}}',
+            f"0+{n}x120",
+        )
+        for (a, p), n in cells.items()
+    )
     mins = duration_seconds(w) / 60
     tp = {"yes": 8 * mins, "no": 6 * mins}
     pred_tot = {"yes": 12 * mins, "no": 8 * mins}
     act_tot = {"yes": 10 * mins, "no": 10 * mins}
     ev = _m(mins + 10)
-    return [Scenario("quality recording rules: accuracy, precision, recall from the confusion counters", series,
-                     expr_checks=(
-        ExprCheck(ev, f"mlscope:classification_outcomes:increase{w}",
-                  tuple((f'{{actual="{a}", model="churn", predicted="{p}"}}', n * mins)
-                        for (a, p), n in sorted(cells.items())), True),
-        ExprCheck(ev, f"mlscope:classification_true_positives:increase{w}",
-                  ((f'{{actual="no", model="churn", predicted="no"}}', tp["no"]),
-                   (f'{{actual="yes", model="churn", predicted="yes"}}', tp["yes"])), True),
-        ExprCheck(ev, f"model:mlscope_accuracy:ratio{w}", (('{model="churn"}', 14 / 20),), True),
-        ExprCheck(ev, f"model_class:mlscope_precision:ratio{w}",
-                  tuple((f'{{class="{c}", model="churn"}}', tp[c] / pred_tot[c]) for c in ("no", "yes")), True),
-        ExprCheck(ev, f"model_class:mlscope_recall:ratio{w}",
-                  tuple((f'{{class="{c}", model="churn"}}', tp[c] / act_tot[c]) for c in ("no", "yes")), True),
-    ))]
+    return [
+        Scenario(
+            "quality recording rules: accuracy, precision, recall from the confusion counters",
+            series,
+            expr_checks=(
+                ExprCheck(
+                    ev,
+                    f"mlscope:classification_outcomes:increase{w}",
+                    tuple(
+                        (f'{{actual="{a}", model="churn", predicted="{p}"}}', n * mins)
+                        for (a, p), n in sorted(cells.items())
+                    ),
+                    True,
+                ),
+                ExprCheck(
+                    ev,
+                    f"mlscope:classification_true_positives:increase{w}",
+                    (
+                        ('{actual="no", model="churn", predicted="no"}', tp["no"]),
+                        ('{actual="yes", model="churn", predicted="yes"}', tp["yes"]),
+                    ),
+                    True,
+                ),
+                ExprCheck(ev, f"model:mlscope_accuracy:ratio{w}", (('{model="churn"}', 14 / 20),), True),
+                ExprCheck(
+                    ev,
+                    f"model_class:mlscope_precision:ratio{w}",
+                    tuple((f'{{class="{c}", model="churn"}}', tp[c] / pred_tot[c]) for c in ("no", "yes")),
+                    True,
+                ),
+                ExprCheck(
+                    ev,
+                    f"model_class:mlscope_recall:ratio{w}",
+                    tuple((f'{{class="{c}", model="churn"}}', tp[c] / act_tot[c]) for c in ("no", "yes")),
+                    True,
+                ),
+            ),
+        )
+    ]
 
 
 def _model_scenarios() -> list[Scenario]:
-    return [Scenario("model traffic: rows per second summed over replicas", (
-        ('mlscope_rows_total{instance="a", model="churn"}', "0+60x30"),
-        ('mlscope_rows_total{instance="b", model="churn"}', "0+120x30"),
-    ), expr_checks=(ExprCheck("20m", "model:mlscope_rows:rate5m", (('{model="churn"}', 3.0),), True),))]
+    return [
+        Scenario(
+            "model traffic: rows per second summed over replicas",
+            (
+                ('mlscope_rows_total{instance="a", model="churn"}', "0+60x30"),
+                ('mlscope_rows_total{instance="b", model="churn"}', "0+120x30"),
+            ),
+            expr_checks=(ExprCheck("20m", "model:mlscope_rows:rate5m", (('{model="churn"}', 3.0),), True),),
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -638,11 +1078,15 @@ def test_files(cfg: Config) -> list[TestFile]:
     fast, slow = _burn_scenarios(cfg)
     others = _alert_scenarios(cfg, slow)
     return [
-        TestFile("recording_test.yml", [*_http_scenarios(cfg), *_model_scenarios(), *_quality_scenarios(cfg)]),
+        TestFile(
+            "recording_test.yml", [*_http_scenarios(cfg), *_model_scenarios(), *_quality_scenarios(cfg)]
+        ),
         TestFile("drift_test.yml", _drift_scenarios(cfg)),
         # Split in two so that the checks can run two promtool processes side by side.
         TestFile("alerts_model_test.yml", [sc for sc in others if _dashboard_of(sc, cfg) == "model"]),
-        TestFile("alerts_service_test.yml", [*fast, *(sc for sc in others if _dashboard_of(sc, cfg) != "model")]),
+        TestFile(
+            "alerts_service_test.yml", [*fast, *(sc for sc in others if _dashboard_of(sc, cfg) != "model")]
+        ),
         # Hours of data (1d/3d windows, 6h label staleness): 5m steps keep promtool quick.
         TestFile("slow_alerts_test.yml", slow, evaluation_interval="5m"),
     ]
@@ -677,14 +1121,20 @@ def render(cfg: Config, tf: TestFile) -> dict[str, Any]:
             "input_series": [{"series": s, "values": v} for s, v in sc.series],
         }
         if sc.alert_checks:
-            t["alert_rule_test"] = [{
-                "eval_time": c.eval_time,
-                "alertname": c.alert,
-                "exp_alerts": [{
-                    "exp_labels": dict(sorted(f.labels.items())),
-                    "exp_annotations": _annotations(cfg, by[c.alert], f),
-                } for f in c.fires],
-            } for c in sc.alert_checks]
+            t["alert_rule_test"] = [
+                {
+                    "eval_time": c.eval_time,
+                    "alertname": c.alert,
+                    "exp_alerts": [
+                        {
+                            "exp_labels": dict(sorted(f.labels.items())),
+                            "exp_annotations": _annotations(cfg, by[c.alert], f),
+                        }
+                        for f in c.fires
+                    ],
+                }
+                for c in sc.alert_checks
+            ]
         if sc.expr_checks:
             exprs = []
             for c in sc.expr_checks:
@@ -692,23 +1142,32 @@ def render(cfg: Config, tf: TestFile) -> dict[str, Any]:
                     # One test per sample: |got - expected| < TOL must hold (value 1).
                     for labels, value in c.samples:
                         sel = labels[1:-1]
-                        exprs.append({
-                            "expr": f"abs({_with(c.expr, sel)} - {float(value)!r}) < bool {TOL}",
-                            "eval_time": c.eval_time,
-                            "exp_samples": [{"labels": labels, "value": 1}],
-                        })
+                        exprs.append(
+                            {
+                                "expr": f"abs({_with(c.expr, sel)} - {float(value)!r}) < bool {TOL}",
+                                "eval_time": c.eval_time,
+                                "exp_samples": [{"labels": labels, "value": 1}],
+                            }
+                        )
                     # ...and no other series than those expected.
-                    exprs.append({
-                        "expr": f"count({c.expr})",
-                        "eval_time": c.eval_time,
-                        "exp_samples": [{"labels": "{}", "value": len(c.samples)}],
-                    })
+                    exprs.append(
+                        {
+                            "expr": f"count({c.expr})",
+                            "eval_time": c.eval_time,
+                            "exp_samples": [{"labels": "{}", "value": len(c.samples)}],
+                        }
+                    )
                 else:
-                    exprs.append({
-                        "expr": c.expr,
-                        "eval_time": c.eval_time,
-                        "exp_samples": [{"labels": c.expr.split("{")[0] + labels, "value": v} for labels, v in c.samples],
-                    })
+                    exprs.append(
+                        {
+                            "expr": c.expr,
+                            "eval_time": c.eval_time,
+                            "exp_samples": [
+                                {"labels": c.expr.split("{")[0] + labels, "value": v}
+                                for labels, v in c.samples
+                            ],
+                        }
+                    )
             t["promql_expr_test"] = exprs
         tests.append(t)
     return {
