@@ -114,7 +114,13 @@ def find_binary(*names: str) -> str | None:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    SO_REUSEADDR as the servers themselves set it: connections of a previous run left in
+    TIME_WAIT do not make the port busy.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
