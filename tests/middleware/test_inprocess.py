@@ -290,3 +290,77 @@ def test_folding_dead_workers_files_keeps_the_merged_exposition_identical(tmp_pa
     # Family order follows file order; the samples and their values must be the same.
     assert _scrape.samples(after.decode()) == _scrape.samples(before.decode())
     assert b'jobs_total{kind="a"} 11.0' in after  # 3 + 6 + 2 odd indices
+
+
+class _Recorder:
+    """The Monitor's transport seam: keeps the NDJSON records it would POST to the sidecar."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def post(self, path: str, body: bytes, headers: Any) -> Any:
+        import gzip
+
+        import orjson
+
+        from mlscope.shipper import Response as ShipperResponse
+
+        recs = [orjson.loads(line) for line in gzip.decompress(body).split(b"\n") if line]
+        self.records.extend(recs)
+        return ShipperResponse(200, orjson.dumps({"accepted": len(recs), "rejected": 0}))
+
+    def close(self) -> None:
+        pass
+
+
+def test_real_monitor_receives_what_extract_returns() -> None:
+    async def predict(request: Request) -> Response:
+        body = await request.json()
+        return JSONResponse({"prediction": "yes" if body["features"]["age"] > 40 else "no"})
+
+    reg = CollectorRegistry()
+    recorder = _Recorder()
+    monitor = mlscope.Monitor("churn", transport=recorder, registry=reg)
+    try:
+        app = mlscope.ASGIMiddleware(Starlette(routes=[Route("/predict", predict, methods=["POST"])]),
+                                     registry=reg, monitor=monitor, extract=_extract)
+        for rid, age in (("a", 30), ("b", 50)):
+            body = b'{"id": "%s", "features": {"age": %d}}' % (rid.encode(), age)
+            asyncio.run(_call(app, _scope("/predict", "POST"),
+                              [{"type": "http.request", "body": body, "more_body": False}]))
+        assert monitor.flush(10)
+    finally:
+        monitor.close()
+    got = sorted((r["id"], r["features"]["age"], r["prediction"]) for r in recorder.records)
+    assert got == [("a", 30, "no"), ("b", 50, "yes")]
+    assert _scrape.value(_text(reg), "mlscope_internal_errors_total", component="monitor_hook") == 0
+
+
+def test_a_429_from_middleware_before_the_router_is_counted_under_one_route_value() -> None:
+    from starlette.middleware import Middleware
+
+    class Limiter:
+        """Refuses every other request before routing, like a rate limiter."""
+
+        def __init__(self, app: Any) -> None:
+            self.app = app
+            self.n = 0
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            self.n += 1
+            if scope["type"] == "http" and self.n % 2 == 0:
+                await PlainTextResponse("slow down", status_code=429)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+
+    async def item(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    reg = CollectorRegistry()
+    # mlscope wraps the whole app, limiter included, so it sees the limiter's 429s.
+    inner = Starlette(routes=[Route("/items/{id}", item)], middleware=[Middleware(Limiter)])
+    app = mlscope.ASGIMiddleware(inner, registry=reg)
+    for i in range(6):
+        asyncio.run(_call(app, _scope(f"/items/{i}"), []))
+    assert _scrape.request_counts(_text(reg)) == {("GET", "/items/{id}", "200", ""): 3,
+                                                  ("GET", "_unmatched", "429", ""): 3}
