@@ -24,7 +24,8 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 class SupportsLog(Protocol):
     """What the middleware needs of a Monitor."""
 
-    def log(self, **kwargs: Any) -> Any: ...
+    def log(self, *, features: Any = ..., predictions: Any = ..., ids: Any = ...,
+            scores: Any = ...) -> Any: ...
 
 
 Extract = Callable[[Any, Any], "dict[str, Any] | None"]
