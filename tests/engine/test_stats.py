@@ -131,3 +131,55 @@ def test_empty_side_gives_nan_not_an_error() -> None:
     assert np.isnan(stats.hellinger(r, z)) and np.isnan(stats.ks(r, z).statistic)
     assert np.isnan(stats.chi_square(r, z).statistic)
     assert np.isnan(stats.wasserstein(r, z, np.arange(5.0)))
+
+
+def test_digitize_matches_searchsorted_including_nan_and_inf() -> None:
+    from mlscope.engine.feature import digitize
+
+    cuts = np.concatenate([np.sort(RNG.normal(size=21)), [np.inf]])
+    x = RNG.normal(size=200_000)
+    x[::97], x[::101], x[::103] = np.nan, np.inf, -np.inf
+    x[::107] = cuts[5]  # values exactly on a cut go right, as with side="right"
+    np.testing.assert_array_equal(digitize(cuts, x), np.searchsorted(cuts, x, side="right"))
+    np.testing.assert_array_equal(digitize(cuts, x[:0]), np.searchsorted(cuts, x[:0], side="right"))
+
+
+def test_columnset_matrix_statistics_equal_the_per_column_functions() -> None:
+    import pandas as pd
+
+    from mlscope.engine.columnset import ColumnSet
+    from mlscope.engine.drift import column_scores
+    from mlscope.engine.feature import fit_categorical
+
+    ref = pd.DataFrame(
+        {
+            "a": RNG.normal(size=5_000),
+            "b": RNG.poisson(2, 5_000),
+            "c": RNG.exponential(size=5_000),
+            "k": RNG.choice(list("abcdefg"), 5_000),
+            "j": RNG.choice(list("xy"), 5_000),
+        }
+    )
+    ref.loc[::50, "a"] = np.nan
+    cols = [fit_numeric(n, ref[n].to_numpy(), bins=b) for n, b in (("a", 20), ("b", 20), ("c", 7))]
+    cols += [fit_categorical(n, ref[n].to_numpy(), top_k=k) for n, k in (("k", 4), ("j", 5))]
+    cs = ColumnSet(cols)
+    for trial in range(5):
+        counts = [RNG.integers(0, 40, size=c.n_bins) for c in cols]
+        if trial == 1:
+            counts[0][:] = 0  # an empty column: every score NaN
+        if trial == 2:
+            counts[2][-1] = 500  # only missing values in the ordered part
+            counts[2][:-1] = 0
+        for c, cnt, (scores, pvals) in zip(cols, counts, cs.scores(counts), strict=True):
+            want_s, want_p = column_scores(c, cnt)
+            assert scores.keys() == want_s.keys() and pvals.keys() == want_p.keys()
+            for k in want_s:
+                # Same formulas in a different summation order: 1e-12 relative.
+                np.testing.assert_allclose(
+                    scores[k], want_s[k], rtol=1e-12, atol=1e-15, err_msg=f"{c.name} {k}"
+                )
+            for k in want_p:
+                np.testing.assert_allclose(
+                    pvals[k], want_p[k], rtol=1e-10, atol=1e-300, err_msg=f"{c.name} {k}"
+                )

@@ -137,12 +137,35 @@ def _scores_from_maps(
     return out, cls
 
 
+def _frame_column(s: pd.Series) -> np.ndarray:
+    """A DataFrame column as a numpy array, without a Python object per row.
+
+    numpy-backed columns come out as they are (a view). Arrow strings, categoricals and
+    other extension arrays would otherwise materialise one Python string per row; they
+    are factorized instead (in Arrow/C), and the object array refers to one Python
+    object per distinct value.
+    """
+    dt = s.dtype
+    if isinstance(dt, np.dtype):
+        plain: np.ndarray = s.to_numpy()
+        return plain
+    if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt):
+        floats: np.ndarray = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return floats
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:-1] = np.asarray(uniques, dtype=object)
+    table[-1] = None  # code -1: missing
+    out: np.ndarray = table[codes]
+    return out
+
+
 def _columns(data: _Columnar, names: Sequence[str] | None, what: str) -> tuple[dict[str, np.ndarray], int]:
     """Columns of a dict, list of dicts, DataFrame or 2-D array, with the row count."""
     if data is None:
         return {}, -1
     if isinstance(data, pd.DataFrame):
-        return {str(c): data[c].to_numpy() for c in data.columns}, len(data)
+        return {str(c): _frame_column(data[c]) for c in data.columns}, len(data)
     if isinstance(data, Mapping):
         cols = {str(k): np.asarray(v) if not isinstance(v, np.ndarray) else v for k, v in data.items()}
         cols = {k: (v.reshape(1) if v.ndim == 0 else v) for k, v in cols.items()}

@@ -58,17 +58,18 @@ def bin_batch(
     n = int(batch.n_rows)
     feature_counts: list[np.ndarray] = []
     issues: list[dict[str, int]] = []
-    index = np.empty((n, len(profile.features)), dtype=np.int32) if with_index else None
+    # Column-major, so writing one feature's bins is one contiguous pass.
+    index = np.empty((n, len(profile.features)), dtype=np.int32, order="F") if with_index else None
     for j, fp in enumerate(profile.features):
         col = batch.features.get(fp.name)
         if col is not None and len(col) != n:
             # A column of the wrong length cannot be aligned with the rows: treat it
             # as absent (counted as missing_feature) rather than guess.
             col = None
-        idx, iss = fp.bin(col, n)
-        feature_counts.append(np.bincount(idx, minlength=fp.n_bins))
+        counts, iss, idx = fp.count(col, n, with_index=index is not None)
+        feature_counts.append(counts)
         issues.append(iss)
-        if index is not None:
+        if index is not None and idx is not None:
             index[:, j] = idx
     known = profile.feature_set
     # Values actually sent under an unknown name (a key absent from a record is not one).
@@ -83,8 +84,7 @@ def bin_batch(
         if vals is None:
             output_counts.append(np.zeros(out.n_bins, dtype=np.int64))
             continue
-        idx, _ = out.bin(vals, n)
-        output_counts.append(np.bincount(idx, minlength=out.n_bins))
+        output_counts.append(out.count(vals, n)[0])
     scores = None
     if with_outliers and profile.outlier is not None and n:
         scores = profile.outlier.score(batch.features, n)

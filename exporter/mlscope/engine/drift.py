@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlscope.engine import stats
+from mlscope.engine.columnset import ColumnSet
 from mlscope.engine.feature import FeatureProfile
 from mlscope.engine.report import ColumnDrift, DriftReport
 from mlscope.errors import ConfigError
@@ -90,7 +91,11 @@ class _Raw:
 
 
 def column_scores(fp: FeatureProfile, counts: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
-    """Every method's score and every defined p-value for one column's window counts."""
+    """Every method's score and every defined p-value for one column's window counts.
+
+    The reference implementation, one statistic function at a time; verdicts use the
+    whole-matrix :class:`~mlscope.engine.columnset.ColumnSet`, which a test holds equal.
+    """
     ref = np.asarray(fp.counts, dtype=np.float64)
     cur = np.asarray(counts, dtype=np.float64)
     scores = {
@@ -129,11 +134,12 @@ def _judge(
     n_rows: int,
     config: DriftConfig,
     correction: str,
+    colset: ColumnSet | None = None,
 ) -> list[ColumnDrift]:
-    raws = []
-    for fp, c in zip(cols, counts, strict=True):
-        s, p = column_scores(fp, c)
-        raws.append(_Raw(s, p, int(np.sum(c))))
+    if not cols:
+        return []
+    all_scores = (colset if colset is not None else ColumnSet(cols)).scores(counts)
+    raws = [_Raw(sc, pv, int(np.sum(c))) for (sc, pv), c in zip(all_scores, counts, strict=True)]
     methods = [config.method_for(fp.kind) for fp in cols]
     p_gate = np.array(
         [r.p_values.get(P_SOURCE[m], np.nan) for r, (m, _) in zip(raws, methods, strict=True)],
@@ -176,14 +182,16 @@ def evaluate(
     output_counts: Sequence[np.ndarray] = (),
     n_rows: int,
     config: DriftConfig,
+    feature_set: ColumnSet | None = None,
+    output_set: ColumnSet | None = None,
 ) -> DriftReport:
     """Judge every feature and output of a window; the one place verdicts are made.
 
     Features are adjusted together (they form the dataset-level family); outputs form
     their own family, so a model's prediction drift does not change its feature flags.
     """
-    feats = _judge(features, feature_counts, n_rows, config, config.correction)
-    outs = _judge(outputs, output_counts, n_rows, config, config.correction)
+    feats = _judge(features, feature_counts, n_rows, config, config.correction, feature_set)
+    outs = _judge(outputs, output_counts, n_rows, config, config.correction, output_set)
     judged = [f for f in feats if f.judged]
     share = sum(f.drifted for f in judged) / len(judged) if judged else float("nan")
     return DriftReport(

@@ -22,6 +22,7 @@ from prometheus_client.samples import Sample
 from mlscope.engine._families import Families
 from mlscope.engine.batch import Batch
 from mlscope.engine.binning import bin_batch
+from mlscope.engine.columnset import ColumnSet
 from mlscope.engine.drift import DriftConfig, evaluate
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
@@ -94,6 +95,9 @@ class ModelEngine:
         self._reports: dict[str, DriftReport] = {}
         self._drift_samples: dict[str, list[Sample]] = {}
         self.internal_errors = 0
+        # The reference side of every statistic, prepared once per profile.
+        self._feature_set = ColumnSet(profile.features)
+        self._output_set = ColumnSet(profile.outputs)
         self._build_static()
         self._tracker = self._make_tracker()
 
@@ -182,7 +186,10 @@ class ModelEngine:
         """Count a batch into the totals and the bucket of ``now`` of every window."""
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
-        binned = bin_batch(self.profile, batch, with_index=self._tracker is not None)
+        # Bins per row only serve the label join (error attribution): skip them for a
+        # batch that carries neither ids nor labels.
+        wants_index = self._tracker is not None and (batch.ids is not None or batch.labels is not None)
+        binned = bin_batch(self.profile, batch, with_index=wants_index)
         vec = np.concatenate([[binned.n_rows], *binned.feature_counts, *binned.output_counts]).astype(
             np.int64
         )
@@ -233,6 +240,8 @@ class ModelEngine:
             output_counts=[vec[s] for s in self._out_slices],
             n_rows=int(vec[0]),
             config=self.config,
+            feature_set=self._feature_set,
+            output_set=self._output_set,
         )
 
     def report(self, window: str | WindowSpec, now: float) -> DriftReport:
