@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import os
 import re
 import threading
 import time
@@ -36,7 +37,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlscope.demo import overlay, receiver
+from mlscope.demo import overlay, receiver, render
 from mlscope.demo.model import MODEL_NAME
 from mlscope.demo.traffic import TrafficGenerator, healthy_pool
 from tests._servers import PYTHON, REPO, Proc, free_port
@@ -335,22 +336,6 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
 
 
 
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for p in panels:
-        yield p
-        yield from _panels(p.get("panels", []))
-
-
-def _substitute(expr: str, variables: dict[str, str]) -> str:
-    # Grafana's built-in ranges: $__rate_interval is 4 x the datasource's scrape interval
-    # (15s shipped) = 1m; the test's Prometheus holds a few minutes of 1 s samples.
-    expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$__range", "5m")
-    for name, value in sorted(variables.items(), key=lambda kv: -len(kv[0])):
-        expr = expr.replace("${" + name + "}", value).replace("$" + name, value)
-    assert "$" not in expr, f"unsubstituted variable in {expr!r}"
-    return expr
-
-
 # Panel queries known to return nothing because a part they read is missing upstream, with
 # the reason. Listed rather than skipped: the test fails when one starts returning data, so
 # the entry is removed as soon as the gap is closed.
@@ -369,20 +354,15 @@ def test_every_grafana_panel_query_returns_data(stack: Stack) -> None:
     empty, checked, gaps_with_data = [], 0, []
     for f in files:
         dash = json.loads(f.read_text())
-        variables: dict[str, str] = {}
-        for v in dash.get("templating", {}).get("list", []):
-            if v.get("type") == "datasource":
-                continue
-            # "All" for multi-value variables (what a viewer sees first), else the first option
-            if v.get("includeAll"):
-                variables[v["name"]] = v.get("allValue") or ".*"
-            else:
-                variables[v["name"]] = str(v.get("query", "")).split(",")[0].strip()
-        for panel in _panels(dash.get("panels", [])):
+        # "All" for multi-value variables (what a viewer sees first), else the first option;
+        # $__rate_interval is 4 x the datasource's 15 s scrape interval = 1m.
+        variables = render.variables_of(dash)
+        for panel in render.panels_of(dash.get("panels", [])):
             for target in panel.get("targets", []):
                 if not target.get("expr"):
                     continue
-                expr = _substitute(target["expr"], variables)
+                expr = render.substitute(target["expr"], variables)
+                assert "$" not in expr, f"unsubstituted variable in {expr!r}"
                 checked += 1
                 gap = next((g for g in KNOWN_GAPS if g in expr), None)
                 if query(stack.prometheus, expr):
@@ -398,3 +378,7 @@ def test_every_grafana_panel_query_returns_data(stack: Stack) -> None:
     assert checked > 20
     assert not empty, "panels without data:\n" + "\n".join(empty)
     assert not gaps_with_data, f"known gaps now have data, remove them from KNOWN_GAPS: {gaps_with_data}"
+    out = os.environ.get("MLSCOPE_E2E_RENDER")
+    if out:  # the README's pictures: the dashboards drawn from this run's data
+        for f in files:
+            render.render_dashboard(f, stack.prometheus, Path(out), minutes=5.0)
