@@ -165,7 +165,7 @@ def test_generator_follows_a_scenario_switched_over_http(app_url: tuple[str, Rec
 
 
 def test_receiver_keeps_and_lists_alertmanager_pages() -> None:
-    payload = {"version": "4", "status": "firing", "receiver": "webhook", "alerts": [
+    payload: dict[str, Any] = {"version": "4", "status": "firing", "receiver": "webhook", "alerts": [
         {"status": "firing", "labels": {"alertname": "MlscopeFeatureDrift", "model": "credit-risk",
                                         "feature": "income", "severity": "ticket"},
          "annotations": {"summary": "drifted"}, "startsAt": "2026-01-01T00:00:00Z"}]}
