@@ -47,6 +47,7 @@ def wait_http(url: str, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] |
                 if r.status < 500:
                     return
         except urllib.error.HTTPError as e:
+            e.close()  # its socket would otherwise leak (a ResourceWarning, an error under -W error)
             if e.code < 500:
                 return
             last = e
@@ -62,7 +63,8 @@ def get(url: str, timeout_s: float = 10.0) -> tuple[int, str]:
         with urllib.request.urlopen(url, timeout=timeout_s) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        with e:  # closes the response's socket
+            return e.code, e.read().decode()
 
 
 class Proc:
