@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlscope.sidecar.ingest import BadLine, RequestError, decode_body, json_depth, validate_records
+from mlscope.sidecar.ingest import BadLine, RequestError, decode_body, deeper_than, validate_records
 
 LIMITS = {"max_bytes": 1 << 20, "max_depth": 32}
 
@@ -28,7 +28,7 @@ def _depth(v: Any) -> int:
     return 0
 
 
-# Strings full of the characters that could fool a byte scanner: brackets, quotes, backslashes.
+# Strings full of brackets, quotes and backslashes (which must not count as nesting).
 _tricky = st.text(alphabet='[]{}"\\ax', max_size=6)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _tricky,
@@ -38,9 +38,19 @@ _json = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(_json)
-def test_json_depth_matches_the_parsed_structure(value: Any) -> None:
-    assert json_depth(orjson.dumps(value)) == _depth(value)
+@given(_json, st.integers(0, 6))
+def test_depth_check_matches_a_reference_depth(value: Any, limit: int) -> None:
+    assert deeper_than(value, limit) == (_depth(value) > limit)
+
+
+def test_depth_limit_applies_to_each_ndjson_line_and_to_a_whole_array() -> None:
+    nested = b'{"features": {"a": ' + b"[" * 30 + b"]" * 30 + b"}}"  # 32 levels: at the limit
+    assert len(_decode(nested + b"\n" + nested, "application/x-ndjson")) == 2
+    with pytest.raises(RequestError, match="deeper than max_json_depth = 32"):
+        _decode(b"[" + nested + b"]")  # the same record inside an array is 33 deep
+    with pytest.raises(RequestError) as e:
+        _decode(b"[" * 5000 + b"]" * 5000)  # beyond the parser's own limit
+    assert e.value.reason == "too_deep"
 
 
 def test_object_array_and_ndjson_give_the_same_records() -> None:

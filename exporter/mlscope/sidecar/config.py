@@ -62,7 +62,7 @@ class SidecarConfig(BaseModel):
     log_format: Literal["json", "text"] = "json"
     compute_interval_s: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
-    max_json_depth: int = Field(32, ge=3, le=1000)
+    max_json_depth: int = Field(32, ge=3, le=500)  # the check recurses: stay under Python's limit
     max_models: int = Field(100, ge=1)
     max_errors_reported: int = Field(20, ge=0)
 
