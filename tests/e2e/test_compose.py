@@ -128,3 +128,49 @@ def test_mlscope_command_lines_parse(services: dict[str, Any]) -> None:
     assert rc.port == 5001
     depends = services["sidecar"]["depends_on"]["demo-app"]["condition"]
     assert depends == "service_healthy"  # the profile exists before the sidecar loads it
+
+
+def _compose_ports(services: dict[str, Any]) -> dict[str, set[int]]:
+    """Container ports each service listens on (published ones, and the receiver's namespace)."""
+    out = {name: {int(p.split(":")[-1]) for p in svc.get("ports", [])} for name, svc in services.items()}
+    out["localhost"] = out["prometheus"]  # Prometheus scrapes itself on localhost
+    return out
+
+
+def test_compose_prometheus_config_scrapes_the_compose_services(services: dict[str, Any]) -> None:
+    cmd = services["prometheus"]["command"]
+    cfg_name = next(c.split("=", 1)[1] for c in cmd if c.startswith("--config.file="))
+    cfg = yaml.safe_load((REPO / "prometheus" / Path(cfg_name).name).read_text())
+    listening = _compose_ports(services)
+    targets = [t for sc in cfg["scrape_configs"] for st in sc["static_configs"] for t in st["targets"]]
+    targets += [t for am in cfg["alerting"]["alertmanagers"]
+                for st in am["static_configs"] for t in st["targets"]]
+    for target in targets:
+        host, port = target.rsplit(":", 1)
+        assert host in listening and int(port) in listening[host], f"{target} is no compose service port"
+    for rule_glob in cfg["rule_files"]:  # relative to the mounted folder
+        assert list((REPO / "prometheus").glob(rule_glob)), rule_glob
+
+
+def test_grafana_provisioning_matches_the_compose_mounts(services: dict[str, Any]) -> None:
+    mounts = dict(v.split(":")[:2] for v in services["grafana"]["volumes"])
+    provider_file = REPO / "grafana/provisioning/dashboards/mlscope.yml"
+    providers = yaml.safe_load(provider_file.read_text())["providers"]
+    assert {p["options"]["path"] for p in providers} == {mounts["./grafana/dashboards"]}
+    assert list((REPO / "grafana" / "dashboards").glob("*.json"))
+    for f in (REPO / "grafana/provisioning/datasources").glob("*.yml"):
+        for ds in yaml.safe_load(f.read_text())["datasources"]:
+            host_port = ds["url"].split("//", 1)[1].rstrip("/")
+            host, port = host_port.split(":")
+            assert int(port) in _compose_ports(services)[host], ds["url"]
+
+
+def test_the_shipped_webhook_urls_reach_the_receiver(services: dict[str, Any]) -> None:
+    am = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
+    urls = [w["url"] for r in am["receivers"] for w in r.get("webhook_configs", [])]
+    assert urls
+    rc = receiver.build_parser().parse_args(_command(services["webhook-receiver"]))
+    for url in urls:
+        # the receiver shares Alertmanager's network namespace: 127.0.0.1 is the receiver
+        assert url.startswith(f"http://127.0.0.1:{rc.port}/"), url
+        assert url.rsplit("/", 1)[1] in ("alerts", "watchdog"), url
