@@ -12,6 +12,7 @@ registry; registering the families twice would raise, so both get the same insta
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -192,7 +193,12 @@ class HttpMetrics:
         self._by_labels: dict[tuple[str, str, str, str], Any] = {}
         self._lock = threading.Lock()
         self._logged = False
-        self.active: dict[str, int] = {m: 0 for m in (*KNOWN_METHODS, OTHER_METHOD)}
+        # In flight = started - finished. "started" is an itertools.count per method: its
+        # next() is one atomic C call, so begin() needs no lock; "finished" is bumped under
+        # the lock end() takes anyway.
+        self._finished: dict[str, int] = {m: 0 for m in (*KNOWN_METHODS, OTHER_METHOD)}
+        self._started = {m: itertools.count() for m in self._finished}
+        self._started_next = {m: c.__next__ for m, c in self._started.items()}
         if self.multiprocess_dir:
             self._init_multiprocess(registry)
             self.begin = self._begin_mp  # type: ignore[method-assign]
@@ -211,7 +217,7 @@ class HttpMetrics:
         self._mp_response = Histogram(rs.base_name, rs.help, rs.labels, registry=registry,
                                       buckets=SIZE_BUCKETS)
         self._mp_ttfb = Histogram(t.base_name, t.help, t.labels, registry=registry, buckets=self.buckets)
-        self._mp_active_children = {m: self._mp_active.labels(m) for m in self.active}
+        self._mp_active_children = {m: self._mp_active.labels(m) for m in self._finished}
 
     def contained(self) -> None:
         """Count an error of mlscope's own code (call inside ``except``); log the first."""
@@ -227,8 +233,7 @@ class HttpMetrics:
 
     def begin(self, method: str) -> None:
         """A request of (bounded) ``method`` is in flight."""
-        with self._lock:
-            self.active[method] += 1
+        self._started_next[method]()
 
     def cell(self, method: str, route: str, status: int, error_type: str) -> Any:
         """The store of one request outcome, cached per tuple."""
@@ -262,7 +267,7 @@ class HttpMetrics:
         q = bisect_left(sizes, request_bytes) if request_bytes else 0
         r = bisect_left(sizes, response_bytes) if response_bytes else 0
         with self._lock:
-            self.active[method] -= 1
+            self._finished[method] += 1
             cell.d[i] += 1
             cell.d_sum += duration
             cell.q[q] += 1
@@ -283,7 +288,7 @@ class HttpMetrics:
             self._mp_active_children[method].dec()
             return
         with self._lock:
-            self.active[method] -= 1
+            self._finished[method] += 1  # an abandoned request counts as finished
 
     def _begin_mp(self, method: str) -> None:
         self._mp_active_children[method].inc()
@@ -303,11 +308,20 @@ class HttpMetrics:
                                                             list[Exemplar | None] | None]]]:
         """Copy the counts under the lock (the scrape works on the copy)."""
         with self._lock:
-            active = dict(self.active)
+            finished = dict(self._finished)
+        # Read after the copy: a request counted as finished was started before, so the
+        # difference is never negative.
+        active = {m: _count_value(self._started[m]) - n for m, n in finished.items()}
+        with self._lock:
             cells = [(c, c.d[:], c.d_sum, c.q[:], c.q_sum, c.r[:], c.r_sum, c.t[:], c.t_sum,
                       None if c.exemplars is None else c.exemplars[:])
                      for c in self._by_labels.values()]
         return active, cells
+
+
+def _count_value(counter: itertools.count[int]) -> int:
+    # repr is "count(N)": the next value, i.e. how many next() calls were made from 0.
+    return int(repr(counter)[6:-1])
 
 
 def _cumulative(bounds: Sequence[str], counts: list[int],
