@@ -15,6 +15,22 @@ from prometheus_client.samples import Sample
 from mlscope import catalogue
 
 
+class Labels(dict[str, str]):
+    """A label set that keeps its text-format rendering once made.
+
+    The engine builds its label sets once (bins, thresholds) or once per ``compute``
+    (drift figures) and never mutates them, so :func:`~mlscope.engine.exposition.render_text`
+    can format each set once instead of on every scrape. To prometheus_client it is a
+    plain dict.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, **labels: str) -> None:
+        super().__init__(**labels)
+        self.text: str | None = None
+
+
 class Families:
     """One ``Metric`` per catalogue name, created on first use, in insertion order."""
 

@@ -15,13 +15,27 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
+from mlscope.engine._families import Labels
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-# The same spelling of numbers as generate_latest (Go-style exponents, +Inf, NaN).
 def _value(v: float) -> str:
+    """The same spelling of numbers as generate_latest (Go-style exponents, +Inf, NaN)."""
+    t = type(v)
+    # Fast paths where floatToGoString is plain repr(float(v)): no exponent switch below
+    # 1e6, and comparisons are False for NaN, so NaN and the infinities fall through.
+    if t is int and 0 <= v < 1_000_000:
+        return f"{v}.0"
+    if t is float and -1e6 < v < 1e6:
+        return repr(v)
     s: str = floatToGoString(v)  # type: ignore[no-untyped-call]
     return s
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    # Sorted label names, as generate_latest writes them.
+    return ",".join([f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items())])
 
 
 def _escape_value(s: str) -> str:
@@ -52,9 +66,14 @@ def render_text(metrics: Iterable[Metric]) -> bytes:
             typ = "untyped" if typ == "unknown" else "gauge" if typ == "stateset" else "histogram"
         append(f"# HELP {name_out} {_escape_help(m.documentation)}\n# TYPE {name_out} {typ}\n")
         for s in m.samples:
-            if s.labels:
-                # Sorted label names, as generate_latest writes them.
-                lab = ",".join([f'{k}="{_escape_value(v)}"' for k, v in sorted(s.labels.items())])
+            labels = s.labels
+            if labels:
+                if type(labels) is Labels:
+                    lab = labels.text
+                    if lab is None:
+                        lab = labels.text = _label_text(labels)
+                else:
+                    lab = _label_text(labels)
                 line = f"{s.name}{{{lab}}} {_value(s.value)}"
             else:
                 line = f"{s.name} {_value(s.value)}"
