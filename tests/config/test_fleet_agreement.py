@@ -31,8 +31,9 @@ def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     age = rng.normal(40 + 8 * shift, 10, n)
     age[rng.random(n) < 0.02 + 0.1 * shift] = np.nan  # missing values land in the missing bin
     plans = ["free", "pro", "team"] + (["enterprise"] if shift else [])
-    return pd.DataFrame({"age": age, "income": rng.lognormal(10, 0.5 + 0.3 * shift, n),
-                         "plan": rng.choice(plans, n)})
+    return pd.DataFrame(
+        {"age": age, "income": rng.lognormal(10, 0.5 + 0.3 * shift, n), "plan": rng.choice(plans, n)}
+    )
 
 
 def _series(name: str, labels: dict[str, str]) -> str:
@@ -58,8 +59,12 @@ def test_fleet_psi_and_js_equal_the_engines_scores(promtool: str, tmp_path: Path
         series.append({"series": _series("mlscope_feature_reference_ratio", labels), "values": f"{v!r}x61"})
     for fp in profile.features:
         # The reference rows behind the shares (the engine's ratio is count / n_rows).
-        series.append({"series": _series("mlscope_feature_reference_rows", {"model": "churn", "feature": fp.name}),
-                       "values": f"{fp.n_rows}x61"})
+        series.append(
+            {
+                "series": _series("mlscope_feature_reference_rows", {"model": "churn", "feature": fp.name}),
+                "values": f"{fp.n_rows}x61",
+            }
+        )
 
     checks = []
     engine_scores: dict[str, dict[str, float]] = defaultdict(dict)
@@ -69,17 +74,29 @@ def test_fleet_psi_and_js_equal_the_engines_scores(promtool: str, tmp_path: Path
     assert set(engine_scores) == {"age", "income", "plan"}
     for feature, scores in sorted(engine_scores.items()):
         assert scores["psi"] > 0.05, "the shifted sample must drift, or the check proves little"
-        for rule, method in (("mlscope:feature_psi:1h", "psi"), ("mlscope:feature_jensenshannon:1h", "jensenshannon")):
-            checks.append({
-                "expr": f'abs({rule}{{model="churn", feature="{feature}"}} - {scores[method]!r}) < bool {TOL}',
-                "eval_time": "60m",
-                "exp_samples": [{"labels": f'{{feature="{feature}", model="churn"}}', "value": 1}],
-            })
+        for rule, method in (
+            ("mlscope:feature_psi:1h", "psi"),
+            ("mlscope:feature_jensenshannon:1h", "jensenshannon"),
+        ):
+            checks.append(
+                {
+                    "expr": f'abs({rule}{{model="churn", feature="{feature}"}} - {scores[method]!r})'
+                    f" < bool {TOL}",
+                    "eval_time": "60m",
+                    "exp_samples": [{"labels": f'{{feature="{feature}", model="churn"}}', "value": 1}],
+                }
+            )
     test_file = tmp_path / "agreement_test.yml"
-    test_file.write_text(yaml.safe_dump({
-        "rule_files": [str(REPO / "prometheus/rules/mlscope-recording.yml")],
-        "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
-    }))
-    out = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(REPO / "prometheus/rules/mlscope-recording.yml")],
+                "evaluation_interval": "1m",
+                "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
+            }
+        )
+    )
+    out = subprocess.run(
+        [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr

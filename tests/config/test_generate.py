@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlscope.config_gen import generate, load, write
 from mlscope.config_gen.__main__ import main
@@ -75,3 +77,16 @@ def test_cli_reports_a_bad_config_file_and_exits_2(
     bad.write_text("quality:\n  window: null\n")
     assert main(["--out", str(tmp_path / "o"), "--config", str(bad)]) == 2
     assert "'quality.window' is unset" in capsys.readouterr().err
+
+
+def test_zero_for_durations_still_give_valid_rule_tests() -> None:
+    # Fast end-to-end overlays set `for: 0s`; the generated promtool tests must stay valid
+    # (no "minute before" check at a negative time).
+    files = generate(
+        load({"drift": {"for": "0s"}, "quality": {"accuracy_for": "0s"}, "slo": {"latency_for": "0s"}})
+    )
+    for name, text in files.items():
+        if name.startswith("prometheus/tests/"):
+            for t in yaml.safe_load(text)["tests"]:
+                for c in t.get("alert_rule_test", []):
+                    assert re.fullmatch(r"\d+m", c["eval_time"]), (name, t["name"], c["eval_time"])

@@ -253,10 +253,32 @@ def _pct(x: float) -> str:
     return f"{x * 100:.4g}%"
 
 
-def _fires_at(alert: Alert, start_min: int, step: int = 1) -> tuple[str, str]:
-    """(last silent step, first firing step) for a condition true from ``start_min``."""
-    f = int(duration_seconds(alert.for_) // 60)
-    return _m(start_min + f - step), _m(start_min + f)
+def _fires_at(alert: Alert, start_min: int, step: int = 1) -> tuple[str | None, str]:
+    """(last silent step, first firing step) for a condition true from ``start_min``.
+
+    The alert fires at the first evaluation step at least ``for`` after it turned pending;
+    the step before is silent (``None`` when that would be before the series begin).
+    """
+    f = math.ceil(duration_seconds(alert.for_) / (60 * step)) * step
+    silent = start_min + f - step
+    return (_m(silent) if silent >= 0 else None), _m(start_min + f)
+
+
+def _silent_then_fires(
+    name: str, silent_t: str | None, fire_t: str, fires: tuple[Fires, ...]
+) -> tuple[AlertCheck, ...]:
+    return (*_opt(silent_t, name), AlertCheck(fire_t, name, fires))
+
+
+def _opt(silent_t: str | None, name: str) -> tuple[AlertCheck, ...]:
+    return (AlertCheck(silent_t, name),) if silent_t is not None else ()
+
+
+def _humanize_duration(v: float) -> str:
+    """What Prometheus's humanizeDuration prints for 0 < v < 60 seconds."""
+    if v >= 1:
+        return f"{v:.4g}s"
+    return f"{v * 1000:.4g}ms"
 
 
 def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
@@ -280,7 +302,7 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
             Scenario(
                 f"{name} fires once its condition held for {by[name].for_}",
                 fire_series,
-                (AlertCheck(silent_t, name), AlertCheck(fire_t, name, fires)),
+                _silent_then_fires(name, silent_t, fire_t, fires),
             )
         )
         out.append(
@@ -296,17 +318,19 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
             )
         )
 
-    # --- latency: every /predict request in (0.5, 1] s, so p99 = 0.5 + 0.5 * 0.99 = 995 ms.
+    # --- latency: buckets at a fifth of, at and at twice the objective; the slow requests
+    # all fall in (objective, 2 x objective], so p(q) = objective * (1 + q).
     lb = (
         f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", '
         'http_response_status_code="200"'
     )
+    obj = float(g("slo.latency_objective_s"))
 
     def buckets(slow: str, total: str) -> tuple[tuple[str, str], ...]:
         return (
-            (f'{HTTP}_bucket{{{lb}, le="0.1"}}', slow),
-            (f'{HTTP}_bucket{{{lb}, le="0.5"}}', slow),
-            (f'{HTTP}_bucket{{{lb}, le="1"}}', total),
+            (f'{HTTP}_bucket{{{lb}, le="{obj / 5:g}"}}', slow),
+            (f'{HTTP}_bucket{{{lb}, le="{obj:g}"}}', slow),
+            (f'{HTTP}_bucket{{{lb}, le="{2 * obj:g}"}}', total),
             (f'{HTTP}_bucket{{{lb}, le="+Inf"}}', total),
         )
 
@@ -318,14 +342,15 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         (
             Fires(
                 {"severity": "ticket", "job": app, "http_route": "/predict"},
-                f"p{q * 100:g} latency of {app} route /predict is {(0.5 + 0.5 * q) * 1000:.4g}ms, "
+                f"p{q * 100:g} latency of {app} route /predict is {_humanize_duration(obj * (1 + q))}, "
                 f"over the objective of {g('slo.latency_objective_s')}s.",
             ),
         ),
         buckets("0+10x60", "0+10x60"),
-        # 3 slow minutes, then fast: the 5m window holds slow requests until 8m < 1m + 10m.
+        # 3 slow minutes, then fast: the 5m window holds slow requests until 8m; evaluated
+        # after that, and after the condition would have held for `for`.
         buckets("0 0 0 0 10+10x60", "0+10x60"),
-        "14m",
+        _m(max(14, 2 + duration_seconds(g("slo.latency_for")) // 60)),
     )
 
     # --- target down / absent
@@ -538,7 +563,7 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
             "MlscopeLabelsStopped fires when labels stop while rows keep coming",
             (long_rows, (lab, f"0+300x6 1800x{steps}")),
             (
-                AlertCheck(silent_t, "MlscopeLabelsStopped"),
+                *_opt(silent_t, "MlscopeLabelsStopped"),
                 AlertCheck(
                     fire_t,
                     "MlscopeLabelsStopped",
@@ -755,7 +780,7 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
             "MlscopeSidecarComputeStale fires when the compute loop stops",
             ((lc, "0+60x10 600x60"),),
             (
-                AlertCheck(silent_t, "MlscopeSidecarComputeStale"),
+                *_opt(silent_t, "MlscopeSidecarComputeStale"),
                 AlertCheck(
                     fire_t,
                     "MlscopeSidecarComputeStale",
@@ -973,7 +998,7 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
             "fleet drift: PSI and Jensen-Shannon over replicas agree with the engine's statistics",
             tuple(series),
             (
-                AlertCheck(silent_t, "MlscopeFleetFeatureDrift"),
+                *_opt(silent_t, "MlscopeFleetFeatureDrift"),
                 AlertCheck(fire_t, "MlscopeFleetFeatureDrift", (fires(psi_fire),)),
                 AlertCheck("60m", "MlscopeFleetFeatureDrift", (fires(psi),)),
             ),
