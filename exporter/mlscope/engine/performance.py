@@ -649,7 +649,12 @@ class QualityTracker:
             yield g
         if task == "classification":
             names = [*classes, OTHER_CLASS]
-            present = np.flatnonzero((cm.sum(axis=0) + cm.sum(axis=1)) > 0).tolist()
+            # The profile's classes are exported at 0 from the start: increase() takes a
+            # series' first scrape as its baseline, so outcomes counted before a series
+            # first appears would never reach the fleet accuracy rules. The other class
+            # (bounded, one extra row and column) appears once it is seen.
+            seen = np.flatnonzero((cm.sum(axis=0) + cm.sum(axis=1)) > 0).tolist()
+            present = sorted(set(range(len(classes))) | set(seen))
             c = fam(CounterMetricFamily, "mlscope_classification_outcomes_total")
             for i in present:
                 for j in present:
