@@ -1,0 +1,30 @@
+"""A serving app for the multi-worker test: every request logs one row through a Monitor.
+
+Run under gunicorn with the uvicorn worker class and no ``--preload``: each worker imports
+this module after the fork, so each has its own Monitor and background thread (a thread
+does not survive ``fork``; a Monitor made in the master before forking would never ship).
+``MLSCOPE_TEST_SIDECAR`` names the one sidecar all workers share.
+"""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlscope import Monitor
+
+monitor = Monitor("churn", sidecar=os.environ["MLSCOPE_TEST_SIDECAR"], interval_s=0.2, timeout_s=5.0)
+
+
+async def predict(request: Request) -> Response:
+    body = orjson.loads(await request.body())
+    monitor.log(body["features"], predictions=body["prediction"], ids=body["id"])
+    return Response(orjson.dumps({"pid": os.getpid()}), media_type="application/json")
+
+
+app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
