@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mlscope.config_gen.alerts import Alert, alerts
 from mlscope.config_gen.config import Config
 
@@ -74,6 +77,41 @@ def alerts_doc(cfg: Config) -> str:
     for a in alerts(cfg):
         keys = ", ".join(f"`{k}` = `{cfg.get(k)}`" for k in a.thresholds) or "—"
         extra = f" ({a.labels['long']}/{a.labels['short']})" if "long" in a.labels else ""
+        extra += f" (job {a.labels['job']})" if "job" in a.labels else ""
         lines.append(f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {a.severity} | {a.for_} | {keys} |")
-    lines.append("")
+    lines += [
+        "",
+        "## Configuration reference",
+        "",
+        "Every key of the configuration with its current value (`null` in an override file"
+        " unsets a value, which stops generation naming it).",
+        "",
+        "| key | value |",
+        "|---|---|",
+    ]
+    lines += [f"| `{k}` | `{v}` |" for k, v in _flatten(cfg.tree, "")]
+    lines += [
+        "",
+        "## Notes",
+        "",
+        "- Fleet-wide drift (`mlscope:feature_psi:1h`, `mlscope:feature_jensenshannon:1h`) is"
+        " computed from the bin counters of every replica with the engine's smoothing"
+        " (`drift.pseudo_count`, equal to `mlscope.engine.stats.SMOOTHING`); it needs the"
+        " sidecar's `mlscope_feature_reference_rows` gauge.",
+        "- Alertmanager 0.25 reads `api_url_file`, `routing_key_file` and `auth_password_file`"
+        " relative to its *working directory*: start it from the `alertmanager/` folder"
+        " (see `alertmanager/secrets/README.md`).",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in tree.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out += _flatten(v, key)
+        else:
+            out.append((key, v))
+    return out
