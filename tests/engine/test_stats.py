@@ -183,3 +183,12 @@ def test_columnset_matrix_statistics_equal_the_per_column_functions() -> None:
                 np.testing.assert_allclose(
                     pvals[k], want_p[k], rtol=1e-10, atol=1e-300, err_msg=f"{c.name} {k}"
                 )
+
+
+def test_sorted_quantiles_match_numpy_quantile() -> None:
+    from mlscope.engine.feature import sorted_quantiles
+
+    for x in (RNG.normal(size=1001), RNG.exponential(size=17), RNG.integers(0, 5, 300).astype(float)):
+        q = np.linspace(0, 1, 21)
+        # Same interpolation, different rounding order: 1e-12 relative.
+        np.testing.assert_allclose(sorted_quantiles(np.sort(x), q), np.quantile(x, q), rtol=1e-12, atol=1e-12)
