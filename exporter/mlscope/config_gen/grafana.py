@@ -133,7 +133,7 @@ def _dashboard(
         .datasource(DS)
         .enable(True)
         .icon_color("red")
-        .expr('ALERTS{alertstate="firing", job=~"$job"}')
+        .expr('ALERTS{alertstate="firing", alertname!="Watchdog", job=~"$job"}')
     )
     # The SDK types the enum as StrEnum (3.11); mypy runs for 3.10 and sees a str.
     link_type: Any = DashboardLinkType.DASHBOARDS
