@@ -376,7 +376,8 @@ def sorted_quantiles(srt: np.ndarray, q: np.ndarray) -> np.ndarray:
     frac = pos - lo
     out: np.ndarray = srt[lo] + (srt[hi] - srt[lo]) * frac
     # Rounding must not leave the data's range (the outer edges are its min and max).
-    return np.clip(out, srt[0], srt[-1])
+    clipped: np.ndarray = np.clip(out, srt[0], srt[-1])
+    return clipped
 
 
 def fit_numeric(name: str, values: np.ndarray, *, bins: int = 20) -> FeatureProfile:
