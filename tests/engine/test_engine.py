@@ -247,3 +247,37 @@ def test_labels_reach_the_quality_tracker(profile: Profile) -> None:
     fams = _by_name(eng.collect())
     assert "mlscope_labels" in fams
     assert eng.model("churn").internal_errors == 0
+
+
+def test_concurrent_ingest_and_scrape_lose_nothing(profile: Profile) -> None:
+    import threading
+
+    eng = Engine()
+    eng.add_model("m", profile)
+    batch = profile.batch_of(_frame(250, 12))
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            for _ in range(20):
+                eng.ingest("m", batch, T0)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def scrape() -> None:
+        try:
+            for _ in range(10):
+                eng.compute(T0)
+                list(eng.collect())
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=ingest) for _ in range(4)] + [threading.Thread(target=scrape)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert eng.model("m").report("1h", T0).n_rows == 4 * 20 * 250
+    rows = _by_name(eng.collect())["mlscope_rows"]
+    assert _value(rows, "mlscope_rows_total") == 4 * 20 * 250
