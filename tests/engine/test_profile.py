@@ -160,3 +160,10 @@ def test_compare_report_table_frame_and_dict() -> None:
     json.dumps(d)  # JSON-able: NaN become null
     text = rep.to_text()
     assert "age" in text and "DRIFT" in text and "drift share" in text
+
+
+def test_hash_ignores_the_writing_mlscope_version() -> None:
+    p = Profile.from_frame(_frame(300))
+    d = p.to_dict()
+    d["mlscope_version"] = "0.0.1"
+    assert Profile.from_dict(d).hash == p.hash

@@ -113,6 +113,7 @@ class ModelEngine:
         ]
         ref: dict[str, list[Sample]] = {
             "mlscope_feature_reference_ratio": [],
+            "mlscope_feature_reference_rows": [],
             "mlscope_prediction_reference_ratio": [],
             "mlscope_feature_drift_threshold": [],
         }
@@ -122,6 +123,11 @@ class ModelEngine:
                 Sample("mlscope_feature_reference_ratio", lab, c / n)
                 for lab, c in zip(labels, fp.counts, strict=True)
             ]
+            # The denominator of the shares above: the fleet PSI rules rebuild the
+            # reference counts (share x rows) to smooth them exactly as the engine does.
+            ref["mlscope_feature_reference_rows"].append(
+                Sample("mlscope_feature_reference_rows", Labels(model=m, feature=fp.name), float(fp.n_rows))
+            )
             method, thr = self.config.method_for(fp.kind)
             ref["mlscope_feature_drift_threshold"].append(
                 Sample(
@@ -183,7 +189,12 @@ class ModelEngine:
 
     # -------------------------------------------------------------- ingest
     def ingest(self, batch: Batch, now: float) -> None:
-        """Count a batch into the totals and the bucket of ``now`` of every window."""
+        """Count a batch into the totals and the bucket of ``now`` of every window.
+
+        All rows count at ``now`` (the arrival time); a caller replaying old events
+        groups them by their timestamps first, as ``mlscope replay`` does. Bad values are
+        counted as data-quality issues, never raised.
+        """
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
         # Bins per row only serve the label join (error attribution): skip them for a
@@ -394,6 +405,7 @@ class ModelEngine:
                 [Sample("mlscope_feature_bin_total", d, v) for d, v in zip(labels, totals[sl], strict=True)]
             )
         fams.add("mlscope_feature_reference_ratio", self._static["mlscope_feature_reference_ratio"])
+        fams.add("mlscope_feature_reference_rows", self._static["mlscope_feature_reference_rows"])
         obins = fams.get("mlscope_prediction_bin_total").samples
         for sl, labels in zip(self._out_slices, self._out_bin_labels, strict=True):
             obins.extend(

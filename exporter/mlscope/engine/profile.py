@@ -121,8 +121,14 @@ class Profile:
 
     @property
     def hash(self) -> str:
-        """Stable content hash (first 16 hex digits of SHA-256 of the canonical JSON)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        """Stable content hash (first 16 hex digits of SHA-256 of the canonical JSON).
+
+        The writing mlscope version is left out, so upgrading mlscope does not make the
+        same reference look new (which would restart the windows).
+        """
+        content = self.to_dict()
+        content.pop("mlscope_version", None)
+        blob = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
