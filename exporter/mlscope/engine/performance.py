@@ -139,6 +139,24 @@ def _top_classes(profile: ProfileLike, classes: list[str], cap: int) -> list[str
     return [c for c in classes if c in keep]
 
 
+def _factorize(arr: np.ndarray) -> tuple[np.ndarray, Sequence[Any]]:
+    """Codes and distinct values of ``arr`` (code -1: missing), for any JSON value.
+
+    ``pd.factorize`` hashes the values, so a batch in which one label or prediction is a
+    list or an object (JSON allows it) raised ``TypeError: unhashable type`` and lost the
+    whole batch. Such a batch is factorized on the match keys instead (``label_key``: the
+    same string the value would be matched under), which keeps every row and is only paid
+    for by the batches that hold an unhashable value.
+    """
+    try:
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    except TypeError:
+        keys = np.empty(len(arr), dtype=object)
+        keys[:] = [label_key(x) for x in arr.tolist()]
+        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    return np.asarray(codes), list(uniques)
+
+
 def _keys(values: Any) -> list[str | None]:
     """The normalised string of each label, class or id (``None`` when missing)."""
     arr = np.asarray(values).ravel()
@@ -150,7 +168,7 @@ def _keys(values: Any) -> list[str | None]:
         # Mostly strings (ids): check the type per row, normalise only what is not a str.
         return [x if type(x) is str else label_key(x) for x in arr.tolist()]
     # Floats, booleans, small batches: one label_key call per distinct value.
-    codes, uniques = pd.factorize(pd.Series(arr.astype(object), dtype=object), use_na_sentinel=True)
+    codes, uniques = _factorize(arr.astype(object))
     table = [label_key(u) for u in uniques]
     return [None if c < 0 else table[c] for c in codes.tolist()]
 
@@ -384,7 +402,7 @@ class QualityTracker:
         if arr.dtype.kind not in "iufb":
             arr = arr.astype(object)
         # factorize hashes in C; the few distinct values are then looked up once each.
-        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        codes, uniques = _factorize(arr)
         keys = [label_key(u) for u in uniques]
         table = [math.nan if key is None else float(self._class_index.get(key, k)) for key in keys]
         lookup: np.ndarray = np.asarray([*table, math.nan], dtype=np.float64)
