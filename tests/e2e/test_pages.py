@@ -339,10 +339,7 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
 # Panel queries known to return nothing because a part they read is missing upstream, with
 # the reason. Listed rather than skipped: the test fails when one starts returning data, so
 # the entry is removed as soon as the gap is closed.
-KNOWN_GAPS = {
-    "mlscope:feature_psi:1h": "the recording rule reads mlscope_feature_reference_rows, which is in "
-                              "the catalogue but not yet exported by the engine",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.timeout(120)
