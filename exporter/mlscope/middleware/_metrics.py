@@ -94,43 +94,60 @@ def internal_errors_counter(registry: CollectorRegistry | None) -> Counter:
         return Counter(s.base_name, s.help, s.labels, registry=None)
 
 
-def _trace_exemplar_source() -> Callable[[], dict[str, str] | None] | None:
-    try:
+class SpanExemplars:
+    """Exemplar labels (``trace_id``, ``span_id``) of the active OpenTelemetry span.
+
+    Most requests run without a span and this runs on every request, so the test "is there
+    a span at all" is cheap: when opentelemetry-api keeps its context in a context variable
+    (it does, by default), :attr:`context_get` reads it with two C calls and the
+    middleware inlines ``context_get().get(key)``; otherwise :meth:`__call__` falls back to
+    the public lookup.
+    """
+
+    def __init__(self) -> None:
         from opentelemetry import trace
         from opentelemetry.context import get_value
-    except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
-        return None
-    span_key: str | None
-    try:
-        from opentelemetry.trace.propagation import _SPAN_KEY as span_key
-    except ImportError:  # pragma: no cover - the key is internal; fall back to the public call
-        span_key = None
-    get_span = trace.get_current_span
-    # Most requests run without a span, and this check runs on every request: read the
-    # context variable that opentelemetry-api keeps (two C calls) when it is there, else
-    # fall back to the public lookup.
-    current: Any = None
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
 
-        var = getattr(_RUNTIME_CONTEXT, "_current_context", None)
-        if var is not None and span_key is not None and hasattr(var, "get"):
-            current = var.get
-    except ImportError:  # pragma: no cover - depends on the opentelemetry-api version
-        current = None
+        self._get_span = trace.get_current_span
+        self._get_value = get_value
+        self.key: str | None
+        try:
+            from opentelemetry.trace.propagation import _SPAN_KEY
 
-    def exemplar() -> dict[str, str] | None:
-        if current is not None:
-            if current().get(span_key) is None:
+            self.key = _SPAN_KEY
+        except ImportError:  # pragma: no cover - the key is internal to opentelemetry-api
+            self.key = None
+        self.context_get: Callable[[], Any] | None = None
+        try:
+            from opentelemetry.context import _RUNTIME_CONTEXT
+
+            var = getattr(_RUNTIME_CONTEXT, "_current_context", None)
+            if var is not None and self.key is not None and hasattr(var, "get"):
+                self.context_get = var.get
+        except ImportError:  # pragma: no cover - depends on the opentelemetry-api version
+            pass
+
+    def __call__(self) -> dict[str, str] | None:
+        if self.context_get is not None:
+            if self.context_get().get(self.key) is None:
                 return None
-        elif span_key is not None and get_value(span_key) is None:
+        elif self.key is not None and self._get_value(self.key) is None:
             return None
-        ctx = get_span().get_span_context()
+        return self.from_span()
+
+    def from_span(self) -> dict[str, str] | None:
+        """The labels of the current span, or None when it is not a valid (sampled-in) one."""
+        ctx = self._get_span().get_span_context()
         if not ctx.is_valid:
             return None
         return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
 
-    return exemplar
+
+def _trace_exemplar_source() -> SpanExemplars | None:
+    try:
+        return SpanExemplars()
+    except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
+        return None
 
 
 class _Cell:
@@ -198,11 +215,13 @@ class HttpMetrics:
         # the lock end() takes anyway.
         self._finished: dict[str, int] = {m: 0 for m in (*KNOWN_METHODS, OTHER_METHOD)}
         self._started = {m: itertools.count() for m in self._finished}
-        self._started_next = {m: c.__next__ for m, c in self._started.items()}
+        # What the middleware calls when a request starts, per method: a C-level callable
+        # (no Python frame) in both modes.
+        self.begin_fns: dict[str, Callable[[], object]] = {m: c.__next__ for m, c in self._started.items()}
         if self.multiprocess_dir:
             self._init_multiprocess(registry)
-            self.begin = self._begin_mp  # type: ignore[method-assign]
-            self.end = self._end_mp  # type: ignore[method-assign]
+            self.begin_fns = {m: child.inc for m, child in self._mp_active_children.items()}
+            self.record = self._record_mp  # type: ignore[method-assign]
         else:
             registry.register(_LocalCollector(self))
 
@@ -233,7 +252,7 @@ class HttpMetrics:
 
     def begin(self, method: str) -> None:
         """A request of (bounded) ``method`` is in flight."""
-        self._started_next[method]()
+        self.begin_fns[method]()
 
     def cell(self, method: str, route: str, status: int, error_type: str) -> Any:
         """The store of one request outcome, cached per tuple."""
@@ -257,15 +276,21 @@ class HttpMetrics:
                 self._cells[key] = made
         return made
 
-    def end(self, method: str, cell: Any, duration: float, request_bytes: int, response_bytes: int,
-            ttfb: float, exemplar: dict[str, str] | None) -> None:
-        """Record a finished request; ``ttfb`` 0 means no body byte was sent."""
+    def record(self, method: str, route: str, status: int, error_type: str, duration: float,
+               request_bytes: int, response_bytes: int, ttfb: float,
+               exemplar: dict[str, str] | None) -> None:
+        """Record a finished request; ``ttfb`` 0 means no body byte was sent.
+
+        One call per request: the cached cell is looked up here (the slow path creates
+        it), bucket indexes are found outside the lock, only the increments inside it.
+        """
+        cell = self._cells.get((method, route, status, error_type))
+        if cell is None:
+            cell = self.cell(method, route, status, error_type)
         b = self.buckets
-        sizes = SIZE_BUCKETS
         i = bisect_left(b, duration)
-        # Bucket indexes are found outside the lock; only the increments are inside.
-        q = bisect_left(sizes, request_bytes) if request_bytes else 0
-        r = bisect_left(sizes, response_bytes) if response_bytes else 0
+        q = bisect_left(SIZE_BUCKETS, request_bytes) if request_bytes else 0
+        r = bisect_left(SIZE_BUCKETS, response_bytes) if response_bytes else 0
         with self._lock:
             self._finished[method] += 1
             cell.d[i] += 1
@@ -290,12 +315,13 @@ class HttpMetrics:
         with self._lock:
             self._finished[method] += 1  # an abandoned request counts as finished
 
-    def _begin_mp(self, method: str) -> None:
-        self._mp_active_children[method].inc()
-
-    def _end_mp(self, method: str, cell: Any, duration: float, request_bytes: int, response_bytes: int,
-                ttfb: float, exemplar: dict[str, str] | None) -> None:
+    def _record_mp(self, method: str, route: str, status: int, error_type: str, duration: float,
+                   request_bytes: int, response_bytes: int, ttfb: float,
+                   exemplar: dict[str, str] | None) -> None:
         self._mp_active_children[method].dec()
+        cell = self._cells.get((method, route, status, error_type))
+        if cell is None:
+            cell = self.cell(method, route, status, error_type)
         d, q, r, t = cell
         d.observe(duration)
         q.observe(request_bytes)

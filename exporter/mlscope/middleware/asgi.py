@@ -86,6 +86,10 @@ class ASGIMiddleware:
         self._routes = StarletteRoutes()
         self._error_names = {code: str(code) for code in range(500, 600)}
         self._methods = {k: self._m.method(k) for k in KNOWN_METHODS}
+        self._begin = self._m.begin_fns
+        ex = self._m.exemplar
+        self._span_get = ex.context_get if ex is not None else None
+        self._span_key = ex.key if ex is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,7 +104,7 @@ class ASGIMiddleware:
         m = self._m
         try:
             method = self._methods.get(scope["method"], OTHER_METHOD)
-            m.begin(method)
+            self._begin[method]()
         except Exception:
             m.contained()
             await self.app(scope, receive, send)
@@ -184,9 +188,14 @@ class ASGIMiddleware:
                         error_type = self._error_names.get(status, "")
                 if req_bytes == 0 and method in _BODY_METHODS:
                     req_bytes = _content_length(scope)
-                cell = m.cell(method, self._routes.template(scope), status, error_type)
-                m.end(method, cell, stop - start, req_bytes, resp_bytes, first - start if first else 0.0,
-                      m.exemplar() if m.exemplar is not None else None)
+                exemplar = None
+                if self._span_get is not None:  # inlined SpanExemplars.__call__
+                    if self._span_get().get(self._span_key) is not None:
+                        exemplar = m.exemplar.from_span()  # type: ignore[union-attr]
+                elif m.exemplar is not None:
+                    exemplar = m.exemplar()
+                m.record(method, self._routes.template(scope), status, error_type, stop - start,
+                         req_bytes, resp_bytes, first - start if first else 0.0, exemplar)
             except Exception:
                 m.contained()
                 m.abandon(method)

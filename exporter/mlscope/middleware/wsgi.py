@@ -66,6 +66,7 @@ class WSGIMiddleware:
         self.routes = WSGIRoutes()
         self._error_names = {code: str(code) for code in range(500, 600)}
         self._methods = {k: m.method(k) for k in KNOWN_METHODS}
+        self._begin = m.begin_fns
         install_django_hook(app)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -77,7 +78,7 @@ class WSGIMiddleware:
         m = self._m
         try:
             method = self._methods.get(environ.get("REQUEST_METHOD", ""), OTHER_METHOD)
-            m.begin(method)
+            self._begin[method]()
             req = _Body(self, m, method, environ, start_response)
             if self._monitor is not None:
                 req.tee = _TeeInput(environ["wsgi.input"], self._max_body)
@@ -205,11 +206,10 @@ class _Body:
             route = self.route or self.mw.routes.template(environ)
             if DJANGO_REQUEST_KEY in environ:
                 del environ[DJANGO_REQUEST_KEY]  # drop the request <-> environ cycle
-            cell = m.cell(self.method, route, status, error_type)
             length = environ.get("CONTENT_LENGTH")
-            m.end(self.method, cell, stop - self.start, _content_length(length) if length else 0,
-                  self.resp_bytes,
-                  self.first - self.start if self.first else 0.0, self.exemplar)
+            m.record(self.method, route, status, error_type, stop - self.start,
+                     _content_length(length) if length else 0, self.resp_bytes,
+                     self.first - self.start if self.first else 0.0, self.exemplar)
         except Exception:
             m.contained()
             m.abandon(self.method)
