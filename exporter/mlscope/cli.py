@@ -61,6 +61,9 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ingest-token-file", help="file holding the bearer token required for ingest" + env % "MLSCOPE_INGEST_TOKEN_FILE")
     p.add_argument("--web-config", help="exporter-toolkit style web config (TLS, basic auth)" + env % "MLSCOPE_WEB_CONFIG")
     p.add_argument("--log-format", choices=("json", "text"), help="log line format (default json)" + env % "MLSCOPE_LOG_FORMAT")
+    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), help="lowest level logged (default INFO)" + env % "MLSCOPE_LOG_LEVEL")
+    p.add_argument("--prediction-log", help="write a sample of ingested events to this JSON-lines file" + env % "MLSCOPE_PREDICTION_LOG")
+    p.add_argument("--prediction-log-sample", type=float, help="share of events written to --prediction-log (default 0.1)" + env % "MLSCOPE_PREDICTION_LOG_SAMPLE")
 
 
 def _add_replay(p: argparse.ArgumentParser) -> None:

@@ -326,7 +326,8 @@ class StateChangeLogger:
             extra={
                 "model": model,
                 "component": self._component,
-                "event": "state_change",
+                # not "event": that name is redacted as raw data (DATA_KEYS)
+                "event_type": "state_change",
                 "kind": kind,
                 "subject": subject,
                 "state_from": str(previous),

@@ -60,6 +60,12 @@ class SidecarConfig(BaseModel):
     ingest_token_file: Path | None = None
     web_config: Path | None = None
     log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    prediction_log: Path | None = None
+    prediction_log_sample: float = Field(0.1, ge=0.0, le=1.0)
+    prediction_log_redact: list[str] = Field(default_factory=list)
+    prediction_log_hash: list[str] = Field(default_factory=list)
+    prediction_log_max_bytes: int = Field(64 * 1024 * 1024, ge=256)
     compute_interval_s: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(32, ge=3, le=500)  # the check recurses: stay under Python's limit
@@ -92,6 +98,12 @@ ENV_VARS: dict[str, str] = {
     "ingest_token_file": "MLSCOPE_INGEST_TOKEN_FILE",
     "web_config": "MLSCOPE_WEB_CONFIG",
     "log_format": "MLSCOPE_LOG_FORMAT",
+    "log_level": "MLSCOPE_LOG_LEVEL",
+    "prediction_log": "MLSCOPE_PREDICTION_LOG",
+    "prediction_log_sample": "MLSCOPE_PREDICTION_LOG_SAMPLE",
+    "prediction_log_redact": "MLSCOPE_PREDICTION_LOG_REDACT",
+    "prediction_log_hash": "MLSCOPE_PREDICTION_LOG_HASH",
+    "prediction_log_max_bytes": "MLSCOPE_PREDICTION_LOG_MAX_BYTES",
     "compute_interval_s": "MLSCOPE_COMPUTE_INTERVAL_S",
     "max_body_bytes": "MLSCOPE_MAX_BODY_BYTES",
     "max_json_depth": "MLSCOPE_MAX_JSON_DEPTH",
@@ -100,6 +112,7 @@ ENV_VARS: dict[str, str] = {
 }
 _OTEL_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"  # the OpenTelemetry standard name, honoured too
 _LIST_KEYS = {"tail"}  # env value split on os.pathsep, like PATH
+_CSV_KEYS = {"prediction_log_redact", "prediction_log_hash"}  # field names, comma-separated
 
 
 def _format_error(err: ValidationError, sources: Mapping[str, str]) -> str:
@@ -130,7 +143,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         )
     base = path.parent
     # Profiles and files named in the config are relative to the config file, as users expect.
-    for key in ("snapshot", "ingest_token_file", "web_config"):
+    for key in ("snapshot", "ingest_token_file", "web_config", "prediction_log"):
         if isinstance(data.get(key), str):
             data[key] = str(base / data[key])
     if isinstance(data.get("tail"), list):
@@ -174,7 +187,12 @@ def load_config(
     for key, var in ENV_VARS.items():
         if var in env and env[var] != "":
             raw = env[var]
-            env_values[key] = [p for p in raw.split(os.pathsep) if p] if key in _LIST_KEYS else raw
+            if key in _LIST_KEYS:
+                env_values[key] = [p for p in raw.split(os.pathsep) if p]
+            elif key in _CSV_KEYS:
+                env_values[key] = [p.strip() for p in raw.split(",") if p.strip()]
+            else:
+                env_values[key] = raw
             sources[key] = f"env {var}"
     if "otlp_endpoint" not in env_values and env.get(_OTEL_ENV):
         env_values["otlp_endpoint"] = env[_OTEL_ENV]

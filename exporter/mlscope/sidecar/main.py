@@ -19,17 +19,15 @@ from mlscope.sidecar.config import SidecarConfig, load_config
 log = logging.getLogger("mlscope.sidecar")
 
 
-def _setup_logging(fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        from pythonjsonlogger.json import JsonFormatter
+def _setup_logging(cfg: SidecarConfig) -> None:
+    """JSON lines (or text) on stderr through :func:`mlscope.logs.configure_logging`.
 
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    One formatter for every mlscope process: level, logger, component, model and the
+    active trace/span ids, with secrets and the names of sensitive features redacted.
+    """
+    from mlscope.logs import configure_logging
+
+    configure_logging(cfg.log_format, cfg.log_level)
 
 
 def _register_collectors(cfg: SidecarConfig, registry: Any) -> None:
@@ -81,6 +79,7 @@ def build(cfg: SidecarConfig) -> tuple[Any, Any, dict[str, Any]]:
     sink = tail_sink(service)
     tailers = [Tailer(p, sink, from_start=cfg.tail_from_start) for p in cfg.tail]
     hooks = [otlp.shutdown] if otlp is not None else []
+    hooks.append(service.close)
     app = build_app(service, ingest_token=token, web=web, tailers=tailers, on_shutdown=hooks)
     ssl: dict[str, Any] = {}
     if web.tls is not None:
@@ -99,7 +98,7 @@ def serve_command(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"mlscope serve: error: {e}", file=sys.stderr)
         return 2
-    _setup_logging(cfg.log_format)
+    _setup_logging(cfg)
     try:
         service, app, ssl = build(cfg)
     except (MlscopeError, ValueError) as e:

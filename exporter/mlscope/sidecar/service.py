@@ -29,6 +29,8 @@ from mlscope.errors import ConfigError, ProfileError
 from mlscope.sidecar.config import SidecarConfig
 from mlscope.sidecar.ingest import Parsed, RequestError, decode_body, validate_records
 from mlscope.sidecar.snapshot import SnapshotError, read_snapshot, write_snapshot
+from mlscope.predlog import PredictionLog
+from mlscope.sidecar.states import StateLog
 
 log = logging.getLogger("mlscope.sidecar")
 
@@ -114,6 +116,20 @@ class Service:
         self._batch_children = {n: self.metrics.batch_size.labels(n) for n in self.model_names}
         self._last_children = {n: self.metrics.last_event.labels(n) for n in self.model_names}
         self._totals = dict.fromkeys(self.model_names, 0)
+        self.states = StateLog()
+        self.prediction_log: PredictionLog | None = None
+        if cfg.prediction_log is not None:
+            # The ingested events, sampled, in the event schema: the record of production
+            # that ``--tail`` and ``mlscope replay`` read back. Failures are counted in
+            # mlscope_internal_errors_total{component="predlog"}, never raised.
+            self.prediction_log = PredictionLog(
+                cfg.prediction_log,
+                sample=cfg.prediction_log_sample,
+                redact=cfg.prediction_log_redact,
+                hash_fields=cfg.prediction_log_hash,
+                max_bytes=cfg.prediction_log_max_bytes,
+                errors_counter=self.metrics.internal_errors,
+            )
 
     # --- profiles -------------------------------------------------------------------
     @staticmethod
@@ -136,6 +152,8 @@ class Service:
             for m in self.models.values():
                 try:
                     kept = self.engine.replace_profile(m.name, self._load_profile(m))
+                    if not kept:
+                        self.states.forget(m.name)  # new bins, empty windows: states start over
                     log.info(
                         "reloaded profile of model %s from %s (%s)",
                         m.name,
@@ -189,6 +207,8 @@ class Service:
         # Records were validated above, so the engine's record-level errors are empty;
         # odd values inside features are counted by the engine as data-quality issues.
         self.engine.ingest(model, batch, now=now)
+        if self.prediction_log is not None:
+            self.prediction_log.write_many(records)
         self._event_children[model].inc(n)
         self._batch_children[model].observe(n)
         newest = max((r["timestamp"] for r in records), default=now)
@@ -203,8 +223,21 @@ class Service:
 
     # --- periodic work ----------------------------------------------------------------
     def compute(self, now: float | None = None) -> None:
-        """Refresh drift and quality gauges (called every ``compute_interval_s``)."""
-        self.engine.compute(now=time.time() if now is None else now)
+        """Refresh drift and quality gauges (called every ``compute_interval_s``).
+
+        Drift and quality state changes are logged here, once per change.
+        """
+        reports = self.engine.compute(now=time.time() if now is None else now)
+        try:
+            self.states.observe(self.engine, reports)
+        except Exception:  # a log line must never stop the gauges from refreshing
+            self.metrics.internal_errors.labels("state_log").inc()
+            log.exception("cannot log drift/quality state changes")
+
+    def close(self) -> None:
+        """Close the prediction log (lifespan shutdown); later events are not written."""
+        if self.prediction_log is not None:
+            self.prediction_log.close()
 
     def save_snapshot(self) -> bool:
         """Write the window state to ``cfg.snapshot`` (if set); False and counted on failure."""
