@@ -106,7 +106,10 @@ def test_receiver_evaluating_the_shipped_rules_sees_the_union_of_two_clusters(
 
         got_a, t_a = rule_figures(clusters["a"])
         tol_a = tolerance(
-            profile, counts[:2], [hits(r) for r in rows[:2]], 1.1 * INTERVAL_S / (t_a - 1.1 * INTERVAL_S - ready)
+            profile,
+            counts[:2],
+            [hits(r) for r in rows[:2]],
+            1.1 * INTERVAL_S / (t_a - 1.1 * INTERVAL_S - ready),
         )
         assert_close(got_a, engine_figures(profile, [*rows[0], *rows[1]]), tol_a, "cluster a alone")
         # The global figure is not cluster a's: the union matters.
