@@ -39,6 +39,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from mlscope import catalogue
 from mlscope.errors import ConfigError, InputError
+from mlscope.predlog import PredictionLog
 from mlscope.shipper import (
     EVENTS,
     LABELS,
@@ -200,6 +201,19 @@ class Monitor:
         For an ``https://`` sidecar with a private CA (default: the system trust store).
     transport : Transport, optional
         Replaces the HTTP transport (a test seam; the default speaks HTTP to ``sidecar``).
+    prediction_log : str, Path or PredictionLog, optional
+        Opt-in: also write a sample of the logged events to this JSON-lines file, in the
+        event schema that ``mlscope serve --tail`` and ``mlscope replay`` read. Written by
+        the background thread, never on the request path.
+    sample : float
+        Share of events written to ``prediction_log`` (chosen by a hash of the id, so a
+        sampled prediction's replicas and restarts agree).
+    redact, hash_fields : sequences of str
+        Fields of ``prediction_log`` written as ``null`` / as a salted SHA-256 (feature
+        names, or ``id``, ``prediction``, ``label``, ``scores``); see
+        :class:`mlscope.predlog.PredictionLog` for rotation and the disk cap.
+    salt : str or bytes, optional
+        Salt of ``hash_fields``; give one to keep hashes stable across restarts.
     """
 
     def __init__(
@@ -222,9 +236,29 @@ class Monitor:
         transport: Transport | None = None,
         compute_interval_s: float = 5.0,
         close_timeout_s: float = 5.0,
+        prediction_log: str | Path | PredictionLog | None = None,
+        sample: float = 0.1,
+        redact: Sequence[str] = (),
+        hash_fields: Sequence[str] = (),
+        salt: str | bytes | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError(f"'model' must be a non-empty string (got {model!r})")
+        self._predlog: PredictionLog | None = None
+        if isinstance(prediction_log, PredictionLog):
+            self._predlog = prediction_log
+        elif prediction_log is not None:
+            self._predlog = PredictionLog(
+                prediction_log,
+                sample=sample,
+                redact=redact,
+                hash_fields=hash_fields,
+                salt=salt,
+                # Failures go to mlscope_internal_errors_total{component="predlog"}; in
+                # local mode the engine yields that family itself, so a second one in the
+                # same registry would break the exposition: there they are only logged.
+                registry=None if sidecar is None and transport is None else (registry or REGISTRY),
+            )
         self.model = model
         self._registry = registry if registry is not None else REGISTRY
         self._metrics = _metrics_for(self._registry)
@@ -339,6 +373,8 @@ class Monitor:
             self._dropped["shutdown"].inc(_count(it[2], ids=it[0] == LABELS))
         if self._transport is not None:
             self._transport.close()
+        if self._predlog is not None:
+            self._predlog.close()
         atexit.unregister(self._atexit)
 
     def __enter__(self) -> Monitor:
@@ -370,6 +406,8 @@ class Monitor:
                 self._convert_events(it, events)
             else:
                 self._convert_labels(it, labels)
+        if events and self._predlog is not None:
+            self._predlog.write_many(events)  # counts its own failures, never raises
         for start in range(0, len(events), self._batch_events):
             self._send("/v1/events", events[start : start + self._batch_events])
         if labels:
