@@ -281,3 +281,54 @@ def test_concurrent_ingest_and_scrape_lose_nothing(profile: Profile) -> None:
     assert eng.model("m").report("1h", T0).n_rows == 4 * 20 * 250
     rows = _by_name(eng.collect())["mlscope_rows"]
     assert _value(rows, "mlscope_rows_total") == 4 * 20 * 250
+
+
+def test_arbitrary_json_records_never_raise(profile: Profile) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=5),
+        st.sampled_from(["a", "b", "1.5", "nan", "inf", ""]),
+    )
+    values = st.recursive(
+        scalars,
+        lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=2), c, max_size=2),
+        max_leaves=4,
+    )
+    feature_maps = st.dictionaries(st.sampled_from(["x", "z", "plan", "other"]), values, max_size=4)
+    record = st.one_of(
+        st.fixed_dictionaries(
+            {"features": feature_maps},
+            optional={
+                "prediction": values,
+                "scores": values,
+                "id": values,
+                "timestamp": values,
+                "label": values,
+            },
+        ),
+        values,
+    )
+    eng = ModelEngine("m", profile, windows=(WindowSpec.parse("1h"),))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(record, max_size=6))
+    def check(recs: list[object]) -> None:
+        batch, errors = batch_from_records(recs)
+        usable = [r for r in recs if isinstance(r, dict) and isinstance(r.get("features") or {}, dict)]
+        assert batch.n_rows == len(usable)  # every usable record is kept, the rest described
+        assert len([e for e in errors if "field 'features'" in e or "expected a JSON object" in e]) == len(
+            recs
+        ) - len(usable)
+        before = _value(_by_name(eng.collect())["mlscope_rows"], "mlscope_rows_total")
+        eng.ingest(batch, T0)
+        eng.compute(T0)
+        render_text(eng.collect())
+        assert _value(_by_name(eng.collect())["mlscope_rows"], "mlscope_rows_total") == before + batch.n_rows
+
+    check()
