@@ -28,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -220,7 +219,8 @@ def main() -> None:
         tmp = Path(d)
         print(f"python {sys.version.split()[0]}, {psutil.cpu_count()} CPUs")
         print(
-            "\n== /metrics of one classification model (20 bins per feature, 2 classes, after ingest + compute)"
+            "\n== /metrics of one classification model "
+            "(20 bins per feature, 2 classes, after ingest + compute)"
         )
         print(
             f"{'features':>8} {'series':>8} {'per model':>9} {'per feature':>11} {'other':>7} "
