@@ -264,7 +264,9 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
             with RSSSampler({"app": app_proc, "sidecar": sc_proc}) as s:
                 results["mlscope"] = _drive(app_port, "/predict", body, headers, args.clients, args.duration)
             rss["mlscope"] = s.samples
-            # Accounting: wait for the Monitor's shipper to settle, then compare both sides.
+            requests_ok = results["mlscope"][1] + warm[1]  # warm-up requests were logged too
+            # Accounting: wait for the Monitor's shipper to settle (logged is counted when
+            # the background thread takes a call from its buffer), then compare both sides.
             deadline = time.monotonic() + 30
             while True:
                 app_m, side_m = _scrape(app_port), _scrape(side_port)
@@ -272,10 +274,11 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
                 shipped = _sum(app_m, "mlscope_events_shipped_total")
                 dropped = _sum(app_m, "mlscope_events_dropped_total")
                 ingested = _sum(side_m, "mlscope_ingest_events_total")
-                if (logged == shipped + dropped and ingested == shipped) or time.monotonic() > deadline:
+                buffered = _sum(app_m, "mlscope_monitor_buffer_events")
+                settled = buffered == 0 and logged >= requests_ok
+                if (settled and logged == shipped + dropped and ingested == shipped) or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
-            requests_ok = results["mlscope"][1] + warm[1]  # warm-up requests were logged too
 
     print(f"\n== demo app: {args.clients} clients x {args.duration:.0f} s, one prediction per request ==")
     print(f"{'app':10s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'failed':>7s}")
