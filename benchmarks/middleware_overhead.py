@@ -164,6 +164,17 @@ def _wsgi_round(app: Callable[..., Any], n: int) -> float:
     return (_clock() - t0) / n
 
 
+def _plain_wsgi_variants() -> dict[str, Any]:
+    """A WSGI callable with no framework: what the wrapper itself costs, for reference."""
+    import mlscope
+
+    def plain(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    return {"bare": plain, "mlscope": mlscope.WSGIMiddleware(plain, registry=CollectorRegistry())}
+
+
 # --------------------------------------------------------------------------- report
 
 def _measure(variants: dict[str, Any], round_fn: Callable[[Any, int], float], n: int,
@@ -302,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     ratio_asgi, _ = _table("ASGI (Starlette, GET /items/{item_id})", asgi)
     wsgi = _measure(_wsgi_variants(), _wsgi_round, args.requests, args.rounds)
     ratio_wsgi, _ = _table("WSGI (Flask, GET /items/<int:item_id>)", wsgi)
+    plain = _measure(_plain_wsgi_variants(), _wsgi_round, args.requests, args.rounds)
+    p_bare, p_ours = plain["bare"] * 1e6, plain["mlscope"] * 1e6
+    print(f"\nfor reference, a plain WSGI callable (no framework): bare {p_bare:.1f} us, "
+          f"mlscope {p_ours:.1f} us, overhead {p_ours - p_bare:.1f} us")
     _exposition((1_000, 10_000))
     _multiprocess(args.dead_workers)
     return 0 if min(ratio_asgi, ratio_wsgi) >= 8 else 1
