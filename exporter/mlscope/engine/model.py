@@ -27,6 +27,7 @@ from mlscope.engine.drift import DriftConfig, evaluate
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
 from mlscope.engine.report import DriftReport
+from mlscope.engine.samples import BatchRows, SampleConfig, SampleStore
 from mlscope.engine.windows import DEFAULT_WINDOWS, RingCounts, WindowSpec
 
 __all__ = ["DEFAULT_WINDOWS", "DriftConfig", "ModelEngine", "WindowSpec"]
@@ -61,6 +62,7 @@ class ModelEngine:
         *,
         windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
         config: DriftConfig | None = None,
+        samples: SampleConfig | None = None,
     ) -> None:
         if not windows:
             raise ValueError("'windows' must hold at least one WindowSpec")
@@ -100,6 +102,21 @@ class ModelEngine:
         self._output_set = ColumnSet(profile.outputs)
         self._build_static()
         self._tracker = self._make_tracker()
+        # Drill-down rows (GET /v1/samples): bounded reservoirs fed from the bin indices
+        # that ingest computes anyway; None when switched off.
+        self.sample_config = samples or SampleConfig()
+        self.samples: SampleStore | None = None
+        if self.sample_config.enabled:
+            sc = self.sample_config
+            self.samples = SampleStore(
+                [fp.name for fp in feats],
+                [fp.n_bins for fp in feats],
+                per_bin=sc.per_bin,
+                top_outliers=sc.top_outliers,
+                wrong_predictions=sc.wrong_predictions,
+                sensitive=sc.sensitive,
+            )
+        self._bin_of_label = [{lab: b for b, lab in enumerate(fp.bin_labels)} for fp in feats]
 
     # -------------------------------------------------------------- setup
     def _build_static(self) -> None:
@@ -199,7 +216,9 @@ class ModelEngine:
             return  # an empty batch carries nothing to count
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.
-        wants_index = self._tracker is not None and (batch.ids is not None or batch.labels is not None)
+        wants_index = self.samples is not None or (
+            self._tracker is not None and (batch.ids is not None or batch.labels is not None)
+        )
         binned = bin_batch(self.profile, batch, with_index=wants_index)
         vec = np.concatenate([[binned.n_rows], *binned.feature_counts, *binned.output_counts]).astype(
             np.int64
@@ -226,8 +245,41 @@ class ModelEngine:
                 self._outlier_hist += hist
                 self._outlier_sum += s_sum
                 self._outliers += n_out
+        if self.samples is not None and binned.bin_index is not None:
+            self._offer_samples(batch, binned.bin_index, binned.outlier_scores, now)
         if self._tracker is not None:
             self._call_tracker("observe_predictions", batch, binned.bin_index, now)
+
+    def _offer_samples(self, batch: Batch, index: np.ndarray, scores: np.ndarray | None, now: float) -> None:
+        assert self.samples is not None
+        try:
+            ts: np.ndarray | float = now
+            if batch.timestamps is not None:
+                t = np.asarray(batch.timestamps, dtype=np.float64)
+                ts = np.where(np.isfinite(t), t, now)
+            rows = BatchRows(
+                batch.features,
+                ids=batch.ids,
+                predictions=batch.predictions,
+                labels=batch.labels,
+                n_rows=batch.n_rows,
+            )
+            self.samples.offer(rows, index, ts, outlier_scores=scores)
+        except Exception:  # drill-down rows must never cost the counts
+            log.exception("SampleStore.offer failed for model %r", self.name)
+            with self._lock:
+                self.internal_errors += 1
+
+    def sample_bin(self, feature: str, bin_label: str) -> int:
+        """The bin index of ``feature``'s bin labelled ``bin_label`` (the ``bin`` label of
+        ``mlscope_feature_bin_total``); KeyError naming what is unknown."""
+        for fp, table in zip(self.profile.features, self._bin_of_label, strict=True):
+            if fp.name == feature:
+                b = table.get(bin_label)
+                if b is None:
+                    raise KeyError(f"feature {feature!r} has no bin {bin_label!r} (bins: {list(table)})")
+                return b
+        raise KeyError(f"model {self.name!r} has no feature {feature!r}")
 
     def ingest_labels(self, ids: np.ndarray, labels: np.ndarray, now: float) -> None:
         """Hand ground-truth labels to the model-quality tracker (no-op without one)."""

@@ -21,6 +21,7 @@ from mlscope.engine.drift import DriftConfig
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from mlscope.engine.report import DriftReport
+from mlscope.engine.samples import SampleConfig
 from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError, InputError
 
@@ -77,6 +78,7 @@ class Engine:
         *,
         windows: Sequence[WindowSpec] | None = None,
         config: DriftConfig | None = None,
+        samples: SampleConfig | None = None,
     ) -> bool:
         """Register a model; False (counted as overflow) when ``max_models`` is reached."""
         if not name:
@@ -88,7 +90,11 @@ class Engine:
                 self._overflow["model"] += 1
                 return False
         engine = ModelEngine(
-            name, self._capped(profile), windows=windows or self.windows, config=config or self.config
+            name,
+            self._capped(profile),
+            windows=windows or self.windows,
+            config=config or self.config,
+            samples=samples,
         )
         with self._lock:
             self._models[name] = engine
@@ -103,7 +109,7 @@ class Engine:
         capped = self._capped(profile)
         if capped.hash == old.profile_hash:
             return True
-        engine = ModelEngine(name, capped, windows=old.windows, config=old.config)
+        engine = ModelEngine(name, capped, windows=old.windows, config=old.config, samples=old.sample_config)
         with self._lock:
             self._models[name] = engine
         return False

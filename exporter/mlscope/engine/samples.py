@@ -26,6 +26,67 @@ import numpy as np
 from mlscope.errors import ConfigError
 
 Row = dict[str, Any]
+#: Up to this many bins a feature's picks are found by one compare per bin, above it by a
+#: stable sort of the column (whose cost does not grow with the number of bins).
+_SCAN_BINS = 32
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Per-model drill-down settings (the ``samples`` key of a sidecar model).
+
+    ``enabled=False`` turns the store off: ingest then neither keeps rows nor asks the
+    binning for per-row bin indices it would not otherwise need.
+    """
+
+    enabled: bool = True
+    per_bin: int = 5
+    top_outliers: int = 20
+    wrong_predictions: int = 20
+    sensitive: tuple[str, ...] = ()
+
+
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python value JSON encoders know."""
+    item = getattr(v, "item", None)
+    return item() if item is not None else v
+
+
+class BatchRows(Sequence[Row]):
+    """The rows of a column batch, built one at a time on demand.
+
+    :meth:`SampleStore.offer` keeps only the last ``per_bin`` rows per bin, so only
+    those are turned into dicts; the other rows of a large batch cost nothing here.
+    """
+
+    def __init__(
+        self,
+        columns: Mapping[str, Any],
+        *,
+        ids: Any = None,
+        predictions: Any = None,
+        labels: Any = None,
+        n_rows: int,
+    ) -> None:
+        self._columns = columns
+        self._ids, self._predictions, self._labels = ids, predictions, labels
+        self._n = n_rows
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        row: Row = {}
+        if self._ids is not None:
+            row["id"] = _plain(self._ids[i])
+        if self._predictions is not None:
+            row["prediction"] = _plain(self._predictions[i])
+        if self._labels is not None:
+            row["label"] = _plain(self._labels[i])
+        row["features"] = {k: _plain(col[i]) for k, col in self._columns.items()}
+        return row
 
 
 @dataclass(frozen=True)
@@ -94,7 +155,11 @@ class SampleStore:
         self._lock = threading.Lock()
 
     def _clean(self, row: Mapping[str, Any]) -> Row:
-        return {k: v for k, v in row.items() if k not in self.sensitive}
+        out = {k: v for k, v in row.items() if k not in self.sensitive}
+        feats = out.get("features")
+        if isinstance(feats, Mapping):  # a BatchRows row: features nested as in the event schema
+            out["features"] = {k: v for k, v in feats.items() if k not in self.sensitive}
+        return out
 
     def offer(
         self,
@@ -107,8 +172,8 @@ class SampleStore:
         """Consider a batch: ``rows[i]`` fell in bin ``bin_index[i, j]`` of feature ``j``.
 
         Only the last ``per_bin`` rows of the batch per bin can survive, so only those
-        are copied; the selection is vectorised per feature (a stable sort of the bin
-        column), never a Python loop over all rows times all features.
+        are copied (``rows`` may be a lazy :class:`BatchRows`); the selection is
+        vectorised per feature, never a Python loop over all rows times all features.
         """
         n = len(rows)
         if n == 0 or self.per_bin == 0 and self._top_n == 0:
@@ -131,6 +196,14 @@ class SampleStore:
                 if rings is None:
                     continue
                 col = bin_index[:, j]
+                if len(rings) <= _SCAN_BINS:
+                    # One vectorised compare per bin: a few times cheaper than sorting
+                    # the column for the usual 10-20 bins (benchmarked on 20,000 rows).
+                    for b in range(len(rings)):
+                        idx = np.flatnonzero(col == b)[-self.per_bin:]
+                        if idx.size:
+                            picks.append((j, b, idx.tolist()))
+                    continue
                 order = np.argsort(col, kind="stable")
                 sorted_bins = col[order]
                 # last position of each bin value in the sorted column
