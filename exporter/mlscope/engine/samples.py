@@ -200,9 +200,9 @@ class SampleStore:
                     # One vectorised compare per bin: a few times cheaper than sorting
                     # the column for the usual 10-20 bins (benchmarked on 20,000 rows).
                     for b in range(len(rings)):
-                        idx = np.flatnonzero(col == b)[-self.per_bin:]
-                        if idx.size:
-                            picks.append((j, b, idx.tolist()))
+                        last = np.flatnonzero(col == b)[-self.per_bin:]
+                        if last.size:
+                            picks.append((j, b, last.tolist()))
                     continue
                 order = np.argsort(col, kind="stable")
                 sorted_bins = col[order]
