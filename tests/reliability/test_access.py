@@ -34,9 +34,27 @@ WRONG_PASSWORD = "guess-pw-5d3b"
 def _cert(tmp: Path) -> tuple[Path, Path]:
     key, crt = tmp / "server.key", tmp / "server.crt"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return key, crt
 
@@ -52,14 +70,31 @@ def test_everything_on_refuses_counts_and_never_logs_secrets(tmp_path: Path, log
     key, crt = _cert(tmp_path)
     (tmp_path / "token").write_text(TOKEN + "\n")
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    (tmp_path / "web.yml").write_text(yaml.safe_dump({
-        "tls_server_config": {"cert_file": crt.name, "key_file": key.name},
-        "basic_auth_users": {"prom": hashed},
-    }))
+    (tmp_path / "web.yml").write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {"cert_file": crt.name, "key_file": key.name},
+                "basic_auth_users": {"prom": hashed},
+            }
+        )
+    )
     port = free_port()
-    cmd = [PYTHON, "-m", "mlscope", "serve", "--port", str(port), "--profile", str(profile),
-           "--ingest-token-file", str(tmp_path / "token"), "--web-config", str(tmp_path / "web.yml"),
-           "--log-format", log_format]  # no --host: the default bind is under test
+    cmd = [
+        PYTHON,
+        "-m",
+        "mlscope",
+        "serve",
+        "--port",
+        str(port),
+        "--profile",
+        str(profile),
+        "--ingest-token-file",
+        str(tmp_path / "token"),
+        "--web-config",
+        str(tmp_path / "web.yml"),
+        "--log-format",
+        log_format,
+    ]  # no --host: the default bind is under test
     log = tmp_path / "sidecar.log"
     p = Proc(cmd, env={"PYTHONPATH": f"{REPO / 'exporter'}:{REPO}"}, log=log)
     ctx = ssl.create_default_context(cafile=str(crt))
@@ -68,24 +103,38 @@ def test_everything_on_refuses_counts_and_never_logs_secrets(tmp_path: Path, log
     with p as proc:
         _wait_tls(port, p)
         # Default bind: loopback only, on the real listening socket.
-        listening = [c for c in psutil.Process(proc.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        listening = [
+            c for c in psutil.Process(proc.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN
+        ]
         assert {c.laddr.ip for c in listening} == {"127.0.0.1"}, listening
 
         def ingest(headers: dict[str, str]) -> int:
-            return request(url + "/v1/events", ndjson([{"features": {"age": 3}}]), headers=headers,
-                           method="POST", context=ctx)[0]
+            return request(
+                url + "/v1/events",
+                ndjson([{"features": {"age": 3}}]),
+                headers=headers,
+                method="POST",
+                context=ctx,
+            )[0]
 
         refused_ingest: list[dict[str, Any]] = [
-            {}, {"Authorization": f"Bearer {WRONG_TOKEN}"}, {"Authorization": TOKEN},
-            {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"},
+            {},
+            {"Authorization": f"Bearer {WRONG_TOKEN}"},
+            {"Authorization": TOKEN},
+            {"Authorization": f"Basic {TOKEN}"},
+            {"Authorization": f"Bearer {TOKEN}x"},
             {"Authorization": "Bearer "},
         ]
         for h in refused_ingest:
             assert ingest(h) == 401, h
         assert ingest({"Authorization": f"Bearer {TOKEN}"}) == 200
         refused_scrape: list[dict[str, str]] = [
-            {}, _basic("prom", WRONG_PASSWORD), _basic("root", PASSWORD), {"Authorization": "Basic !!notbase64"},
-            {"Authorization": f"Bearer {TOKEN}"}, {"Authorization": "Basic " + base64.b64encode(b"prom").decode()},
+            {},
+            _basic("prom", WRONG_PASSWORD),
+            _basic("root", PASSWORD),
+            {"Authorization": "Basic !!notbase64"},
+            {"Authorization": f"Bearer {TOKEN}"},
+            {"Authorization": "Basic " + base64.b64encode(b"prom").decode()},
         ]
         for h in refused_scrape:
             assert request(url + "/metrics", headers=h, context=ctx)[0] == 401, h
@@ -104,8 +153,16 @@ def test_everything_on_refuses_counts_and_never_logs_secrets(tmp_path: Path, log
     # Graceful stop done (Proc terminates and waits): the whole log is on disk.
     logged = log.read_text(errors="replace")
     assert "ready" in logged  # the log really was captured
-    secrets = [TOKEN, PASSWORD, WRONG_TOKEN, WRONG_PASSWORD, hashed, hashed[7:29],
-               good_scrape["Authorization"][6:], key.read_text().splitlines()[1]]
+    secrets = [
+        TOKEN,
+        PASSWORD,
+        WRONG_TOKEN,
+        WRONG_PASSWORD,
+        hashed,
+        hashed[7:29],
+        good_scrape["Authorization"][6:],
+        key.read_text().splitlines()[1],
+    ]
     for s in secrets:
         assert s not in logged, f"secret {s[:6]}... appears in the sidecar log"
 
@@ -119,8 +176,19 @@ def test_loopback_is_the_default_bind_in_config() -> None:
 # Receiver fields that carry a secret in Alertmanager's configuration (0.25), each of which
 # has a *_file twin; the shipped config must use the twin so secrets live in mounted files.
 _INLINE_SECRETS = {
-    "api_key", "api_url", "routing_key", "service_key", "auth_password", "auth_secret", "password",
-    "bot_token", "token", "credentials", "user_key", "api_secret", "webhook_url",
+    "api_key",
+    "api_url",
+    "routing_key",
+    "service_key",
+    "auth_password",
+    "auth_secret",
+    "password",
+    "bot_token",
+    "token",
+    "credentials",
+    "user_key",
+    "api_secret",
+    "webhook_url",
 }
 
 
@@ -150,6 +218,11 @@ def test_alertmanager_receiver_secrets_come_from_files(amtool: str) -> None:
     for p, v in pairs:
         if p.endswith(".url") and isinstance(v, str):
             assert "@" not in v.split("/")[2], p
-    out = subprocess.run([amtool, "check-config", str(cfg_path)], capture_output=True, text=True, timeout=60,
-                         cwd=cfg_path.parent)
+    out = subprocess.run(
+        [amtool, "check-config", str(cfg_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cfg_path.parent,
+    )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -75,14 +75,27 @@ def test_100k_distinct_raw_paths_give_bounded_series() -> None:
         for i in range(100_000):
             # half match a template with a distinct id, half are distinct unmatched paths
             path = f"/items/{i}" if i % 2 else f"/scan/{i}/{'x' * (i % 7)}"
-            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-                     "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-                     "root_path": "", "headers": [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "GET",
+                "scheme": "http",
+                "path": path,
+                "raw_path": path.encode(),
+                "query_string": b"",
+                "root_path": "",
+                "headers": [],
+                "client": ("127.0.0.1", 1),
+                "server": ("127.0.0.1", 80),
+            }
             await app(scope, receive, send)
 
     asyncio.run(drive())
     text = generate_latest(reg).decode()
-    routes = {dict(lbl).get("http_route") for lbl in _series(text, "http_server_request_duration_seconds_count")}
+    routes = {
+        dict(lbl).get("http_route") for lbl in _series(text, "http_server_request_duration_seconds_count")
+    }
     assert routes == {"/items/{item_id}", "_unmatched"}
     counts = {
         dict(lbl)["http_route"]: v
@@ -186,7 +199,11 @@ def test_1000_model_names_are_capped_and_overflow_counted(profile: Profile) -> N
     assert sum(added) == 100
     text = _engine_text(engine)
     assert samples(text)[(OVERFLOW_KIND, (("kind", "model"),))] == 900
-    models = {dict(lbl).get("model") for (n, lbl) in samples(text) if n.startswith("mlscope_") and "model" in dict(lbl)}
+    models = {
+        dict(lbl).get("model")
+        for (n, lbl) in samples(text)
+        if n.startswith("mlscope_") and "model" in dict(lbl)
+    }
     assert len(models) == 100
     assert len(text.encode()) < engine_exposition_max(100, len(profile.features))
 
@@ -194,7 +211,9 @@ def test_1000_model_names_are_capped_and_overflow_counted(profile: Profile) -> N
 def test_sidecar_refuses_events_for_1000_unknown_models_by_reason_only(profile_path: Path) -> None:
     svc = Service(SidecarConfig.model_validate({"models": {"churn": {"profile": str(profile_path)}}}))
     records = [{"model": f"m{i}", "features": {"age": 1}} for i in range(1_000)]
-    parsed = svc.ingest_body(json.dumps(records).encode(), content_type="application/json", content_encoding="")
+    parsed = svc.ingest_body(
+        json.dumps(records).encode(), content_type="application/json", content_encoding=""
+    )
     assert parsed.n_accepted == 0 and {e.reason for e in parsed.errors} == {"unknown_model"}
     text = generate_latest(svc.registry).decode()
     assert samples(text)[("mlscope_ingest_rejected_total", (("reason", "unknown_model"),))] == 1_000

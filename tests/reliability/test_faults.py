@@ -49,7 +49,10 @@ def app(tmp_path: Path) -> Iterator[tuple[str, int]]:
     sidecar_port, port = free_port(), free_port()
     p = Proc(
         [PYTHON, "-m", "uvicorn", "tests.monitor._app:app", "--host", "127.0.0.1", "--port", str(port)],
-        env={"MLSCOPE_TEST_SIDECAR": f"http://127.0.0.1:{sidecar_port}", "PYTHONPATH": f"{REPO / 'exporter'}:{REPO}"},
+        env={
+            "MLSCOPE_TEST_SIDECAR": f"http://127.0.0.1:{sidecar_port}",
+            "PYTHONPATH": f"{REPO / 'exporter'}:{REPO}",
+        },
         cwd=REPO,
         log=tmp_path / "app.log",
     )
@@ -73,7 +76,9 @@ class Traffic:
         while not self._stop.is_set():
             body = orjson.dumps({"id": f"t{i}", "features": {"age": 20 + i % 50, "plan": "pro"}})
             try:
-                status, _ = request(self.url, body, method="POST", headers={"Content-Type": "application/json"})
+                status, _ = request(
+                    self.url, body, method="POST", headers={"Content-Type": "application/json"}
+                )
             except OSError as e:
                 self.failed.append(repr(e))
             else:
@@ -97,7 +102,9 @@ def _app_counts(app_url: str) -> dict[str, float]:
     return {
         "logged": value(text, "mlscope_events_logged_total", model="churn"),
         "shipped": value(text, "mlscope_events_shipped_total", model="churn"),
-        "unavailable": value(text, "mlscope_events_dropped_total", model="churn", reason="sidecar_unavailable"),
+        "unavailable": value(
+            text, "mlscope_events_dropped_total", model="churn", reason="sidecar_unavailable"
+        ),
         "rejected": value(text, "mlscope_events_dropped_total", model="churn", reason="rejected"),
         "buffer_full": value(text, "mlscope_events_dropped_total", model="churn", reason="buffer_full"),
     }
@@ -136,7 +143,10 @@ def test_sidecar_killed_mid_traffic_restores_windows_and_loses_nothing_silently(
     assert traffic.failed == []
     # 2. Every request was logged once, and every logged event is shipped or counted as dropped.
     assert app_end["logged"] == traffic.sent
-    assert app_end["shipped"] + app_end["unavailable"] + app_end["rejected"] + app_end["buffer_full"] == traffic.sent
+    assert (
+        app_end["shipped"] + app_end["unavailable"] + app_end["rejected"] + app_end["buffer_full"]
+        == traffic.sent
+    )
     assert app_end["unavailable"] > 0  # the outage was noticed and counted, not hidden
     # 3. The restarted sidecar continued from the snapshot: its total is the snapshot's
     #    count plus exactly what the app shipped after the kill (what the old process took
@@ -203,7 +213,9 @@ def _scalar(result: list[dict[str, Any]]) -> float:
     return float(result[0]["value"][1])
 
 
-def test_prometheus_restart_keeps_counters_and_rates_across_the_gap(tmp_path: Path, prometheus_bin: str) -> None:
+def test_prometheus_restart_keeps_counters_and_rates_across_the_gap(
+    tmp_path: Path, prometheus_bin: str
+) -> None:
     profile = make_profile(tmp_path / "ref.json")
     work = tmp_path / "prom"
     q = 'mlscope_ingest_events_total{model="churn"}'
@@ -274,16 +286,33 @@ def test_alert_fired_while_alertmanager_is_down_is_paged_after_it_returns(
 ) -> None:
     am_port = free_port()
     rules = tmp_path / "rules.yml"
-    rules.write_text(yaml.safe_dump({"groups": [{"name": "reliability", "rules": [{
-        "alert": "MlscopeReliabilityAlwaysFiring", "expr": "vector(1)",
-        "labels": {"severity": "page"}, "annotations": {"summary": "fires from the first evaluation"},
-    }]}]}))
+    rules.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "reliability",
+                        "rules": [
+                            {
+                                "alert": "MlscopeReliabilityAlwaysFiring",
+                                "expr": "vector(1)",
+                                "labels": {"severity": "page"},
+                                "annotations": {"summary": "fires from the first evaluation"},
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     cfg = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
     }
-    with Prometheus(prometheus_bin, cfg, tmp_path / "prom", extra_args=("--rules.alert.resend-delay=1s",)) as prom:
+    with Prometheus(
+        prometheus_bin, cfg, tmp_path / "prom", extra_args=("--rules.alert.resend-delay=1s",)
+    ) as prom:
         prom.wait_for('ALERTS{alertname="MlscopeReliabilityAlwaysFiring", alertstate="firing"}')
 
         def send_errors() -> float:
@@ -297,13 +326,30 @@ def test_alert_fired_while_alertmanager_is_down_is_paged_after_it_returns(
         _wait(lambda: send_errors() >= 2, 30, "Prometheus failing to notify the absent Alertmanager")
         am_cfg = tmp_path / "alertmanager.yml"
         with Webhook() as hook:
-            am_cfg.write_text(yaml.safe_dump({
-                "route": {"receiver": "hook", "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
-                "receivers": [{"name": "hook", "webhook_configs": [{"url": hook.url, "send_resolved": False}]}],
-            }))
+            am_cfg.write_text(
+                yaml.safe_dump(
+                    {
+                        "route": {
+                            "receiver": "hook",
+                            "group_wait": "1s",
+                            "group_interval": "1s",
+                            "repeat_interval": "1h",
+                        },
+                        "receivers": [
+                            {"name": "hook", "webhook_configs": [{"url": hook.url, "send_resolved": False}]}
+                        ],
+                    }
+                )
+            )
             am = Proc(
-                [alertmanager_bin, f"--config.file={am_cfg}", f"--storage.path={tmp_path / 'am'}",
-                 f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=", "--log.level=warn"],
+                [
+                    alertmanager_bin,
+                    f"--config.file={am_cfg}",
+                    f"--storage.path={tmp_path / 'am'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ],
                 log=tmp_path / "alertmanager.log",
             )
             with am:
@@ -332,8 +378,11 @@ def test_nvml_failing_mid_run_keeps_real_scrapes_working(tmp_path: Path, promtoo
     nvml = FakeNVML([FakeDevice("GPU-aaaa", "NVIDIA H100"), FakeDevice("GPU-bbbb", "NVIDIA H100")])
     service.registry.register(GPUCollector(nvml=nvml, retry_init_s=0))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(service), host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(service), host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+        )
+    )
     t = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     t.start()
     try:
@@ -341,8 +390,14 @@ def test_nvml_failing_mid_run_keeps_real_scrapes_working(tmp_path: Path, promtoo
         wait_http(url + "/healthz", 30)
         assert value(metrics(url), "mlscope_gpu_devices") == 2
         # The GPU falls off the bus: every per-device call fails from now on.
-        for call in ("nvmlDeviceGetUtilizationRates", "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetTemperature",
-                     "nvmlDeviceGetPowerUsage", "nvmlDeviceGetClockInfo", "nvmlDeviceGetHandleByIndex"):
+        for call in (
+            "nvmlDeviceGetUtilizationRates",
+            "nvmlDeviceGetMemoryInfo",
+            "nvmlDeviceGetTemperature",
+            "nvmlDeviceGetPowerUsage",
+            "nvmlDeviceGetClockInfo",
+            "nvmlDeviceGetHandleByIndex",
+        ):
             nvml.fail[call] = FakeNVML.NVML_ERROR_GPU_IS_LOST
         post(url + "/v1/events", ndjson([{"features": {"age": 1, "plan": "pro"}}] * 3))
         text = metrics(url)  # still a 200 with the rest of the exposition
@@ -354,7 +409,9 @@ def test_nvml_failing_mid_run_keeps_real_scrapes_working(tmp_path: Path, promtoo
         assert value(text, "mlscope_gpu_devices") == 0
         assert value(text, "mlscope_nvml_errors_total", call="nvmlDeviceGetCount") >= 1
         (tmp_path / "expo.txt").write_text(text)
-        out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+        )
         assert out.returncode == 0, out.stdout + out.stderr
         nvml.fail.clear()  # and recovers when the GPU comes back
         assert value(metrics(url), "mlscope_gpu_devices") == 2
@@ -368,9 +425,14 @@ def test_nvml_failing_mid_run_keeps_real_scrapes_working(tmp_path: Path, promtoo
 def _tiny_disk(path: Path) -> Iterator[dict[str, Any]]:
     """A 4 kB tmpfs at ``path`` when mounting works (root); else a file-size rlimit for the child."""
     path.mkdir()
-    mounted = os.geteuid() == 0 and shutil.which("mount") is not None and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(path)], capture_output=True, timeout=30
-    ).returncode == 0
+    mounted = (
+        os.geteuid() == 0
+        and shutil.which("mount") is not None
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(path)], capture_output=True, timeout=30
+        ).returncode
+        == 0
+    )
     try:
         yield {"mounted": mounted}
     finally:
@@ -391,11 +453,19 @@ def test_disk_full_for_the_snapshot_is_counted_and_serving_goes_on(tmp_path: Pat
             def preexec() -> None:
                 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
-        with _sidecar_with_preexec(tmp_path, ("--profile", str(profile), "--snapshot", str(snap)), env, preexec) as url:
+        with _sidecar_with_preexec(
+            tmp_path, ("--profile", str(profile), "--snapshot", str(snap)), env, preexec
+        ) as url:
             for i in range(20):
-                status, body = post(url + "/v1/events", ndjson([{"features": {"age": i, "plan": "pro"}}] * 50))
+                status, body = post(
+                    url + "/v1/events", ndjson([{"features": {"age": i, "plan": "pro"}}] * 50)
+                )
                 assert status == 200 and body["accepted"] == 50
-            _wait(lambda: value(metrics(url), "mlscope_snapshot_errors_total") >= 2, 30, "failed snapshot writes")
+            _wait(
+                lambda: value(metrics(url), "mlscope_snapshot_errors_total") >= 2,
+                30,
+                "failed snapshot writes",
+            )
             text = metrics(url)
             assert value(text, "mlscope_ingest_events_total", model="churn") == 1000
             assert request(url + "/healthz")[0] == 200
@@ -408,7 +478,19 @@ def _sidecar_with_preexec(
     tmp: Path, args: tuple[str, ...], env: dict[str, str], preexec: Callable[[], None] | None
 ) -> Iterator[str]:
     port = free_port()
-    cmd = [PYTHON, "-m", "mlscope", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-format", "text", *args]
+    cmd = [
+        PYTHON,
+        "-m",
+        "mlscope",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-format",
+        "text",
+        *args,
+    ]
     full_env = {**os.environ, "PYTHONPATH": str(REPO / "exporter"), **env}
     with open(tmp / "sidecar.log", "wb") as log:
         proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec)

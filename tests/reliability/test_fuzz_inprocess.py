@@ -93,7 +93,9 @@ def local_monitor(profile_path: Path) -> Iterator[tuple[Monitor, _Counts]]:
     features=feature_payloads,
     predictions=st.one_of(st.none(), scalars, st.lists(scalars, max_size=6)),
     ids=st.one_of(st.none(), scalars, st.lists(scalars, max_size=6)),
-    scores=st.one_of(st.none(), st.floats(), st.lists(st.floats(), max_size=6), st.dictionaries(text, scalars)),
+    scores=st.one_of(
+        st.none(), st.floats(), st.lists(st.floats(), max_size=6), st.dictionaries(text, scalars)
+    ),
 )
 def test_monitor_log_never_raises_and_accounts_for_every_event(
     local_monitor: tuple[Monitor, _Counts], features: Any, predictions: Any, ids: Any, scores: Any
@@ -158,7 +160,12 @@ def test_monitor_never_blocks_on_a_sidecar_that_never_answers() -> None:
     port = blackhole.getsockname()[1]
     reg = CollectorRegistry()
     mon = Monitor(
-        "bh", sidecar=f"http://127.0.0.1:{port}", registry=reg, capacity=50, retries=0, timeout_s=0.5,
+        "bh",
+        sidecar=f"http://127.0.0.1:{port}",
+        registry=reg,
+        capacity=50,
+        retries=0,
+        timeout_s=0.5,
         interval_s=0.05,
     )
     n = 20_000
@@ -194,7 +201,9 @@ def test_monitor_never_blocks_on_a_sidecar_that_never_answers() -> None:
 
 
 # --------------------------------------------------------------------- ingest parsing
-_CTYPES = st.sampled_from(["application/json", "application/x-ndjson", "text/plain", "", "application/json; charset=utf-8"])
+_CTYPES = st.sampled_from(
+    ["application/json", "application/x-ndjson", "text/plain", "", "application/json; charset=utf-8"]
+)
 
 
 def _hostile_bytes() -> st.SearchStrategy[bytes]:

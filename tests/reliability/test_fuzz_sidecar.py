@@ -114,7 +114,11 @@ def _check_answer(conn: Conn, path: str, body: bytes, headers: dict[str, str]) -
 
 
 _record = st.fixed_dictionaries(
-    {"features": st.one_of(st.dictionaries(st.sampled_from(["age", "plan", "x"]) | text, scalars, max_size=5), json_values)},
+    {
+        "features": st.one_of(
+            st.dictionaries(st.sampled_from(["age", "plan", "x"]) | text, scalars, max_size=5), json_values
+        )
+    },
     optional={
         "model": st.one_of(st.just("churn"), json_values),
         "id": json_values,
@@ -137,8 +141,14 @@ def _encode(records: list[Any], style: str) -> tuple[bytes, dict[str, str]]:
 
 
 @settings(
-    max_examples=60, deadline=None, derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(
     records=st.lists(st.one_of(_record, json_values), min_size=1, max_size=8),
@@ -153,7 +163,9 @@ def test_random_records_get_json_4xx_or_2xx_and_are_counted(
 
 
 @settings(
-    max_examples=60, deadline=None, derandomize=True,
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(body=st.binary(min_size=1, max_size=2000), gz=st.booleans())
@@ -195,7 +207,9 @@ def test_oversized_bodies_are_refused_with_413_declared_or_chunked(conn: Conn, s
 
     before = _counters(conn)
     c = http.client.HTTPConnection("127.0.0.1", sc.port, timeout=30)
-    c.request("POST", "/v1/events", body=chunks(), headers={"Content-Type": "application/json"}, encode_chunked=True)
+    c.request(
+        "POST", "/v1/events", body=chunks(), headers={"Content-Type": "application/json"}, encode_chunked=True
+    )
     r = c.getresponse()
     assert r.status == 413 and orjson.loads(r.read())["reason"] == "too_large"
     c.close()
@@ -243,7 +257,7 @@ def test_slow_clients_do_not_block_other_requests(sc: Sidecar) -> None:
 def test_a_stalled_client_does_not_stop_others(sc: Sidecar) -> None:
     """A client that sends half a body and goes silent holds only its own connection."""
     s = socket.create_connection(("127.0.0.1", sc.port), timeout=30)
-    s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"feat")
+    s.sendall(b'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"feat')
     done = threading.Event()
     errors: list[BaseException] = []
 
@@ -251,7 +265,10 @@ def test_a_stalled_client_does_not_stop_others(sc: Sidecar) -> None:
         try:
             c = Conn(sc.port)
             for _ in range(50):
-                assert c.post("/v1/events", b'{"features": {"age": 1}}', {"Content-Type": "application/json"})[0] == 200
+                assert (
+                    c.post("/v1/events", b'{"features": {"age": 1}}', {"Content-Type": "application/json"})[0]
+                    == 200
+                )
             c.close()
         except BaseException as e:  # reported by the main thread
             errors.append(e)
@@ -263,14 +280,32 @@ def test_a_stalled_client_does_not_stop_others(sc: Sidecar) -> None:
     s.close()
 
 
-@pytest.mark.skipif(shutil.which("schemathesis") is None and not Path(__file__).parents[2].joinpath(".venv/bin/schemathesis").exists(), reason="schemathesis not installed")
+@pytest.mark.skipif(
+    shutil.which("schemathesis") is None
+    and not Path(__file__).parents[2].joinpath(".venv/bin/schemathesis").exists(),
+    reason="schemathesis not installed",
+)
 def test_schemathesis_against_the_served_openapi(sc: Sidecar, tmp_path: Path) -> None:
     """schemathesis (CLI, deterministic generation) finds no failure of any check."""
     exe = shutil.which("schemathesis") or str(Path(__file__).parents[2] / ".venv/bin/schemathesis")
     cmd = [
-        exe, "run", f"{sc.url}/openapi.json", "--checks", "all", "--max-examples", "40",
-        "--generation-deterministic", "--workers", "1", "--no-color", "--wait-for-schema", "20",
-        "--request-timeout", "20", "--report-dir", str(tmp_path / "report"),
+        exe,
+        "run",
+        f"{sc.url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "40",
+        "--generation-deterministic",
+        "--workers",
+        "1",
+        "--no-color",
+        "--wait-for-schema",
+        "20",
+        "--request-timeout",
+        "20",
+        "--report-dir",
+        str(tmp_path / "report"),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]

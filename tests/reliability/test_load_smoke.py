@@ -15,11 +15,27 @@ from tests._servers import PYTHON, REPO
 
 def test_load_benchmark_accounts_for_every_event_in_a_short_run() -> None:
     out = subprocess.run(
-        [PYTHON, str(REPO / "benchmarks" / "load.py"), "--duration", "2", "--clients", "2",
-         "--ingest-clients", "1", "--batch", "100"],
-        capture_output=True, text=True, timeout=240, cwd=REPO,
+        [
+            PYTHON,
+            str(REPO / "benchmarks" / "load.py"),
+            "--duration",
+            "2",
+            "--clients",
+            "2",
+            "--ingest-clients",
+            "1",
+            "--batch",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "every event counted exactly once" in out.stdout
     assert "-> counted exactly once" in out.stdout
-    assert "throughput ratio mlscope/bare:" in out.stdout and "ratio mlscope sidecar / parse-only ceiling:" in out.stdout
+    assert (
+        "throughput ratio mlscope/bare:" in out.stdout
+        and "ratio mlscope sidecar / parse-only ceiling:" in out.stdout
+    )
