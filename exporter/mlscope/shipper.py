@@ -17,9 +17,11 @@ from __future__ import annotations
 import gzip
 import http.client
 import logging
+import os
 import ssl
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,6 +73,7 @@ class HTTPTransport:
         self._ssl = ssl_context
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._conn: http.client.HTTPConnection | None = None
+        self._pid = os.getpid()
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._https:
@@ -79,6 +82,10 @@ class HTTPTransport:
         return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
 
     def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
+        if self._pid != os.getpid():
+            # A forked child shares the parent's socket: never talk over it (left open,
+            # the parent still owns it), open our own.
+            self._pid, self._conn = os.getpid(), None
         if self._conn is None:
             self._conn = self._connect()
         try:
@@ -180,6 +187,20 @@ class Shipper:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+        # A thread does not survive fork (gunicorn --preload, multiprocessing): the child
+        # would buffer forever and ship nothing. It gets its own thread and an empty buffer
+        # (what the parent buffered is the parent's to deliver; both would double-count).
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _restart_in_child(ref()))
+
+    def _after_fork(self) -> None:
+        if self._closed:
+            return
+        self._q = deque()
+        self._wake = threading.Event()
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self._thread.name, daemon=True)
+        self._thread.start()
 
     def __len__(self) -> int:
         return len(self._q)
@@ -256,3 +277,8 @@ class Shipper:
                     self._on_error(e)
                 except Exception:  # pragma: no cover - last line of defence
                     pass
+
+
+def _restart_in_child(shipper: Shipper | None) -> None:
+    if shipper is not None:
+        shipper._after_fork()
