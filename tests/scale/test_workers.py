@@ -5,6 +5,10 @@ row counters equal the requests answered, and labels posted once per id all matc
 row shipped twice would make its id a duplicate, a lost one leaves its label unmatched).
 Then gunicorn is stopped with SIGTERM right after a second burst: each worker's Monitor
 delivers what it still holds at exit (atexit close), so the totals stay exact.
+
+Run twice: the app imported by each worker after the fork, and with ``--preload`` (imported
+once in the master, so every worker inherits a Monitor whose background thread did not
+survive the fork; the Monitor starts a fresh one in the child).
 """
 
 from __future__ import annotations
@@ -24,9 +28,16 @@ WORKERS = 3
 
 
 def _predict(app: str, i: int) -> int:
-    body = orjson.dumps({"id": f"r{i}", "features": {"age": 20 + i % 50, "plan": "pro"},
-                         "prediction": "yes" if i % 3 else "no"})
-    status, data = request(app + "/predict", body, method="POST", headers={"Content-Type": "application/json"})
+    body = orjson.dumps(
+        {
+            "id": f"r{i}",
+            "features": {"age": 20 + i % 50, "plan": "pro"},
+            "prediction": "yes" if i % 3 else "no",
+        }
+    )
+    status, data = request(
+        app + "/predict", body, method="POST", headers={"Content-Type": "application/json"}
+    )
     assert status == 200, data
     return int(orjson.loads(data)["pid"])
 
@@ -44,20 +55,39 @@ def _wait_count(url: str, want: float, timeout_s: float = 30) -> str:
         if value(text, "mlscope_ingest_events_total", model="churn") >= want:
             return text
         time.sleep(0.1)
-    raise AssertionError(f"sidecar counted {value(text, 'mlscope_ingest_events_total', model='churn')} of {want}")
+    raise AssertionError(
+        f"sidecar counted {value(text, 'mlscope_ingest_events_total', model='churn')} of {want}"
+    )
 
 
 @pytest.mark.timeout(120)
-def test_three_gunicorn_workers_share_one_sidecar_and_every_event_counts_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("preload", [False, True], ids=["import-per-worker", "preload"])
+def test_three_gunicorn_workers_share_one_sidecar_and_every_event_counts_once(
+    tmp_path: Path, preload: bool
+) -> None:
     profile = make_profile(tmp_path / "ref.json")
     with sidecar(tmp_path, "--profile", str(profile), "--model", "churn") as sc:
         port = free_port()
         app = f"http://127.0.0.1:{port}"
         gunicorn = Proc(
-            [PYTHON, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", str(WORKERS),
-             "-b", f"127.0.0.1:{port}", "--graceful-timeout", "20", "tests.scale.apps.monitored:app"],
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "-k",
+                "uvicorn_worker.UvicornWorker",
+                "-w",
+                str(WORKERS),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--graceful-timeout",
+                "20",
+                *(["--preload"] if preload else []),
+                "tests.scale.apps.monitored:app",
+            ],
             env={"MLSCOPE_TEST_SIDECAR": sc.url, "PYTHONPATH": f"{REPO / 'exporter'}:{REPO}"},
-            cwd=REPO, log=tmp_path / "gunicorn.log",
+            cwd=REPO,
+            log=tmp_path / "gunicorn.log",
         )
         with gunicorn as proc:
             wait_http(app + "/predict", 30, proc)  # 405 on GET: the app answers

@@ -1,8 +1,9 @@
 """A serving app for the multi-worker test: every request logs one row through a Monitor.
 
-Run under gunicorn with the uvicorn worker class and no ``--preload``: each worker imports
-this module after the fork, so each has its own Monitor and background thread (a thread
-does not survive ``fork``; a Monitor made in the master before forking would never ship).
+Run under gunicorn with the uvicorn worker class. Without ``--preload`` each worker
+imports this module after the fork and makes its own Monitor; with ``--preload`` the
+master makes one and every worker inherits it, and the Monitor's shipper starts a fresh
+background thread in each child (a thread does not survive ``fork``).
 ``MLSCOPE_TEST_SIDECAR`` names the one sidecar all workers share.
 """
 
