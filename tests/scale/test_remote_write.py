@@ -41,7 +41,9 @@ def test_remote_write_delivers_mlscope_series_and_drops_the_rest(tmp_path: Path,
                         extra_args=("--web.enable-remote-write-receiver",)) as receiver:
             local_cfg = {
                 "global": {"scrape_interval": "1s", "external_labels": {"cluster": "test", "replica": "a"}},
-                "scrape_configs": [{"job_name": "mlscope-sidecar", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
+                "scrape_configs": [
+                    {"job_name": "mlscope-sidecar", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+                ],
                 "remote_write": _remote_write_block(receiver.url),
             }
             with Prometheus(prometheus_bin, local_cfg, tmp_path / "local"):
