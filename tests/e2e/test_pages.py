@@ -49,11 +49,13 @@ APP_JOB, SIDECAR_JOB = "mlscope-demo-app", "mlscope-sidecar"
 MODELS = {"data": MODEL_NAME, "shift": "credit-risk-shift", "labels": "credit-risk-labels",
           "ops": "credit-risk-ops"}
 # Generator settings per app: (requests per second, rows per request). The ops app is
-# slow during the error burst so that 5xx are a few percent of the job's requests (over
-# the 14.4x burn threshold of 1.44%), and fast afterwards so that the short window
-# recovers within a minute or so.
-RATES = {"data": (5.0, 20), "shift": (5.0, 20), "labels": (5.0, 20), "ops": (1.5, 1)}
-OPS_RECOVERY_RPS = 60.0
+# slow during the error burst so that its 5xx (every other answer) are ~3% of the job's
+# requests, twice the 14.4x burn threshold of 1.44%, and fast afterwards so that the
+# error ratio falls under the threshold again within a minute or two, also when the
+# machine is too busy to reach the asked rate. (It must: once the burst has left the 5m
+# window, at the latest, the ratio is 0.)
+RATES = {"data": (5.0, 20), "shift": (5.0, 20), "labels": (5.0, 20), "ops": (1.0, 1)}
+OPS_RECOVERY_RPS = 40.0
 OVERRIDES: dict[str, Any] = {
     "scrape_interval": "1s", "evaluation_interval": "1s",
     "drift": {"window": "5m", "for": "0s"},
@@ -66,7 +68,7 @@ OVERRIDES: dict[str, Any] = {
 }
 HEALTHY_S = 20.0
 PAGE_TIMEOUT_S = 90.0
-BURN_TIMEOUT_S = 200.0
+BURN_TIMEOUT_S = 240.0
 
 
 @dataclass
@@ -343,7 +345,7 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
 KNOWN_GAPS: dict[str, str] = {}
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)  # drawing the pictures (MLSCOPE_E2E_RENDER) is slow on a busy machine
 def test_every_grafana_panel_query_returns_data(stack: Stack) -> None:
     files = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
     assert files, "no dashboards under grafana/dashboards"

@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -51,11 +51,20 @@ class DemoState:
     """Mutable state of one app instance: the scenario being played."""
 
     scenario: str = "healthy"
+    predict_calls: int = 0  # paces the error burst
+
+
+def fails(n: int, ratio: float) -> bool:
+    """Whether call number ``n`` (1, 2, ...) fails when a ``ratio`` share must fail.
+
+    Evenly spread and exact instead of random: the error share the burn-rate alert
+    sees is the scenario's, not a draw that may dip under the alert's threshold.
+    """
+    return math.floor(n * ratio) != math.floor((n - 1) * ratio)
 
 
 def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoState | None = None,
-               instrument: bool = True, registry: Any = None, seed: int | None = None,
-               model_name: str = MODEL_NAME) -> Any:
+               instrument: bool = True, registry: Any = None, model_name: str = MODEL_NAME) -> Any:
     """Build the FastAPI app around a trained ``model``.
 
     ``monitor`` receives every prediction and label (``None`` logs nothing: used by tests
@@ -67,7 +76,6 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
     from fastapi.responses import JSONResponse
 
     st = state or DemoState()
-    rng = random.Random(seed)
     app = FastAPI(title="mlscope demo: credit-risk model", version="1")
     app.state.demo = st
 
@@ -109,7 +117,8 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
         scen = scenarios.SCENARIOS[st.scenario]
         if scen.extra_latency_s:
             await asyncio.sleep(scen.extra_latency_s)
-        if scen.error_ratio and rng.random() < scen.error_ratio:
+        st.predict_calls += 1
+        if scen.error_ratio and fails(st.predict_calls, scen.error_ratio):
             # The failure mode of an overloaded backend: an answer, but a 500.
             return JSONResponse({"error": "model backend unavailable"}, status_code=500)
         predicted, proba = model.predict(rows)
@@ -179,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile.save(args.profile_out)
         log.info("reference profile written to %s", args.profile_out)
     monitor = build_monitor(profile, args.sidecar or None, args.model_name)
-    app = create_app(model, monitor=monitor, seed=args.seed, model_name=args.model_name)
+    app = create_app(model, monitor=monitor, model_name=args.model_name)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

@@ -121,7 +121,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "MlscopeDataQualitySpike", _missing_values, feature_names=(MISSING_FEATURE,)),
     Scenario("unseen_categories", f"{UNSEEN_SHARE:.0%} of rows from regions never seen in training",
              "MlscopeDataQualitySpike", _unseen_categories, feature_names=(UNSEEN_FEATURE,)),
-    Scenario("error_burst", "the server answers 50% of predictions with 500",
+    Scenario("error_burst", "the server answers every other prediction with 500",
              "MlscopeErrorBudgetBurn", error_ratio=0.5),
     Scenario("latency_spike", "every prediction takes 3 s longer (a slow dependency)",
              "MlscopeLatencyHigh", extra_latency_s=3.0),
