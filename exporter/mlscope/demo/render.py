@@ -77,13 +77,15 @@ def render_dashboard(path: Path, prometheus: str, out_dir: Path, *, minutes: flo
     panels = [p for p in panels_of(dash.get("panels", [])) if p.get("targets") and p.get("gridPos")]
     end = time.time()
     start = end - minutes * 60
-    rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
+    top = min(p["gridPos"]["y"] for p in panels)  # rows above hold only collapsed headers
+    rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels) - top
     fig = plt.figure(figsize=(16, rows * 0.42), dpi=80)
     fig.suptitle(dash.get("title", path.stem), fontsize=14, x=0.01, ha="left")
     grid = fig.add_gridspec(rows, 24, hspace=2.5, wspace=1.2)
     for p in panels:
         g = p["gridPos"]
-        ax = fig.add_subplot(grid[g["y"]:g["y"] + g["h"], g["x"]:g["x"] + g["w"]])
+        y = g["y"] - top
+        ax = fig.add_subplot(grid[y:y + g["h"], g["x"]:g["x"] + g["w"]])
         ax.set_title(p.get("title", ""), fontsize=8, loc="left")
         ax.tick_params(labelsize=6)
         series = []
