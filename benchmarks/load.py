@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import orjson
 import psutil
@@ -63,9 +62,9 @@ def _serve_app(port: int, sidecar: str | None, profile_out: str) -> None:
     profile.save(profile_out)
     if sidecar:
         monitor = build_monitor(profile, sidecar)
-        app = create_app(model, monitor=monitor, seed=7, registry=REGISTRY)
+        app = create_app(model, monitor=monitor, registry=REGISTRY)
     else:
-        app = create_app(model, monitor=None, instrument=False, seed=7)
+        app = create_app(model, monitor=None, instrument=False)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -151,8 +150,15 @@ class RSSSampler:
         self._t.join(10)
 
 
-def _drive(port: int, path: str, body: bytes, headers: dict[str, str], clients: int, duration_s: float,
-           on_reply: Callable[[bytes], int] | None = None) -> tuple[list[float], int, int, float]:
+def _drive(
+    port: int,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    clients: int,
+    duration_s: float,
+    on_reply: Callable[[bytes], int] | None = None,
+) -> tuple[list[float], int, int, float]:
     """``clients`` keep-alive threads POST ``body`` for ``duration_s``.
 
     Returns (latencies in s, requests ok, failures, elapsed); ``on_reply`` turns a reply
@@ -212,7 +218,9 @@ def _scrape(port: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
-            key = s.name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}" if s.labels else "")
+            key = s.name + (
+                "{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}" if s.labels else ""
+            )
             out[key] = s.value
     return out
 
@@ -222,15 +230,18 @@ def _sum(m: dict[str, float], prefix: str) -> float:
 
 
 def _rss_report(name: str, samples: list[tuple[float, int]]) -> str:
+    """RSS at each tenth of the run and the growth after warm-up (the first tenth)."""
     if len(samples) < 10:
         return f"  {name}: {len(samples)} samples (run too short for a profile)"
     tenth = len(samples) // 10
     marks = [samples[min(i * tenth, len(samples) - 1)] for i in range(10)] + [samples[-1]]
     row = " ".join(f"{rss / 2**20:6.1f}" for _, rss in marks)
     warm, last = samples[tenth][1], samples[-1][1]
-    return (f"  {name:8s} RSS MiB at each tenth: {row}\n"
-            f"  {name:8s} growth after warm-up (2nd tenth -> end): {(last - warm) / 2**20:+.1f} MiB "
-            f"({(last - warm) / max(warm, 1) * 100:+.1f}%)")
+    return (
+        f"  {name:16s} RSS MiB at each tenth: {row}\n"
+        f"  {name:16s} growth after warm-up (2nd tenth -> end): {(last - warm) / 2**20:+.1f} MiB "
+        f"({(last - warm) / max(warm, 1) * 100:+.1f}%)"
+    )
 
 
 # ---------------------------------------------------------------- the two runs
@@ -245,56 +256,79 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
     rss: dict[str, dict[str, list[tuple[float, int]]]] = {}
     ok_all = True
 
-    bare_port = _free_port()
-    with _process([py, __file__, "_serve-app", "--port", str(bare_port), "--profile-out", str(tmp / "bare.json")],
-                  bare_port, "/healthz", tmp / "bare.log") as app_proc:
-        _drive(bare_port, "/predict", body, headers, args.clients, min(3.0, args.duration / 5))  # warm-up
-        with RSSSampler({"app": app_proc}) as s:
-            results["bare"] = _drive(bare_port, "/predict", body, headers, args.clients, args.duration)
-        rss["bare"] = s.samples
-
-    side_port, app_port = _free_port(), _free_port()
+    bare_port, side_port, app_port = _free_port(), _free_port(), _free_port()
     profile = tmp / "ref.json"
-    with _process([py, __file__, "_serve-app", "--port", str(app_port), "--profile-out", str(profile),
-                   "--sidecar", f"http://127.0.0.1:{side_port}"], app_port, "/healthz", tmp / "app.log") as app_proc:
-        sc_cmd = [py, "-m", "mlscope", "serve", "--host", "127.0.0.1", "--port", str(side_port),
-                  "--profile", str(profile), "--log-format", "text"]
-        with _process(sc_cmd, side_port, "/healthz", tmp / "sidecar.log") as sc_proc:
-            warm = _drive(app_port, "/predict", body, headers, args.clients, min(3.0, args.duration / 5))
-            with RSSSampler({"app": app_proc, "sidecar": sc_proc}) as s:
-                results["mlscope"] = _drive(app_port, "/predict", body, headers, args.clients, args.duration)
-            rss["mlscope"] = s.samples
-            requests_ok = results["mlscope"][1] + warm[1]  # warm-up requests were logged too
-            # Accounting: wait for the Monitor's shipper to settle (logged is counted when
-            # the background thread takes a call from its buffer), then compare both sides.
-            deadline = time.monotonic() + 30
-            while True:
-                app_m, side_m = _scrape(app_port), _scrape(side_port)
-                logged = _sum(app_m, "mlscope_events_logged_total")
-                shipped = _sum(app_m, "mlscope_events_shipped_total")
-                dropped = _sum(app_m, "mlscope_events_dropped_total")
-                ingested = _sum(side_m, "mlscope_ingest_events_total")
-                buffered = _sum(app_m, "mlscope_monitor_buffer_events")
-                settled = buffered == 0 and logged >= requests_ok
-                if (settled and logged == shipped + dropped and ingested == shipped) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
+    bare_cmd = [py, __file__, "_serve-app", "--port", str(bare_port), "--profile-out", str(tmp / "bare.json")]
+    app_cmd = [py, __file__, "_serve-app", "--port", str(app_port), "--profile-out", str(profile)]
+    app_cmd += ["--sidecar", f"http://127.0.0.1:{side_port}"]
+    sc_cmd = [py, "-m", "mlscope", "serve", "--host", "127.0.0.1", "--port", str(side_port)]
+    sc_cmd += ["--profile", str(profile), "--log-format", "text"]
+    # Both apps run side by side and the clients alternate between them in short slices,
+    # so whatever else loads the machine weighs on the bare app and on mlscope alike.
+    with (
+        _process(bare_cmd, bare_port, "/healthz", tmp / "bare.log") as bare_proc,
+        _process(app_cmd, app_port, "/healthz", tmp / "app.log") as app_proc,
+        _process(sc_cmd, side_port, "/healthz", tmp / "sidecar.log") as sc_proc,
+    ):
+        warm_s = min(3.0, args.duration / 5)
+        _drive(bare_port, "/predict", body, headers, args.clients, warm_s)
+        warm = _drive(app_port, "/predict", body, headers, args.clients, warm_s)
+        slices = max(1, int(args.duration // 5))
+        acc: dict[str, tuple[list[float], int, int, float]] = {
+            "bare": ([], 0, 0, 0.0),
+            "mlscope": ([], 0, 0, 0.0),
+        }
+        procs = {"bare:app": bare_proc, "mlscope:app": app_proc, "mlscope:sidecar": sc_proc}
+        with RSSSampler(procs) as s:
+            for _ in range(slices):
+                for name, port in (("bare", bare_port), ("mlscope", app_port)):
+                    lat, ok, failed, el = _drive(
+                        port, "/predict", body, headers, args.clients, args.duration / slices
+                    )
+                    a = acc[name]
+                    acc[name] = (a[0] + lat, a[1] + ok, a[2] + failed, a[3] + el)
+        results.update(acc)
+        rss["run"] = s.samples
+        requests_ok = results["mlscope"][1] + warm[1]  # warm-up requests were logged too
+        # Accounting: wait for the Monitor's shipper to settle (logged is counted when
+        # the background thread takes a call from its buffer), then compare both sides.
+        deadline = time.monotonic() + 30
+        while True:
+            app_m, side_m = _scrape(app_port), _scrape(side_port)
+            logged = _sum(app_m, "mlscope_events_logged_total")
+            shipped = _sum(app_m, "mlscope_events_shipped_total")
+            dropped = _sum(app_m, "mlscope_events_dropped_total")
+            ingested = _sum(side_m, "mlscope_ingest_events_total")
+            buffered = _sum(app_m, "mlscope_monitor_buffer_events")
+            settled = buffered == 0 and logged >= requests_ok
+            if (
+                settled and logged == shipped + dropped and ingested == shipped
+            ) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
 
     print(f"\n== demo app: {args.clients} clients x {args.duration:.0f} s, one prediction per request ==")
     print(f"{'app':10s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'failed':>7s}")
     for name, (lat, ok, failed, el) in results.items():
-        print(f"{name:10s} {ok / el:9.0f} {_pct(lat, 0.5) * 1e3:8.2f} {_pct(lat, 0.99) * 1e3:8.2f} {failed:7d}")
+        print(
+            f"{name:10s} {ok / el:9.0f} {_pct(lat, 0.5) * 1e3:8.2f} {_pct(lat, 0.99) * 1e3:8.2f} {failed:7d}"
+        )
         ok_all &= failed == 0
     b, m = results["bare"], results["mlscope"]
     added = (_pct(m[0], 0.99) - _pct(b[0], 0.99)) * 1e3
-    print(f"throughput ratio mlscope/bare: {m[1] / m[3] / (b[1] / b[3]):.3f}; p99 added by mlscope: {added:+.2f} ms")
-    for name, samples in rss.items():
+    print(
+        f"throughput ratio mlscope/bare: {m[1] / m[3] / (b[1] / b[3]):.3f}; "
+        f"p99 added by mlscope: {added:+.2f} ms"
+    )
+    for samples in rss.values():
         for proc_name, ss in samples.items():
-            print(_rss_report(f"{name}:{proc_name}", ss))
+            print(_rss_report(proc_name, ss))
     exact = logged == requests_ok and logged == shipped + dropped and ingested == shipped
-    print(f"events: requests answered {requests_ok}, logged {logged:.0f}, shipped {shipped:.0f}, "
-          f"dropped {dropped:.0f}, sidecar ingested {ingested:.0f} -> "
-          f"{'every event counted exactly once' if exact else 'MISMATCH'}")
+    print(
+        f"events: requests answered {requests_ok}, logged {logged:.0f}, shipped {shipped:.0f}, "
+        f"dropped {dropped:.0f}, sidecar ingested {ingested:.0f} -> "
+        f"{'every event counted exactly once' if exact else 'MISMATCH'}"
+    )
     return ok_all and exact
 
 
@@ -318,24 +352,42 @@ def run_ingest(args: argparse.Namespace, tmp: Path) -> bool:
     results: dict[str, tuple[list[float], int, int, float]] = {}
     rss: dict[str, list[tuple[float, int]]] = {}
     ceil_port = _free_port()
-    with _process([py, __file__, "_serve-ceiling", "--port", str(ceil_port)], ceil_port, "/", tmp / "ceil.log") as p:
+    with _process(
+        [py, __file__, "_serve-ceiling", "--port", str(ceil_port)], ceil_port, "/", tmp / "ceil.log"
+    ) as p:
         with RSSSampler({"ceiling": p}) as s:
-            results["ceiling"] = _drive(ceil_port, "/v1/events", body, headers, args.ingest_clients,
-                                        args.duration, accepted)
-        rss["ceiling"] = s.samples
+            results["ceiling"] = _drive(
+                ceil_port, "/v1/events", body, headers, args.ingest_clients, args.duration, accepted
+            )
+        rss["ceiling"] = s.samples["ceiling"]
     side_port = _free_port()
-    sc_cmd = [py, "-m", "mlscope", "serve", "--host", "127.0.0.1", "--port", str(side_port),
-              "--profile", str(profile), "--log-format", "text"]
+    sc_cmd = [
+        py,
+        "-m",
+        "mlscope",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(side_port),
+        "--profile",
+        str(profile),
+        "--log-format",
+        "text",
+    ]
     with _process(sc_cmd, side_port, "/healthz", tmp / "ingest-sidecar.log") as p:
         before = _sum(_scrape(side_port), "mlscope_ingest_events_total")
         with RSSSampler({"sidecar": p}) as s:
-            results["mlscope"] = _drive(side_port, "/v1/events", body, headers, args.ingest_clients,
-                                        args.duration, accepted)
-        rss["sidecar"] = s.samples
+            results["mlscope"] = _drive(
+                side_port, "/v1/events", body, headers, args.ingest_clients, args.duration, accepted
+            )
+        rss["sidecar"] = s.samples["sidecar"]
         counted = _sum(_scrape(side_port), "mlscope_ingest_events_total") - before
 
-    print(f"\n== sidecar ingest: {args.ingest_clients} clients x {args.duration:.0f} s, "
-          f"NDJSON batches of {args.batch} events ==")
+    print(
+        f"\n== sidecar ingest: {args.ingest_clients} clients x {args.duration:.0f} s, "
+        f"NDJSON batches of {args.batch} events =="
+    )
     print(f"{'server':10s} {'events/s':>10s} {'p99 ms/batch':>13s} {'failed':>7s}")
     for name, (lat, ok, failed, el) in results.items():
         print(f"{name:10s} {ok / el:10.0f} {_pct(lat, 0.99) * 1e3:13.2f} {failed:7d}")
@@ -344,8 +396,10 @@ def run_ingest(args: argparse.Namespace, tmp: Path) -> bool:
     for name, ss in rss.items():
         print(_rss_report(name, ss))
     exact = counted == m[1]
-    print(f"events answered as accepted {m[1]}, counted by the sidecar {counted:.0f} -> "
-          f"{'counted exactly once' if exact else 'MISMATCH'}")
+    print(
+        f"events answered as accepted {m[1]}, counted by the sidecar {counted:.0f} -> "
+        f"{'counted exactly once' if exact else 'MISMATCH'}"
+    )
     return exact and m[2] == 0 and c[2] == 0
 
 
@@ -374,7 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _serve_ceiling(a.port)
         return 0
     args = p.parse_args(argv)
-    print(f"load.py: duration {args.duration:.0f} s per run, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print(
+        f"load.py: duration {args.duration:.0f} s per run, {os.cpu_count()} CPUs, "
+        f"python {sys.version.split()[0]}"
+    )
     ok = True
     with tempfile.TemporaryDirectory(prefix="mlscope-load-") as d:
         if args.only in (None, "app"):
