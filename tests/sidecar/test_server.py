@@ -152,7 +152,10 @@ def test_health_readiness_and_openapi(sc: Sidecar) -> None:
     status, data = request(sc.url + "/openapi.json")
     spec = orjson.loads(data)
     assert spec["openapi"].startswith("3.")
-    assert set(spec["paths"]) == {"/v1/events", "/v1/labels", "/metrics", "/healthz", "/readyz"}
+    assert set(spec["paths"]) == {
+        "/v1/events", "/v1/labels", "/metrics", "/healthz", "/readyz",
+        "/v1/samples", "/v1/samples/outliers", "/v1/samples/errors",
+    }
     model_enum = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert model_enum["oneOf"][0]["properties"]["model"]["enum"] == ["churn", "fraud"]
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -29,6 +29,8 @@ from mlscope._version import __version__
 from mlscope.sidecar.auth import WebConfig, check_bearer
 from mlscope.sidecar.exposition import Renderer
 from mlscope.sidecar.ingest import RecordError, RequestError, parse_lines
+from mlscope.sidecar.samples_api import openapi_paths as samples_openapi
+from mlscope.sidecar.samples_api import sample_endpoints
 from mlscope.sidecar.service import Service
 from mlscope.sidecar.tail import Tailer
 
@@ -124,17 +126,31 @@ def build_app(
     async def labels(request: Request) -> Response:
         return await _ingest(request, "labels")
 
+    def _denied_basic(request: Request) -> Response | None:
+        if web.check_basic(request.headers.get("authorization")):
+            return None
+        metrics.auth_failures.labels("metrics").inc()
+        return Response(
+            "Unauthorized\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": 'Basic realm="mlscope"'},
+        )
+
     async def metrics_endpoint(request: Request) -> Response:
-        if not web.check_basic(request.headers.get("authorization")):
-            metrics.auth_failures.labels("metrics").inc()
-            return Response(
-                "Unauthorized\n",
-                status_code=401,
-                media_type="text/plain",
-                headers={"WWW-Authenticate": 'Basic realm="mlscope"'},
-            )
+        denied = _denied_basic(request)
+        if denied is not None:
+            return denied
         body = await asyncio.to_thread(renderer.render)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    def _behind_basic(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        # Sample rows are production data: the same basic auth as /metrics guards them.
+        async def guarded(request: Request) -> Response:
+            denied = _denied_basic(request)
+            return denied if denied is not None else await handler(request)
+
+        return guarded
 
     async def healthz(request: Request) -> Response:
         return _json(200, {"status": "ok", "version": __version__})
@@ -145,7 +161,9 @@ def build_app(
         return _json(503, {"status": "starting"})
 
     async def openapi(request: Request) -> Response:
-        return _json(200, openapi_spec(service.model_names, token=ingest_token is not None))
+        spec = openapi_spec(service.model_names, token=ingest_token is not None)
+        spec["paths"].update(samples_openapi(service.model_names, basic_auth=bool(web.basic_auth_users)))
+        return _json(200, spec)
 
     async def _periodic() -> None:
         last_snapshot = time.monotonic()
@@ -202,6 +220,7 @@ def build_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *(Route(path, _behind_basic(fn), methods=["GET"]) for path, fn in sample_endpoints(service).items()),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

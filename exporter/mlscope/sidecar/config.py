@@ -34,12 +34,25 @@ DEFAULT_HOST = "127.0.0.1"  # loopback: exposing ingest to the network is an exp
 DEFAULT_PORT = 9108
 
 
+class SamplesConfig(BaseModel):
+    """Drill-down rows kept per model (``GET /v1/samples``); see docs/samples.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    per_bin: int = Field(5, ge=0, le=1000)
+    top_outliers: int = Field(20, ge=0, le=10000)
+    wrong_predictions: int = Field(20, ge=0, le=10000)
+    sensitive: list[str] = Field(default_factory=list)
+
+
 class ModelConfig(BaseModel):
-    """One monitored model: its reference profile."""
+    """One monitored model: its reference profile and drill-down sample settings."""
 
     model_config = ConfigDict(extra="forbid")
 
     profile: Path
+    samples: SamplesConfig = Field(default_factory=lambda: SamplesConfig.model_validate({}))
 
 
 class SidecarConfig(BaseModel):

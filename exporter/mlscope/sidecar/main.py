@@ -27,7 +27,9 @@ def _setup_logging(cfg: SidecarConfig) -> None:
     """
     from mlscope.logs import configure_logging
 
-    configure_logging(cfg.log_format, cfg.log_level)
+    # Values of features marked sensitive are redacted from log lines too.
+    sensitive = {f for m in cfg.models.values() for f in m.samples.sensitive}
+    configure_logging(cfg.log_format, cfg.log_level, redact_keys=sensitive)
 
 
 def _register_collectors(cfg: SidecarConfig, registry: Any) -> None:

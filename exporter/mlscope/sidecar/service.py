@@ -12,7 +12,7 @@ import platform
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from mlscope.engine.batch import batch_from_records
 from mlscope.engine.profile import Profile
 from mlscope.engine.registry import Engine
 from mlscope.errors import ConfigError, ProfileError
-from mlscope.sidecar.config import SidecarConfig
+from mlscope.engine.samples import SampleConfig
+from mlscope.sidecar.config import SamplesConfig, SidecarConfig
 from mlscope.sidecar.ingest import Parsed, RequestError, decode_body, validate_records
 from mlscope.sidecar.snapshot import SnapshotError, read_snapshot, write_snapshot
 from mlscope.predlog import PredictionLog
@@ -94,6 +95,7 @@ class ModelState:
     name: str
     profile_path: Path
     profile_hash: str = ""
+    samples: SamplesConfig = field(default_factory=lambda: SamplesConfig.model_validate({}))
 
 
 class Service:
@@ -103,14 +105,30 @@ class Service:
         self.cfg = cfg
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self.metrics = SidecarMetrics(self.registry)
-        self.models: dict[str, ModelState] = {n: ModelState(n, m.profile) for n, m in cfg.models.items()}
+        self.models: dict[str, ModelState] = {
+            n: ModelState(n, m.profile, samples=m.samples) for n, m in cfg.models.items()
+        }
         self.model_names = tuple(self.models)
         self._lock = threading.Lock()  # guards reload/snapshot against each other
         self.ready = False
         self.events_ingested = 0
         self.engine = Engine(max_models=cfg.max_models)
         for name, m in self.models.items():
-            self.engine.add_model(name, self._load_profile(m))
+            sc = m.samples
+            try:
+                self.engine.add_model(
+                    name,
+                    self._load_profile(m),
+                    samples=SampleConfig(
+                        enabled=sc.enabled,
+                        per_bin=sc.per_bin,
+                        top_outliers=sc.top_outliers,
+                        wrong_predictions=sc.wrong_predictions,
+                        sensitive=tuple(sc.sensitive),
+                    ),
+                )
+            except ConfigError as e:
+                raise ConfigError(f"'models.{name}.samples': {e}") from None
         self.registry.register(_EngineCollector(self.engine, self.metrics.internal_errors))
         self._event_children = {n: self.metrics.events.labels(n) for n in self.model_names}
         self._batch_children = {n: self.metrics.batch_size.labels(n) for n in self.model_names}

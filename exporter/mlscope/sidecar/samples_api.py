@@ -1,0 +1,170 @@
+"""``GET /v1/samples``: the rows behind a drift alert, the worst outliers, recent errors.
+
+Metrics say *that* a feature drifted; these endpoints show *which rows*. They read the
+engine's :class:`~mlscope.engine.samples.SampleStore` of a model (bounded reservoirs
+kept at ingest) and answer JSON. They hold production rows, so they sit behind the same
+basic auth as ``/metrics``; features marked sensitive are never kept (403 when asked).
+
+* ``GET /v1/samples?model=&feature=&bin=&window=``: rows that fell in one bin (``bin`` is
+  the ``bin`` label of ``mlscope_feature_bin_total``), newest first, seen within
+  ``window`` (``5m``, ``1h``; default: all kept rows).
+* ``GET /v1/samples/outliers?model=&window=``: rows with the highest outlier scores.
+* ``GET /v1/samples/errors?model=&window=``: recent wrong predictions (labels joined).
+
+``model`` may be left out when the sidecar serves one model. Errors are JSON
+``{"error", "reason"}``: 400 names the bad parameter, 404 an unknown model, feature or
+bin, 403 a sensitive feature.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mlscope.engine.model import ModelEngine
+from mlscope.engine.windows import WindowSpec
+from mlscope.errors import MlscopeError
+from mlscope.sidecar.service import Service
+
+_JSON = "application/json"
+
+
+class _Problem(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+def _json(status: int, payload: Any) -> Response:
+    body = orjson.dumps(payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return Response(body, status_code=status, media_type=_JSON)
+
+
+def _model(service: Service, request: Request) -> tuple[str, ModelEngine]:
+    name = request.query_params.get("model")
+    if name is None:
+        if len(service.model_names) != 1:
+            raise _Problem(400, "bad_parameter", f"'model' is required: this sidecar serves {list(service.model_names)}")
+        name = service.model_names[0]
+    engine = service.engine.models.get(name)
+    if engine is None:
+        raise _Problem(404, "unknown_model", f"'model': unknown model {name!r} (have {list(service.model_names)})")
+    if engine.samples is None:
+        raise _Problem(404, "samples_disabled", f"'model': model {name!r} keeps no samples (samples.enabled is false)")
+    return name, engine
+
+
+def _since(request: Request) -> tuple[str | None, float | None]:
+    window = request.query_params.get("window")
+    if window is None:
+        return None, None
+    try:
+        spec = WindowSpec.parse(window, buckets=1)
+    except (MlscopeError, ValueError) as e:
+        raise _Problem(400, "bad_parameter", str(e)) from None
+    return spec.name, time.time() - spec.length_s
+
+
+def _required(request: Request, key: str) -> str:
+    value = request.query_params.get(key)
+    if not value:
+        raise _Problem(400, "bad_parameter", f"'{key}' is required")
+    return value
+
+
+def _guard(fn: Callable[[Request], dict[str, Any]]) -> Callable[..., Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return _json(200, fn(request))
+        except _Problem as p:
+            return _json(p.status, {"error": p.message, "reason": p.reason})
+
+    return endpoint
+
+
+def sample_endpoints(service: Service) -> dict[str, Callable[..., Any]]:
+    """The three handlers by path (auth is applied by the caller, as for /metrics)."""
+
+    def bins(request: Request) -> dict[str, Any]:
+        name, engine = _model(service, request)
+        feature = _required(request, "feature")
+        label = _required(request, "bin")
+        window, since = _since(request)
+        if feature not in engine.samples.features:  # type: ignore[union-attr]
+            raise _Problem(404, "unknown_feature", f"'feature': model {name!r} has no feature {feature!r}")
+        if feature in engine.samples.sensitive:  # type: ignore[union-attr]
+            raise _Problem(403, "sensitive_feature", f"'feature': {feature!r} is marked sensitive; no rows are kept")
+        try:
+            b = engine.sample_bin(feature, label)
+        except KeyError as e:
+            raise _Problem(404, "unknown_bin", f"'bin': {e.args[0]}") from None
+        rows = engine.samples.bin_samples(feature, b, since=since)  # type: ignore[union-attr]
+        return {"model": name, "feature": feature, "bin": label, "window": window, "rows": rows}
+
+    def outliers(request: Request) -> dict[str, Any]:
+        name, engine = _model(service, request)
+        window, since = _since(request)
+        rows = engine.samples.top_outliers(since=since)  # type: ignore[union-attr]
+        return {"model": name, "window": window, "rows": rows}
+
+    def errors(request: Request) -> dict[str, Any]:
+        name, engine = _model(service, request)
+        window, since = _since(request)
+        rows = engine.samples.wrong_predictions(since=since)  # type: ignore[union-attr]
+        return {"model": name, "window": window, "rows": rows}
+
+    return {
+        "/v1/samples": _guard(bins),
+        "/v1/samples/outliers": _guard(outliers),
+        "/v1/samples/errors": _guard(errors),
+    }
+
+
+def openapi_paths(models: tuple[str, ...], *, basic_auth: bool) -> dict[str, Any]:
+    """The OpenAPI 3.0 description of the three endpoints (merged into /openapi.json)."""
+    error = {
+        "type": "object",
+        "required": ["error", "reason"],
+        "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+    }
+    row = {"type": "object", "additionalProperties": True}
+    model = {"name": "model", "in": "query", "required": False, "schema": {"type": "string", "enum": list(models)},
+             "description": f"model name; optional when one model is served ({', '.join(models)})"}
+    window = {"name": "window", "in": "query", "required": False,
+              "schema": {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}[smhd]$"},
+              "description": "only rows seen in this window, e.g. 5m, 1h"}
+
+    def op(summary: str, params: list[dict[str, Any]], codes: dict[str, str]) -> dict[str, Any]:
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "the kept rows, newest (or highest score) first",
+                "content": {_JSON: {"schema": {
+                    "type": "object", "required": ["model", "rows"],
+                    "properties": {"model": {"type": "string"}, "rows": {"type": "array", "items": row}},
+                }}},
+            },
+            "400": {"description": "a bad or missing parameter, named", "content": {_JSON: {"schema": error}}},
+            "404": {"description": "unknown model, or the model keeps no samples",
+                    "content": {_JSON: {"schema": error}}},
+        }
+        for code, text in codes.items():
+            responses[code] = {"description": text, "content": {_JSON: {"schema": error}}}
+        if basic_auth:
+            responses["401"] = {"description": "basic auth required (as /metrics)",
+                                "content": {"text/plain": {"schema": {"type": "string"}}}}
+        return {"get": {"summary": summary, "parameters": params, "responses": responses}}
+
+    feature = {"name": "feature", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    bin_ = {"name": "bin", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1},
+            "description": "the bin label of mlscope_feature_bin_total"}
+    return {
+        "/v1/samples": op("Rows kept for one feature bin", [model, feature, bin_, window],
+                          {"403": "the feature is marked sensitive"}),
+        "/v1/samples/outliers": op("Rows with the highest outlier scores", [model, window], {}),
+        "/v1/samples/errors": op("Recent wrong predictions", [model, window], {}),
+    }
