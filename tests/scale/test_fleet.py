@@ -6,7 +6,7 @@ on the union of all replicas' data, within the extrapolation tolerance explained
 tests/scale/_fleet.py. Then one replica is SIGKILLed: its counters were scraped, so its
 last window stays inside ``increase(...[1h])``; "not distorted" means (1) at every rule
 evaluation after the kill the figures are finite and stay within the tolerance of the
-figures before it (no jump, no NaN/Inf), and (2) after the survivors ingest more data the
+engine's figures on the union (no jump, no NaN/Inf), and (2) after the survivors ingest more data the
 rules equal the engine on the union of everything scraped (survivors' two batches plus
 the dead replica's one).
 """
@@ -112,8 +112,8 @@ def test_fleet_rules_equal_the_engine_on_the_union_and_survive_a_dead_replica(
         # (1) between the kill and the survivors' new data: finite, no jump.
         for f in FEATURES:
             for rule, before, t in (
-                ("mlscope:feature_psi:1h", got.psi[f], tol.psi[f]),
-                ("mlscope:feature_jensenshannon:1h", got.js[f], tol.js[f]),
+                ("mlscope:feature_psi:1h", want.psi[f], tol.psi[f]),
+                ("mlscope:feature_jensenshannon:1h", want.js[f], tol.js[f]),
             ):
                 vals = range_values(
                     prom, f'{rule}{{model="{MODEL}",feature="{f}"}}', killed, posted - INTERVAL_S
@@ -123,7 +123,7 @@ def test_fleet_rules_equal_the_engine_on_the_union_and_survive_a_dead_replica(
         vals = range_values(
             prom, f'model:mlscope_accuracy:ratio1h{{model="{MODEL}"}}', killed, posted - INTERVAL_S
         )
-        assert vals and all(math.isfinite(v) and abs(v - got.accuracy) <= tol.accuracy for v in vals), vals
+        assert vals and all(math.isfinite(v) and abs(v - want.accuracy) <= tol.accuracy for v in vals), vals
 
         # (2) the survivors' new data joins the dead replica's last window.
         wait_value(prom, "sum(mlscope_rows_total)", sum(map(len, second)) + sum(map(len, first[:2])))
