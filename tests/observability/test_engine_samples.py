@@ -60,3 +60,23 @@ def test_sensitive_features_are_never_kept_and_the_off_switch_keeps_nothing(prof
     assert off.samples is None
     with pytest.raises(KeyError, match="no bin 'nope'"):
         off.sample_bin("plan", "nope")
+
+
+def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Profile) -> None:
+    eng = ModelEngine("churn", profile, samples=SampleConfig(wrong_predictions=3))
+    assert eng.samples is not None
+    ids = [f"r{i}" for i in range(6)]
+    batch = batch_from_data({"age": [20.0, 30.0, 40.0, 50.0, 60.0, 70.0], "plan": ["pro"] * 6},
+                            predictions=["yes"] * 6, ids=ids)
+    eng.ingest(batch, now=10.0)
+    # r1, r3, r4 and r5 were wrong; r0 and r2 right; only the newest 3 wrong are kept.
+    eng.ingest_labels(np.array(ids), np.array(["yes", "no", "yes", "no", "no", "no"]), now=20.0)
+    wrong = eng.samples.wrong_predictions()
+    assert [r["id"] for r in wrong] == ["r5", "r4", "r3"]
+    assert all(r["prediction"] == "yes" and r["label"] == "no" for r in wrong)
+    assert set(wrong[0]["bins"]) == {"age", "plan"} and wrong[0]["bins"]["plan"] == "pro"
+    assert all(r["timestamp"] == 10.0 for r in wrong)  # when the prediction was made
+    # Labels that came with the events are joined at once, and reported the same way.
+    direct = batch_from_data({"age": [33.0], "plan": ["team"]}, predictions=["no"], ids=["d1"], labels=["yes"])
+    eng.ingest(direct, now=30.0)
+    assert eng.samples.wrong_predictions()[0]["id"] == "d1"

@@ -117,6 +117,10 @@ class ModelEngine:
                 sensitive=sc.sensitive,
             )
         self._bin_of_label = [{lab: b for b, lab in enumerate(fp.bin_labels)} for fp in feats]
+        if self.samples is not None and self._tracker is not None and self.sample_config.wrong_predictions:
+            # Wrong predictions come from the label join, which only the tracker sees.
+            self._tracker.on_wrong = self.samples.offer_wrong
+            self._tracker.wrong_keep = self.sample_config.wrong_predictions
 
     # -------------------------------------------------------------- setup
     def _build_static(self) -> None:

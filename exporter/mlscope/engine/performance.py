@@ -25,6 +25,7 @@ usual label delay stay sparse: choose them longer than the delay.
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import threading
@@ -340,6 +341,10 @@ class QualityTracker:
         self._resid_counts = np.zeros(1)
         self._resid_sum = 0.0
         self._snapshot = _Snapshot({}, {}, {}, {})
+        #: Drill-down hook: called with the newest wrong predictions of each join (at
+        #: most ``wrong_keep`` rows, classification only); the engine's SampleStore.
+        self.on_wrong: Callable[[list[dict[str, Any]], np.ndarray], None] | None = None
+        self.wrong_keep = 20
         task = getattr(profile, "task", None)
         classes = [str(c) for c in (getattr(profile, "classes", None) or ())]
         if task == "classification" or (task is None and classes):
@@ -499,6 +504,16 @@ class QualityTracker:
                         actual[direct],
                         now,
                     )
+                    if self.on_wrong is not None:
+                        at = np.flatnonzero(direct)
+                        ids = None if batch.ids is None else np.asarray(batch.ids, dtype=object).ravel()
+                        self._report_wrong(
+                            lambda i: None if ids is None else ids[int(at[i])],
+                            ts[direct],
+                            pred[direct],
+                            actual[direct],
+                            None if bins is None else bins[direct],
+                        )
             if batch.ids is not None:
                 keys = _keys(batch.ids)
                 keep = _present(keys) & has_pred & ~direct
@@ -539,6 +554,46 @@ class QualityTracker:
             actual = values[rows[res.label_rows]]
             scores = res.scores if self.task == "classification" else None
             self._record(res.ts, res.pred, scores, res.bins, actual, now)
+            if self.on_wrong is not None:
+                joined = rows[res.label_rows]
+                self._report_wrong(lambda i: id_keys[int(joined[i])], res.ts, res.pred, actual, res.bins)
+
+    def _report_wrong(
+        self,
+        key_of: Callable[[int], Any],
+        ts: np.ndarray,
+        pred: np.ndarray,
+        actual: np.ndarray,
+        bins: np.ndarray | None,
+    ) -> None:
+        """Hand the newest wrong predictions of a join to :attr:`on_wrong` (never raises)."""
+        if self.task != "classification" or self.on_wrong is None or self.wrong_keep <= 0:
+            return
+        try:
+            wrong = np.flatnonzero(actual.astype(np.int64) != pred.astype(np.int64))[-self.wrong_keep :]
+            if wrong.size == 0:
+                return
+            k = len(self.classes)
+
+            def name(code: float) -> str:
+                c = int(code)
+                return self.classes[c] if c < k else "other"
+
+            labels = [getattr(f, "bin_labels", None) for f in getattr(self.profile, "features", ())]
+            out: list[dict[str, Any]] = []
+            for i in wrong.tolist():
+                row: dict[str, Any] = {"id": key_of(i), "prediction": name(pred[i]), "label": name(actual[i])}
+                if bins is not None and len(labels) == bins.shape[1]:
+                    # where the row fell in each feature (bin labels): the raw values are
+                    # not kept by the label join, and need not be
+                    row["bins"] = {
+                        fname: (lab[int(b)] if lab is not None and 0 <= b < len(lab) else int(b))
+                        for fname, lab, b in zip(self.feature_names, labels, bins[i].tolist(), strict=True)
+                    }
+                out.append(row)
+            self.on_wrong(out, ts[wrong])
+        except Exception:  # the drill-down must never cost the quality counts
+            logging.getLogger(__name__).exception("reporting wrong predictions failed")
 
     def _record(
         self,
