@@ -302,6 +302,7 @@ class Monitor:
         # Bind the hot-path pieces once (attribute lookups cost on the request path).
         self._put = self._shipper.put
         self._now = time.time
+        self._current_span = _current_span_fn()
 
     # --- setup ------------------------------------------------------------------------
     @staticmethod
@@ -339,6 +340,10 @@ class Monitor:
         try:
             if not self._put((EVENTS, self._now(), features, predictions, ids, scores)):
                 self._drop_full(EVENTS, features)
+            if ids is not None and self._current_span is not None:
+                span = self._current_span()
+                if span.is_recording():  # False for the no-op span when tracing is off
+                    _annotate_span(span, self.model, ids)
         except Exception:  # pragma: no cover - only if the interpreter is failing
             pass
 
@@ -508,6 +513,37 @@ class Monitor:
             self._engine.ingest_labels(
                 self.model, [r["id"] for r in records], [r["label"] for r in records], now=now
             )
+
+
+#: Prediction ids put on a span per ``log`` call; a batch's first ones, not all of them.
+_SPAN_IDS = 32
+
+
+def _current_span_fn() -> Any:
+    try:
+        from opentelemetry.trace import get_current_span
+    except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
+        return None
+    return get_current_span
+
+
+def _annotate_span(span: Any, model: str, ids: Any) -> None:
+    """Add an ``mlscope.prediction`` event with the prediction id(s) to the request's span.
+
+    So a trace leads to the logged prediction (and, through its id, to its label and to
+    the prediction log), and the exemplars on the latency histogram lead to the trace.
+    """
+    if _is_scalar(ids):
+        values = [str(ids.item() if hasattr(ids, "item") else ids)]
+        n = 1
+    else:
+        seq = _tolist(ids)
+        n = len(seq)
+        values = [str(x) for x in seq[:_SPAN_IDS]]
+    span.add_event(
+        "mlscope.prediction",
+        {"mlscope.model": model, "mlscope.prediction_ids": values, "mlscope.prediction_count": n},
+    )
 
 
 def _count(payload: Any, *, ids: bool = False) -> int:

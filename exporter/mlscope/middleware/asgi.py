@@ -30,6 +30,7 @@ from mlscope.middleware._metrics import (
     normalize_paths,
 )
 from mlscope.middleware._routes import StarletteRoutes
+from mlscope.middleware._tracing import ServerSpans
 from mlscope.types import ASGIApp, Message, Receive, Scope, Send
 
 # Exceptions that mean "the client went away", recorded as 499 rather than 500.
@@ -63,6 +64,9 @@ class ASGIMiddleware:
         response_json))`` (see :mod:`mlscope.middleware._capture`).
     max_body_bytes
         Largest body copied for ``extract``.
+    tracer_provider
+        OpenTelemetry TracerProvider for server spans (default: the global one; with
+        none configured no span is made, see :mod:`mlscope.middleware._tracing`).
     """
 
     def __init__(self, app: ASGIApp, *, registry: CollectorRegistry | None = None,
@@ -71,8 +75,10 @@ class ASGIMiddleware:
                  metrics_path: str | None = "/metrics", group_status_codes: bool = False,
                  exemplars: bool = True, monitor: _capture.SupportsLog | None = None,
                  extract: _capture.Extract | None = None,
-                 max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES,
+                 tracer_provider: object = None) -> None:
         self.app = app
+        self._spans = ServerSpans(tracer_provider)
         self._m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
                               exemplars=exemplars)
         self._registry = self._m.registry
@@ -119,6 +125,13 @@ class ASGIMiddleware:
         first = 0.0
         end = 0.0
         disconnected = False
+        span_state = None
+        tracer = self._spans.tracer()
+        if tracer is not None:
+            try:
+                span_state = self._spans.start(tracer, method, scope.get("headers", ()))
+            except Exception:
+                m.contained()
         start = perf_counter()
 
         async def receive_wrapper() -> Message:
@@ -205,6 +218,11 @@ class ASGIMiddleware:
                                  b"".join(req_chunks) if req_chunks is not None else None,
                                  b"".join(resp_chunks) if resp_chunks is not None else None,
                                  m.hook_errors)
+            if span_state is not None:  # after the exemplar and the Monitor hook: they see it
+                try:
+                    self._spans.end(span_state, method, self._routes.template(scope), status, error_type)
+                except Exception:
+                    m.contained()
 
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
         accept = accept_encoding = ""

@@ -1,0 +1,86 @@
+"""Server spans for the middleware: started (or joined) only when a tracer is configured.
+
+Why here and not in a separate instrumentation: the middleware already knows the route
+template and the status, and the exemplars on its latency histogram should point to
+the request's own span. With OpenTelemetry configured (a TracerProvider set globally,
+or passed to the middleware), each request gets a ``SERVER`` span named
+``"{method} {route template}"``, a child of the caller's span when the request carries a
+W3C ``traceparent`` header, made current while the app runs (so ``Monitor.log`` and log
+lines see it) and ended with ``http.response.status_code``, ERROR status for 5xx.
+
+With no provider configured the check per request is one call and one ``isinstance``:
+no span, context or carrier object is created (tests/observability checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+try:
+    from opentelemetry import context as _context
+    from opentelemetry import propagate as _propagate
+    from opentelemetry import trace as _trace
+
+    _PROXY: type | None = _trace.ProxyTracerProvider
+except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
+    _trace = None  # type: ignore[assignment]
+    _PROXY = None
+
+_SCOPE = "mlscope.middleware"
+
+
+class ServerSpans:
+    """Start, make current and end one server span per request (when tracing is on)."""
+
+    def __init__(self, tracer_provider: Any = None) -> None:
+        self._provider = tracer_provider
+        self._tracer: Any = None
+        self._tracer_of: Any = None
+
+    def tracer(self) -> Any:
+        """The tracer to use now, or None when no TracerProvider is configured."""
+        if _trace is None:
+            return None
+        provider = self._provider if self._provider is not None else _trace.get_tracer_provider()
+        if _PROXY is not None and isinstance(provider, _PROXY):
+            return None  # nothing configured: no spans at all
+        if provider is not self._tracer_of:  # the global provider was set after us
+            self._tracer = provider.get_tracer(_SCOPE)
+            self._tracer_of = provider
+        return self._tracer
+
+    def start(self, tracer: Any, method: str, headers: Iterable[tuple[bytes, bytes]] | dict[str, str]) -> tuple[Any, Any]:
+        """Start the span (child of a ``traceparent`` if any) and make it current.
+
+        Returns ``(span, token)`` for :meth:`end`.
+        """
+        if isinstance(headers, dict):
+            carrier = headers
+        else:
+            carrier = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+        parent = _propagate.extract(carrier)
+        span = tracer.start_span(
+            method,
+            context=parent,
+            kind=_trace.SpanKind.SERVER,
+            attributes={"http.request.method": method},
+        )
+        token = _context.attach(_trace.set_span_in_context(span, parent))
+        return span, token
+
+    @staticmethod
+    def end(state: tuple[Any, Any], method: str, route: str, status: int, error_type: str) -> None:
+        """Name the span by route template, record the status, end it, restore the context."""
+        span, token = state
+        try:
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500 or error_type:
+                if error_type:
+                    span.set_attribute("error.type", error_type)
+                span.set_status(_trace.Status(_trace.StatusCode.ERROR))
+            span.end()
+        finally:
+            _context.detach(token)
