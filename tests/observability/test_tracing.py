@@ -79,7 +79,7 @@ def test_server_spans_join_traceparent_carry_route_status_prediction_ids_and_exe
     assert boom.status.status_code == StatusCode.ERROR and boom.attributes is not None
     assert boom.attributes["http.response.status_code"] == 500
     # The exemplars on the latency histogram point to these spans.
-    text = generate_openmetrics(reg).decode()
+    text = generate_openmetrics(reg).decode()  # type: ignore[no-untyped-call]
     trace_ids = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()}
     exemplar_ids = {part.split('trace_id="')[1][:32] for part in text.split("#")[1:] if 'trace_id="' in part}
     assert PARENT_TRACE in exemplar_ids and exemplar_ids <= trace_ids
