@@ -372,7 +372,7 @@ def demo_command(args: argparse.Namespace) -> int:
         console.print(f"[red]{exc}[/]")
         return 1
     finally:
-        console.print("stopping the demo processes…")
+        console.print("\nstopping the demo processes…")
         stack.stop()
         for s, handler in old.items():
             signal.signal(s, handler)
