@@ -107,12 +107,16 @@ def test_every_alert_fires_and_stays_silent_in_some_promtool_test() -> None:
             for c in t.get("alert_rule_test", []):
                 (fired if c["exp_alerts"] else silent).add(c["alertname"])
                 for e in c["exp_alerts"]:
-                    assert set(e["exp_annotations"]) == {
+                    # samples_url: only alerts with drill-down rows (feature drift) link them
+                    assert set(e["exp_annotations"]) - {"samples_url"} == {
                         "summary",
                         "description",
                         "runbook_url",
                         "dashboard_url",
                     }
+                    if c["alertname"] == "MlscopeFeatureDrift":
+                        url = e["exp_annotations"]["samples_url"]
+                        assert "/v1/samples?model=" in url and "&feature=" in url, url
     names = {a["alert"] for a in _alerts()}
     assert names - fired == set(), f"alerts never seen firing in a test: {names - fired}"
     assert names - {"Watchdog"} - silent == set(), f"alerts never checked silent: {names - silent}"

@@ -94,3 +94,17 @@ def test_samples_need_the_metrics_credentials_and_are_in_the_openapi(sc: Sidecar
     status, body = request(f"{sc.url}/openapi.json")
     paths = orjson.loads(body)["paths"]
     assert {"/v1/samples", "/v1/samples/outliers", "/v1/samples/errors"} <= set(paths)
+
+
+def test_without_a_bin_rows_of_every_bin_come_tagged_with_their_bin(sc: Sidecar) -> None:
+    # The drift alert's samples_url names model and feature only (config_gen alerts).
+    events = [{"model": "churn", "id": f"t{i}", "features": {"age": 20.0 + i, "plan": "team"}, "prediction": "no"}
+              for i in range(60)]
+    assert post(sc.url + "/v1/events", ndjson(events), **AUTH)[1]["accepted"] == 60
+    status, body = _get(sc, "/v1/samples", model="churn", feature="plan", window="1h")
+    assert status == 200, body
+    rows = body["rows"]
+    assert isinstance(rows, list) and {r["bin"] for r in rows} >= {"team", "pro"}
+    assert all(r["features"]["plan"] == r["bin"] for r in rows)
+    stamps = [r["timestamp"] for r in rows]
+    assert stamps == sorted(stamps, reverse=True)

@@ -10,6 +10,8 @@ alert without a runbook cannot exist.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,18 @@ class Alert:
     labels: dict[str, str] = field(default_factory=dict)
     var: str = "model"  # dashboard variable filled from the alert's labels
     thresholds: tuple[str, ...] = ()  # config keys the alert reads (docs/alerts.md)
+    # The sidecar's drill-down rows behind the alert (GET /v1/samples...): path and query
+    # with label names in braces, e.g. "/v1/samples?model={model}"; "" for none.
+    samples: str = ""
+
+    def samples_url(self, cfg: Config, labels: Mapping[str, str] | None = None) -> str | None:
+        """The ``samples_url`` annotation: templated for the rule, or filled from ``labels``."""
+        if not self.samples:
+            return None
+        def fill(name: str) -> str:
+            return labels[name] if labels is not None else f"{{{{ $labels.{name} }}}}"
+        path = re.sub(r"\{(\w+)\}", lambda m: fill(m.group(1)), self.samples)
+        return f"{cfg.get('samples_base_url')}{path}"
 
     @property
     def anchor(self) -> str:
@@ -61,6 +75,7 @@ class Alert:
                 "description": self.description,
                 "runbook_url": f"{cfg.get('runbook_base_url')}#{self.anchor}",
                 "dashboard_url": url,
+                **({"samples_url": s} if (s := self.samples_url(cfg)) else {}),
             },
         }
 
@@ -219,6 +234,7 @@ def alerts(cfg: Config) -> list[Alert]:
             f'{{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {dw} window.',
             dashboard="model",
             thresholds=("drift.window", "drift.for"),
+            samples="/v1/samples?model={model}&feature={feature}" + f"&window={dw}",
             meaning="The sidecar flags the feature: its default method's score is over the threshold "
             "(`mlscope_feature_drift_threshold`) with enough rows in the window.",
             actions=(

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     # Where Grafana (in docker compose) reaches Prometheus.
     "grafana_datasource_url": "http://prometheus:9090",
     "runbook_base_url": "https://github.com/mlscope/mlscope/blob/main/docs/runbooks.md",
+    # Where a person's browser reaches the sidecar: alerts link to its drill-down rows.
+    "samples_base_url": "http://localhost:9108",
     "slo": {
         # Availability objective of the serving app: share of requests not answered 5xx.
         "target": 0.999,

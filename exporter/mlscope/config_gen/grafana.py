@@ -31,6 +31,9 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 from mlscope.config_gen.alerts import DASHBOARDS
 from mlscope.config_gen.config import Config
 
+# The SDK types the enum as StrEnum (3.11); mypy runs for 3.10 and sees a str.
+_LINK: Any = DashboardLinkType.LINK
+
 DATASOURCE_UID = "mlscope-prometheus"
 SCHEMA_VERSION = 39
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -339,7 +342,8 @@ def model_health(cfg: Config) -> dict[str, Any]:
                     _panel(
                         "table",
                         "Features ranked by drift",
-                        "Features flagged or closest to their threshold first.",
+                        "Features flagged or closest to their threshold first. Click a row for "
+                        "the recent rows behind it (the sidecar's GET /v1/samples).",
                         "short",
                         [
                             Q(
@@ -349,6 +353,16 @@ def model_health(cfg: Config) -> dict[str, Any]:
                                 fmt="table",
                             )
                         ],
+                    ).data_links(
+                        [
+                            db.DashboardLink("The rows behind this drift")
+                            .type(_LINK)
+                            .url(
+                                f"{cfg.get('samples_base_url')}/v1/samples?model=${{__data.fields.model}}"
+                                "&feature=${__data.fields.feature}&window=$window"
+                            )
+                            .target_blank(True)
+                        ]
                     ),
                     _panel(
                         "timeseries",

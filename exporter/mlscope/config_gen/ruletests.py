@@ -1132,6 +1132,7 @@ def _annotations(cfg: Config, alert: Alert, fires: Fires) -> dict[str, str]:
         "description": fires.description,
         "runbook_url": f"{cfg.get('runbook_base_url')}#{alert.anchor}",
         "dashboard_url": url,
+        **({"samples_url": s} if (s := alert.samples_url(cfg, fires.labels)) else {}),
     }
 
 

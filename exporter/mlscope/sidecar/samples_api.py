@@ -6,8 +6,9 @@ kept at ingest) and answer JSON. They hold production rows, so they sit behind t
 basic auth as ``/metrics``; features marked sensitive are never kept (403 when asked).
 
 * ``GET /v1/samples?model=&feature=&bin=&window=``: rows that fell in one bin (``bin`` is
-  the ``bin`` label of ``mlscope_feature_bin_total``), newest first, seen within
-  ``window`` (``5m``, ``1h``; default: all kept rows).
+  the ``bin`` label of ``mlscope_feature_bin_total``; left out: every bin, each row
+  tagged with its bin), newest first, seen within ``window`` (``5m``, ``1h``; default:
+  all kept rows). Drift alerts link here (their ``samples_url`` annotation).
 * ``GET /v1/samples/outliers?model=&window=``: rows with the highest outlier scores.
 * ``GET /v1/samples/errors?model=&window=``: recent wrong predictions (labels joined).
 
@@ -93,17 +94,32 @@ def sample_endpoints(service: Service) -> dict[str, Callable[..., Any]]:
     def bins(request: Request) -> dict[str, Any]:
         name, engine = _model(service, request)
         feature = _required(request, "feature")
-        label = _required(request, "bin")
+        label = request.query_params.get("bin")
+        if label == "":
+            raise _Problem(400, "bad_parameter", "'bin' must be a bin label when given")
         window, since = _since(request)
         if feature not in engine.samples.features:  # type: ignore[union-attr]
             raise _Problem(404, "unknown_feature", f"'feature': model {name!r} has no feature {feature!r}")
         if feature in engine.samples.sensitive:  # type: ignore[union-attr]
             raise _Problem(403, "sensitive_feature", f"'feature': {feature!r} is marked sensitive; no rows are kept")
+        store = engine.samples
+        assert store is not None
+        if label is None:
+            # Every bin of the feature (an alert names the feature, not the bin): each row
+            # says its bin, newest first.
+            labels = next(fp.bin_labels for fp in engine.profile.features if fp.name == feature)
+            rows = [
+                {"bin": lab, **r}
+                for b, lab in enumerate(labels)
+                for r in store.bin_samples(feature, b, since=since)
+            ]
+            rows.sort(key=lambda r: -float(r.get("timestamp") or 0.0))
+            return {"model": name, "feature": feature, "bin": None, "window": window, "rows": rows}
         try:
             b = engine.sample_bin(feature, label)
         except KeyError as e:
             raise _Problem(404, "unknown_bin", f"'bin': {e.args[0]}") from None
-        rows = engine.samples.bin_samples(feature, b, since=since)  # type: ignore[union-attr]
+        rows = store.bin_samples(feature, b, since=since)
         return {"model": name, "feature": feature, "bin": label, "window": window, "rows": rows}
 
     def outliers(request: Request) -> dict[str, Any]:
@@ -160,8 +176,8 @@ def openapi_paths(models: tuple[str, ...], *, basic_auth: bool) -> dict[str, Any
         return {"get": {"summary": summary, "parameters": params, "responses": responses}}
 
     feature = {"name": "feature", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
-    bin_ = {"name": "bin", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1},
-            "description": "the bin label of mlscope_feature_bin_total"}
+    bin_ = {"name": "bin", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1},
+            "description": "the bin label of mlscope_feature_bin_total; all bins when left out"}
     return {
         "/v1/samples": op("Rows kept for one feature bin", [model, feature, bin_, window],
                           {"403": "the feature is marked sensitive"}),
