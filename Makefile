@@ -45,6 +45,7 @@ typecheck: venv
 # Regenerates every committed generated file (docs, rules, dashboards).
 generate: venv
 	$(PY) -m mlscope.catalogue > docs/metrics.md
+	$(PY) -m mlscope._clidoc > docs/cli.md
 	$(PY) -m mlscope.config_gen
 	$(PY) -m mlscope.deploy_gen
 

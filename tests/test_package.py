@@ -42,3 +42,19 @@ def test_catalogue_names_follow_prometheus_practice() -> None:
         if m.component in ("engine", "quality", "monitor") and m.name != "mlscope_ingest_rejected_total":
             assert "model" in m.labels, m.name
         assert m.help.endswith("."), m.name
+
+
+def test_cli_reference_is_generated_from_the_parser() -> None:
+    from mlscope import _clidoc
+
+    committed = (REPO / "docs" / "cli.md").read_text()
+    assert committed == _clidoc.render_markdown(), "docs/cli.md is stale: make generate"
+
+
+def test_every_cli_option_has_help_text() -> None:
+    from mlscope import _clidoc
+    from mlscope.cli import build_parser
+
+    for name, sub in _clidoc._subparsers(build_parser()).items():
+        for action in sub._actions:
+            assert action.help, f"mlscope {name} {action.option_strings or action.dest} has no help"
