@@ -170,7 +170,7 @@ def test_everything_on_refuses_counts_and_never_logs_secrets(tmp_path: Path, log
 def test_loopback_is_the_default_bind_in_config() -> None:
     from mlscope.sidecar.config import DEFAULT_HOST, SidecarConfig
 
-    assert DEFAULT_HOST == "127.0.0.1" and SidecarConfig().host == "127.0.0.1"
+    assert DEFAULT_HOST == "127.0.0.1" and SidecarConfig.model_validate({}).host == "127.0.0.1"
 
 
 # Receiver fields that carry a secret in Alertmanager's configuration (0.25), each of which

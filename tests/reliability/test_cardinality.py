@@ -17,6 +17,7 @@ import asyncio
 import copy
 import json
 import re
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def test_100k_distinct_raw_paths_give_bounded_series() -> None:
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             pass
 
         for i in range(100_000):
