@@ -26,8 +26,11 @@ def test_reservoir_stays_within_its_bound_under_a_million_rows(profile: Profile)
     for k in range(10):  # 10 batches of 100,000 rows = 1,000,000 rows
         age = rng.normal(40 + k, 12, n)
         plan = rng.choice(["free", "pro", "team", "gold"], n)  # "gold" is unseen: the "other" bin
-        batch = batch_from_data({"age": age, "plan": plan}, predictions=rng.choice(["yes", "no"], n),
-                                ids=np.arange(k * n, (k + 1) * n).astype(str))
+        batch = batch_from_data(
+            {"age": age, "plan": plan},
+            predictions=rng.choice(["yes", "no"], n),
+            ids=np.arange(k * n, (k + 1) * n).astype(str),
+        )
         eng.ingest(batch, now=1000.0 + k)
     n_bins = sum(fp.n_bins for fp in profile.features)
     assert eng.samples.stored_rows() <= n_bins * cfg.per_bin + cfg.top_outliers + cfg.wrong_predictions
@@ -39,7 +42,11 @@ def test_reservoir_stays_within_its_bound_under_a_million_rows(profile: Profile)
         assert len(rows) == 3 and {r["features"]["plan"] for r in rows} == {label}
         assert all(r["timestamp"] == 1009.0 and int(r["id"]) >= 9 * n for r in rows)
     other = [lab for lab in plan_fp.bin_labels if lab not in ("free", "pro", "team")]
-    got = {r["features"]["plan"] for lab in other for r in eng.samples.bin_samples("plan", eng.sample_bin("plan", lab))}
+    got = {
+        r["features"]["plan"]
+        for lab in other
+        for r in eng.samples.bin_samples("plan", eng.sample_bin("plan", lab))
+    }
     assert "gold" in got
     top = eng.samples.top_outliers()
     assert len(top) == cfg.top_outliers
@@ -66,8 +73,9 @@ def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Pr
     eng = ModelEngine("churn", profile, samples=SampleConfig(wrong_predictions=3))
     assert eng.samples is not None
     ids = [f"r{i}" for i in range(6)]
-    batch = batch_from_data({"age": [20.0, 30.0, 40.0, 50.0, 60.0, 70.0], "plan": ["pro"] * 6},
-                            predictions=["yes"] * 6, ids=ids)
+    batch = batch_from_data(
+        {"age": [20.0, 30.0, 40.0, 50.0, 60.0, 70.0], "plan": ["pro"] * 6}, predictions=["yes"] * 6, ids=ids
+    )
     eng.ingest(batch, now=10.0)
     # r1, r3, r4 and r5 were wrong; r0 and r2 right; only the newest 3 wrong are kept.
     eng.ingest_labels(np.array(ids), np.array(["yes", "no", "yes", "no", "no", "no"]), now=20.0)
@@ -77,6 +85,8 @@ def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Pr
     assert set(wrong[0]["bins"]) == {"age", "plan"} and wrong[0]["bins"]["plan"] == "pro"
     assert all(r["timestamp"] == 10.0 for r in wrong)  # when the prediction was made
     # Labels that came with the events are joined at once, and reported the same way.
-    direct = batch_from_data({"age": [33.0], "plan": ["team"]}, predictions=["no"], ids=["d1"], labels=["yes"])
+    direct = batch_from_data(
+        {"age": [33.0], "plan": ["team"]}, predictions=["no"], ids=["d1"], labels=["yes"]
+    )
     eng.ingest(direct, now=30.0)
     assert eng.samples.wrong_predictions()[0]["id"] == "d1"

@@ -30,8 +30,17 @@ def _frame(n: int, age_mean: float, seed: int) -> pd.DataFrame:
 def test_replay_of_the_prediction_log_equals_live_ingestion(tmp_path: Path) -> None:
     profile = make_profile(tmp_path / "ref.json")
     plog = tmp_path / "predictions.jsonl"
-    mon = Monitor("churn", profile=str(profile), sidecar=None, registry=CollectorRegistry(),
-                  interval_s=0.01, prediction_log=plog, sample=1.0, hash_fields=["id"], salt="s")
+    mon = Monitor(
+        "churn",
+        profile=str(profile),
+        sidecar=None,
+        registry=CollectorRegistry(),
+        interval_s=0.01,
+        prediction_log=plog,
+        sample=1.0,
+        hash_fields=["id"],
+        salt="s",
+    )
     n = 0
     for seed, mean in ((1, 40.0), (2, 55.0), (3, 70.0)):  # drift grows batch by batch
         df = _frame(700, mean, seed)
@@ -46,8 +55,22 @@ def test_replay_of_the_prediction_log_equals_live_ingestion(tmp_path: Path) -> N
     assert {"model", "timestamp", "features", "prediction", "id"} <= set(records[0])
     assert records[0]["id"] != "r0" and len(records[0]["id"]) == 64  # hashed, not readable
     out = subprocess.run(
-        [PYTHON, "-m", "mlscope", "replay", str(plog), "--profile", str(profile), "--window", "24h", "--json"],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            PYTHON,
+            "-m",
+            "mlscope",
+            "replay",
+            str(plog),
+            "--profile",
+            str(profile),
+            "--window",
+            "24h",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     wins = json.loads(out.stdout)["windows"]
     # One 24h window holds the few seconds of this test (unless they straddle 00:00 UTC).
@@ -61,8 +84,17 @@ def test_prediction_log_redacts_and_samples_by_id(tmp_path: Path) -> None:
     profile = make_profile(tmp_path / "ref.json")
     plog = tmp_path / "predictions.jsonl"
     reg = CollectorRegistry()
-    mon = Monitor("churn", transport=None, sidecar=None, profile=str(profile), registry=reg,
-                  interval_s=0.01, prediction_log=str(plog), sample=0.25, redact=["plan"])
+    mon = Monitor(
+        "churn",
+        transport=None,
+        sidecar=None,
+        profile=str(profile),
+        registry=reg,
+        interval_s=0.01,
+        prediction_log=str(plog),
+        sample=0.25,
+        redact=["plan"],
+    )
     df = _frame(4000, 40.0, 4)
     mon.log(df, predictions=["yes"] * 4000, ids=[f"id-{i}" for i in range(4000)])
     mon.close()
@@ -73,8 +105,16 @@ def test_prediction_log_redacts_and_samples_by_id(tmp_path: Path) -> None:
     assert all(isinstance(r["features"]["age"], float) for r in records)
     # The choice is a hash of the id: a second Monitor writes the same ids.
     plog2 = tmp_path / "again.jsonl"
-    mon2 = Monitor("churn", sidecar=None, profile=str(profile), registry=CollectorRegistry(),
-                   interval_s=0.01, prediction_log=plog2, sample=0.25, redact=["plan"])
+    mon2 = Monitor(
+        "churn",
+        sidecar=None,
+        profile=str(profile),
+        registry=CollectorRegistry(),
+        interval_s=0.01,
+        prediction_log=plog2,
+        sample=0.25,
+        redact=["plan"],
+    )
     mon2.log(df, predictions=["yes"] * 4000, ids=[f"id-{i}" for i in range(4000)])
     mon2.close()
     again = [orjson.loads(line) for line in plog2.read_bytes().splitlines()]

@@ -40,7 +40,9 @@ def test_unhashable_predictions_and_labels_are_counted_not_raised() -> None:
     batch, _ = batch_from_records(events)
     tracker.observe_predictions(batch, None, now=100.0)
     assert tracker.pending == 1  # id "2" waits for its label
-    tracker.observe_labels(np.array(["2", ["x"]], dtype=object), np.array([{"k": 1}, 1], dtype=object), now=101.0)
+    tracker.observe_labels(
+        np.array(["2", ["x"]], dtype=object), np.array([{"k": 1}, 1], dtype=object), now=101.0
+    )
     tracker.compute(now=101.0)
     assert tracker.labels_total["matched"] == 3  # two with the events, id "2" by its label
     assert tracker.labels_total["unmatched"] == 1  # the list id matches no prediction

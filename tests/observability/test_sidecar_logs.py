@@ -23,7 +23,10 @@ def _events(n: int, age_mean: float, seed: int, start: int) -> list[dict[str, ob
         {
             "model": "churn",
             "id": f"r{start + i}",
-            "features": {"age": float(rng.normal(age_mean, 10)), "plan": str(rng.choice(["free", "pro", "team"]))},
+            "features": {
+                "age": float(rng.normal(age_mean, 10)),
+                "plan": str(rng.choice(["free", "pro", "team"])),
+            },
             "prediction": "yes",
         }
         for i in range(n)
@@ -48,8 +51,16 @@ def test_sidecar_logs_json_state_changes_once_and_writes_a_redacted_prediction_l
     conf.write_text("models:\n  churn: {profile: churn.json}\ncompute_interval_s: 0.1\n")
     plog = tmp_path / "predictions.jsonl"
     env = {"MLSCOPE_PREDICTION_LOG_REDACT": "plan", "MLSCOPE_PREDICTION_LOG_HASH": "id"}
-    args = ("--config", str(conf), "--log-format", "json", "--prediction-log", str(plog),
-            "--prediction-log-sample", "1")
+    args = (
+        "--config",
+        str(conf),
+        "--log-format",
+        "json",
+        "--prediction-log",
+        str(plog),
+        "--prediction-log-sample",
+        "1",
+    )
     with sidecar(tmp_path, *args, env=env) as sc:
         url = sc.url + "/v1/events"
         healthy = _events(1500, 40.0, 1, 0)
@@ -83,9 +94,22 @@ def test_sidecar_logs_json_state_changes_once_and_writes_a_redacted_prediction_l
     assert records[1500]["features"]["age"] == MARKER_AGE  # the log keeps what metrics cannot
     # The log is in the event schema: replay reads it and sees the drift of the second half.
     out = subprocess.run(
-        [PYTHON, "-m", "mlscope", "replay", str(plog), "--profile", str(tmp_path / "churn.json"),
-         "--window", "1h", "--json"],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            PYTHON,
+            "-m",
+            "mlscope",
+            "replay",
+            str(plog),
+            "--profile",
+            str(tmp_path / "churn.json"),
+            "--window",
+            "1h",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     wins = json.loads(out.stdout)["windows"]
     assert sum(w["n_rows"] for w in wins) == 3000 and json.loads(out.stdout)["bad_lines"] == 0

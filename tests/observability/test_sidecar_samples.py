@@ -43,17 +43,26 @@ def _get(sc: Sidecar, path: str, **params: str) -> tuple[int, dict[str, object]]
 def test_samples_return_rows_from_the_asked_bin_only(sc: Sidecar, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     events = [
-        {"model": "churn", "id": f"c{i}", "features": {"age": float(rng.normal(45, 15)), "plan": "pro"},
-         "prediction": "yes"}
+        {
+            "model": "churn",
+            "id": f"c{i}",
+            "features": {"age": float(rng.normal(45, 15)), "plan": "pro"},
+            "prediction": "yes",
+        }
         for i in range(3000)
     ]
     assert post(sc.url + "/v1/events", ndjson(events), **AUTH)[1]["accepted"] == 3000
     profile = Profile.load(make_profile(tmp_path / "same.json"))  # the same seed: the same bins
     age = next(fp for fp in profile.features if fp.name == "age")
     text = metrics(sc.url, headers=AUTH)
-    labels = [dict(k[1])["bin"] for k, v in samples(text).items()
-              if k[0] == "mlscope_feature_bin_total" and dict(k[1]).get("feature") == "age"
-              and dict(k[1])["model"] == "churn" and v > 0]
+    labels = [
+        dict(k[1])["bin"]
+        for k, v in samples(text).items()
+        if k[0] == "mlscope_feature_bin_total"
+        and dict(k[1]).get("feature") == "age"
+        and dict(k[1])["model"] == "churn"
+        and v > 0
+    ]
     assert len(labels) >= 5
     for label in labels:
         status, body = _get(sc, "/v1/samples", model="churn", feature="age", bin=label, window="1h")
@@ -81,7 +90,9 @@ def test_samples_return_rows_from_the_asked_bin_only(sc: Sidecar, tmp_path: Path
         ({"model": "fraud", "feature": "plan", "bin": "pro"}, 403, "'plan' is marked sensitive"),
     ],
 )
-def test_bad_requests_name_the_parameter(sc: Sidecar, params: dict[str, str], status: int, named: str) -> None:
+def test_bad_requests_name_the_parameter(
+    sc: Sidecar, params: dict[str, str], status: int, named: str
+) -> None:
     got, body = _get(sc, "/v1/samples", **params)
     assert got == status and named in str(body["error"]), body
 
@@ -98,8 +109,10 @@ def test_samples_need_the_metrics_credentials_and_are_in_the_openapi(sc: Sidecar
 
 def test_without_a_bin_rows_of_every_bin_come_tagged_with_their_bin(sc: Sidecar) -> None:
     # The drift alert's samples_url names model and feature only (config_gen alerts).
-    events = [{"model": "churn", "id": f"t{i}", "features": {"age": 20.0 + i, "plan": "team"}, "prediction": "no"}
-              for i in range(60)]
+    events = [
+        {"model": "churn", "id": f"t{i}", "features": {"age": 20.0 + i, "plan": "team"}, "prediction": "no"}
+        for i in range(60)
+    ]
     assert post(sc.url + "/v1/events", ndjson(events), **AUTH)[1]["accepted"] == 60
     status, body = _get(sc, "/v1/samples", model="churn", feature="plan", window="1h")
     assert status == 200, body

@@ -73,8 +73,12 @@ def test_server_spans_join_traceparent_carry_route_status_prediction_ids_and_exe
     assert joined.parent is not None and format(joined.parent.span_id, "016x") == PARENT_SPAN
     assert format(joined.context.trace_id, "032x") == PARENT_TRACE  # joined the caller's trace
     events = [(e.name, dict(e.attributes or {})) for e in joined.events]
-    assert events == [("mlscope.prediction", {"mlscope.model": "churn", "mlscope.prediction_ids": ("pred-8",),
-                                              "mlscope.prediction_count": 1})]
+    assert events == [
+        (
+            "mlscope.prediction",
+            {"mlscope.model": "churn", "mlscope.prediction_ids": ("pred-8",), "mlscope.prediction_count": 1},
+        )
+    ]
     boom = spans["GET /boom"]
     assert boom.status.status_code == StatusCode.ERROR and boom.attributes is not None
     assert boom.attributes["http.response.status_code"] == 500

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from mlscope.demo import scenarios
 from mlscope.demo.model import MODEL_NAME, DemoModel
+from mlscope.logs import configure_logging
 
 log = logging.getLogger("mlscope.demo.app")
 
@@ -175,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m mlscope.demo.app``: train, write the profile, serve."""
     p = build_parser()
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # JSON lines like every mlscope process; MLSCOPE_LOG_FORMAT=text for people reading along.
+    configure_logging("text" if os.environ.get("MLSCOPE_LOG_FORMAT") == "text" else "json", "INFO")
 
     import uvicorn
 

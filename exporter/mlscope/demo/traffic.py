@@ -21,6 +21,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ import pandas as pd
 
 from mlscope.demo import scenarios
 from mlscope.demo.model import FEATURES, N_TRAIN, N_VALIDATION, TARGET, make_dataset
+from mlscope.logs import configure_logging
 
 log = logging.getLogger("mlscope.demo.traffic")
 MAX_PENDING_LABELS = 200_000
@@ -269,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m mlscope.demo.traffic``: drive the demo app until stopped."""
     p = build_parser()
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # JSON lines like every mlscope process; MLSCOPE_LOG_FORMAT=text for people reading along.
+    configure_logging("text" if os.environ.get("MLSCOPE_LOG_FORMAT") == "text" else "json", "INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     try:
         gen = TrafficGenerator(args.target, rate_rps=args.rate, batch_size=args.batch_size,

@@ -50,7 +50,9 @@ class ServerSpans:
             self._tracer_of = provider
         return self._tracer
 
-    def start(self, tracer: Any, method: str, headers: Iterable[tuple[bytes, bytes]] | dict[str, str]) -> tuple[Any, Any]:
+    def start(
+        self, tracer: Any, method: str, headers: Iterable[tuple[bytes, bytes]] | dict[str, str]
+    ) -> tuple[Any, Any]:
         """Start the span (child of a ``traceparent`` if any) and make it current.
 
         Returns ``(span, token)`` for :meth:`end`.

@@ -144,7 +144,9 @@ def build_app(
         body = await asyncio.to_thread(renderer.render)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    def _behind_basic(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def _behind_basic(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
         # Sample rows are production data: the same basic auth as /metrics guards them.
         async def guarded(request: Request) -> Response:
             denied = _denied_basic(request)

@@ -50,13 +50,19 @@ def _model(service: Service, request: Request) -> tuple[str, ModelEngine]:
     name = request.query_params.get("model")
     if name is None:
         if len(service.model_names) != 1:
-            raise _Problem(400, "bad_parameter", f"'model' is required: this sidecar serves {list(service.model_names)}")
+            raise _Problem(
+                400, "bad_parameter", f"'model' is required: this sidecar serves {list(service.model_names)}"
+            )
         name = service.model_names[0]
     engine = service.engine.models.get(name)
     if engine is None:
-        raise _Problem(404, "unknown_model", f"'model': unknown model {name!r} (have {list(service.model_names)})")
+        raise _Problem(
+            404, "unknown_model", f"'model': unknown model {name!r} (have {list(service.model_names)})"
+        )
     if engine.samples is None:
-        raise _Problem(404, "samples_disabled", f"'model': model {name!r} keeps no samples (samples.enabled is false)")
+        raise _Problem(
+            404, "samples_disabled", f"'model': model {name!r} keeps no samples (samples.enabled is false)"
+        )
     return name, engine
 
 
@@ -101,7 +107,9 @@ def sample_endpoints(service: Service) -> dict[str, Callable[..., Any]]:
         if feature not in engine.samples.features:  # type: ignore[union-attr]
             raise _Problem(404, "unknown_feature", f"'feature': model {name!r} has no feature {feature!r}")
         if feature in engine.samples.sensitive:  # type: ignore[union-attr]
-            raise _Problem(403, "sensitive_feature", f"'feature': {feature!r} is marked sensitive; no rows are kept")
+            raise _Problem(
+                403, "sensitive_feature", f"'feature': {feature!r} is marked sensitive; no rows are kept"
+            )
         store = engine.samples
         assert store is not None
         if label is None:
@@ -149,38 +157,75 @@ def openapi_paths(models: tuple[str, ...], *, basic_auth: bool) -> dict[str, Any
         "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
     }
     row = {"type": "object", "additionalProperties": True}
-    model = {"name": "model", "in": "query", "required": False, "schema": {"type": "string", "enum": list(models)},
-             "description": f"model name; optional when one model is served ({', '.join(models)})"}
-    window = {"name": "window", "in": "query", "required": False,
-              "schema": {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}[smhd]$"},
-              "description": "only rows seen in this window, e.g. 5m, 1h"}
+    model = {
+        "name": "model",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": list(models)},
+        "description": f"model name; optional when one model is served ({', '.join(models)})",
+    }
+    window = {
+        "name": "window",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}[smhd]$"},
+        "description": "only rows seen in this window, e.g. 5m, 1h",
+    }
 
     def op(summary: str, params: list[dict[str, Any]], codes: dict[str, str]) -> dict[str, Any]:
         responses: dict[str, Any] = {
             "200": {
                 "description": "the kept rows, newest (or highest score) first",
-                "content": {_JSON: {"schema": {
-                    "type": "object", "required": ["model", "rows"],
-                    "properties": {"model": {"type": "string"}, "rows": {"type": "array", "items": row}},
-                }}},
+                "content": {
+                    _JSON: {
+                        "schema": {
+                            "type": "object",
+                            "required": ["model", "rows"],
+                            "properties": {
+                                "model": {"type": "string"},
+                                "rows": {"type": "array", "items": row},
+                            },
+                        }
+                    }
+                },
             },
-            "400": {"description": "a bad or missing parameter, named", "content": {_JSON: {"schema": error}}},
-            "404": {"description": "unknown model, or the model keeps no samples",
-                    "content": {_JSON: {"schema": error}}},
+            "400": {
+                "description": "a bad or missing parameter, named",
+                "content": {_JSON: {"schema": error}},
+            },
+            "404": {
+                "description": "unknown model, or the model keeps no samples",
+                "content": {_JSON: {"schema": error}},
+            },
         }
         for code, text in codes.items():
             responses[code] = {"description": text, "content": {_JSON: {"schema": error}}}
         if basic_auth:
-            responses["401"] = {"description": "basic auth required (as /metrics)",
-                                "content": {"text/plain": {"schema": {"type": "string"}}}}
+            responses["401"] = {
+                "description": "basic auth required (as /metrics)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
         return {"get": {"summary": summary, "parameters": params, "responses": responses}}
 
-    feature = {"name": "feature", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
-    bin_ = {"name": "bin", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1},
-            "description": "the bin label of mlscope_feature_bin_total; all bins when left out"}
+    feature = {
+        "name": "feature",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+    }
+    bin_ = {
+        "name": "bin",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "minLength": 1},
+        "description": "the bin label of mlscope_feature_bin_total; all bins when left out",
+    }
     return {
-        "/v1/samples": op("Rows kept for one feature bin", [model, feature, bin_, window],
-                          {"403": "the feature is marked sensitive"}),
+        "/v1/samples": op(
+            "Rows kept for one feature bin",
+            [model, feature, bin_, window],
+            {"403": "the feature is marked sensitive"},
+        ),
         "/v1/samples/outliers": op("Rows with the highest outlier scores", [model, window], {}),
         "/v1/samples/errors": op("Recent wrong predictions", [model, window], {}),
     }

@@ -25,12 +25,12 @@ from mlscope.engine._families import Families
 from mlscope.engine.batch import batch_from_records
 from mlscope.engine.profile import Profile
 from mlscope.engine.registry import Engine
-from mlscope.errors import ConfigError, ProfileError
 from mlscope.engine.samples import SampleConfig
+from mlscope.errors import ConfigError, ProfileError
+from mlscope.predlog import PredictionLog
 from mlscope.sidecar.config import SamplesConfig, SidecarConfig
 from mlscope.sidecar.ingest import Parsed, RequestError, decode_body, validate_records
 from mlscope.sidecar.snapshot import SnapshotError, read_snapshot, write_snapshot
-from mlscope.predlog import PredictionLog
 from mlscope.sidecar.states import StateLog
 
 log = logging.getLogger("mlscope.sidecar")

@@ -27,7 +27,9 @@ class StateLog:
     """Turn each compute's reports into state-change log lines (one per change)."""
 
     def __init__(self, logger: logging.Logger | None = None, *, accuracy_drop: float = ACCURACY_DROP) -> None:
-        self.changes = StateChangeLogger(logger or logging.getLogger("mlscope.sidecar.states"), component="sidecar")
+        self.changes = StateChangeLogger(
+            logger or logging.getLogger("mlscope.sidecar.states"), component="sidecar"
+        )
         self.accuracy_drop = accuracy_drop
 
     def observe(self, engine: Engine, reports: Mapping[str, Mapping[str, DriftReport]]) -> int:
