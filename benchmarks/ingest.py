@@ -3,13 +3,21 @@
 Usage::
 
     python benchmarks/ingest.py [--duration 60] [--clients 2] [--batch 2000]
+                                [--baseline DIR] [--parts ingest,stages,monitor,scrape]
 
 What it measures, each beside a peer in the same run:
 
 1. events/s through ``POST /v1/events`` (NDJSON, 25 features) into a real ``mlscope
    serve`` on loopback (one uvicorn process, so one core for the Python work), with the
    sidecar's peak RSS sampled every 0.5 s (first vs last quarter: memory must stay flat).
-   Peer: the goal of 50,000 events/s.
+   Throughput is also given per CPU-second of the sidecar process (user + system time
+   from psutil), the figure that holds on a machine shared with other work, where wall
+   time measures the neighbours too. Peer: the goal of 50,000 events/s on one core.
+   With ``--baseline DIR`` (a folder holding another ``mlscope`` package, e.g.
+   ``git archive REV exporter/mlscope | tar -x --strip-components=1 -C DIR``), that
+   version's sidecar runs in alternating rounds with this one, and the ratio is printed.
+1b. (``stages``) in-process CPU time per 1,000 events of each ingest stage (decode,
+   validate, batch, engine), each fast path beside its record-by-record reference path.
 2. ``Monitor.log`` µs per call (one 25-feature dict) while the Monitor ships to that
    sidecar. Peers: ``queue.SimpleQueue.put`` and prometheus_client ``Counter.inc``, the
    cheapest standard hand-off and the per-request cost apps already accept.
@@ -31,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +52,19 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "exporter"))
 
+from mlscope.engine.batch import _batch_general, batch_from_records  # noqa: E402
 from mlscope.engine.profile import Profile  # noqa: E402
 from mlscope.monitor import Monitor  # noqa: E402
 from mlscope.sidecar.config import SidecarConfig  # noqa: E402
 from mlscope.sidecar.exposition import Renderer  # noqa: E402
+from mlscope.sidecar.ingest import (  # noqa: E402
+    _validate_each,
+    decode_body,
+    deeper_than,
+    parse_lines,
+    validate_records,
+)
+from mlscope.sidecar.main import limit_math_threads  # noqa: E402
 from mlscope.sidecar.service import Service  # noqa: E402
 
 GOAL_EVENTS_S = 50_000
@@ -167,6 +185,61 @@ def _client_once(port: int, body: bytes) -> None:
     c.close()
 
 
+def bench_stages(tmp: Path, batch: int, rounds: int = 15) -> list[tuple[str, float, float]]:
+    """CPU ms per 1,000 events of each in-process ingest stage: (stage, fast, reference).
+
+    The references are the record-by-record paths that still serve batches with errors:
+    NDJSON parsed line by line then walked whole for depth, ``_validate_each``,
+    ``_batch_general``. Process CPU time (``time.process_time``), not wall time. BLAS
+    runs on one thread here as in ``mlscope serve`` (this process keeps that limit).
+    """
+    limit_math_threads()
+    profile = _profile(tmp / "stages.json", 25)
+    service = Service(SidecarConfig.model_validate({"models": {"bench": {"profile": profile}}}))
+    body = b"\n".join(orjson.dumps(e) for e in _events(25, batch, 1)) + b"\n"
+    limits = {"max_bytes": 1 << 30, "max_depth": 32}
+
+    def decode_fast() -> list[object]:
+        return decode_body(body, content_type="application/x-ndjson", content_encoding="", **limits)
+
+    def decode_ref() -> list[object]:
+        records = parse_lines(body.strip().split(b"\n"))
+        assert not deeper_than(records, 33)
+        return records
+
+    values = decode_fast()
+
+    def cpu_ms(fn: Callable[[], object]) -> float:
+        fn()  # warm-up
+        t0 = time.process_time()
+        for _ in range(rounds):
+            fn()
+        return (time.process_time() - t0) / rounds / batch * 1e6  # ms per 1,000 events
+
+    fresh = [dict(v) for v in values if isinstance(v, dict)]
+    records = validate_records(fresh, models=["bench"], default_now=1.0).by_model["bench"]
+    b, _ = batch_from_records(records)
+    now = time.time()
+    return [
+        ("decode (NDJSON + depth)", cpu_ms(decode_fast), cpu_ms(decode_ref)),
+        (
+            "validate",
+            cpu_ms(lambda: validate_records(values, models=["bench"], default_now=1.0)),
+            cpu_ms(
+                lambda: _validate_each(
+                    values, single="bench", known={"bench"}, kind="events", start_index=0, default_now=1.0
+                )
+            ),
+        ),
+        (
+            "batch_from_records",
+            cpu_ms(lambda: batch_from_records(records)),
+            cpu_ms(lambda: _batch_general(records)),
+        ),
+        ("engine ingest", cpu_ms(lambda: service.engine.ingest("bench", b, now=now)), float("nan")),
+    ]
+
+
 def bench_monitor(port: int, seconds: float) -> dict[str, float]:
     reg = CollectorRegistry()
     mon = Monitor("bench", sidecar=f"http://127.0.0.1:{port}", registry=reg, capacity=100_000)
@@ -261,42 +334,121 @@ def bench_scrape(tmp: Path) -> dict[str, float]:
     }
 
 
+class _Sidecar:
+    """A real ``mlscope serve`` process importing mlscope from ``source`` (a folder)."""
+
+    def __init__(self, source: Path, profile: Path) -> None:
+        self.port = _free_port()
+        cmd = [sys.executable, "-m", "mlscope", "serve", "--profile", str(profile), "--model", "bench"]
+        cmd += ["--port", str(self.port), "--log-format", "text"]
+        env = {**os.environ, "PYTHONPATH": str(source)}
+        self.popen = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(self.port, self.popen)
+        except BaseException:
+            self.close()
+            raise
+        self.proc = psutil.Process(self.popen.pid)
+
+    def close(self) -> None:
+        self.popen.terminate()
+        self.popen.wait(20)
+
+
+def _merge(runs: list[dict[str, float]]) -> dict[str, float]:
+    events = sum(r["events"] for r in runs)
+    cpu = sum(r["sidecar_cpu_s"] for r in runs)
+    elapsed = sum(r["elapsed_s"] for r in runs)
+    return {
+        **runs[-1],
+        "events": events,
+        "sidecar_cpu_s": cpu,
+        "elapsed_s": elapsed,
+        "events_s": events / elapsed,
+        "events_per_cpu_s": events / max(cpu, 1e-9),
+        "rss_peak_mb": max(r["rss_peak_mb"] for r in runs),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=60.0, help="seconds in all (default: %(default)s)")
     ap.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients (default: %(default)s)")
     ap.add_argument("--batch", type=int, default=2000, help="events per POST (default: %(default)s)")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="folder holding another mlscope package to run beside this one (default: none)",
+    )
+    ap.add_argument(
+        "--parts",
+        default="ingest,stages,monitor,scrape",
+        help="comma-separated parts to run (default: %(default)s)",
+    )
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    ing: dict[str, float] | None = None
+    base: dict[str, float] | None = None
+    mon: dict[str, float] | None = None
+    scr: dict[str, float] | None = None
+    stages: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         profile = _profile(tmp / "p25.json", 25)
-        port = _free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "mlscope",
-            "serve",
-            "--profile",
-            str(profile),
-            "--model",
-            "bench",
-            "--port",
-            str(port),
-            "--log-format",
-            "text",
-        ]
-        env = {**os.environ, "PYTHONPATH": str(REPO / "exporter")}
-        sidecar = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait(port, sidecar)
-            proc = psutil.Process(sidecar.pid)
-            ing = bench_ingest(port, proc, args.duration * 0.6, args.clients, args.batch)
-            mon = bench_monitor(port, args.duration * 0.3)
-        finally:
-            sidecar.terminate()
-            sidecar.wait(20)
-        scr = bench_scrape(tmp)
+        if "ingest" in parts or "monitor" in parts:
+            # Alternating rounds even out what neighbours on a shared machine do meanwhile.
+            sources = [REPO / "exporter"] + ([args.baseline.resolve()] if args.baseline else [])
+            rounds = 2 if args.baseline else 1
+            runs: dict[Path, list[dict[str, float]]] = {src: [] for src in sources}
+            if "ingest" in parts:
+                for _ in range(rounds):
+                    for src in sources:
+                        sc = _Sidecar(src, profile)
+                        try:
+                            runs[src].append(
+                                bench_ingest(
+                                    sc.port,
+                                    sc.proc,
+                                    args.duration * 0.6 / rounds / len(sources),
+                                    args.clients,
+                                    args.batch,
+                                )
+                            )
+                        finally:
+                            sc.close()
+                ing = _merge(runs[REPO / "exporter"])
+                if args.baseline:
+                    base = _merge(runs[args.baseline.resolve()])
+            if "monitor" in parts:
+                sc = _Sidecar(REPO / "exporter", profile)
+                try:
+                    mon = bench_monitor(sc.port, args.duration * 0.3)
+                finally:
+                    sc.close()
+        if "stages" in parts:
+            stages = bench_stages(tmp, args.batch)
+        if "scrape" in parts:
+            scr = bench_scrape(tmp)
+    if ing is not None:
+        _print_ingest(args, ing, base)
+    if stages:
+        print("\n== ingest stages in process, CPU ms per 1,000 events (process time) ==")
+        print(f"{'stage':<26}{'fast path':>10}{'reference':>11}{'speed-up':>10}")
+        for name, fast, ref in stages:
+            if ref == ref:  # a reference path exists (not NaN)
+                print(f"{name:<26}{fast:>10.2f}{ref:>11.2f}{ref / fast:>9.2f}x")
+            else:
+                print(f"{name:<26}{fast:>10.2f}{'-':>11}{'-':>10}")
+        total = sum(f for _, f, _ in stages)
+        print(f"{'sum':<26}{total:>10.2f}   = {1e6 / total:,.0f} events per CPU-s before HTTP")
+    if mon is not None:
+        _print_monitor(mon)
+    if scr is not None:
+        _print_scrape(scr)
 
+
+def _print_ingest(args: argparse.Namespace, ing: dict[str, float], base: dict[str, float] | None) -> None:
     print(
         f"\n== ingest: POST /v1/events, NDJSON, 25 features, {args.batch} events per request, "
         f"{args.clients} clients, {ing['elapsed_s']:.0f} s =="
@@ -309,10 +461,23 @@ def main() -> None:
         f"events per sidecar CPU-s   {ing['events_per_cpu_s']:>12,.0f}   goal {GOAL_EVENTS_S:,}   "
         f"ratio {ing['events_per_cpu_s'] / GOAL_EVENTS_S:.2f}x"
     )
+    print(f"sidecar CPU ms / 1,000 ev   {ing['sidecar_cpu_s'] / ing['events'] * 1e6:>12.2f}")
     print(
         f"sidecar RSS peak           {ing['rss_peak_mb']:>10.1f} MB"
         f"   first quarter {ing['rss_first_q_mb']:.1f} MB   last quarter {ing['rss_last_q_mb']:.1f} MB"
     )
+    if base is not None:
+        print(f"baseline ({args.baseline}), alternating rounds with the above:")
+        print(
+            f"  events per sidecar CPU-s {base['events_per_cpu_s']:>12,.0f}   this / baseline "
+            f"{ing['events_per_cpu_s'] / base['events_per_cpu_s']:.2f}x"
+        )
+        print(f"  sidecar CPU ms / 1,000 ev {base['sidecar_cpu_s'] / base['events'] * 1e6:>11.2f}")
+        wall = ing["events_s"] / base["events_s"]
+        print(f"  events/s (wall)          {base['events_s']:>12,.0f}   this / baseline {wall:.2f}x")
+
+
+def _print_monitor(mon: dict[str, float]) -> None:
     print("\n== Monitor.log (one 25-feature dict per call, shipping to the sidecar) ==")
     print(f"calls {mon['calls']:,.0f}   shipped {mon['shipped']:,.0f}   dropped {mon['dropped']:,.0f}")
     print(
@@ -322,6 +487,9 @@ def main() -> None:
     for k in ("SimpleQueue.put", "Counter.inc"):
         peer = mon[f"peer_{k}_us"]
         print(f"peer {k:<21} {peer:>8.2f} µs        Monitor.log / peer = {mon['log_us_median'] / peer:.2f}x")
+
+
+def _print_scrape(scr: dict[str, float]) -> None:
     print(
         f"\n== /metrics render, one model with 100 features ({scr['series']:,.0f} series, "
         f"{scr['bytes'] / 1024:.0f} KiB) =="
