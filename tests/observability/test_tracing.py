@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 import mlscope
 from mlscope import Monitor
+from mlscope.middleware._metrics import UNMATCHED_ROUTE
 from tests._servers import PYTHON
 from tests.monitor.test_monitor import Recorder
 
@@ -127,3 +128,35 @@ def test_no_span_objects_are_created_when_no_tracer_is_configured() -> None:
     out = subprocess.run([PYTHON, "-c", ZERO_COST], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "made []"
+
+
+def test_wsgi_spans_join_traceparent_and_end_after_the_body() -> None:
+    from flask import Flask
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reg = CollectorRegistry()
+    monitor = Monitor("churn", transport=Recorder(), registry=reg)
+    flask_app = Flask("t")
+
+    @flask_app.get("/items/<int:item_id>")
+    def item(item_id: int) -> dict[str, int]:
+        monitor.log({"age": [30.0, 31.0]}, predictions=["yes", "no"], ids=[f"p{item_id}", "q"])
+        return {"id": item_id}
+
+    app = mlscope.WSGIMiddleware(flask_app.wsgi_app, registry=reg, tracer_provider=provider)
+    flask_app.wsgi_app = app  # type: ignore[method-assign]
+    client = flask_app.test_client()
+    headers = {"traceparent": f"00-{PARENT_TRACE}-{PARENT_SPAN}-01"}
+    assert client.get("/items/3", headers=headers, buffered=True).status_code == 200
+    assert client.get("/nowhere", buffered=True).status_code == 404
+    monitor.close()
+    spans = exporter.get_finished_spans()
+    # Flask's own template; an unrouted path gets the bounded placeholder, never the raw path
+    assert [s.name for s in spans] == ["GET /items/<int:item_id>", f"GET {UNMATCHED_ROUTE}"]
+    joined = spans[0]
+    assert joined.kind == SpanKind.SERVER and format(joined.context.trace_id, "032x") == PARENT_TRACE
+    assert joined.attributes is not None and joined.attributes["http.response.status_code"] == 200
+    assert [dict(e.attributes or {})["mlscope.prediction_ids"] for e in joined.events] == [("p3", "q")]
+    assert spans[1].parent is None and spans[1].attributes["http.response.status_code"] == 404  # type: ignore[index]

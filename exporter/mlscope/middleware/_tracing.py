@@ -14,7 +14,7 @@ no span, context or carrier object is created (tests/observability checks it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 try:
@@ -76,13 +76,32 @@ class ServerSpans:
         """Name the span by route template, record the status, end it, restore the context."""
         span, token = state
         try:
-            span.update_name(f"{method} {route}")
-            span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500 or error_type:
-                if error_type:
-                    span.set_attribute("error.type", error_type)
-                span.set_status(_trace.Status(_trace.StatusCode.ERROR))
-            span.end()
+            ServerSpans.finish(span, method, route, status, error_type)
         finally:
             _context.detach(token)
+
+    @staticmethod
+    def finish(span: Any, method: str, route: str, status: int, error_type: str) -> None:
+        """Name, annotate and end ``span`` (WSGI: after the body, the context long restored)."""
+        span.update_name(f"{method} {route}")
+        span.set_attribute("http.route", route)
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500 or error_type:
+            if error_type:
+                span.set_attribute("error.type", error_type)
+            span.set_status(_trace.Status(_trace.StatusCode.ERROR))
+        span.end()
+
+    @staticmethod
+    def detach(token: Any) -> None:
+        _context.detach(token)
+
+
+def wsgi_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The W3C trace headers of a WSGI request, as the propagator reads them."""
+    out = {}
+    for name in ("traceparent", "tracestate", "baggage"):
+        value = environ.get("HTTP_" + name.upper())
+        if value:
+            out[name] = value
+    return out

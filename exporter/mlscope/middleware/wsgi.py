@@ -31,6 +31,7 @@ from mlscope.middleware._metrics import (
     normalize_paths,
 )
 from mlscope.middleware._routes import DJANGO_REQUEST_KEY, WSGIRoutes, install_django_hook
+from mlscope.middleware._tracing import ServerSpans, wsgi_headers
 from mlscope.types import Environ, StartResponse, WSGIApp
 
 _STATUS_LINES = {200: "200 OK", 500: "500 Internal Server Error"}
@@ -41,7 +42,7 @@ class WSGIMiddleware:
 
     Takes the same keyword options as :class:`mlscope.ASGIMiddleware` (``registry``,
     ``buckets``, ``excluded_paths``, ``metrics_path``, ``group_status_codes``, ``exemplars``,
-    ``monitor``, ``extract``, ``max_body_bytes``). A Django ``WSGIHandler`` is given a
+    ``monitor``, ``extract``, ``max_body_bytes``, ``tracer_provider``). A Django ``WSGIHandler`` is given a
     request-class hook so that ``resolver_match.route`` can be read (see ``_routes``).
     """
 
@@ -51,8 +52,10 @@ class WSGIMiddleware:
                  metrics_path: str | None = "/metrics", group_status_codes: bool = False,
                  exemplars: bool = True, monitor: _capture.SupportsLog | None = None,
                  extract: _capture.Extract | None = None,
-                 max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES,
+                 tracer_provider: object = None) -> None:
         self.app = app
+        self._spans = ServerSpans(tracer_provider)
         self._m = m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
                                   exemplars=exemplars)
         self._registry = self._m.registry
@@ -86,11 +89,21 @@ class WSGIMiddleware:
         except Exception:
             m.contained()
             return self.app(environ, start_response)
+        token = None
+        tracer = self._spans.tracer()
+        if tracer is not None:
+            try:
+                req.span, token = self._spans.start(tracer, method, wsgi_headers(environ))
+            except Exception:
+                m.contained()
         try:
             req.result = self.app(environ, req.start_response)
         except BaseException as exc:
             req.finish(exc)
             raise
+        finally:
+            if token is not None:  # the span stays open until the body is sent (finish)
+                ServerSpans.detach(token)
         return req
 
     def _serve_metrics(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -115,7 +128,8 @@ class _Body:
     """
 
     __slots__ = ("mw", "m", "method", "environ", "server_start_response", "start", "status",
-                 "route", "exemplar", "first", "resp_bytes", "resp_chunks", "tee", "done", "result")
+                 "route", "exemplar", "first", "resp_bytes", "resp_chunks", "tee", "done", "result",
+                 "span")
 
     def __init__(self, mw: WSGIMiddleware, m: HttpMetrics, method: str,
                  environ: Environ, start_response: StartResponse) -> None:
@@ -133,6 +147,7 @@ class _Body:
         self.tee: _TeeInput | None = None
         self.done = False
         self.result: Iterable[bytes] = ()
+        self.span: Any = None
         self.start = perf_counter()
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -214,6 +229,11 @@ class _Body:
             m.contained()
             m.abandon(self.method)
             return
+        if self.span is not None:
+            try:
+                ServerSpans.finish(self.span, self.method, route, status, error_type)
+            except Exception:
+                m.contained()
         mw = self.mw
         if mw._monitor is not None and 200 <= status < 300 and not error_type:
             tee = self.tee
