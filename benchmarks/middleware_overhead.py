@@ -73,7 +73,9 @@ def _asgi_variants() -> dict[str, Any]:
 
     bare = make()
     ours = make()
-    ours.add_middleware(mlscope.ASGIMiddleware, registry=CollectorRegistry())
+    # Metrics only, like the Prometheus peers (a TracerProvider is set globally below for
+    # the OpenTelemetry peer); the cost of mlscope's server spans is measured by _spans().
+    ours.add_middleware(mlscope.ASGIMiddleware, registry=CollectorRegistry(), traces=False)
     inst = make()
     Instrumentator(registry=CollectorRegistry()).instrument(inst)
     sexp = make()
@@ -108,6 +110,43 @@ def _asgi_round(app: Any, n: int) -> float:
     return asyncio.run(run())
 
 
+def _spans(n: int, rounds: int) -> None:
+    """Server spans: mlscope's middleware (metrics + span) against OpenTelemetry's ASGI
+    instrumentation (span + its HTTP metrics), both on the same SDK TracerProvider."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OtelASGI
+    from opentelemetry.sdk.trace import TracerProvider
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    import mlscope
+
+    provider = TracerProvider()  # no processor: span creation and ending, no export
+
+    async def item(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    def make() -> Starlette:
+        return Starlette(routes=[Route("/items/{item_id}", item)])
+
+    variants = {
+        "bare": make(),
+        "mlscope (metrics + span)": mlscope.ASGIMiddleware(make(), registry=CollectorRegistry(),
+                                                           tracer_provider=provider),
+        "opentelemetry-asgi": OtelASGI(make(), tracer_provider=provider),
+    }
+    best = _measure(variants, _asgi_round, n, rounds)
+    bare = best["bare"]
+    ours, peer = best["mlscope (metrics + span)"] - bare, best["opentelemetry-asgi"] - bare
+    print("\nServer spans (ASGI, SDK TracerProvider, no export)")
+    print(f"{'variant':<36}{'us/request':>12}{'overhead us':>13}")
+    for name, t in best.items():
+        print(f"{name:<36}{t * 1e6:>12.1f}{(t - bare) * 1e6:>13.1f}")
+    print(f"mlscope with spans costs {ours / peer:.2f}x opentelemetry-asgi's overhead "
+          f"({ours * 1e6:.1f} us vs {peer * 1e6:.1f} us)")
+
+
 # --------------------------------------------------------------------------- WSGI
 
 def _wsgi_variants() -> dict[str, Any]:
@@ -128,7 +167,8 @@ def _wsgi_variants() -> dict[str, Any]:
 
     bare = make()
     ours = make()
-    ours.wsgi_app = mlscope.WSGIMiddleware(ours.wsgi_app, registry=CollectorRegistry())  # type: ignore[method-assign]
+    wrapped = mlscope.WSGIMiddleware(ours.wsgi_app, registry=CollectorRegistry(), traces=False)
+    ours.wsgi_app = wrapped  # type: ignore[method-assign]
     pfe = make()
     PrometheusMetrics(pfe, registry=CollectorRegistry(), path=None)
     otel = make()
@@ -172,7 +212,8 @@ def _plain_wsgi_variants() -> dict[str, Any]:
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [b"ok"]
 
-    return {"bare": plain, "mlscope": mlscope.WSGIMiddleware(plain, registry=CollectorRegistry())}
+    ours = mlscope.WSGIMiddleware(plain, registry=CollectorRegistry(), traces=False)
+    return {"bare": plain, "mlscope": ours}
 
 
 # --------------------------------------------------------------------------- report
@@ -311,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {args.requests} requests x {args.rounds} rounds per variant")
     asgi = _measure(_asgi_variants(), _asgi_round, args.requests, args.rounds)
     ratio_asgi, _ = _table("ASGI (Starlette, GET /items/{item_id})", asgi)
+    _spans(args.requests, args.rounds)
     wsgi = _measure(_wsgi_variants(), _wsgi_round, args.requests, args.rounds)
     ratio_wsgi, _ = _table("WSGI (Flask, GET /items/<int:item_id>)", wsgi)
     plain = _measure(_plain_wsgi_variants(), _wsgi_round, args.requests, args.rounds)

@@ -118,8 +118,18 @@ ZERO_COST = textwrap.dedent(
     reg = CollectorRegistry()
     monitor = mlscope.Monitor("churn", transport=Recorder(), registry=reg)
     asyncio.run(_requests(mlscope.ASGIMiddleware(_app(monitor), registry=reg)))
-    monitor.close()
     print("made", made)
+    # A provider set globally after the middleware was built is picked up.
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    asyncio.run(_requests(mlscope.ASGIMiddleware(_app(monitor), registry=CollectorRegistry())))
+    monitor.close()
+    print("global", len(exporter.get_finished_spans()))
     """
 )
 
@@ -127,7 +137,7 @@ ZERO_COST = textwrap.dedent(
 def test_no_span_objects_are_created_when_no_tracer_is_configured() -> None:
     out = subprocess.run([PYTHON, "-c", ZERO_COST], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "made []"
+    assert out.stdout.split("\n")[:2] == ["made []", "global 3"]
 
 
 def test_wsgi_spans_join_traceparent_and_end_after_the_body() -> None:
@@ -160,3 +170,25 @@ def test_wsgi_spans_join_traceparent_and_end_after_the_body() -> None:
     assert joined.attributes is not None and joined.attributes["http.response.status_code"] == 200
     assert [dict(e.attributes or {})["mlscope.prediction_ids"] for e in joined.events] == [("p3", "q")]
     assert spans[1].parent is None and spans[1].attributes["http.response.status_code"] == 404  # type: ignore[index]
+
+
+def test_an_outer_instrumentation_span_is_joined_not_doubled_and_traces_false_turns_spans_off() -> None:
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reg = CollectorRegistry()
+    monitor = Monitor("churn", transport=Recorder(), registry=reg)
+    inner = mlscope.ASGIMiddleware(_app(monitor), registry=reg, tracer_provider=provider)
+    asyncio.run(_requests(OpenTelemetryMiddleware(inner, tracer_provider=provider)))
+    servers = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert len(servers) == 3  # one per request: OpenTelemetry's, ours joined it
+    assert all(s.instrumentation_scope.name != "mlscope.middleware" for s in servers)  # type: ignore[union-attr]
+    assert any(e.name == "mlscope.prediction" for s in servers for e in s.events)  # Monitor.log found it
+    exporter.clear()
+    reg2 = CollectorRegistry()
+    off = mlscope.ASGIMiddleware(_app(monitor), registry=reg2, tracer_provider=provider, traces=False)
+    asyncio.run(_requests(off))
+    monitor.close()
+    assert exporter.get_finished_spans() == ()

@@ -14,6 +14,7 @@ no span, context or carrier object is created (tests/observability checks it).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,23 +29,36 @@ except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
     _PROXY = None
 
 _SCOPE = "mlscope.middleware"
+_UNKNOWN = object()
+# A provider named in the environment is created on the first get_tracer_provider() call.
+_ENV_PROVIDER = bool(os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"))
 
 
 class ServerSpans:
     """Start, make current and end one server span per request (when tracing is on)."""
 
-    def __init__(self, tracer_provider: Any = None) -> None:
+    def __init__(self, tracer_provider: Any = None, *, enabled: bool = True) -> None:
+        self._enabled = enabled
         self._provider = tracer_provider
         self._tracer: Any = None
         self._tracer_of: Any = None
 
     def tracer(self) -> Any:
         """The tracer to use now, or None when no TracerProvider is configured."""
-        if _trace is None:
+        if _trace is None or not self._enabled:
             return None
-        provider = self._provider if self._provider is not None else _trace.get_tracer_provider()
+        provider = self._provider
+        if provider is None:
+            # get_tracer_provider() reads os.environ on every call while no provider is
+            # set (microseconds); the module global set by set_tracer_provider() is one
+            # attribute read. Its absence (another API version) falls back to the call.
+            provider = getattr(_trace, "_TRACER_PROVIDER", _UNKNOWN)
+            if provider is None and not _ENV_PROVIDER:
+                return None  # nothing configured: no spans at all
+            if provider is None or provider is _UNKNOWN:
+                provider = _trace.get_tracer_provider()
         if _PROXY is not None and isinstance(provider, _PROXY):
-            return None  # nothing configured: no spans at all
+            return None
         if provider is not self._tracer_of:  # the global provider was set after us
             self._tracer = provider.get_tracer(_SCOPE)
             self._tracer_of = provider
@@ -52,11 +66,15 @@ class ServerSpans:
 
     def start(
         self, tracer: Any, method: str, headers: Iterable[tuple[bytes, bytes]] | dict[str, str]
-    ) -> tuple[Any, Any]:
+    ) -> tuple[Any, Any] | None:
         """Start the span (child of a ``traceparent`` if any) and make it current.
 
-        Returns ``(span, token)`` for :meth:`end`.
+        Returns ``(span, token)`` for :meth:`end`, or None when a span is current already
+        (an outer OpenTelemetry instrumentation made the server span: it is joined, not
+        doubled; the exemplar and ``Monitor.log`` use it).
         """
+        if _trace.get_current_span().is_recording():
+            return None
         if isinstance(headers, dict):
             carrier = headers
         else:

@@ -67,6 +67,8 @@ class ASGIMiddleware:
     tracer_provider
         OpenTelemetry TracerProvider for server spans (default: the global one; with
         none configured no span is made, see :mod:`mlscope.middleware._tracing`).
+    traces
+        False: never make spans (metrics only), even with a provider configured.
     """
 
     def __init__(self, app: ASGIApp, *, registry: CollectorRegistry | None = None,
@@ -76,9 +78,9 @@ class ASGIMiddleware:
                  exemplars: bool = True, monitor: _capture.SupportsLog | None = None,
                  extract: _capture.Extract | None = None,
                  max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES,
-                 tracer_provider: object = None) -> None:
+                 tracer_provider: object = None, traces: bool = True) -> None:
         self.app = app
-        self._spans = ServerSpans(tracer_provider)
+        self._spans = ServerSpans(tracer_provider, enabled=traces)
         self._m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
                               exemplars=exemplars)
         self._registry = self._m.registry

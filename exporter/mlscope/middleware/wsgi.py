@@ -42,8 +42,9 @@ class WSGIMiddleware:
 
     Takes the same keyword options as :class:`mlscope.ASGIMiddleware` (``registry``,
     ``buckets``, ``excluded_paths``, ``metrics_path``, ``group_status_codes``, ``exemplars``,
-    ``monitor``, ``extract``, ``max_body_bytes``, ``tracer_provider``). A Django ``WSGIHandler`` is given a
-    request-class hook so that ``resolver_match.route`` can be read (see ``_routes``).
+    ``monitor``, ``extract``, ``max_body_bytes``, ``tracer_provider``, ``traces``). A Django
+    ``WSGIHandler`` is given a request-class hook so that ``resolver_match.route`` can be
+    read (see ``_routes``).
     """
 
     def __init__(self, app: WSGIApp, *, registry: CollectorRegistry | None = None,
@@ -53,9 +54,9 @@ class WSGIMiddleware:
                  exemplars: bool = True, monitor: _capture.SupportsLog | None = None,
                  extract: _capture.Extract | None = None,
                  max_body_bytes: int = _capture.DEFAULT_MAX_BODY_BYTES,
-                 tracer_provider: object = None) -> None:
+                 tracer_provider: object = None, traces: bool = True) -> None:
         self.app = app
-        self._spans = ServerSpans(tracer_provider)
+        self._spans = ServerSpans(tracer_provider, enabled=traces)
         self._m = m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
                                   exemplars=exemplars)
         self._registry = self._m.registry
@@ -93,7 +94,9 @@ class WSGIMiddleware:
         tracer = self._spans.tracer()
         if tracer is not None:
             try:
-                req.span, token = self._spans.start(tracer, method, wsgi_headers(environ))
+                started = self._spans.start(tracer, method, wsgi_headers(environ))
+                if started is not None:
+                    req.span, token = started
             except Exception:
                 m.contained()
         try:
