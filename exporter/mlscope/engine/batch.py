@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -136,22 +136,31 @@ def _feature_columns(feats: list[dict[Any, Any]], n: int) -> dict[str, np.ndarra
     """One object column per feature name; a name a record lacks reads ``None``.
 
     Each record is read in one call (``itemgetter`` when every record holds exactly the
-    names of the first one, which is the usual case, else ``map(f.get, names)``) and
-    ``zip(*rows)`` transposes the rows into columns, both in C.
+    names of the first one, which is the usual case, else ``map(f.get, names)``); the
+    values go row after row into one object array, whose transposed copy holds each
+    column contiguously, all in C. (``fromiter`` stores each value as one object: a list
+    value is never broadcast.) The columns are rows of that block, so they share it.
     """
     names = list(feats[0])
-    rows: list[tuple[Any, ...]] | None = None
+    values: Iterable[Any] | None = None
     if len(names) > 1 and set(map(type, names)) <= _STR and set(map(len, feats)) == {len(names)}:
-        try:
-            rows = list(map(itemgetter(*names), feats))
-        except KeyError:
-            pass  # as many keys, other names: the union below
-    if rows is None:
+        values = chain.from_iterable(map(itemgetter(*names), feats))
+    else:
         names = _union_names(feats)
         if not names:
             return {}
-        rows = [tuple(map(f.get, names)) for f in feats]
-    return {k: _object_column(col, n) for k, col in zip(names, zip(*rows, strict=True), strict=True)}
+    k = len(names)
+    if values is not None:
+        try:
+            flat = np.fromiter(values, dtype=object, count=n * k)
+        except KeyError:  # as many keys as the first record, other names: the union below
+            names = _union_names(feats)
+            k = len(names)
+            values = None
+    if values is None:
+        flat = np.fromiter(chain.from_iterable(map(f.get, names) for f in feats), dtype=object, count=n * k)
+    block = flat.reshape(n, k).T.copy()
+    return dict(zip(names, block, strict=True))
 
 
 def _scores_fast(maps: list[dict[Any, Any] | None], n: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
