@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 
 from tests._servers import PYTHON
-from tests.sidecar._sidecar import make_profile, ndjson, post, sidecar
+from tests.sidecar._sidecar import make_profile, metrics, ndjson, post, samples, sidecar
 
 # A value no reference row has: if it shows up in the process log, a raw feature leaked.
 MARKER_AGE = 123.456789
@@ -75,6 +76,7 @@ def test_sidecar_logs_json_state_changes_once_and_writes_a_redacted_prediction_l
 
         _wait_for(lambda: any(r["kind"] == "feature_drift" and r["feature"] == "age" for r in changes()))
         time.sleep(1.0)  # ten more computes: the state holds, so no more lines
+        live = samples(metrics(sc.url))  # the sidecar's own drift figures over all 3000 rows
     lines = _json_lines(sc.log())  # every line of the process is a JSON object
     assert lines and all({"level", "logger", "component", "message", "timestamp"} <= set(r) for r in lines)
     age = [r for r in changes() if r["kind"] == "feature_drift" and r["feature"] == "age"]
@@ -113,3 +115,32 @@ def test_sidecar_logs_json_state_changes_once_and_writes_a_redacted_prediction_l
     )
     wins = json.loads(out.stdout)["windows"]
     assert sum(w["n_rows"] for w in wins) == 3000 and json.loads(out.stdout)["bad_lines"] == 0
+    # Replay == live: the sidecar's 24h figures for age (not redacted) are the replay's,
+    # when the test's seconds fall in one 24h replay window (all but near 00:00 UTC).
+    out = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "mlscope",
+            "replay",
+            str(plog),
+            "--profile",
+            str(tmp_path / "churn.json"),
+            "--window",
+            "24h",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    (day,) = json.loads(out.stdout)["windows"]
+    age_replayed = next(f for f in day["features"] if f["name"] == "age")
+    assert age_replayed["drifted"] and len(age_replayed["scores"]) >= 2
+    for method, score in age_replayed["scores"].items():
+        key = (
+            "mlscope_feature_drift_score",
+            tuple(sorted({"model": "churn", "feature": "age", "method": method, "window": "24h"}.items())),
+        )
+        assert live[key] == pytest.approx(score, rel=1e-12), method  # same counts, same arithmetic
