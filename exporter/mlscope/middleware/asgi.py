@@ -81,6 +81,7 @@ class ASGIMiddleware:
                  tracer_provider: object = None, traces: bool = True) -> None:
         self.app = app
         self._spans = ServerSpans(tracer_provider, enabled=traces)
+        self._tracer = self._spans.tracer if traces else None  # bound once: per-request cost
         self._m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
                               exemplars=exemplars)
         self._registry = self._m.registry
@@ -128,7 +129,7 @@ class ASGIMiddleware:
         end = 0.0
         disconnected = False
         span_state = None
-        tracer = self._spans.tracer()
+        tracer = self._tracer() if self._tracer is not None else None
         if tracer is not None:
             try:
                 span_state = self._spans.start(tracer, method, scope.get("headers", ()))
