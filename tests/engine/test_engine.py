@@ -202,6 +202,22 @@ def test_state_round_trip_through_json(profile: Profile) -> None:
     b.add_model("churn", profile)
     assert b.load_state(state) == ["churn"]
     assert b.model("churn").report("1h", T0 + 5).to_dict() == a.model("churn").report("1h", T0 + 5).to_dict()
+    # The windows came back, the exported counters did not: they count this process only.
+    b.ingest("churn", profile.batch_of(_frame(30, 9)), T0 + 5)
+    fams = _by_name(b.collect())
+    assert _value(fams["mlscope_rows"], "mlscope_rows_total") == 30
+    assert b.model("churn").report("1h", T0 + 5).n_rows == 1_030
+    # An older snapshot also carried the counters: still accepted, its counters ignored.
+    old = json.loads(json.dumps(state))
+    width = len(state["models"]["churn"]["windows"][0]["counts"][0])
+    old["models"]["churn"]["totals"] = [10**6] * width
+    old["overflow"] = {k: 5 for k in a.overflow}
+    d = Engine()
+    d.add_model("churn", profile)
+    assert d.load_state(old) == ["churn"]
+    assert d.model("churn").report("1h", T0 + 5).to_dict() == a.model("churn").report("1h", T0 + 5).to_dict()
+    assert _value(_by_name(d.collect())["mlscope_rows"], "mlscope_rows_total") == 0
+    assert set(d.overflow.values()) == {0}
     other = Profile.from_frame(_frame(500, 8))
     c = Engine()
     c.add_model("churn", other)

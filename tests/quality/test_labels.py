@@ -13,7 +13,7 @@ from mlscope.engine.batch import Batch
 from mlscope.engine.labels import LabelStore, label_key
 from mlscope.engine.performance import DELAY_BUCKETS_S, QualityConfig, QualityTracker
 from mlscope.engine.windows import WindowSpec
-from mlscope.errors import ConfigError
+from mlscope.errors import ConfigError, InputError
 from tests.quality._profiles import FakeFeature, FakeProfile
 
 
@@ -207,7 +207,7 @@ def test_labels_that_came_with_the_events_are_joined_at_once() -> None:
     assert tracker.figures("1h")["accuracy"] == 0.5
 
 
-def test_tracker_state_round_trip_restores_counters_windows_and_pending() -> None:
+def test_tracker_state_round_trip_restores_windows_and_pending_not_counters() -> None:
     tracker = _tracker()
     _predict(tracker, ["a", "b", "c"], t=100.0)
     tracker.observe_labels(["a", "b"], ["yes", "no"], now=200.0)
@@ -216,11 +216,48 @@ def test_tracker_state_round_trip_restores_counters_windows_and_pending() -> Non
     again.load_state(state)
     again.observe_labels(["c"], ["yes"], now=300.0)
     again.compute(now=300.0)
-    assert again.labels_total["matched"] == 3
+    # The window holds all three outcomes ("a" right, "b" wrong before the restart, "c"
+    # right after it) and "c" was still pending: the window state came back.
     assert again.figures("1h")["accuracy"] == pytest.approx(2 / 3)
+    # The counters count this process only: one label joined since the restart.
+    assert again.labels_total["matched"] == 1
     registry = CollectorRegistry()
     registry.register(again)
-    assert registry.get_sample_value("mlscope_labels_total", {"model": "churn", "outcome": "matched"}) == 3
+    assert registry.get_sample_value("mlscope_labels_total", {"model": "churn", "outcome": "matched"}) == 1
+    outcome = {"model": "churn", "actual": "yes", "predicted": "yes"}
+    assert registry.get_sample_value("mlscope_classification_outcomes_total", outcome) == 1
+    assert registry.get_sample_value("mlscope_label_delay_seconds_count", {"model": "churn"}) == 1
+
+
+def test_tracker_state_of_version_1_loads_windows_and_ignores_its_counters() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a", "b", "c"], t=100.0)
+    tracker.observe_labels(["a", "b"], ["yes", "no"], now=200.0)
+    state = json.loads(json.dumps(tracker.state_dict()))
+    # What a version 1 state also carried: the exported counters.
+    state |= {
+        "version": 1,
+        "labels_total": {"matched": 2, "unmatched": 0, "duplicate": 0, "expired": 0, "invalid": 0},
+        "delay_counts": [2.0] + [0.0] * len(DELAY_BUCKETS_S),
+        "delay_sum": 200.0,
+        "cm": [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+        "resid_counts": [0.0],
+        "resid_sum": 0.0,
+    }
+    state["store"]["evictions"] = {"capacity": 7, "expired": 0, "replaced": 0}
+    again = _tracker()
+    again.load_state(state)
+    again.compute(now=300.0)
+    assert again.figures("1h")["accuracy"] == pytest.approx(1 / 2)
+    assert again.pending == 1
+    assert again.labels_total["matched"] == 0
+    registry = CollectorRegistry()
+    registry.register(again)
+    assert registry.get_sample_value("mlscope_label_delay_seconds_count", {"model": "churn"}) == 0
+    capacity = {"model": "churn", "reason": "capacity"}
+    assert registry.get_sample_value("mlscope_label_store_evictions_total", capacity) == 0
+    with pytest.raises(InputError, match="'version' must be one of"):
+        _tracker().load_state(state | {"version": 3})
 
 
 def test_task_is_inferred_from_the_first_batch_when_the_profile_has_none() -> None:
@@ -252,7 +289,7 @@ def test_outcomes_leave_a_window_when_their_predictions_age_out() -> None:
     assert rows == {"1h": 0.0}
 
 
-def test_state_of_another_class_list_restores_counters_only() -> None:
+def test_state_of_another_class_list_restores_nothing_windowed() -> None:
     tracker = _tracker()
     _predict(tracker, ["a", "b"], t=0.0)
     tracker.observe_labels(["a"], ["yes"], now=10.0)
@@ -260,7 +297,7 @@ def test_state_of_another_class_list_restores_counters_only() -> None:
     other = QualityTracker("churn", FakeProfile("classification", ["x", "y", "z"]), [WindowSpec.parse("1h")])
     other.load_state(json.loads(json.dumps(tracker.state_dict())))
     other.compute(now=10.0)
-    assert other.labels_total["matched"] == 1
+    assert other.labels_total["matched"] == 0
     assert other.figures("1h") == {} and other.pending == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,31 @@ def test_failed_write_keeps_the_old_snapshot(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "match"),
-    [(b"{torn", "not valid JSON"), (b'{"format": 99, "state": {}}', "'format' must be 1")],
+    [
+        (b"{torn", "not valid JSON"),
+        (b'{"format": 99, "state": {}}', r"'format' must be one of \(1, 2\) \(got 99\)"),
+        (b'{"format": true, "state": {}}', "got True"),
+        (b'{"format": 2, "state": []}', "'state' must be an object"),
+    ],
 )
 def test_bad_snapshot_is_refused_with_reason(tmp_path: Path, content: bytes, match: str) -> None:
     path = tmp_path / "snap.json"
     path.write_bytes(content)
     with pytest.raises(SnapshotError, match=match):
         read_snapshot(path)
+
+
+def test_format_1_snapshot_loads_and_says_once_that_its_counters_are_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "snap.json"
+    path.write_bytes(b'{"format": 1, "written_at": 0, "state": {"ingest_events": {"m": 5}, "engine": {}}}')
+    with caplog.at_level(logging.INFO, logger="mlscope.sidecar"):
+        assert read_snapshot(path) == {"ingest_events": {"m": 5}, "engine": {}}
+    lines = [r.getMessage() for r in caplog.records if "counters are ignored" in r.getMessage()]
+    assert len(lines) == 1 and str(path) in lines[0]
+    caplog.clear()
+    write_snapshot(path, {"engine": {}})  # the current format: no such line
+    with caplog.at_level(logging.INFO, logger="mlscope.sidecar"):
+        assert read_snapshot(path) == {"engine": {}}
+    assert caplog.records == []

@@ -329,11 +329,15 @@ class LabelStore:
             "bins": self._bins[live].tolist(),
             "joined": self._joined.items(),
             "dropped": self._dropped.items(),
-            "evictions": dict(self.evictions),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output into this (empty) store."""
+        """Restore :meth:`state_dict` output into this (empty) store.
+
+        The eviction counts (exported as ``mlscope_label_store_evictions_total``) are not
+        restored, an older state's "evictions" included: a counter starts from 0 in a new
+        process, which ``increase()`` counts exactly.
+        """
         ids = [str(x) for x in state["ids"]]
         n = len(ids)
         scores = np.asarray(state["scores"], dtype=np.float64).reshape(n, self.n_scores)
@@ -347,6 +351,3 @@ class LabelStore:
         )
         self._joined.add_many([str(k) for k in state.get("joined", [])])
         self._dropped.add_many([str(k) for k in state.get("dropped", [])])
-        for reason, count in state.get("evictions", {}).items():
-            if reason in self.evictions:
-                self.evictions[reason] = int(count)

@@ -523,48 +523,37 @@ class ModelEngine:
 
     # -------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """JSON-able snapshot of every count (restore with :meth:`load_state`)."""
+        """JSON-able window state (restore with :meth:`load_state`).
+
+        The ring buckets behind the drift gauges and the quality tracker's windows, not the
+        exported cumulative counters (rows, bins, issues, outliers): those belong to the
+        process that exposes them and start from 0 in a new one, which Prometheus'
+        ``increase()`` counts exactly, whereas a counter restored to an older value after
+        a crash would be counted twice.
+        """
         with self._lock:
             state: dict[str, Any] = {
                 "model": self.name,
                 "profile_hash": self.profile_hash,
                 "windows": [r.state_dict() for r in self._rings],
-                "totals": self._totals.tolist(),
-                "issues": self._issues.tolist(),
-                "unexpected": self._unexpected,
-                "outlier": {
-                    "hist": self._outlier_hist.tolist(),
-                    "sum": self._outlier_sum,
-                    "count": self._outliers,
-                },
             }
         if self._tracker is not None:
             state["quality"] = self._call_tracker("state_dict")
         return state
 
     def load_state(self, state: Mapping[str, Any]) -> bool:
-        """Restore a snapshot taken with the same profile; False (nothing restored) otherwise."""
+        """Restore the windows of a snapshot taken with the same profile; False otherwise.
+
+        Counters in an older snapshot ("totals", "issues", "unexpected", "outlier") are
+        ignored: see :meth:`state_dict`.
+        """
         if not isinstance(state, Mapping) or state.get("profile_hash") != self.profile_hash:
             return False
         try:
-            totals = np.asarray(state["totals"], dtype=np.int64)
-            issues = np.asarray(state["issues"], dtype=np.int64)
-            o = state["outlier"]
-            hist = np.asarray(o["hist"], dtype=np.int64)
-            unexpected = int(state["unexpected"])
-            o_sum, o_count = float(o["sum"]), int(o["count"])
             ring_states = {r["name"]: r for r in state["windows"]}
-        except (KeyError, TypeError, ValueError):
-            return False
-        if (
-            totals.shape != self._totals.shape
-            or issues.shape != self._issues.shape
-            or hist.shape != self._outlier_hist.shape
-        ):
+        except (KeyError, TypeError):
             return False
         with self._lock:
-            self._totals, self._issues, self._outlier_hist = totals, issues, hist
-            self._unexpected, self._outlier_sum, self._outliers = unexpected, o_sum, o_count
             for ring in self._rings:
                 rs = ring_states.get(ring.spec.name)
                 if rs is not None:

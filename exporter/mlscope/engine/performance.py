@@ -72,7 +72,9 @@ DELAY_BUCKETS_S: tuple[float, ...] = (
 #: the profile has none): a residual histogram is read relative to the usual error.
 RESIDUAL_MULTIPLES: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
-_STATE_VERSION = 1
+# 2: window state only; 1 also carried the exported counters (ignored on load now).
+_STATE_VERSION = 2
+_READABLE_VERSIONS = (1, _STATE_VERSION)
 
 
 class FeatureLike(Protocol):
@@ -814,20 +816,21 @@ class QualityTracker:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume after a restart (JSON-able)."""
+        """The window state needed to resume after a restart (JSON-able).
+
+        Windows, pending predictions, the calibration table and the last label's time;
+        not the exported counters and histograms (labels, outcomes, delays, residuals),
+        which start from 0 in a new process as Prometheus expects: restored to their value
+        at the last snapshot they would go down after a crash, and ``increase()`` would
+        count the restored total a second time.
+        """
         with self._lock:
             return {
                 "version": _STATE_VERSION,
                 "task": self.task,
                 "classes": list(self.classes),
                 "features": list(self.feature_names),
-                "labels_total": dict(self._labels_total),
-                "delay_counts": self._delay_counts.tolist(),
-                "delay_sum": self._delay_sum,
                 "last_label_ts": self._last_label_ts,
-                "cm": self._cm.tolist(),
-                "resid_counts": self._resid_counts.tolist(),
-                "resid_sum": self._resid_sum,
                 "calibration": self._calibration.table.tolist(),
                 "store": None if self._store is None else self._store.state_dict(),
                 "rings": {n: r.state_dict() for n, r in self._rings.items()},
@@ -837,19 +840,15 @@ class QualityTracker:
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Resume from :meth:`state_dict` output.
 
-        Counters always come back. Windows, pending predictions and the calibration come
-        back only when the task, classes and features still match the profile (a new
-        profile with other bins starts those afresh, rather than mixing bins).
+        Windows, pending predictions and the calibration come back only when the task,
+        classes and features still match the profile (a new profile with other bins starts
+        those afresh, rather than mixing bins). The counters of a version 1 state
+        ("labels_total", "cm", ...) are ignored: see :meth:`state_dict`.
         """
-        if state.get("version") != _STATE_VERSION:
-            raise InputError(
-                f"quality state 'version' must be {_STATE_VERSION} (got {state.get('version')!r})"
-            )
+        version = state.get("version")
+        if isinstance(version, bool) or version not in _READABLE_VERSIONS:
+            raise InputError(f"quality state 'version' must be one of {_READABLE_VERSIONS} (got {version!r})")
         with self._lock:
-            for outcome in OUTCOMES:
-                self._labels_total[outcome] = int(state["labels_total"].get(outcome, 0))
-            self._delay_counts = np.asarray(state["delay_counts"], dtype=np.float64)
-            self._delay_sum = float(state["delay_sum"])
             self._last_label_ts = state.get("last_label_ts")
             task = state.get("task")
             if task is None:
@@ -863,10 +862,6 @@ class QualityTracker:
             )
             if not same:
                 return
-            self._cm = np.asarray(state["cm"], dtype=np.float64).reshape(self._cm.shape).copy()
-            resid = np.asarray(state["resid_counts"], dtype=np.float64)
-            self._resid_counts = resid.reshape(self._resid_counts.shape).copy()
-            self._resid_sum = float(state["resid_sum"])
             calib = np.asarray(state["calibration"], dtype=np.float64)
             self._calibration.table = calib.reshape(3, estimation.CONF_BINS).copy()
             if self._store is not None and state.get("store"):

@@ -159,10 +159,8 @@ class Engine:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "models": {name: m.state_dict() for name, m in self.models.items()},
-            "overflow": self.overflow,
-        }
+        """Window state of every model; the overflow counter is not kept (see load_state)."""
+        return {"models": {name: m.state_dict() for name, m in self.models.items()}}
 
     @property
     def overflow(self) -> dict[str, int]:
@@ -173,6 +171,10 @@ class Engine:
         """Restore registered models from a snapshot; returns the names restored.
 
         Models whose profile changed since the snapshot start empty (their bins differ).
+        Exported counters (``mlscope_cardinality_overflow_total`` here, an older snapshot's
+        "overflow") are not restored: a counter starts from 0 in a new process, which
+        ``increase()`` counts exactly, while one restored to a value older than the last
+        scrape would be counted twice.
         """
         restored: list[str] = []
         models = state.get("models") if isinstance(state, Mapping) else None
@@ -182,11 +184,4 @@ class Engine:
             s = models.get(name)
             if s is not None and m.load_state(s):
                 restored.append(name)
-        ov = state.get("overflow")
-        if isinstance(ov, Mapping):
-            with self._lock:
-                for k in self._overflow:
-                    v = ov.get(k)
-                    if isinstance(v, int) and v >= 0:
-                        self._overflow[k] = v
         return restored

@@ -133,7 +133,6 @@ class Service:
         self._event_children = {n: self.metrics.events.labels(n) for n in self.model_names}
         self._batch_children = {n: self.metrics.batch_size.labels(n) for n in self.model_names}
         self._last_children = {n: self.metrics.last_event.labels(n) for n in self.model_names}
-        self._totals = dict.fromkeys(self.model_names, 0)
         self.states = StateLog()
         self.prediction_log: PredictionLog | None = None
         if cfg.prediction_log is not None:
@@ -232,7 +231,6 @@ class Service:
         newest = max((r["timestamp"] for r in records), default=now)
         self._last_children[model].set(newest)
         self.events_ingested += n
-        self._totals[model] += n
 
     def _ingest_labels(self, model: str, records: list[dict[str, Any]], now: float) -> None:
         ids = [str(r["id"]) for r in records]  # ids are matched as strings, as batch_from_records does
@@ -294,17 +292,14 @@ class Service:
         return True
 
     def _state(self) -> dict[str, Any]:
-        return {"ingest_events": dict(self._totals), "engine": self.engine.state_dict()}
+        return {"engine": self.engine.state_dict()}
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        # Window state only. The counters (mlscope_ingest_events_total and the engine's
+        # cumulative totals) start from 0 in this process: the snapshot's values are lower
+        # than what Prometheus last scraped after a crash, and increase() would read the
+        # drop as a reset and count the restored total twice. A format 1 snapshot's
+        # "ingest_events" is therefore ignored (read_snapshot logs that once).
         if isinstance(state.get("engine"), dict):
             restored = self.engine.load_state(state["engine"])
             log.info("restored windows of models %s", restored)
-        # Counters continue from where they were, as a restart of a long-lived counter
-        # would otherwise look like a reset to rate() (which copes, but the totals are
-        # what users compare with their own logs).
-        for name, value in (state.get("ingest_events") or {}).items():
-            child = self._event_children.get(name)
-            if child is not None and isinstance(value, int) and value > 0:
-                child.inc(value)
-                self._totals[name] += value

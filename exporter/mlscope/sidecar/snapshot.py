@@ -4,10 +4,19 @@ Written to a temporary file in the same folder, flushed to disk, then renamed ov
 old snapshot: a reader (or a crash mid-write) sees the old file or the new one, never a
 torn one. The file is JSON with a format version, so an incompatible snapshot is refused
 with a clear log line instead of corrupting the engine.
+
+The snapshot holds window state only (the ring buckets behind the drift and quality
+gauges, the predictions waiting for labels), never the exported cumulative counters: a
+counter belongs to the process that exposes it and starts from 0 in a new one. Restoring
+a counter to its value at the last snapshot would make it go *down* after a crash (the
+events since that snapshot are gone) yet stay above 0, which Prometheus' ``increase()``
+reads as a reset followed by the whole restored total again. Format 1 files also carried
+counters: they still load, their counters are ignored and one log line says so.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -16,7 +25,11 @@ from typing import Any
 
 import orjson
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Formats this version reads: 1 (counters included, now ignored on load) and the current one.
+_READABLE = (1, FORMAT_VERSION)
+
+log = logging.getLogger("mlscope.sidecar")
 
 
 class SnapshotError(Exception):
@@ -55,10 +68,16 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
         payload = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise SnapshotError(f"snapshot {str(path)!r} is not valid JSON: {e}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
-        got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise SnapshotError(f"snapshot {str(path)!r}: 'format' must be {FORMAT_VERSION} (got {got!r})")
+    fmt = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+    if not isinstance(payload, dict) or isinstance(fmt, bool) or fmt not in _READABLE:
+        raise SnapshotError(f"snapshot {str(path)!r}: 'format' must be one of {_READABLE} (got {fmt!r})")
     state = payload.get("state")
     if not isinstance(state, dict):
         raise SnapshotError(f"snapshot {str(path)!r}: 'state' must be an object")
+    if fmt == 1:
+        log.info(
+            "snapshot %s has format 1: its window state is restored, its counters are ignored "
+            "(counters start from 0 in a new process; rate() and increase() count that reset exactly)",
+            path,
+        )
     return state
