@@ -125,7 +125,9 @@ def test_full_buffer_drops_and_counts_without_blocking() -> None:
     dropped = _m(reg, "mlscope_events_dropped_total", reason="buffer_full")
     shipped = _m(reg, "mlscope_events_shipped_total")
     assert shipped + dropped == 201 + 7
-    assert 190 <= dropped  # at most the capacity plus the batch in flight got through
+    # What got through is at most one full buffer taken by the background thread before
+    # the gate held it (the batch in flight, <= capacity) plus the buffer refilled (capacity).
+    assert dropped >= 201 + 7 - 2 * 10
     assert shipped == len(t.records["/v1/events"]) == _m(reg, "mlscope_events_logged_total")
     mon.close()
 
