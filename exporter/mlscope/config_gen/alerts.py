@@ -83,14 +83,17 @@ class Alert:
 def _burn_alerts(cfg: Config) -> list[Alert]:
     """Multi-window, multi-burn-rate alerts of the SRE Workbook (chapter 5), from one target."""
     budget = 1.0 - cfg.slo_target
+    tiers = cfg.burn_tiers()
     out = []
-    # (severity, burn rate, long window, short window, for)
-    for sev, rate, long_w, short_w, for_ in (
-        ("page", 14.4, "1h", "5m", "2m"),
-        ("page", 6.0, "6h", "30m", "15m"),
-        ("ticket", 3.0, "1d", "2h", "1h"),
-        ("ticket", 1.0, "3d", "6h", "3h"),
-    ):
+
+    def listed(severity: str) -> str:
+        return " and ".join(f"{t.rate:g}x ({t.long_window}/{t.short_window})" for t in tiers
+                            if t.severity == severity)
+
+    pages, tickets = listed("page"), listed("ticket")
+    for tier in tiers:
+        sev, rate, for_ = tier.severity, tier.rate, tier.for_
+        long_w, short_w = tier.long_window, tier.short_window
         limit = f"{rate * budget:.6g}"
         out.append(
             Alert(
@@ -108,10 +111,11 @@ def _burn_alerts(cfg: Config) -> list[Alert]:
                 ),
                 dashboard="service",
                 var="job",
-                thresholds=("slo.target",),
+                thresholds=("slo.target", *(f"slo.burn.{tier.name}.{k}" for k in
+                                              ("rate", "long_window", "short_window", "for"))),
                 meaning=f"At this burn rate the error budget of the {cfg.slo_target:g} objective runs out "
-                "early; page alerts at 14.4x (1h/5m) and 6x (6h/30m), tickets at 3x (1d/2h) and "
-                "1x (3d/6h), as in the SRE Workbook.",
+                f"early; page alerts at {pages or 'none'}, tickets at {tickets or 'none'}, as in the "
+                "SRE Workbook.",
                 actions=(
                     "Open the Service dashboard and find the routes with the highest error ratio.",
                     "Check recent deploys, dependencies and the app's logs for the failing route.",
@@ -136,7 +140,8 @@ def alerts(cfg: Config) -> list[Alert]:
         Alert(
             name="MlscopeLatencyHigh",
             expr=f"histogram_quantile({q}, sum by (job, http_route, le) "
-            f'(rate({HTTP}_bucket{{job="{app}"}}[5m]))) > {g("slo.latency_objective_s")}',
+            f'(rate({HTTP}_bucket{{job="{app}"}}[{g("slo.latency_window")}]))) '
+            f'> {g("slo.latency_objective_s")}',
             for_=g("slo.latency_for"),
             severity="ticket",
             summary="Requests are slower than the latency objective.",
@@ -146,7 +151,9 @@ def alerts(cfg: Config) -> list[Alert]:
             ),
             dashboard="service",
             var="job",
-            thresholds=("slo.latency_quantile", "slo.latency_objective_s", "slo.latency_for"),
+            thresholds=(
+                "slo.latency_quantile", "slo.latency_objective_s", "slo.latency_window", "slo.latency_for"
+            ),
             meaning="The slow tail of one route is over the objective for a sustained period.",
             actions=(
                 "Compare the latency heatmap with the request rate: is it load or a slow dependency?",
@@ -199,19 +206,24 @@ def alerts(cfg: Config) -> list[Alert]:
                 ),
             )
         )
+    tw, tb = g("availability.traffic_window"), g("availability.traffic_before_window")
     out.append(
         Alert(
             name="MlscopeTrafficStopped",
-            expr=f'sum by (job) (rate({HTTP}_count{{job="{app}"}}[10m])) == 0 '
-            f'and sum by (job) (increase({HTTP}_count{{job="{app}"}}[1h] offset 10m)) > 0',
+            expr=f'sum by (job) (rate({HTTP}_count{{job="{app}"}}[{tw}])) == 0 '
+            f'and sum by (job) (increase({HTTP}_count{{job="{app}"}}[{tb}] offset {tw})) > 0',
             for_=g("availability.traffic_for"),
             severity="ticket",
             summary="The serving app stopped receiving requests.",
-            description="{{ $labels.job }} served no requests in the last 10 minutes although it had "
-            "traffic in the hour before.",
+            description=f"{{{{ $labels.job }}}} served no requests in the last {tw} although it had "
+            f"traffic in the {tb} before.",
             dashboard="service",
             var="job",
-            thresholds=("availability.traffic_for",),
+            thresholds=(
+                "availability.traffic_window",
+                "availability.traffic_before_window",
+                "availability.traffic_for",
+            ),
             meaning="Traffic fell to zero: a load balancer, DNS or client change sends requests elsewhere.",
             actions=(
                 "Check the upstream (ingress, load balancer, clients).",
@@ -330,16 +342,16 @@ def alerts(cfg: Config) -> list[Alert]:
             name="MlscopeAccuracySwing",
             expr=f'abs(max by (job, model) (mlscope_model_quality{{metric="accuracy",window="{qw}"}}) '
             f'- max by (job, model) (mlscope_model_quality{{metric="accuracy",window="{qw}"}} offset '
-            f'1h)) > {g("quality.swing")} '
+            f'{g("quality.swing_window")})) > {g("quality.swing")} '
             f'unless on (job, model) (max by (job, model) '
             f'(mlscope_dataset_drift_detected{{window="{dw}"}}) == 1)',
             for_=g("quality.swing_for"),
             severity="ticket",
             summary="Model accuracy jumped or fell sharply with no drift to explain it.",
             description="Accuracy of model {{ $labels.model }} moved by {{ $value | humanizePercentage }} "
-            "within an hour while no dataset drift is detected.",
+            f"within {g('quality.swing_window')} while no dataset drift is detected.",
             dashboard="model",
-            thresholds=("quality.swing", "quality.swing_for"),
+            thresholds=("quality.swing", "quality.swing_window", "quality.swing_for"),
             meaning="A swing without drift points at the labels (a labelling bug, a delayed batch) or "
             "at the join of labels with predictions.",
             actions=(
@@ -348,11 +360,12 @@ def alerts(cfg: Config) -> list[Alert]:
             ),
         )
     )
+    dqw = g("data_quality.window")
     out.append(
         Alert(
             name="MlscopeDataQualitySpike",
-            expr="sum by (job, model, feature, issue) (rate(mlscope_data_quality_issues_total[10m])) "
-            "/ on (job, model) group_left () (sum by (job, model) (rate(mlscope_rows_total[10m])) > 0) "
+            expr=f"sum by (job, model, feature, issue) (rate(mlscope_data_quality_issues_total[{dqw}])) "
+            f"/ on (job, model) group_left () (sum by (job, model) (rate(mlscope_rows_total[{dqw}])) > 0) "
             f"> {g('data_quality.ratio')}",
             for_=g("data_quality.for"),
             severity="ticket",
@@ -360,7 +373,7 @@ def alerts(cfg: Config) -> list[Alert]:
             description="{{ $value | humanizePercentage }} of rows of model {{ $labels.model }} have "
             "{{ $labels.issue }} values in feature {{ $labels.feature }}.",
             dashboard="model",
-            thresholds=("data_quality.ratio", "data_quality.for"),
+            thresholds=("data_quality.ratio", "data_quality.window", "data_quality.for"),
             meaning="Missing, NaN, out-of-range or unseen values arrive at a high rate: the model "
             "is fed input it was not trained for.",
             actions=(
@@ -374,14 +387,15 @@ def alerts(cfg: Config) -> list[Alert]:
             name="MlscopeLabelsStopped",
             expr=f"time() - max by (job, model) (mlscope_last_label_timestamp_seconds) > "
                  f"{g('quality.labels_stale_s')} "
-            "and on (job, model) sum by (job, model) (rate(mlscope_rows_total[30m])) > 0",
+            "and on (job, model) sum by (job, model) "
+            f"(rate(mlscope_rows_total[{g('quality.labels_rows_window')}])) > 0",
             for_=g("quality.labels_for"),
             severity="ticket",
             summary="Ground-truth labels stopped arriving while predictions continue.",
             description="No label was joined for model {{ $labels.model }} for "
             "{{ $value | humanizeDuration }}; its accuracy figures are going stale.",
             dashboard="model",
-            thresholds=("quality.labels_stale_s", "quality.labels_for"),
+            thresholds=("quality.labels_stale_s", "quality.labels_rows_window", "quality.labels_for"),
             meaning="The label feed is broken: accuracy cannot be measured until it resumes.",
             actions=(
                 "Check the job that posts labels to /v1/labels or Monitor.log_labels.",
@@ -392,8 +406,8 @@ def alerts(cfg: Config) -> list[Alert]:
     out.append(
         Alert(
             name="MlscopeOutlierRateHigh",
-            expr="sum by (job, model) (rate(mlscope_outliers_total[10m])) "
-            "/ (sum by (job, model) (rate(mlscope_rows_total[10m])) > 0) "
+            expr=f"sum by (job, model) (rate(mlscope_outliers_total[{g('outliers.window')}])) "
+            f"/ (sum by (job, model) (rate(mlscope_rows_total[{g('outliers.window')}])) > 0) "
             f"> {g('outliers.ratio')}",
             for_=g("outliers.for"),
             severity="ticket",
@@ -401,7 +415,7 @@ def alerts(cfg: Config) -> list[Alert]:
             description="{{ $value | humanizePercentage }} of rows of model {{ $labels.model }} are "
                         "outliers.",
             dashboard="model",
-            thresholds=("outliers.ratio", "outliers.for"),
+            thresholds=("outliers.ratio", "outliers.window", "outliers.for"),
             meaning="A rising share of rows lies far from the reference profile: edge cases pile up.",
             actions=(
                 "Inspect the outlier score histogram and the features with the most drift.",
@@ -409,7 +423,7 @@ def alerts(cfg: Config) -> list[Alert]:
             ),
         )
     )
-    res_for = g("resources.for")
+    res_for, res_w = g("resources.for"), g("resources.window")
     out.append(
         Alert(
             name="MlscopeGPUMemoryNearFull",
@@ -433,16 +447,16 @@ def alerts(cfg: Config) -> list[Alert]:
     out.append(
         Alert(
             name="MlscopeGPUSaturated",
-            expr=f"avg_over_time(mlscope_gpu_utilization_ratio[{res_for}]) > "
+            expr=f"avg_over_time(mlscope_gpu_utilization_ratio[{res_w}]) > "
                  f"{g('resources.gpu_utilization_ratio')}",
             for_=res_for,
             severity="ticket",
             summary="A GPU has been busy nearly all the time.",
             description="GPU {{ $labels.gpu }} ({{ $labels.name }}) on {{ $labels.instance }} was busy "
-            f"{{{{ $value | humanizePercentage }}}} of the last {res_for}.",
+            f"{{{{ $value | humanizePercentage }}}} of the last {res_w}.",
             dashboard="resources",
             var="instance",
-            thresholds=("resources.gpu_utilization_ratio", "resources.for"),
+            thresholds=("resources.gpu_utilization_ratio", "resources.window", "resources.for"),
             meaning="Requests queue for the GPU; latency grows with load.",
             actions=(
                 "Compare with request rate and latency on the Service dashboard.",
@@ -453,16 +467,16 @@ def alerts(cfg: Config) -> list[Alert]:
     out.append(
         Alert(
             name="MlscopeCPUSaturated",
-            expr=f"avg_over_time(mlscope_host_cpu_utilization_ratio[{res_for}]) > "
+            expr=f"avg_over_time(mlscope_host_cpu_utilization_ratio[{res_w}]) > "
                  f"{g('resources.cpu_utilization_ratio')}",
             for_=res_for,
             severity="ticket",
             summary="The host's CPUs have been busy nearly all the time.",
             description="CPU of {{ $labels.instance }} was busy {{ $value | humanizePercentage }} "
-            f"of the last {res_for}.",
+            f"of the last {res_w}.",
             dashboard="resources",
             var="instance",
-            thresholds=("resources.cpu_utilization_ratio", "resources.for"),
+            thresholds=("resources.cpu_utilization_ratio", "resources.window", "resources.for"),
             meaning="The host is CPU-bound: preprocessing, inference or a noisy neighbour.",
             actions=(
                 "Check the serving process's CPU on the Resources dashboard.",
@@ -490,10 +504,11 @@ def alerts(cfg: Config) -> list[Alert]:
             ),
         )
     )
+    xw = g("exporter.window")
     out.append(
         Alert(
             name="MlscopeEventsDropped",
-            expr="sum by (job, instance, model, reason) (rate(mlscope_events_dropped_total[10m])) > 0",
+            expr=f"sum by (job, instance, model, reason) (rate(mlscope_events_dropped_total[{xw}])) > 0",
             for_=g("exporter.for"),
             severity="ticket",
             summary="mlscope drops prediction events before they reach the engine.",
@@ -501,7 +516,7 @@ def alerts(cfg: Config) -> list[Alert]:
                         "$labels.model }} "
             '({{ $labels.reason }}) at {{ $value | printf "%.2f" }}/s.',
             dashboard="model",
-            thresholds=("exporter.for",),
+            thresholds=("exporter.window", "exporter.for"),
             meaning="Drift and quality figures are computed on a sample only: the buffer is full, the "
             "sidecar is unreachable or events are malformed.",
             actions=(
@@ -513,7 +528,7 @@ def alerts(cfg: Config) -> list[Alert]:
     out.append(
         Alert(
             name="MlscopeInternalErrors",
-            expr="sum by (job, instance, component) (rate(mlscope_internal_errors_total[10m])) > 0",
+            expr=f"sum by (job, instance, component) (rate(mlscope_internal_errors_total[{xw}])) > 0",
             for_=g("exporter.for"),
             severity="ticket",
             summary="mlscope contains errors in its own code.",
@@ -521,7 +536,7 @@ def alerts(cfg: Config) -> list[Alert]:
             '{{ $labels.component }} at {{ $value | printf "%.2f" }}/s.',
             dashboard="service",
             var="job",
-            thresholds=("exporter.for",),
+            thresholds=("exporter.window", "exporter.for"),
             meaning="A part of mlscope fails and keeps going; its figures may be incomplete.",
             actions=("Read the logs of the job for the stack trace.", "File a bug with the trace."),
         )

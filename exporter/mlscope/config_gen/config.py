@@ -46,6 +46,17 @@ DEFAULTS: dict[str, Any] = {
         "latency_quantile": 0.99,
         "latency_objective_s": 0.5,
         "latency_for": "10m",
+        # The rate window of the latency quantile the alert compares with the objective.
+        "latency_window": "5m",
+        # Multi-window, multi-burn-rate alerts (SRE Workbook, chapter 5): each fires when
+        # the error ratio over both windows exceeds ``rate`` x the error budget for ``for``.
+        # Names starting with "page" page, "ticket" ones open a ticket.
+        "burn": {
+            "page_fast": {"rate": 14.4, "long_window": "1h", "short_window": "5m", "for": "2m"},
+            "page_slow": {"rate": 6.0, "long_window": "6h", "short_window": "30m", "for": "15m"},
+            "ticket_fast": {"rate": 3.0, "long_window": "1d", "short_window": "2h", "for": "1h"},
+            "ticket_slow": {"rate": 1.0, "long_window": "3d", "short_window": "6h", "for": "3h"},
+        },
     },
     "drift": {
         # The sidecar's window whose figures the alerts watch.
@@ -67,20 +78,34 @@ DEFAULTS: dict[str, Any] = {
         "swing_for": "15m",
         "labels_stale_s": 21600,
         "labels_for": "30m",
+        # Rows must have arrived within this window for missing labels to count.
+        "labels_rows_window": "30m",
+        # How far back a swing compares the accuracy (an ``offset``).
+        "swing_window": "1h",
         "recording_window": "1h",
     },
-    "data_quality": {"ratio": 0.05, "for": "10m"},
-    "outliers": {"ratio": 0.05, "for": "15m"},
+    "data_quality": {"ratio": 0.05, "window": "10m", "for": "10m"},
+    "outliers": {"ratio": 0.05, "window": "10m", "for": "15m"},
     "resources": {
         "gpu_memory_ratio": 0.95,
         "gpu_utilization_ratio": 0.95,
         "cpu_utilization_ratio": 0.9,
         "memory_available_ratio": 0.1,
+        # The averaging window of the GPU/CPU saturation alerts.
+        "window": "15m",
         "for": "15m",
     },
-    "exporter": {"for": "10m"},
+    "exporter": {"window": "10m", "for": "10m"},
     "staleness": {"compute_s": 300, "compute_for": "5m", "metrics_window": "1h", "metrics_for": "15m"},
-    "availability": {"down_for": "5m", "absent_for": "10m", "traffic_for": "10m"},
+    "availability": {
+        "down_for": "5m",
+        "absent_for": "10m",
+        # Traffic stopped: no request in ``traffic_window`` although some arrived in the
+        # ``traffic_before_window`` before it.
+        "traffic_window": "10m",
+        "traffic_before_window": "1h",
+        "traffic_for": "10m",
+    },
 }
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
@@ -137,6 +162,18 @@ def _check(tree: Mapping[str, Any], path: str) -> None:
 
 
 @dataclass(frozen=True)
+class BurnTier:
+    """One multi-window burn-rate alert: ``rate`` x the budget over both windows for ``for_``."""
+
+    name: str
+    severity: str
+    rate: float
+    long_window: str
+    short_window: str
+    for_: str
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration; ``get("slo.target")`` reads one value by key path."""
 
@@ -153,6 +190,17 @@ class Config:
     def job(self, role: str) -> str:
         """The scrape job name of ``role`` (app, sidecar, alertmanager, prometheus)."""
         return str(self.get(f"jobs.{role}.name"))
+
+    def burn_tiers(self) -> list[BurnTier]:
+        """The burn-rate alert tiers of ``slo.burn``, in configuration order."""
+        out = []
+        for name, tier in self.get("slo.burn").items():
+            rate = float(tier["rate"])
+            if rate <= 0:
+                raise ConfigError(f"config key 'slo.burn.{name}.rate' must be > 0 (got {rate!r})")
+            out.append(BurnTier(name, "page" if name.startswith("page") else "ticket", rate,
+                                str(tier["long_window"]), str(tier["short_window"]), str(tier["for"])))
+        return out
 
     @property
     def slo_target(self) -> float:
@@ -175,4 +223,5 @@ def load(overrides: Mapping[str, Any] | None = None, path: str | Path | None = N
     _check(tree, "")
     cfg = Config(tree)
     _ = cfg.slo_target  # validated early so a bad target names its key before any output
+    _ = cfg.burn_tiers()
     return cfg

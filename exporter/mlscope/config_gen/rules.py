@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlscope.config_gen.config import Config
+from mlscope.config_gen.config import Config, duration_seconds
 
 HTTP = "http_server_request_duration_seconds"
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -72,11 +72,17 @@ def http_rules() -> list[dict[str, Any]]:
     return rules
 
 
+def slo_windows(cfg: Config) -> list[str]:
+    """The SRE Workbook windows (the dashboards draw them) plus any the burn tiers add, shortest first."""
+    extra = {w for t in cfg.burn_tiers() for w in (t.long_window, t.short_window)}
+    return sorted(set(SLO_WINDOWS) | extra, key=duration_seconds)
+
+
 def slo_rules(cfg: Config) -> list[dict[str, Any]]:
     """Error ratio of the serving app over every window the burn-rate alerts read."""
     sel = f'job="{cfg.job("app")}"'
     rules = []
-    for w in SLO_WINDOWS:
+    for w in slo_windows(cfg):
         total = f"sum by (job) (rate({HTTP}_count{{{sel}}}[{w}]))"
         errors = f'sum by (job) (rate({HTTP}_count{{{sel},http_response_status_code=~"5.."}}[{w}]))'
         rules.append(

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from mlscope.config_gen.alerts import DASHBOARDS, Alert, alerts
-from mlscope.config_gen.config import Config, duration_seconds
-from mlscope.config_gen.rules import recording_groups
+from mlscope.config_gen.config import BurnTier, Config, duration_seconds
+from mlscope.config_gen.rules import recording_groups, slo_windows
 
 HTTP = "http_server_request_duration_seconds"
 APP_LABELS = 'instance="app-1:8000"'
@@ -73,6 +73,11 @@ class TestFile:
 
 def _m(minutes: float) -> str:
     return f"{int(minutes)}m"
+
+
+def _minutes(duration: str) -> int:
+    """A duration in whole minutes, rounded up."""
+    return math.ceil(duration_seconds(duration) / 60)
 
 
 def _labels(d: Mapping[str, str]) -> str:
@@ -147,7 +152,7 @@ def _http_scenarios(cfg: Config) -> list[Scenario]:
                 "180m", f"job_route:{HTTP}:{tag}_rate5m", ((p_route, q_pred(q)), (h_route, 0.1 * q)), True
             )
         )
-    for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
+    for w in slo_windows(cfg):
         # 6 failed of 180 requests a minute, in every window (all series start together).
         checks.append(
             ExprCheck("180m", f"job:mlscope_slo_errors_per_request:ratio_rate{w}", ((job, 6 / 180),), True)
@@ -162,69 +167,89 @@ def _http_scenarios(cfg: Config) -> list[Scenario]:
 
 
 def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
-    """Fast (page) scenarios and slow (ticket, 1d/3d windows) ones."""
+    """Fast (page) scenarios and slow (ticket, 1d/3d windows) ones, from the configured tiers."""
     app = cfg.job("app")
     lbl = f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict"'
     budget = 1 - cfg.slo_target
-    # e failed per 100 good requests a minute, an error ratio of 20x the budget: over every
-    # burn-rate threshold (14.4x at most).
-    e = math.ceil(100 * 20 * budget / (1 - 20 * budget)) if 20 * budget < 0.9 else 900
+    tiers = cfg.burn_tiers()
+    top = max(t.rate for t in tiers)
+    # e failed per 100 good requests a minute, an error ratio of (top + 5.6)x the budget
+    # (20x for the shipped 14.4x top tier): over every burn-rate threshold.
+    over = top + 5.6
+    e = math.ceil(100 * over * budget / (1 - over * budget)) if over * budget < 0.9 else 900
     ratio = e / (100 + e)
-    assert ratio > 14.4 * budget, f"slo.target {cfg.slo_target} leaves no room for a 14.4x burn"
-    ok = (f'{HTTP}_count{{{lbl}, http_response_status_code="200"}}', "0+100x40")
-    bad = (f'{HTTP}_count{{{lbl}, http_response_status_code="500"}}', f"0+{e}x40")
+    assert ratio > top * budget, f"slo.target {cfg.slo_target} leaves no room for a {top:g}x burn"
     target = f"{cfg.slo_target:g}"
 
-    def fires(sev: str, rate: float, long_w: str, short_w: str) -> Fires:
+    def fires(t: BurnTier, value: float = ratio) -> Fires:
+        """``value``: the long-window error ratio, the alert's $value."""
         return Fires(
-            {"severity": sev, "long": long_w, "short": short_w, "job": app},
-            f"{app} answered {ratio * 100:.4g}% of requests with 5xx over the last {long_w} "
-            f"(and {short_w}), {rate:g}x the rate the {target} availability objective allows.",
+            {"severity": t.severity, "long": t.long_window, "short": t.short_window, "job": app},
+            f"{app} answered {value * 100:.4g}% of requests with 5xx over the last {t.long_window} "
+            f"(and {t.short_window}), {t.rate:g}x the rate the {target} availability objective allows.",
         )
 
-    p1 = fires("page", 14.4, "1h", "5m")
-    p2 = fires("page", 6, "6h", "30m")
-    t1 = fires("ticket", 3, "1d", "2h")
-    t2 = fires("ticket", 1, "3d", "6h")
-    # Errors start with the series (t=0); the first rate needs two samples (t=1m), so each
-    # alert turns pending at 1m and fires once its `for` has passed.
+    def fire_min(t: BurnTier, step: int) -> int | None:
+        """The first step (minutes) the tier fires at when errors start with the series.
+
+        A rate needs two samples in its window, so a window shorter than the step never
+        gives a ratio in this file and the tier stays silent (``None``). Otherwise the
+        alert turns pending at the first step with two samples and fires once ``for`` passed.
+        """
+        if min(duration_seconds(t.long_window), duration_seconds(t.short_window)) < 60 * step:
+            return None
+        return step + math.ceil(duration_seconds(t.for_) / (60 * step)) * step
+
+    def checks(step: int, which: list[BurnTier]) -> tuple[AlertCheck, ...]:
+        """At each watched tier's firing step and the step before: exactly the tiers firing by then."""
+        at = {t: fire_min(t, step) for t in tiers}
+        times = sorted({m for t in which if (f := at[t]) is not None for m in (f - step, f)})
+        return tuple(
+            AlertCheck(_m(m), "MlscopeErrorBudgetBurn",
+                       tuple(fires(t) for t in tiers if (f := at[t]) is not None and f <= m))
+            for m in times
+        )
+
+    def length(step: int, which: list[BurnTier]) -> int:
+        """Samples enough to pass the last firing step of the watched tiers."""
+        last = max((f for t in which if (f := fire_min(t, step)) is not None), default=0)
+        return last // step + 5
+
+    pages = [t for t in tiers if t.severity == "page"]
+    tickets = [t for t in tiers if t.severity == "ticket"]
+    n = max(40, length(1, pages))
+    ok = (f'{HTTP}_count{{{lbl}, http_response_status_code="200"}}', f"0+100x{n}")
+    bad = (f'{HTTP}_count{{{lbl}, http_response_status_code="500"}}', f"0+{e}x{n}")
     fast = [
         Scenario(
-            "error budget burn: 14.4x pages after 2m, 6x after 15m",
+            "error budget burn: each page tier fires once its for has passed, not a step earlier",
             (ok, bad),
-            (
-                AlertCheck("2m", "MlscopeErrorBudgetBurn"),
-                AlertCheck("3m", "MlscopeErrorBudgetBurn", (p1,)),
-                AlertCheck("15m", "MlscopeErrorBudgetBurn", (p1,)),
-                AlertCheck("16m", "MlscopeErrorBudgetBurn", (p1, p2)),
-            ),
+            checks(1, pages),
         ),
         Scenario(
             "error budget burn: healthy traffic without 5xx is silent",
             (ok,),
             (AlertCheck("30m", "MlscopeErrorBudgetBurn"),),
         ),
+        *_burn_window_scenario(cfg, pages, e, fires),
     ]
     # The slow file steps by 5 minutes (hours of data): counts are per 5 minutes and each
     # alert turns pending at the first step with two samples, 5m.
-    ok5 = (ok[0], "0+500x40")
-    bad5 = (bad[0], f"0+{5 * e}x40")
-    # The blip: half the errors that would push the 1h ratio over 14.4x, in one step.
-    blip = max(1, math.floor(6000 * 14.4 * budget / 2))
+    n5 = max(40, length(5, tickets))
+    ok5 = (ok[0], f"0+500x{n5}")
+    bad5 = (bad[0], f"0+{5 * e}x{n5}")
+    # The blip: 6h of clean traffic, then one step of errors, half of what would push the
+    # long-window ratio of any tier over its threshold (100 requests a minute): the short
+    # windows jump, but no tier's long window does, so nothing pages.
+    blip = max(1, math.floor(min(100 * duration_seconds(t.long_window) / 60 * t.rate * budget
+                                 for t in tiers) / 2))
     slow = [
         Scenario(
-            "error budget burn: tickets at 3x after 1h and at 1x after 3h",
+            "error budget burn: ticket tiers fire once their for has passed",
             (ok5, bad5),
-            (
-                AlertCheck("60m", "MlscopeErrorBudgetBurn", (p1, p2)),
-                AlertCheck("65m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
-                AlertCheck("180m", "MlscopeErrorBudgetBurn", (p1, p2, t1)),
-                AlertCheck("185m", "MlscopeErrorBudgetBurn", (p1, p2, t1, t2)),
-            ),
+            checks(5, tickets),
             interval="5m",
         ),
-        # 6h of clean traffic, then one step of errors: the 1h ratio stays under 14.4x and
-        # the 6h/1d ratios under 6x and 3x, although the 5m/30m ratios jump; nothing pages.
         Scenario(
             "error budget burn: a blip of errors does not page",
             (
@@ -236,6 +261,80 @@ def _burn_scenarios(cfg: Config) -> tuple[list[Scenario], list[Scenario]]:
         ),
     ]
     return fast, slow
+
+
+def _burn_window_scenario(
+    cfg: Config, pages: list[BurnTier], e: int, fires: Any
+) -> list[Scenario]:
+    """Errors start after a clean spell and stop again: each page tier fires and resolves
+    when *its* windows say so, which a constant error ratio cannot show.
+
+    With 100 good requests a minute from t=0 and ``e`` failed ones a minute in (S, S+D],
+    a window of W whole minutes ending at minute t >= W holds samples at both ends, so
+    rate() extrapolates nothing and the recorded ratio is exactly
+    bad(t) - bad(t-W) over ok + bad of the same span. The expected firing sets below come
+    from simulating that ratio and each tier's ``for`` minute by minute (the alert reads the
+    ratios recorded at the same evaluation). Left out when a window is not whole minutes.
+    """
+    if not pages:
+        return []
+    wins = [(t, duration_seconds(t.long_window) / 60, duration_seconds(t.short_window) / 60) for t in pages]
+    if any(w != int(w) or w < 1 for _, lw, sw in wins for w in (lw, sw)):
+        return []
+    budget = 1 - cfg.slo_target
+    start = int(max(lw for _, lw, _ in wins))  # S: every window lies inside the data
+
+    def bad(t: int, d: int) -> int:
+        return e * min(max(t - start, 0), d)
+
+    def ratio(t: int, w: int, d: int) -> float:
+        errors = bad(t, d) - bad(t - w, d)
+        return errors / (100 * w + errors)
+
+    def simulate(d: int, end: int) -> dict[BurnTier, list[bool]]:
+        """Per tier, whether it is firing at each minute 0..end."""
+        out: dict[BurnTier, list[bool]] = {}
+        for tier, lw, sw in wins:
+            limit = float(f"{tier.rate * budget:.6g}")  # as printed into the rule
+            need = duration_seconds(tier.for_) / 60
+            since: int | None = None
+            states = []
+            for t in range(end + 1):
+                cond = t >= start and ratio(t, int(lw), d) > limit and ratio(t, int(sw), d) > limit
+                since = (since if since is not None else t) if cond else None
+                states.append(since is not None and t - since >= need)
+            out[tier] = states
+        return out
+
+    # D: long enough for every page tier to fire (searched), then a clean tail in which all resolve.
+    horizon = start + 3 * start + 200
+    d = next((d for d in range(1, 3 * start + 60)
+              if all(any(v) for v in simulate(d, horizon).values())), None)
+    if d is None:
+        return []
+    states = simulate(d, horizon)
+    end = max(max(i for i, v in enumerate(vs) if v) for vs in states.values()) + 2
+    times = sorted({m for vs in states.values() for i in range(1, end + 1) if vs[i] != vs[i - 1]
+                    for m in (i - 1, i)})
+    checks = tuple(
+        AlertCheck(_m(m), "MlscopeErrorBudgetBurn",
+                   tuple(fires(t, ratio(m, int(lw), d)) for t, lw, _ in wins if states[t][m]))
+        for m in times
+    )
+    lbl_ok, lbl_bad = _burn_series_names(cfg)
+    return [
+        Scenario(
+            "error budget burn: page tiers fire and resolve as their own windows see the errors",
+            ((lbl_ok, f"0+100x{end + 1}"), (lbl_bad, f"0x{start - 1} 0+{e}x{d} {e * d}x{end - start - d}")),
+            checks,
+        )
+    ]
+
+
+def _burn_series_names(cfg: Config) -> tuple[str, str]:
+    lbl = f'job="{cfg.job("app")}", {APP_LABELS}, http_request_method="POST", http_route="/predict"'
+    return (f'{HTTP}_count{{{lbl}, http_response_status_code="200"}}',
+            f'{HTTP}_count{{{lbl}, http_response_status_code="500"}}')
 
 
 def _above(t: float) -> float:
@@ -347,10 +446,11 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
             ),
         ),
         buckets("0+10x60", "0+10x60"),
-        # 3 slow minutes, then fast: the 5m window holds slow requests until 8m; evaluated
-        # after that, and after the condition would have held for `for`.
+        # 4 slow minutes, then fast: the window holds slow requests until 4m + window;
+        # evaluated after that, and after the condition would have held for `for`.
         buckets("0 0 0 0 10+10x60", "0+10x60"),
-        _m(max(14, 2 + duration_seconds(g("slo.latency_for")) // 60)),
+        _m(max(14, 2 + duration_seconds(g("slo.latency_for")) // 60,
+               6 + math.ceil(duration_seconds(g("slo.latency_window")) / 60))),
     )
 
     # --- target down / absent
@@ -389,27 +489,37 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         "20m",
     )
 
-    # --- traffic stopped: 60 requests a minute for 70 minutes, then none. rate[10m] is 0
-    # from 80m, so the alert is pending from 80m and fires at 80m + for.
+    # --- traffic stopped: 60 requests a minute for 70 minutes, then none. rate[window] is
+    # 0 from 70m + window, so the alert is pending from then and fires after its for.
+    tw, tb = g("availability.traffic_window"), g("availability.traffic_before_window")
+    tw_m = math.ceil(duration_seconds(tw) / 60)
+    t_start = 70 + tw_m
+    t_len = t_start + math.ceil(duration_seconds(g("availability.traffic_for")) / 60) + 30
+    # The blip: the counter stays flat for a span shorter than the window (from 70m to
+    # 72m + pause), so the rate never reaches 0. A window under 3m leaves no room for a
+    # pause in 1-minute samples: traffic halves for ten minutes instead.
+    if tw_m >= 3:
+        pause = tw_m - 3
+        t_blip = f"0+60x70 4200x{pause} 4200+60x{t_len - 72 - pause}"
+    else:
+        t_blip = f"0+60x70 4230+30x9 4560+60x{t_len - 80}"
     tl = (
         f'job="{app}", {APP_LABELS}, http_request_method="POST", http_route="/predict", '
         'http_response_status_code="200"'
     )
     standard(
         "MlscopeTrafficStopped",
-        80,
-        ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x40"),),
+        t_start,
+        ((f"{HTTP}_count{{{tl}}}", f"0+60x70 4200x{t_len - 70}"),),
         (
             Fires(
                 {"severity": "ticket", "job": app},
-                f"{app} served no requests in the last 10 minutes although it had traffic in the hour "
-                f"before.",
+                f"{app} served no requests in the last {tw} although it had traffic in the {tb} before.",
             ),
         ),
-        ((f"{HTTP}_count{{{tl}}}", "0+60x120"),),
-        # A 5-minute pause: the 10m rate never reaches 0.
-        ((f"{HTTP}_count{{{tl}}}", "0+60x70 4200x5 4200+60x50"),),
-        "100m",
+        ((f"{HTTP}_count{{{tl}}}", f"0+60x{t_len}"),),
+        ((f"{HTTP}_count{{{tl}}}", t_blip),),
+        _m(t_len - 10),
     )
 
     # --- feature drift (sidecar's own decision)
@@ -498,31 +608,39 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         "60m",
     )
 
-    # --- accuracy swing: 90% for an hour, then down by twice the swing: true from 60m
-    # (the value 1h ago is 90%).
+    # --- accuracy swing: 90% for at least the swing window, then down by twice the swing
+    # from c minutes: true from c until c + window (the offset value is 90% until then).
     sw_by = float(g("quality.swing"))
     after = round(0.9 - 2 * sw_by, 6)
-    swing = ((acc, f"0.9x59 {after!r}x90"),)
+    o_m = math.ceil(duration_seconds(g("quality.swing_window")) / 60)
+    f_m = math.ceil(duration_seconds(g("quality.swing_for")) / 60)
+    c = max(60, o_m)
+    n = c + o_m + f_m + 40
+    swing = ((acc, f"0.9x{c - 1} {after!r}x{n - c}"),)
+    # The blip (5 bad minutes from c) shows again one window later (the offset side); the
+    # check is before that echo, or after it has passed and its `for` with it.
+    blip_t = c + 30 if 30 < o_m else c + o_m + 6 + f_m
     standard(
         "MlscopeAccuracySwing",
-        60,
+        c,
         swing,
         (
             Fires(
                 {"severity": "ticket", "model": "churn"},
-                f"Accuracy of model churn moved by {_pct(0.9 - after)} within an hour while no dataset "
-                "drift is detected.",
+                f"Accuracy of model churn moved by {_pct(0.9 - after)} within {g('quality.swing_window')} "
+                "while no dataset drift is detected.",
             ),
         ),
-        ((acc, "0.9x150"),),
-        ((acc, f"0.9x59 {after!r}x5 0.9x85"),),
-        "90m",
+        ((acc, f"0.9x{n}"),),
+        ((acc, f"0.9x{c - 1} {after!r}x5 0.9x{n - c - 5}"),),
+        _m(blip_t),
     )
+    _, swing_fire_t = _fires_at(by["MlscopeAccuracySwing"], c)
     out.append(
         Scenario(
             "MlscopeAccuracySwing stays silent when dataset drift explains the swing",
-            (*swing, (f'mlscope_dataset_drift_detected{{model="churn", window="{dw}"}}', "1x150")),
-            (AlertCheck("90m", "MlscopeAccuracySwing"),),
+            (*swing, (f'mlscope_dataset_drift_detected{{model="churn", window="{dw}"}}', f"1x{n}")),
+            (AlertCheck(swing_fire_t, "MlscopeAccuracySwing"),),
         )
     )
 
@@ -542,9 +660,10 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
             ),
         ),
         (rows, (dq, f"0+{_n(100 * h)}x120")),
-        # 2 bad minutes at 100%: the 10m ratio stays above the threshold for ~10m, under for + 10m.
+        # 2 bad minutes at 100%: the ratio over the window stays above the threshold for about
+        # the window; evaluated after that has passed.
         (rows, (dq, "0x10 100 200 200x100")),
-        "40m",
+        _m(max(40, 14 + _minutes(g("data_quality.window")))),
     )
 
     # --- labels stopped (slow file, 5m steps): labels until 30m, then none; stale once
@@ -607,7 +726,7 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         (Fires({"severity": "ticket", "model": "churn"}, f"{_pct(f)} of rows of model churn are outliers."),),
         (rows, (outl, f"0+{_n(100 * h)}x120")),
         (rows, (outl, "0x10 100 200 200x100")),
-        "40m",
+        _m(max(40, 14 + _minutes(g("outliers.window")))),
     )
 
     # --- resources: over the threshold (halfway to 100%), healthy at half the threshold.
@@ -636,7 +755,9 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         ((f"{used}{{{gl}}}", f"{_n(1e11 * h)}x5 1e11x5 {_n(1e11 * h)}x50"), (f"{total}{{{gl}}}", "1e11x60")),
         "40m",
     )
-    rf = g("resources.for")
+    rf = g("resources.window")
+    # The blips (3 busy minutes from 10m) have left the averaging window by then.
+    res_blip_t = _m(max(40, 15 + _minutes(rf)))
     t = float(g("resources.gpu_utilization_ratio"))
     f, h = _above(t), t / 2
     util = "mlscope_gpu_utilization_ratio"
@@ -652,7 +773,7 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         ),
         ((f"{util}{{{gl}}}", f"{h!r}x60"),),
         ((f"{util}{{{gl}}}", f"{h!r}x10 1x3 {h!r}x47"),),
-        "40m",
+        res_blip_t,
     )
     hl = f'job="{sidecar}", instance="127.0.0.1:9108"'
     host = {"job": sidecar, "instance": "127.0.0.1:9108"}
@@ -670,7 +791,7 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         ),
         ((f"{cpu}{{{hl}}}", f"{h!r}x60"),),
         ((f"{cpu}{{{hl}}}", f"{h!r}x10 1x3 {h!r}x47"),),
-        "40m",
+        res_blip_t,
     )
     # Memory alerts when the available share is *below* the threshold: fire at half of it.
     t = float(g("resources.memory_available_ratio"))
@@ -691,7 +812,13 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         "40m",
     )
 
-    # --- exporter health: 6 drops a minute = 0.10/s.
+    # --- exporter health: 6 drops a minute = 0.10/s once the rate window is full. Before,
+    # the series (from 0 at t=0) covers T of the W minutes and rate() gives 0.10 * T / W
+    # (no extrapolation past a counter's zero point), which a `for` shorter than the
+    # window shows.
+    x_w = _minutes(g("exporter.window"))
+    x_t = _minutes(_fires_at(by["MlscopeEventsDropped"], 1)[1])
+    x_rate = f"{0.1 * min(x_t, x_w) / x_w:.2f}"
     al = f'job="{app}", {APP_LABELS}'
     dropped = f'mlscope_events_dropped_total{{{al}, model="churn", reason="buffer_full"}}'
     standard(
@@ -707,12 +834,12 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
                     "model": "churn",
                     "reason": "buffer_full",
                 },
-                f"{app} at app-1:8000 drops events of model churn (buffer_full) at 0.10/s.",
+                f"{app} at app-1:8000 drops events of model churn (buffer_full) at {x_rate}/s.",
             ),
         ),
         ((dropped, "0x60"),),
         ((dropped, "0x5 6 6x55"),),
-        "30m",
+        _m(max(30, 8 + _minutes(g("exporter.window")))),
     )
     ie = f'mlscope_internal_errors_total{{{hl}, component="engine"}}'
     standard(
@@ -722,12 +849,12 @@ def _alert_scenarios(cfg: Config, slow: list[Scenario]) -> list[Scenario]:
         (
             Fires(
                 {"severity": "ticket", **host, "component": "engine"},
-                f"{sidecar} at 127.0.0.1:9108 hits internal errors in engine at 0.10/s.",
+                f"{sidecar} at 127.0.0.1:9108 hits internal errors in engine at {x_rate}/s.",
             ),
         ),
         ((ie, "0x60"),),
         ((ie, "0x5 6 6x55"),),
-        "30m",
+        _m(max(30, 8 + _minutes(g("exporter.window")))),
     )
 
     # --- staleness of figures: scores frozen while rows flow.
