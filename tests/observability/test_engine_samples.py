@@ -90,3 +90,18 @@ def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Pr
     )
     eng.ingest(direct, now=30.0)
     assert eng.samples.wrong_predictions()[0]["id"] == "d1"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_last_rows_per_bin_match_a_plain_scan(seed: int) -> None:
+    from mlscope.engine.samples import _last_per_bin
+
+    rng = np.random.default_rng(seed)
+    n_bins, k = 12, 3
+    # Common bins plus two rare ones (out of range, missing) that the batch's tail misses.
+    col = rng.choice(n_bins - 2, size=5000).astype(np.int32)
+    col[rng.choice(4000, size=2, replace=False)] = n_bins - 1
+    col[17] = n_bins - 2
+    got = dict(_last_per_bin(col, n_bins, k))
+    want = {b: [i for i in range(len(col)) if col[i] == b][-k:] for b in range(n_bins) if (col == b).any()}
+    assert got == want
