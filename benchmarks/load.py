@@ -20,7 +20,8 @@ Two runs, each beside its peer in the same invocation, each for ``--duration`` s
    events it answered as accepted.
 
 Memory must be flat after warm-up: the script prints RSS at each tenth of the run and the
-growth from the second tenth to the last. Loopback only; bounded in time (``--duration``)
+growth from the second tenth to the last (``--rss-csv PATH``: every sample, for the whole
+curve). Loopback only; bounded in time (``--duration``)
 and so in count. Exit status 1 when any event is unaccounted for or any request failed.
 Numbers depend on the machine: rerun the pair on the same machine to compare.
 """
@@ -244,6 +245,20 @@ def _rss_report(name: str, samples: list[tuple[float, int]]) -> str:
     )
 
 
+def _write_rss_csv(path: str | None, run: str, samples: dict[str, list[tuple[float, int]]]) -> None:
+    """Append every RSS sample (run, process, seconds, bytes) to ``path``: the full curve
+    behind the tenths printed, to see where growth levels off (a bounded structure filling
+    up) or does not (a leak)."""
+    if not path:
+        return
+    new = not os.path.exists(path)
+    with open(path, "a", encoding="utf-8") as f:
+        if new:
+            f.write("run,process,seconds,rss_bytes\n")
+        for name, ss in samples.items():
+            f.writelines(f"{run},{name},{t:.2f},{rss}\n" for t, rss in ss)
+
+
 # ---------------------------------------------------------------- the two runs
 def run_app(args: argparse.Namespace, tmp: Path) -> bool:
     from mlscope.demo.traffic import encode_rows, healthy_pool
@@ -289,6 +304,7 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
                     acc[name] = (a[0] + lat, a[1] + ok, a[2] + failed, a[3] + el)
         results.update(acc)
         rss["run"] = s.samples
+        _write_rss_csv(args.rss_csv, "app", s.samples)
         requests_ok = results["mlscope"][1] + warm[1]  # warm-up requests were logged too
         # Accounting: wait for the Monitor's shipper to settle (logged is counted when
         # the background thread takes a call from its buffer), then compare both sides.
@@ -382,6 +398,7 @@ def run_ingest(args: argparse.Namespace, tmp: Path) -> bool:
                 side_port, "/v1/events", body, headers, args.ingest_clients, args.duration, accepted
             )
         rss["sidecar"] = s.samples["sidecar"]
+        _write_rss_csv(args.rss_csv, "ingest", {"sidecar": s.samples["sidecar"]})
         counted = _sum(_scrape(side_port), "mlscope_ingest_events_total") - before
 
     print(
@@ -410,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ingest-clients", type=int, default=4, help="client threads against the sidecar")
     p.add_argument("--batch", type=int, default=500, help="events per ingest request")
     p.add_argument("--only", choices=["app", "ingest"], help="run one of the two")
+    p.add_argument("--rss-csv", help="append every RSS sample (run,process,seconds,rss_bytes) to this CSV")
     sub = sys.argv[1] if argv is None and len(sys.argv) > 1 else (argv[0] if argv else "")
     if sub == "_serve-app":
         q = argparse.ArgumentParser()
