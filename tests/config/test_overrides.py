@@ -30,6 +30,7 @@ WINDOWS: dict[str, Any] = {
         },
     },
     "availability": {"traffic_window": "6m", "traffic_before_window": "35m"},
+    "drift": {"fleet_window": "50m"},
     "quality": {"swing_window": "45m", "labels_rows_window": "12m"},
     "data_quality": {"window": "13m"},
     "outliers": {"window": "14m"},
@@ -48,7 +49,7 @@ FORS: dict[str, Any] = {
         },
     },
     "availability": {"down_for": "2m", "absent_for": "4m", "traffic_for": "0s"},
-    "drift": {"for": "9m"},
+    "drift": {"for": "9m"},  # merged with the fleet window above
     "quality": {"accuracy_for": "8m", "swing_for": "6m", "labels_for": "20m"},
     "data_quality": {"for": "0s"},
     "outliers": {"for": "5m"},
@@ -93,7 +94,7 @@ def _alerts(out: Path) -> list[dict[str, Any]]:
 def test_the_override_set_covers_every_window_and_for_key() -> None:
     # Every duration key of the configuration an alert reads is in the set (the labels
     # of the sidecar's windows, drift.window and quality.window, are not ranges; the
-    # recording window names recorded series, the fleet window is the recorded 1h).
+    # recording window names the recorded accuracy, which no alert reads).
     keys = {k for k in _leaves(DEFAULTS)
             if re.search(r"(^|\.|_)(for|window)$", k) or k.endswith("_window")}
     not_ranges = {"drift.window", "quality.window", "quality.recording_window"}
@@ -107,7 +108,9 @@ def test_every_alert_reads_only_configured_windows_and_for(generated: Path) -> N
     for rule in _alerts(generated):
         expr = rule["expr"]
         windows = set(re.findall(r"\[(\w+)\]", expr)) | set(re.findall(r"\boffset (\w+)", expr))
+        # Recorded ranges the alerts read: SLO error ratios, fleet PSI and rows.
         windows |= set(re.findall(r"ratio_rate(\w+)\b", expr))
+        windows |= set(re.findall(r"mlscope:feature_(?:psi:|rows:increase)(\w+)\b", expr))
         assert windows <= WINDOW_VALUES, (rule["alert"], windows - WINDOW_VALUES, expr)
         seen_windows |= windows
         if rule["alert"] != "Watchdog":  # always firing by design, `for: 0s`

@@ -256,18 +256,21 @@ def alerts(cfg: Config) -> list[Alert]:
             ),
         )
     )
+    fw = g("drift.fleet_window")
     out.append(
         Alert(
             name="MlscopeFleetFeatureDrift",
-            expr=f"mlscope:feature_psi:1h > {g('drift.fleet_psi_threshold')} "
-            f"and on (model, feature) mlscope:feature_rows:increase1h >= {g('drift.fleet_min_rows')}",
+            expr=f"mlscope:feature_psi:{fw} > {g('drift.fleet_psi_threshold')} "
+            f"and on (model, feature) mlscope:feature_rows:increase{fw} >= {g('drift.fleet_min_rows')}",
             for_=g("drift.for"),
             severity="ticket",
             summary="Fleet-wide PSI of a feature is over the threshold.",
             description="PSI of feature {{ $labels.feature }} of model {{ $labels.model }} over the last "
-            'hour, summed over all replicas, is {{ $value | printf "%.3f" }}.',
+            f'{fw}, summed over all replicas, is {{{{ $value | printf "%.3f" }}}}.',
             dashboard="model",
-            thresholds=("drift.fleet_psi_threshold", "drift.fleet_min_rows", "drift.for"),
+            thresholds=(
+                "drift.fleet_psi_threshold", "drift.fleet_min_rows", "drift.fleet_window", "drift.for"
+            ),
             meaning="Computed in PromQL from the bin counters of every replica: drift the fleet sees as a "
             "whole, even when each replica's window is too small to judge.",
             actions=(

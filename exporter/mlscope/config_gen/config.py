@@ -66,6 +66,8 @@ DEFAULTS: dict[str, Any] = {
         # Fleet-wide PSI from the bin counters (PromQL); 0.25 is the usual "major shift".
         "fleet_psi_threshold": 0.25,
         "fleet_min_rows": 500,
+        # The range of the fleet-wide drift recording rules (their names end with it).
+        "fleet_window": "1h",
         # Pseudo-count added to every bin before shares enter a logarithm (see rules.py);
         # must equal the engine's (mlscope.engine.stats.SMOOTHING) for the figures to agree.
         "pseudo_count": 0.5,

@@ -44,6 +44,7 @@ def runbooks(cfg: Config) -> str:
 
 def alerts_doc(cfg: Config) -> str:
     """The table of alerts with the configuration keys and values they read."""
+    fw = cfg.get("drift.fleet_window")
     lines = [
         "# Alerts",
         "",
@@ -94,7 +95,7 @@ def alerts_doc(cfg: Config) -> str:
         "",
         "## Notes",
         "",
-        "- Fleet-wide drift (`mlscope:feature_psi:1h`, `mlscope:feature_jensenshannon:1h`) is"
+        f"- Fleet-wide drift (`mlscope:feature_psi:{fw}`, `mlscope:feature_jensenshannon:{fw}`) is"
         " computed from the bin counters of every replica with the engine's smoothing"
         " (`drift.pseudo_count`, equal to `mlscope.engine.stats.SMOOTHING`); it needs the"
         " sidecar's `mlscope_feature_reference_rows` gauge.",

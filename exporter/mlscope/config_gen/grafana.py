@@ -295,7 +295,9 @@ def service(cfg: Config) -> dict[str, Any]:
                         "Error budget burn rate",
                         f"Error ratio divided by the budget (1 - {cfg.slo_target:g}): 1 spends the "
                         f"budget exactly "
-                        "over the SLO period; the page alerts fire at 14.4 (1h) and 6 (6h).",
+                        "over the SLO period; the page alerts fire at "
+                        + " and ".join(f"{t.rate:g} ({t.long_window})" for t in cfg.burn_tiers()
+                                       if t.severity == "page") + ".",
                         "short",
                         [
                             Q(
@@ -315,6 +317,7 @@ def service(cfg: Config) -> dict[str, Any]:
 
 def model_health(cfg: Config) -> dict[str, Any]:
     ri = "[$__rate_interval]"
+    fw = str(cfg.get("drift.fleet_window"))
     win = 'window="$window"'
     window_var = db.CustomVariable("window").label("Window").values("5m,1h,24h").current(_option("1h"))
     return _dashboard(
@@ -378,13 +381,13 @@ def model_health(cfg: Config) -> dict[str, Any]:
                     ),
                     _panel(
                         "timeseries",
-                        "Fleet PSI and Jensen-Shannon (1h)",
+                        f"Fleet PSI and Jensen-Shannon ({fw})",
                         "Drift per feature over all replicas, computed in PromQL from the bin counters.",
                         "short",
                         [
-                            Q('mlscope:feature_psi:1h{model=~"$model"}', "PSI {{model}} {{feature}}"),
+                            Q(f'mlscope:feature_psi:{fw}{{model=~"$model"}}', "PSI {{model}} {{feature}}"),
                             Q(
-                                'mlscope:feature_jensenshannon:1h{model=~"$model"}',
+                                f'mlscope:feature_jensenshannon:{fw}{{model=~"$model"}}',
                                 "JS {{model}} {{feature}}",
                             ),
                         ],

@@ -92,38 +92,39 @@ def slo_rules(cfg: Config) -> list[dict[str, Any]]:
 
 
 def drift_rules(cfg: Config) -> list[dict[str, Any]]:
-    """Fleet-wide PSI and Jensen-Shannon distance per model and feature over the last hour."""
+    """Fleet-wide PSI and Jensen-Shannon distance per model and feature over ``drift.fleet_window``."""
     a = repr(float(cfg.get("drift.pseudo_count")))
+    w = str(cfg.get("drift.fleet_window"))
     key = "model, feature"
     on = f"on ({key}) group_left ()"
-    counts = "mlscope:feature_bin_count:increase1h"
+    counts = f"mlscope:feature_bin_count:increase{w}"
     ref = "mlscope:feature_reference:ratio"
     ref_rows = "mlscope:feature_reference_rows:max"
-    rows = "mlscope:feature_rows:increase1h"
-    cur_share = "mlscope:feature_bin_production:ratio1h"
+    rows = f"mlscope:feature_rows:increase{w}"
+    cur_share = f"mlscope:feature_bin_production:ratio{w}"
     p = "mlscope:feature_bin_reference:ratio_smoothed"
-    q = "mlscope:feature_bin_production:ratio_smoothed1h"
+    q = f"mlscope:feature_bin_production:ratio_smoothed{w}"
     k = f"count by ({key}) ({ref})"
     # Every reference bin takes part, a bin with no production rows as a 0 count.
     all_counts = f"({counts} or 0 * {ref})"
     m = f"(({ref} + on ({key}, bin) {cur_share}) / 2)"
     return [
-        _rec(counts, f"sum by ({key}, bin) (increase(mlscope_feature_bin_total[1h]))"),
+        _rec(counts, f"sum by ({key}, bin) (increase(mlscope_feature_bin_total[{w}]))"),
         # Replicas publish the same reference; max keeps one copy of each bin.
         _rec(ref, f"max by ({key}, bin) (mlscope_feature_reference_ratio)"),
         _rec(ref_rows, f"max by ({key}) (mlscope_feature_reference_rows)"),
         _rec(rows, f"sum by ({key}) ({counts})"),
-        # Features with no rows in the hour are left out: no data is not "no drift".
+        # Features with no rows in the window are left out: no data is not "no drift".
         _rec(cur_share, f"{all_counts} / {on} ({rows} > 0)"),
         _rec(p, f"({ref} * {on} {ref_rows} + {a}) / {on} ({ref_rows} + {a} * {k})"),
         _rec(q, f"({all_counts} + {a}) / {on} (({rows} > 0) + {a} * {k})"),
         _rec(
-            "mlscope:feature_psi:1h",
+            f"mlscope:feature_psi:{w}",
             f"sum by ({key}) (({q} - on ({key}, bin) {p}) * ln({q} / on ({key}, bin) {p}))",
         ),
         # "> 0" drops the zero shares, whose terms are 0 (and NaN if computed as 0 * -Inf).
         _rec(
-            "mlscope:feature_jensenshannon:1h",
+            f"mlscope:feature_jensenshannon:{w}",
             f"sqrt((0.5 * sum by ({key}) (({ref} > 0) * log2(({ref} > 0) / on ({key}, bin) {m}))"
             f" + 0.5 * sum by ({key}) (({cur_share} > 0) * log2(({cur_share} > 0) / on ({key}, bin) {m}))))",
         ),

@@ -983,6 +983,10 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
     n_ref = 1000
     ref = np.array([0.1, 0.2, 0.3, 0.4])
     ref_counts = ref * n_ref
+    fw = str(cfg.get("drift.fleet_window"))
+    W = _minutes(fw)  # the checks run at W minutes, when the window holds all rows since 0
+    at = _m(W)
+    L = max(120, 2 * W)  # samples per series
     per_min = {"a": [30, 10, 5, 0], "b": [40, 10, 5, 0]}  # bin b3 never seen: no series at all
     counts = np.array(per_min["a"]) + np.array(per_min["b"])
     series: list[tuple[str, str]] = []
@@ -993,14 +997,14 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
             (
                 f'mlscope_feature_reference_ratio{{instance="{inst}", model="churn", '
                 f'feature="{feature}", bin="{b}"}}',
-                f"{float(r)!r}x120",
+                f"{float(r)!r}x{L}",
             )
             for b, r in zip(bins, shares, strict=True)
         ]
         out.append(
             (
                 f'mlscope_feature_reference_rows{{instance="{inst}", model="churn", feature="{feature}"}}',
-                f"{n_ref}x120",
+                f"{n_ref}x{L}",
             )
         )
         return out
@@ -1013,7 +1017,7 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
                     (
                         f'mlscope_feature_bin_total{{instance="{inst}", model="churn", '
                         f'feature="age", bin="b{i}"}}',
-                        f"0+{c}x120",
+                        f"0+{c}x{L}",
                     )
                 )
         series += reference(inst, "age", age_bins, list(ref))
@@ -1022,40 +1026,40 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
                 (
                     f'mlscope_feature_bin_total{{instance="{inst}", model="churn", '
                     f'feature="plan", bin="{b}"}}',
-                    "0+25x120",
+                    f"0+25x{L}",
                 )
             )
         series += reference(inst, "plan", ["pro", "basic"], [0.5, 0.5])
-    n = counts.sum() * 60  # rows in the hour at eval time 60m
-    psi, js = drift_reference(ref_counts, counts * 60.0)
+    n = counts.sum() * W  # rows in the window at eval time W
+    psi, js = drift_reference(ref_counts, counts * float(W))
     age = '{feature="age", model="churn"}'
     plan = '{feature="plan", model="churn"}'
     k = len(ref)
     p_s = (ref_counts + a) / (n_ref + a * k)
-    q_s = (counts * 60 + a) / (n + a * k)
+    q_s = (counts * W + a) / (n + a * k)
     checks = [
         ExprCheck(
-            "60m",
-            "mlscope:feature_bin_count:increase1h",
+            at,
+            f"mlscope:feature_bin_count:increase{fw}",
             tuple(
-                (f'{{bin="b{i}", feature="age", model="churn"}}', float(c * 60))
+                (f'{{bin="b{i}", feature="age", model="churn"}}', float(c * W))
                 for i, c in enumerate(counts)
                 if c
             )
-            + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 3000.0) for b in ("basic", "pro")),
+            + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 50.0 * W) for b in ("basic", "pro")),
             True,
         ),
         ExprCheck(
-            "60m",
+            at,
             "mlscope:feature_reference:ratio",
             tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(r)) for i, r in enumerate(ref))
             + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in ("basic", "pro")),
         ),
-        ExprCheck("60m", "mlscope:feature_reference_rows:max", ((age, float(n_ref)), (plan, float(n_ref)))),
-        ExprCheck("60m", "mlscope:feature_rows:increase1h", ((age, float(n)), (plan, 6000.0)), True),
+        ExprCheck(at, "mlscope:feature_reference_rows:max", ((age, float(n_ref)), (plan, float(n_ref)))),
+        ExprCheck(at, f"mlscope:feature_rows:increase{fw}", ((age, float(n)), (plan, 100.0 * W)), True),
         ExprCheck(
-            "60m",
-            'mlscope:feature_bin_production:ratio1h{feature="age"}',
+            at,
+            f'mlscope:feature_bin_production:ratio{fw}{{feature="age"}}',
             tuple(
                 (f'{{bin="b{i}", feature="age", model="churn"}}', float(c / counts.sum()))
                 for i, c in enumerate(counts)
@@ -1063,25 +1067,26 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
             True,
         ),
         ExprCheck(
-            "60m",
+            at,
             'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}',
             tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(p_s)),
             True,
         ),
         ExprCheck(
-            "60m",
-            'mlscope:feature_bin_production:ratio_smoothed1h{feature="age"}',
+            at,
+            f'mlscope:feature_bin_production:ratio_smoothed{fw}{{feature="age"}}',
             tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(q_s)),
             True,
         ),
         # The PromQL chain against the engine's own statistics on the same counts.
         ExprCheck(
-            "60m",
-            "mlscope:feature_psi:1h",
-            ((age, psi), (plan, drift_reference(np.array([500.0, 500.0]), np.array([3000.0, 3000.0]))[0])),
+            at,
+            f"mlscope:feature_psi:{fw}",
+            ((age, psi),
+             (plan, drift_reference(np.array([500.0, 500.0]), np.array([50.0 * W, 50.0 * W]))[0])),
             True,
         ),
-        ExprCheck("60m", "mlscope:feature_jensenshannon:1h", ((age, js), (plan, 0.0)), True),
+        ExprCheck(at, f"mlscope:feature_jensenshannon:{fw}", ((age, js), (plan, 0.0)), True),
     ]
     thr = float(cfg.get("drift.fleet_psi_threshold"))
     assert psi > thr, "fleet drift scenario must exceed the PSI threshold"
@@ -1093,14 +1098,15 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
     def fires(value: float) -> Fires:
         return Fires(
             {"severity": "ticket", "model": "churn", "feature": "age"},
-            f"PSI of feature age of model churn over the last hour, summed over all replicas, is "
+            f"PSI of feature age of model churn over the last {fw}, summed over all replicas, is "
             f"{value:.3f}.",
         )
 
-    # PSI moves a little while the hour fills (the smoothing weighs less as rows grow).
-    psi_fire = drift_reference(ref_counts, counts * float(fire_t[:-1]))[0]
+    # PSI moves a little while the window fills (the smoothing weighs less as rows grow).
+    psi_fire = drift_reference(ref_counts, counts * float(min(_minutes(fire_t), W)))[0]
     # Healthy: production matches the reference shares (PSI near 0). Blip: 3 minutes of
-    # all-b0 traffic inside an hour of matching traffic keeps the hourly PSI under the threshold.
+    # all-b0 traffic (from b0) inside a window of matching traffic keeps its PSI under the threshold.
+    b0 = min(30, W // 2)
     healthy: list[tuple[str, str]] = reference("a", "age", age_bins, list(ref))
     blip: list[tuple[str, str]] = list(healthy)
     for i, r in enumerate(ref):
@@ -1108,17 +1114,17 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
         healthy.append(
             (
                 f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
-                f"0+{rate}x120",
+                f"0+{rate}x{L}",
             )
         )
         burst = 100 if i == 0 else 0
         blip.append(
             (
                 f'mlscope_feature_bin_total{{instance="a", model="churn", feature="age", bin="b{i}"}}',
-                f"0+{rate}x30 {30 * rate + burst}+{burst}x2 {30 * rate + 3 * burst}+{rate}x87",
+                f"0+{rate}x{b0} {b0 * rate + burst}+{burst}x2 {b0 * rate + 3 * burst}+{rate}x{L - b0 - 3}",
             )
         )
-    blip_counts = ref * 100 * 57 + np.array([300, 0, 0, 0])
+    blip_counts = ref * 100 * (W - 3) + np.array([300, 0, 0, 0])
     assert drift_reference(ref_counts, blip_counts)[0] < thr, "blip scenario must stay under the threshold"
     return [
         Scenario(
@@ -1127,19 +1133,19 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
             (
                 *_opt(silent_t, "MlscopeFleetFeatureDrift"),
                 AlertCheck(fire_t, "MlscopeFleetFeatureDrift", (fires(psi_fire),)),
-                AlertCheck("60m", "MlscopeFleetFeatureDrift", (fires(psi),)),
+                AlertCheck(_m(max(W, _minutes(fire_t))), "MlscopeFleetFeatureDrift", (fires(psi),)),
             ),
             tuple(checks),
         ),
         Scenario(
             "MlscopeFleetFeatureDrift stays silent when production matches the reference",
             tuple(healthy),
-            (AlertCheck("60m", "MlscopeFleetFeatureDrift"),),
+            (AlertCheck(at, "MlscopeFleetFeatureDrift"),),
             (
                 ExprCheck(
-                    "60m",
-                    "mlscope:feature_psi:1h",
-                    ((age, drift_reference(ref_counts, ref * 6000)[0]),),
+                    at,
+                    f"mlscope:feature_psi:{fw}",
+                    ((age, drift_reference(ref_counts, ref * 100 * W)[0]),),
                     True,
                 ),
             ),
@@ -1147,7 +1153,7 @@ def _drift_scenarios(cfg: Config) -> list[Scenario]:
         Scenario(
             "MlscopeFleetFeatureDrift stays silent on a 3-minute burst",
             tuple(blip),
-            (AlertCheck("60m", "MlscopeFleetFeatureDrift"),),
+            (AlertCheck(at, "MlscopeFleetFeatureDrift"),),
         ),
     ]
 
