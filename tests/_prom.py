@@ -16,15 +16,23 @@ from tests._servers import Proc, free_port, get, wait_http
 class Prometheus:
     """A Prometheus process with its own temporary storage, stopped on exit."""
 
-    def __init__(self, binary: str, config: dict[str, Any], workdir: Path, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, binary: str, config: dict[str, Any], workdir: Path, *, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         cfg = workdir / "prometheus.yml"
         cfg.write_text(yaml.safe_dump(config, sort_keys=False))
         self._proc = Proc(
-            [binary, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn", *extra_args],
+            [
+                binary,
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+                *extra_args,
+            ],
             log=workdir / "prometheus.log",
         )
 

@@ -70,20 +70,29 @@ def get(url: str, timeout_s: float = 10.0) -> tuple[int, str]:
 class Proc:
     """A subprocess that is terminated (then killed) when the context exits."""
 
-    def __init__(self, args: Sequence[str], *, env: dict[str, str] | None = None,
-                 cwd: str | Path | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        log: Path | None = None,
+    ) -> None:
         full_env = dict(os.environ)
         full_env.setdefault("PYTHONPATH", str(REPO / "exporter"))
         if env:
             full_env.update(env)
         self.log_path = log
         if log is None:
-            self.proc = subprocess.Popen(list(args), env=full_env, cwd=cwd,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                list(args), env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            )
         else:
             # The child keeps its own copy of the descriptor; ours is closed at once.
             with open(log, "wb") as out:
-                self.proc = subprocess.Popen(list(args), env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+                self.proc = subprocess.Popen(
+                    list(args), env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+                )
 
     def __enter__(self) -> subprocess.Popen[bytes]:
         return self.proc

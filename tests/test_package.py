@@ -11,12 +11,16 @@ from tests._servers import REPO
 
 
 def test_version_flag_prints_package_version() -> None:
-    out = subprocess.run([sys.executable, "-m", "mlscope", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "mlscope", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"mlscope {mlscope.__version__}"
 
 
 def test_help_lists_every_subcommand() -> None:
-    out = subprocess.run([sys.executable, "-m", "mlscope", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "mlscope", "--help"], capture_output=True, text=True, check=True
+    )
     for name in ("profile", "compare", "serve", "replay", "demo"):
         assert name in out.stdout
 

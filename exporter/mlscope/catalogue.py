@@ -437,7 +437,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "mlscope_gpu_ecc_errors_total", "counter",
         "ECC memory errors since the driver loaded, corrected or uncorrected.",
-        ("gpu", "uuid", "name", "type"), "", "gpu", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL / DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
+        ("gpu", "uuid", "name", "type"), "", "gpu",
+        "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL / DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
     ),
     MetricSpec(
         "mlscope_gpu_process_memory_used_bytes", "gauge",

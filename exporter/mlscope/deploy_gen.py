@@ -52,16 +52,18 @@ def dashboard_configmaps(dashboards_dir: Path) -> str:
     for path in sorted(dashboards_dir.glob("*.json")):
         body = json.loads(path.read_text())
         name = "mlscope-dashboard-" + path.stem.replace("_", "-").lower()
-        docs.append({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": name,
-                "labels": {DASHBOARD_LABEL: "1", "app.kubernetes.io/part-of": "mlscope"},
-                "annotations": {"grafana_folder": "mlscope"},
-            },
-            "data": {path.name: json.dumps(body, indent=2, sort_keys=True) + "\n"},
-        })
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "labels": {DASHBOARD_LABEL: "1", "app.kubernetes.io/part-of": "mlscope"},
+                    "annotations": {"grafana_folder": "mlscope"},
+                },
+                "data": {path.name: json.dumps(body, indent=2, sort_keys=True) + "\n"},
+            }
+        )
     parts = [_dump(d) for d in docs]
     return _HEADER.format(src="grafana/dashboards/*.json") + "---\n".join(parts)
 

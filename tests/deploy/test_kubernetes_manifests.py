@@ -43,7 +43,9 @@ def _crd_schemas() -> dict[str, dict[str, Any]]:
 DOCS = _docs()
 
 
-@pytest.mark.parametrize("doc", [d for _, d in DOCS], ids=[f"{f}:{d['kind']}/{d['metadata']['name']}" for f, d in DOCS])
+@pytest.mark.parametrize(
+    "doc", [d for _, d in DOCS], ids=[f"{f}:{d['kind']}/{d['metadata']['name']}" for f, d in DOCS]
+)
 def test_manifest_is_valid_against_its_schema(doc: dict[str, Any]) -> None:
     if doc["apiVersion"].startswith("monitoring.coreos.com/"):
         schema = _crd_schemas()[doc["kind"]]

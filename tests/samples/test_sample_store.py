@@ -12,7 +12,10 @@ from mlscope.errors import ConfigError
 def _batch(rng: np.random.Generator, n: int, start: int) -> tuple[list[dict[str, object]], np.ndarray]:
     age = rng.integers(0, 10, n)
     plan = rng.integers(0, 3, n)
-    rows = [{"row": start + i, "age": int(a), "plan": int(p), "ssn": "secret"} for i, (a, p) in enumerate(zip(age, plan))]
+    rows = [
+        {"row": start + i, "age": int(a), "plan": int(p), "ssn": "secret"}
+        for i, (a, p) in enumerate(zip(age, plan, strict=True))
+    ]
     return rows, np.column_stack([age, plan, np.zeros(n, dtype=int)])
 
 

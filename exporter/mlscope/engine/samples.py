@@ -108,8 +108,11 @@ class BatchRows(Sequence[Row]):
 
         names = list(self._columns)
         columns = [col(self._columns[k]) for k in names]
-        extra = [(key, col(v)) for key, v in (("id", self._ids), ("prediction", self._predictions),
-                                                 ("label", self._labels)) if v is not None]
+        extra = [
+            (key, col(v))
+            for key, v in (("id", self._ids), ("prediction", self._predictions), ("label", self._labels))
+            if v is not None
+        ]
         out: list[Row] = []
         for r in range(len(rows)):
             row: Row = {key: vals[r] for key, vals in extra}
@@ -175,8 +178,11 @@ class SampleStore:
             raise ConfigError(
                 f"'n_bins' must have one entry per feature ({len(features)}), got {len(n_bins)}"
             )
-        for key, value in (("per_bin", per_bin), ("top_outliers", top_outliers),
-                           ("wrong_predictions", wrong_predictions)):
+        for key, value in (
+            ("per_bin", per_bin),
+            ("top_outliers", top_outliers),
+            ("wrong_predictions", wrong_predictions),
+        ):
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"'samples.{key}' must be an int >= 0 (got {value!r})")
         unknown = sorted(set(sensitive) - set(features))
@@ -252,7 +258,7 @@ class SampleStore:
                     b = int(sorted_bins[end])
                     if 0 <= b < len(rings):
                         lo = max(start, end + 1 - self.per_bin)
-                        picks.append((j, b, [int(i) for i in order[lo:end + 1]]))
+                        picks.append((j, b, [int(i) for i in order[lo : end + 1]]))
         top: list[int] = []
         if outlier_scores is not None and self._top_n:
             scores = np.asarray(outlier_scores, dtype=float)
@@ -301,8 +307,11 @@ class SampleStore:
         """Rows with the highest outlier scores, highest first."""
         with self._lock:
             items = sorted(self._top, reverse=True)
-        return [{"outlier_score": score, **s.to_dict()} for score, _, s in items
-                if since is None or s.timestamp >= since]
+        return [
+            {"outlier_score": score, **s.to_dict()}
+            for score, _, s in items
+            if since is None or s.timestamp >= since
+        ]
 
     def wrong_predictions(self, *, since: float | None = None) -> list[dict[str, Any]]:
         """The most recent wrong predictions, newest first."""
