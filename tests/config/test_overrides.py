@@ -133,3 +133,13 @@ def test_promtool_unit_tests_follow_the_overridden_windows_and_for(promtool: str
         if p.returncode != 0:
             failures.append(f"{f.name}:\n{out[-4000:]}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_override_example_in_docs_alerts_md_is_accepted() -> None:
+    from tests._servers import REPO
+
+    block = re.search(r"```yaml\n(.*?)```", (REPO / "docs/alerts.md").read_text(), re.S)
+    assert block, "docs/alerts.md lost its override example"
+    cfg = load(yaml.safe_load(block.group(1)))
+    assert cfg.get("slo.burn.page_fast.long_window") == "30m"
+    assert cfg.get("availability.traffic_window") == "5m"
