@@ -21,7 +21,8 @@ Two runs, each beside its peer in the same invocation, each for ``--duration`` s
 
 Memory must be flat after warm-up: the script prints RSS at each tenth of the run and the
 growth from the second tenth to the last (``--rss-csv PATH``: every sample, for the whole
-curve). Loopback only; bounded in time (``--duration``)
+curve; ``--trace-sidecar DIR``: tracemalloc snapshots of the sidecar, to see what grows).
+Loopback only; bounded in time (``--duration``)
 and so in count. Exit status 1 when any event is unaccounted for or any request failed.
 Numbers depend on the machine: rerun the pair on the same machine to compare.
 """
@@ -84,6 +85,28 @@ def _serve_ceiling(port: int) -> None:
 
     app = Starlette(routes=[Route("/v1/events", events, methods=["POST"])])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _serve_traced(trace_dir: str, period_s: float, serve_args: list[str]) -> int:
+    """``mlscope serve`` under tracemalloc, a snapshot dumped every ``period_s`` into ``trace_dir``.
+
+    Debug only (``--trace-sidecar``): tracemalloc slows the sidecar several times, so a
+    traced run measures *what* grows, not throughput. Compare two snapshots with
+    ``tracemalloc.Snapshot.load(a).compare_to(...)``, grouped by traceback.
+    """
+    import tracemalloc
+
+    from mlscope.cli import main as mlscope_main
+
+    tracemalloc.start(8)
+
+    def dump() -> None:
+        for i in range(1_000_000):
+            time.sleep(period_s)
+            tracemalloc.take_snapshot().dump(os.path.join(trace_dir, f"snap{i:04d}.tracemalloc"))
+
+    threading.Thread(target=dump, name="tracemalloc-dump", daemon=True).start()
+    return mlscope_main(serve_args)
 
 
 def _free_port() -> int:
@@ -276,7 +299,11 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
     bare_cmd = [py, __file__, "_serve-app", "--port", str(bare_port), "--profile-out", str(tmp / "bare.json")]
     app_cmd = [py, __file__, "_serve-app", "--port", str(app_port), "--profile-out", str(profile)]
     app_cmd += ["--sidecar", f"http://127.0.0.1:{side_port}"]
-    sc_cmd = [py, "-m", "mlscope", "serve", "--host", "127.0.0.1", "--port", str(side_port)]
+    sc_cmd = [py, "-m", "mlscope"]
+    if args.trace_sidecar:
+        os.makedirs(args.trace_sidecar, exist_ok=True)
+        sc_cmd = [py, __file__, "_serve-traced", args.trace_sidecar, "20"]
+    sc_cmd += ["serve", "--host", "127.0.0.1", "--port", str(side_port)]
     sc_cmd += ["--profile", str(profile), "--log-format", "text"]
     # Both apps run side by side and the clients alternate between them in short slices,
     # so whatever else loads the machine weighs on the bare app and on mlscope alike.
@@ -428,6 +455,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=500, help="events per ingest request")
     p.add_argument("--only", choices=["app", "ingest"], help="run one of the two")
     p.add_argument("--rss-csv", help="append every RSS sample (run,process,seconds,rss_bytes) to this CSV")
+    p.add_argument(
+        "--trace-sidecar",
+        metavar="DIR",
+        help="debug: run the app run's sidecar under tracemalloc, a snapshot every 20 s into DIR",
+    )
     sub = sys.argv[1] if argv is None and len(sys.argv) > 1 else (argv[0] if argv else "")
     if sub == "_serve-app":
         q = argparse.ArgumentParser()
@@ -438,6 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         a = q.parse_args(argv)
         _serve_app(a.port, a.sidecar, a.profile_out)
         return 0
+    if sub == "_serve-traced":
+        rest = list(sys.argv[1:] if argv is None else argv)
+        return _serve_traced(rest[1], float(rest[2]), rest[3:])
     if sub == "_serve-ceiling":
         q = argparse.ArgumentParser()
         q.add_argument("cmd")
