@@ -37,6 +37,9 @@ class StarletteRoutes:
         # kept in the value, which pins the id and lets the lookup check identity.
         self._cache: dict[int, tuple[Any, str]] = {}
         self._lock = threading.Lock()
+        # The cache's lookup, for callers that inline the hit path of template():
+        # ``found = cached(id(route)); found[1] if found is not None and found[0] is route``.
+        self.cached = self._cache.get
 
     def template(self, scope: Scope) -> str:
         route = scope.get("route")

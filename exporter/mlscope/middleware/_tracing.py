@@ -43,6 +43,20 @@ class ServerSpans:
         self._tracer: Any = None
         self._tracer_of: Any = None
 
+    def global_provider_module(self) -> Any:
+        """The ``opentelemetry.trace`` module when "is a global provider set?" is its
+        ``_TRACER_PROVIDER`` being not None, else None.
+
+        That holds when spans are enabled, no provider was passed and none is named in the
+        environment: then :meth:`tracer` can only return a tracer once
+        ``set_tracer_provider()`` has run, and a caller that reads the attribute first
+        skips the call on every request before that (and sees a provider set later).
+        """
+        if (_trace is None or not self._enabled or self._provider is not None or _ENV_PROVIDER
+                or not hasattr(_trace, "_TRACER_PROVIDER")):
+            return None
+        return _trace
+
     def tracer(self) -> Any:
         """The tracer to use now, or None when no TracerProvider is configured."""
         if _trace is None or not self._enabled:

@@ -15,8 +15,9 @@ of its own ever reaches the app: errors are counted in ``mlscope_internal_errors
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from time import perf_counter
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -26,6 +27,7 @@ from mlscope.middleware._metrics import (
     DEFAULT_EXCLUDED_PATHS,
     KNOWN_METHODS,
     OTHER_METHOD,
+    UNMATCHED_ROUTE,
     metrics_for,
     normalize_paths,
 )
@@ -82,6 +84,9 @@ class ASGIMiddleware:
         self.app = app
         self._spans = ServerSpans(tracer_provider, enabled=traces)
         self._tracer = self._spans.tracer if traces else None  # bound once: per-request cost
+        # With no provider passed, the per-request test "is a global provider set?" is one
+        # attribute read on the opentelemetry.trace module (None: not checkable that way).
+        self._otel = self._spans.global_provider_module()
         self._m = metrics_for(registry, buckets=buckets, group_status_codes=group_status_codes,
                               exemplars=exemplars)
         self._registry = self._m.registry
@@ -96,30 +101,31 @@ class ASGIMiddleware:
         self._error_names = {code: str(code) for code in range(500, 600)}
         self._methods = {k: self._m.method(k) for k in KNOWN_METHODS}
         self._begin = self._m.begin_fns
+        self._method_get = self._methods.get
+        self._capture = monitor is not None
+        self._record = self._m.record
+        self._route_get = self._routes.cached
+        self._template = self._routes.template
         ex = self._m.exemplar
+        self._exemplar = ex
         self._span_get = ex.context_get if ex is not None else None
         self._span_key = ex.key if ex is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        # The hot path reads what it needs from attributes bound once in __init__ (local
+        # names below), builds no dict or tuple but the cached child's key, and keeps the
+        # rare branches (capture, spans, errors) behind one test each.
+        if scope["type"] != "http" or scope["path"] in self._skip:
+            await self._pass_through(scope, receive, send)
             return
-        if scope["path"] in self._skip:
-            if scope["path"] == self._metrics_path_str and scope["method"] in ("GET", "HEAD"):
-                await self._serve_metrics(scope, send)
-            else:
-                await self.app(scope, receive, send)
-            return
-        m = self._m
         try:
-            method = self._methods.get(scope["method"], OTHER_METHOD)
+            method = self._method_get(scope["method"], OTHER_METHOD)
             self._begin[method]()
         except Exception:
-            m.contained()
+            self._m.contained()
             await self.app(scope, receive, send)
             return
-        capture = self._monitor is not None
-        max_body = self._max_body
+        capture = self._capture
         req_chunks: list[bytes] | None = [] if capture else None
         resp_chunks: list[bytes] | None = [] if capture else None
         status = 0
@@ -129,13 +135,8 @@ class ASGIMiddleware:
         end = 0.0
         disconnected = False
         span_state = None
-        tracer = self._tracer() if self._tracer is not None else None
-        if tracer is not None:
-            try:
-                span_state = self._spans.start(tracer, method, scope.get("headers", ()))
-            except Exception:
-                m.contained()
-        start = perf_counter()
+        if self._tracer is not None and (self._otel is None or self._otel._TRACER_PROVIDER is not None):
+            span_state = self._start_span(method, scope)
 
         async def receive_wrapper() -> Message:
             nonlocal req_bytes, disconnected, req_chunks
@@ -144,45 +145,55 @@ class ASGIMiddleware:
                 kind = message["type"]
                 if kind == "http.request":
                     body = message.get("body", b"")
-                    req_bytes += len(body)
-                    if req_chunks is not None and body:
-                        req_chunks = req_chunks if req_bytes <= max_body else None
+                    if body:
+                        req_bytes += len(body)
                         if req_chunks is not None:
-                            req_chunks.append(body)
+                            req_chunks = req_chunks if req_bytes <= self._max_body else None
+                            if req_chunks is not None:
+                                req_chunks.append(body)
                 elif kind == "http.disconnect" and not end:
                     disconnected = True
             except Exception:
-                m.contained()
+                self._m.contained()
             return message
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, resp_bytes, first, end, resp_chunks
-            timed = final = False
+        def send_wrapper(message: Message) -> Awaitable[None]:
+            # A plain function that returns the server's own awaitable: messages that need
+            # no clock reading after the send (``http.response.start``, empty non-final
+            # chunks) cost no coroutine frame of mlscope's.
+            nonlocal status, resp_bytes, resp_chunks
             try:
-                kind = message["type"]
-                if kind == "http.response.body":
+                if message["type"] == "http.response.body":
                     body = message.get("body", b"")
                     final = not message.get("more_body", False)
-                    timed = final or (bool(body) and not first)
                     if body:
                         resp_bytes += len(body)
                         if resp_chunks is not None:
-                            resp_chunks = resp_chunks if resp_bytes <= max_body else None
+                            resp_chunks = resp_chunks if resp_bytes <= self._max_body else None
                             if resp_chunks is not None:
                                 resp_chunks.append(body)
-                elif kind == "http.response.start":
+                        if final or not first:  # the last chunk, or the first byte
+                            return timed_send(message, final)
+                    elif final:
+                        return timed_send(message, True)
+                elif message["type"] == "http.response.start":
                     status = message["status"]
             except Exception:
-                m.contained()
+                self._m.contained()
+            return send(message)
+
+        async def timed_send(message: Message, final: bool) -> None:
+            nonlocal first, end
             await send(message)
-            if timed:  # after send returned: the server has taken the bytes
-                now = perf_counter()
-                if not first:
-                    first = now
-                if final:
-                    end = now
+            # After send returned: the server has taken the bytes.
+            now = perf_counter()
+            if not first:
+                first = now
+            if final:
+                end = now
 
         error_type = ""
+        start = perf_counter()
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException as exc:
@@ -204,28 +215,56 @@ class ASGIMiddleware:
                         error_type = self._error_names.get(status, "")
                 if req_bytes == 0 and method in _BODY_METHODS:
                     req_bytes = _content_length(scope)
+                # The route template, inlined StarletteRoutes.template (its cache hit).
+                route = scope.get("route")
+                if route is None:
+                    template = UNMATCHED_ROUTE
+                else:
+                    found = self._route_get(id(route))
+                    template = found[1] if found is not None and found[0] is route \
+                        else self._template(scope)
                 exemplar = None
-                if self._span_get is not None:  # inlined SpanExemplars.__call__
-                    if self._span_get().get(self._span_key) is not None:
-                        exemplar = m.exemplar.from_span()  # type: ignore[union-attr]
-                elif m.exemplar is not None:
-                    exemplar = m.exemplar()
-                m.record(method, self._routes.template(scope), status, error_type, stop - start,
-                         req_bytes, resp_bytes, first - start if first else 0.0, exemplar)
+                span_get = self._span_get
+                if span_get is not None:  # inlined SpanExemplars.__call__
+                    if span_get().get(self._span_key) is not None:
+                        exemplar = self._m.exemplar.from_span()  # type: ignore[union-attr]
+                elif self._exemplar is not None:
+                    exemplar = self._exemplar()
+                self._record(method, template, status, error_type, stop - start,
+                             req_bytes, resp_bytes, first - start if first else 0.0, exemplar)
             except Exception:
-                m.contained()
-                m.abandon(method)
+                self._m.contained()
+                self._m.abandon(method)
             if capture and 200 <= status < 300 and not error_type:
                 _capture.deliver(self._monitor,  # type: ignore[arg-type]
                                  self._extract,  # type: ignore[arg-type]
                                  b"".join(req_chunks) if req_chunks is not None else None,
                                  b"".join(resp_chunks) if resp_chunks is not None else None,
-                                 m.hook_errors)
+                                 self._m.hook_errors)
             if span_state is not None:  # after the exemplar and the Monitor hook: they see it
                 try:
                     self._spans.end(span_state, method, self._routes.template(scope), status, error_type)
                 except Exception:
-                    m.contained()
+                    self._m.contained()
+
+    async def _pass_through(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Not measured: non-HTTP scopes and excluded paths (``/metrics`` served here)."""
+        if (scope["type"] == "http" and scope["path"] == self._metrics_path_str
+                and scope["method"] in ("GET", "HEAD")):
+            await self._serve_metrics(scope, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _start_span(self, method: str, scope: Scope) -> tuple[Any, Any] | None:
+        """Start this request's server span when a TracerProvider is configured now."""
+        try:
+            tracer = self._tracer()  # type: ignore[misc]
+            if tracer is None:
+                return None
+            return self._spans.start(tracer, method, scope.get("headers", ()))
+        except Exception:
+            self._m.contained()
+            return None
 
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
         accept = accept_encoding = ""
