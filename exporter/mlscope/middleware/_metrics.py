@@ -331,7 +331,6 @@ class HttpMetrics:
             if cell is None:
                 cell = make_cell(method, route, status, error_type)
             i = bisect_left(b, duration)
-            q = bisect_left(sizes, request_bytes) if request_bytes else 0
             r = bisect_left(sizes, response_bytes) if response_bytes else 0
             ex = Exemplar(exemplar, duration, time.time()) if exemplar is not None else None
             acquire()  # acquire/release: half the cost of ``with lock`` (no __exit__ call)
@@ -339,8 +338,11 @@ class HttpMetrics:
                 finished[method] += 1
                 cell.d[i] += 1
                 cell.d_sum += duration
-                cell.q[q] += 1
-                cell.q_sum += request_bytes
+                if request_bytes:  # most requests (GET) have none: one increment, no sum
+                    cell.q[bisect_left(sizes, request_bytes)] += 1
+                    cell.q_sum += request_bytes
+                else:
+                    cell.q[0] += 1
                 cell.r[r] += 1
                 cell.r_sum += response_bytes
                 if ttfb:

@@ -101,7 +101,9 @@ class ASGIMiddleware:
         self._error_names = {code: str(code) for code in range(500, 600)}
         self._methods = {k: self._m.method(k) for k in KNOWN_METHODS}
         self._begin = self._m.begin_fns
-        self._method_get = self._methods.get
+        # Raw method -> (label, begin): one lookup per request for both.
+        self._begin_raw = {k: (v, self._begin[v]) for k, v in self._methods.items()}
+        self._begin_other = (OTHER_METHOD, self._begin[OTHER_METHOD])
         self._capture = monitor is not None
         self._record = self._m.record
         self._route_get = self._routes.cached
@@ -119,8 +121,8 @@ class ASGIMiddleware:
             await self._pass_through(scope, receive, send)
             return
         try:
-            method = self._method_get(scope["method"], OTHER_METHOD)
-            self._begin[method]()
+            method, begin = self._begin_raw.get(scope["method"]) or self._begin_other
+            begin()
         except Exception:
             self._m.contained()
             await self.app(scope, receive, send)
