@@ -12,6 +12,7 @@ registry; registering the families twice would raise, so both get the same insta
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import os
@@ -118,12 +119,17 @@ class SpanExemplars:
         except ImportError:  # pragma: no cover - the key is internal to opentelemetry-api
             self.key = None
         self.context_get: Callable[[], Any] | None = None
+        self.no_context: Any = None
         try:
             from opentelemetry.context import _RUNTIME_CONTEXT
 
             var = getattr(_RUNTIME_CONTEXT, "_current_context", None)
             if var is not None and self.key is not None and hasattr(var, "get"):
                 self.context_get = var.get
+                # The variable's default (what get() returns where nothing was ever
+                # attached), read in a fresh context: it holds no span, so seeing it
+                # answers "no span" without the key lookup.
+                self.no_context = contextvars.Context().run(var.get)
         except ImportError:  # pragma: no cover - depends on the opentelemetry-api version
             pass
 

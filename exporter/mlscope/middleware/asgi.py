@@ -112,6 +112,7 @@ class ASGIMiddleware:
         self._exemplar = ex
         self._span_get = ex.context_get if ex is not None else None
         self._span_key = ex.key if ex is not None else None
+        self._no_context = ex.no_context if ex is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The hot path reads what it needs from attributes bound once in __init__ (local
@@ -228,7 +229,8 @@ class ASGIMiddleware:
                 exemplar = None
                 span_get = self._span_get
                 if span_get is not None:  # inlined SpanExemplars.__call__
-                    if span_get().get(self._span_key) is not None:
+                    ctx = span_get()
+                    if ctx is not self._no_context and ctx.get(self._span_key) is not None:
                         exemplar = self._m.exemplar.from_span()  # type: ignore[union-attr]
                 elif self._exemplar is not None:
                     exemplar = self._exemplar()
