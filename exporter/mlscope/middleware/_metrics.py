@@ -229,7 +229,7 @@ class HttpMetrics:
             self.begin_fns = {m: child.inc for m, child in self._mp_active_children.items()}
             self.record = self._record_mp  # type: ignore[method-assign]
         else:
-            self.record = self._local_record()  # type: ignore[method-assign]
+            self.record = self._local_record()  # type: ignore[method-assign, assignment]
             registry.register(_LocalCollector(self))
 
     def _init_multiprocess(self, registry: CollectorRegistry) -> None:
