@@ -30,7 +30,8 @@ system-deps:
 	  fi; \
 	fi
 
-test: venv system-deps
+# Lint and strict typing run first: they are part of what CI checks, and cheap.
+test: venv system-deps lint typecheck
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: venv system-deps
@@ -40,7 +41,7 @@ lint: venv
 	$(PY) -m ruff check exporter tests benchmarks
 
 typecheck: venv
-	$(PY) -m mypy exporter/mlscope
+	$(PY) -m mypy exporter/mlscope tests
 
 # Regenerates every committed generated file (docs, rules, dashboards).
 generate: venv

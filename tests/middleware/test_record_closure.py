@@ -29,7 +29,7 @@ def _exposition(m: HttpMetrics) -> list[bytes]:
 
 def test_the_closure_counts_like_the_method() -> None:
     fast, slow = _store(), _store()
-    assert fast.record is not HttpMetrics.record  # the closure is installed
+    assert "record" in vars(fast)  # the closure is installed on the instance
     for call in CALLS:
         for m in (fast, slow):
             m.begin(call[0])

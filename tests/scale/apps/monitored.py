@@ -19,7 +19,16 @@ from starlette.routing import Route
 
 from mlscope import Monitor
 
-monitor = Monitor("churn", sidecar=os.environ["MLSCOPE_TEST_SIDECAR"], interval_s=0.2, timeout_s=5.0)
+# close_timeout_s: at exit each worker delivers what it buffered; on a loaded CI machine the
+# default 5 s can run out (the rest would be counted as dropped, reason "shutdown"), and this
+# test is about exact counts, so it gives the flush the whole graceful timeout.
+monitor = Monitor(
+    "churn",
+    sidecar=os.environ["MLSCOPE_TEST_SIDECAR"],
+    interval_s=0.2,
+    timeout_s=5.0,
+    close_timeout_s=30.0,
+)
 
 
 async def predict(request: Request) -> Response:
