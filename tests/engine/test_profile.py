@@ -96,8 +96,15 @@ def test_save_replaces_atomically_and_leaves_no_temp_on_failure(tmp_path: Path) 
     path.write_text("old")
     p.save(path)
     assert json.loads(path.read_text())["format"] == "mlscope.profile"
+    # A missing folder is created; a target that cannot be replaced (a directory) fails
+    # and leaves neither a temp file nor a changed target behind.
+    p.save(tmp_path / "new-dir" / "ref.json")
+    assert (tmp_path / "new-dir" / "ref.json").is_file()
+    (tmp_path / "blocked").mkdir()
     with pytest.raises(OSError):
-        p.save(tmp_path / "missing-dir" / "ref.json")
+        p.save(tmp_path / "blocked")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["blocked", "new-dir", "ref.json"]
+    assert list((tmp_path / "blocked").iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlscope._atomic import atomic_write
 from mlscope.config_gen import ruletests
 from mlscope.config_gen.alertmanager_config import alertmanager_config
 from mlscope.config_gen.alerts import alert_group
@@ -67,12 +66,5 @@ def write(cfg: Config, root: Path) -> list[Path]:
     """Write the generated files under ``root`` (temp file + rename each); return their paths."""
     written = []
     for rel, text in generate(cfg).items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        written.append(path)
+        written.append(atomic_write(root / rel, text, mode=0o644))
     return written

@@ -22,14 +22,13 @@ Every label gets exactly one outcome, so ``mlscope_labels_total`` adds up:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from mlscope.engine.feature import category_key
 from mlscope.errors import ConfigError
 
 OUTCOMES = ("matched", "unmatched", "expired", "duplicate", "invalid")
@@ -52,20 +51,7 @@ def label_key(value: Any) -> str | None:
     read as float from CSV matches the same one sent as an int in JSON; booleans become
     ``"true"``/``"false"`` as in JSON; NaN and None are missing.
     """
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        if math.isnan(f):
-            return None
-        if f.is_integer() and abs(f) < 2**53:
-            return str(int(f))
-        return repr(f)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return str(value)
+    return category_key(value)
 
 
 class _RecentIds:

@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlscope._atomic import atomic_write
 from mlscope._version import __version__
 from mlscope.engine.batch import Batch, _columns, batch_from_data
 from mlscope.engine.feature import (
@@ -349,21 +349,8 @@ class Profile:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the profile as JSON, atomically (temp file in the same folder, then rename)."""
-        target = Path(path)
         text = json.dumps(self.to_dict(), indent=1, sort_keys=True, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Profile:

@@ -17,13 +17,13 @@ counters: they still load, their counters are ignored and one log line says so.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from mlscope._atomic import atomic_write
 
 FORMAT_VERSION = 2
 # Formats this version reads: 1 (counters included, now ignored on load) and the current one.
@@ -40,20 +40,7 @@ def write_snapshot(path: Path, state: dict[str, Any], *, now: float | None = Non
     """Atomically write ``state`` (JSON-able; numpy arrays allowed) to ``path``."""
     payload = {"format": FORMAT_VERSION, "written_at": time.time() if now is None else now, "state": state}
     data = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, data)
 
 
 def read_snapshot(path: Path) -> dict[str, Any] | None:
