@@ -25,6 +25,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from mlscope.demo import scenarios
@@ -153,7 +154,11 @@ def build_monitor(profile: Any, sidecar: str | None, model_name: str = MODEL_NAM
     """The Monitor the demo logs through: shipping to ``sidecar`` (or local mode)."""
     import mlscope
 
-    monitor: MonitorLike = mlscope.Monitor(model=model_name, profile=profile, sidecar=sidecar)
+    # A sidecar that requires an ingest token (as in deploy/kubernetes) gets it from the
+    # same file the sidecar reads; the token itself never appears in arguments or logs.
+    token_file = os.environ.get("MLSCOPE_INGEST_TOKEN_FILE")
+    token = Path(token_file).read_text().strip() if token_file and sidecar else None
+    monitor: MonitorLike = mlscope.Monitor(model=model_name, profile=profile, sidecar=sidecar, token=token)
     return monitor
 
 
