@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,7 +79,17 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
     from fastapi.responses import JSONResponse
 
     st = state or DemoState()
-    app = FastAPI(title="mlscope demo: credit-risk model", version="1")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        yield
+        # uvicorn re-raises SIGTERM after its shutdown, so the process dies by the signal and
+        # atexit never runs: the Monitor delivers its buffer here instead.
+        close = getattr(monitor, "close", None)
+        if close is not None:
+            close()
+
+    app = FastAPI(title="mlscope demo: credit-risk model", version="1", lifespan=lifespan)
     app.state.demo = st
 
     @app.get("/healthz")

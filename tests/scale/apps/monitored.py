@@ -9,7 +9,9 @@ background thread in each child (a thread does not survive ``fork``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 
 import orjson
 from starlette.applications import Starlette
@@ -37,4 +39,12 @@ async def predict(request: Request) -> Response:
     return Response(orjson.dumps({"pid": os.getpid()}), media_type="application/json")
 
 
-app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    # uvicorn re-raises SIGTERM once it has shut down, so the process dies by the signal
+    # and atexit handlers never run: deliver the buffer here (docs/monitor.md).
+    monitor.close()
+
+
+app = Starlette(routes=[Route("/predict", predict, methods=["POST"])], lifespan=lifespan)
