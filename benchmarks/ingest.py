@@ -46,6 +46,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import psutil
+from _net import free_port, wait_ready  # benchmarks/_net.py, beside this script
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -96,28 +97,8 @@ def _events(n_features: int, n: int, seed: int) -> list[dict[str, object]]:
     return [{"id": f"r{i}", "features": rows[i], "prediction": preds[i]} for i in range(n)]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"sidecar exited with {proc.returncode}")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/readyz")
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("sidecar did not become ready")
 
 
 def _client(port: int, body: bytes, n_events: int, stop: threading.Event, out: list[int]) -> None:
@@ -338,13 +319,13 @@ class _Sidecar:
     """A real ``mlscope serve`` process importing mlscope from ``source`` (a folder)."""
 
     def __init__(self, source: Path, profile: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         cmd = [sys.executable, "-m", "mlscope", "serve", "--profile", str(profile), "--model", "bench"]
         cmd += ["--port", str(self.port), "--log-format", "text"]
         env = {**os.environ, "PYTHONPATH": str(source)}
         self.popen = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait(self.port, self.popen)
+            wait_ready(self.port, self.popen)
         except BaseException:
             self.close()
             raise

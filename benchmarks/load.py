@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import orjson
 import psutil
+from _net import free_port  # benchmarks/_net.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "exporter"))
@@ -109,10 +109,6 @@ def _serve_traced(trace_dir: str, period_s: float, serve_args: list[str]) -> int
     return mlscope_main(serve_args)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -294,7 +290,7 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
     rss: dict[str, dict[str, list[tuple[float, int]]]] = {}
     ok_all = True
 
-    bare_port, side_port, app_port = _free_port(), _free_port(), _free_port()
+    bare_port, side_port, app_port = free_port(), free_port(), free_port()
     profile = tmp / "ref.json"
     bare_cmd = [py, __file__, "_serve-app", "--port", str(bare_port), "--profile-out", str(tmp / "bare.json")]
     app_cmd = [py, __file__, "_serve-app", "--port", str(app_port), "--profile-out", str(profile)]
@@ -394,7 +390,7 @@ def run_ingest(args: argparse.Namespace, tmp: Path) -> bool:
     py = sys.executable
     results: dict[str, tuple[list[float], int, int, float]] = {}
     rss: dict[str, list[tuple[float, int]]] = {}
-    ceil_port = _free_port()
+    ceil_port = free_port()
     with _process(
         [py, __file__, "_serve-ceiling", "--port", str(ceil_port)], ceil_port, "/", tmp / "ceil.log"
     ) as p:
@@ -403,7 +399,7 @@ def run_ingest(args: argparse.Namespace, tmp: Path) -> bool:
                 ceil_port, "/v1/events", body, headers, args.ingest_clients, args.duration, accepted
             )
         rss["ceiling"] = s.samples["ceiling"]
-    side_port = _free_port()
+    side_port = free_port()
     sc_cmd = [
         py,
         "-m",

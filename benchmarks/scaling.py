@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import psutil
+from _net import free_port, wait_ready  # benchmarks/_net.py, beside this script
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -134,26 +134,8 @@ def series_table(tmp: Path, n_features: int) -> dict[str, float]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/readyz")
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("server did not become ready")
 
 
 def _offer(port: int, bodies: list[bytes], per_body: int, rate: float, seconds: float) -> int:
@@ -192,7 +174,7 @@ def cpu_at_rate(
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(port, proc)
+        wait_ready(port, proc)
         ps = psutil.Process(proc.pid)
         _offer(port, bodies, per_body, rate, 2.0)  # warm-up: imports, first compute
         c0 = sum(ps.cpu_times()[:2])
@@ -236,7 +218,7 @@ def main() -> None:
 
         events = _events(25, 5000, 2)
         profile = _profile(tmp / "p25.json", 25)
-        port = _free_port()
+        port = free_port()
         sidecar = cpu_at_rate(
             [
                 sys.executable,
@@ -259,7 +241,7 @@ def main() -> None:
             args.duration,
             events,
         )
-        port = _free_port()
+        port = free_port()
         sink = cpu_at_rate(
             [sys.executable, "-c", SINK_APP, str(port)], port, args.rate, args.duration, events
         )
