@@ -23,40 +23,20 @@ import pytest
 import yaml
 
 from tests._servers import PYTHON, REPO, Proc, free_port
-from tests.sidecar._sidecar import _wait_tls, make_profile, metrics, ndjson, request, value
+from tests.sidecar._sidecar import (
+    _wait_tls,
+    make_profile,
+    metrics,
+    ndjson,
+    request,
+    self_signed_cert,
+    value,
+)
 
 TOKEN = "tok-9f2c7e61d4a8b3c5e0f1"  # distinctive, so a grep cannot miss it
 PASSWORD = "pw-Zq81xLr0vTy6"
 WRONG_TOKEN = "guess-7c1e0a99b2"
 WRONG_PASSWORD = "guess-pw-5d3b"
-
-
-def _cert(tmp: Path) -> tuple[Path, Path]:
-    key, crt = tmp / "server.key", tmp / "server.crt"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return key, crt
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -67,7 +47,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_everything_on_refuses_counts_and_never_logs_secrets(tmp_path: Path, log_format: str) -> None:
     profile = make_profile(tmp_path / "ref.json")
-    key, crt = _cert(tmp_path)
+    key, crt = self_signed_cert(tmp_path)
     (tmp_path / "token").write_text(TOKEN + "\n")
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     (tmp_path / "web.yml").write_text(

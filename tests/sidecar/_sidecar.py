@@ -87,6 +87,39 @@ def sidecar(
         p.__exit__(None, None, None)
 
 
+def self_signed_cert(
+    tmp: Path, *, key_name: str = "server.key", crt_name: str = "server.crt"
+) -> tuple[Path, Path]:
+    """Make a one-day self-signed certificate for 127.0.0.1 with the openssl CLI."""
+    import subprocess
+
+    key, crt = tmp / key_name, tmp / crt_name
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return key, crt
+
+
 def _wait_tls(port: int, p: Proc) -> None:
     import socket
     import time

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import ssl
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +16,17 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mlscope import Monitor
-from tests.sidecar._sidecar import make_profile, metrics, ndjson, post, request, samples, sidecar, value
+from tests.sidecar._sidecar import (
+    make_profile,
+    metrics,
+    ndjson,
+    post,
+    request,
+    samples,
+    self_signed_cert,
+    sidecar,
+    value,
+)
 
 
 def _events(n: int, start: int = 0) -> bytes:
@@ -173,29 +182,7 @@ def test_ingest_token_and_basic_auth_are_enforced(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI needed to make a test certificate")
 def test_tls_from_web_config(tmp_path: Path) -> None:
     profile = make_profile(tmp_path / "ref.json")
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(tmp_path / "k.pem"),
-            "-out",
-            str(tmp_path / "c.pem"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    self_signed_cert(tmp_path, key_name="k.pem", crt_name="c.pem")
     (tmp_path / "web.yml").write_text("tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n")
     with sidecar(
         tmp_path, "--profile", str(profile), "--web-config", str(tmp_path / "web.yml"), scheme="https"
