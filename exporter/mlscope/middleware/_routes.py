@@ -115,7 +115,8 @@ class WSGIRoutes:
         if req is not None:
             rule = getattr(req, "url_rule", None)
             return UNMATCHED_ROUTE if rule is None else str(rule.rule)
-        req = environ.get(DJANGO_REQUEST_KEY)
+        # Taken out of environ: it drops the request <-> environ reference cycle.
+        req = environ.pop(DJANGO_REQUEST_KEY, None)
         if req is not None:
             match = getattr(req, "resolver_match", None)
             if match is None:

@@ -15,7 +15,7 @@ in ``mlscope_internal_errors_total`` and never reach the app.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -24,13 +24,16 @@ from mlscope.middleware import _capture, _exposition
 from mlscope.middleware._metrics import (
     CLIENT_CLOSED,
     DEFAULT_EXCLUDED_PATHS,
+    FOLD_AT,
     KNOWN_METHODS,
     OTHER_METHOD,
-    HttpMetrics,
+    UNMATCHED_ROUTE,
+    content_length,
     metrics_for,
     normalize_paths,
+    status_code,
 )
-from mlscope.middleware._routes import DJANGO_REQUEST_KEY, WSGIRoutes, install_django_hook
+from mlscope.middleware._routes import WSGIRoutes, install_django_hook
 from mlscope.middleware._tracing import ServerSpans, wsgi_headers
 from mlscope.types import Environ, StartResponse, WSGIApp
 
@@ -68,37 +71,57 @@ class WSGIMiddleware:
         self._extract = extract
         self._max_body = int(max_body_bytes)
         self.routes = WSGIRoutes()
-        self._error_names = {code: str(code) for code in range(500, 600)}
         self._methods = {k: m.method(k) for k in KNOWN_METHODS}
         self._begin = m.begin_fns
+        # Raw method -> (label, begin): one lookup per request for both.
+        self._begin_raw = {k: (v, self._begin[v]) for k, v in self._methods.items()}
+        self._begin_other = (OTHER_METHOD, self._begin[OTHER_METHOD])
+        self._tracer = self._spans.tracer if traces else None
+        self._otel = self._spans.global_provider_module()
+        # The common case appends to the pending list itself (single process, no capture).
+        self._pending = m._pending
+        self._push = m._pending.append if m.multiprocess_dir is None and monitor is None else None
+        ex = m.exemplar
+        self._exemplar = ex
+        self._span_get = ex.context_get if ex is not None else None
+        self._span_key = ex.key if ex is not None else None
+        self._no_context = ex.no_context if ex is not None else None
         install_django_hook(app)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path in self._skip:
-            if path == self._metrics_path and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-                return self._serve_metrics(environ, start_response)
-            return self.app(environ, start_response)
-        m = self._m
+        # The hot path: attributes bound once in __init__, one object per request (no
+        # __init__ frame: its slots are set here), the rare branches (capture, spans,
+        # errors) behind one test each. What it touches is kept small on purpose: see
+        # HttpMetrics._local_record for why that, more than the instruction count, is
+        # what a request pays for inside a framework.
+        if environ.get("PATH_INFO", "") in self._skip:
+            return self._excluded(environ, start_response)
         try:
-            method = self._methods.get(environ.get("REQUEST_METHOD", ""), OTHER_METHOD)
-            self._begin[method]()
-            req = _Body(self, m, method, environ, start_response)
+            method, begin = self._begin_raw.get(environ.get("REQUEST_METHOD")) or self._begin_other
+            begin()
+            req = _new_body(_Body)
+            req.mw = self
+            req.method = method
+            req.environ = environ
+            req.server_start_response = start_response
+            req.status = 0
+            req.route = ""
+            req.exemplar = None
+            req.done = False
+            req.resp_bytes = 0
+            req.span = None
+            req.resp_chunks = None
             if self._monitor is not None:
                 req.tee = _TeeInput(environ["wsgi.input"], self._max_body)
                 environ["wsgi.input"] = req.tee
+                req.resp_chunks = []
         except Exception:
-            m.contained()
+            self._m.contained()
             return self.app(environ, start_response)
         token = None
-        tracer = self._spans.tracer()
-        if tracer is not None:
-            try:
-                started = self._spans.start(tracer, method, wsgi_headers(environ))
-                if started is not None:
-                    req.span, token = started
-            except Exception:
-                m.contained()
+        if self._tracer is not None and (self._otel is None or self._otel._TRACER_PROVIDER is not None):
+            token = self._start_span(req, method, environ)
+        req.start = perf_counter()
         try:
             req.result = self.app(environ, req.start_response)
         except BaseException as exc:
@@ -108,6 +131,28 @@ class WSGIMiddleware:
             if token is not None:  # the span stays open until the body is sent (finish)
                 ServerSpans.detach(token)
         return req
+
+    def _excluded(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Not measured: excluded paths (``/metrics`` served here)."""
+        if (environ.get("PATH_INFO") == self._metrics_path
+                and environ.get("REQUEST_METHOD") in ("GET", "HEAD")):
+            return self._serve_metrics(environ, start_response)
+        return self.app(environ, start_response)
+
+    def _start_span(self, req: _Body, method: str, environ: Environ) -> Any:
+        """Start this request's server span when a TracerProvider is configured now."""
+        try:
+            tracer = self._tracer()  # type: ignore[misc]
+            if tracer is None:
+                return None
+            started = self._spans.start(tracer, method, wsgi_headers(environ))
+            if started is None:
+                return None
+            req.span, token = started
+            return token
+        except Exception:
+            self._m.contained()
+            return None
 
     def _serve_metrics(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -126,56 +171,70 @@ class _Body:
     """One request: its ``start_response``, then its response iterable timed to the end.
 
     One object per request (state, start_response and body wrapper together) keeps the
-    per-request allocations to one; ``__iter__`` is a generator, which iterates the app's
-    body faster than a ``__next__`` method would.
+    per-request allocations to one; :meth:`WSGIMiddleware.__call__` sets its slots (no
+    ``__init__`` frame). ``__iter__`` is a generator, which iterates the app's body faster
+    than a ``__next__`` method would.
     """
 
-    __slots__ = ("mw", "m", "method", "environ", "server_start_response", "start", "status",
-                 "route", "exemplar", "first", "resp_bytes", "resp_chunks", "tee", "done", "result",
-                 "span")
+    __slots__ = ("mw", "method", "environ", "server_start_response", "start", "status",
+                 "route", "exemplar", "first", "resp_bytes", "tee", "done", "result",
+                 "span", "resp_chunks")
 
-    def __init__(self, mw: WSGIMiddleware, m: HttpMetrics, method: str,
-                 environ: Environ, start_response: StartResponse) -> None:
-        self.mw = mw
-        self.m = m
-        self.method = method
-        self.environ = environ
-        self.server_start_response = start_response
-        self.status = 0
-        self.route = ""
-        self.exemplar: dict[str, str] | None = None
-        self.first = 0.0
-        self.resp_bytes = 0
-        self.resp_chunks: list[bytes] | None = [] if mw._monitor is not None else None
-        self.tee: _TeeInput | None = None
-        self.done = False
-        self.result: Iterable[bytes] = ()
-        self.span: Any = None
-        self.start = perf_counter()
+    mw: WSGIMiddleware
+    method: str
+    environ: Environ
+    server_start_response: StartResponse
+    start: float
+    status: int
+    route: str
+    exemplar: tuple[dict[str, str], float] | None
+    first: float
+    resp_bytes: int
+    tee: _TeeInput | None
+    done: bool
+    result: Iterable[bytes]
+    span: Any
+    resp_chunks: list[bytes] | None
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        # The status line is kept as it is (the fold parses it). The framework's request
+        # is alive now (Flask pops its context afterwards): the route is read here.
+        self.status = status  # type: ignore[assignment]
         try:
-            self.status = int(status[:3])
-            # The framework's request is alive now (Flask pops its context afterwards).
-            self.route = self.mw.routes.template(self.environ)
-            ex = self.m.exemplar
-            if ex is not None:
-                self.exemplar = ex()
+            environ = self.environ
+            req = environ.get("werkzeug.request")
+            if req is not None:  # inlined WSGIRoutes.template (Flask)
+                rule = req.url_rule
+                self.route = UNMATCHED_ROUTE if rule is None else rule.rule
+            else:
+                self.route = self.mw.routes.template(environ)
+            mw = self.mw
+            span_get = mw._span_get
+            if span_get is not None:  # inlined SpanExemplars.__call__
+                ctx = span_get()
+                if ctx is not mw._no_context and ctx.get(mw._span_key) is not None:
+                    self._take_exemplar()
+            elif mw._exemplar is not None:
+                self._take_exemplar()
         except Exception:
-            self.m.contained()
+            self.mw._m.contained()
         if exc_info is None:
             return self.server_start_response(status, headers)
         return self.server_start_response(status, headers, exc_info)
+
+    def _take_exemplar(self) -> None:
+        labels = self.mw._exemplar.from_span()  # type: ignore[union-attr]
+        self.exemplar = None if labels is None else (labels, time())  # type: ignore[assignment]
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             for chunk in self.result:
                 if chunk:
-                    self.resp_bytes += len(chunk)
-                    if not self.first:
+                    if not self.resp_bytes:
                         self.first = perf_counter()
+                    self.resp_bytes += len(chunk)
                     if self.resp_chunks is not None:
-                        self._keep(chunk)
+                        self._keep(chunk, self.resp_bytes)
                 yield chunk
         except GeneratorExit:
             raise  # the server stopped iterating; close() records it
@@ -183,12 +242,23 @@ class _Body:
             self.finish(exc)
             raise
         # The server has taken every chunk: this is the last byte's time.
-        self.finish(None, perf_counter(), True)
+        end = perf_counter()
+        mw = self.mw
+        if mw._push is not None and self.span is None:
+            # The common case, appended as seen (HttpMetrics._local_record has the layout).
+            self.done = True
+            mw._push((self.method, self.route, self.status, "", self.environ.get("CONTENT_LENGTH"),
+                      self.start, self.first if self.resp_bytes else 0.0, end, self.resp_bytes,
+                      self.exemplar))
+            if len(mw._pending) >= FOLD_AT:
+                mw._m.fold()
+        else:
+            self.finish(None, end, True)
 
-    def _keep(self, chunk: bytes) -> None:
+    def _keep(self, chunk: bytes, total: int) -> None:
         chunks = self.resp_chunks
         if chunks is not None:
-            if self.resp_bytes <= self.mw._max_body:
+            if total <= self.mw._max_body:
                 chunks.append(chunk)
             else:
                 self.resp_chunks = None
@@ -203,13 +273,16 @@ class _Body:
                 self.finish(None)
 
     def finish(self, exc: BaseException | None, end: float = 0.0, exhausted: bool = False) -> None:
+        """Record the request: an exception, an early stop (499), spans, capture, or the
+        multi-process store (whatever ``__iter__``'s common case does not cover)."""
         if self.done:
             return
         self.done = True
         stop = end or perf_counter()
-        m = self.m
+        mw = self.mw
+        m = mw._m
         try:
-            status = self.status
+            status = status_code(self.status)
             error_type = ""
             if exc is not None:
                 error_type = type(exc).__name__
@@ -218,16 +291,15 @@ class _Body:
                 status = CLIENT_CLOSED
             elif status == 0:
                 status = 500
-            if not error_type and status >= 500:
-                error_type = self.mw._error_names.get(status, "")
+            if status >= 500 and not error_type:
+                error_type = str(status)
             environ = self.environ
-            route = self.route or self.mw.routes.template(environ)
-            if DJANGO_REQUEST_KEY in environ:
-                del environ[DJANGO_REQUEST_KEY]  # drop the request <-> environ cycle
-            length = environ.get("CONTENT_LENGTH")
+            route = self.route or mw.routes.template(environ)
+            ex = self.exemplar
             m.record(self.method, route, status, error_type, stop - self.start,
-                     _content_length(length) if length else 0, self.resp_bytes,
-                     self.first - self.start if self.first else 0.0, self.exemplar)
+                     content_length(environ.get("CONTENT_LENGTH")), self.resp_bytes,
+                     self.first - self.start if self.resp_bytes else 0.0,
+                     None if ex is None else ex[0])
         except Exception:
             m.contained()
             m.abandon(self.method)
@@ -237,13 +309,15 @@ class _Body:
                 ServerSpans.finish(self.span, self.method, route, status, error_type)
             except Exception:
                 m.contained()
-        mw = self.mw
         if mw._monitor is not None and 200 <= status < 300 and not error_type:
             tee = self.tee
             chunks = self.resp_chunks
             _capture.deliver(mw._monitor, mw._extract,  # type: ignore[arg-type]
                              tee.captured() if tee is not None else None,
                              b"".join(chunks) if chunks is not None else None, m.hook_errors)
+
+
+_new_body = object.__new__
 
 
 class _TeeInput:
@@ -280,10 +354,3 @@ class _TeeInput:
 
     def captured(self) -> bytes | None:
         return None if self._chunks is None else b"".join(self._chunks)
-
-
-def _content_length(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        return 0
