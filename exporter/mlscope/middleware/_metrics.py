@@ -19,7 +19,6 @@ import os
 import threading
 import time
 from bisect import bisect_left
-from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -387,30 +386,32 @@ class HttpMetrics:
     def _fold(self, items: list[tuple[Any, ...]]) -> None:
         # Called with self._lock held.
         np = self._np
-        methods, routes, statuses, errors, qs, starts, firsts, ends, rs, exs = zip(*items, strict=True)
+        methods, routes, statuses, raw_errors, qs, starts, firsts, ends, rs, exs = zip(*items, strict=True)
         codes = list(map(self._status_codes.__getitem__, statuses))
         code_arr = np.array(codes, dtype=np.intp)
         bad = np.flatnonzero((code_arr >= 500) | (code_arr == 0))
+        errors: Sequence[str] = raw_errors
         if len(bad):  # 5xx (or no response): the error type is the code unless one is set
-            errors = list(errors)
+            errors = fixed = list(raw_errors)
             for j in bad.tolist():
                 code = codes[j] or 500  # no response started but the body ended: the server sends 500
                 codes[j] = code
-                if not errors[j]:
-                    errors[j] = _ERROR_NAMES.get(code, "")
+                if not fixed[j]:
+                    fixed[j] = _ERROR_NAMES.get(code, "")
         index = _Index()
         kid = np.fromiter(map(index.__getitem__, zip(methods, routes, codes, errors, strict=True)),
                           dtype=np.intp, count=len(codes))
         nk = len(index)
-        start = np.array(starts, dtype=float)
-        first = np.array(firsts, dtype=float)
-        duration = np.array(ends, dtype=float) - start
+        n = len(codes)
+        start = np.fromiter(starts, dtype=float, count=n)
+        first = np.fromiter(firsts, dtype=float, count=n)
+        duration = np.fromiter(ends, dtype=float, count=n) - start
         if qs.count(None) == len(qs):  # WSGI GETs: no CONTENT_LENGTH
-            q = np.zeros(len(qs))
+            q = np.zeros(n)
         else:
             q = np.fromiter((v if v.__class__ is int else content_length(v) for v in qs), dtype=float,
-                            count=len(qs))
-        r = np.array(rs, dtype=float)
+                            count=n)
+        r = np.fromiter(rs, dtype=float, count=n)
         nb, ns = len(self.buckets) + 1, len(SIZE_BUCKETS) + 1
         bounds, sizes = self._np_buckets, self._np_sizes
         d_idx = np.searchsorted(bounds, duration, side="left")
@@ -430,6 +431,9 @@ class HttpMetrics:
                                minlength=nk * nb).reshape(nk, nb)
         t_sums = np.bincount(t_kid, weights=ttfb, minlength=nk)
         cells = [self._cells.get(k) or self._make_cell(*k) for k in index]
+        finished = self._finished
+        for key, count in zip(index, np.bincount(kid, minlength=nk).tolist(), strict=True):
+            finished[key[0]] += count
         for cell, dc, ds, qc, qsum, rc, rsum, tc, tsum in zip(
                 cells, d_counts.tolist(), d_sums.tolist(), q_counts.tolist(), q_sums.tolist(),
                 r_counts.tolist(), r_sums.tolist(), t_counts.tolist(), t_sums.tolist(), strict=True):
@@ -442,9 +446,6 @@ class HttpMetrics:
             if tsum or any(tc):
                 _add(cell.t, tc)
                 cell.t_sum += tsum
-        finished = self._finished
-        for method, count in Tally(methods).items():
-            finished[method] += count
         if exs.count(None) != len(exs):
             d_list = d_idx.tolist()
             for j, ex in enumerate(exs):

@@ -80,7 +80,8 @@ class WSGIMiddleware:
         self._otel = self._spans.global_provider_module()
         # The common case appends to the pending list itself (single process, no capture).
         self._pending = m._pending
-        self._push = m._pending.append if m.multiprocess_dir is None and monitor is None else None
+        self._push = m._pending.append
+        self._general = m.multiprocess_dir is not None or monitor is not None
         ex = m.exemplar
         self._exemplar = ex
         self._span_get = ex.context_get if ex is not None else None
@@ -89,27 +90,50 @@ class WSGIMiddleware:
         install_django_hook(app)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        # The hot path: attributes bound once in __init__, one object per request (no
-        # __init__ frame: its slots are set here), the rare branches (capture, spans,
-        # errors) behind one test each. What it touches is kept small on purpose: see
-        # HttpMetrics._local_record for why that, more than the instruction count, is
-        # what a request pays for inside a framework.
+        # The hot path. What a request touches is kept small on purpose: inside a framework
+        # mlscope's code and data are evicted from the CPU caches between two requests, so
+        # every line touched is a miss (see HttpMetrics._local_record). One object per
+        # request, no __init__ frame (the slots the common case reads are set here), and
+        # everything rare (capture, spans, multi-process, errors) in _call_general.
         if environ.get("PATH_INFO", "") in self._skip:
             return self._excluded(environ, start_response)
+        if self._general or (self._tracer is not None
+                             and (self._otel is None or self._otel._TRACER_PROVIDER is not None)):
+            return self._call_general(environ, start_response)
+        req = _new_body(_Body)
+        req.mw = self
+        req.environ = environ
+        req.server_start_response = start_response
+        req.resp_bytes = 0
+        req.exemplar = None
+        req.done = False
+        method, begin = self._begin_raw.get(environ.get("REQUEST_METHOD", "")) or self._begin_other
+        begin()
+        req.method = method
+        req.start = perf_counter()
         try:
-            method, begin = self._begin_raw.get(environ.get("REQUEST_METHOD")) or self._begin_other
+            req.result = self.app(environ, req.start_response)
+        except BaseException as exc:
+            req.finish(exc)
+            raise
+        return req
+
+    def _call_general(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Every request that captures bodies, may make a span or uses the multi-process
+        store: the same measurements, recorded through :meth:`_Body.finish`."""
+        try:
+            method, begin = self._begin_raw.get(environ.get("REQUEST_METHOD", "")) or self._begin_other
             begin()
-            req = _new_body(_Body)
+            req = _new_body(_GeneralBody)
             req.mw = self
             req.method = method
             req.environ = environ
             req.server_start_response = start_response
-            req.status = 0
-            req.route = ""
+            req.resp_bytes = 0
             req.exemplar = None
             req.done = False
-            req.resp_bytes = 0
             req.span = None
+            req.tee = None
             req.resp_chunks = None
             if self._monitor is not None:
                 req.tee = _TeeInput(environ["wsgi.input"], self._max_body)
@@ -224,7 +248,7 @@ class _Body:
 
     def _take_exemplar(self) -> None:
         labels = self.mw._exemplar.from_span()  # type: ignore[union-attr]
-        self.exemplar = None if labels is None else (labels, time())  # type: ignore[assignment]
+        self.exemplar = None if labels is None else (labels, time())
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -233,8 +257,6 @@ class _Body:
                     if not self.resp_bytes:
                         self.first = perf_counter()
                     self.resp_bytes += len(chunk)
-                    if self.resp_chunks is not None:
-                        self._keep(chunk, self.resp_bytes)
                 yield chunk
         except GeneratorExit:
             raise  # the server stopped iterating; close() records it
@@ -244,24 +266,16 @@ class _Body:
         # The server has taken every chunk: this is the last byte's time.
         end = perf_counter()
         mw = self.mw
-        if mw._push is not None and self.span is None:
-            # The common case, appended as seen (HttpMetrics._local_record has the layout).
-            self.done = True
+        try:  # appended as seen; HttpMetrics._local_record has the layout
             mw._push((self.method, self.route, self.status, "", self.environ.get("CONTENT_LENGTH"),
                       self.start, self.first if self.resp_bytes else 0.0, end, self.resp_bytes,
                       self.exemplar))
-            if len(mw._pending) >= FOLD_AT:
-                mw._m.fold()
-        else:
+        except AttributeError:  # start_response was never called
             self.finish(None, end, True)
-
-    def _keep(self, chunk: bytes, total: int) -> None:
-        chunks = self.resp_chunks
-        if chunks is not None:
-            if total <= self.mw._max_body:
-                chunks.append(chunk)
-            else:
-                self.resp_chunks = None
+            return
+        self.done = True
+        if len(mw._pending) >= FOLD_AT:
+            mw._m.fold()
 
     def close(self) -> None:
         try:
@@ -282,7 +296,7 @@ class _Body:
         mw = self.mw
         m = mw._m
         try:
-            status = status_code(self.status)
+            status = status_code(getattr(self, "status", 0))
             error_type = ""
             if exc is not None:
                 error_type = type(exc).__name__
@@ -294,7 +308,7 @@ class _Body:
             if status >= 500 and not error_type:
                 error_type = str(status)
             environ = self.environ
-            route = self.route or mw.routes.template(environ)
+            route = getattr(self, "route", "") or mw.routes.template(environ)
             ex = self.exemplar
             m.record(self.method, route, status, error_type, stop - self.start,
                      content_length(environ.get("CONTENT_LENGTH")), self.resp_bytes,
@@ -304,17 +318,50 @@ class _Body:
             m.contained()
             m.abandon(self.method)
             return
-        if self.span is not None:
+        span = getattr(self, "span", None)
+        if span is not None:
             try:
-                ServerSpans.finish(self.span, self.method, route, status, error_type)
+                ServerSpans.finish(span, self.method, route, status, error_type)
             except Exception:
                 m.contained()
         if mw._monitor is not None and 200 <= status < 300 and not error_type:
-            tee = self.tee
-            chunks = self.resp_chunks
+            tee = getattr(self, "tee", None)
+            chunks = getattr(self, "resp_chunks", None)
             _capture.deliver(mw._monitor, mw._extract,  # type: ignore[arg-type]
                              tee.captured() if tee is not None else None,
                              b"".join(chunks) if chunks is not None else None, m.hook_errors)
+
+
+class _GeneralBody(_Body):
+    """The body of a request through :meth:`WSGIMiddleware._call_general`: it keeps a
+    bounded copy of the response for ``extract`` and records through :meth:`finish`."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self.result:
+                if chunk:
+                    if not self.resp_bytes:
+                        self.first = perf_counter()
+                    self.resp_bytes += len(chunk)
+                    if self.resp_chunks is not None:
+                        self._keep(chunk, self.resp_bytes)
+                yield chunk
+        except GeneratorExit:
+            raise  # the server stopped iterating; close() records it
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        self.finish(None, perf_counter(), True)
+
+    def _keep(self, chunk: bytes, total: int) -> None:
+        chunks = self.resp_chunks
+        if chunks is not None:
+            if total <= self.mw._max_body:
+                chunks.append(chunk)
+            else:
+                self.resp_chunks = None
 
 
 _new_body = object.__new__
