@@ -379,9 +379,23 @@ class HttpMetrics:
             return
         with self._lock:
             n = len(pending)
+            if not n:  # another thread folded them while this one waited for the lock
+                return
             items = pending[:n]
             del pending[:n]  # appends made meanwhile sit after index n: kept for the next fold
-            self._fold(items)
+            try:
+                self._fold(items)
+            except Exception:  # never the request's problem (it may be a request that folds)
+                self._fold_one_by_one(items)
+
+    def _fold_one_by_one(self, items: list[tuple[Any, ...]]) -> None:
+        # A batch failed (an entry no fold can read): count the others, contain the bad one.
+        # _fold changes nothing before its last step can fail, so nothing counts twice.
+        for item in items:
+            try:
+                self._fold([item])
+            except Exception:
+                self.contained()
 
     def _fold(self, items: list[tuple[Any, ...]]) -> None:
         # Called with self._lock held.
@@ -430,13 +444,23 @@ class HttpMetrics:
         t_counts = np.bincount(t_kid * nb + np.searchsorted(bounds, ttfb, side="left"),
                                minlength=nk * nb).reshape(nk, nb)
         t_sums = np.bincount(t_kid, weights=ttfb, minlength=nk)
-        cells = [self._cells.get(k) or self._make_cell(*k) for k in index]
+        updates = list(zip(index, np.bincount(kid, minlength=nk).tolist(), d_counts.tolist(),
+                           d_sums.tolist(), q_counts.tolist(), q_sums.tolist(), r_counts.tolist(),
+                           r_sums.tolist(), t_counts.tolist(), t_sums.tolist(), strict=True))
+        exemplars: list[tuple[int, int, Exemplar]] = []
+        if exs.count(None) != n:
+            d_list = d_idx.tolist()
+            for j, ex in enumerate(exs):
+                if ex is not None:
+                    exemplars.append((int(kid[j]), d_list[j], Exemplar(ex[0], float(duration[j]), ex[1])))
+        # Nothing above changed any count: a failure there leaves the batch to be counted
+        # entry by entry (_fold_one_by_one). Below, only additions that cannot fail.
         finished = self._finished
-        for key, count in zip(index, np.bincount(kid, minlength=nk).tolist(), strict=True):
+        cells = []
+        for key, count, dc, ds, qc, qsum, rc, rsum, tc, tsum in updates:
+            cell = self._cells.get(key) or self._make_cell(*key)
+            cells.append(cell)
             finished[key[0]] += count
-        for cell, dc, ds, qc, qsum, rc, rsum, tc, tsum in zip(
-                cells, d_counts.tolist(), d_sums.tolist(), q_counts.tolist(), q_sums.tolist(),
-                r_counts.tolist(), r_sums.tolist(), t_counts.tolist(), t_sums.tolist(), strict=True):
             _add(cell.d, dc)
             cell.d_sum += ds
             _add(cell.q, qc)
@@ -446,14 +470,11 @@ class HttpMetrics:
             if tsum or any(tc):
                 _add(cell.t, tc)
                 cell.t_sum += tsum
-        if exs.count(None) != len(exs):
-            d_list = d_idx.tolist()
-            for j, ex in enumerate(exs):
-                if ex is not None:
-                    cell = cells[kid[j]]
-                    if cell.exemplars is None:
-                        cell.exemplars = [None] * len(cell.d)
-                    cell.exemplars[d_list[j]] = Exemplar(ex[0], float(duration[j]), ex[1])
+        for k, bucket, exemplar in exemplars:
+            cell = cells[k]
+            if cell.exemplars is None:
+                cell.exemplars = [None] * len(cell.d)
+            cell.exemplars[bucket] = exemplar
 
     def abandon(self, method: str) -> None:
         """Undo :meth:`begin` for a request whose :meth:`end` could not run."""

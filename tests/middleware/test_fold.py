@@ -1,0 +1,140 @@
+"""The deferred count (``HttpMetrics.fold``): what the WSGI hot path appends unconverted
+(status lines, ``CONTENT_LENGTH`` strings, clock readings) must count exactly as
+:meth:`HttpMetrics.record` counts the converted values; the pending list stays bounded;
+and no request is lost or counted twice while threads serve and a scraper folds."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+import mlscope
+from mlscope.middleware._metrics import FOLD_AT, OTEL_DURATION_BUCKETS, HttpMetrics
+from tests.middleware import _scrape
+
+# Raw entries as the WSGI middleware appends them, and the record() call each means:
+# (method, route, status line, error, CONTENT_LENGTH, start, first byte, end, bytes, exemplar)
+RAW: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = [
+    (("GET", "/items/<int:id>", "200 OK", "", None, 10.0, 10.001, 10.003, 2, None),
+     ("GET", "/items/<int:id>", 200, "", 10.003 - 10.0, 0, 2, 10.001 - 10.0, None)),
+    (("POST", "/predict", "201 CREATED", "", "5000", 20.0, 20.05, 20.2, 70_000, None),
+     ("POST", "/predict", 201, "", 20.2 - 20.0, 5000, 70_000, 20.05 - 20.0, None)),
+    # A 5xx the app returned (no exception): the error type is the code.
+    (("POST", "/predict", "503 SERVICE UNAVAILABLE", "", "", 30.0, 30.1, 30.4, 9, None),
+     ("POST", "/predict", 503, "503", 30.4 - 30.0, 0, 9, 30.1 - 30.0, None)),
+    # The body ended but start_response was never called: the server answers 500.
+    (("GET", "_unmatched", 0, "", "garbage", 40.0, 0.0, 40.5, 0, None),
+     ("GET", "_unmatched", 500, "500", 40.5 - 40.0, 0, 0, 0.0, None)),
+    # No body byte: no time-to-first-byte observation.
+    (("HEAD", "/items/<int:id>", "200 OK", "", None, 50.0, 0.0, 50.002, 0, None),
+     ("HEAD", "/items/<int:id>", 200, "", 50.002 - 50.0, 0, 0, 0.0, None)),
+]
+
+
+def _store() -> HttpMetrics:
+    return HttpMetrics(CollectorRegistry(), buckets=OTEL_DURATION_BUCKETS, group_status_codes=False,
+                       exemplars=True)
+
+
+def _lines(m: HttpMetrics) -> list[bytes]:
+    return sorted(line for line in generate_latest(m.registry).splitlines() if b"_created" not in line)
+
+
+def test_raw_wsgi_entries_fold_to_what_record_counts() -> None:
+    folded, reference = _store(), _store()
+    for raw, call in RAW * 3:
+        folded.begin(raw[0])
+        folded._pending.append(raw)
+        reference.begin(call[0])
+        HttpMetrics.record(reference, *call)
+    a, b = _lines(folded), _lines(reference)
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        if x != y:  # sums may differ in the last bit: the fold adds per cell, record per request
+            name_x, val_x = x.rsplit(b" ", 1)
+            name_y, val_y = y.rsplit(b" ", 1)
+            assert name_x == name_y and b"_sum" in name_x
+            assert float(val_x) == pytest.approx(float(val_y), rel=1e-12)
+    text = generate_latest(folded.registry).decode()
+    assert _scrape.request_counts(text)[("POST", "/predict", "503", "503")] == 3
+    assert _scrape.request_counts(text)[("GET", "_unmatched", "500", "500")] == 3
+    assert not folded._pending
+
+
+def test_the_pending_list_never_exceeds_fold_at() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    reg = CollectorRegistry()
+    wrapped = mlscope.WSGIMiddleware(app, registry=reg, traces=False)
+    pending = wrapped._pending
+    longest = 0
+    for _ in range(3 * FOLD_AT + 7):
+        body = wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "wsgi.input": io.BytesIO()},
+                       lambda *a: None)
+        for _chunk in body:
+            pass
+        body.close()  # type: ignore[attr-defined]
+        longest = max(longest, len(pending))
+    assert 0 < longest < FOLD_AT
+    # A scrape folds what is pending: every request is visible at once.
+    text = generate_latest(reg).decode()
+    assert _scrape.request_counts(text) == {("GET", "_unmatched", "200", ""): 3 * FOLD_AT + 7}
+    assert not pending
+
+
+def test_no_request_is_lost_or_doubled_while_threads_serve_and_a_scraper_folds() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    reg = CollectorRegistry()
+    wrapped = mlscope.WSGIMiddleware(app, registry=reg, traces=False)
+    threads, per_thread = 6, 2_500
+    stop = threading.Event()
+    seen: list[float] = []
+
+    def serve() -> None:
+        for _ in range(per_thread):
+            body = wrapped({"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "wsgi.input": io.BytesIO()},
+                           lambda *a: None)
+            for _chunk in body:
+                pass
+            body.close()  # type: ignore[attr-defined]
+
+    def scrape() -> None:
+        while not stop.is_set():
+            counts = _scrape.request_counts(generate_latest(reg).decode())
+            seen.append(counts.get(("GET", "_unmatched", "200", ""), 0.0))
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    workers = [threading.Thread(target=serve) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    scraper.join()
+    text = generate_latest(reg).decode()
+    assert _scrape.request_counts(text) == {("GET", "_unmatched", "200", ""): threads * per_thread}
+    assert _scrape.value(text, "http_server_active_requests", http_request_method="GET") == 0
+    assert seen == sorted(seen) and len(seen) > 1  # counts only ever grow between scrapes
+
+
+def test_an_entry_no_fold_can_read_is_contained_and_the_others_are_counted() -> None:
+    m = _store()
+    good = RAW[0][0]
+    bad = ("GET", "/items/<int:id>", ["not", "a", "status"], "", None, 1.0, 0.0, 1.5, 0, None)
+    for entry in (good, bad, good):
+        m.begin("GET")
+        m._pending.append(entry)
+    m.fold()
+    text = generate_latest(m.registry).decode()
+    assert _scrape.request_counts(text) == {("GET", "/items/<int:id>", "200", ""): 2}
+    assert _scrape.value(text, "mlscope_internal_errors_total", component="middleware") == 1
