@@ -112,7 +112,7 @@ class WSGIMiddleware:
         req.method = method
         req.start = perf_counter()
         try:
-            req.result = self.app(environ, req.start_response)
+            req.result = self.app(environ, req)  # req is the start_response callable
         except BaseException as exc:
             req.finish(exc)
             raise
@@ -147,7 +147,7 @@ class WSGIMiddleware:
             token = self._start_span(req, method, environ)
         req.start = perf_counter()
         try:
-            req.result = self.app(environ, req.start_response)
+            req.result = self.app(environ, req)  # req is the start_response callable
         except BaseException as exc:
             req.finish(exc)
             raise
@@ -220,7 +220,9 @@ class _Body:
     span: Any
     resp_chunks: list[bytes] | None
 
-    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        """``start_response`` (the object itself is passed to the app: no bound method is
+        made per request)."""
         # The status line is kept as it is (the fold parses it). The framework's request
         # is alive now (Flask pops its context afterwards): the route is read here.
         self.status = status  # type: ignore[assignment]
