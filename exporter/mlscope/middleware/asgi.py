@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -25,6 +25,7 @@ from mlscope.middleware import _capture, _exposition
 from mlscope.middleware._metrics import (
     CLIENT_CLOSED,
     DEFAULT_EXCLUDED_PATHS,
+    FOLD_AT,
     KNOWN_METHODS,
     OTHER_METHOD,
     UNMATCHED_ROUTE,
@@ -106,6 +107,9 @@ class ASGIMiddleware:
         self._begin_other = (OTHER_METHOD, self._begin[OTHER_METHOD])
         self._capture = monitor is not None
         self._record = self._m.record
+        # Single process: the finished request is appended to the pending list directly.
+        self._pending = self._m._pending
+        self._push = None if self._m.multiprocess_dir else self._m._pending.append
         self._route_get = self._routes.cached
         self._template = self._routes.template
         ex = self._m.exemplar
@@ -115,9 +119,9 @@ class ASGIMiddleware:
         self._no_context = ex.no_context if ex is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The hot path reads what it needs from attributes bound once in __init__ (local
-        # names below), builds no dict or tuple but the cached child's key, and keeps the
-        # rare branches (capture, spans, errors) behind one test each.
+        # The hot path: one object per request (_Exchange: its receive/send wrap the
+        # server's), attributes bound once in __init__, the rare branches (capture, spans,
+        # errors) behind one test each.
         if scope["type"] != "http" or scope["path"] in self._skip:
             await self._pass_through(scope, receive, send)
             return
@@ -128,128 +132,94 @@ class ASGIMiddleware:
             self._m.contained()
             await self.app(scope, receive, send)
             return
-        capture = self._capture
-        req_chunks: list[bytes] | None = [] if capture else None
-        resp_chunks: list[bytes] | None = [] if capture else None
-        status = 0
-        req_bytes = 0
-        resp_bytes = 0
-        first = 0.0
-        end = 0.0
-        disconnected = False
+        ex = _new_exchange(_Exchange)
+        ex.mw = self
+        ex.server_receive = receive
+        ex.server_send = send
+        ex.status = 0
+        ex.req_bytes = 0
+        ex.resp_bytes = 0
+        ex.first = 0.0
+        ex.end = 0.0
+        ex.disconnected = False
+        if self._capture:
+            ex.req_chunks = []
+            ex.resp_chunks = []
+        else:
+            ex.req_chunks = ex.resp_chunks = None
         span_state = None
         if self._tracer is not None and (self._otel is None or self._otel._TRACER_PROVIDER is not None):
             span_state = self._start_span(method, scope)
-
-        async def receive_wrapper() -> Message:
-            nonlocal req_bytes, disconnected, req_chunks
-            message = await receive()
-            try:
-                kind = message["type"]
-                if kind == "http.request":
-                    body = message.get("body", b"")
-                    if body:
-                        req_bytes += len(body)
-                        if req_chunks is not None:
-                            req_chunks = req_chunks if req_bytes <= self._max_body else None
-                            if req_chunks is not None:
-                                req_chunks.append(body)
-                elif kind == "http.disconnect" and not end:
-                    disconnected = True
-            except Exception:
-                self._m.contained()
-            return message
-
-        def send_wrapper(message: Message) -> Awaitable[None]:
-            # A plain function that returns the server's own awaitable: messages that need
-            # no clock reading after the send (``http.response.start``, empty non-final
-            # chunks) cost no coroutine frame of mlscope's.
-            nonlocal status, resp_bytes, resp_chunks
-            try:
-                if message["type"] == "http.response.body":
-                    body = message.get("body", b"")
-                    final = not message.get("more_body", False)
-                    if body:
-                        resp_bytes += len(body)
-                        if resp_chunks is not None:
-                            resp_chunks = resp_chunks if resp_bytes <= self._max_body else None
-                            if resp_chunks is not None:
-                                resp_chunks.append(body)
-                        if final or not first:  # the last chunk, or the first byte
-                            return timed_send(message, final)
-                    elif final:
-                        return timed_send(message, True)
-                elif message["type"] == "http.response.start":
-                    status = message["status"]
-            except Exception:
-                self._m.contained()
-            return send(message)
-
-        async def timed_send(message: Message, final: bool) -> None:
-            nonlocal first, end
-            await send(message)
-            # After send returned: the server has taken the bytes.
-            now = perf_counter()
-            if not first:
-                first = now
-            if final:
-                end = now
-
         error_type = ""
         start = perf_counter()
         try:
-            await self.app(scope, receive_wrapper, send_wrapper)
+            await self.app(scope, ex.receive, ex.send)
         except BaseException as exc:
             error_type = type(exc).__name__
             if error_type in _DISCONNECT_NAMES or isinstance(exc, (OSError, asyncio.CancelledError)):
-                status = CLIENT_CLOSED
+                ex.status = CLIENT_CLOSED
             else:
-                status = 500
+                ex.status = 500
             raise
         finally:
-            try:
-                stop = end or perf_counter()
-                if not error_type:
-                    if disconnected and not end:
-                        status = CLIENT_CLOSED
-                    elif status == 0:  # returned without responding: the server sends 500
-                        status = 500
-                    if status >= 500:
-                        error_type = self._error_names.get(status, "")
-                if req_bytes == 0 and method in _BODY_METHODS:
-                    req_bytes = _content_length(scope)
-                # The route template, inlined StarletteRoutes.template (its cache hit).
-                route = scope.get("route")
-                if route is None:
-                    template = UNMATCHED_ROUTE
-                else:
-                    found = self._route_get(id(route))
-                    template = found[1] if found is not None and found[0] is route \
-                        else self._template(scope)
-                exemplar = None
-                span_get = self._span_get
-                if span_get is not None:  # inlined SpanExemplars.__call__
-                    ctx = span_get()
-                    if ctx is not self._no_context and ctx.get(self._span_key) is not None:
-                        exemplar = self._m.exemplar.from_span()  # type: ignore[union-attr]
-                elif self._exemplar is not None:
-                    exemplar = self._exemplar()
+            self._finish(ex, scope, method, error_type, start, span_state)
+
+    def _finish(self, ex: _Exchange, scope: Scope, method: str, error_type: str, start: float,
+                span_state: tuple[Any, Any] | None) -> None:
+        status = ex.status
+        try:
+            end = ex.end
+            stop = end or perf_counter()
+            if not error_type:
+                if ex.disconnected and not end:
+                    status = CLIENT_CLOSED
+                elif status == 0:  # returned without responding: the server sends 500
+                    status = 500
+                if status >= 500:
+                    error_type = self._error_names.get(status, "")
+            req_bytes = ex.req_bytes
+            if req_bytes == 0 and method in _BODY_METHODS:
+                req_bytes = _content_length(scope)
+            # The route template, inlined StarletteRoutes.template (its cache hit).
+            route = scope.get("route")
+            if route is None:
+                template = UNMATCHED_ROUTE
+            else:
+                found = self._route_get(id(route))
+                template = found[1] if found is not None and found[0] is route \
+                    else self._template(scope)
+            exemplar = None
+            span_get = self._span_get
+            if span_get is not None:  # inlined SpanExemplars.__call__
+                ctx = span_get()
+                if ctx is not self._no_context and ctx.get(self._span_key) is not None:
+                    exemplar = self._m.exemplar.from_span()  # type: ignore[union-attr]
+            elif self._exemplar is not None:
+                exemplar = self._exemplar()
+            if self._push is not None:  # HttpMetrics._local_record has the layout
+                self._push((method, template, status, error_type, req_bytes, start, ex.first, stop,
+                            ex.resp_bytes, None if exemplar is None else (exemplar, time())))
+                if len(self._pending) >= FOLD_AT:
+                    self._m.fold()
+            else:
+                first = ex.first
                 self._record(method, template, status, error_type, stop - start,
-                             req_bytes, resp_bytes, first - start if first else 0.0, exemplar)
+                             req_bytes, ex.resp_bytes, first - start if first else 0.0, exemplar)
+        except Exception:
+            self._m.contained()
+            self._m.abandon(method)
+        if self._capture and 200 <= status < 300 and not error_type:
+            req_chunks, resp_chunks = ex.req_chunks, ex.resp_chunks
+            _capture.deliver(self._monitor,  # type: ignore[arg-type]
+                             self._extract,  # type: ignore[arg-type]
+                             b"".join(req_chunks) if req_chunks is not None else None,
+                             b"".join(resp_chunks) if resp_chunks is not None else None,
+                             self._m.hook_errors)
+        if span_state is not None:  # after the exemplar and the Monitor hook: they see it
+            try:
+                self._spans.end(span_state, method, self._routes.template(scope), status, error_type)
             except Exception:
                 self._m.contained()
-                self._m.abandon(method)
-            if capture and 200 <= status < 300 and not error_type:
-                _capture.deliver(self._monitor,  # type: ignore[arg-type]
-                                 self._extract,  # type: ignore[arg-type]
-                                 b"".join(req_chunks) if req_chunks is not None else None,
-                                 b"".join(resp_chunks) if resp_chunks is not None else None,
-                                 self._m.hook_errors)
-            if span_state is not None:  # after the exemplar and the Monitor hook: they see it
-                try:
-                    self._spans.end(span_state, method, self._routes.template(scope), status, error_type)
-                except Exception:
-                    self._m.contained()
 
     async def _pass_through(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Not measured: non-HTTP scopes and excluded paths (``/metrics`` served here)."""
@@ -287,6 +257,85 @@ class ASGIMiddleware:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+class _Exchange:
+    """One request's view of the server's ``receive`` and ``send``.
+
+    One object with two bound methods per request, instead of three closures and a cell
+    per variable they share.
+    """
+
+    __slots__ = ("mw", "server_receive", "server_send", "status", "req_bytes", "resp_bytes",
+                 "first", "end", "disconnected", "req_chunks", "resp_chunks")
+
+    mw: ASGIMiddleware
+    server_receive: Receive
+    server_send: Send
+    status: int
+    req_bytes: int
+    resp_bytes: int
+    first: float
+    end: float
+    disconnected: bool
+    req_chunks: list[bytes] | None
+    resp_chunks: list[bytes] | None
+
+    async def receive(self) -> Message:
+        message = await self.server_receive()
+        try:
+            kind = message["type"]
+            if kind == "http.request":
+                body = message.get("body", b"")
+                if body:
+                    self.req_bytes += len(body)
+                    if self.req_chunks is not None:
+                        if self.req_bytes <= self.mw._max_body:
+                            self.req_chunks.append(body)
+                        else:
+                            self.req_chunks = None
+            elif kind == "http.disconnect" and not self.end:
+                self.disconnected = True
+        except Exception:
+            self.mw._m.contained()
+        return message
+
+    def send(self, message: Message) -> Awaitable[None]:
+        # A plain function that returns the server's own awaitable: messages that need no
+        # clock reading after the send (``http.response.start``, empty non-final chunks)
+        # cost no coroutine frame of mlscope's.
+        try:
+            if message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                final = not message.get("more_body", False)
+                if body:
+                    self.resp_bytes += len(body)
+                    if self.resp_chunks is not None:
+                        if self.resp_bytes <= self.mw._max_body:
+                            self.resp_chunks.append(body)
+                        else:
+                            self.resp_chunks = None
+                    if final or not self.first:  # the last chunk, or the first byte
+                        return self._timed_send(message, final)
+                elif final:
+                    return self._timed_send(message, True)
+            elif message["type"] == "http.response.start":
+                self.status = message["status"]
+        except Exception:
+            self.mw._m.contained()
+        return self.server_send(message)
+
+    async def _timed_send(self, message: Message, final: bool) -> None:
+        await self.server_send(message)
+        # After send returned: the server has taken the bytes.
+        now = perf_counter()
+        if not self.first:
+            self.first = now
+        if final:
+            self.end = now
+
+
+_new_exchange = object.__new__
 
 
 def _content_length(scope: Scope) -> int:
