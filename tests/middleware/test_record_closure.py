@@ -1,5 +1,6 @@
 """``HttpMetrics.record`` (the method) and the closure the single-process store installs in
-its place (``_local_record``, the hot path) must count exactly alike."""
+its place (``_local_record``: the request appends, the fold counts) must count exactly
+alike."""
 
 from __future__ import annotations
 
