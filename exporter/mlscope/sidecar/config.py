@@ -78,6 +78,7 @@ class SidecarConfig(BaseModel):
     prediction_log_sample: float = Field(0.1, ge=0.0, le=1.0)
     prediction_log_redact: list[str] = Field(default_factory=list)
     prediction_log_hash: list[str] = Field(default_factory=list)
+    prediction_log_salt_file: Path | None = None
     prediction_log_max_bytes: int = Field(64 * 1024 * 1024, ge=256)
     compute_interval_s: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
@@ -116,6 +117,7 @@ ENV_VARS: dict[str, str] = {
     "prediction_log_sample": "MLSCOPE_PREDICTION_LOG_SAMPLE",
     "prediction_log_redact": "MLSCOPE_PREDICTION_LOG_REDACT",
     "prediction_log_hash": "MLSCOPE_PREDICTION_LOG_HASH",
+    "prediction_log_salt_file": "MLSCOPE_PREDICTION_LOG_SALT_FILE",
     "prediction_log_max_bytes": "MLSCOPE_PREDICTION_LOG_MAX_BYTES",
     "compute_interval_s": "MLSCOPE_COMPUTE_INTERVAL_S",
     "max_body_bytes": "MLSCOPE_MAX_BODY_BYTES",
@@ -156,7 +158,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         )
     base = path.parent
     # Profiles and files named in the config are relative to the config file, as users expect.
-    for key in ("snapshot", "ingest_token_file", "web_config", "prediction_log"):
+    for key in ("snapshot", "ingest_token_file", "web_config", "prediction_log", "prediction_log_salt_file"):
         if isinstance(data.get(key), str):
             data[key] = str(base / data[key])
     if isinstance(data.get("tail"), list):
