@@ -69,21 +69,6 @@ def _field_set(names: Iterable[str], option: str) -> tuple[frozenset[str], froze
 
 
 
-def read_salt(path: Path, key: str = "prediction_log_salt_file") -> bytes:
-    """The hashing salt kept in ``path`` (surrounding whitespace stripped; empty refused).
-
-    A file, not a value in the config: the salt is a secret (whoever has it can test
-    guesses against the digests), and a file mounted from a Secret keeps it out of the
-    config, the environment listing and the process table.
-    """
-    try:
-        salt = path.read_bytes().strip()
-    except OSError as e:
-        raise ConfigError(f"'{key}': cannot read {str(path)!r}: {e.strerror}") from None
-    if not salt:
-        raise ConfigError(f"'{key}': {str(path)!r} is empty")
-    return salt
-
 class PredictionLog:
     """Append sampled prediction events to a size-rotated JSON-lines file.
 

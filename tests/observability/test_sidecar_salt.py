@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from mlscope.errors import ConfigError
-from mlscope.predlog import read_salt
+from mlscope.sidecar.auth import read_secret_file
 from tests.sidecar._sidecar import make_profile, ndjson, post, sidecar
 
 EVENT = {"model": "churn", "id": "customer-42", "features": {"age": 41.0, "plan": "pro"},
@@ -52,7 +52,7 @@ def test_without_a_salt_file_each_start_draws_its_own(tmp_path: Path) -> None:
 
 def test_a_missing_or_empty_salt_file_is_refused_with_the_key_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'prediction_log_salt_file': cannot read"):
-        read_salt(tmp_path / "absent")
+        read_secret_file(tmp_path / "absent", "prediction_log_salt_file")
     (tmp_path / "empty").write_bytes(b"  \n")
     with pytest.raises(ConfigError, match="'prediction_log_salt_file': .* is empty"):
-        read_salt(tmp_path / "empty")
+        read_secret_file(tmp_path / "empty", "prediction_log_salt_file")

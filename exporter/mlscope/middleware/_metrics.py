@@ -411,7 +411,7 @@ class HttpMetrics:
                 code = codes[j] or 500  # no response started but the body ended: the server sends 500
                 codes[j] = code
                 if not fixed[j]:
-                    fixed[j] = _ERROR_NAMES.get(code, "")
+                    fixed[j] = ERROR_NAMES.get(code, "")
         index = _Index()
         kid = np.fromiter(map(index.__getitem__, zip(methods, routes, codes, errors, strict=True)),
                           dtype=np.intp, count=len(codes))
@@ -515,7 +515,7 @@ class HttpMetrics:
         return active, cells
 
 
-_ERROR_NAMES = {code: str(code) for code in range(500, 600)}
+ERROR_NAMES = {code: str(code) for code in range(500, 600)}
 
 
 def status_code(status: Any) -> int:

@@ -25,6 +25,7 @@ from mlscope.middleware import _capture, _exposition
 from mlscope.middleware._metrics import (
     CLIENT_CLOSED,
     DEFAULT_EXCLUDED_PATHS,
+    ERROR_NAMES,
     FOLD_AT,
     KNOWN_METHODS,
     OTHER_METHOD,
@@ -99,7 +100,6 @@ class ASGIMiddleware:
         self._extract = extract
         self._max_body = int(max_body_bytes)
         self._routes = StarletteRoutes()
-        self._error_names = {code: str(code) for code in range(500, 600)}
         self._methods = {k: self._m.method(k) for k in KNOWN_METHODS}
         self._begin = self._m.begin_fns
         # Raw method -> (label, begin): one lookup per request for both.
@@ -176,7 +176,7 @@ class ASGIMiddleware:
                 elif status == 0:  # returned without responding: the server sends 500
                     status = 500
                 if status >= 500:
-                    error_type = self._error_names.get(status, "")
+                    error_type = ERROR_NAMES.get(status, "")
             req_bytes = ex.req_bytes
             if req_bytes == 0 and method in _BODY_METHODS:
                 req_bytes = _content_length(scope)
@@ -290,10 +290,7 @@ class _Exchange:
                 if body:
                     self.req_bytes += len(body)
                     if self.req_chunks is not None:
-                        if self.req_bytes <= self.mw._max_body:
-                            self.req_chunks.append(body)
-                        else:
-                            self.req_chunks = None
+                        self.req_chunks = _kept(self.req_chunks, body, self.req_bytes, self.mw._max_body)
             elif kind == "http.disconnect" and not self.end:
                 self.disconnected = True
         except Exception:
@@ -311,10 +308,7 @@ class _Exchange:
                 if body:
                     self.resp_bytes += len(body)
                     if self.resp_chunks is not None:
-                        if self.resp_bytes <= self.mw._max_body:
-                            self.resp_chunks.append(body)
-                        else:
-                            self.resp_chunks = None
+                        self.resp_chunks = _kept(self.resp_chunks, body, self.resp_bytes, self.mw._max_body)
                     if final or not self.first:  # the last chunk, or the first byte
                         return self._timed_send(message, final)
                 elif final:
@@ -336,6 +330,14 @@ class _Exchange:
 
 
 _new_exchange = object.__new__
+
+
+def _kept(chunks: list[bytes], body: bytes, total: int, limit: int) -> list[bytes] | None:
+    """The bounded copy for ``extract`` after ``body``: None once ``total`` passes ``limit``."""
+    if total > limit:
+        return None
+    chunks.append(body)
+    return chunks
 
 
 def _content_length(scope: Scope) -> int:

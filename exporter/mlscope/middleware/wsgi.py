@@ -336,7 +336,12 @@ class _Body:
 
 class _GeneralBody(_Body):
     """The body of a request through :meth:`WSGIMiddleware._call_general`: it keeps a
-    bounded copy of the response for ``extract`` and records through :meth:`finish`."""
+    bounded copy of the response for ``extract`` and records through :meth:`finish`.
+
+    Its ``__iter__`` repeats the counting loop of :class:`_Body` on purpose: sharing it
+    through a hook for the end of the body put one more call on every common request
+    (about 4,500 instructions per request more under cachegrind, inside Flask).
+    """
 
     __slots__ = ()
 

@@ -123,13 +123,23 @@ def load_web_config(path: Path) -> WebConfig:
 
 def load_token(path: Path) -> bytes:
     """Read the ingest bearer token (surrounding whitespace stripped; empty refused)."""
+    return read_secret_file(path, "ingest_token_file")
+
+
+def read_secret_file(path: Path, key: str) -> bytes:
+    """The secret kept in ``path`` for the option ``key``, surrounding whitespace stripped.
+
+    Secrets (the ingest token, the prediction log's hashing salt) live in files, not in
+    the config: a file mounted from a Secret keeps them out of the config, the environment
+    listing and the process table. Unreadable or empty files are refused, naming ``key``.
+    """
     try:
-        token = path.read_bytes().strip()
+        secret = path.read_bytes().strip()
     except OSError as e:
-        raise ConfigError(f"'ingest_token_file': cannot read {str(path)!r}: {e.strerror}") from None
-    if not token:
-        raise ConfigError(f"'ingest_token_file': {str(path)!r} is empty")
-    return token
+        raise ConfigError(f"'{key}': cannot read {str(path)!r}: {e.strerror}") from None
+    if not secret:
+        raise ConfigError(f"'{key}': {str(path)!r} is empty")
+    return secret
 
 
 def check_bearer(authorization: str | None, token: bytes) -> bool:

@@ -27,7 +27,8 @@ from mlscope.engine.profile import Profile
 from mlscope.engine.registry import Engine
 from mlscope.engine.samples import SampleConfig
 from mlscope.errors import ConfigError, ProfileError
-from mlscope.predlog import PredictionLog, read_salt
+from mlscope.predlog import PredictionLog
+from mlscope.sidecar.auth import read_secret_file
 from mlscope.sidecar.config import SamplesConfig, SidecarConfig
 from mlscope.sidecar.ingest import Parsed, RequestError, decode_body, validate_records
 from mlscope.sidecar.snapshot import SnapshotError, read_snapshot, write_snapshot
@@ -146,7 +147,8 @@ class Service:
                 hash_fields=cfg.prediction_log_hash,
                 # Without a salt file one is drawn per start: digests then change across
                 # restarts and replicas (ids no longer join), which PredictionLog logs.
-                salt=read_salt(cfg.prediction_log_salt_file) if cfg.prediction_log_salt_file else None,
+                salt=(read_secret_file(cfg.prediction_log_salt_file, "prediction_log_salt_file")
+                      if cfg.prediction_log_salt_file else None),
                 max_bytes=cfg.prediction_log_max_bytes,
                 errors_counter=self.metrics.internal_errors,
             )
