@@ -323,9 +323,9 @@ def scrape(rounds: int) -> None:
     import pandas as pd
     from prometheus_client import CollectorRegistry, generate_latest
 
+    from mlscope.engine.engine import Engine
     from mlscope.engine.exposition import render_text
     from mlscope.engine.profile import Profile
-    from mlscope.engine.registry import Engine
 
     rng = np.random.default_rng(11)
     ref = pd.DataFrame(rng.normal(size=(20_000, 100)), columns=[f"f{i:03d}" for i in range(100)])

@@ -323,7 +323,7 @@ class Monitor:
 
     def _local_engine(self, profile: Any) -> Any:
         try:
-            from mlscope.engine.registry import Engine
+            from mlscope.engine.engine import Engine
         except ImportError as e:
             raise ConfigError(f"'sidecar': local mode (sidecar=None) needs mlscope.engine ({e})") from None
         m = self._metrics

@@ -14,10 +14,10 @@ from prometheus_client.metrics_core import Metric
 
 from mlscope import catalogue
 from mlscope.engine.batch import batch_from_data, batch_from_records
+from mlscope.engine.engine import Engine
 from mlscope.engine.exposition import render_text
 from mlscope.engine.model import ModelEngine, WindowSpec
 from mlscope.engine.profile import Profile
-from mlscope.engine.registry import Engine
 from mlscope.errors import InputError
 
 T0 = 1_764_000_000.0

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mlscope.engine.batch import batch_from_data
+from mlscope.engine.drilldown import SampleConfig
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
-from mlscope.engine.samples import SampleConfig
 from tests.sidecar._sidecar import make_profile
 
 
@@ -94,7 +94,7 @@ def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Pr
 
 @pytest.mark.parametrize("seed", range(5))
 def test_last_rows_per_bin_match_a_plain_scan(seed: int) -> None:
-    from mlscope.engine.samples import _last_per_bin
+    from mlscope.engine.drilldown import _last_per_bin
 
     rng = np.random.default_rng(seed)
     n_bins, k = 12, 3

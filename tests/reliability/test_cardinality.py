@@ -31,8 +31,8 @@ from starlette.routing import Route
 
 import mlscope
 from mlscope.engine.batch import batch_from_data
+from mlscope.engine.engine import Engine
 from mlscope.engine.profile import Profile
-from mlscope.engine.registry import Engine
 from mlscope.sidecar.config import SidecarConfig
 from mlscope.sidecar.service import Service
 from tests.sidecar._sidecar import make_profile, samples

@@ -24,10 +24,10 @@ from mlscope.engine.batch import Batch
 from mlscope.engine.binning import bin_batch
 from mlscope.engine.columnset import ColumnSet
 from mlscope.engine.drift import DriftConfig, evaluate
+from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
 from mlscope.engine.report import DriftReport
-from mlscope.engine.samples import BatchRows, SampleConfig, SampleStore
 from mlscope.engine.windows import DEFAULT_WINDOWS, RingCounts, WindowSpec
 
 __all__ = ["DEFAULT_WINDOWS", "DriftConfig", "ModelEngine", "WindowSpec"]

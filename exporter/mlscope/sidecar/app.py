@@ -27,10 +27,10 @@ from starlette.routing import Route
 
 from mlscope._version import __version__
 from mlscope.sidecar.auth import WebConfig, check_bearer
+from mlscope.sidecar.drilldown_api import openapi_paths as samples_openapi
+from mlscope.sidecar.drilldown_api import sample_endpoints
 from mlscope.sidecar.exposition import Renderer
 from mlscope.sidecar.ingest import RecordError, RequestError, parse_lines
-from mlscope.sidecar.samples_api import openapi_paths as samples_openapi
-from mlscope.sidecar.samples_api import sample_endpoints
 from mlscope.sidecar.service import Service
 from mlscope.sidecar.tail import Tailer
 

@@ -23,9 +23,9 @@ from mlscope import catalogue
 from mlscope._version import __version__
 from mlscope.engine._families import Families
 from mlscope.engine.batch import batch_from_records
+from mlscope.engine.drilldown import SampleConfig
+from mlscope.engine.engine import Engine
 from mlscope.engine.profile import Profile
-from mlscope.engine.registry import Engine
-from mlscope.engine.samples import SampleConfig
 from mlscope.errors import ConfigError, ProfileError
 from mlscope.predlog import PredictionLog
 from mlscope.sidecar.auth import read_secret_file

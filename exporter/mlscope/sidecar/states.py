@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Mapping
 
-from mlscope.engine.registry import Engine
+from mlscope.engine.engine import Engine
 from mlscope.engine.report import DriftReport
 from mlscope.logs import StateChangeLogger
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlscope.engine.samples import SampleStore
+from mlscope.engine.drilldown import SampleStore
 from mlscope.errors import ConfigError
 
 

@@ -1,7 +1,7 @@
 """``GET /v1/samples``: the rows behind a drift alert, the worst outliers, recent errors.
 
 Metrics say *that* a feature drifted; these endpoints show *which rows*. They read the
-engine's :class:`~mlscope.engine.samples.SampleStore` of a model (bounded reservoirs
+engine's :class:`~mlscope.engine.drilldown.SampleStore` of a model (bounded reservoirs
 kept at ingest) and answer JSON. They hold production rows, so they sit behind the same
 basic auth as ``/metrics``; features marked sensitive are never kept (403 when asked).
 
@@ -59,7 +59,7 @@ def _model(service: Service, request: Request) -> tuple[str, ModelEngine]:
         raise _Problem(
             404, "unknown_model", f"'model': unknown model {name!r} (have {list(service.model_names)})"
         )
-    if engine.samples is None:
+    if engine.drilldown is None:
         raise _Problem(
             404, "samples_disabled", f"'model': model {name!r} keeps no samples (samples.enabled is false)"
         )
@@ -104,13 +104,13 @@ def sample_endpoints(service: Service) -> dict[str, Callable[..., Any]]:
         if label == "":
             raise _Problem(400, "bad_parameter", "'bin' must be a bin label when given")
         window, since = _since(request)
-        if feature not in engine.samples.features:  # type: ignore[union-attr]
+        if feature not in engine.drilldown.features:  # type: ignore[union-attr]
             raise _Problem(404, "unknown_feature", f"'feature': model {name!r} has no feature {feature!r}")
-        if feature in engine.samples.sensitive:  # type: ignore[union-attr]
+        if feature in engine.drilldown.sensitive:  # type: ignore[union-attr]
             raise _Problem(
                 403, "sensitive_feature", f"'feature': {feature!r} is marked sensitive; no rows are kept"
             )
-        store = engine.samples
+        store = engine.drilldown
         assert store is not None
         if label is None:
             # Every bin of the feature (an alert names the feature, not the bin): each row
@@ -133,13 +133,13 @@ def sample_endpoints(service: Service) -> dict[str, Callable[..., Any]]:
     def outliers(request: Request) -> dict[str, Any]:
         name, engine = _model(service, request)
         window, since = _since(request)
-        rows = engine.samples.top_outliers(since=since)  # type: ignore[union-attr]
+        rows = engine.drilldown.top_outliers(since=since)  # type: ignore[union-attr]
         return {"model": name, "window": window, "rows": rows}
 
     def errors(request: Request) -> dict[str, Any]:
         name, engine = _model(service, request)
         window, since = _since(request)
-        rows = engine.samples.wrong_predictions(since=since)  # type: ignore[union-attr]
+        rows = engine.drilldown.wrong_predictions(since=since)  # type: ignore[union-attr]
         return {"model": name, "window": window, "rows": rows}
 
     return {

@@ -18,10 +18,10 @@ from prometheus_client.samples import Sample
 from mlscope.engine._families import Families
 from mlscope.engine.batch import Batch
 from mlscope.engine.drift import DriftConfig
+from mlscope.engine.drilldown import SampleConfig
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from mlscope.engine.report import DriftReport
-from mlscope.engine.samples import SampleConfig
 from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError, InputError
 
