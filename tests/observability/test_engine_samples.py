@@ -20,7 +20,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Profile:
 def test_reservoir_stays_within_its_bound_under_a_million_rows(profile: Profile) -> None:
     cfg = SampleConfig(per_bin=3, top_outliers=5, wrong_predictions=4)
     eng = ModelEngine("churn", profile, samples=cfg)
-    assert eng.samples is not None
+    assert eng.drilldown is not None
     rng = np.random.default_rng(0)
     n = 100_000
     for k in range(10):  # 10 batches of 100,000 rows = 1,000,000 rows
@@ -33,22 +33,22 @@ def test_reservoir_stays_within_its_bound_under_a_million_rows(profile: Profile)
         )
         eng.ingest(batch, now=1000.0 + k)
     n_bins = sum(fp.n_bins for fp in profile.features)
-    assert eng.samples.stored_rows() <= n_bins * cfg.per_bin + cfg.top_outliers + cfg.wrong_predictions
+    assert eng.drilldown.stored_rows() <= n_bins * cfg.per_bin + cfg.top_outliers + cfg.wrong_predictions
     assert eng.internal_errors == 0
     # Every bin that saw rows holds exactly per_bin of the newest, all from the last batch.
     plan_fp = next(fp for fp in profile.features if fp.name == "plan")
     for label in ("free", "pro", "team"):
-        rows = eng.samples.bin_samples("plan", eng.sample_bin("plan", label))
+        rows = eng.drilldown.bin_samples("plan", eng.sample_bin("plan", label))
         assert len(rows) == 3 and {r["features"]["plan"] for r in rows} == {label}
         assert all(r["timestamp"] == 1009.0 and int(r["id"]) >= 9 * n for r in rows)
     other = [lab for lab in plan_fp.bin_labels if lab not in ("free", "pro", "team")]
     got = {
         r["features"]["plan"]
         for lab in other
-        for r in eng.samples.bin_samples("plan", eng.sample_bin("plan", lab))
+        for r in eng.drilldown.bin_samples("plan", eng.sample_bin("plan", lab))
     }
     assert "gold" in got
-    top = eng.samples.top_outliers()
+    top = eng.drilldown.top_outliers()
     assert len(top) == cfg.top_outliers
     assert [t["outlier_score"] for t in top] == sorted((t["outlier_score"] for t in top), reverse=True)
 
@@ -57,11 +57,11 @@ def test_sensitive_features_are_never_kept_and_the_off_switch_keeps_nothing(prof
     eng = ModelEngine("churn", profile, samples=SampleConfig(sensitive=("plan",)))
     batch = batch_from_data({"age": [30.0, 50.0], "plan": ["pro", "free"]}, predictions=["yes", "no"])
     eng.ingest(batch, now=5.0)
-    assert eng.samples is not None
-    age_rows = [r for b in range(profile.features[0].n_bins) for r in eng.samples.bin_samples("age", b)]
+    assert eng.drilldown is not None
+    age_rows = [r for b in range(profile.features[0].n_bins) for r in eng.drilldown.bin_samples("age", b)]
     assert len(age_rows) == 2 and all("plan" not in r["features"] for r in age_rows)
     with pytest.raises(PermissionError, match="'plan' is marked sensitive"):
-        eng.samples.bin_samples("plan", 0)
+        eng.drilldown.bin_samples("plan", 0)
     off = ModelEngine("churn", profile, samples=SampleConfig(enabled=False))
     off.ingest(batch, now=5.0)
     assert off.samples is None
@@ -71,7 +71,7 @@ def test_sensitive_features_are_never_kept_and_the_off_switch_keeps_nothing(prof
 
 def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Profile) -> None:
     eng = ModelEngine("churn", profile, samples=SampleConfig(wrong_predictions=3))
-    assert eng.samples is not None
+    assert eng.drilldown is not None
     ids = [f"r{i}" for i in range(6)]
     batch = batch_from_data(
         {"age": [20.0, 30.0, 40.0, 50.0, 60.0, 70.0], "plan": ["pro"] * 6}, predictions=["yes"] * 6, ids=ids
@@ -79,7 +79,7 @@ def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Pr
     eng.ingest(batch, now=10.0)
     # r1, r3, r4 and r5 were wrong; r0 and r2 right; only the newest 3 wrong are kept.
     eng.ingest_labels(np.array(ids), np.array(["yes", "no", "yes", "no", "no", "no"]), now=20.0)
-    wrong = eng.samples.wrong_predictions()
+    wrong = eng.drilldown.wrong_predictions()
     assert [r["id"] for r in wrong] == ["r5", "r4", "r3"]
     assert all(r["prediction"] == "yes" and r["label"] == "no" for r in wrong)
     assert set(wrong[0]["bins"]) == {"age", "plan"} and wrong[0]["bins"]["plan"] == "pro"
@@ -89,7 +89,7 @@ def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Pr
         {"age": [33.0], "plan": ["team"]}, predictions=["no"], ids=["d1"], labels=["yes"]
     )
     eng.ingest(direct, now=30.0)
-    assert eng.samples.wrong_predictions()[0]["id"] == "d1"
+    assert eng.drilldown.wrong_predictions()[0]["id"] == "d1"
 
 
 @pytest.mark.parametrize("seed", range(5))

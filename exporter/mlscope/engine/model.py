@@ -105,10 +105,10 @@ class ModelEngine:
         # Drill-down rows (GET /v1/samples): bounded reservoirs fed from the bin indices
         # that ingest computes anyway; None when switched off.
         self.sample_config = samples or SampleConfig()
-        self.samples: SampleStore | None = None
+        self.drilldown: SampleStore | None = None
         if self.sample_config.enabled:
             sc = self.sample_config
-            self.samples = SampleStore(
+            self.drilldown = SampleStore(
                 [fp.name for fp in feats],
                 [fp.n_bins for fp in feats],
                 per_bin=sc.per_bin,
@@ -117,9 +117,9 @@ class ModelEngine:
                 sensitive=sc.sensitive,
             )
         self._bin_of_label = [{lab: b for b, lab in enumerate(fp.bin_labels)} for fp in feats]
-        if self.samples is not None and self._tracker is not None and self.sample_config.wrong_predictions:
+        if self.drilldown is not None and self._tracker is not None and self.sample_config.wrong_predictions:
             # Wrong predictions come from the label join, which only the tracker sees.
-            self._tracker.on_wrong = self.samples.offer_wrong
+            self._tracker.on_wrong = self.drilldown.offer_wrong
             self._tracker.wrong_keep = self.sample_config.wrong_predictions
 
     # -------------------------------------------------------------- setup
@@ -220,7 +220,7 @@ class ModelEngine:
             return  # an empty batch carries nothing to count
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.
-        wants_index = self.samples is not None or (
+        wants_index = self.drilldown is not None or (
             self._tracker is not None and (batch.ids is not None or batch.labels is not None)
         )
         binned = bin_batch(self.profile, batch, with_index=wants_index)
@@ -249,13 +249,13 @@ class ModelEngine:
                 self._outlier_hist += hist
                 self._outlier_sum += s_sum
                 self._outliers += n_out
-        if self.samples is not None and binned.bin_index is not None:
+        if self.drilldown is not None and binned.bin_index is not None:
             self._offer_samples(batch, binned.bin_index, binned.outlier_scores, now)
         if self._tracker is not None:
             self._call_tracker("observe_predictions", batch, binned.bin_index, now)
 
     def _offer_samples(self, batch: Batch, index: np.ndarray, scores: np.ndarray | None, now: float) -> None:
-        assert self.samples is not None
+        assert self.drilldown is not None
         try:
             ts: np.ndarray | float = now
             if batch.timestamps is not None:
@@ -268,7 +268,7 @@ class ModelEngine:
                 labels=batch.labels,
                 n_rows=batch.n_rows,
             )
-            self.samples.offer(rows, index, ts, outlier_scores=scores)
+            self.drilldown.offer(rows, index, ts, outlier_scores=scores)
         except Exception:  # drill-down rows must never cost the counts
             log.exception("SampleStore.offer failed for model %r", self.name)
             with self._lock:
