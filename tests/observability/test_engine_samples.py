@@ -64,7 +64,7 @@ def test_sensitive_features_are_never_kept_and_the_off_switch_keeps_nothing(prof
         eng.drilldown.bin_samples("plan", 0)
     off = ModelEngine("churn", profile, samples=SampleConfig(enabled=False))
     off.ingest(batch, now=5.0)
-    assert off.samples is None
+    assert off.drilldown is None
     with pytest.raises(KeyError, match="no bin 'nope'"):
         off.sample_bin("plan", "nope")
 
