@@ -50,13 +50,16 @@ class MetricSpec:
         return (self.name,)
 
 
+#: The HTTP request histogram: rules, alerts and dashboards name it through this constant.
+HTTP_REQUEST_DURATION = "http_server_request_duration_seconds"
+
 _HTTP = ("http_request_method", "http_route", "http_response_status_code")
 _M = ("model",)
 
 METRICS: tuple[MetricSpec, ...] = (
     # --- HTTP server (OpenTelemetry HTTP semantic conventions, Prometheus rendering) ---
     MetricSpec(
-        "http_server_request_duration_seconds", "histogram",
+        HTTP_REQUEST_DURATION, "histogram",
         "Duration of HTTP server requests, from the first byte received to the last byte sent.",
         (*_HTTP, "error_type"), "seconds", "middleware",
     ),

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlscope import catalogue
 from mlscope.config_gen.config import Config, duration_seconds
 
 DASHBOARDS = {
@@ -23,7 +24,7 @@ DASHBOARDS = {
     "resources": ("mlscope-resources", "mlscope-resources"),
 }
 
-HTTP = "http_server_request_duration_seconds"
+HTTP = catalogue.HTTP_REQUEST_DURATION
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from mlscope import catalogue
 from mlscope.config_gen.alerts import DASHBOARDS
 from mlscope.config_gen.config import Config
 
@@ -38,7 +39,7 @@ DATASOURCE_UID = "mlscope-prometheus"
 SCHEMA_VERSION = 39
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-HTTP = "http_server_request_duration_seconds"
+HTTP = catalogue.HTTP_REQUEST_DURATION
 JI = 'job=~"$job", instance=~"$instance"'
 JIM = f'{JI}, model=~"$model"'
 

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlscope import catalogue
 from mlscope.config_gen.config import Config, duration_seconds
 
-HTTP = "http_server_request_duration_seconds"
+HTTP = catalogue.HTTP_REQUEST_DURATION
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 

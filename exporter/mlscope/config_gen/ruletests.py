@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from mlscope import catalogue
 from mlscope.config_gen.alerts import DASHBOARDS, Alert, alerts
 from mlscope.config_gen.config import BurnTier, Config, duration_seconds
 from mlscope.config_gen.rules import recording_groups, slo_windows
 
-HTTP = "http_server_request_duration_seconds"
+HTTP = catalogue.HTTP_REQUEST_DURATION
 APP_LABELS = 'instance="app-1:8000"'
 TOL = 1e-9  # absolute: values are O(1) ratios/seconds; PromQL and numpy differ by ~1e-16
 
