@@ -47,14 +47,24 @@ def test_required_value_left_unset_stops_generation_naming_it() -> None:
 
 
 def test_unknown_key_and_wrong_type_are_refused_naming_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"unknown config key 'drift\.windw'"):
+    with pytest.raises(ConfigError, match=r"'drift\.windw': unknown key"):
         load({"drift": {"windw": "1h"}})
-    with pytest.raises(ConfigError, match=r"'outliers\.ratio' must be float"):
+    with pytest.raises(ConfigError, match=r"'outliers\.ratio': Input should be a valid number.*got 'high'"):
         load({"outliers": {"ratio": "high"}})
-    with pytest.raises(ConfigError, match=r"'drift\.for'.*not a Prometheus duration"):
+    with pytest.raises(ConfigError, match=r"'drift\.for': must be a duration like .*got 'fifteen minutes'"):
         load({"drift": {"for": "fifteen minutes"}})
-    with pytest.raises(ConfigError, match=r"'slo\.target' must be in \(0, 1\)"):
+    with pytest.raises(ConfigError, match=r"'slo\.target': Input should be less than 1 \(got 99\.9\)"):
         load({"slo": {"target": 99.9}})
+    with pytest.raises(ConfigError, match=r"'slo\.burn\.page_fast\.rate': Input should be greater than 0"):
+        load({"slo": {"burn": {"page_fast": {"rate": 0}}}})
+
+
+def test_a_burn_tier_or_job_given_in_part_keeps_its_other_defaults() -> None:
+    cfg = load({"slo": {"burn": {"page_fast": {"for": "1m"}}}, "jobs": {"app": {"name": "shop"}}})
+    fast = cfg.burn_tiers()[0]
+    assert (fast.name, fast.rate, fast.long_window, fast.for_) == ("page_fast", 14.4, "1h", "1m")
+    assert len(cfg.burn_tiers()) == 4
+    assert cfg.job("app") == "shop" and cfg.get("jobs.app.local") == "127.0.0.1:8000"
 
 
 def test_override_file_changes_rules_tests_and_docs_together(tmp_path: Path) -> None:
@@ -68,6 +78,9 @@ def test_override_file_changes_rules_tests_and_docs_together(tmp_path: Path) -> 
     assert "> 0.2\n" in alerts
     # ...and the documentation of thresholds.
     assert "`outliers.ratio` = `0.2`" in (out / "docs/alerts.md").read_text()
+    # The sidecar's serving keys are accepted in the same file (one file drives both).
+    over.write_text("port: 9200\nmodels: {churn: {profile: churn.json}}\nslo: {target: 0.99}\n")
+    assert main(["--out", str(out), "--config", str(over)]) == 0
 
 
 def test_cli_reports_a_bad_config_file_and_exits_2(

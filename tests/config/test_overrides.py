@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,11 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _leaves(tree: dict[str, Any], path: str = "") -> dict[str, Any]:
+def _leaves(tree: Mapping[str, Any], path: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in tree.items():
         where = f"{path}.{k}" if path else k
-        out.update(_leaves(v, where) if isinstance(v, dict) else {where: v})
+        out.update(_leaves(v, where) if isinstance(v, Mapping) else {where: v})
     return out
 
 
@@ -143,3 +144,19 @@ def test_the_override_example_in_docs_alerts_md_is_accepted() -> None:
     cfg = load(yaml.safe_load(block.group(1)))
     assert cfg.get("slo.burn.page_fast.long_window") == "30m"
     assert cfg.get("availability.traffic_window") == "5m"
+
+
+def test_dashboards_name_the_recorded_series_of_the_configured_windows(tmp_path: Path) -> None:
+    # The accuracy recording window and the fleet drift window name their rules; the
+    # dashboards take those names from the rule functions, so they follow an override.
+    from mlscope.config_gen.rules import accuracy_rule, recorded_names
+
+    cfg = load({"quality": {"recording_window": "2h"}, "drift": {"fleet_window": "50m"}})
+    write(cfg, tmp_path)
+    recorded = recorded_names(cfg)
+    used: set[str] = set()
+    for path in sorted((tmp_path / "grafana/dashboards").glob("*.json")):
+        used |= set(re.findall(r"\b[a-z_]+:[a-z_0-9]+:[a-z_0-9]+\b", path.read_text()))
+    assert used and used <= recorded, used - recorded
+    assert accuracy_rule(cfg) == "model:mlscope_accuracy:ratio2h" and accuracy_rule(cfg) in used
+    assert {"mlscope:feature_psi:50m", "mlscope:feature_jensenshannon:50m"} <= used

@@ -17,6 +17,7 @@ import yaml
 from mlscope import catalogue
 from mlscope.config_gen import load
 from mlscope.config_gen.rules import recorded_names
+from mlscope.errors import ConfigError
 from tests._servers import REPO
 from tests.config._promql import selectors
 
@@ -144,10 +145,14 @@ def test_rules_name_only_catalogued_or_recorded_series() -> None:
             assert name in known, f"{r.get('alert') or r.get('record')}: unknown series {name!r}"
 
 
-def test_fleet_smoothing_is_the_engines() -> None:
+def test_fleet_smoothing_is_the_engines_and_not_a_setting() -> None:
     from mlscope.engine import stats
 
     assert load().get("drift.pseudo_count") == stats.SMOOTHING
+    recording = (REPO / "prometheus/rules/mlscope-recording.yml").read_text()
+    assert f"mlscope:feature_reference_rows:max + {float(stats.SMOOTHING)!r})" in recording
+    with pytest.raises(ConfigError, match=r"'drift\.pseudo_count': unknown key"):
+        load({"drift": {"pseudo_count": 0.3}})
 
 
 def _anchor(heading: str) -> str:

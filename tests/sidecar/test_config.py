@@ -104,10 +104,28 @@ def test_model_name_defaults_to_the_one_in_the_profile(tmp_path: Path) -> None:
 
 
 def test_docs_list_every_option_and_env_var() -> None:
+    from mlscope.settings import Settings
     from mlscope.sidecar.config import ENV_VARS, SidecarConfig
     from tests._servers import REPO
 
     doc = (REPO / "docs" / "sidecar.md").read_text()
-    missing = [f"`{k}`" for k in SidecarConfig.model_fields if f"`{k}`" not in doc]
+    # The shared settings are documented in docs/settings.md (generated; see tests/config).
+    own = [k for k in SidecarConfig.model_fields if k not in Settings.model_fields]
+    missing = [f"`{k}`" for k in (*own, "windows", "drift", "labels") if f"`{k}`" not in doc]
     missing += [f"`{v}`" for v in ENV_VARS.values() if f"`{v}`" not in doc]
     assert not missing, f"docs/sidecar.md does not document {missing}"
+
+
+def test_shared_settings_in_the_file_are_validated_naming_key_and_file(tmp_path: Path, profile: Path) -> None:
+    conf = tmp_path / "c.yml"
+    conf.write_text(f"models: {{a: {{profile: {profile}}}}}\nwindows: [10m, 2x]\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(_args("--config", str(conf)), env={})
+    assert f"'windows.1.duration' (from config file {conf}): must be a duration like" in str(e.value)
+    conf.write_text(f"models: {{a: {{profile: {profile}}}}}\ndrift: {{alpha: 2}}\n")
+    with pytest.raises(ConfigError, match=r"'drift\.alpha' must be a number in \(0, 1\) \(got 2\.0\)"):
+        load_config(_args("--config", str(conf)), env={})
+    # A sidecar that serves no alerts may use any windows: the window check is the generator's.
+    conf.write_text(f"models: {{a: {{profile: {profile}}}}}\nwindows: [10m, 2h]\n")
+    cfg = load_config(_args("--config", str(conf)), env={})
+    assert [w.name for w in cfg.window_specs()] == ["10m", "2h"]

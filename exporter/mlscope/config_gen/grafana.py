@@ -29,6 +29,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from mlscope import catalogue
+from mlscope.config_gen import rules
 from mlscope.config_gen.alerts import DASHBOARDS
 from mlscope.config_gen.config import Config
 
@@ -215,7 +216,7 @@ def service(cfg: Config) -> dict[str, Any]:
                         "Requests, last hour",
                         "Requests served in the last hour (recording rule).",
                         "short",
-                        [Q('sum(job:http_server_requests:increase1h{job=~"$job"})', instant=True)],
+                        [Q(f'sum({rules.requests_increase_rule("1h")}{{job=~"$job"}})', instant=True)],
                         w=6,
                         h=4,
                     ),
@@ -224,7 +225,7 @@ def service(cfg: Config) -> dict[str, Any]:
                         "Requests, last day",
                         "Requests served in the last 24 hours (recording rule).",
                         "short",
-                        [Q('sum(job:http_server_requests:increase1d{job=~"$job"})', instant=True)],
+                        [Q(f'sum({rules.requests_increase_rule("1d")}{{job=~"$job"}})', instant=True)],
                         w=6,
                         h=4,
                     ),
@@ -302,7 +303,7 @@ def service(cfg: Config) -> dict[str, Any]:
                         "short",
                         [
                             Q(
-                                f'job:mlscope_slo_errors_per_request:ratio_rate{w}{{job=~"$job"}} / '
+                                f'{rules.slo_error_ratio_rule(w)}{{job=~"$job"}} / '
                                 f'{budget:.6g}',
                                 f"{w}",
                             )
@@ -320,7 +321,11 @@ def model_health(cfg: Config) -> dict[str, Any]:
     ri = "[$__rate_interval]"
     fw = str(cfg.get("drift.fleet_window"))
     win = 'window="$window"'
-    window_var = db.CustomVariable("window").label("Window").values("5m,1h,24h").current(_option("1h"))
+    # The windows the sidecar computes; the one the drift alerts watch is selected.
+    windows = ",".join(w["duration"] for w in cfg.get("windows"))
+    window_var = (
+        db.CustomVariable("window").label("Window").values(windows).current(_option(cfg.get("drift.window")))
+    )
     return _dashboard(
         cfg,
         "model",
@@ -386,9 +391,9 @@ def model_health(cfg: Config) -> dict[str, Any]:
                         "Drift per feature over all replicas, computed in PromQL from the bin counters.",
                         "short",
                         [
-                            Q(f'mlscope:feature_psi:{fw}{{model=~"$model"}}', "PSI {{model}} {{feature}}"),
+                            Q(f'{rules.fleet_psi_rule(cfg)}{{model=~"$model"}}', "PSI {{model}} {{feature}}"),
                             Q(
-                                f'mlscope:feature_jensenshannon:{fw}{{model=~"$model"}}',
+                                f'{rules.fleet_jensenshannon_rule(cfg)}{{model=~"$model"}}',
                                 "JS {{model}} {{feature}}",
                             ),
                         ],
@@ -495,7 +500,8 @@ def model_health(cfg: Config) -> dict[str, Any]:
                                 f'(mlscope_model_quality_reference{{{JIM}, metric="accuracy"}})',
                                 "{{model}} baseline",
                             ),
-                            Q('model:mlscope_accuracy:ratio1h{model=~"$model"}', "{{model}} fleet (1h)"),
+                            Q(f'{rules.accuracy_rule(cfg)}{{model=~"$model"}}',
+                              f"{{{{model}}}} fleet ({cfg.get('quality.recording_window')})"),
                         ],
                         w=24,
                     ),

@@ -22,6 +22,13 @@ where JS (the Jensen-Shannon *distance*, base 2, in [0, 1], as
 ``scipy.spatial.distance.jensenshannon(x, y, base=2)``) uses the raw shares
 ``x = r / N`` and ``y = c / n``, ``m = (x + y) / 2``, and leaves out the zero terms
 (0 log 0 = 0). Smoothing keeps every PSI term finite, so an empty bin never gives +Inf.
+The pseudo-count ``a`` is the engine's own, ``mlscope.engine.stats.SMOOTHING``: not a
+setting, so the two cannot disagree.
+
+Rule names
+----------
+Dashboards, alerts and rule tests take a recorded series' name from the function below
+that names it, never from a copy of the string, so a configured window changes both ends.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 from mlscope import catalogue
 from mlscope.config_gen.config import Config, duration_seconds
+from mlscope.engine.stats import SMOOTHING
 
 HTTP = catalogue.HTTP_REQUEST_DURATION
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -38,6 +46,36 @@ QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 
 def _rec(name: str, expr: str) -> dict[str, Any]:
     return {"record": name, "expr": " ".join(expr.split())}
+
+
+def requests_increase_rule(window: str) -> str:
+    """Requests served per job over ``window`` (recorded for 1m, 1h and 1d)."""
+    return f"job:http_server_requests:increase{window}"
+
+
+def slo_error_ratio_rule(window: str) -> str:
+    """The serving app's 5xx share over ``window`` (one per window of :func:`slo_windows`)."""
+    return f"job:mlscope_slo_errors_per_request:ratio_rate{window}"
+
+
+def fleet_psi_rule(cfg: Config) -> str:
+    """Fleet-wide PSI per model and feature over ``drift.fleet_window``."""
+    return f"mlscope:feature_psi:{cfg.get('drift.fleet_window')}"
+
+
+def fleet_jensenshannon_rule(cfg: Config) -> str:
+    """Fleet-wide Jensen-Shannon distance per model and feature over ``drift.fleet_window``."""
+    return f"mlscope:feature_jensenshannon:{cfg.get('drift.fleet_window')}"
+
+
+def fleet_rows_rule(cfg: Config) -> str:
+    """Rows per model and feature over ``drift.fleet_window``, all replicas."""
+    return f"mlscope:feature_rows:increase{cfg.get('drift.fleet_window')}"
+
+
+def accuracy_rule(cfg: Config) -> str:
+    """Fleet-wide accuracy per model over ``quality.recording_window``."""
+    return f"model:mlscope_accuracy:ratio{cfg.get('quality.recording_window')}"
 
 
 def http_rules() -> list[dict[str, Any]]:
@@ -67,9 +105,7 @@ def http_rules() -> list[dict[str, Any]]:
         )
     rules.append(_rec("job:http_server_requests:rate5m", f"sum by (job) (rate({HTTP}_count[5m]))"))
     for w in ("1m", "1h", "1d"):
-        rules.append(
-            _rec(f"job:http_server_requests:increase{w}", f"sum by (job) (increase({HTTP}_count[{w}]))")
-        )
+        rules.append(_rec(requests_increase_rule(w), f"sum by (job) (increase({HTTP}_count[{w}]))"))
     return rules
 
 
@@ -87,21 +123,21 @@ def slo_rules(cfg: Config) -> list[dict[str, Any]]:
         total = f"sum by (job) (rate({HTTP}_count{{{sel}}}[{w}]))"
         errors = f'sum by (job) (rate({HTTP}_count{{{sel},http_response_status_code=~"5.."}}[{w}]))'
         rules.append(
-            _rec(f"job:mlscope_slo_errors_per_request:ratio_rate{w}", f"({errors} or 0 * {total}) / {total}")
+            _rec(slo_error_ratio_rule(w), f"({errors} or 0 * {total}) / {total}")
         )
     return rules
 
 
 def drift_rules(cfg: Config) -> list[dict[str, Any]]:
     """Fleet-wide PSI and Jensen-Shannon distance per model and feature over ``drift.fleet_window``."""
-    a = repr(float(cfg.get("drift.pseudo_count")))
+    a = repr(float(SMOOTHING))
     w = str(cfg.get("drift.fleet_window"))
     key = "model, feature"
     on = f"on ({key}) group_left ()"
     counts = f"mlscope:feature_bin_count:increase{w}"
     ref = "mlscope:feature_reference:ratio"
     ref_rows = "mlscope:feature_reference_rows:max"
-    rows = f"mlscope:feature_rows:increase{w}"
+    rows = fleet_rows_rule(cfg)
     cur_share = f"mlscope:feature_bin_production:ratio{w}"
     p = "mlscope:feature_bin_reference:ratio_smoothed"
     q = f"mlscope:feature_bin_production:ratio_smoothed{w}"
@@ -120,12 +156,12 @@ def drift_rules(cfg: Config) -> list[dict[str, Any]]:
         _rec(p, f"({ref} * {on} {ref_rows} + {a}) / {on} ({ref_rows} + {a} * {k})"),
         _rec(q, f"({all_counts} + {a}) / {on} (({rows} > 0) + {a} * {k})"),
         _rec(
-            f"mlscope:feature_psi:{w}",
+            fleet_psi_rule(cfg),
             f"sum by ({key}) (({q} - on ({key}, bin) {p}) * ln({q} / on ({key}, bin) {p}))",
         ),
         # "> 0" drops the zero shares, whose terms are 0 (and NaN if computed as 0 * -Inf).
         _rec(
-            f"mlscope:feature_jensenshannon:{w}",
+            fleet_jensenshannon_rule(cfg),
             f"sqrt((0.5 * sum by ({key}) (({ref} > 0) * log2(({ref} > 0) / on ({key}, bin) {m}))"
             f" + 0.5 * sum by ({key}) (({cur_share} > 0) * log2(({cur_share} > 0) / on ({key}, bin) {m}))))",
         ),
@@ -151,7 +187,7 @@ def quality_rules(cfg: Config) -> list[dict[str, Any]]:
         _rec(o, f"sum by (model, actual, predicted) (increase(mlscope_classification_outcomes_total[{w}]))"),
         _rec(tp, diagonal),
         _rec(
-            f"model:mlscope_accuracy:ratio{w}",
+            accuracy_rule(cfg),
             f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / sum by (model) ({o})",
         ),
         # A class never predicted correctly has no TP cell: "or 0 * ..." makes it a 0.

@@ -50,7 +50,7 @@ class DriftConfig:
     alpha: float = 0.01
     correction: str = "bh"
     min_rows: int = 100
-    dataset_drift_share: float = 0.5
+    dataset_share_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.numeric_method not in NUMERIC_METHODS:
@@ -72,9 +72,9 @@ class DriftConfig:
             raise ConfigError(f"'drift.alpha' must be a number in (0, 1) (got {self.alpha!r})")
         if not (isinstance(self.min_rows, int) and self.min_rows >= 1):
             raise ConfigError(f"'drift.min_rows' must be an int >= 1 (got {self.min_rows!r})")
-        if not (0 < self.dataset_drift_share <= 1):
+        if not (0 < self.dataset_share_threshold <= 1):
             raise ConfigError(
-                f"'drift.dataset_drift_share' must be in (0, 1] (got {self.dataset_drift_share!r})"
+                f"'drift.dataset_share_threshold' must be in (0, 1] (got {self.dataset_share_threshold!r})"
             )
 
     def method_for(self, kind: str) -> tuple[str, float]:
@@ -201,8 +201,8 @@ def evaluate(
         features=tuple(feats),
         outputs=tuple(outs),
         drift_share=share,
-        dataset_drifted=bool(judged) and share >= config.dataset_drift_share,
-        share_threshold=config.dataset_drift_share,
+        dataset_drifted=bool(judged) and share >= config.dataset_share_threshold,
+        share_threshold=config.dataset_share_threshold,
         alpha=config.alpha,
         correction=config.correction,
         min_rows=config.min_rows,

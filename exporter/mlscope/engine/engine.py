@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client.metrics_core import Metric
@@ -25,6 +25,9 @@ from mlscope.engine.report import DriftReport
 from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError, InputError
 
+if TYPE_CHECKING:  # the quality module loads lazily (it imports pandas)
+    from mlscope.engine.performance import QualityConfig
+
 
 class Engine:
     """Every monitored model of a process; register it with a prometheus_client registry."""
@@ -36,6 +39,7 @@ class Engine:
         max_features: int = 1000,
         windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
         config: DriftConfig | None = None,
+        quality: QualityConfig | None = None,
     ) -> None:
         if not (isinstance(max_models, int) and max_models >= 1):
             raise ConfigError(f"'max_models' must be an int >= 1 (got {max_models!r})")
@@ -45,6 +49,7 @@ class Engine:
         self.max_features = max_features
         self.windows = tuple(windows)
         self.config = config or DriftConfig()
+        self.quality = quality
         self._lock = threading.Lock()
         self._models: dict[str, ModelEngine] = {}
         self._overflow = {"model": 0, "feature": 0}
@@ -95,6 +100,7 @@ class Engine:
             windows=windows or self.windows,
             config=config or self.config,
             samples=samples,
+            quality=self.quality,
         )
         with self._lock:
             self._models[name] = engine
@@ -109,7 +115,8 @@ class Engine:
         capped = self._capped(profile)
         if capped.hash == old.profile_hash:
             return True
-        engine = ModelEngine(name, capped, windows=old.windows, config=old.config, samples=old.sample_config)
+        engine = ModelEngine(name, capped, windows=old.windows, config=old.config, samples=old.sample_config,
+                             quality=old.quality_config)
         with self._lock:
             self._models[name] = engine
         return False

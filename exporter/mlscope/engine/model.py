@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client.metrics_core import Metric
@@ -29,6 +29,9 @@ from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
 from mlscope.engine.report import DriftReport
 from mlscope.engine.windows import DEFAULT_WINDOWS, RingCounts, WindowSpec
+
+if TYPE_CHECKING:  # the quality module loads lazily (it imports pandas)
+    from mlscope.engine.performance import QualityConfig
 
 __all__ = ["DEFAULT_WINDOWS", "DriftConfig", "ModelEngine", "WindowSpec"]
 
@@ -63,6 +66,7 @@ class ModelEngine:
         windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
         config: DriftConfig | None = None,
         samples: SampleConfig | None = None,
+        quality: QualityConfig | None = None,
     ) -> None:
         if not windows:
             raise ValueError("'windows' must hold at least one WindowSpec")
@@ -73,6 +77,7 @@ class ModelEngine:
         self.profile = profile
         self.windows: tuple[WindowSpec, ...] = tuple(windows)
         self.config = config or DriftConfig()
+        self.quality_config = quality  # None: the tracker's defaults
         self.profile_hash = profile.hash
         feats, outs = profile.features, profile.outputs
         self._feat_slices: list[slice] = []
@@ -186,7 +191,7 @@ class ModelEngine:
             self.internal_errors += 1
             return None
         try:
-            return QualityTracker(self.name, self.profile, self.windows)
+            return QualityTracker(self.name, self.profile, self.windows, config=self.quality_config)
         except Exception:
             log.exception("QualityTracker(%r) failed; model quality disabled", self.name)
             self.internal_errors += 1

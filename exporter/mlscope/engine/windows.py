@@ -7,28 +7,14 @@ the traffic.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from mlscope.durations import parse_duration
 from mlscope.errors import ConfigError
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-
-
-def parse_duration(text: str, *, key: str = "window") -> float:
-    """Parse ``"30s"``, ``"5m"``, ``"1h"`` or ``"7d"`` into seconds; errors name ``key``."""
-    m = _DURATION.match(str(text).strip())
-    if not m:
-        raise ConfigError(f"{key!r} must be a duration like 30s, 5m, 1h or 7d (got {text!r})")
-    seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds <= 0:
-        raise ConfigError(f"{key!r} must be a positive duration (got {text!r})")
-    return seconds
 
 
 @dataclass(frozen=True)
@@ -40,11 +26,15 @@ class WindowSpec:
     buckets: int = 12
 
     @classmethod
-    def parse(cls, text: str, *, buckets: int = 12) -> WindowSpec:
-        """``WindowSpec.parse("1h")`` -> a one-hour window named ``"1h"``."""
-        if buckets < 1:
+    def parse(cls, text: str, *, buckets: int = 12, key: str = "window") -> WindowSpec:
+        """``WindowSpec.parse("1h")`` -> a one-hour window named ``"1h"``; errors name ``key``."""
+        if not (isinstance(buckets, int) and buckets >= 1):
             raise ConfigError(f"'buckets' must be an int >= 1 (got {buckets!r})")
-        return cls(name=str(text).strip(), length_s=parse_duration(text), buckets=buckets)
+        name = str(text).strip()
+        length_s = parse_duration(name, key=key)
+        if length_s <= 0:
+            raise ConfigError(f"{key!r} must be a positive duration (got {text!r})")
+        return cls(name=name, length_s=length_s, buckets=buckets)
 
     @property
     def bucket_s(self) -> float:

@@ -14,6 +14,13 @@ File layout (every key optional except at least one model)::
     models:
       churn: {profile: reference.json}
       fraud: {profile: fraud.json}
+    windows: [5m, 1h, 24h]        # and every other section of mlscope.settings.Settings
+    drift: {alpha: 0.01}
+
+The sections shared with the rule generator (``windows``, ``drift``, ``labels``, the
+alert sections) come from :class:`mlscope.settings.Settings`, which this model extends:
+the same file drives ``mlscope serve --config`` and ``python -m mlscope.config_gen
+--config``. docs/settings.md lists every key.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlscope.errors import ConfigError
+from mlscope.settings import Settings, error_text
 
 DEFAULT_HOST = "127.0.0.1"  # loopback: exposing ingest to the network is an explicit choice
 DEFAULT_PORT = 9108
@@ -39,11 +47,13 @@ class SamplesConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = True
-    per_bin: int = Field(5, ge=0, le=1000)
-    top_outliers: int = Field(20, ge=0, le=10000)
-    wrong_predictions: int = Field(20, ge=0, le=10000)
-    sensitive: list[str] = Field(default_factory=list)
+    enabled: bool = Field(True, description="Keep drill-down rows for this model.")
+    per_bin: int = Field(5, ge=0, le=1000, description="Rows kept per feature bin.")
+    top_outliers: int = Field(20, ge=0, le=10000, description="Highest-scoring outlier rows kept.")
+    wrong_predictions: int = Field(20, ge=0, le=10000, description="Rows whose label disagreed, kept.")
+    sensitive: list[str] = Field(
+        default_factory=list, description="Features whose values are redacted from rows and logs."
+    )
 
 
 class ModelConfig(BaseModel):
@@ -51,40 +61,49 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    profile: Path
+    profile: Path = Field(description="Reference profile (relative to the config file).")
     samples: SamplesConfig = Field(default_factory=lambda: SamplesConfig.model_validate({}))
 
 
-class SidecarConfig(BaseModel):
-    """Every option of ``mlscope serve`` (see docs/sidecar.md for the reference)."""
+class SidecarConfig(Settings):
+    """Every option of ``mlscope serve``: the shared settings plus serving, files and limits."""
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = DEFAULT_HOST
-    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
-    models: dict[str, ModelConfig] = Field(default_factory=dict)
-    tail: list[Path] = Field(default_factory=list)
-    tail_from_start: bool = False
-    pid: int | None = Field(None, ge=1)
-    process_name: str | None = None
-    otlp_endpoint: str | None = None
-    snapshot: Path | None = None
-    snapshot_interval_s: float = Field(60.0, gt=0)
-    ingest_token_file: Path | None = None
-    web_config: Path | None = None
-    log_format: Literal["json", "text"] = "json"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    prediction_log: Path | None = None
-    prediction_log_sample: float = Field(0.1, ge=0.0, le=1.0)
-    prediction_log_redact: list[str] = Field(default_factory=list)
-    prediction_log_hash: list[str] = Field(default_factory=list)
-    prediction_log_salt_file: Path | None = None
-    prediction_log_max_bytes: int = Field(64 * 1024 * 1024, ge=256)
-    compute_interval_s: float = Field(5.0, gt=0)
-    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
-    max_json_depth: int = Field(32, ge=3, le=500)  # the check recurses: stay under Python's limit
-    max_models: int = Field(100, ge=1)
-    max_errors_reported: int = Field(20, ge=0)
+    host: str = Field(DEFAULT_HOST, description="Listen address (loopback unless exposed on purpose).")
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="Listen port (0: any free port).")
+    models: dict[str, ModelConfig] = Field(default_factory=dict, description="Monitored models by name.")
+    tail: list[Path] = Field(default_factory=list, description="JSON-lines prediction logs to follow.")
+    tail_from_start: bool = Field(False, description="Read tailed logs from their start, not their end.")
+    pid: int | None = Field(None, ge=1, description="Process whose CPU and memory are reported.")
+    process_name: str | None = Field(None, description="Or its name.")
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint the metrics are pushed to.")
+    snapshot: Path | None = Field(None, description="File the window state is saved to and restored from.")
+    snapshot_interval_s: float = Field(60.0, gt=0, description="Seconds between snapshots.")
+    ingest_token_file: Path | None = Field(None, description="File holding the bearer token ingest requires.")
+    web_config: Path | None = Field(None, description="TLS and basic-auth settings (Prometheus web config).")
+    log_format: Literal["json", "text"] = Field("json", description="json or text.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Log level."
+    )
+    prediction_log: Path | None = Field(None, description="File the ingested events are logged to, sampled.")
+    prediction_log_sample: float = Field(0.1, ge=0.0, le=1.0, description="Share of events logged.")
+    prediction_log_redact: list[str] = Field(default_factory=list, description="Fields left out of the log.")
+    prediction_log_hash: list[str] = Field(
+        default_factory=list, description="Fields logged as salted digests."
+    )
+    prediction_log_salt_file: Path | None = Field(None, description="File holding the digests' salt.")
+    prediction_log_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=256, description="Size at which the log rotates."
+    )
+    compute_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between drift and quality computations."
+    )
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest ingest body accepted.")
+    # The JSON depth check recurses: stay under Python's recursion limit.
+    max_json_depth: int = Field(32, ge=3, le=500, description="Deepest JSON nesting accepted.")
+    max_models: int = Field(100, ge=1, description="Models at most.")
+    max_errors_reported: int = Field(20, ge=0, description="Record errors listed in an ingest reply.")
 
     @field_validator("models")
     @classmethod
@@ -128,17 +147,6 @@ ENV_VARS: dict[str, str] = {
 _OTEL_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"  # the OpenTelemetry standard name, honoured too
 _LIST_KEYS = {"tail"}  # env value split on os.pathsep, like PATH
 _CSV_KEYS = {"prediction_log_redact", "prediction_log_hash"}  # field names, comma-separated
-
-
-def _format_error(err: ValidationError, sources: Mapping[str, str]) -> str:
-    parts = []
-    for e in err.errors():
-        key = ".".join(str(x) for x in e["loc"]) or "<root>"
-        top = str(e["loc"][0]) if e["loc"] else ""
-        where = f" (from {sources[top]})" if top in sources else ""
-        got = f" (got {e['input']!r})" if e["type"] != "missing" else ""
-        parts.append(f"{key!r}{where}: {e['msg']}{got}")
-    return "invalid sidecar configuration: " + "; ".join(parts)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -236,7 +244,7 @@ def load_config(
     try:
         cfg = SidecarConfig.model_validate(merged)
     except ValidationError as e:
-        raise ConfigError(_format_error(e, sources)) from None
+        raise ConfigError("invalid sidecar configuration: " + error_text(e, sources)) from None
     if not cfg.models:
         raise ConfigError(
             "'models': no model configured: give --profile, MLSCOPE_PROFILE or a 'models' mapping in --config"

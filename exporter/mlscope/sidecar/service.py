@@ -113,7 +113,12 @@ class Service:
         self._lock = threading.Lock()  # guards reload/snapshot against each other
         self.ready = False
         self.events_ingested = 0
-        self.engine = Engine(max_models=cfg.max_models)
+        self.engine = Engine(
+            max_models=cfg.max_models,
+            windows=cfg.window_specs(),
+            config=cfg.drift.engine_config(),
+            quality=cfg.labels.engine_config(),
+        )
         for name, m in self.models.items():
             sc = m.samples
             try:
