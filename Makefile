@@ -47,6 +47,7 @@ typecheck: venv
 generate: venv
 	$(PY) -m mlscope.catalogue > docs/metrics.md
 	$(PY) -m mlscope._clidoc > docs/cli.md
+	$(PY) -m mlscope._settingsdoc > docs/settings.md
 	$(PY) -m mlscope.config_gen
 	$(PY) -m mlscope.deploy_gen
 
