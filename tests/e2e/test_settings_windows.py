@@ -18,7 +18,7 @@ from mlscope.errors import ConfigError
 from tests._prom import Prometheus
 from tests.sidecar._sidecar import make_profile, ndjson, post, sidecar
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SETTINGS = """\
 models: {churn: {profile: churn.json}}
