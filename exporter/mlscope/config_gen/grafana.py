@@ -166,418 +166,175 @@ def _dashboard(
     return data
 
 
-def service(cfg: Config) -> dict[str, Any]:
+RI = "[$__rate_interval]"
+WIN = 'window="$window"'
+
+
+def _series(title: str, description: str, unit: str, *queries: Q, w: int = 12, h: int = 8) -> Any:
+    return _panel("timeseries", title, description, unit, list(queries), w, h)
+
+
+def _ranked(title: str, description: str, unit: str, expr: str) -> Any:
+    """A table of the current values, largest first (an instant query)."""
+    return _panel("table", title, description, unit, [Q(f"sort_desc({expr})", instant=True, fmt="table")])
+
+
+def _service_traffic(cnt: str, err: str, ok: str) -> list[Any]:
+    def stat(title: str, description: str, unit: str, q: Q) -> Any:
+        return _panel("stat", title, description, unit, [q], w=6, h=4)
+
+    return [
+        _series("Request rate", "Requests per second by route template.", "reqps",
+                Q(f"sum by (http_route) (rate({cnt}{RI}))", "{{http_route}}")),
+        _series("Error ratio (5xx)", "Share of requests answered with a 5xx status, by route.", "percentunit",
+                Q(f"sum by (http_route) (rate({err}{RI})) / sum by (http_route) (rate({cnt}{RI}))",
+                  "{{http_route}}")),
+        stat("2xx ratio", "Share of requests answered with a 2xx status over the range.", "percentunit",
+             Q(f"sum(rate({ok}{RI})) / sum(rate({cnt}{RI}))")),
+        stat("Requests, last hour", "Requests served in the last hour (recording rule).", "short",
+             Q(f'sum({rules.requests_increase_rule("1h")}{{job=~"$job"}})', instant=True)),
+        stat("Requests, last day", "Requests served in the last 24 hours (recording rule).", "short",
+             Q(f'sum({rules.requests_increase_rule("1d")}{{job=~"$job"}})', instant=True)),
+        stat("In flight", "Requests being handled right now.", "short",
+             Q(f"sum(http_server_active_requests{{{JI}}})")),
+    ]
+
+
+def _service_latency(bucket: str) -> list[Any]:
+    return [
+        _series("Latency percentiles", "p50, p90 and p99 of request duration over all routes.", "s",
+                *(Q(f"histogram_quantile({q}, sum by (le) (rate({bucket}{RI})))", f"p{int(q * 100)}")
+                  for q in (0.5, 0.9, 0.99))),
+        _panel("heatmap", "Latency distribution", "Requests per duration bucket over time.", "s",
+               [Q(f"sum by (le) (increase({bucket}{RI}))", "{{le}}", fmt="heatmap")]),
+        _series("p99 by route", "p99 request duration per route template.", "s",
+                Q(f"histogram_quantile(0.99, sum by (http_route, le) (rate({bucket}{RI})))",
+                  "{{http_route}}")),
+        _series("Active requests by method", "Requests in flight per HTTP method.", "short",
+                Q(f"sum by (http_request_method) (http_server_active_requests{{{JI}}})",
+                  "{{http_request_method}}")),
+    ]
+
+
+def _service_slo(cfg: Config) -> list[Any]:
     budget = 1.0 - cfg.slo_target
+    pages = " and ".join(f"{t.rate:g} ({t.long_window})" for t in cfg.burn_tiers() if t.severity == "page")
+    description = (f"Error ratio divided by the budget (1 - {cfg.slo_target:g}): 1 spends the budget exactly "
+                   f"over the SLO period; the page alerts fire at {pages}.")
+    queries = [Q(f'{rules.slo_error_ratio_rule(w)}{{job=~"$job"}} / {budget:.6g}', w)
+               for w in ("5m", "1h", "6h", "1d")]
+    return [_series("Error budget burn rate", description, "short", *queries, w=24)]
+
+
+def service(cfg: Config) -> dict[str, Any]:
     cnt = f"{HTTP}_count{{{JI}}}"
     err = f'{HTTP}_count{{{JI}, http_response_status_code=~"5.."}}'
     ok = f'{HTTP}_count{{{JI}, http_response_status_code=~"2.."}}'
-    bucket = f"{HTTP}_bucket{{{JI}}}"
-    ri = "[$__rate_interval]"
-    return _dashboard(
-        cfg,
-        "service",
-        "mlscope / Service",
-        "Request rate, errors and duration of the serving app (RED), its SLO burn and volume.",
-        [
-            (
-                "Traffic",
-                [
-                    _panel(
-                        "timeseries",
-                        "Request rate",
-                        "Requests per second by route template.",
-                        "reqps",
-                        [Q(f"sum by (http_route) (rate({cnt}{ri}))", "{{http_route}}")],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Error ratio (5xx)",
-                        "Share of requests answered with a 5xx status, by route.",
-                        "percentunit",
-                        [
-                            Q(
-                                f"sum by (http_route) (rate({err}{ri})) / sum by (http_route) "
-                                f"(rate({cnt}{ri}))",
-                                "{{http_route}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "stat",
-                        "2xx ratio",
-                        "Share of requests answered with a 2xx status over the range.",
-                        "percentunit",
-                        [Q(f"sum(rate({ok}{ri})) / sum(rate({cnt}{ri}))")],
-                        w=6,
-                        h=4,
-                    ),
-                    _panel(
-                        "stat",
-                        "Requests, last hour",
-                        "Requests served in the last hour (recording rule).",
-                        "short",
-                        [Q(f'sum({rules.requests_increase_rule("1h")}{{job=~"$job"}})', instant=True)],
-                        w=6,
-                        h=4,
-                    ),
-                    _panel(
-                        "stat",
-                        "Requests, last day",
-                        "Requests served in the last 24 hours (recording rule).",
-                        "short",
-                        [Q(f'sum({rules.requests_increase_rule("1d")}{{job=~"$job"}})', instant=True)],
-                        w=6,
-                        h=4,
-                    ),
-                    _panel(
-                        "stat",
-                        "In flight",
-                        "Requests being handled right now.",
-                        "short",
-                        [Q(f"sum(http_server_active_requests{{{JI}}})")],
-                        w=6,
-                        h=4,
-                    ),
-                ],
-            ),
-            (
-                "Latency",
-                [
-                    _panel(
-                        "timeseries",
-                        "Latency percentiles",
-                        "p50, p90 and p99 of request duration over all routes.",
-                        "s",
-                        [
-                            Q(
-                                f"histogram_quantile({q}, sum by (le) (rate({bucket}{ri})))",
-                                f"p{int(q * 100)}",
-                            )
-                            for q in (0.5, 0.9, 0.99)
-                        ],
-                    ),
-                    _panel(
-                        "heatmap",
-                        "Latency distribution",
-                        "Requests per duration bucket over time.",
-                        "s",
-                        [Q(f"sum by (le) (increase({bucket}{ri}))", "{{le}}", fmt="heatmap")],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "p99 by route",
-                        "p99 request duration per route template.",
-                        "s",
-                        [
-                            Q(
-                                f"histogram_quantile(0.99, sum by (http_route, le) (rate({bucket}{ri})))",
-                                "{{http_route}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Active requests by method",
-                        "Requests in flight per HTTP method.",
-                        "short",
-                        [
-                            Q(
-                                f"sum by (http_request_method) (http_server_active_requests{{{JI}}})",
-                                "{{http_request_method}}",
-                            )
-                        ],
-                    ),
-                ],
-            ),
-            (
-                "SLO",
-                [
-                    _panel(
-                        "timeseries",
-                        "Error budget burn rate",
-                        f"Error ratio divided by the budget (1 - {cfg.slo_target:g}): 1 spends the "
-                        f"budget exactly "
-                        "over the SLO period; the page alerts fire at "
-                        + " and ".join(f"{t.rate:g} ({t.long_window})" for t in cfg.burn_tiers()
-                                       if t.severity == "page") + ".",
-                        "short",
-                        [
-                            Q(
-                                f'{rules.slo_error_ratio_rule(w)}{{job=~"$job"}} / '
-                                f'{budget:.6g}',
-                                f"{w}",
-                            )
-                            for w in ("5m", "1h", "6h", "1d")
-                        ],
-                        w=24,
-                    ),
-                ],
-            ),
-        ],
+    rows = [
+        ("Traffic", _service_traffic(cnt, err, ok)),
+        ("Latency", _service_latency(f"{HTTP}_bucket{{{JI}}}")),
+        ("SLO", _service_slo(cfg)),
+    ]
+    description = "Request rate, errors and duration of the serving app (RED), its SLO burn and volume."
+    return _dashboard(cfg, "service", "mlscope / Service", description, rows)
+
+
+def _model_drift(cfg: Config) -> list[Any]:
+    fw = str(cfg.get("drift.fleet_window"))
+    drift = f"max by (model, feature, method) (mlscope_feature_drift_score{{{JIM}, {WIN}}})"
+    rows_link = (
+        db.DashboardLink("The rows behind this drift").type(_LINK)
+        .url(f"{cfg.get('samples_base_url')}/v1/samples?model=${{__data.fields.model}}"
+             "&feature=${__data.fields.feature}&window=$window")
+        .target_blank(True)
     )
+    return [
+        _series("Feature drift score", "Drift score of each feature in the window, per method.", "short",
+                Q(drift, "{{model}} {{feature}} {{method}}")),
+        _ranked("Features ranked by drift", "Features flagged or closest to their threshold first. Click a "
+                "row for the recent rows behind it (the sidecar's GET /v1/samples).", "short", drift
+                ).data_links([rows_link]),
+        _series("Dataset drift share", "Share of a model's features flagged as drifted.", "percentunit",
+                Q(f"max by (model) (mlscope_dataset_drift_share_ratio{{{JIM}, {WIN}}})", "{{model}}")),
+        _series(f"Fleet PSI and Jensen-Shannon ({fw})",
+                "Drift per feature over all replicas, computed in PromQL from the bin counters.", "short",
+                Q(f'{rules.fleet_psi_rule(cfg)}{{model=~"$model"}}', "PSI {{model}} {{feature}}"),
+                Q(f'{rules.fleet_jensenshannon_rule(cfg)}{{model=~"$model"}}', "JS {{model}} {{feature}}")),
+        _series("Prediction distribution", "Predictions per second by output bin (stacked).", "short",
+                Q(f"sum by (model, output, bin) (rate(mlscope_prediction_bin_total{{{JIM}}}{RI}))",
+                  "{{model}} {{output}}={{bin}}")),
+        _series("Prediction drift score", "Drift of each model output in the window, per method.", "short",
+                Q(f"max by (model, output, method) (mlscope_prediction_drift_score{{{JIM}, {WIN}}})",
+                  "{{model}} {{output}} {{method}}")),
+    ]
+
+
+def _model_data_quality() -> list[Any]:
+    def per_second(metric: str, by: str) -> str:
+        return f"sum by ({by}) (rate({metric}{{{JIM}}}{RI}))"
+
+    return [
+        _series("Data-quality issues", "Input values with a problem per second, by feature and kind.",
+                "short",
+                Q(per_second("mlscope_data_quality_issues_total", "model, feature, issue"),
+                  "{{model}} {{feature}} {{issue}}")),
+        _series("Outlier share", "Share of rows whose outlier score is over the threshold.", "percentunit",
+                Q(f"{per_second('mlscope_outliers_total', 'model')} "
+                  f"/ {per_second('mlscope_rows_total', 'model')}", "{{model}}")),
+        _series("Rows ingested", "Prediction rows per second reaching the engine.", "short",
+                Q(per_second("mlscope_rows_total", "model"), "{{model}}")),
+        _series("Events dropped", "Events dropped before the engine, by reason.", "short",
+                Q(per_second("mlscope_events_dropped_total", "model, reason"), "{{model}} {{reason}}")),
+    ]
+
+
+def _model_quality(cfg: Config) -> list[Any]:
+    accuracy = [
+        Q(f'max by (model) (mlscope_model_quality{{{JIM}, metric="accuracy", {WIN}}})', "{{model}} accuracy"),
+        Q(f'max by (model) (mlscope_model_estimated_quality{{{JIM}, metric="accuracy", {WIN}}})',
+          "{{model}} estimated"),
+        Q(f'max by (model) (mlscope_model_quality_reference{{{JIM}, metric="accuracy"}})',
+          "{{model}} baseline"),
+        Q(f'{rules.accuracy_rule(cfg)}{{model=~"$model"}}',
+          f"{{{{model}}}} fleet ({cfg.get('quality.recording_window')})"),
+    ]
+    delay = [
+        Q(f"histogram_quantile({q}, sum by (model, le) "
+          f"(rate(mlscope_label_delay_seconds_bucket{{{JIM}}}{RI})))", f"{{{{model}}}} p{int(q * 100)}")
+        for q in (0.5, 0.9)
+    ]
+    compute_age = Q(f"time() - max by (model) (mlscope_last_compute_timestamp_seconds{{{JIM}}})", "{{model}}")
+    return [
+        _series("Accuracy vs baseline", "Accuracy with labels, estimated accuracy without labels, and the "
+                "validation baseline.", "percentunit", *accuracy, w=24),
+        _series("Label delay", "Time from prediction to label, median and p90.", "s", *delay),
+        _series("Labels by outcome", "Labels received per second, by outcome of the join.", "short",
+                Q(f"sum by (model, outcome) (rate(mlscope_labels_total{{{JIM}}}{RI}))",
+                  "{{model}} {{outcome}}")),
+        _ranked("Root cause: drift contribution", "Each feature's share of the model's summed drift.",
+                "percentunit",
+                f"max by (model, feature) (mlscope_feature_drift_contribution_ratio{{{JIM}, {WIN}}})"),
+        _ranked("Root cause: error attribution", "How much the error rate depends on each feature's bin.",
+                "short", f"max by (model, feature) (mlscope_feature_error_attribution{{{JIM}, {WIN}}})"),
+        _panel("stat", "Seconds since last compute", "Age of the sidecar's newest drift and quality figures.",
+               "s", [compute_age], w=24, h=4),
+    ]
 
 
 def model_health(cfg: Config) -> dict[str, Any]:
-    ri = "[$__rate_interval]"
-    fw = str(cfg.get("drift.fleet_window"))
-    win = 'window="$window"'
     # The windows the sidecar computes; the one the drift alerts watch is selected.
     windows = ",".join(w["duration"] for w in cfg.get("windows"))
     window_var = (
         db.CustomVariable("window").label("Window").values(windows).current(_option(cfg.get("drift.window")))
     )
-    return _dashboard(
-        cfg,
-        "model",
-        "mlscope / Model health",
-        "Drift, data quality, outliers and model quality of the monitored models.",
-        [
-            (
-                "Drift",
-                [
-                    _panel(
-                        "timeseries",
-                        "Feature drift score",
-                        "Drift score of each feature in the window, per method.",
-                        "short",
-                        [
-                            Q(
-                                f"max by (model, feature, method) "
-                                f"(mlscope_feature_drift_score{{{JIM}, {win}}})",
-                                "{{model}} {{feature}} {{method}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "table",
-                        "Features ranked by drift",
-                        "Features flagged or closest to their threshold first. Click a row for "
-                        "the recent rows behind it (the sidecar's GET /v1/samples).",
-                        "short",
-                        [
-                            Q(
-                                f"sort_desc(max by (model, feature, method) "
-                                f"(mlscope_feature_drift_score{{{JIM}, {win}}}))",
-                                instant=True,
-                                fmt="table",
-                            )
-                        ],
-                    ).data_links(
-                        [
-                            db.DashboardLink("The rows behind this drift")
-                            .type(_LINK)
-                            .url(
-                                f"{cfg.get('samples_base_url')}/v1/samples?model=${{__data.fields.model}}"
-                                "&feature=${__data.fields.feature}&window=$window"
-                            )
-                            .target_blank(True)
-                        ]
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Dataset drift share",
-                        "Share of a model's features flagged as drifted.",
-                        "percentunit",
-                        [
-                            Q(
-                                f"max by (model) (mlscope_dataset_drift_share_ratio{{{JIM}, {win}}})",
-                                "{{model}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        f"Fleet PSI and Jensen-Shannon ({fw})",
-                        "Drift per feature over all replicas, computed in PromQL from the bin counters.",
-                        "short",
-                        [
-                            Q(f'{rules.fleet_psi_rule(cfg)}{{model=~"$model"}}', "PSI {{model}} {{feature}}"),
-                            Q(
-                                f'{rules.fleet_jensenshannon_rule(cfg)}{{model=~"$model"}}',
-                                "JS {{model}} {{feature}}",
-                            ),
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Prediction distribution",
-                        "Predictions per second by output bin (stacked).",
-                        "short",
-                        [
-                            Q(
-                                f"sum by (model, output, bin) "
-                                f"(rate(mlscope_prediction_bin_total{{{JIM}}}{ri}))",
-                                "{{model}} {{output}}={{bin}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Prediction drift score",
-                        "Drift of each model output in the window, per method.",
-                        "short",
-                        [
-                            Q(
-                                f"max by (model, output, method) "
-                                f"(mlscope_prediction_drift_score{{{JIM}, {win}}})",
-                                "{{model}} {{output}} {{method}}",
-                            )
-                        ],
-                    ),
-                ],
-            ),
-            (
-                "Data quality and outliers",
-                [
-                    _panel(
-                        "timeseries",
-                        "Data-quality issues",
-                        "Input values with a problem per second, by feature and kind.",
-                        "short",
-                        [
-                            Q(
-                                f"sum by (model, feature, issue) "
-                                f"(rate(mlscope_data_quality_issues_total{{{JIM}}}{ri}))",
-                                "{{model}} {{feature}} {{issue}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Outlier share",
-                        "Share of rows whose outlier score is over the threshold.",
-                        "percentunit",
-                        [
-                            Q(
-                                f"sum by (model) (rate(mlscope_outliers_total{{{JIM}}}{ri})) "
-                                f"/ sum by (model) (rate(mlscope_rows_total{{{JIM}}}{ri}))",
-                                "{{model}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Rows ingested",
-                        "Prediction rows per second reaching the engine.",
-                        "short",
-                        [Q(f"sum by (model) (rate(mlscope_rows_total{{{JIM}}}{ri}))", "{{model}}")],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Events dropped",
-                        "Events dropped before the engine, by reason.",
-                        "short",
-                        [
-                            Q(
-                                f"sum by (model, reason) (rate(mlscope_events_dropped_total{{{JIM}}}{ri}))",
-                                "{{model}} {{reason}}",
-                            )
-                        ],
-                    ),
-                ],
-            ),
-            (
-                "Model quality",
-                [
-                    _panel(
-                        "timeseries",
-                        "Accuracy vs baseline",
-                        "Accuracy with labels, estimated accuracy without labels, and the validation "
-                        "baseline.",
-                        "percentunit",
-                        [
-                            Q(
-                                f'max by (model) (mlscope_model_quality{{{JIM}, metric="accuracy", {win}}})',
-                                "{{model}} accuracy",
-                            ),
-                            Q(
-                                f'max by (model) '
-                                f'(mlscope_model_estimated_quality{{{JIM}, metric="accuracy", {win}}})',
-                                "{{model}} estimated",
-                            ),
-                            Q(
-                                f'max by (model) '
-                                f'(mlscope_model_quality_reference{{{JIM}, metric="accuracy"}})',
-                                "{{model}} baseline",
-                            ),
-                            Q(f'{rules.accuracy_rule(cfg)}{{model=~"$model"}}',
-                              f"{{{{model}}}} fleet ({cfg.get('quality.recording_window')})"),
-                        ],
-                        w=24,
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Label delay",
-                        "Time from prediction to label, median and p90.",
-                        "s",
-                        [
-                            Q(
-                                f"histogram_quantile({q}, sum by (model, le) "
-                                f"(rate(mlscope_label_delay_seconds_bucket{{{JIM}}}{ri})))",
-                                f"{{{{model}}}} p{int(q * 100)}",
-                            )
-                            for q in (0.5, 0.9)
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Labels by outcome",
-                        "Labels received per second, by outcome of the join.",
-                        "short",
-                        [
-                            Q(
-                                f"sum by (model, outcome) (rate(mlscope_labels_total{{{JIM}}}{ri}))",
-                                "{{model}} {{outcome}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "table",
-                        "Root cause: drift contribution",
-                        "Each feature's share of the model's summed drift.",
-                        "percentunit",
-                        [
-                            Q(
-                                f"sort_desc(max by (model, feature) "
-                                f"(mlscope_feature_drift_contribution_ratio{{{JIM}, {win}}}))",
-                                instant=True,
-                                fmt="table",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "table",
-                        "Root cause: error attribution",
-                        "How much the error rate depends on each feature's bin.",
-                        "short",
-                        [
-                            Q(
-                                f"sort_desc(max by (model, feature) "
-                                f"(mlscope_feature_error_attribution{{{JIM}, {win}}}))",
-                                instant=True,
-                                fmt="table",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "stat",
-                        "Seconds since last compute",
-                        "Age of the sidecar's newest drift and quality figures.",
-                        "s",
-                        [
-                            Q(
-                                f"time() - max by (model) (mlscope_last_compute_timestamp_seconds{{{JIM}}})",
-                                "{{model}}",
-                            )
-                        ],
-                        w=24,
-                        h=4,
-                    ),
-                ],
-            ),
-        ],
-        extra_vars=(window_var,),
-    )
+    rows = [
+        ("Drift", _model_drift(cfg)),
+        ("Data quality and outliers", _model_data_quality()),
+        ("Model quality", _model_quality(cfg)),
+    ]
+    return _dashboard(cfg, "model", "mlscope / Model health",
+                      "Drift, data quality, outliers and model quality of the monitored models.", rows,
+                      extra_vars=(window_var,))
 
 
 def _option(value: str) -> Any:
@@ -586,193 +343,65 @@ def _option(value: str) -> Any:
     return VariableOption(selected=True, text=value, value=value)
 
 
-def resources(cfg: Config) -> dict[str, Any]:
-    ri = "[$__rate_interval]"
-    gpu = f"{{{JI}}}"
-    by_dev = "instance, gpu, name"
-    return _dashboard(
-        cfg,
-        "resources",
-        "mlscope / Resources",
-        "Host, serving process and GPU resources beside the model.",
-        [
-            (
-                "Host and process",
-                [
-                    _panel(
-                        "timeseries",
-                        "Host CPU utilisation",
-                        "Share of host CPU time not idle.",
-                        "percentunit",
-                        [
-                            Q(
-                                f"max by (instance) (mlscope_host_cpu_utilization_ratio{{{JI}}})",
-                                "{{instance}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Host memory",
-                        "Memory in use and available.",
-                        "bytes",
-                        [
-                            Q(
-                                f"max by (instance) (mlscope_host_memory_used_bytes{{{JI}}})",
-                                "{{instance}} used",
-                            ),
-                            Q(
-                                f"max by (instance) (mlscope_host_memory_available_bytes{{{JI}}})",
-                                "{{instance}} available",
-                            ),
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Serving process CPU",
-                        "CPU seconds per second of the watched process (cores).",
-                        "short",
-                        [
-                            Q(
-                                f"sum by (instance, process) "
-                                f"(rate(mlscope_process_cpu_seconds_total{{{JI}}}{ri}))",
-                                "{{instance}} {{process}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Serving process memory",
-                        "Resident memory of the watched process.",
-                        "bytes",
-                        [
-                            Q(
-                                f"max by (instance, process) (mlscope_process_resident_memory_bytes{{{JI}}})",
-                                "{{instance}} {{process}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Load average",
-                        "Host load average by period.",
-                        "short",
-                        [
-                            Q(
-                                f"max by (instance, period) (mlscope_host_load_average{{{JI}}})",
-                                "{{instance}} {{period}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "Disk and network",
-                        "Bytes per second read, written, received and sent.",
-                        "Bps",
-                        [
-                            Q(
-                                f"sum by (instance) (rate(mlscope_host_disk_read_bytes_total{{{JI}}}{ri}))",
-                                "{{instance}} disk read",
-                            ),
-                            Q(
-                                f"sum by (instance) "
-                                f"(rate(mlscope_host_disk_written_bytes_total{{{JI}}}{ri}))",
-                                "{{instance}} disk write",
-                            ),
-                            Q(
-                                f"sum by (instance) "
-                                f"(rate(mlscope_host_network_receive_bytes_total{{{JI}}}{ri}))",
-                                "{{instance}} rx",
-                            ),
-                            Q(
-                                f"sum by (instance) "
-                                f"(rate(mlscope_host_network_transmit_bytes_total{{{JI}}}{ri}))",
-                                "{{instance}} tx",
-                            ),
-                        ],
-                    ),
-                ],
-            ),
-            (
-                "GPU",
-                [
-                    _panel(
-                        "timeseries",
-                        "GPU utilisation",
-                        "Share of time a kernel ran, per device.",
-                        "percentunit",
-                        [
-                            Q(
-                                f"max by ({by_dev}) (mlscope_gpu_utilization_ratio{gpu})",
-                                "{{instance}} GPU {{gpu}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "GPU memory used",
-                        "Framebuffer memory in use as a share of the total, per device.",
-                        "percentunit",
-                        [
-                            Q(
-                                f"max by ({by_dev}) (mlscope_gpu_memory_used_bytes{gpu}) "
-                                f"/ max by ({by_dev}) (mlscope_gpu_memory_total_bytes{gpu})",
-                                "{{instance}} GPU {{gpu}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "GPU temperature",
-                        "Core temperature per device.",
-                        "celsius",
-                        [
-                            Q(
-                                f"max by ({by_dev}) (mlscope_gpu_temperature_celsius{gpu})",
-                                "{{instance}} GPU {{gpu}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "timeseries",
-                        "GPU power",
-                        "Power draw and limit per device.",
-                        "watt",
-                        [
-                            Q(
-                                f"max by ({by_dev}) (mlscope_gpu_power_watts{gpu})",
-                                "{{instance}} GPU {{gpu}} draw",
-                            ),
-                            Q(
-                                f"max by ({by_dev}) (mlscope_gpu_power_limit_watts{gpu})",
-                                "{{instance}} GPU {{gpu}} limit",
-                            ),
-                        ],
-                    ),
-                    _panel(
-                        "state-timeline",
-                        "GPU throttling",
-                        "1 while the clocks are held down, by reason.",
-                        "short",
-                        [
-                            Q(
-                                f"max by (instance, gpu, reason) (mlscope_gpu_throttle_active{gpu})",
-                                "{{instance}} GPU {{gpu}} {{reason}}",
-                            )
-                        ],
-                    ),
-                    _panel(
-                        "stat",
-                        "GPUs visible",
-                        "NVIDIA GPUs visible through NVML (0: no GPU or no driver).",
-                        "short",
-                        [Q(f"sum(mlscope_gpu_devices{gpu})")],
-                    ),
-                ],
-            ),
-        ],
-    )
+def _resources_host() -> list[Any]:
+    def host(metric: str, legend: str = "{{instance}}", by: str = "instance") -> Q:
+        return Q(f"max by ({by}) ({metric}{{{JI}}})", legend)
 
+    def rate(metric: str, legend: str, by: str = "instance") -> Q:
+        return Q(f"sum by ({by}) (rate({metric}{{{JI}}}{RI}))", legend)
+
+    return [
+        _series("Host CPU utilisation", "Share of host CPU time not idle.", "percentunit",
+                host("mlscope_host_cpu_utilization_ratio")),
+        _series("Host memory", "Memory in use and available.", "bytes",
+                host("mlscope_host_memory_used_bytes", "{{instance}} used"),
+                host("mlscope_host_memory_available_bytes", "{{instance}} available")),
+        _series("Serving process CPU", "CPU seconds per second of the watched process (cores).", "short",
+                rate("mlscope_process_cpu_seconds_total", "{{instance}} {{process}}", "instance, process")),
+        _series("Serving process memory", "Resident memory of the watched process.", "bytes",
+                host("mlscope_process_resident_memory_bytes", "{{instance}} {{process}}",
+                     "instance, process")),
+        _series("Load average", "Host load average by period.", "short",
+                host("mlscope_host_load_average", "{{instance}} {{period}}", "instance, period")),
+        _series("Disk and network", "Bytes per second read, written, received and sent.", "Bps",
+                rate("mlscope_host_disk_read_bytes_total", "{{instance}} disk read"),
+                rate("mlscope_host_disk_written_bytes_total", "{{instance}} disk write"),
+                rate("mlscope_host_network_receive_bytes_total", "{{instance}} rx"),
+                rate("mlscope_host_network_transmit_bytes_total", "{{instance}} tx")),
+    ]
+
+
+def _resources_gpu() -> list[Any]:
+    by_dev = "instance, gpu, name"
+
+    def dev(metric: str) -> str:
+        return f"max by ({by_dev}) ({metric}{{{JI}}})"
+
+    legend = "{{instance}} GPU {{gpu}}"
+    return [
+        _series("GPU utilisation", "Share of time a kernel ran, per device.", "percentunit",
+                Q(dev("mlscope_gpu_utilization_ratio"), legend)),
+        _series("GPU memory used", "Framebuffer memory in use as a share of the total, per device.",
+                "percentunit",
+                Q(f"{dev('mlscope_gpu_memory_used_bytes')} / {dev('mlscope_gpu_memory_total_bytes')}",
+                  legend)),
+        _series("GPU temperature", "Core temperature per device.", "celsius",
+                Q(dev("mlscope_gpu_temperature_celsius"), legend)),
+        _series("GPU power", "Power draw and limit per device.", "watt",
+                Q(dev("mlscope_gpu_power_watts"), f"{legend} draw"),
+                Q(dev("mlscope_gpu_power_limit_watts"), f"{legend} limit")),
+        _panel("state-timeline", "GPU throttling", "1 while the clocks are held down, by reason.", "short",
+               [Q(f"max by (instance, gpu, reason) (mlscope_gpu_throttle_active{{{JI}}})",
+                  f"{legend} {{{{reason}}}}")]),
+        _panel("stat", "GPUs visible", "NVIDIA GPUs visible through NVML (0: no GPU or no driver).", "short",
+               [Q(f"sum(mlscope_gpu_devices{{{JI}}})")]),
+    ]
+
+
+def resources(cfg: Config) -> dict[str, Any]:
+    rows = [("Host and process", _resources_host()), ("GPU", _resources_gpu())]
+    return _dashboard(cfg, "resources", "mlscope / Resources",
+                      "Host, serving process and GPU resources beside the model.", rows)
 
 def dashboards(cfg: Config) -> dict[str, dict[str, Any]]:
     """grafana/dashboards/<uid>.json -> dashboard model."""

@@ -27,7 +27,7 @@ from mlscope.engine.drift import DriftConfig, evaluate
 from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
-from mlscope.engine.report import DriftReport
+from mlscope.engine.report import ColumnDrift, DriftReport
 from mlscope.engine.windows import DEFAULT_WINDOWS, RingCounts, WindowSpec
 
 if TYPE_CHECKING:  # the quality module loads lazily (it imports pandas)
@@ -49,6 +49,35 @@ ISSUE_KINDS: tuple[str, ...] = (
 )
 _ISSUE_POS = {k: i for i, k in enumerate(ISSUE_KINDS)}
 _LE = tuple(f"{b:g}" for b in SCORE_BUCKETS) + ("+Inf",)
+
+
+#: The drift families one compute produces, in exposition order.
+_DRIFT_FAMILIES = (
+    "mlscope_feature_drift_score",
+    "mlscope_feature_drift_p_value",
+    "mlscope_feature_drift_detected",
+    "mlscope_dataset_drift_share_ratio",
+    "mlscope_dataset_drift_detected",
+    "mlscope_prediction_drift_score",
+    "mlscope_prediction_drift_p_value",
+    "mlscope_prediction_drift_detected",
+    "mlscope_window_rows",
+    "mlscope_feature_drift_contribution_ratio",
+)
+
+
+def _column_samples(
+    out: dict[str, list[Sample]], family: str, who: dict[str, str], c: ColumnDrift, w: str
+) -> None:
+    """The score, p-value and verdict samples of one feature or output (``family`` is their stem)."""
+    for suffix, values in (("_score", c.scores), ("_p_value", c.p_values)):
+        name = family + suffix
+        out[name] += [
+            Sample(name, Labels(**who, method=k, window=w), v) for k, v in values.items() if _finite(v)
+        ]
+    out[family + "_detected"].append(
+        Sample(family + "_detected", Labels(**who, window=w), 1.0 if c.drifted else 0.0)
+    )
 
 
 def _finite(v: float) -> bool:
@@ -343,109 +372,32 @@ class ModelEngine:
             return dict(self._reports)
 
     def _samples_for(self, reports: Mapping[str, DriftReport]) -> dict[str, list[Sample]]:
-        m = self.name
-        out: dict[str, list[Sample]] = {
-            k: []
-            for k in (
-                "mlscope_feature_drift_score",
-                "mlscope_feature_drift_p_value",
-                "mlscope_feature_drift_detected",
-                "mlscope_dataset_drift_share_ratio",
-                "mlscope_dataset_drift_detected",
-                "mlscope_prediction_drift_score",
-                "mlscope_prediction_drift_p_value",
-                "mlscope_prediction_drift_detected",
-                "mlscope_window_rows",
-                "mlscope_feature_drift_contribution_ratio",
-            )
-        }
-        score, pval, det = (
-            out["mlscope_feature_drift_score"],
-            out["mlscope_feature_drift_p_value"],
-            out["mlscope_feature_drift_detected"],
-        )
-        contrib = out["mlscope_feature_drift_contribution_ratio"]
+        out: dict[str, list[Sample]] = {name: [] for name in _DRIFT_FAMILIES}
         for w, rep in reports.items():
-            out["mlscope_window_rows"].append(
-                Sample("mlscope_window_rows", Labels(model=m, window=w), rep.n_rows)
-            )
-            rel: list[tuple[str, float]] = []
-            for c in rep.features:
-                for method, v in c.scores.items():
-                    if _finite(v):
-                        score.append(
-                            Sample(
-                                "mlscope_feature_drift_score",
-                                Labels(model=m, feature=c.name, method=method, window=w),
-                                v,
-                            )
-                        )
-                for method, v in c.p_values.items():
-                    if _finite(v):
-                        pval.append(
-                            Sample(
-                                "mlscope_feature_drift_p_value",
-                                Labels(model=m, feature=c.name, method=method, window=w),
-                                v,
-                            )
-                        )
-                det.append(
-                    Sample(
-                        "mlscope_feature_drift_detected",
-                        Labels(model=m, feature=c.name, window=w),
-                        1.0 if c.drifted else 0.0,
-                    )
-                )
-                if _finite(c.score) and c.threshold > 0:
-                    rel.append((c.name, c.score / c.threshold))
-            total = sum(v for _, v in rel)
-            if total > 0:
-                contrib += [
-                    Sample(
-                        "mlscope_feature_drift_contribution_ratio",
-                        Labels(model=m, feature=f, window=w),
-                        v / total,
-                    )
-                    for f, v in rel
-                ]
-            if _finite(rep.drift_share):
-                out["mlscope_dataset_drift_share_ratio"].append(
-                    Sample("mlscope_dataset_drift_share_ratio", Labels(model=m, window=w), rep.drift_share)
-                )
-            out["mlscope_dataset_drift_detected"].append(
-                Sample(
-                    "mlscope_dataset_drift_detected",
-                    Labels(model=m, window=w),
-                    1.0 if rep.dataset_drifted else 0.0,
-                )
-            )
-            for c in rep.outputs:
-                for method, v in c.scores.items():
-                    if _finite(v):
-                        out["mlscope_prediction_drift_score"].append(
-                            Sample(
-                                "mlscope_prediction_drift_score",
-                                Labels(model=m, output=c.name, method=method, window=w),
-                                v,
-                            )
-                        )
-                for method, v in c.p_values.items():
-                    if _finite(v):
-                        out["mlscope_prediction_drift_p_value"].append(
-                            Sample(
-                                "mlscope_prediction_drift_p_value",
-                                Labels(model=m, output=c.name, method=method, window=w),
-                                v,
-                            )
-                        )
-                out["mlscope_prediction_drift_detected"].append(
-                    Sample(
-                        "mlscope_prediction_drift_detected",
-                        Labels(model=m, output=c.name, window=w),
-                        1.0 if c.drifted else 0.0,
-                    )
-                )
+            self._window_samples(out, w, rep)
         return out
+
+    def _window_samples(self, out: dict[str, list[Sample]], w: str, rep: DriftReport) -> None:
+        m = self.name
+        per_window = Labels(model=m, window=w)
+        out["mlscope_window_rows"].append(Sample("mlscope_window_rows", per_window, rep.n_rows))
+        for c in rep.features:
+            _column_samples(out, "mlscope_feature_drift", {"model": m, "feature": c.name}, c, w)
+        # Each feature's share of the summed drift, in units of its own threshold.
+        rel = [(c.name, c.score / c.threshold) for c in rep.features if _finite(c.score) and c.threshold > 0]
+        total = sum(v for _, v in rel)
+        if total > 0:
+            name = "mlscope_feature_drift_contribution_ratio"
+            out[name] += [Sample(name, Labels(model=m, feature=f, window=w), v / total) for f, v in rel]
+        if _finite(rep.drift_share):
+            out["mlscope_dataset_drift_share_ratio"].append(
+                Sample("mlscope_dataset_drift_share_ratio", per_window, rep.drift_share)
+            )
+        out["mlscope_dataset_drift_detected"].append(
+            Sample("mlscope_dataset_drift_detected", per_window, 1.0 if rep.dataset_drifted else 0.0)
+        )
+        for c in rep.outputs:
+            _column_samples(out, "mlscope_prediction_drift", {"model": m, "output": c.name}, c, w)
 
     # -------------------------------------------------------------- collect
     def collect_into(self, fams: Families) -> None:
