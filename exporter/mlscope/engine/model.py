@@ -19,7 +19,7 @@ import numpy as np
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from mlscope.engine._families import Families, Labels
+from mlscope._families import Families, le_values
 from mlscope.engine.batch import Batch
 from mlscope.engine.binning import bin_batch
 from mlscope.engine.columnset import ColumnSet
@@ -45,7 +45,7 @@ ISSUE_KINDS: tuple[str, ...] = (
     "missing_feature",
 )
 _ISSUE_POS = {k: i for i, k in enumerate(ISSUE_KINDS)}
-_LE = tuple(f"{b:g}" for b in SCORE_BUCKETS) + ("+Inf",)
+_LE = le_values(SCORE_BUCKETS)
 
 
 def _finite(v: float) -> bool:
@@ -127,10 +127,10 @@ class ModelEngine:
         m = self.name
         p = self.profile
         self._feat_bin_labels = [
-            [Labels(model=m, feature=fp.name, bin=b) for b in fp.bin_labels] for fp in p.features
+            [dict(model=m, feature=fp.name, bin=b) for b in fp.bin_labels] for fp in p.features
         ]
         self._out_bin_labels = [
-            [Labels(model=m, output=op.name, bin=b) for b in op.bin_labels] for op in p.outputs
+            [dict(model=m, output=op.name, bin=b) for b in op.bin_labels] for op in p.outputs
         ]
         ref: dict[str, list[Sample]] = {
             "mlscope_feature_reference_ratio": [],
@@ -147,12 +147,12 @@ class ModelEngine:
             # The denominator of the shares above: the fleet PSI rules rebuild the
             # reference counts (share x rows) to smooth them exactly as the engine does.
             ref["mlscope_feature_reference_rows"].append(
-                Sample("mlscope_feature_reference_rows", Labels(model=m, feature=fp.name), float(fp.n_rows))
+                Sample("mlscope_feature_reference_rows", dict(model=m, feature=fp.name), float(fp.n_rows))
             )
             method, thr = self.config.method_for(fp.kind)
             ref["mlscope_feature_drift_threshold"].append(
                 Sample(
-                    "mlscope_feature_drift_threshold", Labels(model=m, feature=fp.name, method=method), thr
+                    "mlscope_feature_drift_threshold", dict(model=m, feature=fp.name, method=method), thr
                 )
             )
         for op, labels in zip(p.outputs, self._out_bin_labels, strict=True):
@@ -164,17 +164,17 @@ class ModelEngine:
         ref["mlscope_profile_info"] = [
             Sample(
                 "mlscope_profile_info",
-                Labels(model=m, profile_version=str(VERSION), profile_hash=self.profile_hash),
+                dict(model=m, profile_version=str(VERSION), profile_hash=self.profile_hash),
                 1.0,
             )
         ]
         self._static = ref
         self._issue_labels = [
-            [(_ISSUE_POS[k], Labels(model=m, feature=fp.name, issue=k)) for k in fp.issues]
+            [(_ISSUE_POS[k], dict(model=m, feature=fp.name, issue=k)) for k in fp.issues]
             for fp in p.features
         ]
-        self._model_label = Labels(model=m)
-        self._le_labels = [Labels(model=m, le=le) for le in _LE]
+        self._model_label = dict(model=m)
+        self._le_labels = [dict(model=m, le=le) for le in _LE]
 
     def _make_tracker(self) -> Any:
         try:
@@ -362,7 +362,7 @@ class ModelEngine:
         contrib = out["mlscope_feature_drift_contribution_ratio"]
         for w, rep in reports.items():
             out["mlscope_window_rows"].append(
-                Sample("mlscope_window_rows", Labels(model=m, window=w), rep.n_rows)
+                Sample("mlscope_window_rows", dict(model=m, window=w), rep.n_rows)
             )
             rel: list[tuple[str, float]] = []
             for c in rep.features:
@@ -371,7 +371,7 @@ class ModelEngine:
                         score.append(
                             Sample(
                                 "mlscope_feature_drift_score",
-                                Labels(model=m, feature=c.name, method=method, window=w),
+                                dict(model=m, feature=c.name, method=method, window=w),
                                 v,
                             )
                         )
@@ -380,14 +380,14 @@ class ModelEngine:
                         pval.append(
                             Sample(
                                 "mlscope_feature_drift_p_value",
-                                Labels(model=m, feature=c.name, method=method, window=w),
+                                dict(model=m, feature=c.name, method=method, window=w),
                                 v,
                             )
                         )
                 det.append(
                     Sample(
                         "mlscope_feature_drift_detected",
-                        Labels(model=m, feature=c.name, window=w),
+                        dict(model=m, feature=c.name, window=w),
                         1.0 if c.drifted else 0.0,
                     )
                 )
@@ -398,19 +398,19 @@ class ModelEngine:
                 contrib += [
                     Sample(
                         "mlscope_feature_drift_contribution_ratio",
-                        Labels(model=m, feature=f, window=w),
+                        dict(model=m, feature=f, window=w),
                         v / total,
                     )
                     for f, v in rel
                 ]
             if _finite(rep.drift_share):
                 out["mlscope_dataset_drift_share_ratio"].append(
-                    Sample("mlscope_dataset_drift_share_ratio", Labels(model=m, window=w), rep.drift_share)
+                    Sample("mlscope_dataset_drift_share_ratio", dict(model=m, window=w), rep.drift_share)
                 )
             out["mlscope_dataset_drift_detected"].append(
                 Sample(
                     "mlscope_dataset_drift_detected",
-                    Labels(model=m, window=w),
+                    dict(model=m, window=w),
                     1.0 if rep.dataset_drifted else 0.0,
                 )
             )
@@ -420,7 +420,7 @@ class ModelEngine:
                         out["mlscope_prediction_drift_score"].append(
                             Sample(
                                 "mlscope_prediction_drift_score",
-                                Labels(model=m, output=c.name, method=method, window=w),
+                                dict(model=m, output=c.name, method=method, window=w),
                                 v,
                             )
                         )
@@ -429,14 +429,14 @@ class ModelEngine:
                         out["mlscope_prediction_drift_p_value"].append(
                             Sample(
                                 "mlscope_prediction_drift_p_value",
-                                Labels(model=m, output=c.name, method=method, window=w),
+                                dict(model=m, output=c.name, method=method, window=w),
                                 v,
                             )
                         )
                 out["mlscope_prediction_drift_detected"].append(
                     Sample(
                         "mlscope_prediction_drift_detected",
-                        Labels(model=m, output=c.name, window=w),
+                        dict(model=m, output=c.name, window=w),
                         1.0 if c.drifted else 0.0,
                     )
                 )

@@ -22,12 +22,11 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
 from prometheus_client.samples import Exemplar
-from prometheus_client.utils import floatToGoString
 
-from mlscope import catalogue
+from mlscope import _families, catalogue
+from mlscope._families import internal_errors_counter
 from mlscope.errors import ConfigError
 
 # OpenTelemetry's default explicit bucket boundaries for http.server.request.duration
@@ -64,6 +63,14 @@ FOLD_AT = 1024
 # are looked up without caching). Routes x methods x statuses stay far below it in practice.
 _CHILD_CACHE_MAX = 20_000
 
+# The catalogued families of the HTTP server conventions, in the order HttpMetrics unpacks
+# them: duration, in flight, request size, response size, time to first byte.
+_HTTP_FAMILIES: tuple[str, str, str, str, str] = (
+    catalogue.HTTP_REQUEST_DURATION, "http_server_active_requests",
+    "http_server_request_body_size_bytes", "http_server_response_body_size_bytes",
+    "http_server_time_to_first_byte_seconds",
+)
+
 _log = logging.getLogger("mlscope.middleware")
 
 
@@ -75,29 +82,6 @@ def _validate_buckets(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
     if not out or any(b <= 0 for b in out) or list(out) != sorted(set(out)):
         raise ConfigError(f"'{name}' must be positive and strictly increasing (got {buckets!r})")
     return out
-
-
-def _existing(registry: CollectorRegistry, base_name: str) -> Any:
-    # prometheus_client offers no public lookup; a family registered by another mlscope
-    # component (the Monitor also counts internal errors) is reused instead of failing.
-    mapping = getattr(registry, "_names_to_collectors", {})
-    return mapping.get(base_name)
-
-
-def internal_errors_counter(registry: CollectorRegistry | None) -> Counter:
-    """Return the ``mlscope_internal_errors_total`` family of ``registry``, creating it once."""
-    s = catalogue.spec("mlscope_internal_errors_total")
-    if registry is not None:
-        found = _existing(registry, s.base_name)
-        if isinstance(found, Counter):
-            return found
-    try:
-        return Counter(s.base_name, s.help, s.labels, registry=registry)
-    except ValueError:
-        found = _existing(registry, s.base_name) if registry is not None else None
-        if isinstance(found, Counter):
-            return found
-        return Counter(s.base_name, s.help, s.labels, registry=None)
 
 
 class SpanExemplars:
@@ -204,10 +188,7 @@ class HttpMetrics:
         self.buckets = _validate_buckets("buckets", buckets)
         self.group_status_codes = group_status_codes
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-        self.specs = tuple(catalogue.spec(n) for n in (
-            "http_server_request_duration_seconds", "http_server_active_requests",
-            "http_server_request_body_size_bytes", "http_server_response_body_size_bytes",
-            "http_server_time_to_first_byte_seconds"))
+        self.names = _HTTP_FAMILIES
         self.internal_errors = internal_errors_counter(registry)
         self.middleware_errors = self.internal_errors.labels("middleware")
         self.hook_errors = self.internal_errors.labels("monitor_hook")
@@ -246,16 +227,14 @@ class HttpMetrics:
             registry.register(_LocalCollector(self))
 
     def _init_multiprocess(self, registry: CollectorRegistry) -> None:
-        d, a, rq, rs, t = self.specs
-        self._mp_duration = Histogram(d.base_name, d.help, d.labels, registry=registry, buckets=self.buckets)
+        d, a, rq, rs, t = self.names
+        made = _families.registered
+        self._mp_duration = made(Histogram, d, registry, buckets=self.buckets)
         # livesum: a dead worker's in-flight count disappears with it.
-        self._mp_active = Gauge(a.base_name, a.help, a.labels, registry=registry,
-                                multiprocess_mode="livesum")
-        self._mp_request = Histogram(rq.base_name, rq.help, rq.labels, registry=registry,
-                                     buckets=SIZE_BUCKETS)
-        self._mp_response = Histogram(rs.base_name, rs.help, rs.labels, registry=registry,
-                                      buckets=SIZE_BUCKETS)
-        self._mp_ttfb = Histogram(t.base_name, t.help, t.labels, registry=registry, buckets=self.buckets)
+        self._mp_active = made(Gauge, a, registry, multiprocess_mode="livesum")
+        self._mp_request = made(Histogram, rq, registry, buckets=SIZE_BUCKETS)
+        self._mp_response = made(Histogram, rs, registry, buckets=SIZE_BUCKETS)
+        self._mp_ttfb = made(Histogram, t, registry, buckets=self.buckets)
         self._mp_active_children = {m: self._mp_active.labels(m) for m in self._finished}
 
     def contained(self) -> None:
@@ -567,7 +546,7 @@ def _count_value(counter: itertools.count[int]) -> int:
     return int(repr(counter)[6:-1])
 
 
-def _cumulative(bounds: Sequence[str], counts: list[int],
+def _cumulative(bounds: tuple[str, ...], counts: list[int],
                 exemplars: list[Exemplar | None] | None = None) -> list[Any]:
     out: list[Any] = []
     acc = 0
@@ -583,26 +562,19 @@ class _LocalCollector:
 
     def __init__(self, metrics: HttpMetrics) -> None:
         self._m = metrics
-        go = floatToGoString  # the same "le" spelling prometheus_client's own histograms use
-        self._time_le = [go(b) for b in metrics.buckets] + ["+Inf"]  # type: ignore[no-untyped-call]
-        self._size_le = [go(b) for b in SIZE_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
+        self._time_le = _families.le_values(metrics.buckets)
+        self._size_le = _families.le_values(SIZE_BUCKETS)
 
     def describe(self) -> list[Any]:
         # Names known before the first scrape, so a second registration fails early
         # (what prometheus_client does for its own metrics).
-        d, a, rq, rs, t = self._m.specs
-        return [HistogramMetricFamily(d.name, d.help), GaugeMetricFamily(a.name, a.help),
-                HistogramMetricFamily(rq.name, rq.help), HistogramMetricFamily(rs.name, rs.help),
-                HistogramMetricFamily(t.name, t.help)]
+        return [_families.family(name) for name in self._m.names]
 
     def collect(self) -> Iterable[Any]:
-        d, a, rq, rs, t = self._m.specs
+        d, a, rq, rs, t = self._m.names
         active, cells = self._m.snapshot()
-        fd = HistogramMetricFamily(d.name, d.help, labels=d.labels)
-        fa = GaugeMetricFamily(a.name, a.help, labels=a.labels)
-        fq = HistogramMetricFamily(rq.name, rq.help, labels=rq.labels)
-        fr = HistogramMetricFamily(rs.name, rs.help, labels=rs.labels)
-        ft = HistogramMetricFamily(t.name, t.help, labels=t.labels)
+        fd, fq, fr, ft = (_families.histogram(name) for name in (d, rq, rs, t))
+        fa = _families.gauge(a)
         for method, n in active.items():  # all 10 values always: no series come and go
             fa.add_metric([method], float(n))
         time_le, size_le = self._time_le, self._size_le
