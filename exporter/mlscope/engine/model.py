@@ -179,8 +179,6 @@ class ModelEngine:
     def _make_tracker(self) -> Any:
         try:
             from mlscope.engine.performance import QualityTracker
-        except ImportError:
-            return None
         except Exception:  # a broken module must not take drift monitoring down with it
             log.exception("mlscope.engine.performance failed to import; model quality disabled")
             self.internal_errors += 1

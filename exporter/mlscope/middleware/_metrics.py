@@ -139,13 +139,6 @@ class SpanExemplars:
         return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
 
 
-def _trace_exemplar_source() -> SpanExemplars | None:
-    try:
-        return SpanExemplars()
-    except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
-        return None
-
-
 class _Cell:
     """Counts of one label set, kept as plain numbers; rendered at scrape time.
 
@@ -194,7 +187,7 @@ class HttpMetrics:
         self.middleware_errors = self.internal_errors.labels("middleware")
         self.hook_errors = self.internal_errors.labels("monitor_hook")
         # Exemplars are not stored by prometheus_client in multi-process mode.
-        self.exemplar = _trace_exemplar_source() if exemplars and not self.multiprocess_dir else None
+        self.exemplar = SpanExemplars() if exemplars and not self.multiprocess_dir else None
         self._methods = {m: m for m in KNOWN_METHODS}
         self._status_labels: dict[int, str] = {}
         for code in range(100, 600):
