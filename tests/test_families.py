@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.samples import Sample
@@ -56,3 +58,17 @@ def test_components_of_one_registry_share_the_internal_errors_family() -> None:
     assert text.count("# TYPE mlscope_internal_errors_total counter") == 1
     assert 'mlscope_internal_errors_total{component="middleware"} 1.0' in text
     assert 'mlscope_internal_errors_total{component="predlog"} 2.0' in text
+
+
+def test_buckets_from_per_bucket_counts_are_what_a_prometheus_client_histogram_exposes() -> None:
+    bounds = (0.1, 0.5, 1.0)
+    values = [0.05, 0.1, 0.3, 0.7, 0.7, 2.0, 9.0]
+    reg = CollectorRegistry()
+    h = Histogram("h", "A histogram.", registry=reg, buckets=bounds)
+    per_bucket = [0] * (len(bounds) + 1)
+    for v in values:
+        h.observe(v)
+        per_bucket[bisect_left(bounds, v)] += 1  # le is inclusive: 0.1 counts in "0.1"
+    (fam,) = list(reg.collect())
+    own = [(s.labels["le"], s.value) for s in fam.samples if s.name == "h_bucket"]
+    assert _families.buckets(_families.le_values(bounds), per_bucket) == own

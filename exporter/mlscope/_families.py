@@ -12,12 +12,13 @@ help or labels:
   ``Histogram``) registered in a registry, and :func:`internal_errors_counter`, the one
   family several mlscope components share;
 - :func:`le_values`: the ``le`` label values of histogram bounds, spelled as
-  prometheus_client spells its own.
+  prometheus_client spells its own, and :func:`buckets`, cumulative buckets from
+  per-bucket counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter
@@ -27,7 +28,7 @@ from prometheus_client.metrics_core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.samples import Sample
+from prometheus_client.samples import Exemplar, Sample
 from prometheus_client.utils import floatToGoString
 
 from mlscope import catalogue
@@ -79,6 +80,23 @@ def histogram(name: str) -> HistogramMetricFamily:
 def le_values(bounds: Iterable[float]) -> tuple[str, ...]:
     """The ``le`` label values of a histogram's upper bounds, ``"+Inf"`` last."""
     return (*(_go_float(b) for b in bounds), "+Inf")
+
+
+def buckets(le: Sequence[str], counts: Sequence[int],
+            exemplars: Sequence[Exemplar | None] | None = None) -> list[Any]:
+    """``HistogramMetricFamily.add_metric`` buckets from per-bucket counts (``+Inf`` last).
+
+    ``le`` is :func:`le_values` of the bounds; ``counts[i]`` counts the values in bucket
+    ``i`` alone; the result is cumulative, as Prometheus histograms are, each bucket with
+    its exemplar where ``exemplars`` has one.
+    """
+    out: list[Any] = []
+    acc = 0
+    for i, bound in enumerate(le):
+        acc += counts[i]
+        ex = exemplars[i] if exemplars is not None else None
+        out.append((bound, float(acc), ex) if ex is not None else (bound, float(acc)))
+    return out
 
 
 class Families:

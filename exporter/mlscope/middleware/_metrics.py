@@ -513,17 +513,6 @@ def _count_value(counter: itertools.count[int]) -> int:
     return int(repr(counter)[6:-1])
 
 
-def _cumulative(bounds: tuple[str, ...], counts: list[int],
-                exemplars: list[Exemplar | None] | None = None) -> list[Any]:
-    out: list[Any] = []
-    acc = 0
-    for i, le in enumerate(bounds):
-        acc += counts[i]
-        ex = exemplars[i] if exemplars is not None else None
-        out.append((le, float(acc), ex) if ex is not None else (le, float(acc)))
-    return out
-
-
 class _LocalCollector:
     """Builds the HTTP families from :class:`HttpMetrics`' counters when scraped."""
 
@@ -546,11 +535,11 @@ class _LocalCollector:
             fa.add_metric([method], float(n))
         time_le, size_le = self._time_le, self._size_le
         for c, dc, ds, qc, qs, rc, rsum, tc, ts, ex in cells:
-            fd.add_metric([*c.labels, c.error_type], _cumulative(time_le, dc, ex), ds)
-            fq.add_metric(list(c.labels), _cumulative(size_le, qc), qs)
-            fr.add_metric(list(c.labels), _cumulative(size_le, rc), rsum)
+            fd.add_metric([*c.labels, c.error_type], _families.buckets(time_le, dc, ex), ds)
+            fq.add_metric(list(c.labels), _families.buckets(size_le, qc), qs)
+            fr.add_metric(list(c.labels), _families.buckets(size_le, rc), rsum)
             if any(tc):
-                ft.add_metric(list(c.labels), _cumulative(time_le, tc), ts)
+                ft.add_metric(list(c.labels), _families.buckets(time_le, tc), ts)
         return [fd, fa, fq, fr, ft]
 
 
