@@ -166,7 +166,7 @@ class _Cell:
 class HttpMetrics:
     """The HTTP families of one registry and the cache of their label sets.
 
-    Two stores behind one interface (:meth:`begin`, :meth:`cell`, :meth:`end`):
+    Two stores behind one interface (:meth:`begin`, :meth:`cell`, :attr:`record`):
 
     - single process (the default): plain Python counters per label set, one lock
       acquisition per request, families built by a collector at scrape time. This is what
@@ -201,7 +201,7 @@ class HttpMetrics:
         self._logged = False
         # In flight = started - finished. "started" is an itertools.count per method: its
         # next() is one atomic C call, so begin() needs no lock; "finished" is bumped under
-        # the lock end() takes anyway.
+        # the lock the fold takes anyway.
         self._finished: dict[str, int] = {m: 0 for m in (*KNOWN_METHODS, OTHER_METHOD)}
         self._started = {m: itertools.count() for m in self._finished}
         # What the middleware calls when a request starts, per method: a C-level callable
@@ -423,7 +423,7 @@ class HttpMetrics:
             cell.exemplars[bucket] = exemplar
 
     def abandon(self, method: str) -> None:
-        """Undo :meth:`begin` for a request whose :meth:`end` could not run."""
+        """Undo :meth:`begin` for a request whose :attr:`record` could not run."""
         if self.multiprocess_dir:
             self._mp_active_children[method].dec()
             return
