@@ -24,6 +24,17 @@ def require_binary(name: str) -> str:
     raise AssertionError("unreachable")
 
 
+def require_cpus(n: int, why: str) -> None:
+    """Fail in CI, skip locally, when this process may run on fewer than ``n`` CPUs."""
+    have = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if have >= n:
+        return
+    msg = f"needs {n}+ CPUs ({why}); this process may use {have}"
+    if IN_CI:
+        pytest.fail(msg + " -- CI runners have 2 cores, so this is required when CI=true")
+    pytest.skip(msg)
+
+
 @pytest.fixture(scope="session")
 def promtool() -> str:
     return require_binary("promtool")
@@ -42,3 +53,9 @@ def alertmanager_bin() -> str:
 @pytest.fixture(scope="session")
 def amtool() -> str:
     return require_binary("amtool")
+
+
+@pytest.fixture(scope="session")
+def openssl() -> str:
+    """The openssl CLI, which makes the self-signed certificates of the TLS tests."""
+    return require_binary("openssl")

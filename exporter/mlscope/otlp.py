@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol, cast
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
+from mlscope import catalogue
 from mlscope._version import __version__
 from mlscope.errors import ConfigError
 
@@ -55,12 +56,16 @@ _UNITS: tuple[tuple[str, str], ...] = (
     ("hertz", "Hz"),
 )
 
-# OpenTelemetry HTTP semantic conventions (v1.26 stable): Prometheus name -> (OTel name, unit).
+# OpenTelemetry HTTP semantic conventions (v1.26 stable): catalogued Prometheus name ->
+# (OTel name, unit). spec() fails at import for a name the catalogue no longer has.
 _SEMCONV: dict[str, tuple[str, str]] = {
-    "http_server_request_duration_seconds": ("http.server.request.duration", "s"),
-    "http_server_active_requests": ("http.server.active_requests", "{request}"),
-    "http_server_request_body_size_bytes": ("http.server.request.body.size", "By"),
-    "http_server_response_body_size_bytes": ("http.server.response.body.size", "By"),
+    catalogue.spec(name).name: otel
+    for name, otel in (
+        (catalogue.HTTP_REQUEST_DURATION, ("http.server.request.duration", "s")),
+        ("http_server_active_requests", ("http.server.active_requests", "{request}")),
+        ("http_server_request_body_size_bytes", ("http.server.request.body.size", "By")),
+        ("http_server_response_body_size_bytes", ("http.server.response.body.size", "By")),
+    )
 }
 
 

@@ -347,17 +347,9 @@ class PredictionLog:
             return errors_counter.labels(component="predlog")
         if registry is None:
             return None
-        from prometheus_client import Counter
+        from mlscope._families import internal_errors_counter
 
-        from mlscope import catalogue
-
-        s = catalogue.spec("mlscope_internal_errors_total")
-        # Another mlscope component (Monitor, sidecar, middleware) may own the family in
-        # this registry already; reuse it instead of failing on a duplicate name.
-        found = getattr(registry, "_names_to_collectors", {}).get(s.base_name)
-        if found is None:
-            found = Counter(s.base_name, s.help, list(s.labels), registry=registry)
-        return found.labels(component="predlog")
+        return internal_errors_counter(registry).labels(component="predlog")
 
     def _fail(self, kind: str, exc: BaseException) -> None:
         try:

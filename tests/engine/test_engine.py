@@ -15,10 +15,10 @@ from prometheus_client.metrics_core import Metric
 from mlscope import catalogue
 from mlscope.engine.batch import batch_from_data, batch_from_records
 from mlscope.engine.engine import Engine
-from mlscope.engine.exposition import render_text
 from mlscope.engine.model import ModelEngine, WindowSpec
 from mlscope.engine.profile import Profile
 from mlscope.errors import InputError
+from mlscope.sidecar.exposition import Renderer
 
 T0 = 1_764_000_000.0
 
@@ -139,8 +139,8 @@ def test_collect_exposes_catalogued_families_that_promtool_accepts(profile: Prof
     out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
     # promtool exits 0 and prints nothing for a clean exposition (lint warnings exit 3).
     assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
-    # The fast renderer writes exactly what prometheus_client writes.
-    assert render_text(reg.collect()) == text
+    # The sidecar's renderer writes exactly what prometheus_client writes.
+    assert Renderer(reg).render() == text
 
 
 def test_bad_input_is_counted_never_raised(profile: Profile) -> None:
@@ -344,7 +344,7 @@ def test_arbitrary_json_records_never_raise(profile: Profile) -> None:
         before = _value(_by_name(eng.collect())["mlscope_rows"], "mlscope_rows_total")
         eng.ingest(batch, T0)
         eng.compute(T0)
-        render_text(eng.collect())
+        assert Renderer(eng).render()  # whatever bad input did, the families still render
         assert _value(_by_name(eng.collect())["mlscope_rows"], "mlscope_rows_total") == before + batch.n_rows
 
     check()

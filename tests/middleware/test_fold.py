@@ -1,7 +1,8 @@
 """The deferred count (``HttpMetrics.fold``): what the WSGI hot path appends unconverted
-(status lines, ``CONTENT_LENGTH`` strings, clock readings) must count exactly as
-:meth:`HttpMetrics.record` counts the converted values; the pending list stays bounded;
-and no request is lost or counted twice while threads serve and a scraper folds."""
+(status lines, ``CONTENT_LENGTH`` strings, clock readings) must count exactly as the
+per-request oracle (``tests/middleware/_oracle.py``) counts the converted values; the
+pending list stays bounded; and no request is lost or counted twice while threads serve
+and a scraper folds."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 import mlscope
 from mlscope.middleware._metrics import FOLD_AT, OTEL_DURATION_BUCKETS, HttpMetrics
 from tests.middleware import _scrape
+from tests.middleware._oracle import record_per_request
 
 # Raw entries as the WSGI middleware appends them, and the record() call each means:
 # (method, route, status line, error, CONTENT_LENGTH, start, first byte, end, bytes, exemplar)
@@ -50,7 +52,7 @@ def test_raw_wsgi_entries_fold_to_what_record_counts() -> None:
         folded.begin(raw[0])
         folded._pending.append(raw)
         reference.begin(call[0])
-        HttpMetrics.record(reference, *call)
+        record_per_request(reference, *call)
     a, b = _lines(folded), _lines(reference)
     assert len(a) == len(b)
     for x, y in zip(a, b, strict=True):

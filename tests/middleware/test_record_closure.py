@@ -1,12 +1,12 @@
-"""``HttpMetrics.record`` (the method) and the closure the single-process store installs in
-its place (``_local_record``: the request appends, the fold counts) must count exactly
-alike."""
+"""The single-process ``HttpMetrics.record`` (``_local_record``: the request appends, the
+fold counts) must count exactly as the per-request oracle (``tests/middleware/_oracle.py``)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mlscope.middleware._metrics import OTEL_DURATION_BUCKETS, HttpMetrics
+from tests.middleware._oracle import record_per_request
 
 # method, route, status, error, duration, request bytes, response bytes, ttfb, exemplar
 CALLS = [
@@ -28,14 +28,14 @@ def _exposition(m: HttpMetrics) -> list[bytes]:
     return [line for line in generate_latest(m.registry).splitlines() if b"_created" not in line]
 
 
-def test_the_closure_counts_like_the_method() -> None:
+def test_the_closure_counts_like_the_per_request_oracle() -> None:
     fast, slow = _store(), _store()
     assert "record" in vars(fast)  # the closure is installed on the instance
     for call in CALLS:
         for m in (fast, slow):
             m.begin(call[0])
         fast.record(*call)
-        HttpMetrics.record(slow, *call)
+        record_per_request(slow, *call)
     assert _exposition(fast) == _exposition(slow)
     fast_cells = {c.labels + (c.error_type,): c for c, *_ in fast.snapshot()[1]}
     slow_cells = {c.labels + (c.error_type,): c for c, *_ in slow.snapshot()[1]}

@@ -88,15 +88,15 @@ def sidecar(
 
 
 def self_signed_cert(
-    tmp: Path, *, key_name: str = "server.key", crt_name: str = "server.crt"
+    tmp: Path, openssl: str, *, key_name: str = "server.key", crt_name: str = "server.crt"
 ) -> tuple[Path, Path]:
-    """Make a one-day self-signed certificate for 127.0.0.1 with the openssl CLI."""
+    """Make a one-day self-signed certificate for 127.0.0.1 with the ``openssl`` CLI given."""
     import subprocess
 
     key, crt = tmp / key_name, tmp / crt_name
     subprocess.run(
         [
-            "openssl",
+            openssl,
             "req",
             "-x509",
             "-newkey",

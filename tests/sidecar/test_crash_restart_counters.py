@@ -16,9 +16,6 @@ before the crash count once, the N rows are not counted again, and the L rows ac
 after B's last scrape went down with B, counted nowhere (neither in the counters nor in the
 windows: they were never snapshotted). C's window drift equals the offline comparison of
 the N + K rows it holds.
-
-A format 1 snapshot (counters included) still restores its windows; its counters are
-ignored, with one log line.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 import pytest
 
@@ -157,30 +153,3 @@ def test_crash_and_restart_with_snapshot_counts_every_scraped_event_once(
     )
     assert got == pytest.approx(offline.score, rel=1e-9, abs=1e-12)
     assert got != pytest.approx(without.score, rel=1e-3)  # the pre-crash rows do matter
-
-
-def test_format_1_snapshot_restores_windows_and_ignores_its_counters(tmp_path: Path) -> None:
-    profile = make_profile(tmp_path / "ref.json")
-    snap = tmp_path / "snapshot.json"
-    args = ("--profile", str(profile), "--snapshot", str(snap))
-    with sidecar(tmp_path, *args) as a:
-        assert post(a.url + "/v1/events", ndjson(_rows(40, 0, "pro")))[0] == 200
-        a.proc.proc.send_signal(signal.SIGTERM)
-        assert a.proc.proc.wait(20) in (0, -signal.SIGTERM)
-    payload = orjson.loads(snap.read_bytes())
-    assert payload["format"] == 2 and set(payload["state"]) == {"engine"}
-    model = payload["state"]["engine"]["models"]["churn"]
-    assert not {"totals", "issues", "unexpected", "outlier"} & set(model)  # window state only
-    # What format 1 also carried: the sidecar's and the engine's counters.
-    width = len(model["windows"][0]["counts"][0])
-    payload["format"] = 1
-    payload["state"]["ingest_events"] = {"churn": 40}
-    model["totals"] = [40] * width
-    snap.write_bytes(orjson.dumps(payload))
-    with sidecar(tmp_path, *args, env={"MLSCOPE_COMPUTE_INTERVAL_S": "0.2"}) as b:
-        text = metrics(b.url)
-        assert value(text, "mlscope_rows_total", model="churn") == 0
-        assert value(text, "mlscope_ingest_events_total", model="churn") == 0
-        assert value(text, "mlscope_feature_bin_total", model="churn", feature="plan", bin="pro") == 0
-        _wait(lambda: _window_rows(b.url) == 40, "the format 1 snapshot's window (40 rows)")
-        assert b.log().count("counters are ignored") == 1

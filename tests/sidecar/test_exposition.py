@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 from mlscope.sidecar.config import SidecarConfig
 from mlscope.sidecar.exposition import Renderer
@@ -55,3 +58,38 @@ def test_escaping_special_values_and_label_dicts_that_change(tmp_path: Path) -> 
     assert r.render() == generate_latest(reg)
     # the cache holds one generation: exactly the samples of the last scrape
     assert len(r._cache) == sum(len(m.samples) for m in reg.collect())
+
+
+class _Fixed:
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics
+
+
+def test_odd_values_and_label_dicts_shared_between_samples_render_as_generate_latest() -> None:
+    # Families as the engine builds them: samples appended directly, ints and bools among
+    # the values, one label dict shared by several samples (the prefix cache's key).
+    values = [0, 1, 999_999, 1_000_000, 123_456_789, -5, 0.1, 1e-9, 1234567.5, -1e12, 2.0**60,
+              math.inf, -math.inf, math.nan, True]
+    g = Metric("odd_values", "Help with a \\ backslash\nand a newline.", "gauge")
+    for i, v in enumerate(values):
+        g.samples.append(Sample("odd_values", {"z": f"v{i}", "a": 'quote " back \\ nl \n'}, v))
+    c = Metric("things", "Things counted.", "counter")
+    shared = {"model": "m", "feature": "é ü"}
+    c.samples += [Sample("things_total", shared, 3), Sample("things_total", shared, 4)]
+    c.samples.append(Sample("things_total", {}, 7))
+    h = Metric("lat", "Latency.", "histogram")
+    h.samples += [
+        Sample("lat_bucket", {"le": "0.5"}, 1),
+        Sample("lat_bucket", {"le": "+Inf"}, 2),
+        Sample("lat_count", {}, 2),
+        Sample("lat_sum", {}, 0.7),
+    ]
+    reg = CollectorRegistry()
+    reg.register(_Fixed([g, c, h]))
+    r = Renderer(reg)
+    first = r.render()
+    assert first == generate_latest(reg)
+    assert r.render() == first  # the cached prefixes render the same

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import signal
 import ssl
 import time
@@ -179,10 +178,9 @@ def test_ingest_token_and_basic_auth_are_enforced(tmp_path: Path) -> None:
         assert value(metrics(sc.url, headers=good), "mlscope_ingest_events_total", model="churn") == 3
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI needed to make a test certificate")
-def test_tls_from_web_config(tmp_path: Path) -> None:
+def test_tls_from_web_config(tmp_path: Path, openssl: str) -> None:
     profile = make_profile(tmp_path / "ref.json")
-    self_signed_cert(tmp_path, key_name="k.pem", crt_name="c.pem")
+    self_signed_cert(tmp_path, openssl, key_name="k.pem", crt_name="c.pem")
     (tmp_path / "web.yml").write_text("tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n")
     with sidecar(
         tmp_path, "--profile", str(profile), "--web-config", str(tmp_path / "web.yml"), scheme="https"

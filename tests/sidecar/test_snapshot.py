@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +30,16 @@ def test_failed_write_keeps_the_old_snapshot(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["snap.json"]
 
 
+_ONLY_2 = r"'format' must be 2, the only format this mlscope reads"
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [
         (b"{torn", "not valid JSON"),
-        (b'{"format": 99, "state": {}}', r"'format' must be one of \(1, 2\) \(got 99\)"),
+        (b'{"format": 99, "state": {}}', _ONLY_2 + r" \(got 99\)"),
+        # Format 1 (window state plus counters) came before any release: refused like any other.
+        (b'{"format": 1, "state": {"engine": {}}}', r"snap\.json': " + _ONLY_2 + r" \(got 1\)"),
         (b'{"format": true, "state": {}}', "got True"),
         (b'{"format": 2, "state": []}', "'state' must be an object"),
     ],
@@ -45,19 +49,3 @@ def test_bad_snapshot_is_refused_with_reason(tmp_path: Path, content: bytes, mat
     path.write_bytes(content)
     with pytest.raises(SnapshotError, match=match):
         read_snapshot(path)
-
-
-def test_format_1_snapshot_loads_and_says_once_that_its_counters_are_ignored(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = tmp_path / "snap.json"
-    path.write_bytes(b'{"format": 1, "written_at": 0, "state": {"ingest_events": {"m": 5}, "engine": {}}}')
-    with caplog.at_level(logging.INFO, logger="mlscope.sidecar"):
-        assert read_snapshot(path) == {"ingest_events": {"m": 5}, "engine": {}}
-    lines = [r.getMessage() for r in caplog.records if "counters are ignored" in r.getMessage()]
-    assert len(lines) == 1 and str(path) in lines[0]
-    caplog.clear()
-    write_snapshot(path, {"engine": {}})  # the current format: no such line
-    with caplog.at_level(logging.INFO, logger="mlscope.sidecar"):
-        assert read_snapshot(path) == {"engine": {}}
-    assert caplog.records == []

@@ -27,7 +27,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from mlscope.collectors._families import counter, gauge
+from mlscope._families import counter, gauge
 
 log = logging.getLogger("mlscope.collectors.gpu")
 

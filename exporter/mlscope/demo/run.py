@@ -183,6 +183,7 @@ def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
     """Scrape the app and the sidecar, ask Prometheus for alerts and the receiver for pages."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    from mlscope.catalogue import HTTP_REQUEST_DURATION
     from mlscope.demo.receiver import page_line
 
     snap = Snapshot()
@@ -191,7 +192,7 @@ def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
         snap.scenario = str(orjson.loads(raw).get("scenario", "?"))
     raw = fetch(f"http://127.0.0.1:{ports.app}/metrics")
     for fam in text_string_to_metric_families(raw.decode()) if raw else ():
-        if fam.name == "http_server_request_duration_seconds":
+        if fam.name == HTTP_REQUEST_DURATION:
             for s in fam.samples:
                 if s.name.endswith("_count"):
                     snap.requests += s.value

@@ -15,7 +15,7 @@ import numpy as np
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from mlscope.engine._families import Families
+from mlscope._families import Families
 from mlscope.engine.batch import Batch
 from mlscope.engine.drift import DriftConfig
 from mlscope.engine.drilldown import SampleConfig

@@ -19,7 +19,7 @@ import numpy as np
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from mlscope.engine._families import Families, Labels
+from mlscope._families import Families, le_values
 from mlscope.engine.batch import Batch
 from mlscope.engine.binning import bin_batch
 from mlscope.engine.columnset import ColumnSet
@@ -48,7 +48,7 @@ ISSUE_KINDS: tuple[str, ...] = (
     "missing_feature",
 )
 _ISSUE_POS = {k: i for i, k in enumerate(ISSUE_KINDS)}
-_LE = tuple(f"{b:g}" for b in SCORE_BUCKETS) + ("+Inf",)
+_LE = le_values(SCORE_BUCKETS)
 
 
 #: The drift families one compute produces, in exposition order.
@@ -73,10 +73,10 @@ def _column_samples(
     for suffix, values in (("_score", c.scores), ("_p_value", c.p_values)):
         name = family + suffix
         out[name] += [
-            Sample(name, Labels(**who, method=k, window=w), v) for k, v in values.items() if _finite(v)
+            Sample(name, dict(**who, method=k, window=w), v) for k, v in values.items() if _finite(v)
         ]
     out[family + "_detected"].append(
-        Sample(family + "_detected", Labels(**who, window=w), 1.0 if c.drifted else 0.0)
+        Sample(family + "_detected", dict(**who, window=w), 1.0 if c.drifted else 0.0)
     )
 
 
@@ -161,10 +161,10 @@ class ModelEngine:
         m = self.name
         p = self.profile
         self._feat_bin_labels = [
-            [Labels(model=m, feature=fp.name, bin=b) for b in fp.bin_labels] for fp in p.features
+            [dict(model=m, feature=fp.name, bin=b) for b in fp.bin_labels] for fp in p.features
         ]
         self._out_bin_labels = [
-            [Labels(model=m, output=op.name, bin=b) for b in op.bin_labels] for op in p.outputs
+            [dict(model=m, output=op.name, bin=b) for b in op.bin_labels] for op in p.outputs
         ]
         ref: dict[str, list[Sample]] = {
             "mlscope_feature_reference_ratio": [],
@@ -181,12 +181,12 @@ class ModelEngine:
             # The denominator of the shares above: the fleet PSI rules rebuild the
             # reference counts (share x rows) to smooth them exactly as the engine does.
             ref["mlscope_feature_reference_rows"].append(
-                Sample("mlscope_feature_reference_rows", Labels(model=m, feature=fp.name), float(fp.n_rows))
+                Sample("mlscope_feature_reference_rows", dict(model=m, feature=fp.name), float(fp.n_rows))
             )
             method, thr = self.config.method_for(fp.kind)
             ref["mlscope_feature_drift_threshold"].append(
                 Sample(
-                    "mlscope_feature_drift_threshold", Labels(model=m, feature=fp.name, method=method), thr
+                    "mlscope_feature_drift_threshold", dict(model=m, feature=fp.name, method=method), thr
                 )
             )
         for op, labels in zip(p.outputs, self._out_bin_labels, strict=True):
@@ -198,23 +198,21 @@ class ModelEngine:
         ref["mlscope_profile_info"] = [
             Sample(
                 "mlscope_profile_info",
-                Labels(model=m, profile_version=str(VERSION), profile_hash=self.profile_hash),
+                dict(model=m, profile_version=str(VERSION), profile_hash=self.profile_hash),
                 1.0,
             )
         ]
         self._static = ref
         self._issue_labels = [
-            [(_ISSUE_POS[k], Labels(model=m, feature=fp.name, issue=k)) for k in fp.issues]
+            [(_ISSUE_POS[k], dict(model=m, feature=fp.name, issue=k)) for k in fp.issues]
             for fp in p.features
         ]
-        self._model_label = Labels(model=m)
-        self._le_labels = [Labels(model=m, le=le) for le in _LE]
+        self._model_label = dict(model=m)
+        self._le_labels = [dict(model=m, le=le) for le in _LE]
 
     def _make_tracker(self) -> Any:
         try:
             from mlscope.engine.performance import QualityTracker
-        except ImportError:
-            return None
         except Exception:  # a broken module must not take drift monitoring down with it
             log.exception("mlscope.engine.performance failed to import; model quality disabled")
             self.internal_errors += 1
@@ -379,7 +377,7 @@ class ModelEngine:
 
     def _window_samples(self, out: dict[str, list[Sample]], w: str, rep: DriftReport) -> None:
         m = self.name
-        per_window = Labels(model=m, window=w)
+        per_window = dict(model=m, window=w)
         out["mlscope_window_rows"].append(Sample("mlscope_window_rows", per_window, rep.n_rows))
         for c in rep.features:
             _column_samples(out, "mlscope_feature_drift", {"model": m, "feature": c.name}, c, w)
@@ -388,7 +386,7 @@ class ModelEngine:
         total = sum(v for _, v in rel)
         if total > 0:
             name = "mlscope_feature_drift_contribution_ratio"
-            out[name] += [Sample(name, Labels(model=m, feature=f, window=w), v / total) for f, v in rel]
+            out[name] += [Sample(name, dict(model=m, feature=f, window=w), v / total) for f, v in rel]
         if _finite(rep.drift_share):
             out["mlscope_dataset_drift_share_ratio"].append(
                 Sample("mlscope_dataset_drift_share_ratio", per_window, rep.drift_share)

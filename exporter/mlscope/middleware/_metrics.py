@@ -18,16 +18,14 @@ import logging
 import os
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
 from prometheus_client.samples import Exemplar
-from prometheus_client.utils import floatToGoString
 
-from mlscope import catalogue
+from mlscope import _families, catalogue
+from mlscope._families import internal_errors_counter
 from mlscope.errors import ConfigError
 
 # OpenTelemetry's default explicit bucket boundaries for http.server.request.duration
@@ -64,7 +62,17 @@ FOLD_AT = 1024
 # are looked up without caching). Routes x methods x statuses stay far below it in practice.
 _CHILD_CACHE_MAX = 20_000
 
+# The catalogued families of the HTTP server conventions, in the order HttpMetrics unpacks
+# them: duration, in flight, request size, response size, time to first byte.
+_HTTP_FAMILIES: tuple[str, str, str, str, str] = (
+    catalogue.HTTP_REQUEST_DURATION, "http_server_active_requests",
+    "http_server_request_body_size_bytes", "http_server_response_body_size_bytes",
+    "http_server_time_to_first_byte_seconds",
+)
+
 _log = logging.getLogger("mlscope.middleware")
+
+RecordFn = Callable[[str, str, int, str, float, int, int, float, dict[str, str] | None], None]
 
 
 def _validate_buckets(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
@@ -75,29 +83,6 @@ def _validate_buckets(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
     if not out or any(b <= 0 for b in out) or list(out) != sorted(set(out)):
         raise ConfigError(f"'{name}' must be positive and strictly increasing (got {buckets!r})")
     return out
-
-
-def _existing(registry: CollectorRegistry, base_name: str) -> Any:
-    # prometheus_client offers no public lookup; a family registered by another mlscope
-    # component (the Monitor also counts internal errors) is reused instead of failing.
-    mapping = getattr(registry, "_names_to_collectors", {})
-    return mapping.get(base_name)
-
-
-def internal_errors_counter(registry: CollectorRegistry | None) -> Counter:
-    """Return the ``mlscope_internal_errors_total`` family of ``registry``, creating it once."""
-    s = catalogue.spec("mlscope_internal_errors_total")
-    if registry is not None:
-        found = _existing(registry, s.base_name)
-        if isinstance(found, Counter):
-            return found
-    try:
-        return Counter(s.base_name, s.help, s.labels, registry=registry)
-    except ValueError:
-        found = _existing(registry, s.base_name) if registry is not None else None
-        if isinstance(found, Counter):
-            return found
-        return Counter(s.base_name, s.help, s.labels, registry=None)
 
 
 class SpanExemplars:
@@ -154,13 +139,6 @@ class SpanExemplars:
         return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
 
 
-def _trace_exemplar_source() -> SpanExemplars | None:
-    try:
-        return SpanExemplars()
-    except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
-        return None
-
-
 class _Cell:
     """Counts of one label set, kept as plain numbers; rendered at scrape time.
 
@@ -188,7 +166,7 @@ class _Cell:
 class HttpMetrics:
     """The HTTP families of one registry and the cache of their label sets.
 
-    Two stores behind one interface (:meth:`begin`, :meth:`cell`, :meth:`end`):
+    Two stores behind one interface (:meth:`begin`, :meth:`cell`, :attr:`record`):
 
     - single process (the default): plain Python counters per label set, one lock
       acquisition per request, families built by a collector at scrape time. This is what
@@ -204,15 +182,12 @@ class HttpMetrics:
         self.buckets = _validate_buckets("buckets", buckets)
         self.group_status_codes = group_status_codes
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-        self.specs = tuple(catalogue.spec(n) for n in (
-            "http_server_request_duration_seconds", "http_server_active_requests",
-            "http_server_request_body_size_bytes", "http_server_response_body_size_bytes",
-            "http_server_time_to_first_byte_seconds"))
+        self.names = _HTTP_FAMILIES
         self.internal_errors = internal_errors_counter(registry)
         self.middleware_errors = self.internal_errors.labels("middleware")
         self.hook_errors = self.internal_errors.labels("monitor_hook")
         # Exemplars are not stored by prometheus_client in multi-process mode.
-        self.exemplar = _trace_exemplar_source() if exemplars and not self.multiprocess_dir else None
+        self.exemplar = SpanExemplars() if exemplars and not self.multiprocess_dir else None
         self._methods = {m: m for m in KNOWN_METHODS}
         self._status_labels: dict[int, str] = {}
         for code in range(100, 600):
@@ -226,36 +201,38 @@ class HttpMetrics:
         self._logged = False
         # In flight = started - finished. "started" is an itertools.count per method: its
         # next() is one atomic C call, so begin() needs no lock; "finished" is bumped under
-        # the lock end() takes anyway.
+        # the lock the fold takes anyway.
         self._finished: dict[str, int] = {m: 0 for m in (*KNOWN_METHODS, OTHER_METHOD)}
         self._started = {m: itertools.count() for m in self._finished}
         # What the middleware calls when a request starts, per method: a C-level callable
         # (no Python frame) in both modes.
         self.begin_fns: dict[str, Callable[[], object]] = {m: c.__next__ for m, c in self._started.items()}
+        # What the middleware calls when a request ends: ``record(method, route, status,
+        # error_type, duration, request_bytes, response_bytes, ttfb, exemplar)``, ``ttfb``
+        # 0 when no body byte was sent. One of two stores, chosen here, not per request.
+        self.record: RecordFn
         if self.multiprocess_dir:
             self._init_multiprocess(registry)
             self.begin_fns = {m: child.inc for m, child in self._mp_active_children.items()}
-            self.record = self._record_mp  # type: ignore[method-assign]
+            self.record = self._record_mp
         else:
             import numpy  # the fold's; imported here, at start-up, not on a request
 
             self._np = numpy
             self._np_buckets = numpy.asarray(self.buckets, dtype=float)
             self._np_sizes = numpy.asarray(SIZE_BUCKETS, dtype=float)
-            self.record = self._local_record()  # type: ignore[method-assign, assignment]
+            self.record = self._local_record()
             registry.register(_LocalCollector(self))
 
     def _init_multiprocess(self, registry: CollectorRegistry) -> None:
-        d, a, rq, rs, t = self.specs
-        self._mp_duration = Histogram(d.base_name, d.help, d.labels, registry=registry, buckets=self.buckets)
+        d, a, rq, rs, t = self.names
+        made = _families.registered
+        self._mp_duration = made(Histogram, d, registry, buckets=self.buckets)
         # livesum: a dead worker's in-flight count disappears with it.
-        self._mp_active = Gauge(a.base_name, a.help, a.labels, registry=registry,
-                                multiprocess_mode="livesum")
-        self._mp_request = Histogram(rq.base_name, rq.help, rq.labels, registry=registry,
-                                     buckets=SIZE_BUCKETS)
-        self._mp_response = Histogram(rs.base_name, rs.help, rs.labels, registry=registry,
-                                      buckets=SIZE_BUCKETS)
-        self._mp_ttfb = Histogram(t.base_name, t.help, t.labels, registry=registry, buckets=self.buckets)
+        self._mp_active = made(Gauge, a, registry, multiprocess_mode="livesum")
+        self._mp_request = made(Histogram, rq, registry, buckets=SIZE_BUCKETS)
+        self._mp_response = made(Histogram, rs, registry, buckets=SIZE_BUCKETS)
+        self._mp_ttfb = made(Histogram, t, registry, buckets=self.buckets)
         self._mp_active_children = {m: self._mp_active.labels(m) for m in self._finished}
 
     def contained(self) -> None:
@@ -299,50 +276,19 @@ class HttpMetrics:
             self._cells[(method, route, status, error_type)] = made
         return made
 
-    def record(self, method: str, route: str, status: int, error_type: str, duration: float,
-               request_bytes: int, response_bytes: int, ttfb: float,
-               exemplar: dict[str, str] | None) -> None:
-        """Record a finished request; ``ttfb`` 0 means no body byte was sent.
+    def _local_record(self) -> RecordFn:
+        """:attr:`record` of one process: the request appends one tuple, :meth:`fold` counts it.
 
-        One call per request: the cached cell is looked up here (the slow path creates
-        it), bucket indexes are found outside the lock, only the increments inside it.
-        """
-        cell = self._cells.get((method, route, status, error_type))
-        if cell is None:
-            cell = self.cell(method, route, status, error_type)
-        b = self.buckets
-        i = bisect_left(b, duration)
-        q = bisect_left(SIZE_BUCKETS, request_bytes) if request_bytes else 0
-        r = bisect_left(SIZE_BUCKETS, response_bytes) if response_bytes else 0
-        with self._lock:
-            self._finished[method] += 1
-            cell.d[i] += 1
-            cell.d_sum += duration
-            cell.q[q] += 1
-            cell.q_sum += request_bytes
-            cell.r[r] += 1
-            cell.r_sum += response_bytes
-            if ttfb:
-                cell.t[bisect_left(b, ttfb)] += 1
-                cell.t_sum += ttfb
-            if exemplar is not None:
-                if cell.exemplars is None:
-                    cell.exemplars = [None] * len(cell.d)
-                cell.exemplars[i] = Exemplar(exemplar, duration, time.time())
-
-    def _local_record(self) -> Callable[[str, str, int, str, float, int, int, float,
-                                         dict[str, str] | None], None]:
-        """:meth:`record` deferred: the request appends one tuple, :meth:`fold` counts it.
-
-        Why: bucketing and incrementing inline cost most of the middleware's time inside a
-        real framework. Between two requests the framework's own work evicts mlscope's code
-        and data from the CPU caches, so every line of mlscope's that a request touches is
-        a miss (the same instructions ran about three times slower inside Flask than
-        around a bare WSGI callable). Appending a tuple touches little; :meth:`fold` counts
-        :data:`FOLD_AT` requests at once, in a loop that stays in cache, when the list
-        reaches that length or a scrape comes. The counts are exactly the method's (a test
-        compares). ``list.append`` and the fold's slice-and-delete are each atomic, so no
-        request waits on a lock.
+        Why: bucketing and incrementing per request (the simpler form, kept in
+        ``tests/middleware/_oracle.py`` as the reference the fold is checked against) cost
+        most of the middleware's time inside a real framework. Between two requests the
+        framework's own work evicts mlscope's code and data from the CPU caches, so every
+        line of mlscope's that a request touches is a miss (the same instructions ran about
+        three times slower inside Flask than around a bare WSGI callable). Appending a tuple
+        touches little; :meth:`fold` counts :data:`FOLD_AT` requests at once, in a loop that
+        stays in cache, when the list reaches that length or a scrape comes. The counts are
+        exactly the reference's (a test compares). ``list.append`` and the fold's
+        slice-and-delete are each atomic, so no request waits on a lock.
 
         A pending entry is ``(method, route, status, error_type, request_bytes, start,
         first_byte, end, response_bytes, exemplar)``: times are clock readings (duration is
@@ -477,7 +423,7 @@ class HttpMetrics:
             cell.exemplars[bucket] = exemplar
 
     def abandon(self, method: str) -> None:
-        """Undo :meth:`begin` for a request whose :meth:`end` could not run."""
+        """Undo :meth:`begin` for a request whose :attr:`record` could not run."""
         if self.multiprocess_dir:
             self._mp_active_children[method].dec()
             return
@@ -567,51 +513,33 @@ def _count_value(counter: itertools.count[int]) -> int:
     return int(repr(counter)[6:-1])
 
 
-def _cumulative(bounds: Sequence[str], counts: list[int],
-                exemplars: list[Exemplar | None] | None = None) -> list[Any]:
-    out: list[Any] = []
-    acc = 0
-    for i, le in enumerate(bounds):
-        acc += counts[i]
-        ex = exemplars[i] if exemplars is not None else None
-        out.append((le, float(acc), ex) if ex is not None else (le, float(acc)))
-    return out
-
-
 class _LocalCollector:
     """Builds the HTTP families from :class:`HttpMetrics`' counters when scraped."""
 
     def __init__(self, metrics: HttpMetrics) -> None:
         self._m = metrics
-        go = floatToGoString  # the same "le" spelling prometheus_client's own histograms use
-        self._time_le = [go(b) for b in metrics.buckets] + ["+Inf"]  # type: ignore[no-untyped-call]
-        self._size_le = [go(b) for b in SIZE_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
+        self._time_le = _families.le_values(metrics.buckets)
+        self._size_le = _families.le_values(SIZE_BUCKETS)
 
     def describe(self) -> list[Any]:
         # Names known before the first scrape, so a second registration fails early
         # (what prometheus_client does for its own metrics).
-        d, a, rq, rs, t = self._m.specs
-        return [HistogramMetricFamily(d.name, d.help), GaugeMetricFamily(a.name, a.help),
-                HistogramMetricFamily(rq.name, rq.help), HistogramMetricFamily(rs.name, rs.help),
-                HistogramMetricFamily(t.name, t.help)]
+        return [_families.family(name) for name in self._m.names]
 
     def collect(self) -> Iterable[Any]:
-        d, a, rq, rs, t = self._m.specs
+        d, a, rq, rs, t = self._m.names
         active, cells = self._m.snapshot()
-        fd = HistogramMetricFamily(d.name, d.help, labels=d.labels)
-        fa = GaugeMetricFamily(a.name, a.help, labels=a.labels)
-        fq = HistogramMetricFamily(rq.name, rq.help, labels=rq.labels)
-        fr = HistogramMetricFamily(rs.name, rs.help, labels=rs.labels)
-        ft = HistogramMetricFamily(t.name, t.help, labels=t.labels)
+        fd, fq, fr, ft = (_families.histogram(name) for name in (d, rq, rs, t))
+        fa = _families.gauge(a)
         for method, n in active.items():  # all 10 values always: no series come and go
             fa.add_metric([method], float(n))
         time_le, size_le = self._time_le, self._size_le
         for c, dc, ds, qc, qs, rc, rsum, tc, ts, ex in cells:
-            fd.add_metric([*c.labels, c.error_type], _cumulative(time_le, dc, ex), ds)
-            fq.add_metric(list(c.labels), _cumulative(size_le, qc), qs)
-            fr.add_metric(list(c.labels), _cumulative(size_le, rc), rsum)
+            fd.add_metric([*c.labels, c.error_type], _families.buckets(time_le, dc, ex), ds)
+            fq.add_metric(list(c.labels), _families.buckets(size_le, qc), qs)
+            fr.add_metric(list(c.labels), _families.buckets(size_le, rc), rsum)
             if any(tc):
-                ft.add_metric(list(c.labels), _cumulative(time_le, tc), ts)
+                ft.add_metric(list(c.labels), _families.buckets(time_le, tc), ts)
         return [fd, fa, fq, fr, ft]
 
 

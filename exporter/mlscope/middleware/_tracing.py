@@ -18,15 +18,11 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-try:
-    from opentelemetry import context as _context
-    from opentelemetry import propagate as _propagate
-    from opentelemetry import trace as _trace
+from opentelemetry import context as _context
+from opentelemetry import propagate as _propagate
+from opentelemetry import trace as _trace
 
-    _PROXY: type | None = _trace.ProxyTracerProvider
-except ImportError:  # pragma: no cover - opentelemetry-api is a dependency
-    _trace = None  # type: ignore[assignment]
-    _PROXY = None
+_PROXY = _trace.ProxyTracerProvider
 
 _SCOPE = "mlscope.middleware"
 _UNKNOWN = object()
@@ -52,14 +48,14 @@ class ServerSpans:
         ``set_tracer_provider()`` has run, and a caller that reads the attribute first
         skips the call on every request before that (and sees a provider set later).
         """
-        if (_trace is None or not self._enabled or self._provider is not None or _ENV_PROVIDER
+        if (not self._enabled or self._provider is not None or _ENV_PROVIDER
                 or not hasattr(_trace, "_TRACER_PROVIDER")):
             return None
         return _trace
 
     def tracer(self) -> Any:
         """The tracer to use now, or None when no TracerProvider is configured."""
-        if _trace is None or not self._enabled:
+        if not self._enabled:
             return None
         provider = self._provider
         if provider is None:
@@ -71,7 +67,7 @@ class ServerSpans:
                 return None  # nothing configured: no spans at all
             if provider is None or provider is _UNKNOWN:
                 provider = _trace.get_tracer_provider()
-        if _PROXY is not None and isinstance(provider, _PROXY):
+        if isinstance(provider, _PROXY):
             return None
         if provider is not self._tracer_of:  # the global provider was set after us
             self._tracer = provider.get_tracer(_SCOPE)

@@ -55,19 +55,11 @@ def _setup_logging(cfg: SidecarConfig) -> None:
 
 
 def _register_collectors(cfg: SidecarConfig, registry: Any) -> None:
-    """Host/process and GPU collectors; each is optional so a missing module is logged, not fatal."""
-    try:
-        from mlscope.collectors.system import SystemCollector
+    """Host/process and GPU collectors (with no GPU or no NVML the GPU one yields nothing)."""
+    from mlscope.collectors import GPUCollector, SystemCollector
 
-        registry.register(SystemCollector(pid=cfg.pid, process_name=cfg.process_name))
-    except ImportError as e:  # pragma: no cover - the collectors ship with the package
-        log.warning("system collector not available: %s", e)
-    try:
-        from mlscope.collectors.gpu import GPUCollector
-
-        registry.register(GPUCollector())
-    except ImportError as e:  # pragma: no cover
-        log.warning("GPU collector not available: %s", e)
+    registry.register(SystemCollector(pid=cfg.pid, process_name=cfg.process_name))
+    registry.register(GPUCollector())
 
 
 def _start_otlp(cfg: SidecarConfig, registry: Any) -> Any:

@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 
 from mlscope import catalogue
+from mlscope._families import Families
 from mlscope._version import __version__
-from mlscope.engine._families import Families
 from mlscope.engine.batch import batch_from_records
 from mlscope.engine.drilldown import SampleConfig
 from mlscope.engine.engine import Engine

@@ -10,13 +10,11 @@ gauges, the predictions waiting for labels), never the exported cumulative count
 counter belongs to the process that exposes it and starts from 0 in a new one. Restoring
 a counter to its value at the last snapshot would make it go *down* after a crash (the
 events since that snapshot are gone) yet stay above 0, which Prometheus' ``increase()``
-reads as a reset followed by the whole restored total again. Format 1 files also carried
-counters: they still load, their counters are ignored and one log line says so.
+reads as a reset followed by the whole restored total again.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -26,10 +24,6 @@ import orjson
 from mlscope._atomic import atomic_write
 
 FORMAT_VERSION = 2
-# Formats this version reads: 1 (counters included, now ignored on load) and the current one.
-_READABLE = (1, FORMAT_VERSION)
-
-log = logging.getLogger("mlscope.sidecar")
 
 
 class SnapshotError(Exception):
@@ -56,15 +50,12 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
     except orjson.JSONDecodeError as e:
         raise SnapshotError(f"snapshot {str(path)!r} is not valid JSON: {e}") from None
     fmt = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-    if not isinstance(payload, dict) or isinstance(fmt, bool) or fmt not in _READABLE:
-        raise SnapshotError(f"snapshot {str(path)!r}: 'format' must be one of {_READABLE} (got {fmt!r})")
+    if not isinstance(payload, dict) or fmt != FORMAT_VERSION or type(fmt) is not int:
+        raise SnapshotError(
+            f"snapshot {str(path)!r}: 'format' must be {FORMAT_VERSION}, the only format this "
+            f"mlscope reads (got {fmt!r})"
+        )
     state = payload.get("state")
     if not isinstance(state, dict):
         raise SnapshotError(f"snapshot {str(path)!r}: 'state' must be an object")
-    if fmt == 1:
-        log.info(
-            "snapshot %s has format 1: its window state is restored, its counters are ignored "
-            "(counters start from 0 in a new process; rate() and increase() count that reset exactly)",
-            path,
-        )
     return state
