@@ -252,8 +252,6 @@ def test_replace_profile_keeps_counts_only_for_same_content(profile: Profile) ->
 def test_labels_reach_the_quality_tracker(profile: Profile) -> None:
     eng = Engine()
     eng.add_model("churn", profile)
-    if eng.model("churn").tracker is None:
-        pytest.skip("mlscope.engine.performance (model quality) is not available")
     df = _frame(500, 11)
     ids = np.array([f"r{i}" for i in range(500)], dtype=object)
     batch = batch_from_data(df[["x", "z", "plan"]], predictions=df["yhat"].to_numpy(), ids=ids)

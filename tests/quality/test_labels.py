@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from prometheus_client.core import CollectorRegistry
 
 from mlscope.engine.batch import Batch
-from mlscope.engine.labels import LabelStore, label_key
-from mlscope.engine.performance import DELAY_BUCKETS_S, QualityConfig, QualityTracker
+from mlscope.engine.quality.counters import DELAY_BUCKETS_S
+from mlscope.engine.quality.join import LabelStore, label_key
+from mlscope.engine.quality.tracker import QualityConfig, QualityTracker
 from mlscope.engine.windows import WindowSpec
 from mlscope.errors import ConfigError, InputError
-from tests.quality._profiles import FakeFeature, FakeProfile
+from tests.quality._profiles import FakeColumn, FakeFeature, FakeProfile
 
 
 def _ids(lo: int, hi: int) -> list[str]:
@@ -341,19 +341,11 @@ def test_ring_starts_small_and_grows_to_its_capacity_keeping_rows() -> None:
 
 
 def test_class_cap_keeps_the_most_frequent_reference_classes() -> None:
-    @dataclass(frozen=True)
-    class Target:
-        name: str
-        categories: tuple[str, ...]
-        counts: tuple[int, ...]
-
-    @dataclass
-    class ManyClasses(FakeProfile):
-        target: Target | None = None
-
     classes = [f"c{i:02d}" for i in range(30)]
     freq = tuple(reversed(range(1, 31)))  # c00 most frequent ... c29 least
-    profile = ManyClasses("classification", classes, target=Target("target", tuple(classes), (*freq, 0, 0)))
+    profile = FakeProfile(
+        "classification", classes, target=FakeColumn("target", tuple(classes), (*freq, 0, 0))
+    )
     tracker = QualityTracker("m", profile, [WindowSpec.parse("1h")], config=QualityConfig(max_classes=5))
     assert tracker.classes == ["c00", "c01", "c02", "c03", "c04"]
     batch = Batch(n_rows=2, predictions=np.array(["c01", "c29"], dtype=object), ids=np.array(["a", "b"]))

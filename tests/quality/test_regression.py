@@ -11,9 +11,11 @@ from sklearn.metrics import (
     r2_score,
 )
 
-from mlscope.engine import regression
 from mlscope.engine.batch import Batch
-from mlscope.engine.performance import RESIDUAL_MULTIPLES, QualityTracker, reference_quality
+from mlscope.engine.quality import regression
+from mlscope.engine.quality.counters import RESIDUAL_MULTIPLES
+from mlscope.engine.quality.reference import reference_quality
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import WindowSpec
 from tests.quality._profiles import FakeProfile
 

@@ -44,6 +44,7 @@ from mlscope.engine.feature import (
     infer_kind,
 )
 from mlscope.engine.outliers import OutlierProfile, fit_outliers
+from mlscope.engine.quality.reference import profile_quality
 from mlscope.errors import ProfileError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -259,8 +260,6 @@ class Profile:
                 else fit_numeric("target", cols[target], bins=bins)
             )
         outlier = fit_outliers(cols, [f.name for f in features if f.kind == "numeric"]) if n > 1 else None
-        from mlscope.engine.performance import profile_quality  # lazy: keeps profile's imports light
-
         # The validation set's quality: the baseline the quality alerts compare with.
         quality = profile_quality(
             task, cols, target=target, prediction=pred_col, scores=score_map, classes=classes
