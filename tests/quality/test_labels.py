@@ -359,3 +359,28 @@ def test_class_cap_keeps_the_most_frequent_reference_classes() -> None:
         if s.name.endswith("_total")
     }
     assert cm[("c01", "c01")] == 1 and cm[("other", "other")] == 1  # both rare classes fold into other
+
+
+def test_tracker_state_with_the_windows_of_before_the_one_ring_type_loads() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a", "b", "c"], t=100.0)
+    tracker.observe_labels(["a", "b"], ["yes", "no"], now=200.0)
+    state = json.loads(json.dumps(tracker.state_dict()))
+    keep = ("name", "length_s", "buckets", "newest")
+    for key in ("rings", "est_rings"):  # the quality windows' own ring saved this form
+        state[key] = {
+            name: {
+                "ids": r.pop("epochs"),
+                "now_max": 200.0,
+                "arrays": {k: v for k, v in r.items() if k not in keep},
+            }
+            for name, r in state[key].items()
+        }
+    again = _tracker()
+    again.load_state(state)
+    again.compute(now=300.0)
+    assert again.figures("1h")["accuracy"] == pytest.approx(1 / 2)
+    assert again.state_dict()["rings"] == tracker.state_dict()["rings"]
+    bad = state | {"rings": {"1h": state["rings"]["1h"] | {"ids": [0, 1]}}}
+    with pytest.raises(InputError, match="does not fit window '1h'"):
+        _tracker().load_state(bad)

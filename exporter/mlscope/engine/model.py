@@ -88,7 +88,7 @@ class ModelEngine:
             pos += op.n_bins
         self.width = pos
         self._lock = threading.Lock()
-        self._rings = [RingCounts(w, self.width) for w in self.windows]
+        self._rings = [RingCounts(w, {"counts": (self.width,)}, dtype=np.int64) for w in self.windows]
         self._totals = np.zeros(self.width, dtype=np.int64)
         self._issues = np.zeros((len(feats), len(ISSUE_KINDS)), dtype=np.int64)
         self._unexpected = 0
@@ -228,8 +228,9 @@ class ModelEngine:
             n_out = int(np.count_nonzero(s > self.profile.outlier.threshold)) if self.profile.outlier else 0
         with self._lock:
             self._totals += vec
+            counts = {"counts": vec}
             for ring in self._rings:
-                ring.add(vec, now)
+                ring.add(now, counts)
             self._issues += issues
             self._unexpected += binned.unexpected
             if hist is not None:
@@ -303,13 +304,13 @@ class ModelEngine:
         """Drift report of one window as of ``now`` (computed fresh)."""
         i = self._window(window)
         with self._lock:
-            vec = self._rings[i].total(now)
+            vec = self._rings[i].total(now)["counts"]
         return self._report_from(self.windows[i].name, vec)
 
     def compute(self, now: float) -> dict[str, DriftReport]:
         """Recompute every window's drift; the results back the gauges until the next call."""
         with self._lock:
-            vecs = [ring.total(now) for ring in self._rings]
+            vecs = [ring.total(now)["counts"] for ring in self._rings]
         reports = {w.name: self._report_from(w.name, v) for w, v in zip(self.windows, vecs, strict=True)}
         samples = self._samples_for(reports)
         with self._lock:

@@ -43,7 +43,7 @@ from mlscope.engine.quality.counters import OutcomeCounters, residual_edges
 from mlscope.engine.quality.encoding import class_codes, floats, keys, present, take
 from mlscope.engine.quality.families import OTHER_CLASS, counter_families, window_families
 from mlscope.engine.quality.join import EVICTION_REASONS, LabelStore
-from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
+from mlscope.engine.windows import DEFAULT_WINDOWS, Counts, RingCounts, WindowSpec
 from mlscope.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -143,83 +143,6 @@ def _top_classes(profile: ProfileLike, classes: list[str], cap: int) -> list[str
     return [c for c in classes if c in keep]
 
 
-class _Ring:
-    """Ring buckets of count arrays for one window, indexed by absolute bucket number."""
-
-    def __init__(self, spec: WindowSpec, shapes: Mapping[str, tuple[int, ...]]) -> None:
-        self.spec = spec
-        self.n = spec.buckets
-        self.ids = np.full(self.n, -1, dtype=np.int64)
-        self.arrays = {k: np.zeros((self.n, *s)) for k, s in shapes.items()}
-        self.now_max = -math.inf
-
-    def slots(self, ts: np.ndarray, now: float) -> np.ndarray:
-        """Slot of each timestamp (-1 when older than the window); stale slots are zeroed."""
-        self.now_max = max(self.now_max, now)
-        idx = np.floor(np.minimum(ts, self.now_max) / self.spec.bucket_s).astype(np.int64)
-        now_idx = int(math.floor(self.now_max / self.spec.bucket_s))
-        ok = idx > now_idx - self.n
-        for u in np.unique(idx[ok]).tolist():
-            s = u % self.n
-            if self.ids[s] != u:
-                for arr in self.arrays.values():
-                    arr[s] = 0.0
-                self.ids[s] = u
-        return np.where(ok, idx % self.n, -1)
-
-    def add(
-        self,
-        ts: np.ndarray,
-        now: float,
-        make: Callable[[np.ndarray], Mapping[str, np.ndarray]],
-        cache: list[tuple[np.ndarray, Mapping[str, np.ndarray]]] | None = None,
-    ) -> None:
-        """Add ``make(rows)`` to the slot of each group of rows sharing a bucket.
-
-        Windows usually put a batch's rows in one bucket each, the same group of rows for
-        every window: ``cache`` (shared by the windows of one call) reuses those counts.
-        """
-        slot = self.slots(ts, now)
-        for s in np.unique(slot[slot >= 0]).tolist():
-            rows = np.flatnonzero(slot == s)
-            counts = None
-            if cache is not None:
-                counts = next((c for r, c in cache if len(r) == len(rows) and np.array_equal(r, rows)), None)
-            if counts is None:
-                counts = make(rows)
-                if cache is not None:
-                    cache.append((rows, counts))
-            for k, v in counts.items():
-                self.arrays[k][s] += v
-
-    def totals(self, now: float) -> dict[str, np.ndarray]:
-        """Sum of every array over the buckets inside the window at ``now``."""
-        now_idx = int(math.floor(max(now, self.now_max) / self.spec.bucket_s))
-        live = (self.ids >= 0) & (self.ids > now_idx - self.n) & (self.ids <= now_idx)
-        return {k: a[live].sum(axis=0) for k, a in self.arrays.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "ids": self.ids.tolist(),
-            "now_max": self.now_max if math.isfinite(self.now_max) else None,
-            "arrays": {k: a.tolist() for k, a in self.arrays.items()},
-        }
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        ids = np.asarray(state["ids"], dtype=np.int64)
-        if ids.shape != self.ids.shape:
-            raise InputError(f"window {self.spec.name!r}: state has {len(ids)} buckets, expected {self.n}")
-        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in state["arrays"].items()}
-        for k, a in self.arrays.items():
-            if k not in arrays or arrays[k].shape != a.shape:
-                raise InputError(
-                    f"window {self.spec.name!r}: state array {k!r} is missing or has the wrong shape"
-                )
-        self.ids = ids
-        self.arrays = {k: arrays[k] for k in self.arrays}
-        self.now_max = -math.inf if state.get("now_max") is None else float(state["now_max"])
-
-
 @dataclass
 class _Snapshot:
     """Figures of the last :meth:`QualityTracker.compute`, read by ``collect``."""
@@ -294,8 +217,8 @@ class QualityTracker:
         self._class_index: dict[str, int] = {}
         self._counts = OutcomeCounters()
         self._store: LabelStore | None = None
-        self._rings: dict[str, _Ring] = {}
-        self._est_rings: dict[str, _Ring] = {}
+        self._rings: dict[str, RingCounts] = {}
+        self._est_rings: dict[str, RingCounts] = {}
         self._calibration = estimation.CalibrationTable()
         self._snapshot = _Snapshot()
         #: Drill-down hook: called with the newest wrong predictions of each join (at
@@ -327,13 +250,15 @@ class QualityTracker:
         if task == "classification":
             shapes = {name: a.shape for name, a in classification.empty_counts(k).items()}
             self._counts.confusion = np.zeros((k + 1, k + 1))
-            self._est_rings = {w.name: _Ring(w, {"conf": (2, estimation.CONF_BINS)}) for w in self.windows}
+            self._est_rings = {
+                w.name: RingCounts(w, {"conf": (2, estimation.CONF_BINS)}) for w in self.windows
+            }
         else:
             shapes = {"reg": (len(regression.SUMS),)}
             self._counts.resid_edges = residual_edges(float(self.profile.quality.get("mae", 0.0) or 0.0))
             self._counts.resid_counts = np.zeros(len(self._counts.resid_edges) + 1)
         shapes["attr"] = attr_shape
-        self._rings = {w.name: _Ring(w, shapes) for w in self.windows}
+        self._rings = {w.name: RingCounts(w, shapes) for w in self.windows}
 
     def _infer_task(self, batch: Batch) -> None:
         if batch.scores is not None and batch.score_classes:
@@ -429,9 +354,9 @@ class QualityTracker:
         def make_conf(rows: np.ndarray) -> dict[str, np.ndarray]:
             return {"conf": estimation.count_confidence(conf[rows])}
 
-        conf_cache: list[tuple[np.ndarray, Mapping[str, np.ndarray]]] = []
+        conf_cache: list[tuple[np.ndarray, Counts]] = []
         for ring in self._est_rings.values():
-            ring.add(ts, now, make_conf, conf_cache)
+            ring.add_rows(ts, now, make_conf, conf_cache)
 
     def _join_direct(self, batch: Batch, enc: _Encoded, has_pred: np.ndarray, now: float) -> np.ndarray:
         """Count the rows that came with their label; returns which rows those were."""
@@ -535,9 +460,9 @@ class QualityTracker:
             make = self._classification_counts(joined, actual)
         else:
             make = self._regression_counts(joined, actual)
-        cache: list[tuple[np.ndarray, Mapping[str, np.ndarray]]] = []
+        cache: list[tuple[np.ndarray, Counts]] = []
         for ring in self._rings.values():
-            ring.add(joined.ts, now, make, cache)
+            ring.add_rows(joined.ts, now, make, cache)
 
     def _classification_counts(
         self, joined: _Encoded, actual: np.ndarray
@@ -585,8 +510,8 @@ class QualityTracker:
         with self._lock:
             if self._store is not None:
                 self._store.expire(now)
-            totals = {name: ring.totals(now) for name, ring in self._rings.items()}
-            est_totals = {name: ring.totals(now) for name, ring in self._est_rings.items()}
+            totals = {name: ring.total(now) for name, ring in self._rings.items()}
+            est_totals = {name: ring.total(now) for name, ring in self._est_rings.items()}
             calib = estimation.CalibrationTable()
             calib.table = self._calibration.table.copy()
             task, k = self.task, len(self.classes)
@@ -734,5 +659,8 @@ class QualityTracker:
                 self._store.load_state(state["store"])
             for rings, key in ((self._rings, "rings"), (self._est_rings, "est_rings")):
                 for name, ring in rings.items():
-                    if name in state.get(key, {}):
-                        ring.load_state(state[key][name])
+                    if name in state.get(key, {}) and not ring.load_state(state[key][name]):
+                        raise InputError(
+                            f"quality state {key}.{name!r} does not fit window {name!r} "
+                            f"({ring.n} buckets, arrays {sorted(ring.arrays)})"
+                        )
