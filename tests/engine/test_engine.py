@@ -19,6 +19,7 @@ from mlscope.engine.exposition import render_text
 from mlscope.engine.model import ModelEngine, WindowSpec
 from mlscope.engine.profile import Profile
 from mlscope.errors import InputError
+from mlscope.offline.compare import compare
 
 T0 = 1_764_000_000.0
 
@@ -62,7 +63,7 @@ def test_window_report_equals_offline_compare(profile: Profile) -> None:
     for i, chunk in enumerate(np.array_split(np.arange(len(cur)), 7)):
         eng.ingest(profile.batch_of(cur.iloc[chunk]), T0 + i)
     live = eng.report("1h", T0 + 10).to_dict()
-    offline = profile.compare(cur, window="1h").to_dict()
+    offline = compare(profile, cur, window="1h").to_dict()
     offline["model"] = "churn"
     assert live == offline
     assert live["features"][0]["drifted"] is True
