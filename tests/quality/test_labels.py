@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from prometheus_client.core import CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from mlscope.engine.batch import Batch
 from mlscope.engine.quality.counters import DELAY_BUCKETS_S
@@ -184,6 +185,20 @@ def test_tracker_counts_every_outcome_and_the_label_delay() -> None:
     assert le["15.0"] == 0 and le["60.0"] == 2 and le["+Inf"] == 2
     assert samples[("mlscope_label_delay_seconds_sum", (("model", "churn"),))] == 60.0
     assert len(le) == len(DELAY_BUCKETS_S) + 1
+
+
+def test_delay_buckets_are_spelled_as_prometheus_client_spells_them() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a"], t=100.0)
+    tracker.observe_labels(["a"], ["yes"], now=130.0)
+    bounds = [
+        s.labels["le"]
+        for f in tracker.collect()
+        for s in f.samples
+        if s.name == "mlscope_label_delay_seconds_bucket"
+    ]
+    assert bounds == [floatToGoString(b) for b in DELAY_BUCKETS_S] + ["+Inf"]  # type: ignore[no-untyped-call]
+    assert bounds[-2:] == ["2.592e+06", "+Inf"]  # 30 days, as a Go client writes it
 
 
 def test_labels_before_any_prediction_are_unmatched_not_errors() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 from mlscope import catalogue
 from mlscope.engine.quality.counters import DELAY_BUCKETS_S, OutcomeCounters
@@ -97,7 +98,10 @@ def cumulative(bounds: Sequence[float], counts: np.ndarray) -> list[tuple[str, f
 
 
 def _le(bound: float) -> str:
-    return repr(float(bound))
+    # prometheus_client's own spelling of a bucket bound, so a quality histogram's ``le``
+    # reads as any prometheus_client histogram's (2592000 is "2.592e+06", as in Go).
+    le: str = floatToGoString(bound)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
+    return le
 
 
 def window_families(
