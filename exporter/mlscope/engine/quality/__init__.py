@@ -3,7 +3,8 @@
 =================  ==============================================================
 ``join``           the label store: predictions waiting for their ground truth
 ``encoding``       ids, labels and classes as match keys, class codes and floats
-``tracker``        ``QualityTracker``: one model's windowed quality figures
+``tracker``        ``QualityTracker``: one model's labels joined and counted
+``windowed``       the tracker's window rings and the figures read off them
 ``counters``       the cumulative label, delay, confusion and residual counts
 ``families``       the quality families of one model, per the catalogue
 ``reference``      the quality figures of a validation set (the profile's baseline)

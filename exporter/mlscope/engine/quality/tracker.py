@@ -27,10 +27,9 @@ usual label delay stay sparse: choose them longer than the delay.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
 import numpy as np
@@ -38,12 +37,14 @@ import numpy.typing as npt
 from prometheus_client.metrics_core import Metric
 
 from mlscope.engine.batch import Batch
-from mlscope.engine.quality import attribution, classification, estimation, regression
+from mlscope.engine.quality import attribution
 from mlscope.engine.quality.counters import OutcomeCounters, residual_edges
-from mlscope.engine.quality.encoding import class_codes, floats, keys, present, take
+from mlscope.engine.quality.encoding import BatchEncoder, Rows, floats, keys, present, take
+from mlscope.engine.quality.estimation import CalibrationTable
 from mlscope.engine.quality.families import OTHER_CLASS, counter_families, window_families
 from mlscope.engine.quality.join import EVICTION_REASONS, LabelStore
-from mlscope.engine.windows import DEFAULT_WINDOWS, Counts, RingCounts, WindowSpec
+from mlscope.engine.quality.windowed import QualityWindows, WindowFigures
+from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -143,35 +144,6 @@ def _top_classes(profile: ProfileLike, classes: list[str], cap: int) -> list[str
     return [c for c in classes if c in keep]
 
 
-@dataclass
-class _Snapshot:
-    """Figures of the last :meth:`QualityTracker.compute`, read by ``collect``."""
-
-    quality: dict[str, dict[str, float]] = field(default_factory=dict)
-    estimated: dict[str, dict[str, float]] = field(default_factory=dict)
-    attribution: dict[str, np.ndarray] = field(default_factory=dict)
-    labelled: dict[str, float] = field(default_factory=dict)
-    error_counts: dict[str, np.ndarray] = field(default_factory=dict)  # 3 x bins, per window
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    """A prediction batch in the tracker's terms: times, class codes or values, scores, bins."""
-
-    ts: np.ndarray
-    pred: np.ndarray
-    scores: np.ndarray | None
-    bins: np.ndarray | None
-
-    def rows(self, mask: np.ndarray) -> _Encoded:
-        return _Encoded(
-            self.ts[mask],
-            self.pred[mask],
-            None if self.scores is None else self.scores[mask],
-            None if self.bins is None else self.bins[mask],
-        )
-
-
 class QualityTracker:
     """Joins labels to predictions and turns the outcomes into quality metrics for one model.
 
@@ -214,13 +186,11 @@ class QualityTracker:
         self._offsets = attribution.feature_offsets([int(f.n_bins) for f in profile.features])
         self.task: str | None = None
         self.classes: list[str] = []
-        self._class_index: dict[str, int] = {}
+        self._encoder: BatchEncoder | None = None
         self._counts = OutcomeCounters()
         self._store: LabelStore | None = None
-        self._rings: dict[str, RingCounts] = {}
-        self._est_rings: dict[str, RingCounts] = {}
-        self._calibration = estimation.CalibrationTable()
-        self._snapshot = _Snapshot()
+        self._windows: QualityWindows | None = None
+        self._snapshot = WindowFigures()
         #: Drill-down hook: called with the newest wrong predictions of each join (at
         #: most ``wrong_keep`` rows, classification only); the engine's SampleStore.
         self.on_wrong: Callable[[list[WrongRow], np.ndarray], None] | None = None
@@ -237,7 +207,7 @@ class QualityTracker:
             raise InputError(f"'task' must be 'classification' or 'regression' (got {task!r})")
         self.task = task
         self.classes = _top_classes(self.profile, list(dict.fromkeys(classes)), self.config.max_classes)
-        self._class_index = {c: i for i, c in enumerate(self.classes)}
+        self._encoder = BatchEncoder(task, self.classes, len(self.feature_names))
         k = len(self.classes)
         self._store = LabelStore(
             n_scores=k if task == "classification" else 0,
@@ -246,19 +216,12 @@ class QualityTracker:
             max_pending=self.config.max_pending,
             max_bytes=self.config.max_bytes,
         )
-        attr_shape = (3, int(self._offsets[-1]))
+        self._windows = QualityWindows(self.windows, task, k, self._offsets)
         if task == "classification":
-            shapes = {name: a.shape for name, a in classification.empty_counts(k).items()}
             self._counts.confusion = np.zeros((k + 1, k + 1))
-            self._est_rings = {
-                w.name: RingCounts(w, {"conf": (2, estimation.CONF_BINS)}) for w in self.windows
-            }
         else:
-            shapes = {"reg": (len(regression.SUMS),)}
             self._counts.resid_edges = residual_edges(float(self.profile.quality.get("mae", 0.0) or 0.0))
             self._counts.resid_counts = np.zeros(len(self._counts.resid_edges) + 1)
-        shapes["attr"] = attr_shape
-        self._rings = {w.name: RingCounts(w, shapes) for w in self.windows}
 
     def _infer_task(self, batch: Batch) -> None:
         if batch.scores is not None and batch.score_classes:
@@ -272,60 +235,6 @@ class QualityTracker:
         else:
             self._setup("classification", sorted({k for k in keys(batch.predictions) if k is not None}))
 
-    # ------------------------------------------------------------------ encoding
-    def _scores(self, batch: Batch) -> np.ndarray | None:
-        """The batch's class probabilities in the tracker's class order (n x K), or None."""
-        if batch.scores is None or not self.classes:
-            return None
-        raw = np.asarray(batch.scores, dtype=np.float64).reshape(batch.n_rows, -1)
-        names = [str(c) for c in batch.score_classes] or self.classes[: raw.shape[1]]
-        col = {c: j for j, c in enumerate(names)}
-        out = np.zeros((batch.n_rows, len(self.classes)))
-        found = 0
-        for i, c in enumerate(self.classes):
-            j = col.get(c)
-            if j is not None and j < raw.shape[1]:
-                out[:, i] = raw[:, j]
-                found += 1
-        if found == 0:  # score columns of other classes than the profile's: unusable
-            return None
-        out[~np.isfinite(raw).all(axis=1)] = np.nan
-        return out
-
-    def _predictions(self, batch: Batch) -> np.ndarray:
-        n = batch.n_rows
-        if self.task == "regression":
-            return np.full(n, np.nan) if batch.predictions is None else floats(batch.predictions)
-        if batch.predictions is not None:
-            return class_codes(batch.predictions, self._class_index)
-        if batch.scores is None:
-            return np.full(n, np.nan)
-        raw = np.asarray(batch.scores, dtype=np.float64).reshape(n, -1)
-        names = [str(c) for c in batch.score_classes] or self.classes[: raw.shape[1]]
-        top = np.argmax(np.nan_to_num(raw, nan=-1.0), axis=1)
-        pred = class_codes(np.asarray(names, dtype=object)[top], self._class_index)
-        pred[~np.isfinite(raw).all(axis=1)] = np.nan
-        return pred
-
-    def _labels(self, labels: npt.ArrayLike) -> np.ndarray:
-        """Label per row as class index or value; NaN for an invalid label."""
-        if self.task == "regression":
-            return floats(labels)
-        return class_codes(labels, self._class_index)
-
-    def _encode(self, batch: Batch, bin_index: np.ndarray | None, now: float) -> _Encoded:
-        n = batch.n_rows
-        ts = np.full(n, float(now)) if batch.timestamps is None else floats(batch.timestamps)
-        ts = np.where(np.isfinite(ts), np.minimum(ts, now), now)
-        scores = self._scores(batch) if self.task == "classification" else None
-        bins = None
-        n_feat = len(self.feature_names)
-        if bin_index is not None and n_feat:
-            b = np.asarray(bin_index)
-            if b.shape == (n, n_feat):
-                bins = b.astype(np.int64)
-        return _Encoded(ts, self._predictions(batch), scores, bins)
-
     # ------------------------------------------------------------------ ingest
     def observe_predictions(self, batch: Batch, bin_index: np.ndarray | None, now: float) -> None:
         """Hold the batch's predictions for their labels and count their confidence.
@@ -338,36 +247,30 @@ class QualityTracker:
         with self._lock:
             if self.task is None:
                 self._infer_task(batch)
-            if self.task is None or self._store is None:
+            if self._encoder is None or self._store is None or self._windows is None:
                 return
-            enc = self._encode(batch, bin_index, now)
+            enc = self._encoder.encode(batch, bin_index, now)
             if enc.scores is not None:
-                self._count_confidence(enc.ts, enc.scores.max(axis=1), now)
+                self._windows.add_confidence(enc.ts, enc.scores.max(axis=1), now)
             has_pred = np.isfinite(enc.pred)
             direct = np.zeros(batch.n_rows, dtype=bool)
             if batch.labels is not None:
-                direct = self._join_direct(batch, enc, has_pred, now)
+                direct = self._join_direct(self._encoder, batch, enc, has_pred, now)
             if batch.ids is not None:
                 self._hold(self._store, keys(batch.ids), enc, has_pred & ~direct)
 
-    def _count_confidence(self, ts: np.ndarray, conf: np.ndarray, now: float) -> None:
-        def make_conf(rows: np.ndarray) -> dict[str, np.ndarray]:
-            return {"conf": estimation.count_confidence(conf[rows])}
-
-        conf_cache: list[tuple[np.ndarray, Counts]] = []
-        for ring in self._est_rings.values():
-            ring.add_rows(ts, now, make_conf, conf_cache)
-
-    def _join_direct(self, batch: Batch, enc: _Encoded, has_pred: np.ndarray, now: float) -> np.ndarray:
+    def _join_direct(
+        self, encoder: BatchEncoder, batch: Batch, enc: Rows, has_pred: np.ndarray, now: float
+    ) -> np.ndarray:
         """Count the rows that came with their label; returns which rows those were."""
         assert batch.labels is not None
-        actual = self._labels(batch.labels)
+        actual = encoder.labels(batch.labels)
         given = np.asarray([x is not None for x in np.asarray(batch.labels, dtype=object).ravel()])
         direct: np.ndarray = has_pred & np.isfinite(actual)
         self._counts.labels_total["matched"] += int(direct.sum())
         self._counts.labels_total["invalid"] += int((given & ~np.isfinite(actual)).sum())
         if direct.any():
-            joined = enc.rows(direct)
+            joined = enc.take(direct)
             self._record(joined, actual[direct], now)
             if self.on_wrong is not None:
                 at = np.flatnonzero(direct)
@@ -375,13 +278,13 @@ class QualityTracker:
                 self._report_wrong(lambda i: None if ids is None else ids[int(at[i])], joined, actual[direct])
         return direct
 
-    def _hold(self, store: LabelStore, id_keys: list[str | None], enc: _Encoded, keep: np.ndarray) -> None:
+    def _hold(self, store: LabelStore, id_keys: list[str | None], enc: Rows, keep: np.ndarray) -> None:
         """Put the rows with an id and a prediction in the label store."""
         keep = present(id_keys) & keep
         if not keep.any():
             return
         rows = np.flatnonzero(keep)
-        kept = enc.rows(rows)
+        kept = enc.take(rows)
         store.add(
             id_keys if len(rows) == len(id_keys) else take(id_keys, rows),  # type: ignore[arg-type]  # no None left: present
             kept.ts,
@@ -398,11 +301,11 @@ class QualityTracker:
             n = len(id_keys)
             if n == 0:
                 return
-            if self.task is None or self._store is None:
+            if self._encoder is None or self._store is None:
                 # Nothing was predicted yet, so nothing can match.
                 total["unmatched"] += n
                 return
-            values = self._labels(labels)
+            values = self._encoder.labels(labels)
             if len(values) != n:
                 total["invalid"] += n
                 return
@@ -416,13 +319,13 @@ class QualityTracker:
                 return
             actual = values[rows[res.label_rows]]
             scores = res.scores if self.task == "classification" else None
-            joined = _Encoded(res.ts, res.pred, scores, res.bins)
+            joined = Rows(res.ts, res.pred, scores, res.bins)
             self._record(joined, actual, now)
             if self.on_wrong is not None:
                 at = rows[res.label_rows]
                 self._report_wrong(lambda i: id_keys[int(at[i])], joined, actual)
 
-    def _report_wrong(self, key_of: Callable[[int], object], joined: _Encoded, actual: np.ndarray) -> None:
+    def _report_wrong(self, key_of: Callable[[int], object], joined: Rows, actual: np.ndarray) -> None:
         """Hand the newest wrong predictions of a join to :attr:`on_wrong` (never raises)."""
         if self.task != "classification" or self.on_wrong is None or self.wrong_keep <= 0:
             return
@@ -453,56 +356,17 @@ class QualityTracker:
         except Exception:  # the drill-down must never cost the quality counts
             log.exception("reporting wrong predictions failed")
 
-    def _record(self, joined: _Encoded, actual: np.ndarray, now: float) -> None:
-        """Count joined outcomes into the counters and the window rings (lock held)."""
+    def _record(self, joined: Rows, actual: np.ndarray, now: float) -> None:
+        """Count joined outcomes into the counters and the windows (lock held)."""
+        assert self._windows is not None
         self._counts.count_delays(joined.ts, now)
         if self.task == "classification":
-            make = self._classification_counts(joined, actual)
+            a, p = actual.astype(np.int64), joined.pred.astype(np.int64)
+            self._counts.count_classes(a, p)
+            self._windows.add_classified(joined, a, p, now)
         else:
-            make = self._regression_counts(joined, actual)
-        cache: list[tuple[np.ndarray, Counts]] = []
-        for ring in self._rings.values():
-            ring.add_rows(joined.ts, now, make, cache)
-
-    def _classification_counts(
-        self, joined: _Encoded, actual: np.ndarray
-    ) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-        """Count into the confusion matrix and calibration; the window counts of some rows."""
-        k, scores, bins = len(self.classes), joined.scores, joined.bins
-        a, p = actual.astype(np.int64), joined.pred.astype(np.int64)
-        self._counts.count_classes(a, p)
-        errors = (a != p).astype(np.float64)
-        if scores is not None:
-            ok = np.isfinite(scores).all(axis=1)
-            if ok.any():
-                s = scores[ok]
-                top = np.argmax(s, axis=1)
-                self._calibration.update(s[np.arange(len(s)), top], (top == a[ok]).astype(np.float64))
-
-        def make(rows: np.ndarray) -> dict[str, np.ndarray]:
-            out = classification.count_outcomes(a[rows], p[rows], None if scores is None else scores[rows], k)
-            if bins is not None and self._offsets[-1]:
-                out["attr"] = attribution.count_errors(errors[rows], bins[rows], self._offsets)
-            return out
-
-        return make
-
-    def _regression_counts(
-        self, joined: _Encoded, actual: np.ndarray
-    ) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-        """Count into the residual histogram; the window counts of some rows."""
-        pred, bins = joined.pred, joined.bins
-        resid = pred - actual
-        self._counts.count_residuals(resid)
-        abs_err = np.abs(resid)
-
-        def make(rows: np.ndarray) -> dict[str, np.ndarray]:
-            out = {"reg": regression.count_residuals(actual[rows], pred[rows])}
-            if bins is not None and self._offsets[-1]:
-                out["attr"] = attribution.count_errors(abs_err[rows], bins[rows], self._offsets)
-            return out
-
-        return make
+            self._counts.count_residuals(joined.pred - actual)
+            self._windows.add_regressed(joined, actual, now)
 
     # ------------------------------------------------------------------ compute
     def compute(self, now: float) -> None:
@@ -510,28 +374,9 @@ class QualityTracker:
         with self._lock:
             if self._store is not None:
                 self._store.expire(now)
-            totals = {name: ring.total(now) for name, ring in self._rings.items()}
-            est_totals = {name: ring.total(now) for name, ring in self._est_rings.items()}
-            calib = estimation.CalibrationTable()
-            calib.table = self._calibration.table.copy()
-            task, k = self.task, len(self.classes)
-        snap = _Snapshot()
-        for name, t in totals.items():
-            if task == "classification":
-                labelled = float(t["cm"].sum())
-                figures = classification.classification_metrics(t, k)
-            else:
-                labelled = float(t["reg"][0])
-                figures = regression.regression_metrics(t["reg"])
-            snap.labelled[name] = labelled
-            if labelled > 0:
-                snap.quality[name] = figures
-                snap.attribution[name] = attribution.error_attribution(t["attr"], self._offsets)
-                snap.error_counts[name] = t["attr"]
-        for name, t in est_totals.items():
-            acc = calib.estimated_accuracy(t["conf"])
-            if math.isfinite(acc):
-                snap.estimated[name] = {"accuracy": acc}
+            windows = self._windows
+            totals = None if windows is None else windows.totals(now)
+        snap = WindowFigures() if windows is None or totals is None else windows.figures(totals)
         with self._lock:
             self._snapshot = snap
 
@@ -616,16 +461,19 @@ class QualityTracker:
         count the restored total a second time.
         """
         with self._lock:
+            windows = (
+                {"calibration": CalibrationTable().table.tolist(), "rings": {}, "est_rings": {}}
+                if self._windows is None
+                else self._windows.state_dict()
+            )
             return {
                 "version": _STATE_VERSION,
                 "task": self.task,
                 "classes": list(self.classes),
                 "features": list(self.feature_names),
                 "last_label_ts": self._counts.last_label_ts,
-                "calibration": self._calibration.table.tolist(),
                 "store": None if self._store is None else self._store.state_dict(),
-                "rings": {n: r.state_dict() for n, r in self._rings.items()},
-                "est_rings": {n: r.state_dict() for n, r in self._est_rings.items()},
+                **windows,
             }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -653,14 +501,7 @@ class QualityTracker:
             )
             if not same:
                 return
-            calib = np.asarray(state["calibration"], dtype=np.float64)
-            self._calibration.table = calib.reshape(3, estimation.CONF_BINS).copy()
             if self._store is not None and state.get("store"):
                 self._store.load_state(state["store"])
-            for rings, key in ((self._rings, "rings"), (self._est_rings, "est_rings")):
-                for name, ring in rings.items():
-                    if name in state.get(key, {}) and not ring.load_state(state[key][name]):
-                        raise InputError(
-                            f"quality state {key}.{name!r} does not fit window {name!r} "
-                            f"({ring.n} buckets, arrays {sorted(ring.arrays)})"
-                        )
+            if self._windows is not None:
+                self._windows.load_state(state)
