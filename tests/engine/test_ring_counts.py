@@ -50,7 +50,7 @@ def test_add_rows_at_now_counts_as_add() -> None:
     for t in (3.0, 14.0, 14.5, 70.0, 71.0):
         counts = {"n": np.array([1, int(t)])}
         a.add(t, counts)
-        b.add_rows(np.array([t]), t, lambda rows: counts)  # noqa: B023  # called at once
+        b.add_rows(np.array([t]), t, lambda rows: counts)  # noqa: B023  # called at once, in this iteration
     assert a.state_dict() == b.state_dict()
 
 
