@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "exporter"))
 
 from mlscope.engine.batch import Batch  # noqa: E402
-from mlscope.engine.performance import QualityConfig, QualityTracker  # noqa: E402
+from mlscope.engine.quality.tracker import QualityConfig, QualityTracker  # noqa: E402
 from mlscope.engine.windows import DEFAULT_WINDOWS  # noqa: E402
 
 
@@ -53,6 +53,7 @@ from mlscope.engine.windows import DEFAULT_WINDOWS  # noqa: E402
 class _Feature:
     name: str
     n_bins: int
+    bin_labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -61,6 +62,8 @@ class _Profile:
     classes: list[str]
     features: list[_Feature]
     quality: dict[str, float]
+    target: None = None
+    outputs: tuple[()] = ()
 
 
 def _workload(rows: int, features: int, seed: int = 0) -> dict[str, np.ndarray]:

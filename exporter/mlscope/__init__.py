@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlscope.middleware.asgi import ASGIMiddleware
     from mlscope.middleware.wsgi import WSGIMiddleware
     from mlscope.monitor import Monitor
+    from mlscope.offline.compare import compare
 
 __all__ = [
     "ASGIMiddleware",
@@ -26,6 +27,7 @@ __all__ = [
     "Profile",
     "WSGIMiddleware",
     "__version__",
+    "compare",
 ]
 
 _LAZY = {
@@ -34,6 +36,7 @@ _LAZY = {
     "Monitor": "mlscope.monitor",
     "Profile": "mlscope.engine.profile",
     "DriftReport": "mlscope.engine.report",
+    "compare": "mlscope.offline.compare",
 }
 
 

@@ -150,18 +150,18 @@ _COMMANDS: dict[str, tuple[str, _Adder, str]] = {
     "profile": (
         "build a reference profile from training data",
         _add_profile,
-        "mlscope.engine.commands:profile_command",
+        "mlscope.offline.profiling:profile_command",
     ),
     "compare": (
         "compare data with a reference profile and print the drift report",
         _add_compare,
-        "mlscope.engine.commands:compare_command",
+        "mlscope.offline.compare:compare_command",
     ),
     "serve": ("run the sidecar exporter", _add_serve, "mlscope.sidecar.main:serve_command"),
     "replay": (
         "recompute drift over a past prediction log",
         _add_replay,
-        "mlscope.engine.commands:replay_command",
+        "mlscope.offline.replay:replay_command",
     ),
     "demo": ("run the demo stack as local processes", _add_demo, "mlscope.demo.run:demo_command"),
 }

@@ -36,7 +36,7 @@ from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError
 
 if TYPE_CHECKING:  # the quality module loads lazily (it imports pandas)
-    from mlscope.engine.performance import QualityConfig
+    from mlscope.engine.quality.tracker import QualityConfig
 
 
 def _duration(text: str) -> str:
@@ -146,7 +146,7 @@ class LabelSettings(Section):
     max_classes: int = Field(20, ge=1, description="Classes tracked; the rarer ones count as `other`.")
 
     def engine_config(self) -> QualityConfig:
-        from mlscope.engine.performance import QualityConfig
+        from mlscope.engine.quality.tracker import QualityConfig
 
         return QualityConfig(
             label_ttl_s=parse_duration(self.ttl, key="labels.ttl"),

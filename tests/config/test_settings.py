@@ -84,7 +84,7 @@ def test_the_dataset_share_threshold_has_one_name_for_sidecar_and_alert() -> Non
 
 def test_the_engine_defaults_are_the_settings_defaults() -> None:
     assert Settings.model_validate({}).drift.engine_config() == DriftConfig()
-    from mlscope.engine.performance import QualityConfig
+    from mlscope.engine.quality.tracker import QualityConfig
 
     assert Settings.model_validate({}).labels.engine_config() == QualityConfig()
     assert load().get("drift.pseudo_count") == SMOOTHING  # read-only: the engine's constant

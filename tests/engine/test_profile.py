@@ -11,6 +11,7 @@ import pytest
 
 from mlscope.engine.profile import Profile
 from mlscope.errors import ProfileError
+from mlscope.offline.compare import compare
 
 
 def _frame(n: int = 5_000, seed: int = 0) -> pd.DataFrame:
@@ -157,7 +158,7 @@ def test_compare_report_table_frame_and_dict() -> None:
     p = Profile.from_frame(_frame(), target="churn", prediction="pred")
     cur = _frame(2_000, seed=9)
     cur["age"] += 15
-    rep = p.compare(cur)
+    rep = compare(p, cur)
     assert rep.drifted_features == ("age",)
     frame = rep.to_frame()
     assert list(frame["name"]) == ["age", "plan", "visits", "p_yes", "prediction"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mlscope.engine import attribution
 from mlscope.engine.batch import Batch
-from mlscope.engine.performance import QualityTracker
+from mlscope.engine.quality import attribution
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import WindowSpec
 from tests.quality._profiles import FakeFeature, FakeProfile
 

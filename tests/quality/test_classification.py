@@ -12,9 +12,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mlscope.engine import classification
 from mlscope.engine.batch import Batch
-from mlscope.engine.performance import QualityTracker, reference_quality
+from mlscope.engine.quality import classification
+from mlscope.engine.quality.reference import reference_quality
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import WindowSpec
 from tests.quality._profiles import FakeProfile
 

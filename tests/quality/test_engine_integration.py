@@ -11,10 +11,11 @@ from prometheus_client.core import CollectorRegistry
 from sklearn.metrics import accuracy_score, f1_score, log_loss, mean_absolute_error
 
 from mlscope.engine.batch import batch_from_data
-from mlscope.engine.labels import label_key
 from mlscope.engine.model import ModelEngine
-from mlscope.engine.performance import QualityTracker, reference_quality
 from mlscope.engine.profile import Profile
+from mlscope.engine.quality.join import label_key
+from mlscope.engine.quality.reference import reference_quality
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import WindowSpec
 
 

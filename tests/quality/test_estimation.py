@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlscope.engine import estimation
 from mlscope.engine.batch import Batch
-from mlscope.engine.performance import QualityTracker
+from mlscope.engine.quality import estimation
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import WindowSpec
 from tests.quality._profiles import FakeProfile
 

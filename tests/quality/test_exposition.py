@@ -10,7 +10,7 @@ from prometheus_client.core import CollectorRegistry
 
 from mlscope import catalogue
 from mlscope.engine.batch import Batch
-from mlscope.engine.performance import QualityTracker
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import DEFAULT_WINDOWS
 from tests.quality._profiles import FakeFeature, FakeProfile
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlscope.engine.labels import LabelStore
+from mlscope.engine.quality.join import LabelStore
 
 CAPACITY = 8
 TTL_S = 50.0

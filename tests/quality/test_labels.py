@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from prometheus_client.core import CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from mlscope.engine.batch import Batch
-from mlscope.engine.labels import LabelStore, label_key
-from mlscope.engine.performance import DELAY_BUCKETS_S, QualityConfig, QualityTracker
+from mlscope.engine.quality.counters import DELAY_BUCKETS_S
+from mlscope.engine.quality.join import LabelStore, label_key
+from mlscope.engine.quality.tracker import QualityConfig, QualityTracker
 from mlscope.engine.windows import WindowSpec
 from mlscope.errors import ConfigError, InputError
-from tests.quality._profiles import FakeFeature, FakeProfile
+from tests.quality._profiles import FakeColumn, FakeFeature, FakeProfile
 
 
 def _ids(lo: int, hi: int) -> list[str]:
@@ -186,6 +187,20 @@ def test_tracker_counts_every_outcome_and_the_label_delay() -> None:
     assert len(le) == len(DELAY_BUCKETS_S) + 1
 
 
+def test_delay_buckets_are_spelled_as_prometheus_client_spells_them() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a"], t=100.0)
+    tracker.observe_labels(["a"], ["yes"], now=130.0)
+    bounds = [
+        s.labels["le"]
+        for f in tracker.collect()
+        for s in f.samples
+        if s.name == "mlscope_label_delay_seconds_bucket"
+    ]
+    assert bounds == [floatToGoString(b) for b in DELAY_BUCKETS_S] + ["+Inf"]  # type: ignore[no-untyped-call]
+    assert bounds[-2:] == ["2.592e+06", "+Inf"]  # 30 days, as a Go client writes it
+
+
 def test_labels_before_any_prediction_are_unmatched_not_errors() -> None:
     tracker = QualityTracker("m", FakeProfile(None), [WindowSpec.parse("1h")])
     tracker.observe_labels(["a", "b"], [1, 0], now=10.0)
@@ -227,37 +242,6 @@ def test_tracker_state_round_trip_restores_windows_and_pending_not_counters() ->
     outcome = {"model": "churn", "actual": "yes", "predicted": "yes"}
     assert registry.get_sample_value("mlscope_classification_outcomes_total", outcome) == 1
     assert registry.get_sample_value("mlscope_label_delay_seconds_count", {"model": "churn"}) == 1
-
-
-def test_tracker_state_of_version_1_loads_windows_and_ignores_its_counters() -> None:
-    tracker = _tracker()
-    _predict(tracker, ["a", "b", "c"], t=100.0)
-    tracker.observe_labels(["a", "b"], ["yes", "no"], now=200.0)
-    state = json.loads(json.dumps(tracker.state_dict()))
-    # What a version 1 state also carried: the exported counters.
-    state |= {
-        "version": 1,
-        "labels_total": {"matched": 2, "unmatched": 0, "duplicate": 0, "expired": 0, "invalid": 0},
-        "delay_counts": [2.0] + [0.0] * len(DELAY_BUCKETS_S),
-        "delay_sum": 200.0,
-        "cm": [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
-        "resid_counts": [0.0],
-        "resid_sum": 0.0,
-    }
-    state["store"]["evictions"] = {"capacity": 7, "expired": 0, "replaced": 0}
-    again = _tracker()
-    again.load_state(state)
-    again.compute(now=300.0)
-    assert again.figures("1h")["accuracy"] == pytest.approx(1 / 2)
-    assert again.pending == 1
-    assert again.labels_total["matched"] == 0
-    registry = CollectorRegistry()
-    registry.register(again)
-    assert registry.get_sample_value("mlscope_label_delay_seconds_count", {"model": "churn"}) == 0
-    capacity = {"model": "churn", "reason": "capacity"}
-    assert registry.get_sample_value("mlscope_label_store_evictions_total", capacity) == 0
-    with pytest.raises(InputError, match="'version' must be one of"):
-        _tracker().load_state(state | {"version": 3})
 
 
 def test_task_is_inferred_from_the_first_batch_when_the_profile_has_none() -> None:
@@ -341,19 +325,11 @@ def test_ring_starts_small_and_grows_to_its_capacity_keeping_rows() -> None:
 
 
 def test_class_cap_keeps_the_most_frequent_reference_classes() -> None:
-    @dataclass(frozen=True)
-    class Target:
-        name: str
-        categories: tuple[str, ...]
-        counts: tuple[int, ...]
-
-    @dataclass
-    class ManyClasses(FakeProfile):
-        target: Target | None = None
-
     classes = [f"c{i:02d}" for i in range(30)]
     freq = tuple(reversed(range(1, 31)))  # c00 most frequent ... c29 least
-    profile = ManyClasses("classification", classes, target=Target("target", tuple(classes), (*freq, 0, 0)))
+    profile = FakeProfile(
+        "classification", classes, target=FakeColumn("target", tuple(classes), (*freq, 0, 0))
+    )
     tracker = QualityTracker("m", profile, [WindowSpec.parse("1h")], config=QualityConfig(max_classes=5))
     assert tracker.classes == ["c00", "c01", "c02", "c03", "c04"]
     batch = Batch(n_rows=2, predictions=np.array(["c01", "c29"], dtype=object), ids=np.array(["a", "b"]))
@@ -367,3 +343,18 @@ def test_class_cap_keeps_the_most_frequent_reference_classes() -> None:
         if s.name.endswith("_total")
     }
     assert cm[("c01", "c01")] == 1 and cm[("other", "other")] == 1  # both rare classes fold into other
+
+
+def test_tracker_state_of_another_version_is_refused_naming_the_key() -> None:
+    state = _tracker().state_dict() | {"version": 1}
+    with pytest.raises(InputError, match=r"quality state 'version' must be 2 \(got 1\)"):
+        _tracker().load_state(state)
+
+
+def test_tracker_state_whose_window_does_not_fit_is_refused_naming_the_window() -> None:
+    tracker = _tracker()
+    _predict(tracker, ["a", "b", "c"], t=100.0)
+    state = json.loads(json.dumps(tracker.state_dict()))
+    bad = state | {"rings": {"1h": state["rings"]["1h"] | {"epochs": [0, 1]}}}
+    with pytest.raises(InputError, match="does not fit window '1h'"):
+        _tracker().load_state(bad)

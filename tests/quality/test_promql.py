@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from mlscope.engine.batch import Batch
-from mlscope.engine.performance import QualityTracker
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import WindowSpec
 from tests.quality._profiles import FakeProfile
 

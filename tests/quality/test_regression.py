@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from prometheus_client.utils import floatToGoString
 from sklearn.metrics import (
     mean_absolute_error,
     mean_absolute_percentage_error,
@@ -11,9 +12,11 @@ from sklearn.metrics import (
     r2_score,
 )
 
-from mlscope.engine import regression
 from mlscope.engine.batch import Batch
-from mlscope.engine.performance import RESIDUAL_MULTIPLES, QualityTracker, reference_quality
+from mlscope.engine.quality import regression
+from mlscope.engine.quality.counters import RESIDUAL_MULTIPLES
+from mlscope.engine.quality.reference import reference_quality
+from mlscope.engine.quality.tracker import QualityTracker
 from mlscope.engine.windows import WindowSpec
 from tests.quality._profiles import FakeProfile
 
@@ -91,5 +94,6 @@ def test_tracker_windows_residuals_by_prediction_time() -> None:
     # Buckets are multiples of the reference MAE (10.0), symmetric around 0.
     bounds = sorted({-10.0 * m for m in RESIDUAL_MULTIPLES} | {0.0} | {10.0 * m for m in RESIDUAL_MULTIPLES})
     for b in bounds:
-        assert hist[repr(b)] == float((resid <= b).sum()), b
+        le = floatToGoString(b)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
+        assert hist[le] == float((resid <= b).sum()), b
     assert hist["+Inf"] == 2000.0

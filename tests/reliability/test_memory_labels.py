@@ -3,7 +3,7 @@
 ``benchmarks/load.py --only app`` showed the sidecar's RSS growing by ~7 MiB over 60 s
 while the pure-ingest run stayed flat. tracemalloc snapshots of the sidecar during a
 longer app run (docs/reliability.md, "Memory") put all of the growth in
-``engine/labels.py``: the ring of pending predictions starts at 1,024 rows and doubles
+``engine/quality/join.py``: the ring of pending predictions starts at 1,024 rows and doubles
 as predictions come, up to its capacity (100,000 rows for the demo model), and the app
 run at ~1,000 events/s takes 60-100 s to get there; the ingest run (80,000 events/s)
 gets there inside its warm-up. These tests drive the store directly, well past its cap,
@@ -17,7 +17,7 @@ import tracemalloc
 
 import numpy as np
 
-from mlscope.engine.labels import LabelStore
+from mlscope.engine.quality.join import LabelStore
 
 # The demo model's shape (mlscope.demo): 2 classes, 7 features.
 N_SCORES, N_FEATURES = 2, 7

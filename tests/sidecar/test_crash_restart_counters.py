@@ -31,6 +31,7 @@ import pandas as pd
 import pytest
 
 from mlscope.engine.profile import Profile
+from mlscope.offline.compare import compare
 from tests._prom import Prometheus
 from tests._servers import free_port, get
 from tests.sidecar._sidecar import make_profile, metrics, ndjson, post, samples, sidecar, value
@@ -146,8 +147,8 @@ def test_crash_and_restart_with_snapshot_counts_every_scraped_event_once(
     # the same engine code offline over the same N + K rows (exact up to float rounding).
     rows = _rows(N, 0, "team") + _rows(K, 0, "free")
     frame = pd.DataFrame([r["features"] for r in rows])
-    offline = Profile.load(profile).compare(frame).feature("plan")
-    without = Profile.load(profile).compare(frame.tail(K)).feature("plan")
+    offline = compare(Profile.load(profile), frame).feature("plan")
+    without = compare(Profile.load(profile), frame.tail(K)).feature("plan")
     got = value(
         text, "mlscope_feature_drift_score", model="churn", feature="plan", method=offline.method, window="5m"
     )

@@ -222,11 +222,11 @@ def build_profile(model: DemoModel) -> Any:
 
     Built from what the model learned on (so drift means "unlike the training data") and
     carrying the quality measured on the held-out validation split by the engine's own
-    code (:func:`mlscope.engine.performance.reference_quality`, the same figures the
+    code (:func:`mlscope.engine.quality.reference.reference_quality`, the same figures the
     sidecar exports per window), the baseline the accuracy alerts compare against.
     """
-    from mlscope.engine.performance import reference_quality
     from mlscope.engine.profile import Profile
+    from mlscope.engine.quality.reference import reference_quality
 
     frame = reference_frame(model)
     profile = Profile.from_frame(

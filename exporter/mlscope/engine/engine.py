@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from prometheus_client.metrics_core import Metric
@@ -21,12 +21,10 @@ from mlscope.engine.drift import DriftConfig
 from mlscope.engine.drilldown import SampleConfig
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
+from mlscope.engine.quality.tracker import QualityConfig
 from mlscope.engine.report import DriftReport
 from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError, InputError
-
-if TYPE_CHECKING:  # the quality module loads lazily (it imports pandas)
-    from mlscope.engine.performance import QualityConfig
 
 
 class Engine:

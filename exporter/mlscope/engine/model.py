@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from prometheus_client.metrics_core import Metric
@@ -27,11 +28,9 @@ from mlscope.engine.drift import DriftConfig, evaluate
 from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
+from mlscope.engine.quality.tracker import QualityConfig, QualityTracker
 from mlscope.engine.report import ColumnDrift, DriftReport
 from mlscope.engine.windows import DEFAULT_WINDOWS, RingCounts, WindowSpec
-
-if TYPE_CHECKING:  # the quality module loads lazily (it imports pandas)
-    from mlscope.engine.performance import QualityConfig
 
 __all__ = ["DEFAULT_WINDOWS", "DriftConfig", "ModelEngine", "WindowSpec"]
 
@@ -120,7 +119,7 @@ class ModelEngine:
             pos += op.n_bins
         self.width = pos
         self._lock = threading.Lock()
-        self._rings = [RingCounts(w, self.width) for w in self.windows]
+        self._rings = [RingCounts(w, {"counts": (self.width,)}, dtype=np.int64) for w in self.windows]
         self._totals = np.zeros(self.width, dtype=np.int64)
         self._issues = np.zeros((len(feats), len(ISSUE_KINDS)), dtype=np.int64)
         self._unexpected = 0
@@ -135,7 +134,7 @@ class ModelEngine:
         self._feature_set = ColumnSet(profile.features)
         self._output_set = ColumnSet(profile.outputs)
         self._build_static()
-        self._tracker = self._make_tracker()
+        self._tracker = QualityTracker(name, profile, self.windows, config=quality)
         # Drill-down rows (GET /v1/samples): bounded reservoirs fed from the bin indices
         # that ingest computes anyway; None when switched off.
         self.sample_config = samples or SampleConfig()
@@ -151,7 +150,7 @@ class ModelEngine:
                 sensitive=sc.sensitive,
             )
         self._bin_of_label = [{lab: b for b, lab in enumerate(fp.bin_labels)} for fp in feats]
-        if self.drilldown is not None and self._tracker is not None and self.sample_config.wrong_predictions:
+        if self.drilldown is not None and self.sample_config.wrong_predictions:
             # Wrong predictions come from the label join, which only the tracker sees.
             self._tracker.on_wrong = self.drilldown.offer_wrong
             self._tracker.wrong_keep = self.sample_config.wrong_predictions
@@ -210,34 +209,23 @@ class ModelEngine:
         self._model_label = dict(model=m)
         self._le_labels = [dict(model=m, le=le) for le in _LE]
 
-    def _make_tracker(self) -> Any:
-        try:
-            from mlscope.engine.performance import QualityTracker
-        except Exception:  # a broken module must not take drift monitoring down with it
-            log.exception("mlscope.engine.performance failed to import; model quality disabled")
-            self.internal_errors += 1
-            return None
-        try:
-            return QualityTracker(self.name, self.profile, self.windows, config=self.quality_config)
-        except Exception:
-            log.exception("QualityTracker(%r) failed; model quality disabled", self.name)
-            self.internal_errors += 1
-            return None
+    @contextmanager
+    def _tracker_guard(self, what: str) -> Iterator[None]:
+        """Log and count a failure of the quality tracker instead of raising it.
 
-    def _call_tracker(self, method: str, *args: Any) -> Any:
-        if self._tracker is None:
-            return None
+        Model quality is one part of the engine: a bug there must not cost the drift
+        counts of the same batch, nor a scrape.
+        """
         try:
-            return getattr(self._tracker, method)(*args)
+            yield
         except Exception:
-            log.exception("QualityTracker.%s failed for model %r", method, self.name)
+            log.exception("QualityTracker.%s failed for model %r", what, self.name)
             with self._lock:
                 self.internal_errors += 1
-            return None
 
     @property
-    def tracker(self) -> Any:
-        """The model-quality tracker, or ``None`` when that module is not available."""
+    def tracker(self) -> QualityTracker:
+        """The model-quality tracker (labels, realised and estimated quality)."""
         return self._tracker
 
     # -------------------------------------------------------------- ingest
@@ -252,9 +240,7 @@ class ModelEngine:
             return  # an empty batch carries nothing to count
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.
-        wants_index = self.drilldown is not None or (
-            self._tracker is not None and (batch.ids is not None or batch.labels is not None)
-        )
+        wants_index = self.drilldown is not None or batch.ids is not None or batch.labels is not None
         binned = bin_batch(self.profile, batch, with_index=wants_index)
         vec = np.concatenate([[binned.n_rows], *binned.feature_counts, *binned.output_counts]).astype(
             np.int64
@@ -273,8 +259,9 @@ class ModelEngine:
             n_out = int(np.count_nonzero(s > self.profile.outlier.threshold)) if self.profile.outlier else 0
         with self._lock:
             self._totals += vec
+            counts = {"counts": vec}
             for ring in self._rings:
-                ring.add(vec, now)
+                ring.add(now, counts)
             self._issues += issues
             self._unexpected += binned.unexpected
             if hist is not None:
@@ -283,8 +270,8 @@ class ModelEngine:
                 self._outliers += n_out
         if self.drilldown is not None and binned.bin_index is not None:
             self._offer_samples(batch, binned.bin_index, binned.outlier_scores, now)
-        if self._tracker is not None:
-            self._call_tracker("observe_predictions", batch, binned.bin_index, now)
+        with self._tracker_guard("observe_predictions"):
+            self._tracker.observe_predictions(batch, binned.bin_index, now)
 
     def _offer_samples(self, batch: Batch, index: np.ndarray, scores: np.ndarray | None, now: float) -> None:
         assert self.drilldown is not None
@@ -318,8 +305,9 @@ class ModelEngine:
         raise KeyError(f"model {self.name!r} has no feature {feature!r}")
 
     def ingest_labels(self, ids: np.ndarray, labels: np.ndarray, now: float) -> None:
-        """Hand ground-truth labels to the model-quality tracker (no-op without one)."""
-        self._call_tracker("observe_labels", np.asarray(ids), np.asarray(labels), now)
+        """Hand ground-truth labels to the model-quality tracker."""
+        with self._tracker_guard("observe_labels"):
+            self._tracker.observe_labels(np.asarray(ids), np.asarray(labels), now)
 
     # -------------------------------------------------------------- compute
     def _window(self, window: str | WindowSpec) -> int:
@@ -347,20 +335,21 @@ class ModelEngine:
         """Drift report of one window as of ``now`` (computed fresh)."""
         i = self._window(window)
         with self._lock:
-            vec = self._rings[i].total(now)
+            vec = self._rings[i].total(now)["counts"]
         return self._report_from(self.windows[i].name, vec)
 
     def compute(self, now: float) -> dict[str, DriftReport]:
         """Recompute every window's drift; the results back the gauges until the next call."""
         with self._lock:
-            vecs = [ring.total(now) for ring in self._rings]
+            vecs = [ring.total(now)["counts"] for ring in self._rings]
         reports = {w.name: self._report_from(w.name, v) for w, v in zip(self.windows, vecs, strict=True)}
         samples = self._samples_for(reports)
         with self._lock:
             self._reports = reports
             self._drift_samples = samples
             self._last_compute = float(now)
-        self._call_tracker("compute", now)
+        with self._tracker_guard("compute"):
+            self._tracker.compute(now)
         return reports
 
     @property
@@ -460,15 +449,8 @@ class ModelEngine:
                 [Sample("mlscope_last_compute_timestamp_seconds", lab, last)],
             )
         fams.add("mlscope_profile_info", self._static["mlscope_profile_info"])
-        if self._tracker is not None:
-            metrics = self._call_tracker("collect")
-            if metrics is not None:
-                try:
-                    fams.merge(list(metrics))
-                except Exception:
-                    log.exception("QualityTracker.collect failed for model %r", self.name)
-                    with self._lock:
-                        self.internal_errors += 1
+        with self._tracker_guard("collect"):
+            fams.merge(list(self._tracker.collect()))
 
     def collect(self) -> Iterable[Metric]:
         """prometheus_client families of this model alone (see :class:`Engine` for many)."""
@@ -492,8 +474,9 @@ class ModelEngine:
                 "profile_hash": self.profile_hash,
                 "windows": [r.state_dict() for r in self._rings],
             }
-        if self._tracker is not None:
-            state["quality"] = self._call_tracker("state_dict")
+        state["quality"] = None
+        with self._tracker_guard("state_dict"):
+            state["quality"] = self._tracker.state_dict()
         return state
 
     def load_state(self, state: Mapping[str, Any]) -> bool:
@@ -513,6 +496,7 @@ class ModelEngine:
                 rs = ring_states.get(ring.spec.name)
                 if rs is not None:
                     ring.load_state(rs)
-        if self._tracker is not None and state.get("quality") is not None:
-            self._call_tracker("load_state", state["quality"])
+        if state.get("quality") is not None:
+            with self._tracker_guard("load_state"):
+                self._tracker.load_state(state["quality"])
         return True

@@ -28,7 +28,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,11 +44,8 @@ from mlscope.engine.feature import (
     infer_kind,
 )
 from mlscope.engine.outliers import OutlierProfile, fit_outliers
+from mlscope.engine.quality.reference import profile_quality
 from mlscope.errors import ProfileError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mlscope.engine.drift import DriftConfig
-    from mlscope.engine.report import DriftReport
 
 FORMAT = "mlscope.profile"
 VERSION = 1
@@ -71,7 +68,7 @@ class Profile:
 
     Build one with :meth:`from_frame` (or ``mlscope profile`` for files larger than
     memory), keep it with :meth:`save`, read it back with :meth:`load`, and check new
-    data against it with :meth:`compare`.
+    data against it with :func:`mlscope.compare` (``mlscope.offline.compare``).
     """
 
     def __init__(
@@ -259,8 +256,6 @@ class Profile:
                 else fit_numeric("target", cols[target], bins=bins)
             )
         outlier = fit_outliers(cols, [f.name for f in features if f.kind == "numeric"]) if n > 1 else None
-        from mlscope.engine.performance import profile_quality  # lazy: keeps profile's imports light
-
         # The validation set's quality: the baseline the quality alerts compare with.
         quality = profile_quality(
             task, cols, target=target, prediction=pred_col, scores=score_map, classes=classes
@@ -279,7 +274,7 @@ class Profile:
             settings={"bins": bins, "top_k": top_k},
         )
 
-    # ----------------------------------------------------------------- compare
+    # ------------------------------------------------------------------ batches
     def batch_of(self, data: Any, *, names: Sequence[str] | None = None) -> Batch:
         """A Batch of ``data`` whose prediction/score columns are the ones named at profile time."""
         cols, _ = _columns(data, names, "data")
@@ -294,34 +289,6 @@ class Profile:
             predictions=cols.get(pred_col) if pred_col else None,
             scores=present_scores or None,
             labels=cols.get(target_col) if target_col else None,
-        )
-
-    def compare(
-        self,
-        data: Any,
-        *,
-        config: DriftConfig | None = None,
-        names: Sequence[str] | None = None,
-        window: str = "offline",
-    ) -> DriftReport:
-        """Drift report of ``data`` (same forms as :meth:`from_frame`) against this profile.
-
-        The numbers are those the exporter publishes for a window holding the same rows.
-        """
-        from mlscope.engine.binning import bin_batch
-        from mlscope.engine.drift import DriftConfig, evaluate
-
-        batch = data if isinstance(data, Batch) else self.batch_of(data, names=names)
-        binned = bin_batch(self, batch, with_outliers=False)
-        return evaluate(
-            model=self.model or "",
-            window=window,
-            features=self.features,
-            feature_counts=binned.feature_counts,
-            outputs=self.outputs,
-            output_counts=binned.output_counts,
-            n_rows=binned.n_rows,
-            config=config or DriftConfig(),
         )
 
     # ------------------------------------------------------------ (de)serialise

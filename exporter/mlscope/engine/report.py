@@ -1,6 +1,6 @@
 """The drift report: per-column verdicts and the dataset-level drift share.
 
-The same object comes out of ``Profile.compare(df)`` (offline), ``ModelEngine.report``
+The same object comes out of ``mlscope.compare(profile, df)`` (offline), ``ModelEngine.report``
 (a live window) and ``mlscope compare`` / ``mlscope replay`` (the CLI prints it), so the
 numbers agree everywhere by construction.
 """

@@ -43,7 +43,7 @@ _ID_BYTES = 5 * 120
 _FIRST_ROWS = 1024
 
 
-def label_key(value: Any) -> str | None:
+def label_key(value: object) -> str | None:
     """The string a class label, predicted class or id is matched under (None: missing).
 
     The same rule as the profile's categories (``engine.feature.category_key``, checked

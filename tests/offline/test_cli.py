@@ -15,6 +15,7 @@ from mlscope.engine.batch import batch_from_records
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from mlscope.engine.windows import WindowSpec
+from mlscope.offline.compare import compare
 
 
 def _run(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
@@ -107,7 +108,7 @@ def test_profile_reads_parquet_like_csv(files: Path) -> None:
 
 def test_compare_prints_the_same_report_as_the_python_api(files: Path) -> None:
     ref = files / "ref.json"
-    api = Profile.load(ref).compare(pd.read_csv(files / "current.csv"))
+    api = compare(Profile.load(ref), pd.read_csv(files / "current.csv"))
     table = _run(
         "compare", str(ref), str(files / "current.csv"), "--chunksize", "400", "--fail-on-drift", ok=(3,)
     )

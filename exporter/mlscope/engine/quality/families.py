@@ -1,0 +1,142 @@
+"""The quality families of one model, per the catalogue, from copies of the tracker's state.
+
+Counters and histograms come from :class:`~mlscope.engine.quality.counters.OutcomeCounters`;
+the windowed gauges from the figures of the last ``QualityTracker.compute``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
+
+from mlscope import catalogue
+from mlscope.engine.quality.counters import DELAY_BUCKETS_S, OutcomeCounters
+from mlscope.engine.quality.join import EVICTION_REASONS, OUTCOMES
+
+OTHER_CLASS = "other"
+
+
+def _counter(name: str) -> CounterMetricFamily:
+    spec = catalogue.spec(name)
+    return CounterMetricFamily(spec.base_name, spec.help, labels=list(spec.labels))
+
+
+def _gauge(name: str) -> GaugeMetricFamily:
+    spec = catalogue.spec(name)
+    return GaugeMetricFamily(spec.base_name, spec.help, labels=list(spec.labels))
+
+
+def _histogram(name: str) -> HistogramMetricFamily:
+    spec = catalogue.spec(name)
+    return HistogramMetricFamily(spec.base_name, spec.help, labels=list(spec.labels))
+
+
+def counter_families(
+    model: str,
+    counts: OutcomeCounters,
+    *,
+    task: str | None,
+    classes: Sequence[str],
+    pending: int,
+    evictions: Mapping[str, int],
+) -> Iterator[Metric]:
+    """The label, delay, pending, confusion and residual families of one model."""
+    m = model
+    c = _counter("mlscope_labels_total")
+    for outcome in OUTCOMES:
+        c.add_metric([m, outcome], counts.labels_total[outcome])
+    yield c
+    c = _counter("mlscope_label_store_evictions_total")
+    for reason in EVICTION_REASONS:
+        c.add_metric([m, reason], evictions[reason])
+    yield c
+    h = _histogram("mlscope_label_delay_seconds")
+    h.add_metric([m], cumulative(DELAY_BUCKETS_S, counts.delay_counts), counts.delay_sum)
+    yield h
+    g = _gauge("mlscope_pending_predictions")
+    g.add_metric([m], pending)
+    yield g
+    if counts.last_label_ts is not None:
+        g = _gauge("mlscope_last_label_timestamp_seconds")
+        g.add_metric([m], counts.last_label_ts)
+        yield g
+    if task == "classification":
+        yield _confusion_family(m, counts.confusion, classes)
+    if task == "regression":
+        h = _histogram("mlscope_regression_residual")
+        bounds = tuple(counts.resid_edges.tolist())
+        h.add_metric([m], cumulative(bounds, counts.resid_counts), counts.resid_sum)
+        yield h
+
+
+def _confusion_family(model: str, cm: np.ndarray, classes: Sequence[str]) -> Metric:
+    names = [*classes, OTHER_CLASS]
+    # The profile's classes are exported at 0 from the start: increase() takes a
+    # series' first scrape as its baseline, so outcomes counted before a series
+    # first appears would never reach the fleet accuracy rules. The other class
+    # (bounded, one extra row and column) appears once it is seen.
+    seen = np.flatnonzero((cm.sum(axis=0) + cm.sum(axis=1)) > 0).tolist()
+    present = sorted(set(range(len(classes))) | set(seen))
+    c = _counter("mlscope_classification_outcomes_total")
+    for i in present:
+        for j in present:
+            c.add_metric([model, names[i], names[j]], float(cm[i, j]))
+    return c
+
+
+def cumulative(bounds: Sequence[float], counts: np.ndarray) -> list[tuple[str, float]]:
+    """Prometheus histogram buckets (cumulative, ``+Inf`` last) from per-bucket counts."""
+    cum = np.cumsum(counts).tolist()
+    out = [(_le(b), float(cum[i])) for i, b in enumerate(bounds)]
+    out.append(("+Inf", float(cum[-1])))
+    return out
+
+
+def _le(bound: float) -> str:
+    # prometheus_client's own spelling of a bucket bound, so a quality histogram's ``le``
+    # reads as any prometheus_client histogram's (2592000 is "2.592e+06", as in Go).
+    le: str = floatToGoString(bound)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
+    return le
+
+
+def window_families(
+    model: str,
+    *,
+    quality: Mapping[str, Mapping[str, float]],
+    labelled: Mapping[str, float],
+    reference: Mapping[str, float],
+    estimated: Mapping[str, Mapping[str, float]],
+    attribution: Mapping[str, np.ndarray],
+    feature_names: Sequence[str],
+) -> Iterator[Metric]:
+    """The windowed gauges (realised, estimated and reference quality, error attribution)."""
+    m = model
+    g = _gauge("mlscope_model_quality")
+    for window, figures in quality.items():
+        for metric, value in figures.items():
+            g.add_metric([m, metric, window], value)
+    yield g
+    g = _gauge("mlscope_quality_labelled_rows")
+    for window, rows in labelled.items():
+        g.add_metric([m, window], rows)
+    yield g
+    g = _gauge("mlscope_model_quality_reference")
+    for metric, value in sorted(reference.items()):
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            g.add_metric([m, str(metric)], float(value))
+    yield g
+    g = _gauge("mlscope_model_estimated_quality")
+    for window, figures in estimated.items():
+        for metric, value in figures.items():
+            g.add_metric([m, metric, window], value)
+    yield g
+    g = _gauge("mlscope_feature_error_attribution")
+    for window, scores in attribution.items():
+        for feature, score in zip(feature_names, scores.tolist(), strict=True):
+            g.add_metric([m, feature, window], score)
+    yield g

@@ -1,0 +1,101 @@
+"""``mlscope profile``: the reference profile of a data file larger than memory.
+
+Large files take two passes. Pass one keeps a uniform random sample of at most
+``SAMPLE_ROWS`` rows (for the quantile bin edges, top-K categories and the outlier
+model); pass two counts every row into those bins, so the reference shares are exact.
+Files that fit in the sample are read once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from mlscope.engine.binning import output_values
+from mlscope.engine.feature import FeatureProfile, with_counts
+from mlscope.engine.profile import Profile
+from mlscope.errors import MlscopeError
+from mlscope.offline.files import error, iter_chunks, progress, reservoir
+
+__all__ = ["SAMPLE_ROWS", "profile_command"]
+
+#: Rows kept in memory by ``mlscope profile`` to fit bin edges on large files.
+SAMPLE_ROWS = 200_000
+
+
+def _count_every_row(args: argparse.Namespace, profile: Profile, total: int) -> list[np.ndarray]:
+    """Pass two: the count of every bin of every column over the whole file."""
+    cols: list[FeatureProfile] = [*profile.features, *profile.outputs]
+    if profile.target is not None:
+        cols.append(profile.target)
+    sums = [np.zeros(c.n_bins, dtype=np.int64) for c in cols]
+    nf = len(profile.features)
+    with progress("counting", disable=bool(getattr(args, "no_progress", False)), total=total) as bar:
+        for chunk in iter_chunks(args.data, args.chunksize):
+            batch = profile.batch_of(chunk)
+            for i, c in enumerate(profile.features):
+                idx, _ = c.bin(batch.features.get(c.name), batch.n_rows)
+                sums[i] += np.bincount(idx, minlength=c.n_bins)
+            for j, o in enumerate(profile.outputs):
+                idx, _ = o.bin(output_values(o, batch), batch.n_rows)
+                sums[nf + j] += np.bincount(idx, minlength=o.n_bins)
+            if profile.target is not None:
+                idx, _ = profile.target.bin(batch.labels, batch.n_rows)
+                sums[-1] += np.bincount(idx, minlength=profile.target.n_bins)
+            bar.update(len(chunk))
+    return sums
+
+
+def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sample_rows: int) -> Profile:
+    nf, no = len(profile.features), len(profile.outputs)
+    return Profile(
+        features=[with_counts(c, s) for c, s in zip(profile.features, sums[:nf], strict=True)],
+        outputs=[with_counts(c, s) for c, s in zip(profile.outputs, sums[nf : nf + no], strict=True)],
+        target=with_counts(profile.target, sums[-1]) if profile.target else None,
+        task=profile.task,
+        classes=profile.classes,
+        model=profile.model,
+        n_rows=total,
+        outlier=profile.outlier,
+        quality=profile.quality,
+        columns=profile.columns,
+        settings={**profile.settings, "sample_rows": sample_rows},
+    )
+
+
+def profile_command(args: argparse.Namespace) -> int:
+    """``mlscope profile DATA -o reference.json``."""
+    for key in ("chunksize", "sample_rows", "bins", "top_k"):
+        v = getattr(args, key, 1)
+        if not (isinstance(v, int) and v >= 1):
+            return error(f"'--{key.replace('_', '-')}' must be an int >= 1 (got {v!r})")
+    try:
+        with progress("sampling", disable=bool(getattr(args, "no_progress", False))) as bar:
+            sample_rows = int(getattr(args, "sample_rows", SAMPLE_ROWS))
+            sample, total = reservoir(iter_chunks(args.data, args.chunksize), sample_rows, bar)
+        if total == 0:
+            return error(f"data file {args.data!r} holds no rows")
+        profile = Profile.from_frame(
+            sample,
+            target=args.target,
+            prediction=args.prediction,
+            categorical=args.categorical,
+            numeric=args.numeric,
+            exclude=args.exclude,
+            bins=args.bins,
+            top_k=args.top_k,
+            model=getattr(args, "model", None),
+        )
+        if total > len(sample):  # pass two: exact reference counts in the bins fitted on the sample
+            profile = _with_exact_counts(profile, _count_every_row(args, profile, total), total, len(sample))
+        profile.save(args.output)
+    except (MlscopeError, OSError, ValueError) as e:
+        return error(str(e))
+    kinds = [f.kind for f in profile.features]
+    print(
+        f"wrote {args.output}: {total} rows, {kinds.count('numeric')} numeric and "
+        f"{kinds.count('categorical')} categorical features, outputs {[o.name for o in profile.outputs]}, "
+        f"task {profile.task}, hash {profile.hash}"
+    )
+    return 0
