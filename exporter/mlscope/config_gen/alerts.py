@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlscope import catalogue
-from mlscope.config_gen.config import Config, duration_seconds
+from mlscope.config_gen.config import Config
 
 DASHBOARDS = {
     "service": ("mlscope-service", "mlscope-service"),
@@ -623,8 +623,3 @@ def alerts(cfg: Config) -> list[Alert]:
 def alert_group(cfg: Config) -> dict[str, Any]:
     """The one alerting group of prometheus/rules/mlscope-alerts.yml."""
     return {"name": "mlscope.alerts", "rules": [a.rule(cfg) for a in alerts(cfg)]}
-
-
-def for_seconds(alert: Alert) -> float:
-    """The alert's ``for`` in seconds."""
-    return duration_seconds(alert.for_)
