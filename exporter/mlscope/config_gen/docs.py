@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlscope.config_gen.alerts import Alert, alerts
+from mlscope.config_gen.alert_specs import AlertSpec, Rule, alerts
 from mlscope.config_gen.config import Config
 
 
 def runbooks(cfg: Config) -> str:
-    """One ``## <AlertName>`` section per alert name; the alerts' runbook_url points here."""
+    """One ``## <AlertName>`` section per alert spec; the alerts' runbook_url points here."""
     lines = [
         "# Runbooks",
         "",
@@ -18,28 +18,29 @@ def runbooks(cfg: Config) -> str:
         " do not edit by hand. Every alert's `runbook_url` points at its heading below.",
         "",
     ]
-    seen: dict[str, list[Alert]] = {}
     for a in alerts(cfg):
-        seen.setdefault(a.name, []).append(a)
-    for name, group in seen.items():
-        a = group[0]
-        sev = ", ".join(sorted({x.severity for x in group}))
-        lines += [
-            f"## {name}",
-            "",
-            f"**Severity:** {sev}. **Summary:** {a.summary}",
-            "",
-            f"**Meaning.** {a.meaning}",
-            "",
-            "**Expression**" + (" (one rule per window pair or job):" if len(group) > 1 else ":"),
-            "",
-        ]
-        for x in group:
-            lines += ["```promql", x.expr.strip(), "```", f"for `{x.for_}`", ""]
-        lines += ["**What to do.**", ""]
-        lines += [f"{i}. {step}" for i, step in enumerate(a.actions, 1)]
-        lines.append("")
+        lines += _runbook(a)
     return "\n".join(lines)
+
+
+def _runbook(a: AlertSpec) -> list[str]:
+    sev = ", ".join(sorted({r.severity for r in a.rules}))
+    lines = [
+        f"## {a.name}",
+        "",
+        f"**Severity:** {sev}. **Summary:** {a.summary}",
+        "",
+        f"**Meaning.** {a.meaning}",
+        "",
+        "**Expression**" + (" (one rule per window pair or job):" if len(a.rules) > 1 else ":"),
+        "",
+    ]
+    for r in a.rules:
+        lines += ["```promql", r.expr.strip(), "```", f"for `{r.for_}`", ""]
+    lines += ["**What to do.**", ""]
+    lines += [f"{i}. {step}" for i, step in enumerate(a.actions, 1)]
+    lines.append("")
+    return lines
 
 
 def alerts_doc(cfg: Config) -> str:
@@ -79,11 +80,7 @@ def alerts_doc(cfg: Config) -> str:
         "| alert | severity | for | configuration (current value) |",
         "|---|---|---|---|",
     ]
-    for a in alerts(cfg):
-        keys = ", ".join(f"`{k}` = `{cfg.get(k)}`" for k in a.thresholds) or "—"
-        extra = f" ({a.labels['long']}/{a.labels['short']})" if "long" in a.labels else ""
-        extra += f" (job {a.labels['job']})" if "job" in a.labels else ""
-        lines.append(f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {a.severity} | {a.for_} | {keys} |")
+    lines += [_alert_row(cfg, a, r) for a in alerts(cfg) for r in a.rules]
     lines += [
         "",
         "## Configuration reference",
@@ -109,6 +106,13 @@ def alerts_doc(cfg: Config) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _alert_row(cfg: Config, a: AlertSpec, r: Rule) -> str:
+    keys = ", ".join(f"`{k}` = `{cfg.get(k)}`" for k in r.thresholds) or "—"
+    extra = f" ({r.labels['long']}/{r.labels['short']})" if "long" in r.labels else ""
+    extra += f" (job {r.labels['job']})" if "job" in r.labels else ""
+    return f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {r.severity} | {r.for_} | {keys} |"
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
