@@ -12,24 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlscope.config_gen.alerts import alerts
+from mlscope.config_gen.alert_specs import alerts
 from mlscope.config_gen.config import Config
-
-# Alerts whose figures are meaningless while the job that produces them is down.
-_BLIND_WHEN_DOWN = (
-    "MlscopeFeatureDrift",
-    "MlscopePredictionDrift",
-    "MlscopeDatasetDrift",
-    "MlscopeAccuracyBelowBaseline",
-    "MlscopeAccuracySwing",
-    "MlscopeDataQualitySpike",
-    "MlscopeLabelsStopped",
-    "MlscopeOutlierRateHigh",
-    "MlscopeDriftMetricsStale",
-    "MlscopeQualityMetricsStale",
-    "MlscopeSidecarComputeStale",
-    "MlscopeEventsDropped",
-)
 
 WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
 WATCHDOG_URL = "http://127.0.0.1:5001/watchdog"
@@ -37,10 +21,8 @@ WATCHDOG_URL = "http://127.0.0.1:5001/watchdog"
 
 def alertmanager_config(cfg: Config) -> dict[str, Any]:
     """The Alertmanager configuration (relative secret paths resolve against its folder)."""
-    names = {a.name for a in alerts(cfg)}
-    missing = sorted(set(_BLIND_WHEN_DOWN) - names)
-    if missing:
-        raise ValueError(f"inhibition names alerts that do not exist: {missing}")
+    # Alerts whose figures are meaningless while the job that produces them is down.
+    blind_when_down = "|".join(a.name for a in alerts(cfg) if a.blind_when_down)
     webhook = {"url": WEBHOOK_URL, "send_resolved": True, "max_alerts": 50}
     slack = {
         "api_url_file": "secrets/slack_api_url",
@@ -85,7 +67,7 @@ def alertmanager_config(cfg: Config) -> dict[str, Any]:
             # A down target makes its drift and quality figures stale; its own alert says why.
             {
                 "source_matchers": ['alertname="MlscopeTargetDown"'],
-                "target_matchers": [f'alertname=~"{"|".join(_BLIND_WHEN_DOWN)}"'],
+                "target_matchers": [f'alertname=~"{blind_when_down}"'],
                 "equal": ["job"],
             },
             # A page already wakes someone: drop the ticket of the same alert and object.
