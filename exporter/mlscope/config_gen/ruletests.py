@@ -21,7 +21,7 @@ from typing import Any
 
 from mlscope import catalogue
 from mlscope.config_gen.alert_specs import AlertSpec, alerts
-from mlscope.config_gen.alert_specs.scenarios import APP_LABELS, ExprCheck, Scenario, from_job, m
+from mlscope.config_gen.alert_specs.scenarios import APP_LABELS, AlertCheck, ExprCheck, Scenario, from_job, m
 from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, MODEL_TESTS, SERVICE_TESTS, SLOW_TESTS
 from mlscope.config_gen.config import Config, duration_seconds
 from mlscope.config_gen.rules import recording_groups, slo_windows
@@ -216,54 +216,9 @@ def render(cfg: Config, tf: TestFile) -> dict[str, Any]:
             "input_series": [{"series": s, "values": v} for s, v in sc.series],
         }
         if sc.alert_checks:
-            t["alert_rule_test"] = [
-                {
-                    "eval_time": c.eval_time,
-                    "alertname": c.alert,
-                    "exp_alerts": [
-                        {
-                            "exp_labels": dict(sorted(f.labels.items())),
-                            "exp_annotations": by[c.alert].annotations(cfg, f.description, f.labels),
-                        }
-                        for f in c.fires
-                    ],
-                }
-                for c in sc.alert_checks
-            ]
+            t["alert_rule_test"] = [_alert_test(cfg, by[c.alert], c) for c in sc.alert_checks]
         if sc.expr_checks:
-            exprs = []
-            for c in sc.expr_checks:
-                if c.approx:
-                    # One test per sample: |got - expected| < TOL must hold (value 1).
-                    for labels, value in c.samples:
-                        sel = labels[1:-1]
-                        exprs.append(
-                            {
-                                "expr": f"abs({_with(c.expr, sel)} - {float(value)!r}) < bool {TOL}",
-                                "eval_time": c.eval_time,
-                                "exp_samples": [{"labels": labels, "value": 1}],
-                            }
-                        )
-                    # ...and no other series than those expected.
-                    exprs.append(
-                        {
-                            "expr": f"count({c.expr})",
-                            "eval_time": c.eval_time,
-                            "exp_samples": [{"labels": "{}", "value": len(c.samples)}],
-                        }
-                    )
-                else:
-                    exprs.append(
-                        {
-                            "expr": c.expr,
-                            "eval_time": c.eval_time,
-                            "exp_samples": [
-                                {"labels": c.expr.split("{")[0] + labels, "value": v}
-                                for labels, v in c.samples
-                            ],
-                        }
-                    )
-            t["promql_expr_test"] = exprs
+            t["promql_expr_test"] = [test for c in sc.expr_checks for test in _expr_tests(c)]
         tests.append(t)
     return {
         "rule_files": ["../rules/mlscope-recording.yml", "../rules/mlscope-alerts.yml"],
@@ -272,6 +227,46 @@ def render(cfg: Config, tf: TestFile) -> dict[str, Any]:
         "group_eval_order": [g["name"] for g in recording_groups(cfg)] + ["mlscope.alerts"],
         "tests": tests,
     }
+
+
+def _alert_test(cfg: Config, spec: AlertSpec, c: AlertCheck) -> dict[str, Any]:
+    """An ``alert_rule_test`` entry: exact labels and the annotations filled from them."""
+    return {
+        "eval_time": c.eval_time,
+        "alertname": c.alert,
+        "exp_alerts": [
+            {
+                "exp_labels": dict(sorted(f.labels.items())),
+                "exp_annotations": spec.annotations(cfg, f.description, f.labels),
+            }
+            for f in c.fires
+        ],
+    }
+
+
+def _expr_tests(c: ExprCheck) -> list[dict[str, Any]]:
+    """``promql_expr_test`` entries of one check."""
+    if not c.approx:
+        samples = [{"labels": c.expr.split("{")[0] + labels, "value": v} for labels, v in c.samples]
+        return [{"expr": c.expr, "eval_time": c.eval_time, "exp_samples": samples}]
+    # One test per sample: |got - expected| < TOL must hold (value 1)...
+    out = [
+        {
+            "expr": f"abs({_with(c.expr, labels[1:-1])} - {float(value)!r}) < bool {TOL}",
+            "eval_time": c.eval_time,
+            "exp_samples": [{"labels": labels, "value": 1}],
+        }
+        for labels, value in c.samples
+    ]
+    # ...and no other series than those expected.
+    out.append(
+        {
+            "expr": f"count({c.expr})",
+            "eval_time": c.eval_time,
+            "exp_samples": [{"labels": "{}", "value": len(c.samples)}],
+        }
+    )
+    return out
 
 
 def _with(expr: str, matchers: str) -> str:

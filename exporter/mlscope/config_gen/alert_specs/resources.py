@@ -19,7 +19,7 @@ def specs(cfg: Config) -> list[AlertSpec]:
 
 
 def _resource_spec(
-    cfg: Config,
+    *,
     name: str,
     summary: str,
     rule: Rule,
@@ -63,10 +63,9 @@ def gpu_memory_near_full(cfg: Config) -> AlertSpec:
         f"mlscope_gpu_memory_total_bytes{{{_sel(gpu)}}}",
     )
     return _resource_spec(
-        cfg,
-        "MlscopeGPUMemoryNearFull",
-        "A GPU's memory is almost full.",
-        Rule(
+        name="MlscopeGPUMemoryNearFull",
+        summary="A GPU's memory is almost full.",
+        rule=Rule(
             expr="mlscope_gpu_memory_used_bytes / mlscope_gpu_memory_total_bytes "
             f"> {cfg.get('resources.gpu_memory_ratio')}",
             for_=cfg.get("resources.for"),
@@ -75,12 +74,12 @@ def gpu_memory_near_full(cfg: Config) -> AlertSpec:
             "{{ $value | humanizePercentage }} of its memory.",
             thresholds=("resources.gpu_memory_ratio", "resources.for"),
         ),
-        "The next larger batch or model load may fail with an out-of-memory error.",
-        (
+        meaning="The next larger batch or model load may fail with an out-of-memory error.",
+        actions=(
             "Check the per-process GPU memory for a leak or a second model on the device.",
             "Reduce batch size or move a model to another device.",
         ),
-        Standard(
+        standard=Standard(
             start_min=0,
             firing=((used, f"{num(1e11 * f)}x60"), (total, "1e11x60")),
             fires=(
@@ -103,10 +102,9 @@ def gpu_saturated(cfg: Config) -> AlertSpec:
     f, h = above(t), t / 2
     util = f"mlscope_gpu_utilization_ratio{{{_sel(gpu)}}}"
     return _resource_spec(
-        cfg,
-        "MlscopeGPUSaturated",
-        "A GPU has been busy nearly all the time.",
-        Rule(
+        name="MlscopeGPUSaturated",
+        summary="A GPU has been busy nearly all the time.",
+        rule=Rule(
             expr=f"avg_over_time(mlscope_gpu_utilization_ratio[{rw}]) > "
             f"{cfg.get('resources.gpu_utilization_ratio')}",
             for_=cfg.get("resources.for"),
@@ -115,9 +113,12 @@ def gpu_saturated(cfg: Config) -> AlertSpec:
             f"{{{{ $value | humanizePercentage }}}} of the last {rw}.",
             thresholds=("resources.gpu_utilization_ratio", "resources.window", "resources.for"),
         ),
-        "Requests queue for the GPU; latency grows with load.",
-        ("Compare with request rate and latency on the Service dashboard.", "Scale out or batch more."),
-        Standard(
+        meaning="Requests queue for the GPU; latency grows with load.",
+        actions=(
+            "Compare with request rate and latency on the Service dashboard.",
+            "Scale out or batch more.",
+        ),
+        standard=Standard(
             start_min=0,
             firing=((util, f"{f!r}x60"),),
             fires=(
@@ -140,10 +141,9 @@ def cpu_saturated(cfg: Config) -> AlertSpec:
     f, h = above(t), t / 2
     cpu = f"mlscope_host_cpu_utilization_ratio{{{_sel(host)}}}"
     return _resource_spec(
-        cfg,
-        "MlscopeCPUSaturated",
-        "The host's CPUs have been busy nearly all the time.",
-        Rule(
+        name="MlscopeCPUSaturated",
+        summary="The host's CPUs have been busy nearly all the time.",
+        rule=Rule(
             expr=f"avg_over_time(mlscope_host_cpu_utilization_ratio[{rw}]) > "
             f"{cfg.get('resources.cpu_utilization_ratio')}",
             for_=cfg.get("resources.for"),
@@ -152,9 +152,9 @@ def cpu_saturated(cfg: Config) -> AlertSpec:
             f"of the last {rw}.",
             thresholds=("resources.cpu_utilization_ratio", "resources.window", "resources.for"),
         ),
-        "The host is CPU-bound: preprocessing, inference or a noisy neighbour.",
-        ("Check the serving process's CPU on the Resources dashboard.", "Scale out or add workers."),
-        Standard(
+        meaning="The host is CPU-bound: preprocessing, inference or a noisy neighbour.",
+        actions=("Check the serving process's CPU on the Resources dashboard.", "Scale out or add workers."),
+        standard=Standard(
             start_min=0,
             firing=((cpu, f"{f!r}x60"),),
             fires=(
@@ -177,10 +177,9 @@ def memory_pressure(cfg: Config) -> AlertSpec:
     avail = f"mlscope_host_memory_available_bytes{{{_sel(host)}}}"
     total = f"mlscope_host_memory_total_bytes{{{_sel(host)}}}"
     return _resource_spec(
-        cfg,
-        "MlscopeMemoryPressure",
-        "The host is running out of memory.",
-        Rule(
+        name="MlscopeMemoryPressure",
+        summary="The host is running out of memory.",
+        rule=Rule(
             expr="mlscope_host_memory_available_bytes / mlscope_host_memory_total_bytes "
             f"< {cfg.get('resources.memory_available_ratio')}",
             for_=cfg.get("resources.for"),
@@ -189,9 +188,9 @@ def memory_pressure(cfg: Config) -> AlertSpec:
             "is available.",
             thresholds=("resources.memory_available_ratio", "resources.for"),
         ),
-        "The OOM killer may soon end the serving process or the sidecar.",
-        ("Check the serving process's resident memory for growth.", "Add memory or reduce workers."),
-        Standard(
+        meaning="The OOM killer may soon end the serving process or the sidecar.",
+        actions=("Check the serving process's resident memory for growth.", "Add memory or reduce workers."),
+        standard=Standard(
             start_min=0,
             firing=((avail, f"{num(1e10 * f)}x60"), (total, "1e10x60")),
             fires=(
