@@ -42,12 +42,12 @@ class TestFile:
 # --------------------------------------------------------------------------- scenarios
 
 
-def _http_scenarios(cfg: Config) -> list[Scenario]:
-    app = cfg.job("app")
+def _http_series(app: str) -> tuple[tuple[str, str], ...]:
+    """/predict and /health of the app, counters from 0 for 200 minutes."""
     j = f'job="{app}", {APP_LABELS}'
     pred = f'{j}, http_request_method="POST", http_route="/predict"'
     health = f'{j}, http_request_method="GET", http_route="/health"'
-    series = (
+    return (
         # /predict: 114 ok + 6 failed requests a minute (2/s, 5% errors); /health 60 a minute.
         (f'{HTTP}_count{{{pred}, http_response_status_code="200"}}', "0+114x200"),
         (f'{HTTP}_count{{{pred}, http_response_status_code="500"}}', "0+6x200"),
@@ -63,6 +63,11 @@ def _http_scenarios(cfg: Config) -> list[Scenario]:
         (f'{HTTP}_bucket{{{health}, http_response_status_code="200", le="0.5"}}', "0+60x200"),
         (f'{HTTP}_bucket{{{health}, http_response_status_code="200", le="+Inf"}}', "0+60x200"),
     )
+
+
+def _http_scenarios(cfg: Config) -> list[Scenario]:
+    app = cfg.job("app")
+    series = _http_series(app)
     p_route = f'{{http_route="/predict", job="{app}"}}'
     h_route = f'{{http_route="/health", job="{app}"}}'
     job = f'{{job="{app}"}}'

@@ -168,20 +168,17 @@ def _quiet_series(fx: _Fleet, thr: float) -> tuple[tuple[tuple[str, str], ...], 
 
 def _recording_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
     """Every fleet drift recording rule at W minutes, from the counts written out."""
-    fw, W, a, counts = fx.fw, fx.W, fx.pseudo_count, fx.counts
-    ref_counts = REF * N_REF
-    n = counts.sum() * W  # rows in the window at eval time W
-    psi, js = drift_reference(ref_counts, counts * float(W))
-    k = len(REF)
-    p_s = (ref_counts + a) / (N_REF + a * k)
-    q_s = (counts * W + a) / (n + a * k)
-    at = m(W)
+    return _count_checks(fx) + _statistic_checks(fx)
 
-    def per_bin(values: np.ndarray) -> tuple[tuple[str, float], ...]:
-        return tuple(
-            (f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(values)
-        )
 
+def _per_bin(values: np.ndarray) -> tuple[tuple[str, float], ...]:
+    """One expected sample per bin of feature age."""
+    return tuple((f'{{bin="b{i}", feature="age", model="churn"}}', float(v)) for i, v in enumerate(values))
+
+
+def _count_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
+    """Bin counts and rows over the window, the reference shares and rows."""
+    fw, W, counts, at = fx.fw, fx.W, fx.counts, m(fx.W)
     plan_bins = ("basic", "pro")
     return (
         ExprCheck(
@@ -198,29 +195,40 @@ def _recording_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
         ExprCheck(
             at,
             "mlscope:feature_reference:ratio",
-            per_bin(REF) + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in plan_bins),
+            _per_bin(REF) + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in plan_bins),
         ),
         ExprCheck(at, "mlscope:feature_reference_rows:max", ((AGE, float(N_REF)), (PLAN, float(N_REF)))),
-        ExprCheck(at, f"mlscope:feature_rows:increase{fw}", ((AGE, float(n)), (PLAN, 100.0 * W)), True),
+        ExprCheck(
+            at,
+            f"mlscope:feature_rows:increase{fw}",
+            ((AGE, float(counts.sum() * W)), (PLAN, 100.0 * W)),
+            True,
+        ),
+    )
+
+
+def _statistic_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
+    """Production shares, smoothed shares (the engine's pseudo count), PSI and Jensen-Shannon."""
+    fw, W, a, counts, at = fx.fw, fx.W, fx.pseudo_count, fx.counts, m(fx.W)
+    ref_counts = REF * N_REF
+    n = counts.sum() * W  # rows in the window at eval time W
+    psi, js = drift_reference(ref_counts, counts * float(W))
+    k = len(REF)
+    p_s = (ref_counts + a) / (N_REF + a * k)
+    q_s = (counts * W + a) / (n + a * k)
+    plan_psi = drift_reference(np.array([500.0, 500.0]), np.array([50.0 * W, 50.0 * W]))[0]
+    return (
         ExprCheck(
             at,
             f'mlscope:feature_bin_production:ratio{fw}{{feature="age"}}',
-            per_bin(counts / counts.sum()),
+            _per_bin(counts / counts.sum()),
             True,
         ),
-        ExprCheck(at, 'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}', per_bin(p_s), True),
+        ExprCheck(at, 'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}', _per_bin(p_s), True),
         ExprCheck(
-            at, f'mlscope:feature_bin_production:ratio_smoothed{fw}{{feature="age"}}', per_bin(q_s), True
+            at, f'mlscope:feature_bin_production:ratio_smoothed{fw}{{feature="age"}}', _per_bin(q_s), True
         ),
         # The PromQL chain against the engine's own statistics on the same counts.
-        ExprCheck(
-            at,
-            f"mlscope:feature_psi:{fw}",
-            (
-                (AGE, psi),
-                (PLAN, drift_reference(np.array([500.0, 500.0]), np.array([50.0 * W, 50.0 * W]))[0]),
-            ),
-            True,
-        ),
+        ExprCheck(at, f"mlscope:feature_psi:{fw}", ((AGE, psi), (PLAN, plan_psi)), True),
         ExprCheck(at, f"mlscope:feature_jensenshannon:{fw}", ((AGE, js), (PLAN, 0.0)), True),
     )
