@@ -4,10 +4,12 @@ Why generated: thresholds and ``for`` durations come from the configuration, so 
 who overrides them gets rule tests that still match. The *expected* figures are not
 derived from the rules: they are written out per scenario (the sums, ratios and rendered
 descriptions a person computes from the input series) or, for the drift statistics,
-computed with numpy/scipy from the same counts (an independent implementation of the
-PromQL chain). Each alert has a scenario where it fires with its exact labels and
-annotations, and scenarios where it stays silent: a healthy series, a blip shorter than
-its ``for``, and the minute before ``for`` ends.
+computed with the engine's numpy/scipy statistics from the same counts (an independent
+implementation of the PromQL chain). Each alert's scenarios live in its spec
+(``alert_specs``): one where it fires with its exact labels and annotations, and ones
+where it stays silent (a healthy series, a blip shorter than its ``for``, the minute
+before ``for`` ends). This module holds the recording-rule scenarios, gathers the alert
+scenarios into files and renders them.
 
 Floats that PromQL computes in a different order than Python are compared with an
 explicit absolute tolerance (``abs(expr - expected) < bool tol`` must be 1), since
@@ -21,7 +23,14 @@ from typing import Any
 
 from mlscope import catalogue
 from mlscope.config_gen.alert_specs import AlertSpec, alerts
-from mlscope.config_gen.alert_specs.scenarios import APP_LABELS, AlertCheck, ExprCheck, Scenario, from_job, m
+from mlscope.config_gen.alert_specs.scenarios import (
+    APP_LABELS,
+    AlertCheck,
+    ExprCheck,
+    Scenario,
+    at_minute,
+    from_job,
+)
 from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, MODEL_TESTS, SERVICE_TESTS, SLOW_TESTS
 from mlscope.config_gen.config import Config, duration_seconds
 from mlscope.config_gen.rules import recording_groups, slo_windows
@@ -130,7 +139,7 @@ def _quality_scenarios(cfg: Config) -> list[Scenario]:
     tp = {"yes": 8 * mins, "no": 6 * mins}
     pred_tot = {"yes": 12 * mins, "no": 8 * mins}
     act_tot = {"yes": 10 * mins, "no": 10 * mins}
-    ev = m(mins + 10)
+    ev = at_minute(mins + 10)
     return [
         Scenario(
             "quality recording rules: accuracy, precision, recall from the confusion counters",

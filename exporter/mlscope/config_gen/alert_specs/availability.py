@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from mlscope import catalogue
-from mlscope.config_gen.alert_specs.scenarios import APP_LABELS, Fires, Standard, m
+from mlscope.config_gen.alert_specs.scenarios import APP_LABELS, Fires, Standard, at_minute
 from mlscope.config_gen.alert_specs.spec import AlertSpec, Rule
 from mlscope.config_gen.config import Config, duration_seconds
 
@@ -168,5 +168,5 @@ def _traffic_standard(cfg: Config) -> Standard:
         ),
         healthy=((count, f"0+60x{t_len}"),),
         blip=((count, t_blip),),
-        blip_eval=m(t_len - 10),
+        blip_eval=at_minute(t_len - 10),
     )

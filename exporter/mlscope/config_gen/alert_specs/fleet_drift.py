@@ -18,10 +18,10 @@ from mlscope.config_gen.alert_specs.scenarios import (
     ExprCheck,
     Fires,
     Scenario,
+    at_minute,
     fires_at,
-    m,
-    minutes,
     silent_at,
+    whole_minutes,
 )
 from mlscope.config_gen.config import Config
 
@@ -50,7 +50,7 @@ class _Fleet:
     @classmethod
     def of(cls, cfg: Config) -> _Fleet:
         fw = str(cfg.get("drift.fleet_window"))
-        w = minutes(fw)
+        w = whole_minutes(fw)
         return cls(fw, w, max(120, 2 * w), float(cfg.get("drift.pseudo_count")))
 
     @property
@@ -97,9 +97,9 @@ def scenarios(cfg: Config) -> tuple[Scenario, ...]:
         )
 
     # PSI moves a little while the window fills (the smoothing weighs less as rows grow).
-    psi_fire = drift_reference(ref_counts, fx.counts * float(min(minutes(fire_t), fx.W)))[0]
+    psi_fire = drift_reference(ref_counts, fx.counts * float(min(whole_minutes(fire_t), fx.W)))[0]
     healthy, blip = _quiet_series(fx, thr)
-    at = m(fx.W)
+    at = at_minute(fx.W)
     return (
         Scenario(
             "fleet drift: PSI and Jensen-Shannon over replicas agree with the engine's statistics",
@@ -107,7 +107,7 @@ def scenarios(cfg: Config) -> tuple[Scenario, ...]:
             (
                 *silent_at(silent_t, ALERT),
                 AlertCheck(fire_t, ALERT, (fires(psi_fire),)),
-                AlertCheck(m(max(fx.W, minutes(fire_t))), ALERT, (fires(psi),)),
+                AlertCheck(at_minute(max(fx.W, whole_minutes(fire_t))), ALERT, (fires(psi),)),
             ),
             _recording_checks(fx),
         ),
@@ -178,7 +178,7 @@ def _per_bin(values: np.ndarray) -> tuple[tuple[str, float], ...]:
 
 def _count_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
     """Bin counts and rows over the window, the reference shares and rows."""
-    fw, W, counts, at = fx.fw, fx.W, fx.counts, m(fx.W)
+    fw, W, counts, at = fx.fw, fx.W, fx.counts, at_minute(fx.W)
     plan_bins = ("basic", "pro")
     return (
         ExprCheck(
@@ -209,7 +209,7 @@ def _count_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
 
 def _statistic_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
     """Production shares, smoothed shares (the engine's pseudo count), PSI and Jensen-Shannon."""
-    fw, W, a, counts, at = fx.fw, fx.W, fx.pseudo_count, fx.counts, m(fx.W)
+    fw, W, a, counts, at = fx.fw, fx.W, fx.pseudo_count, fx.counts, at_minute(fx.W)
     ref_counts = REF * N_REF
     n = counts.sum() * W  # rows in the window at eval time W
     psi, js = drift_reference(ref_counts, counts * float(W))

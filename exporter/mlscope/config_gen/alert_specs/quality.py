@@ -8,12 +8,12 @@ from mlscope.config_gen.alert_specs.scenarios import (
     Scenario,
     Standard,
     above,
+    at_minute,
     fires_at,
-    m,
-    minutes,
     num,
     pct,
     silent_at,
+    whole_minutes,
 )
 from mlscope.config_gen.alert_specs.spec import MODEL_TESTS, SLOW_TESTS, AlertSpec, Rule
 from mlscope.config_gen.config import Config, duration_seconds
@@ -121,7 +121,7 @@ def _swing_scenarios(cfg: Config) -> tuple[Standard, Scenario]:
     g = cfg.get
     acc, name = accuracy_series(cfg), "MlscopeAccuracySwing"
     after = round(0.9 - 2 * float(g("quality.swing")), 6)
-    o_m, f_m = minutes(g("quality.swing_window")), minutes(g("quality.swing_for"))
+    o_m, f_m = whole_minutes(g("quality.swing_window")), whole_minutes(g("quality.swing_for"))
     c = max(60, o_m)
     n = c + o_m + f_m + 40
     swing = ((acc, f"0.9x{c - 1} {after!r}x{n - c}"),)
@@ -140,7 +140,7 @@ def _swing_scenarios(cfg: Config) -> tuple[Standard, Scenario]:
         ),
         healthy=((acc, f"0.9x{n}"),),
         blip=((acc, f"0.9x{c - 1} {after!r}x5 0.9x{n - c - 5}"),),
-        blip_eval=m(blip_t),
+        blip_eval=at_minute(blip_t),
     )
     drift = (f'mlscope_dataset_drift_detected{{model="churn", window="{g("drift.window")}"}}', f"1x{n}")
     explained = Scenario(
@@ -193,7 +193,7 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
             # 2 bad minutes at 100%: the ratio over the window stays above the threshold for about
             # the window; evaluated after that has passed.
             blip=(ROWS, (dq, "0x10 100 200 200x100")),
-            blip_eval=m(max(40, 14 + minutes(dqw))),
+            blip_eval=at_minute(max(40, 14 + whole_minutes(dqw))),
         ),
     )
 
@@ -302,6 +302,6 @@ def outlier_rate_high(cfg: Config) -> AlertSpec:
             ),
             healthy=(ROWS, (outl, f"0+{num(100 * h)}x120")),
             blip=(ROWS, (outl, "0x10 100 200 200x100")),
-            blip_eval=m(max(40, 14 + minutes(ow))),
+            blip_eval=at_minute(max(40, 14 + whole_minutes(ow))),
         ),
     )

@@ -7,7 +7,15 @@ threshold; memory alerts when the available share is *below* its threshold.
 from __future__ import annotations
 
 from mlscope.config_gen.alert_specs.availability import SIDECAR_INSTANCE
-from mlscope.config_gen.alert_specs.scenarios import Fires, Standard, above, m, minutes, num, pct
+from mlscope.config_gen.alert_specs.scenarios import (
+    Fires,
+    Standard,
+    above,
+    at_minute,
+    num,
+    pct,
+    whole_minutes,
+)
 from mlscope.config_gen.alert_specs.spec import AlertSpec, Rule
 from mlscope.config_gen.config import Config
 
@@ -51,7 +59,7 @@ def _sel(labels: dict[str, str]) -> str:
 
 def _blip_eval(cfg: Config) -> str:
     """The blips (3 busy minutes from 10m) have left the averaging window by then."""
-    return m(max(40, 15 + minutes(cfg.get("resources.window"))))
+    return at_minute(max(40, 15 + whole_minutes(cfg.get("resources.window"))))
 
 
 def gpu_memory_near_full(cfg: Config) -> AlertSpec:

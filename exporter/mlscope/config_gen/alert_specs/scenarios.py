@@ -105,7 +105,7 @@ def fires_at(for_: str, start_min: int, step: int = 1) -> tuple[str | None, str]
     """
     f = math.ceil(duration_seconds(for_) / (60 * step)) * step
     silent = start_min + f - step
-    return (m(silent) if silent >= 0 else None), m(start_min + f)
+    return (at_minute(silent) if silent >= 0 else None), at_minute(start_min + f)
 
 
 def silent_then_fires(
@@ -139,12 +139,12 @@ def _fires_from_job(f: Fires, job: str) -> Fires:
     return f
 
 
-def m(minutes: float) -> str:
+def at_minute(minutes: float) -> str:
     """Whole minutes as a promtool duration."""
     return f"{int(minutes)}m"
 
 
-def minutes(duration: str) -> int:
+def whole_minutes(duration: str) -> int:
     """A duration in whole minutes, rounded up."""
     return math.ceil(duration_seconds(duration) / 60)
 

@@ -10,10 +10,10 @@ from mlscope.config_gen.alert_specs.scenarios import (
     Fires,
     Scenario,
     Standard,
+    at_minute,
     fires_at,
-    m,
-    minutes,
     silent_then_fires,
+    whole_minutes,
 )
 from mlscope.config_gen.alert_specs.spec import MODEL_TESTS, SERVICE_TESTS, AlertSpec, Rule
 from mlscope.config_gen.config import Config, duration_seconds
@@ -34,8 +34,8 @@ def _error_rate(cfg: Config) -> str:
     """6 errors a minute = 0.10/s once the rate window is full. Before, the series (from 0
     at t=0) covers T of the W minutes and rate() gives 0.10 * T / W (no extrapolation past
     a counter's zero point), which a `for` shorter than the window shows."""
-    x_w = minutes(cfg.get("exporter.window"))
-    x_t = minutes(fires_at(cfg.get("exporter.for"), 1)[1])
+    x_w = whole_minutes(cfg.get("exporter.window"))
+    x_t = whole_minutes(fires_at(cfg.get("exporter.for"), 1)[1])
     return f"{0.1 * min(x_t, x_w) / x_w:.2f}"
 
 
@@ -47,7 +47,7 @@ def _counter_standard(cfg: Config, counter: str, fires: Fires) -> Standard:
         fires=(fires,),
         healthy=((counter, "0x60"),),
         blip=((counter, "0x5 6 6x55"),),
-        blip_eval=m(max(30, 8 + minutes(cfg.get("exporter.window")))),
+        blip_eval=at_minute(max(30, 8 + whole_minutes(cfg.get("exporter.window")))),
     )
 
 
@@ -132,7 +132,7 @@ def internal_errors(cfg: Config) -> AlertSpec:
 def _stale_blip_eval(cfg: Config) -> str:
     """Updated for 10 minutes, then frozen: changes over the window stay > 0 until
     10m + window, so a pause shorter than the window never counts as stale."""
-    return m(10 + duration_seconds(cfg.get("staleness.metrics_window")) // 60 - 1)
+    return at_minute(10 + duration_seconds(cfg.get("staleness.metrics_window")) // 60 - 1)
 
 
 def drift_metrics_stale(cfg: Config) -> AlertSpec:

@@ -12,8 +12,8 @@ from mlscope.config_gen.alert_specs.scenarios import (
     Fires,
     Scenario,
     Standard,
+    at_minute,
     humanize_duration,
-    m,
 )
 from mlscope.config_gen.alert_specs.spec import SERVICE_TESTS, SLOW_TESTS, AlertSpec, Rule
 from mlscope.config_gen.config import BurnTier, Config, duration_seconds
@@ -143,7 +143,9 @@ class _Burn:
         times = sorted({x for t in which if (f := at[t]) is not None for x in (f - step, f)})
         return tuple(
             AlertCheck(
-                m(x), BURN, tuple(self.fires(t) for t in self.tiers if (f := at[t]) is not None and f <= x)
+                at_minute(x),
+                BURN,
+                tuple(self.fires(t) for t in self.tiers if (f := at[t]) is not None and f <= x),
             )
             for x in times
         )
@@ -231,7 +233,9 @@ def _burn_window_scenario(b: _Burn, pages: list[BurnTier]) -> tuple[Scenario, ..
     )
     checks = tuple(
         AlertCheck(
-            m(x), BURN, tuple(b.fires(t, sim.ratio(x, lw, d)) for t, lw, _ in sim.wins if states[t][x])
+            at_minute(x),
+            BURN,
+            tuple(b.fires(t, sim.ratio(x, lw, d)) for t, lw, _ in sim.wins if states[t][x]),
         )
         for x in times
     )
@@ -352,7 +356,7 @@ def _latency_standard(cfg: Config) -> Standard:
         # 4 slow minutes, then fast: the window holds slow requests until 4m + window;
         # evaluated after that, and after the condition would have held for `for`.
         blip=buckets("0 0 0 0 10+10x60", "0+10x60"),
-        blip_eval=m(
+        blip_eval=at_minute(
             max(
                 14,
                 2 + duration_seconds(g("slo.latency_for")) // 60,
