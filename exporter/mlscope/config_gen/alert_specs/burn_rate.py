@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from mlscope import catalogue
 from mlscope.config_gen.alert_specs.scenarios import APP_LABELS, AlertCheck, Fires, Scenario, at_minute
 from mlscope.config_gen.config import BurnTier, Config, duration_seconds
@@ -165,7 +167,7 @@ def _burn_window_scenario(b: _Burn, pages: list[BurnTier]) -> tuple[Scenario, ..
     wins = [(t, duration_seconds(t.long_window) / 60, duration_seconds(t.short_window) / 60) for t in pages]
     if any(w != int(w) or w < 1 for _, lw, sw in wins for w in (lw, sw)):
         return ()
-    sim = _BurnSimulation(b, tuple((t, int(lw), int(sw)) for t, lw, sw in wins))
+    sim = _BurnSimulation.of(b, tuple((t, int(lw), int(sw)) for t, lw, sw in wins))
     # D: long enough for every page tier to fire (searched), then a clean tail in which all resolve.
     horizon = sim.start + 3 * sim.start + 200
     d = next(
@@ -203,30 +205,38 @@ class _BurnSimulation:
 
     burn: _Burn
     wins: tuple[tuple[BurnTier, int, int], ...]  # tier, long and short window in minutes
+    start: int  # S: errors start once every window lies inside the data
 
-    @property
-    def start(self) -> int:
-        """S: errors start once every window lies inside the data."""
-        return max(lw for _, lw, _ in self.wins)
-
-    def bad(self, t: int, d: int) -> int:
-        return self.burn.e * min(max(t - self.start, 0), d)
+    @classmethod
+    def of(cls, burn: _Burn, wins: tuple[tuple[BurnTier, int, int], ...]) -> _BurnSimulation:
+        return cls(burn, wins, max(lw for _, lw, _ in wins))
 
     def ratio(self, t: int, w: int, d: int) -> float:
-        errors = self.bad(t, d) - self.bad(t - w, d)
-        return errors / (100 * w + errors)
+        """The error ratio over the ``w`` minutes up to minute ``t``."""
+        errors = self._bad(np.array([t]), d) - self._bad(np.array([t - w]), d)
+        return float(errors[0] / (100 * w + errors[0]))
+
+    def _bad(self, t: np.ndarray, d: int) -> np.ndarray:
+        """Failed requests counted by minute ``t``."""
+        bad: np.ndarray = self.burn.e * np.clip(t - self.start, 0, d)
+        return bad
 
     def states(self, d: int, end: int) -> dict[BurnTier, list[bool]]:
-        """Per tier, whether it is firing at each minute 0..end."""
+        """Per tier, whether it is firing at each minute 0..end.
+
+        Whole arrays: the search for D runs this for every candidate D. Exact, as the
+        counts are integers far below 2**53 and the ratio one IEEE division either way.
+        """
+        t = np.arange(end + 1)
         out: dict[BurnTier, list[bool]] = {}
         for tier, lw, sw in self.wins:
             limit = float(f"{tier.rate * self.burn.budget:.6g}")  # as printed into the rule
             need = duration_seconds(tier.for_) / 60
-            since: int | None = None
-            states = []
-            for t in range(end + 1):
-                cond = t >= self.start and self.ratio(t, lw, d) > limit and self.ratio(t, sw, d) > limit
-                since = (since if since is not None else t) if cond else None
-                states.append(since is not None and t - since >= need)
-            out[tier] = states
+            cond = t >= self.start
+            for w in (lw, sw):
+                errors = self._bad(t, d) - self._bad(t - w, d)
+                cond &= errors / (100 * w + errors) > limit
+            # Pending since the first minute of the current run of true conditions.
+            since = np.maximum.accumulate(np.where(cond, -1, t)) + 1
+            out[tier] = (cond & (t - since >= need)).tolist()
         return out
