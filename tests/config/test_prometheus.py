@@ -148,7 +148,8 @@ def test_rules_name_only_catalogued_or_recorded_series() -> None:
 def test_fleet_smoothing_is_the_engines_and_not_a_setting() -> None:
     from mlscope.engine import stats
 
-    assert load().get("drift.pseudo_count") == stats.SMOOTHING
+    with pytest.raises(ConfigError, match="does not exist"):
+        load().get("drift.pseudo_count")
     recording = (REPO / "prometheus/rules/mlscope-recording.yml").read_text()
     assert f"mlscope:feature_reference_rows:max + {float(stats.SMOOTHING)!r})" in recording
     with pytest.raises(ConfigError, match=r"'drift\.pseudo_count': unknown key"):

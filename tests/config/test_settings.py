@@ -11,7 +11,6 @@ from mlscope import _settingsdoc
 from mlscope.config_gen import load
 from mlscope.durations import parse_duration
 from mlscope.engine.drift import DriftConfig
-from mlscope.engine.stats import SMOOTHING
 from mlscope.errors import ConfigError
 from mlscope.settings import Settings, sidecar_window_keys
 from mlscope.sidecar.config import load_config
@@ -87,7 +86,6 @@ def test_the_engine_defaults_are_the_settings_defaults() -> None:
     from mlscope.engine.quality.tracker import QualityConfig
 
     assert Settings.model_validate({}).labels.engine_config() == QualityConfig()
-    assert load().get("drift.pseudo_count") == SMOOTHING  # read-only: the engine's constant
 
 
 def test_an_alert_on_a_window_the_sidecar_does_not_compute_stops_generation() -> None:

@@ -21,7 +21,6 @@ import yaml
 from pydantic import ValidationError
 
 from mlscope.durations import parse_duration as duration_seconds
-from mlscope.engine.stats import SMOOTHING
 from mlscope.errors import ConfigError
 from mlscope.settings import Settings, error_text
 from mlscope.sidecar.config import SidecarConfig
@@ -63,11 +62,7 @@ class Config:
     tree: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        tree = self.settings.tree()
-        # Not a setting: the engine's smoothing constant, readable here for the rule tests,
-        # so the PromQL and the engine use the same pseudo-count.
-        tree["drift"]["pseudo_count"] = SMOOTHING
-        object.__setattr__(self, "tree", tree)
+        object.__setattr__(self, "tree", self.settings.tree())
 
     def get(self, path: str) -> Any:
         node: Any = self.tree

@@ -1,0 +1,20 @@
+"""Every alert as a spec (rules, runbook, inhibition, promtool scenarios), grouped by domain.
+
+``alerts(cfg)`` lists the specs in the order of the rule file; the rule group, the
+runbooks, the alert table, the inhibitions and the promtool test files are loops over it.
+"""
+
+from __future__ import annotations
+
+from mlscope.config_gen.alert_specs import availability, drift, quality, resources, self_health, slo
+from mlscope.config_gen.alert_specs.spec import DASHBOARDS, AlertSpec, Rule
+from mlscope.config_gen.config import Config
+
+__all__ = ["DASHBOARDS", "AlertSpec", "Rule", "alerts"]
+
+_DOMAINS = (slo, availability, drift, quality, resources, self_health)
+
+
+def alerts(cfg: Config) -> list[AlertSpec]:
+    """Every alert spec, in the order they appear in the rule file."""
+    return [spec for domain in _DOMAINS for spec in domain.specs(cfg)]

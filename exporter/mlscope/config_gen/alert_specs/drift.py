@@ -1,0 +1,188 @@
+"""Drift alerts: a feature, the fleet's view of a feature, the predictions, the dataset."""
+
+from __future__ import annotations
+
+from mlscope.config_gen.alert_specs import fleet_drift
+from mlscope.config_gen.alert_specs.scenarios import Fires, Standard, above, pct
+from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, AlertSpec, Rule
+from mlscope.config_gen.config import Config
+
+
+def specs(cfg: Config) -> list[AlertSpec]:
+    return [feature_drift(cfg), fleet_feature_drift(cfg), prediction_drift(cfg), dataset_drift(cfg)]
+
+
+def feature_drift(cfg: Config) -> AlertSpec:
+    dw = cfg.get("drift.window")
+    fd = 'model="churn", feature="age"'
+    detected = f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}'
+    scores = (
+        (f'mlscope_feature_drift_score{{{fd}, method="psi", window="{dw}"}}', "0.4x60"),
+        (f'mlscope_feature_drift_score{{{fd}, method="ks", window="{dw}"}}', "0.3x60"),
+        (f'mlscope_feature_drift_threshold{{{fd}, method="psi"}}', "0.2x60"),
+    )
+    return AlertSpec(
+        name="MlscopeFeatureDrift",
+        summary="A feature's production distribution drifted from the reference.",
+        rules=(
+            Rule(
+                expr=f'max by (job, model, feature, method) (mlscope_feature_drift_score{{window="{dw}"}}) '
+                "and on (job, model, feature, method) max by (job, model, feature, method) "
+                "(mlscope_feature_drift_threshold) "
+                f"and on (job, model, feature) (max by (job, model, feature) "
+                f'(mlscope_feature_drift_detected{{window="{dw}"}}) == 1)',
+                for_=cfg.get("drift.for"),
+                severity="ticket",
+                description="Feature {{ $labels.feature }} of model {{ $labels.model }} drifted: "
+                f'{{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {dw} window.',
+                thresholds=("drift.window", "drift.for"),
+            ),
+        ),
+        dashboard="model",
+        samples="/v1/samples?model={model}&feature={feature}" + f"&window={dw}",
+        meaning="The sidecar flags the feature: its default method's score is over the threshold "
+        "(`mlscope_feature_drift_threshold`) with enough rows in the window.",
+        actions=(
+            "Open Model health, look at the feature's drift over time and the root-cause ranking.",
+            "Check the upstream data source of the feature (schema change, unit change, new client).",
+            "If the new distribution is the new normal, rebuild the reference profile.",
+        ),
+        blind_when_down=True,
+        standard=Standard(
+            start_min=0,
+            firing=(*scores, (detected, "1x60")),
+            fires=(
+                Fires(
+                    {"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
+                    f"Feature age of model churn drifted: psi score 0.400 over the {dw} window.",
+                ),
+            ),
+            healthy=(*scores, (detected, "0x60")),
+            blip=(*scores, (detected, "1x5 0x55")),
+            blip_eval="30m",
+        ),
+    )
+
+
+def fleet_feature_drift(cfg: Config) -> AlertSpec:
+    fw = cfg.get("drift.fleet_window")
+    return AlertSpec(
+        name="MlscopeFleetFeatureDrift",
+        summary="Fleet-wide PSI of a feature is over the threshold.",
+        rules=(
+            Rule(
+                expr=f"mlscope:feature_psi:{fw} > {cfg.get('drift.fleet_psi_threshold')} "
+                f"and on (model, feature) mlscope:feature_rows:increase{fw} "
+                f">= {cfg.get('drift.fleet_min_rows')}",
+                for_=cfg.get("drift.for"),
+                severity="ticket",
+                description="PSI of feature {{ $labels.feature }} of model {{ $labels.model }} over the last "
+                f'{fw}, summed over all replicas, is {{{{ $value | printf "%.3f" }}}}.',
+                thresholds=(
+                    "drift.fleet_psi_threshold",
+                    "drift.fleet_min_rows",
+                    "drift.fleet_window",
+                    "drift.for",
+                ),
+            ),
+        ),
+        dashboard="model",
+        meaning="Computed in PromQL from the bin counters of every replica: drift the fleet sees as a "
+        "whole, even when each replica's window is too small to judge.",
+        actions=(
+            "Compare with the per-replica drift scores on Model health.",
+            "Proceed as for MlscopeFeatureDrift.",
+        ),
+        # Beside the recording rules it reads: the first scenario checks the whole chain.
+        scenarios={DRIFT_TESTS: fleet_drift.scenarios(cfg)},
+    )
+
+
+def prediction_drift(cfg: Config) -> AlertSpec:
+    dw = cfg.get("drift.window")
+    po = 'model="churn", output="class"'
+    detected = f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}'
+    scores = (
+        (f'mlscope_prediction_drift_score{{{po}, method="chi2", window="{dw}"}}', "12.5x60"),
+        (f'mlscope_prediction_drift_score{{{po}, method="jensenshannon", window="{dw}"}}', "0.3x60"),
+    )
+    return AlertSpec(
+        name="MlscopePredictionDrift",
+        summary="The distribution of a model's predictions drifted.",
+        rules=(
+            Rule(
+                expr=f'max by (job, model, output) (mlscope_prediction_drift_score{{window="{dw}"}}) '
+                f"and on (job, model, output) (max by (job, model, output) "
+                f'(mlscope_prediction_drift_detected{{window="{dw}"}}) == 1)',
+                for_=cfg.get("drift.for"),
+                severity="ticket",
+                description="Output {{ $labels.output }} of model {{ $labels.model }} drifted from the "
+                f'reference (highest score {{{{ $value | printf "%.3f" }}}} over the {dw} window).',
+                thresholds=("drift.window", "drift.for"),
+            ),
+        ),
+        dashboard="model",
+        meaning="The model answers differently than on the reference data: a leading sign of quality "
+        "loss before labels arrive.",
+        actions=(
+            "Check the prediction distribution panel and which features drifted at the same time.",
+            "Check for a model or preprocessing release.",
+        ),
+        blind_when_down=True,
+        standard=Standard(
+            start_min=0,
+            firing=(*scores, (detected, "1x60")),
+            fires=(
+                Fires(
+                    {"severity": "ticket", "model": "churn", "output": "class"},
+                    "Output class of model churn drifted from the reference (highest score 12.500 over the "
+                    f"{dw} window).",
+                ),
+            ),
+            healthy=(*scores, (detected, "0x60")),
+            blip=(*scores, (detected, "1x5 0x55")),
+            blip_eval="30m",
+        ),
+    )
+
+
+def dataset_drift(cfg: Config) -> AlertSpec:
+    dw = cfg.get("drift.window")
+    share = f'mlscope_dataset_drift_share_ratio{{model="churn", window="{dw}"}}'
+    t = float(cfg.get("drift.dataset_share_threshold"))
+    f, h = above(t), t / 2  # over the threshold (halfway to 100%), healthy at half of it
+    return AlertSpec(
+        name="MlscopeDatasetDrift",
+        summary="A large share of a model's features drifted at once.",
+        rules=(
+            Rule(
+                expr=f'max by (job, model) (mlscope_dataset_drift_share_ratio{{window="{dw}"}}) > '
+                f"{cfg.get('drift.dataset_share_threshold')}",
+                for_=cfg.get("drift.for"),
+                severity="ticket",
+                description="{{ $value | humanizePercentage }} of the features of model {{ $labels.model }} "
+                f"drifted in the {dw} window.",
+                thresholds=("drift.dataset_share_threshold", "drift.window", "drift.for"),
+            ),
+        ),
+        dashboard="model",
+        meaning="Many features shift together: usually a pipeline change upstream, not the world.",
+        actions=(
+            "Look for a shared cause: a new data source, a join, a unit or encoding change.",
+            "Compare the drifted features in the ranked table.",
+        ),
+        blind_when_down=True,
+        standard=Standard(
+            start_min=0,
+            firing=((share, f"{f!r}x60"),),
+            fires=(
+                Fires(
+                    {"severity": "ticket", "model": "churn"},
+                    f"{pct(f)} of the features of model churn drifted in the {dw} window.",
+                ),
+            ),
+            healthy=((share, f"{h!r}x60"),),
+            blip=((share, f"{h!r}x5 {f!r}x5 {h!r}x50"),),
+            blip_eval="30m",
+        ),
+    )

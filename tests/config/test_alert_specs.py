@@ -1,0 +1,128 @@
+"""Alert specs: where their scenarios place the checks, and what the specs promise the outputs.
+
+The promtool runs themselves are in test_prometheus.py; these check the spec machinery
+(times, job labels, annotations) and the invariants that tie the specs to the routing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from mlscope.config_gen import load
+from mlscope.config_gen.alert_specs import alerts
+from mlscope.config_gen.alert_specs.scenarios import (
+    AlertCheck,
+    Fires,
+    Scenario,
+    Standard,
+    fires_at,
+    from_job,
+    standard_scenarios,
+)
+from tests._servers import REPO
+
+
+def test_fires_at_is_silent_the_step_before_for_ends_and_fires_the_step_it_ends() -> None:
+    assert fires_at("5m", 2) == ("6m", "7m")
+    assert fires_at("90s", 1) == ("2m", "3m")  # a for between steps waits for the next step
+    assert fires_at("0s", 0) == (None, "0m")  # no step before the series begin
+    assert fires_at("20m", 35, step=5) == ("50m", "55m")
+
+
+def test_standard_scenarios_check_firing_healthy_and_blip() -> None:
+    fires = (Fires({"severity": "ticket", "model": "m"}, "d"),)
+    std = Standard(
+        start_min=3,
+        firing=(("a", "1x9"),),
+        fires=fires,
+        healthy=(("a", "0x9"),),
+        blip=(("a", "0 1 0x8"),),
+        blip_eval="20m",
+    )
+    fire, healthy, blip = standard_scenarios("MlscopeX", "4m", std)
+    assert fire.name == "MlscopeX fires once its condition held for 4m"
+    assert fire.alert_checks == (AlertCheck("6m", "MlscopeX"), AlertCheck("7m", "MlscopeX", fires))
+    assert healthy.series == (("a", "0x9"),)
+    assert healthy.alert_checks == (AlertCheck("7m", "MlscopeX"), AlertCheck("20m", "MlscopeX"))
+    assert blip.alert_checks == (AlertCheck("20m", "MlscopeX"),)
+
+
+def test_from_job_labels_only_ml_series_and_model_alerts_that_lack_a_job() -> None:
+    sc = Scenario(
+        "s",
+        (
+            ('mlscope_rows_total{model="m"}', "1"),
+            ('mlscope_rows_total{job="other", model="m"}', "1"),
+            ('up{instance="i"}', "1"),
+        ),
+        (
+            AlertCheck(
+                "1m",
+                "A",
+                (
+                    Fires({"model": "m"}, "d"),
+                    Fires({"model": "m", "job": "x"}, "d"),
+                    Fires({"gpu": "0"}, "d"),
+                ),
+            ),
+        ),
+    )
+    out = from_job(sc, "sidecar")
+    assert [s for s, _ in out.series] == [
+        'mlscope_rows_total{job="sidecar", model="m"}',
+        'mlscope_rows_total{job="other", model="m"}',
+        'up{instance="i"}',
+    ]
+    assert [dict(f.labels) for f in out.alert_checks[0].fires] == [
+        {"model": "m", "job": "sidecar"},
+        {"model": "m", "job": "x"},
+        {"gpu": "0"},
+    ]
+
+
+def test_annotations_are_templated_for_the_rule_and_filled_for_a_test() -> None:
+    cfg = load()
+    spec = next(a for a in alerts(cfg) if a.name == "MlscopeFeatureDrift")
+    rule = spec.annotations(cfg, "d")
+    assert rule["dashboard_url"].endswith("?var-model={{ $labels.model }}")
+    assert "model={{ $labels.model }}&feature={{ $labels.feature }}" in rule["samples_url"]
+    filled = spec.annotations(cfg, "d", {"model": "churn", "feature": "age"})
+    assert filled["dashboard_url"].endswith("?var-model=churn")
+    assert "model=churn&feature=age" in filled["samples_url"]
+    assert filled["runbook_url"].endswith("#mlscopefeaturedrift")
+
+
+def _exp_alerts() -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for f in sorted((REPO / "prometheus/tests").glob("*.yml")):
+        for t in yaml.safe_load(f.read_text())["tests"]:
+            for c in t.get("alert_rule_test", []):
+                out.setdefault(c["alertname"], []).extend(c["exp_alerts"])
+    return out
+
+
+def test_target_down_inhibits_exactly_the_blind_specs_and_they_carry_a_job() -> None:
+    specs = alerts(load())
+    blind = {a.name for a in specs if a.blind_when_down}
+    am = yaml.safe_load((REPO / "alertmanager/alertmanager.yml").read_text())
+    rule = next(r for r in am["inhibit_rules"] if r["source_matchers"] == ['alertname="MlscopeTargetDown"'])
+    (matcher,) = rule["target_matchers"]
+    target = re.fullmatch(r'alertname=~"(.*)"', matcher)
+    assert target and set(target.group(1).split("|")) == blind
+    assert "MlscopeTargetDown" not in blind and rule["equal"] == ["job"]
+    # The inhibition matches on job: an alert that aggregates job away could never be inhibited.
+    exp = _exp_alerts()
+    for name in blind:
+        assert exp.get(name), f"{name}: no firing check"
+        assert all("job" in e["exp_labels"] for e in exp[name]), f"{name} fires without a job label"
+
+
+def test_every_rule_of_the_rule_file_comes_from_one_spec() -> None:
+    specs = alerts(load())
+    groups = yaml.safe_load((REPO / "prometheus/rules/mlscope-alerts.yml").read_text())["groups"]
+    names = [r["alert"] for g in groups for r in g["rules"]]
+    assert names == [a.name for a in specs for _ in a.rules]
+    assert len({a.name for a in specs}) == len(specs), "two specs share a name"
