@@ -69,6 +69,24 @@ _DEVICE_GAUGES = (
 )
 
 
+# Gauges read with one NVML call each: (family, NVML function, constant arguments after the
+# handle as (name in pynvml, ABI value), conversion to the base unit). NVML reports power
+# in milliwatts and clocks in MHz; Prometheus wants watts and hertz.
+_SINGLE_VALUES: tuple[tuple[str, str, tuple[tuple[str, int], ...], Callable[[Any], float]], ...] = (
+    ("mlscope_gpu_utilization_ratio", "nvmlDeviceGetUtilizationRates", (), lambda u: float(u.gpu) / 100.0),
+    (
+        "mlscope_gpu_temperature_celsius",
+        "nvmlDeviceGetTemperature",
+        (("NVML_TEMPERATURE_GPU", _NVML_TEMPERATURE_GPU),),
+        float,
+    ),
+    ("mlscope_gpu_power_watts", "nvmlDeviceGetPowerUsage", (), lambda mw: float(mw) / 1000.0),
+    ("mlscope_gpu_power_limit_watts", "nvmlDeviceGetPowerManagementLimit", (), lambda mw: float(mw) / 1000.0),
+    ("mlscope_gpu_sm_clock_hertz", "nvmlDeviceGetClockInfo", (("NVML_CLOCK_SM", _NVML_CLOCK_SM),),
+     lambda mhz: float(mhz) * 1e6),
+)
+
+
 class _Skip(Exception):
     """Internal: a value could not be read; the series is left out."""
 
@@ -204,108 +222,73 @@ class GPUCollector(Collector):
         except _Skip:
             return  # without identity labels no series of this device can be named
         labels = [str(index), uuid, name]
-
-        def put(
-            family: str,
-            call: str,
-            fn: Callable[..., Any],
-            *args: Any,
-            convert: Callable[[Any], float] = float,
-        ) -> None:
+        for family, call, consts, convert in _SINGLE_VALUES:
+            args = [self._const(const, default) for const, default in consts]
             try:
-                fams[family].add_metric(labels, convert(self._call(call, fn, handle, *args, device=index)))
+                value = self._call(call, getattr(nvml, call), handle, *args, device=index)
+                fams[family].add_metric(labels, convert(value))
             except _Skip:
                 pass
+        self._memory(handle, index, labels, fams)
+        self._throttle(handle, index, labels, fams)
+        self._ecc(handle, index, labels, ecc)
+        self._processes(handle, index, uuid, fams)
 
-        put(
-            "mlscope_gpu_utilization_ratio",
-            "nvmlDeviceGetUtilizationRates",
-            nvml.nvmlDeviceGetUtilizationRates,
-            convert=lambda u: float(u.gpu) / 100.0,
-        )
+    def _memory(self, handle: Any, index: int, labels: list[str], fams: dict[str, GaugeMetricFamily]) -> None:
         try:
-            mem = self._call("nvmlDeviceGetMemoryInfo", nvml.nvmlDeviceGetMemoryInfo, handle, device=index)
-            fams["mlscope_gpu_memory_used_bytes"].add_metric(labels, float(mem.used))
-            fams["mlscope_gpu_memory_total_bytes"].add_metric(labels, float(mem.total))
+            fn = self._nvml.nvmlDeviceGetMemoryInfo
+            mem = self._call("nvmlDeviceGetMemoryInfo", fn, handle, device=index)
         except _Skip:
-            pass
-        put(
-            "mlscope_gpu_temperature_celsius",
-            "nvmlDeviceGetTemperature",
-            nvml.nvmlDeviceGetTemperature,
-            self._const("NVML_TEMPERATURE_GPU", _NVML_TEMPERATURE_GPU),
-        )
-        # NVML reports power in milliwatts and clocks in MHz; Prometheus wants base units.
-        put(
-            "mlscope_gpu_power_watts",
-            "nvmlDeviceGetPowerUsage",
-            nvml.nvmlDeviceGetPowerUsage,
-            convert=lambda mw: float(mw) / 1000.0,
-        )
-        put(
-            "mlscope_gpu_power_limit_watts",
-            "nvmlDeviceGetPowerManagementLimit",
-            nvml.nvmlDeviceGetPowerManagementLimit,
-            convert=lambda mw: float(mw) / 1000.0,
-        )
-        put(
-            "mlscope_gpu_sm_clock_hertz",
-            "nvmlDeviceGetClockInfo",
-            nvml.nvmlDeviceGetClockInfo,
-            self._const("NVML_CLOCK_SM", _NVML_CLOCK_SM),
-            convert=lambda mhz: float(mhz) * 1e6,
-        )
+            return
+        fams["mlscope_gpu_memory_used_bytes"].add_metric(labels, float(mem.used))
+        fams["mlscope_gpu_memory_total_bytes"].add_metric(labels, float(mem.total))
 
+    def _throttle(
+        self, handle: Any, index: int, labels: list[str], fams: dict[str, GaugeMetricFamily]
+    ) -> None:
+        nvml = self._nvml
+        # NVML v12 renamed the throttle reasons to clock-event reasons; either may exist.
         reasons_fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
             nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None
         )
-        if reasons_fn is not None:
-            try:
-                mask = int(
-                    self._call("nvmlDeviceGetCurrentClocksEventReasons", reasons_fn, handle, device=index)
-                )
-                for reason, bit in THROTTLE_REASONS:
-                    fams["mlscope_gpu_throttle_active"].add_metric(
-                        [*labels, reason], 1.0 if mask & bit else 0.0
-                    )
-            except _Skip:
-                pass
+        if reasons_fn is None:
+            return
+        try:
+            mask = int(self._call("nvmlDeviceGetCurrentClocksEventReasons", reasons_fn, handle, device=index))
+        except _Skip:
+            return
+        for reason, bit in THROTTLE_REASONS:
+            fams["mlscope_gpu_throttle_active"].add_metric([*labels, reason], 1.0 if mask & bit else 0.0)
 
+    def _ecc(self, handle: Any, index: int, labels: list[str], ecc: CounterMetricFamily) -> None:
+        volatile = self._const("NVML_VOLATILE_ECC", _NVML_VOLATILE_ECC)
         for kind, const, default in (
             ("corrected", "NVML_MEMORY_ERROR_TYPE_CORRECTED", _NVML_MEMORY_ERROR_TYPE_CORRECTED),
             ("uncorrected", "NVML_MEMORY_ERROR_TYPE_UNCORRECTED", _NVML_MEMORY_ERROR_TYPE_UNCORRECTED),
         ):
+            fn = self._nvml.nvmlDeviceGetTotalEccErrors
+            error_type = self._const(const, default)
             try:
-                value = self._call(
-                    "nvmlDeviceGetTotalEccErrors",
-                    nvml.nvmlDeviceGetTotalEccErrors,
-                    handle,
-                    self._const(const, default),
-                    self._const("NVML_VOLATILE_ECC", _NVML_VOLATILE_ECC),
-                    device=index,
-                )
-                ecc.add_metric([*labels, kind], float(value))
+                value = self._call("nvmlDeviceGetTotalEccErrors", fn, handle, error_type, volatile, device=index)
             except _Skip:
                 break  # ECC unsupported (or failed) for one type means the same for the other
+            ecc.add_metric([*labels, kind], float(value))
 
+    def _processes(self, handle: Any, index: int, uuid: str, fams: dict[str, GaugeMetricFamily]) -> None:
+        call = "nvmlDeviceGetComputeRunningProcesses"
         try:
-            procs = self._call(
-                "nvmlDeviceGetComputeRunningProcesses",
-                nvml.nvmlDeviceGetComputeRunningProcesses,
-                handle,
-                device=index,
-            )
-            seen: dict[str, float] = {}
-            for p in procs or ():
-                used = getattr(p, "usedGpuMemory", None)
-                if used is None:  # NVML_VALUE_NOT_AVAILABLE under some virtualisation modes
-                    continue
-                pid = str(p.pid)
-                seen[pid] = seen.get(pid, 0.0) + float(used)  # MIG lists a pid once per instance
-            for pid, used in seen.items():
-                fams["mlscope_gpu_process_memory_used_bytes"].add_metric([str(index), uuid, pid], used)
+            procs = self._call(call, getattr(self._nvml, call), handle, device=index)
         except _Skip:
-            pass
+            return
+        seen: dict[str, float] = {}
+        for p in procs or ():
+            used = getattr(p, "usedGpuMemory", None)
+            if used is None:  # NVML_VALUE_NOT_AVAILABLE under some virtualisation modes
+                continue
+            pid = str(p.pid)
+            seen[pid] = seen.get(pid, 0.0) + float(used)  # MIG lists a pid once per instance
+        for pid, used in seen.items():
+            fams["mlscope_gpu_process_memory_used_bytes"].add_metric([str(index), uuid, pid], used)
 
     # -- helpers -------------------------------------------------------------------
     def _call(self, call: str, fn: Callable[..., Any], *args: Any, device: int | None = None) -> Any:
