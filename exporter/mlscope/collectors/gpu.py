@@ -263,13 +263,14 @@ class GPUCollector(Collector):
     def _ecc(self, handle: Any, index: int, labels: list[str], ecc: CounterMetricFamily) -> None:
         volatile = self._const("NVML_VOLATILE_ECC", _NVML_VOLATILE_ECC)
         call = "nvmlDeviceGetTotalEccErrors"
+        fn = getattr(self._nvml, call)
         for kind, const, default in (
             ("corrected", "NVML_MEMORY_ERROR_TYPE_CORRECTED", _NVML_MEMORY_ERROR_TYPE_CORRECTED),
             ("uncorrected", "NVML_MEMORY_ERROR_TYPE_UNCORRECTED", _NVML_MEMORY_ERROR_TYPE_UNCORRECTED),
         ):
             error_type = self._const(const, default)
             try:
-                value = self._call(call, getattr(self._nvml, call), handle, error_type, volatile, device=index)
+                value = self._call(call, fn, handle, error_type, volatile, device=index)
             except _Skip:
                 break  # ECC unsupported (or failed) for one type means the same for the other
             ecc.add_metric([*labels, kind], float(value))
