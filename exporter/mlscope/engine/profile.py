@@ -182,79 +182,27 @@ class Profile:
             raise ProfileError(f"'top_k' must be an int >= 1 (got {top_k!r})")
         cols, n = _columns(data, names, "data")
         n = max(n, 0)
-        preds = [prediction] if isinstance(prediction, str) else list(prediction or [])
-        score_map: dict[str, str] = (
-            {str(k): str(v) for k, v in scores.items()}
-            if isinstance(scores, Mapping)
-            else {str(c): str(c) for c in (scores or [])}
-        )
-        for extra in preds[1:]:
-            score_map.setdefault(extra, extra)
+        preds, score_map = _output_columns(prediction, scores)
         pred_col = preds[0] if preds else None
-        cat = set(categorical or ())
-        num = set(numeric or ())
-        both = cat & num
-        if both:
-            raise ProfileError(f"columns {sorted(both)} are given as both categorical and numeric")
-        for key, wanted in (
-            ("target", [target] if target else []),
-            ("prediction", preds),
-            ("scores", list(score_map.values())),
-            ("categorical", sorted(cat)),
-            ("numeric", sorted(num)),
-        ):
-            for c in wanted:
-                if c not in cols:
-                    raise ProfileError(
-                        f"'{key}' names column {c!r}, which is not in the data (columns: {sorted(cols)[:20]})"
-                    )
+        cat, num = set(categorical or ()), set(numeric or ())
+        _check_named(cols, target, preds, score_map, cat, num)
         skip = {target, pred_col, *score_map.values(), *(exclude or ())}
-        features: list[FeatureProfile] = []
-        for name, values in cols.items():
-            if name in skip:
-                continue
-            kind = "categorical" if name in cat else "numeric" if name in num else infer_kind(values)
-            features.append(
-                fit_numeric(name, values, bins=bins)
-                if kind == "numeric"
-                else fit_categorical(name, values, top_k=top_k)
-            )
-        task: str | None = None
-        if target is not None:
-            task = _task_of(cols[target])
-        elif pred_col is not None:
-            task = _task_of(cols[pred_col])
-        elif score_map:
-            task = "classification"
-        classes: list[str] = []
-        if task == "classification":
-            seen: dict[str, None] = {}
-            for c in ([target] if target else []) + ([pred_col] if pred_col else []):
-                for u in pd.unique(pd.Series(cols[c], dtype=object)):
-                    k = category_key(u)
-                    if k is not None:
-                        seen.setdefault(k, None)
-            for k in score_map:
-                seen.setdefault(k, None)
-            classes = sorted(seen)
-        outputs: list[FeatureProfile] = []
-        k_out = max(top_k, len(classes))
-        if pred_col is not None:
-            v = cols[pred_col]
-            outputs.append(
-                fit_categorical("prediction", v, top_k=k_out)
-                if task == "classification"
-                else fit_numeric("prediction", v, bins=bins)
-            )
-        for cls_name, col in score_map.items():
-            outputs.append(fit_numeric(f"score_{cls_name}", cols[col], bins=bins))
-        tgt = None
-        if target is not None:
-            tgt = (
-                fit_categorical("target", cols[target], top_k=k_out)
-                if task == "classification"
-                else fit_numeric("target", cols[target], bins=bins)
-            )
+        features = [
+            fit_numeric(name, values, bins=bins)
+            if _kind(name, values, cat, num) == "numeric"
+            else fit_categorical(name, values, top_k=top_k)
+            for name, values in cols.items()
+            if name not in skip
+        ]
+        task, classes = _task_and_classes(cols, target, pred_col, score_map)
+
+        def fit_output(name: str, values: Any) -> FeatureProfile:
+            if task == "classification":
+                return fit_categorical(name, values, top_k=max(top_k, len(classes)))
+            return fit_numeric(name, values, bins=bins)
+
+        outputs = [fit_output("prediction", cols[pred_col])] if pred_col is not None else []
+        outputs += [fit_numeric(f"score_{c}", cols[col], bins=bins) for c, col in score_map.items()]
         outlier = fit_outliers(cols, [f.name for f in features if f.kind == "numeric"]) if n > 1 else None
         # The validation set's quality: the baseline the quality alerts compare with.
         quality = profile_quality(
@@ -264,7 +212,7 @@ class Profile:
             quality=quality,
             features=features,
             outputs=outputs,
-            target=tgt,
+            target=fit_output("target", cols[target]) if target is not None else None,
             task=task,
             classes=classes,
             model=model,
@@ -522,3 +470,72 @@ class _Validator:
 
     def _bad_row(self, r: Any, path: str) -> list[Any]:
         raise self._err(path, "a list", r)
+
+
+def _output_columns(
+    prediction: str | Sequence[str] | None, scores: Sequence[str] | Mapping[str, str] | None
+) -> tuple[list[str], dict[str, str]]:
+    """The prediction columns and the class -> score column map (a second prediction is a score)."""
+    preds = [prediction] if isinstance(prediction, str) else list(prediction or [])
+    score_map: dict[str, str] = (
+        {str(k): str(v) for k, v in scores.items()}
+        if isinstance(scores, Mapping)
+        else {str(c): str(c) for c in (scores or [])}
+    )
+    for extra in preds[1:]:
+        score_map.setdefault(extra, extra)
+    return preds, score_map
+
+
+def _check_named(
+    cols: Mapping[str, Any],
+    target: str | None,
+    predictions: list[str],
+    score_map: Mapping[str, str],
+    cat: set[str],
+    num: set[str],
+) -> None:
+    """Every column an argument names exists, and no column is both categorical and numeric."""
+    both = cat & num
+    if both:
+        raise ProfileError(f"columns {sorted(both)} are given as both categorical and numeric")
+    for key, wanted in (
+        ("target", [target] if target else []),
+        ("prediction", predictions),
+        ("scores", list(score_map.values())),
+        ("categorical", sorted(cat)),
+        ("numeric", sorted(num)),
+    ):
+        for c in wanted:
+            if c not in cols:
+                raise ProfileError(
+                    f"'{key}' names column {c!r}, which is not in the data (columns: {sorted(cols)[:20]})"
+                )
+
+
+def _kind(name: str, values: Any, cat: set[str], num: set[str]) -> str:
+    return "categorical" if name in cat else "numeric" if name in num else infer_kind(values)
+
+
+def _task_and_classes(
+    cols: Mapping[str, Any], target: str | None, prediction: str | None, score_map: Mapping[str, str]
+) -> tuple[str | None, list[str]]:
+    """The task (from the target, else the prediction, else the scores) and its sorted classes."""
+    task: str | None = None
+    if target is not None:
+        task = _task_of(cols[target])
+    elif prediction is not None:
+        task = _task_of(cols[prediction])
+    elif score_map:
+        task = "classification"
+    if task != "classification":
+        return task, []
+    seen: dict[str, None] = {}
+    for c in [x for x in (target, prediction) if x]:
+        for u in pd.unique(pd.Series(cols[c], dtype=object)):
+            k = category_key(u)
+            if k is not None:
+                seen.setdefault(k, None)
+    for k in score_map:
+        seen.setdefault(k, None)
+    return task, sorted(seen)
