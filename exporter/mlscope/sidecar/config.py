@@ -199,52 +199,61 @@ def load_config(
     naming the key.
     """
     env = os.environ if env is None else env
-    flags: dict[str, Any] = {}
-    if args is not None:
-        for key in ENV_VARS:
-            value = getattr(args, key, None)
-            if value is not None:
-                flags[key] = value
-    sources: dict[str, str] = {}
-    env_values: dict[str, Any] = {}
-    for key, var in ENV_VARS.items():
-        if var in env and env[var] != "":
-            raw = env[var]
-            if key in _LIST_KEYS:
-                env_values[key] = [p for p in raw.split(os.pathsep) if p]
-            elif key in _CSV_KEYS:
-                env_values[key] = [p.strip() for p in raw.split(",") if p.strip()]
-            else:
-                env_values[key] = raw
-            sources[key] = f"env {var}"
-    if "otlp_endpoint" not in env_values and env.get(_OTEL_ENV):
-        env_values["otlp_endpoint"] = env[_OTEL_ENV]
-        sources["otlp_endpoint"] = f"env {_OTEL_ENV}"
-    for key in flags:
-        sources[key] = "--" + key.replace("_", "-")
-
+    flags = {k: v for k in ENV_VARS if (v := getattr(args, k, None)) is not None} if args is not None else {}
+    env_values, sources = _from_env(env)
+    sources.update({key: "--" + key.replace("_", "-") for key in flags})
     config_path = flags.get("config") or env_values.get("config")
     data: dict[str, Any] = _read_file(Path(config_path)) if config_path else {}
-    if config_path:
-        for key in data:
-            sources.setdefault(key, f"config file {config_path}")
+    for key in data:
+        sources.setdefault(key, f"config file {config_path}")
     merged: dict[str, Any] = {**data, **env_values, **flags}
     merged.pop("config", None)
+    _add_profile_model(merged, sources)
+    try:
+        cfg = SidecarConfig.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError("invalid sidecar configuration: " + error_text(e, sources)) from None
+    _check_models_and_files(cfg)
+    return cfg
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``MLSCOPE_*`` values (lists split) and, for each key, the variable it came from."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, var in ENV_VARS.items():
+        raw = env.get(var, "")
+        if raw == "":
+            continue
+        if key in _LIST_KEYS:
+            values[key] = [p for p in raw.split(os.pathsep) if p]
+        elif key in _CSV_KEYS:
+            values[key] = [p.strip() for p in raw.split(",") if p.strip()]
+        else:
+            values[key] = raw
+        sources[key] = f"env {var}"
+    if "otlp_endpoint" not in values and env.get(_OTEL_ENV):
+        values["otlp_endpoint"] = env[_OTEL_ENV]
+        sources["otlp_endpoint"] = f"env {_OTEL_ENV}"
+    return values, sources
+
+
+def _add_profile_model(merged: dict[str, Any], sources: Mapping[str, str]) -> None:
+    """``--profile`` adds one model named by ``--model``, else the profile's own name."""
     profile = merged.pop("profile", None)
     model = merged.pop("model", None)
     if profile is not None:
         models = dict(merged.get("models") or {})
-        name = model or _profile_model(Path(profile)) or "default"
-        models[name] = {"profile": profile}
+        models[model or _profile_model(Path(profile)) or "default"] = {"profile": profile}
         merged["models"] = models
     elif model is not None:
         raise ConfigError(
             f"'model' ({sources.get('model')}) needs a profile: give --profile or MLSCOPE_PROFILE"
         )
-    try:
-        cfg = SidecarConfig.model_validate(merged)
-    except ValidationError as e:
-        raise ConfigError("invalid sidecar configuration: " + error_text(e, sources)) from None
+
+
+def _check_models_and_files(cfg: SidecarConfig) -> None:
+    """At least one model, within ``max_models``, and every file the configuration names exists."""
     if not cfg.models:
         raise ConfigError(
             "'models': no model configured: give --profile, MLSCOPE_PROFILE or a 'models' mapping in --config"
@@ -260,4 +269,3 @@ def load_config(
         p = getattr(cfg, key)
         if p is not None and not p.is_file():
             raise ConfigError(f"{key!r}: file {str(p)!r} does not exist")
-    return cfg
