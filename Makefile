@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-DEB_PACKAGES := prometheus prometheus-alertmanager
+DEB_PACKAGES := prometheus prometheus-alertmanager chromium chromium-driver
 
 .PHONY: test demo venv system-deps lint typecheck generate docs bench clean
 
@@ -15,12 +15,15 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Installs the Debian packages the tests run for real, when missing and we are root;
+# Installs the Debian packages the tests run for real (chromium and chromium-driver: the
+# dashboards' preview is tested in a headless browser), when missing and we are root;
 # otherwise says what to install.
 system-deps:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \
