@@ -4,7 +4,8 @@ Starts, in order: the demo model app (which trains the model and writes the refe
 profile), the sidecar exporter on that profile, the webhook receiver that shows pages,
 Prometheus and Alertmanager on the shipped configuration (when their binaries are
 installed: Debian's ``prometheus`` and ``prometheus-alertmanager``) with storage under
-the work folder, and the traffic generator. It prints the URLs to open and draws a live
+the work folder, the preview of the shipped dashboards on that Prometheus
+(:mod:`mlscope.preview`), and the traffic generator. It prints the URLs to open and draws a live
 summary (requests, drifted features, firing alerts, pages received) until Ctrl-C,
 SIGTERM or ``--duration``, then stops every process it started, newest first.
 

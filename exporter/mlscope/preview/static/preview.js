@@ -243,7 +243,7 @@ function drawTimeseries(el, panel, data, ctx) {
   setState(el, "ok");
 }
 
-function drawStat(el, panel, data) {
+function drawStat(el, panel, data, ctx) {
   const frames = data.series.filter((f) => f.values.some((v) => v !== null));
   if (!frames.length) return setState(el, "nodata", "No data");
   const opts = panel.options || {};
@@ -277,9 +277,10 @@ function drawStat(el, panel, data) {
       spark.className = "spark";
       cell.append(spark);
       Plotly.newPlot(spark, [{type: "scatter", mode: "lines", x: f.times, y: f.values, fill: "tozeroy",
-        line: {color: c, width: 1}, fillcolor: c + "33", hoverinfo: "skip"}],
+        line: {color: c, width: 1}, fillcolor: c + "26", hoverinfo: "skip"}],
       {margin: {l: 0, r: 0, t: 0, b: 0}, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-        xaxis: {visible: false}, yaxis: {visible: false}, showlegend: false},
+        xaxis: {visible: false, range: [ctx.range.start, ctx.range.end]}, yaxis: {visible: false, rangemode: "tozero"},
+        showlegend: false},
       {displayModeBar: false, staticPlot: true, responsive: true});
     }
   }
@@ -407,7 +408,7 @@ function layoutGrid(dashboard) {
   return elements;
 }
 
-const RANGES = ["5m", "15m", "30m", "1h", "3h", "6h", "12h", "24h"];
+const RANGES = ["5m", "10m", "15m", "20m", "30m", "1h", "3h", "6h", "12h", "24h"];
 
 function pickers(variables, params) {
   const form = document.getElementById("pickers");
