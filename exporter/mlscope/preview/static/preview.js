@@ -128,7 +128,11 @@ function baseLayout(range) {
 function yAxis(field, unit, values) {
   const axis = {gridcolor: GRIDLINE, zeroline: false, tickfont: {size: 10}, automargin: true, ...unit.axis};
   if (field.custom.axisLabel) axis.title = {text: field.custom.axisLabel, font: {size: 11}};
-  if ((field.custom.scaleDistribution || {}).type === "log") axis.type = "log";
+  if ((field.custom.scaleDistribution || {}).type === "log") {
+    axis.type = "log";
+    axis.tickformat = axis.tickformat || "~s";  // 1k, 10k, 100k rather than 547.9202k
+    axis.dtick = 1;  // a tick per decade
+  }
   const has = (x) => x !== undefined && x !== null;
   if (has(field.min) && has(field.max)) axis.range = [field.min, field.max];
   else if (has(field.min)) axis.autorangeoptions = {minallowed: field.min, include: field.min};
@@ -166,8 +170,10 @@ function drawLegend(el, panel, entries, plot) {
   const opts = (panel.options && panel.options.legend) || {};
   if (opts.showLegend === false || opts.displayMode === "hidden") return;
   const calcs = (opts.calcs || []).filter((c) => CALCS[c]);
-  const legend = document.createElement(opts.displayMode === "table" ? "table" : "div");
-  legend.className = "legend " + (opts.displayMode === "table" ? "table" : "list");
+  const box = document.createElement("div");
+  box.className = "legend " + (opts.displayMode === "table" ? "table" : "list");
+  const legend = opts.displayMode === "table" ? document.createElement("table") : box;
+  if (legend !== box) box.append(legend);
   el.classList.toggle("legend-right", opts.placement === "right");
   if (opts.displayMode === "table") {
     const head = legend.insertRow();
@@ -191,7 +197,7 @@ function drawLegend(el, panel, entries, plot) {
     });
     if (opts.displayMode !== "table") legend.append(item);
   });
-  el.querySelector(".body").append(legend);
+  el.querySelector(".body").append(box);
 }
 
 // ---- panel types --------------------------------------------------------------------------
