@@ -65,70 +65,73 @@ def _panel_frames(prom: Prometheus, panel: dict[str, Any], values: dict[str, str
         return {"error": str(e)}
 
 
-def create_app(prometheus_url: str, dashboards_dir: Path) -> Starlette:
-    """The preview app for the dashboards under ``dashboards_dir``, data from ``prometheus_url``."""
-    prom = Prometheus(prometheus_url)
-    plotly_path = plotly_js()
-    load_dashboards(dashboards_dir)  # fail at start, not at the first page
-    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="preview-query")
+class _Preview:
+    """The routes' handlers over one Prometheus and one folder of dashboards."""
 
-    def dashboard_or_404(request: Request) -> dict[str, Any] | None:
-        return load_dashboards(dashboards_dir).get(request.path_params["uid"])
+    def __init__(self, prometheus_url: str, dashboards_dir: Path) -> None:
+        self.prom = Prometheus(prometheus_url)
+        self.folder = dashboards_dir
+        self.plotly = plotly_js()
+        load_dashboards(dashboards_dir)  # fail at start, not at the first page
 
-    def index(request: Request) -> Response:
+    def _dashboard(self, request: Request) -> dict[str, Any] | None:
+        # Read per request: an edited or regenerated JSON shows at the next reload.
+        return load_dashboards(self.folder).get(request.path_params["uid"])
+
+    def index(self, request: Request) -> Response:
         items = "".join(f'<li><a href="/d/{html.escape(uid)}">{html.escape(d.get("title", uid))}</a></li>'
-                        for uid, d in load_dashboards(dashboards_dir).items())
-        page = (STATIC / "index.html").read_text().replace("{{items}}", items)
-        return HTMLResponse(page)
+                        for uid, d in load_dashboards(self.folder).items())
+        return HTMLResponse((STATIC / "index.html").read_text().replace("{{items}}", items))
 
-    def page(request: Request) -> Response:
-        dash = dashboard_or_404(request)
+    def page(self, request: Request) -> Response:
+        dash = self._dashboard(request)
         if dash is None:
             return HTMLResponse("no such dashboard", status_code=404)
         text = (STATIC / "dashboard.html").read_text()
         return HTMLResponse(text.replace("{{uid}}", html.escape(request.path_params["uid"]))
                             .replace("{{title}}", html.escape(dash.get("title", ""))))
 
-    def dashboard_json(request: Request) -> Response:
-        dash = dashboard_or_404(request)
+    def dashboard_json(self, request: Request) -> Response:
+        dash = self._dashboard(request)
         return JSONResponse(dash) if dash is not None else JSONResponse({"error": "no such dashboard"}, 404)
 
-    def data(request: Request) -> Response:
-        dash = dashboard_or_404(request)
+    def data(self, request: Request) -> Response:
+        """Every panel's frames, the variables' options and the annotations for one range."""
+        dash = self._dashboard(request)
         if dash is None:
             return JSONResponse({"error": "no such dashboard"}, 404)
         try:
-            rng = frames.time_range(dash, request.query_params, prom.scrape_interval_s())
-            values, variables = frames.resolve_variables(prom, dash, _selection(request, dash), rng)
-            regions = frames.annotation_regions(prom, dash, values, rng)
+            rng = frames.time_range(dash, request.query_params, self.prom.scrape_interval_s())
+            values, variables = frames.resolve_variables(self.prom, dash, _selection(request, dash), rng)
+            regions = frames.annotation_regions(self.prom, dash, values, rng)
         except ValueError as e:
             return JSONResponse({"error": str(e)}, 400)
         except PrometheusError as e:
             return JSONResponse({"error": str(e)}, 502)
         panels = [p for p in templating.panels_of(dash.get("panels", [])) if p.get("type") != "row"]
-        answers = pool.map(lambda p: _panel_frames(prom, p, values, rng), panels)
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="preview-query") as pool:
+            answers = list(pool.map(lambda p: _panel_frames(self.prom, p, values, rng), panels))
         return JSONResponse({
             "range": {"start": rng.start * 1000, "end": rng.end * 1000, "step_s": rng.step_s},
             "variables": variables, "annotations": regions,
             "panels": {str(p["id"]): a for p, a in zip(panels, answers, strict=True)},
         })
 
-    def static(request: Request) -> Response:
+    def static(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name == "plotly.min.js":
-            return FileResponse(plotly_path, media_type="text/javascript")
+            return FileResponse(self.plotly, media_type="text/javascript")
         path = STATIC / name
-        if "/" in name or not path.is_file():
-            return Response("not found", status_code=404)
-        return FileResponse(path)
+        return FileResponse(path) if path.is_file() else Response("not found", status_code=404)
 
-    def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
 
+def create_app(prometheus_url: str, dashboards_dir: Path) -> Starlette:
+    """The preview app for the dashboards under ``dashboards_dir``, data from ``prometheus_url``."""
+    p = _Preview(prometheus_url, dashboards_dir)
     return Starlette(routes=[
-        Route("/", index), Route("/d/{uid}", page), Route("/api/dashboards/{uid}", dashboard_json),
-        Route("/api/dashboards/{uid}/data", data), Route("/static/{name}", static),
-        Route("/healthz", healthz),
+        Route("/", p.index), Route("/d/{uid}", p.page), Route("/api/dashboards/{uid}", p.dashboard_json),
+        Route("/api/dashboards/{uid}/data", p.data), Route("/static/{name}", p.static),
+        Route("/healthz", lambda request: JSONResponse({"status": "ok"})),
     ])
 
 
