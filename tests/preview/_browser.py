@@ -50,6 +50,15 @@ def load(driver: webdriver.Chrome, url: str, timeout_s: float = 60.0) -> list[di
     return panels
 
 
+def texts(driver: webdriver.Chrome, title: str, selector: str) -> list[str]:
+    """The text of the elements matching ``selector`` inside the panel titled ``title``."""
+    found: list[str] = driver.execute_script(
+        "const panel = `section.panel[data-title=\"${arguments[0]}\"]`;"
+        "return [...document.querySelectorAll(`${panel} ${arguments[1]}`)].map(e => e.textContent)",
+        title, selector)
+    return found
+
+
 def row_titles(driver: webdriver.Chrome) -> list[str]:
     titles: list[str] = driver.execute_script(
         "return [...document.querySelectorAll('section.row h2')].map(e => e.textContent)")

@@ -175,6 +175,20 @@ def test_every_panel_draws_in_chromium_with_the_titles_of_the_json(filled: Stack
             assert s["state"] in allowed, f"{where}: {s}"
 
 
+def test_units_reach_the_axes_stats_and_tables(filled: Stack, browser: Any) -> None:
+    _browser.load(browser, f"{filled.preview}/d/mlscope-service?{RANGE}")
+    rate_ticks = _browser.texts(browser, "Request rate", ".ytick text")
+    assert rate_ticks and all(t.endswith(" req/s") for t in rate_ticks), rate_ticks  # reqps
+    latency_ticks = _browser.texts(browser, "Latency percentiles", ".ytick text")
+    assert latency_ticks and all(t.endswith("s") for t in latency_ticks), latency_ticks  # s
+    assert _browser.texts(browser, "2xx ratio", ".stat-value")[0].endswith("%")  # percentunit
+    _browser.load(browser, f"{filled.preview}/d/mlscope-model-health?{RANGE}")
+    shares = _browser.texts(browser, "Root cause: drift contribution", "td.num")
+    assert shares and all(t.endswith("%") for t in shares), shares
+    legend = _browser.texts(browser, "Accuracy vs baseline", ".legend .entry")
+    assert f"{MODEL_NAME} baseline" in legend, legend  # legendFormat "{{model}} baseline"
+
+
 def test_the_page_says_no_data_and_errors_instead_of_drawing_them(stack: Stack, browser: Any,
                                                                    tmp_path: Path) -> None:
     # The check above can fail: an empty answer and a query Prometheus rejects are shown as such.
