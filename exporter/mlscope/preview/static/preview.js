@@ -149,9 +149,21 @@ function thresholdShapes(field, yref) {
     line: {color: color(s.color), width: 1, dash: mode.startsWith("dashed") ? "dash" : "solid"}}));
 }
 
+// Firing-alert spans, overlapping ones merged so that ten alerts at once do not stack ten
+// shades; a thin line marks where each merged span begins.
 function annotationShapes(regions) {
-  return regions.map((r) => ({type: "rect", xref: "x", yref: "paper", x0: r.start, x1: Math.max(r.end, r.start + 1000),
-    y0: 0, y1: 1, fillcolor: color(r.color), opacity: 0.12, line: {width: 0}, layer: "below"}));
+  const spans = [];
+  for (const r of [...regions].sort((a, b) => a.start - b.start)) {
+    const last = spans[spans.length - 1];
+    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
+    else spans.push({start: r.start, end: Math.max(r.end, r.start + 1000), color: color(r.color)});
+  }
+  return spans.flatMap((s) => [
+    {type: "rect", xref: "x", yref: "paper", x0: s.start, x1: s.end, y0: 0, y1: 1, fillcolor: s.color,
+      opacity: 0.08, line: {width: 0}, layer: "below"},
+    {type: "line", xref: "x", yref: "paper", x0: s.start, x1: s.start, y0: 0, y1: 1,
+      line: {color: s.color, width: 1, dash: "dot"}, opacity: 0.6},
+  ]);
 }
 
 // ---- legends ------------------------------------------------------------------------------
