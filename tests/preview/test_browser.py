@@ -161,7 +161,7 @@ def browser() -> Iterator[Any]:
         yield driver
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)  # the first test also waits for the stack to start and fill
 def test_every_panel_draws_in_chromium_with_the_titles_of_the_json(filled: Stack, browser: Any) -> None:
     gpus = bool(_gpus_seen(filled))
     for dash in _dashboards():
