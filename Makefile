@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-DEB_PACKAGES := prometheus prometheus-alertmanager openssl
+# command:Debian-package pairs. The demo runs Prometheus and Alertmanager; the tests also
+# need openssl (the TLS tests) and Chromium with its driver (the preview's browser test).
+DEMO_DEBS := promtool:prometheus amtool:prometheus-alertmanager
+TEST_DEBS := $(DEMO_DEBS) openssl:openssl chromium:chromium chromedriver:chromium-driver
 
-.PHONY: test demo venv system-deps lint typecheck generate docs bench clean
+.PHONY: test demo venv demo-deps system-deps lint typecheck generate docs bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,27 +18,32 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Installs the Debian packages the tests run for real, when missing and we are root;
+# Installs the missing Debian packages of a list of pairs when we are root (apt-get);
 # otherwise says what to install.
-system-deps:
+define install_debs
 	@missing=""; \
-	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
-	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
-	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	for pair in $(1); do command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
-	    echo "mlscope: tests need the Debian packages:$$missing (sudo apt-get install$$missing)"; \
+	    echo "mlscope: needs the Debian packages:$$missing (sudo apt-get install$$missing)"; \
 	  fi; \
 	fi
+endef
+
+demo-deps:
+	$(call install_debs,$(DEMO_DEBS))
+
+system-deps:
+	$(call install_debs,$(TEST_DEBS))
 
 # Lint and strict typing run first: they are part of what CI checks, and cheap.
 test: venv system-deps lint typecheck
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-demo: venv system-deps
+demo: venv demo-deps
 	$(VENV)/bin/mlscope demo $(DEMO_ARGS)
 
 lint: venv

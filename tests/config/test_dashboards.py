@@ -19,6 +19,7 @@ import yaml
 from mlscope import catalogue
 from mlscope.config_gen import load
 from mlscope.config_gen.rules import recorded_names
+from mlscope.preview import templating
 from tests._servers import REPO, Proc, free_port, get, wait_http
 from tests.config._promql import range_calls, selectors
 
@@ -26,8 +27,10 @@ GRAFANA = REPO / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 PANEL_TYPES = {"timeseries", "stat", "heatmap", "table", "state-timeline"}
 BUILTIN = {"up", "ALERTS"}
-# Values a dashboard variable takes for the parse check.
-SUBST = {"$__rate_interval": "1m", "$job": ".*", "$instance": ".*", "$model": ".*", "$window": "1h"}
+# Variables as a viewer first sees them (All, the saved window) over the dashboards' 3h at
+# Grafana's 15 s step; $__rate_interval is then 1m, as with the datasource's 15 s interval.
+SCRAPE_S = 15.0
+RANGE = templating.TimeRange(0.0, 3 * 3600.0, 15.0)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -165,10 +168,9 @@ def prometheus(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory) ->
 def test_every_query_parses_in_a_real_prometheus(prometheus: str) -> None:
     bad = []
     n = 0
+    values = {d["uid"]: templating.default_values(d, RANGE, SCRAPE_S) for d in map(_load, DASHBOARDS)}
     for uid, title, expr in _queries():
-        q = expr
-        for k in sorted(SUBST, key=len, reverse=True):
-            q = q.replace(k, SUBST[k])
+        q = templating.interpolate(expr, values[uid])
         assert "$" not in q.replace("$1", ""), f"unsubstituted variable in {q}"
         status, body = get(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': q})}")
         n += 1

@@ -52,7 +52,8 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
                 f"http://127.0.0.1:{ports.receiver}/healthz"]
         if alerting:
             urls += [f"http://127.0.0.1:{ports.prometheus}/-/ready",
-                     f"http://127.0.0.1:{ports.alertmanager}/-/ready"]
+                     f"http://127.0.0.1:{ports.alertmanager}/-/ready",
+                     f"http://127.0.0.1:{ports.preview}/d/mlscope-service"]
         deadline = time.monotonic() + 150
         while not all(_answers(u) for u in urls):
             assert proc.poll() is None, (tmp_path / "demo.out").read_text()
@@ -71,7 +72,8 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
         with urllib.request.urlopen(f"http://127.0.0.1:{ports.app}/control/scenario", timeout=5) as r:
             assert json.loads(r.read())["scenario"] == "healthy"
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= (6 if alerting else 4)  # app, sidecar, receiver, traffic (+ prom, am)
+        # app, sidecar, receiver, traffic (+ prometheus, alertmanager, the dashboards' preview)
+        assert len(children) >= (7 if alerting else 4)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, (tmp_path / "demo.out").read_text()
     finally:
@@ -93,3 +95,6 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
         am = (work / "alertmanager.yml").read_text()
         assert f"http://127.0.0.1:{ports.receiver}/alerts" in am and "pagerduty" not in am
         assert f"127.0.0.1:{ports.app}" in (work / "prometheus.yml").read_text()
+        # the summary names a preview page per dashboard
+        assert all(f"127.0.0.1:{ports.preview}/d/{uid}" in out
+                   for uid in ("mlscope-service", "mlscope-model-health", "mlscope-resources")), out

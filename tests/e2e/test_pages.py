@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import os
 import re
 import threading
 import time
@@ -37,9 +36,11 @@ from typing import Any
 import pytest
 import yaml
 
-from mlscope.demo import overlay, receiver, render
+from mlscope.demo import overlay, receiver
 from mlscope.demo.model import MODEL_NAME
 from mlscope.demo.traffic import TrafficGenerator, healthy_pool
+from mlscope.preview import templating
+from mlscope.preview.prometheus import Prometheus
 from tests._servers import PYTHON, REPO, Proc, free_port
 from tests.demo._serve import serve
 
@@ -396,7 +397,7 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
         stop.page["annotations"]["description"], stop
 
 
-@pytest.mark.timeout(300)  # drawing the pictures (MLSCOPE_E2E_RENDER) is slow on a busy machine
+@pytest.mark.timeout(300)
 def test_every_grafana_panel_query_returns_data(stack: Stack) -> None:
     files = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
     assert files, "no dashboards under grafana/dashboards"
@@ -404,23 +405,25 @@ def test_every_grafana_panel_query_returns_data(stack: Stack) -> None:
     # instant query would also fail on a single scrape that timed out on a loaded machine
     # (Prometheus marks the series stale at once).
     end = time.time()
+    prom = Prometheus(stack.prometheus)
+    rng = templating.TimeRange(end - 150, end, 5.0)
 
     def has_data(expr: str) -> bool:
-        return any(s["values"] for s in render.query_range(stack.prometheus, expr, end - 150, end, 5.0))
+        return any(s["values"] for s in prom.query_range(expr, rng))
 
-    gpus = render.query_range(stack.prometheus, "max(mlscope_gpu_devices)", end - 150, end, 5.0)
+    gpus = prom.query_range("max(mlscope_gpu_devices)", rng)
     no_gpu = bool(gpus) and max(float(v[1]) for v in gpus[0]["values"]) == 0
     empty, checked = [], 0
     for f in files:
         dash = json.loads(f.read_text())
         # "All" for multi-value variables (what a viewer sees first), else the first option;
-        # $__rate_interval is 4 x the datasource's 15 s scrape interval = 1m.
-        variables = render.variables_of(dash)
-        for panel in render.panels_of(dash.get("panels", [])):
+        # $__rate_interval as Grafana derives it from the datasource's 15 s scrape interval: 1m.
+        values = templating.default_values(dash, rng, scrape_s=15.0)
+        for panel in templating.panels_of(dash.get("panels", [])):
             for target in panel.get("targets", []):
                 if not target.get("expr"):
                     continue
-                expr = render.substitute(target["expr"], variables)
+                expr = templating.interpolate(target["expr"], values)
                 assert "$" not in expr, f"unsubstituted variable in {expr!r}"
                 checked += 1
                 if has_data(expr):
@@ -431,7 +434,3 @@ def test_every_grafana_panel_query_returns_data(stack: Stack) -> None:
                 empty.append(f"{f.name}: {panel.get('title')!r}: {expr}")
     assert checked > 20
     assert not empty, "panels without data:\n" + "\n".join(empty)
-    out = os.environ.get("MLSCOPE_E2E_RENDER")
-    if out:  # the README's pictures: the dashboards drawn from this run's data
-        for f in files:
-            render.render_dashboard(f, stack.prometheus, Path(out), minutes=5.0)

@@ -4,7 +4,8 @@ Starts, in order: the demo model app (which trains the model and writes the refe
 profile), the sidecar exporter on that profile, the webhook receiver that shows pages,
 Prometheus and Alertmanager on the shipped configuration (when their binaries are
 installed: Debian's ``prometheus`` and ``prometheus-alertmanager``) with storage under
-the work folder, and the traffic generator. It prints the URLs to open and draws a live
+the work folder, the preview of the shipped dashboards on that Prometheus
+(:mod:`mlscope.preview`), and the traffic generator. It prints the URLs to open and draws a live
 summary (requests, drifted features, firing alerts, pages received) until Ctrl-C,
 SIGTERM or ``--duration``, then stops every process it started, newest first.
 
@@ -49,12 +50,13 @@ class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
     receiver: int = 5001
+    preview: int = 3001  # the dashboards' preview; compose's Grafana keeps 3000
 
     def shifted(self, offset: int) -> Ports:
         return Ports(*(p + offset for p in self.as_tuple()))
 
-    def as_tuple(self) -> tuple[int, int, int, int, int]:
-        return (self.app, self.sidecar, self.prometheus, self.alertmanager, self.receiver)
+    def as_tuple(self) -> tuple[int, int, int, int, int, int]:
+        return (self.app, self.sidecar, self.prometheus, self.alertmanager, self.receiver, self.preview)
 INSTALL_HINT = ("Prometheus and Alertmanager are not installed; the demo runs without alerting. "
                 "Install them with: sudo apt-get install prometheus prometheus-alertmanager")
 
@@ -248,6 +250,27 @@ def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
     return t
 
 
+def start_preview(stack: Stack, root: Path, ports: Ports, console: Any) -> list[str]:
+    """Serve the dashboards' preview (:mod:`mlscope.preview`); returns its page URLs.
+
+    Without plotly (``pip install 'mlscope[demo]'``) the demo says so and runs without it.
+    """
+    from mlscope.preview.app import PLOTLY_HINT, load_dashboards, plotly_js
+
+    try:
+        plotly_js()
+    except RuntimeError:
+        console.print(f"[yellow]no dashboard preview: {PLOTLY_HINT}[/]")
+        return []
+    folder = root / "grafana" / "dashboards"
+    child = stack.start("preview", [sys.executable, "-m", "mlscope.preview", "--port", str(ports.preview),
+                                    "--prometheus", f"http://127.0.0.1:{ports.prometheus}",
+                                    "--dashboards", str(folder)])
+    base = f"http://127.0.0.1:{ports.preview}"
+    wait_ready(f"{base}/healthz", child, 30)
+    return [f"{base}/d/{uid}" for uid in load_dashboards(folder)]
+
+
 def write_configs(root: Path, workdir: Path, ports: Ports) -> tuple[Path, Path]:
     """Overlays of the shipped configs for this run (see :mod:`mlscope.demo.overlay`).
 
@@ -299,7 +322,7 @@ def demo_command(args: argparse.Namespace) -> int:
     ports = Ports().shifted(args.port_offset)
     needed = [ports.app, ports.sidecar, ports.receiver]
     if alerting:
-        needed += [ports.prometheus, ports.alertmanager]
+        needed += [ports.prometheus, ports.alertmanager, ports.preview]
     busy = [p for p in needed if not port_free(p)]
     if busy:
         console.print(f"[red]port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; stop what "
@@ -346,6 +369,9 @@ def demo_command(args: argparse.Namespace) -> int:
             wait_ready(f"http://127.0.0.1:{ports.prometheus}/-/ready", prom, 30)
             urls["Prometheus alerts"] = f"http://127.0.0.1:{ports.prometheus}/alerts"
             urls["Alertmanager"] = f"http://127.0.0.1:{ports.alertmanager}"
+            dashboards = start_preview(stack, root, ports, console)
+            if dashboards:
+                urls["dashboards (preview)"] = "\n".join(dashboards)
         stack.start("traffic", [py, "-m", "mlscope.demo.traffic", "--target", f"http://127.0.0.1:{ports.app}",
                                 "--scenario", args.scenario])
         urls["switch scenario"] = (f"curl -X PUT http://127.0.0.1:{ports.app}/control/scenario "
