@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlscope.engine.windows import parse_duration
+from mlscope.durations import parse_duration
 from mlscope.preview import templating
 from mlscope.preview.prometheus import Prometheus
 from mlscope.preview.templating import TimeRange

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from mlscope.engine.windows import parse_duration
+from mlscope.durations import parse_duration
 from mlscope.preview.templating import TimeRange
 
 PROMETHEUS_DEFAULT_SCRAPE = "1m"  # Prometheus' own default when global.scrape_interval is unset
