@@ -23,6 +23,8 @@ from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DashboardLinkType,
     DataSourceRef,
+    Threshold,
+    ThresholdsMode,
     VariableRefresh,
     VariableSort,
 )
@@ -33,8 +35,9 @@ from mlscope.config_gen import rules
 from mlscope.config_gen.alerts import DASHBOARDS
 from mlscope.config_gen.config import Config
 
-# The SDK types the enum as StrEnum (3.11); mypy runs for 3.10 and sees a str.
+# The SDK types the enums as StrEnum (3.11); mypy runs for 3.10 and sees a str.
 _LINK: Any = DashboardLinkType.LINK
+_ABSOLUTE: Any = ThresholdsMode.ABSOLUTE
 
 DATASOURCE_UID = "mlscope-prometheus"
 SCHEMA_VERSION = 39
@@ -168,6 +171,7 @@ def _dashboard(
 
 RI = "[$__rate_interval]"
 WIN = 'window="$window"'
+DISTANCES = 'method!="chisquare"'
 
 
 def _series(title: str, description: str, unit: str, *queries: Q, w: int = 12, h: int = 8) -> Any:
@@ -179,9 +183,21 @@ def _ranked(title: str, description: str, unit: str, expr: str) -> Any:
     return _panel("table", title, description, unit, [Q(f"sort_desc({expr})", instant=True, fmt="table")])
 
 
-def _service_traffic(cnt: str, err: str, ok: str) -> list[Any]:
-    def stat(title: str, description: str, unit: str, q: Q) -> Any:
-        return _panel("stat", title, description, unit, [q], w=6, h=4)
+def _colors(*steps: tuple[float | None, str]) -> Any:
+    """Absolute thresholds: each (from value, colour); the first starts at -inf (None)."""
+    return (
+        db.ThresholdsConfig()
+        .mode(_ABSOLUTE)
+        .steps([Threshold(value=v, color=c) for v, c in steps])
+    )
+
+
+def _service_traffic(cfg: Config, cnt: str, err: str, ok: str) -> list[Any]:
+    # A count has no good or bad value: one neutral colour (Grafana's default turns red at 80).
+    neutral = _colors((None, "blue"))
+
+    def stat(title: str, description: str, unit: str, q: Q, colors: Any = neutral) -> Any:
+        return _panel("stat", title, description, unit, [q], w=6, h=4).thresholds(colors)
 
     return [
         _series("Request rate", "Requests per second by route template.", "reqps",
@@ -189,8 +205,9 @@ def _service_traffic(cnt: str, err: str, ok: str) -> list[Any]:
         _series("Error ratio (5xx)", "Share of requests answered with a 5xx status, by route.", "percentunit",
                 Q(f"sum by (http_route) (rate({err}{RI})) / sum by (http_route) (rate({cnt}{RI}))",
                   "{{http_route}}")),
-        stat("2xx ratio", "Share of requests answered with a 2xx status over the range.", "percentunit",
-             Q(f"sum(rate({ok}{RI})) / sum(rate({cnt}{RI}))")),
+        stat("2xx ratio", "Share of requests answered with a 2xx status over the range; green from the "
+             "availability objective.", "percentunit", Q(f"sum(rate({ok}{RI})) / sum(rate({cnt}{RI}))"),
+             _colors((None, "red"), (cfg.slo_target, "green"))),
         stat("Requests, last hour", "Requests served in the last hour (recording rule).", "short",
              Q(f'sum({rules.requests_increase_rule("1h")}{{job=~"$job"}})', instant=True)),
         stat("Requests, last day", "Requests served in the last 24 hours (recording rule).", "short",
@@ -231,7 +248,7 @@ def service(cfg: Config) -> dict[str, Any]:
     err = f'{HTTP}_count{{{JI}, http_response_status_code=~"5.."}}'
     ok = f'{HTTP}_count{{{JI}, http_response_status_code=~"2.."}}'
     rows = [
-        ("Traffic", _service_traffic(cnt, err, ok)),
+        ("Traffic", _service_traffic(cfg, cnt, err, ok)),
         ("Latency", _service_latency(f"{HTTP}_bucket{{{JI}}}")),
         ("SLO", _service_slo(cfg)),
     ]
@@ -241,7 +258,9 @@ def service(cfg: Config) -> dict[str, Any]:
 
 def _model_drift(cfg: Config) -> list[Any]:
     fw = str(cfg.get("drift.fleet_window"))
-    drift = f"max by (model, feature, method) (mlscope_feature_drift_score{{{JIM}, {WIN}}})"
+    # Distances only: the chi-square statistic grows with the window's rows and would flatten
+    # every distance in [0, 1] on a shared axis (its verdict is in the p-value and flag).
+    drift = f"max by (model, feature, method) (mlscope_feature_drift_score{{{JIM}, {WIN}, {DISTANCES}}})"
     rows_link = (
         db.DashboardLink("The rows behind this drift").type(_LINK)
         .url(f"{cfg.get('samples_base_url')}/v1/samples?model=${{__data.fields.model}}"
@@ -249,7 +268,8 @@ def _model_drift(cfg: Config) -> list[Any]:
         .target_blank(True)
     )
     return [
-        _series("Feature drift score", "Drift score of each feature in the window, per method.", "short",
+        _series("Feature drift score", "Drift distance of each feature in the window, per method (PSI, "
+                "Jensen-Shannon, Hellinger, Wasserstein, KS; the chi-square statistic is left out).", "short",
                 Q(drift, "{{model}} {{feature}} {{method}}")),
         _ranked("Features ranked by drift", "Features flagged or closest to their threshold first. Click a "
                 "row for the recent rows behind it (the sidecar's GET /v1/samples).", "short", drift
@@ -263,8 +283,11 @@ def _model_drift(cfg: Config) -> list[Any]:
         _series("Prediction distribution", "Predictions per second by output bin (stacked).", "short",
                 Q(f"sum by (model, output, bin) (rate(mlscope_prediction_bin_total{{{JIM}}}{RI}))",
                   "{{model}} {{output}}={{bin}}")),
-        _series("Prediction drift score", "Drift of each model output in the window, per method.", "short",
-                Q(f"max by (model, output, method) (mlscope_prediction_drift_score{{{JIM}, {WIN}}})",
+        _series("Prediction drift score",
+                "Drift distance of each model output in the window, per method (chi-square left out).",
+                "short",
+                Q(f"max by (model, output, method) "
+                  f"(mlscope_prediction_drift_score{{{JIM}, {WIN}, {DISTANCES}}})",
                   "{{model}} {{output}} {{method}}")),
     ]
 
