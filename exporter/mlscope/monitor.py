@@ -38,7 +38,19 @@ import orjson
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from mlscope import catalogue
-from mlscope.errors import ConfigError, InputError
+from mlscope.engine.events import COLUMNS_TYPE, EventColumns, build_batch
+from mlscope.errors import ConfigError
+from mlscope.logged_columns import (
+    LoggedColumns,
+    Piece,
+    column_of,
+    dumps,
+    gather,
+    is_scalar,
+    piece_of,
+    schema_ids,
+    tolist,
+)
 from mlscope.predlog import PredictionLog
 from mlscope.shipper import (
     EVENTS,
@@ -54,8 +66,6 @@ from mlscope.shipper import (
 
 log = logging.getLogger("mlscope.monitor")
 
-_SCALARS = (str, int, float, bool)
-_DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _DROP_REASONS = ("buffer_full", "sidecar_unavailable", "rejected", "invalid_input", "closed", "shutdown")
 
 
@@ -85,94 +95,6 @@ def _metrics_for(registry: CollectorRegistry) -> _MonitorMetrics:
         if m is None:
             m = _METRICS[registry] = _MonitorMetrics(registry)
         return m
-
-
-def _py(o: Any) -> Any:
-    """orjson fallback: numpy scalars and anything else JSON does not know."""
-    item = getattr(o, "item", None)
-    if item is not None:
-        return item()
-    return str(o)
-
-
-def _tolist(x: Any) -> list[Any]:
-    tl = getattr(x, "tolist", None)
-    return list(tl()) if tl is not None else list(x)
-
-
-def _is_scalar(x: Any) -> bool:
-    return x is None or isinstance(x, _SCALARS) or (hasattr(x, "item") and getattr(x, "ndim", 1) == 0)
-
-
-def feature_rows(features: Any, names: Sequence[str] | None) -> list[dict[str, Any]]:
-    """Normalise the accepted feature shapes into one dict per row.
-
-    Accepted: a dict of scalars (one row), a dict of equal-length columns, a list of
-    dicts, a pandas DataFrame, or a 2-D array / list of lists with ``feature_names``.
-    """
-    if isinstance(features, Mapping):
-        # One look at the first value decides row vs columns: this runs per logged row.
-        first = next(iter(features.values()), None)
-        if first is not None and not _is_scalar(first):
-            cols = {str(k): _tolist(v) for k, v in features.items()}
-            lengths = {len(c) for c in cols.values()}
-            if len(lengths) != 1:
-                raise InputError(f"'features' columns have different lengths: {sorted(lengths)}")
-            keys = list(cols)
-            return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
-        return [features]  # type: ignore[list-item]  # serialised as is (orjson handles numpy scalars)
-    to_dict = getattr(features, "to_dict", None)
-    if to_dict is not None and hasattr(features, "columns"):  # a pandas DataFrame
-        names_df = [str(c) for c in features.columns]
-        return [dict(zip(names_df, row, strict=True)) for row in features.itertuples(index=False, name=None)]
-    if isinstance(features, (list, tuple)) and features and all(isinstance(r, Mapping) for r in features):
-        return [dict(r) for r in features]
-    rows = _tolist(features)
-    if rows and not isinstance(rows[0], list):
-        rows = [rows]  # one row given as a 1-D array
-    if not names:
-        raise InputError(
-            "'features' is an array: give Monitor(feature_names=[...]) or a profile with feature names"
-        )
-    width = len(names)
-    for r in rows:
-        if len(r) != width:
-            raise InputError(f"'features' rows have {len(r)} columns, expected {width} (feature_names)")
-    return [dict(zip(names, r, strict=True)) for r in rows]
-
-
-def _column(x: Any, n: int, field: str) -> list[Any] | None:
-    if x is None:
-        return None
-    if _is_scalar(x):
-        if n != 1:
-            raise InputError(f"'{field}' is a single value for {n} rows")
-        return [x.item() if hasattr(x, "item") else x]
-    values = _tolist(x)
-    if len(values) != n:
-        raise InputError(f"'{field}' has {len(values)} values for {n} rows")
-    return values
-
-
-def _score_rows(scores: Any, n: int, classes: Sequence[str] | None) -> list[dict[str, float]] | None:
-    if scores is None:
-        return None
-    if isinstance(scores, Mapping):
-        if n != 1:
-            raise InputError(f"'scores' is one mapping for {n} rows")
-        return [{str(k): float(v) for k, v in scores.items()}]
-    rows = _tolist(scores)
-    if len(rows) != n:
-        raise InputError(f"'scores' has {len(rows)} rows for {n} rows of features")
-    if rows and isinstance(rows[0], Mapping):
-        return [{str(k): float(v) for k, v in r.items()} for r in rows]
-    if rows and not isinstance(rows[0], list):  # 1-D: probability of the positive class "1"
-        return [{"1": float(p), "0": 1.0 - float(p)} for p in rows]
-    width = len(rows[0]) if rows else 0
-    names = list(classes) if classes else [str(i) for i in range(width)]
-    if len(names) != width:
-        raise InputError(f"'scores' has {width} columns but score_classes names {len(names)}")
-    return [dict(zip(names, (float(v) for v in r), strict=True)) for r in rows]
 
 
 class Monitor:
@@ -380,6 +302,9 @@ class Monitor:
             self._transport.close()
         if self._predlog is not None:
             self._predlog.close()
+        if self._engine is not None:
+            # The engine is shared by the registry's Monitors: free the name for a new one.
+            self._engine.remove_model(self.model)
         atexit.unregister(self._atexit)
 
     def __enter__(self) -> Monitor:
@@ -404,78 +329,81 @@ class Monitor:
             self._engine.compute(now=time.time())
 
     def _deliver(self, items: list[Item]) -> None:
-        events: list[dict[str, Any]] = []
-        labels: list[dict[str, Any]] = []
+        pieces: list[Piece] = []
+        label_ids: list[Any] = []
+        label_values: list[Any] = []
         for it in items:
             if it[0] == EVENTS:
-                self._convert_events(it, events)
+                self._convert_events(it, pieces)
             else:
-                self._convert_labels(it, labels)
-        if events and self._predlog is not None:
-            self._predlog.write_many(events)  # counts its own failures, never raises
-        for start in range(0, len(events), self._batch_events):
-            self._send("/v1/events", events[start : start + self._batch_events])
-        if labels:
-            self._send("/v1/labels", labels)
+                self._convert_labels(it, label_ids, label_values)
+        if pieces:
+            cols = gather(pieces)
+            if self._predlog is not None:  # counts its own failures, never raises
+                self._predlog.write_rows(cols.n_rows, cols.ids, lambda i: cols.event(self.model, i))
+            for start in range(0, cols.n_rows, self._batch_events):
+                self._send_events(cols.slice(start, start + self._batch_events))
+        if label_ids:
+            self._send_labels(label_ids, label_values)
 
-    def _convert_events(self, it: Item, out: list[dict[str, Any]]) -> None:
-        _, ts, features, predictions, ids, scores = it
+    def _convert_events(self, it: Item, out: list[Piece]) -> None:
         try:
-            rows = feature_rows(features, self._feature_names)
-            n = len(rows)
-            self._c_logged.inc(n)
-            preds = _column(predictions, n, "predictions")
-            idl = _column(ids, n, "ids")
-            sc = _score_rows(scores, n, self._score_classes)
+            piece = piece_of(it, self._feature_names, self._score_classes)
         except Exception as e:
-            self._dropped["invalid_input"].inc(_count(features))
+            self._dropped["invalid_input"].inc(_count(it[2]))
             self._warn("invalid_input", f"mlscope Monitor.log got input it cannot use: {e}")
             return
-        model = self.model
-        for i, row in enumerate(rows):
-            rec: dict[str, Any] = {"model": model, "timestamp": ts, "features": row}
-            if preds is not None:
-                rec["prediction"] = preds[i]
-            if idl is not None:
-                rec["id"] = idl[i]
-            if sc is not None:
-                rec["scores"] = sc[i]
-            out.append(rec)
+        self._c_logged.inc(piece.n_rows)
+        out.append(piece)
 
-    def _convert_labels(self, it: Item, out: list[dict[str, Any]]) -> None:
-        _, ts, ids, labels = it
+    def _convert_labels(self, it: Item, ids_out: list[Any], labels_out: list[Any]) -> None:
+        _, _ts, ids, labels = it
         try:
-            if _is_scalar(ids):
-                idl, labl = [ids], _column(labels, 1, "labels")
+            if is_scalar(ids):
+                idl, labl = [ids], tolist(column_of(labels, 1, "labels"))
             else:
-                idl = _tolist(ids)
-                labl = _column(labels, len(idl), "labels")
-            assert labl is not None
+                idl = tolist(ids)
+                labl = tolist(column_of(labels, len(idl), "labels"))
         except Exception as e:
             self._dropped["invalid_input"].inc(_count(ids, ids=True))
             self._warn("invalid_input", f"mlscope Monitor.log_labels got input it cannot use: {e}")
             return
-        model = self.model
-        out.extend(
-            {"model": model, "id": i, "label": y, "timestamp": ts} for i, y in zip(idl, labl, strict=True)
-        )
+        ids_out.extend(idl)
+        labels_out.extend(labl)
 
-    def _send(self, path: str, records: list[dict[str, Any]]) -> None:
-        n = len(records)
-        is_events = path == "/v1/events"
+    def _send_events(self, cols: LoggedColumns) -> None:
         if self._engine is not None:
-            self._ingest_local(records, is_events)
-            if is_events:
-                self._c_shipped.inc(n)
+            batch, errors = build_batch(
+                EventColumns(
+                    cols.n_rows,
+                    features=cols.features,
+                    ids=cols.ids,
+                    timestamps=cols.timestamps,
+                    predictions=cols.predictions,
+                    scores=cols.scores,
+                    score_classes=cols.score_classes,
+                )
+            )
+            self._engine.ingest(self.model, batch, now=time.time())
+            self._count_reply(len(errors), errors[0].message if errors else "", batch.n_rows, True)
             return
+        self._post("/v1/events", cols.to_json(self.model), cols.n_rows, is_events=True)
+
+    def _send_labels(self, ids: list[Any], labels: list[Any]) -> None:
+        if self._engine is not None:
+            self._engine.ingest_labels(self.model, [str(i) for i in ids], labels, now=time.time())
+            return
+        body = {"model": self.model, "n_rows": len(ids), "ids": schema_ids(ids), "labels": labels}
+        self._post("/v1/labels", dumps(body), len(ids), is_events=False)
+
+    def _post(self, path: str, data: bytes, n: int, *, is_events: bool) -> None:
         assert self._transport is not None
-        body = gzip_body(b"\n".join(orjson.dumps(r, default=_py, option=_DUMPS) for r in records))
-        headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+        headers = {"Content-Type": COLUMNS_TYPE, "Content-Encoding": "gzip"}
         try:
             r = post_with_retry(
                 self._transport,
                 path,
-                body,
+                gzip_body(data),
                 headers,
                 retries=self._retries,
                 backoff_s=self._backoff_s,
@@ -494,25 +422,14 @@ class Monitor:
                 accepted, rejected = int(payload["accepted"]), int(payload["rejected"])
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 pass
+        self._count_reply(rejected, f"HTTP {r.status}: {r.body[:300]!r}", accepted, is_events)
+
+    def _count_reply(self, rejected: int, detail: str, accepted: int, is_events: bool) -> None:
         if rejected:
             self._dropped["rejected"].inc(rejected)
-            self._warn(
-                "rejected", f"mlscope sidecar rejected {rejected} records (HTTP {r.status}): {r.body[:300]!r}"
-            )
+            self._warn("rejected", f"mlscope rejected {rejected} records ({detail})")
         if is_events and accepted:
             self._c_shipped.inc(accepted)
-
-    def _ingest_local(self, records: list[dict[str, Any]], is_events: bool) -> None:
-        now = time.time()
-        if is_events:
-            from mlscope.engine.batch import batch_from_records
-
-            batch, _errors = batch_from_records(records)
-            self._engine.ingest(self.model, batch, now=now)
-        else:
-            self._engine.ingest_labels(
-                self.model, [r["id"] for r in records], [r["label"] for r in records], now=now
-            )
 
 
 #: Prediction ids put on a span per ``log`` call; a batch's first ones, not all of them.
@@ -533,11 +450,11 @@ def _annotate_span(span: Any, model: str, ids: Any) -> None:
     So a trace leads to the logged prediction (and, through its id, to its label and to
     the prediction log), and the exemplars on the latency histogram lead to the trace.
     """
-    if _is_scalar(ids):
+    if is_scalar(ids):
         values = [str(ids.item() if hasattr(ids, "item") else ids)]
         n = 1
     else:
-        seq = _tolist(ids)
+        seq = tolist(ids)
         n = len(seq)
         values = [str(x) for x in seq[:_SPAN_IDS]]
     span.add_event(
@@ -550,13 +467,13 @@ def _count(payload: Any, *, ids: bool = False) -> int:
     """Events in a ``log`` payload (or ids of ``log_labels``), for drop counting (1 when unclear)."""
     try:
         if ids:
-            return 1 if _is_scalar(payload) else len(_tolist(payload))
+            return 1 if is_scalar(payload) else len(tolist(payload))
         if isinstance(payload, Mapping):
             values = list(payload.values())
-            if values and all(not _is_scalar(v) for v in values):
+            if values and all(not is_scalar(v) for v in values):
                 # ragged columns are dropped whole: count the longest, not the first
                 # (which may be empty and would make the drop silent)
-                return max(len(_tolist(v)) for v in values)
+                return max(len(tolist(v)) for v in values)
             return 1
         shape = getattr(payload, "shape", None)
         if shape is not None:

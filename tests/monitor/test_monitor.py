@@ -24,8 +24,30 @@ from mlscope.shipper import Response, TransportError
 from tests.sidecar._sidecar import make_profile, value
 
 
+def records_of_columns(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The event (or label) records a columnar body holds, absent fields left out."""
+    out = []
+    classes = body.get("score_classes") or []
+    for i in range(body["n_rows"]):
+        rec: dict[str, Any] = {"model": body["model"]}
+        if "features" in body:
+            rec["features"] = {k: v[i] for k, v in body["features"].items()}
+        for column, key in (
+            ("ids", "id"),
+            ("timestamps", "timestamp"),
+            ("predictions", "prediction"),
+            ("labels", "label"),
+        ):
+            if body.get(column) is not None:
+                rec[key] = body[column][i]
+        if body.get("scores") is not None:
+            rec["scores"] = dict(zip(classes, body["scores"][i], strict=True))
+        out.append(rec)
+    return out
+
+
 class Recorder:
-    """A transport that records decoded NDJSON bodies and answers like the sidecar."""
+    """A transport that records decoded columnar bodies (as records) and answers like the sidecar."""
 
     def __init__(self, *, fail: int = 0, status: int = 200, gate: threading.Event | None = None) -> None:
         self.records: dict[str, list[dict[str, Any]]] = {"/v1/events": [], "/v1/labels": []}
@@ -43,7 +65,8 @@ class Recorder:
             self.fail -= 1
             raise TransportError("connection refused")
         assert headers["Content-Encoding"] == "gzip"
-        recs = [orjson.loads(line) for line in gzip.decompress(body).split(b"\n")]
+        assert headers["Content-Type"] == "application/vnd.mlscope.columns+json"
+        recs = records_of_columns(orjson.loads(gzip.decompress(body)))
         if self.status >= 400:
             return Response(self.status, b'{"error": "no", "reason": "unauthorized"}')
         self.records[path].extend(recs)
@@ -225,6 +248,13 @@ def test_local_mode_feeds_the_engine_in_the_app_registry(tmp_path: Path) -> None
     assert value(text, "mlscope_events_shipped_total", model="churn") == 3
     assert value(text, "mlscope_feature_bin_total", model="churn", feature="plan", bin="pro") == 2
     mon.close()
+    # close() frees the name: a second local Monitor of the same model on this registry.
+    again = Monitor("churn", profile=str(profile), sidecar=None, registry=reg, interval_s=0.01)
+    again.log({"age": 30.0, "plan": "pro"})
+    assert again.flush(10)
+    text = generate_latest(reg).decode()
+    assert value(text, "mlscope_rows_total", model="churn") == 1  # a new model: counts start over
+    again.close()
 
 
 def test_local_mode_needs_a_profile() -> None:

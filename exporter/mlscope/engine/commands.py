@@ -217,7 +217,7 @@ def replay_command(args: argparse.Namespace) -> int:
     """``mlscope replay LOG --profile reference.json [--window 1h]``: one line per window."""
     import orjson
 
-    from mlscope.engine.batch import batch_from_records
+    from mlscope.engine.events import batch_from_records
     from mlscope.engine.model import ModelEngine
     from mlscope.engine.profile import Profile
     from mlscope.engine.windows import WindowSpec

@@ -30,7 +30,7 @@ from mlscope.sidecar.auth import WebConfig, check_bearer
 from mlscope.sidecar.drilldown_api import openapi_paths as samples_openapi
 from mlscope.sidecar.drilldown_api import sample_endpoints
 from mlscope.sidecar.exposition import Renderer
-from mlscope.sidecar.ingest import RecordError, RequestError, parse_lines
+from mlscope.sidecar.ingest import COLUMNS_TYPE, RecordError, RequestError, parse_lines
 from mlscope.sidecar.service import Service
 from mlscope.sidecar.tail import Tailer
 
@@ -279,6 +279,30 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             "timestamp": {"type": "number", "nullable": True},
         },
     }
+    column = {"type": "array", "nullable": True, "description": "one value per row (n_rows)", "items": {}}
+    columns = {
+        "type": "object",
+        "required": ["n_rows", "features"],
+        "additionalProperties": False,
+        "description": "one model's rows as column arrays (what the Monitor sends); a bad value "
+        "rejects only its row, a column of the wrong length the body. Label columns (POST "
+        "/v1/labels) hold ids, labels and timestamps, no features",
+        "properties": {
+            "model": {"type": "string", "enum": list(models)},
+            "n_rows": {"type": "integer", "minimum": 0},
+            "features": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+            "ids": column,
+            "timestamps": column,
+            "predictions": column,
+            "labels": column,
+            "scores": {
+                "type": "array",
+                "nullable": True,
+                "items": {"type": "array", "nullable": True, "items": {"type": "number", "nullable": True}},
+            },
+            "score_classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
+        },
+    }
     result = {
         "type": "object",
         "required": ["accepted", "rejected"],
@@ -307,8 +331,12 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
     def ingest(schema: dict[str, Any], summary: str) -> dict[str, Any]:
         op: dict[str, Any] = {
             "summary": summary,
-            "description": "JSON object, JSON array or NDJSON; the body may be gzip-compressed "
-            "(Content-Encoding: gzip). A bad record rejects only itself.",
+            "description": "Rows as a JSON object, JSON array or NDJSON, or columns "
+            f"(Content-Type: {COLUMNS_TYPE}, what the Monitor sends; schema: "
+            "components/schemas/EventColumns, every array n_rows long, which a schema cannot "
+            "say, hence not listed as a request content here). The body may be gzip-compressed "
+            "(Content-Encoding: gzip). A bad record (or a bad value of a row in a column) "
+            "rejects only itself.",
             "requestBody": {
                 "required": True,
                 "content": {
@@ -324,7 +352,10 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
                 "400": {"description": "malformed body", "content": {_JSON: {"schema": error}}},
                 "413": {"description": "body above max_body_bytes", "content": {_JSON: {"schema": error}}},
                 "415": {"description": "unsupported Content-Encoding", "content": {_JSON: {"schema": error}}},
-                "422": {"description": "no record accepted", "content": {_JSON: {"schema": result}}},
+                "422": {
+                    "description": "no record accepted, or columns of the wrong shape",
+                    "content": {_JSON: {"schema": {"anyOf": [result, error]}}},
+                },
             },
         }
         if token:
@@ -369,6 +400,7 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             },
         },
     }
+    spec["components"] = {"schemas": {"EventColumns": columns}}
     if token:
-        spec["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+        spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     return spec
