@@ -113,10 +113,11 @@ def column_of(x: Any, n: int, field: str) -> Any:
     return values
 
 
-def _score_piece(
-    scores: Any, n: int, classes: Sequence[str] | None
-) -> tuple[tuple[str, ...], np.ndarray] | None:
-    """Scores of one ``log`` call as ``(classes, n x k float matrix)``."""
+def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tuple[str, ...], Any] | None:
+    """Scores of one ``log`` call as ``(classes, n x k floats)``: a matrix, or rows of lists.
+
+    Class -> probability maps stay lists of rows: the matrix is built once per batch.
+    """
     if scores is None:
         return None
     if isinstance(scores, Mapping):
@@ -129,7 +130,7 @@ def _score_piece(
     if n and isinstance(rows[0], Mapping):
         names = tuple(dict.fromkeys(str(k) for r in rows for k in r))
         maps = [{str(k): v for k, v in r.items()} for r in rows]
-        return names, np.array([[float(m.get(c, math.nan)) for c in names] for m in maps], dtype=np.float64)
+        return names, [[float(m.get(c, math.nan)) for c in names] for m in maps]
     a = np.asarray(rows, dtype=np.float64)
     if a.ndim == 1:  # probability of the positive class "1"
         return ("1", "0"), np.column_stack([a, 1.0 - a])
@@ -150,7 +151,7 @@ class Piece:
     timestamp: float
     predictions: Any = None
     ids: Any = None
-    scores: tuple[tuple[str, ...], np.ndarray] | None = None
+    scores: tuple[tuple[str, ...], Any] | None = None
 
 
 def piece_of(item: tuple[Any, ...], names: Sequence[str] | None, classes: Sequence[str] | None) -> Piece:
@@ -310,7 +311,15 @@ def _merge_scores(pieces: list[Piece], n: int) -> dict[str, Any]:
         return {}
     classes = tuple(dict.fromkeys(chain.from_iterable(c for c, _ in present)))
     if len(present) == len(got) and all(c == classes for c, _ in present):
-        return {"scores": np.concatenate([m for _, m in present]), "score_classes": classes}
+        if all(type(m) is list for _, m in present):  # one array build for the whole batch
+            return {
+                "scores": np.array(list(chain.from_iterable(m for _, m in present)), dtype=np.float64),
+                "score_classes": classes,
+            }
+        return {
+            "scores": np.concatenate([np.asarray(m, dtype=np.float64) for _, m in present]),
+            "score_classes": classes,
+        }
     out = np.full((n, len(classes)), math.nan)
     pos = {c: j for j, c in enumerate(classes)}
     row = 0

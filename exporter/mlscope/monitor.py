@@ -166,6 +166,10 @@ class Monitor:
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError(f"'model' must be a non-empty string (got {model!r})")
+        # The mode, decided here once: a transport ships to a sidecar, none means local mode.
+        if transport is None and sidecar is not None:
+            transport = HTTPTransport(str(sidecar), timeout_s=timeout_s, token=token, ssl_context=ssl_context)
+        local = transport is None
         self._predlog: PredictionLog | None = None
         if isinstance(prediction_log, PredictionLog):
             self._predlog = prediction_log
@@ -179,7 +183,7 @@ class Monitor:
                 # Failures go to mlscope_internal_errors_total{component="predlog"}; in
                 # local mode the engine yields that family itself, so a second one in the
                 # same registry would break the exposition: there they are only logged.
-                registry=None if sidecar is None and transport is None else (registry or REGISTRY),
+                registry=None if local else (registry or REGISTRY),
             )
         self.model = model
         self._registry = registry if registry is not None else REGISTRY
@@ -192,17 +196,11 @@ class Monitor:
         self._close_timeout_s = close_timeout_s
         self._last_compute = time.monotonic()
         self._last_warned: dict[str, float] = {}
-        self._engine: Any = None
-        self._transport: Transport | None = None
-        prof = self._resolve_profile(profile, required=sidecar is None and transport is None)
+        prof = self._resolve_profile(profile, required=local)
         names = feature_names or (prof is not None and getattr(prof, "feature_names", None)) or None
         self._feature_names = tuple(names) if names else None
-        if sidecar is None and transport is None:
-            self._engine = self._local_engine(prof)
-        else:
-            self._transport = transport or HTTPTransport(
-                str(sidecar), timeout_s=timeout_s, token=token, ssl_context=ssl_context
-            )
+        self._transport: Transport | None = transport
+        self._engine: Any = self._local_engine(prof) if local else None
         m = self._metrics
         self._c_logged = m.logged.labels(model)
         self._c_shipped = m.shipped.labels(model)

@@ -77,7 +77,8 @@ class SidecarMetrics:
         build: Gauge = _family(Gauge, "mlscope_build_info", registry)
         build.labels(__version__, platform.python_version()).set(1)
         # Pre-create the children a dashboard expects to see at 0 before any traffic.
-        for reason in ("bad_json", "wrong_type", "unknown_model", "too_large", "bad_gzip", "too_deep"):
+        rejected = ("bad_json", "wrong_type", "unknown_model", "too_large", "bad_gzip", "too_deep", "busy")
+        for reason in rejected:
             self.rejected.labels(reason)
         for endpoint in ("ingest", "metrics"):
             self.auth_failures.labels(endpoint)
