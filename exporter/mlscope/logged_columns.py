@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import orjson
 from mlscope.errors import InputError
 
 _SCALARS = (str, int, float, bool)
+_PLAIN = frozenset((str, int, float, bool, type(None)))
 _DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _ID_TYPES = frozenset((str, int, type(None)))
 
@@ -46,6 +48,8 @@ def tolist(x: Any) -> list[Any]:
 
 def is_scalar(x: Any) -> bool:
     """One value (a row's), not a column."""
+    if type(x) in _PLAIN:  # the usual value, without an isinstance chain (runs per logged call)
+        return True
     return x is None or isinstance(x, _SCALARS) or (hasattr(x, "item") and getattr(x, "ndim", 1) == 0)
 
 
@@ -59,7 +63,7 @@ def feature_piece(
     Rows (dicts) are kept as they came and pivoted in bulk with the rows of other calls;
     columns are kept as the caller's arrays (no copy).
     """
-    if isinstance(features, Mapping):
+    if type(features) is dict or isinstance(features, Mapping):
         # One look at the first value decides row vs columns: this runs per logged row.
         first = next(iter(features.values()), None)
         if first is not None and not is_scalar(first):
@@ -103,6 +107,10 @@ def _sequence(x: Any) -> Any:
 def column_of(x: Any, n: int, field: str) -> Any:
     if x is None:
         return None
+    if type(x) in _PLAIN:
+        if n != 1:
+            raise InputError(f"'{field}' is a single value for {n} rows")
+        return [x]
     if is_scalar(x):
         if n != 1:
             raise InputError(f"'{field}' is a single value for {n} rows")
@@ -240,8 +248,6 @@ def _jsonable(col: Any) -> Any:
 
 def gather(pieces: list[Piece]) -> LoggedColumns:
     """Lay the pieces end to end; a name or field a piece lacks reads ``None``."""
-    from mlscope.engine.events import feature_columns  # numpy only; kept off the import path
-
     segments: list[tuple[int, dict[str, Any]]] = []
     pending: list[Any] = []
     for p in pieces:
@@ -249,21 +255,46 @@ def gather(pieces: list[Piece]) -> LoggedColumns:
             pending.extend(p.rows)
             continue
         if pending:
-            segments.append((len(pending), feature_columns(pending, len(pending))))
+            segments.append((len(pending), _pivot(pending)))
             pending = []
         assert p.columns is not None
         segments.append((p.n_rows, p.columns))
     if pending:
-        segments.append((len(pending), feature_columns(pending, len(pending))))
+        segments.append((len(pending), _pivot(pending)))
     n = sum(p.n_rows for p in pieces)
+    all_single = n == len(pieces)
     return LoggedColumns(
         n_rows=n,
         features=_merge_features(segments),
-        timestamps=list(chain.from_iterable([p.timestamp] * p.n_rows for p in pieces)),
-        ids=schema_ids(_merge_field(pieces, lambda p: p.ids)),
-        predictions=_merge_field(pieces, lambda p: p.predictions),
+        timestamps=[p.timestamp for p in pieces]
+        if all_single
+        else list(chain.from_iterable([p.timestamp] * p.n_rows for p in pieces)),
+        ids=schema_ids(_merge_field(pieces, _IDS)),
+        predictions=_merge_field(pieces, _PREDICTIONS),
         **_merge_scores(pieces, n),
     )
+
+
+def _pivot(rows: list[Any]) -> dict[str, Any]:
+    """Rows (dicts) as columns: tuples by one ``zip`` when every row has the first row's names.
+
+    Otherwise (names missing, added or not strings) the engine's general pivot, which
+    reads a name a row lacks as ``None``.
+    """
+    first = rows[0]
+    names = list(first)
+    if len(names) > 1 and set(map(type, names)) == {str} and set(map(len, rows)) == {len(names)}:
+        try:
+            return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
+        except KeyError:
+            pass
+    from mlscope.engine.events import feature_columns  # numpy only; off the import path
+
+    return feature_columns(rows, len(rows))
+
+
+_IDS = attrgetter("ids")
+_PREDICTIONS = attrgetter("predictions")
 
 
 def _merge_features(segments: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
@@ -287,9 +318,12 @@ def _merge_features(segments: list[tuple[int, dict[str, Any]]]) -> dict[str, Any
 
 
 def _merge_field(pieces: list[Piece], get: Callable[[Piece], Any]) -> list[Any] | None:
-    parts = [get(p) for p in pieces]
-    if all(x is None for x in parts):
+    parts = list(map(get, pieces))
+    kinds = set(map(type, parts))
+    if kinds == {type(None)}:
         return None
+    if kinds == {list}:  # the usual case: laid end to end in one C-level pass
+        return list(chain.from_iterable(parts))
     return list(
         chain.from_iterable(
             [None] * p.n_rows if x is None else tolist(x) for p, x in zip(pieces, parts, strict=True)

@@ -200,6 +200,7 @@ class Monitor:
         names = feature_names or (prof is not None and getattr(prof, "feature_names", None)) or None
         self._feature_names = tuple(names) if names else None
         self._transport: Transport | None = transport
+        self._gzip = not getattr(transport, "loopback", False)
         self._engine: Any = self._local_engine(prof) if local else None
         m = self._metrics
         self._c_logged = m.logged.labels(model)
@@ -396,12 +397,15 @@ class Monitor:
 
     def _post(self, path: str, data: bytes, n: int, *, is_events: bool) -> None:
         assert self._transport is not None
-        headers = {"Content-Type": COLUMNS_TYPE, "Content-Encoding": "gzip"}
+        headers = {"Content-Type": COLUMNS_TYPE}
+        if self._gzip:
+            headers["Content-Encoding"] = "gzip"
+            data = gzip_body(data)
         try:
             r = post_with_retry(
                 self._transport,
                 path,
-                gzip_body(data),
+                data,
                 headers,
                 retries=self._retries,
                 backoff_s=self._backoff_s,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import ipaddress
 import logging
 import os
 import ssl
@@ -67,6 +68,9 @@ class HTTPTransport:
             raise ValueError(f"'sidecar' must be an http:// or https:// URL (got {base_url!r})")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
+        #: True for a sidecar on this machine: bodies then go uncompressed (gzip would
+        #: cost both processes more CPU than the loopback bytes it saves).
+        self.loopback = _is_loopback(parts.hostname)
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
         self._timeout_s = timeout_s
@@ -103,6 +107,15 @@ class HTTPTransport:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def post_with_retry(

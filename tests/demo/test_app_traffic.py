@@ -188,12 +188,10 @@ class CapturingTransport:
         self.posts: list[tuple[str, list[dict[str, Any]]]] = []
 
     def post(self, path: str, body: bytes, headers: Any) -> Any:
-        import gzip
-
         from mlscope.shipper import Response
+        from tests._events import records_of_post
 
-        raw = gzip.decompress(body) if headers.get("Content-Encoding") == "gzip" else body
-        self.posts.append((path, [json.loads(line) for line in raw.splitlines() if line.strip()]))
+        self.posts.append((path, records_of_post(body, headers)))
         return Response(200, b'{"accepted": 1}')
 
     def close(self) -> None:

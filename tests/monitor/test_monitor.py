@@ -7,7 +7,6 @@ test_monitor_sidecar.py.
 
 from __future__ import annotations
 
-import gzip
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,29 +20,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from mlscope import Monitor
 from mlscope.shipper import Response, TransportError
+from tests._events import COLUMNS, records_of_post
 from tests.sidecar._sidecar import make_profile, value
-
-
-def records_of_columns(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The event (or label) records a columnar body holds, absent fields left out."""
-    out = []
-    classes = body.get("score_classes") or []
-    for i in range(body["n_rows"]):
-        rec: dict[str, Any] = {"model": body["model"]}
-        if "features" in body:
-            rec["features"] = {k: v[i] for k, v in body["features"].items()}
-        for column, key in (
-            ("ids", "id"),
-            ("timestamps", "timestamp"),
-            ("predictions", "prediction"),
-            ("labels", "label"),
-        ):
-            if body.get(column) is not None:
-                rec[key] = body[column][i]
-        if body.get("scores") is not None:
-            rec["scores"] = dict(zip(classes, body["scores"][i], strict=True))
-        out.append(rec)
-    return out
 
 
 class Recorder:
@@ -64,9 +42,8 @@ class Recorder:
         if self.fail:
             self.fail -= 1
             raise TransportError("connection refused")
-        assert headers["Content-Encoding"] == "gzip"
-        assert headers["Content-Type"] == "application/vnd.mlscope.columns+json"
-        recs = records_of_columns(orjson.loads(gzip.decompress(body)))
+        assert headers["Content-Type"] == COLUMNS
+        recs = records_of_post(body, headers)
         if self.status >= 400:
             return Response(self.status, b'{"error": "no", "reason": "unauthorized"}')
         self.records[path].extend(recs)
