@@ -316,7 +316,7 @@ def main() -> int:
     rows = [
         ("Monitor thread CPU ms / 1,000 one-row log calls", "dict_per_call", "before/after", 3.0),
         ("Monitor thread CPU ms / 1,000-row DataFrame", "dataframe", "before/after", None),
-        ("Monitor body bytes, 2,000 rows (gzip)", "body_bytes", "before/after", None),
+        ("Monitor body bytes, 2,000 rows (as sent)", "body_bytes", "before/after", None),
         ("sidecar events per CPU-second", "events_per_cpu_s", "after/before", 3.0),
         ("sidecar events/s (wall, shared machine)", "events_s", "after/before", None),
         ("/healthz p50 ms under the flood", "healthz_p50_ms", "before/after", None),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mlscope.engine.events import feature_columns, scores_from_maps
 from mlscope.errors import InputError
 
 _SCALARS = (str, int, float, bool)
@@ -73,6 +74,8 @@ def feature_piece(
                 raise InputError(f"'features' columns have different lengths: {sorted(lengths)}")
             return lengths.pop(), None, cols
         return 1, [features], None
+    if type(features) is list and features and set(map(type, features)) == {dict}:
+        return len(features), features, None  # rows as they came (the usual web request)
     if hasattr(features, "columns") and hasattr(features, "to_numpy"):  # a pandas DataFrame
         return len(features), None, {str(c): features[c].to_numpy() for c in features.columns}
     if isinstance(features, (list, tuple)) and features and all(isinstance(r, Mapping) for r in features):
@@ -107,6 +110,10 @@ def _sequence(x: Any) -> Any:
 def column_of(x: Any, n: int, field: str) -> Any:
     if x is None:
         return None
+    if type(x) is list:
+        if len(x) != n:
+            raise InputError(f"'{field}' has {len(x)} values for {n} rows")
+        return x
     if type(x) in _PLAIN:
         if n != 1:
             raise InputError(f"'{field}' is a single value for {n} rows")
@@ -119,6 +126,10 @@ def column_of(x: Any, n: int, field: str) -> Any:
     if len(values) != n:
         raise InputError(f"'{field}' has {len(values)} values for {n} rows")
     return values
+
+
+#: The classes of a piece whose scores are still class -> probability maps.
+MAPS: tuple[str, ...] = ("<maps>",)
 
 
 def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tuple[str, ...], Any] | None:
@@ -136,9 +147,9 @@ def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tu
     if len(rows) != n:
         raise InputError(f"'scores' has {len(rows)} rows for {n} rows of features")
     if n and isinstance(rows[0], Mapping):
-        names = tuple(dict.fromkeys(str(k) for r in rows for k in r))
-        maps = [{str(k): v for k, v in r.items()} for r in rows]
-        return names, [[float(m.get(c, math.nan)) for c in names] for m in maps]
+        if set(map(type, rows)) != {dict}:
+            raise InputError("'scores' rows must all be class -> probability mappings")
+        return MAPS, rows  # read once per batch, with the maps of the other calls
     a = np.asarray(rows, dtype=np.float64)
     if a.ndim == 1:  # probability of the positive class "1"
         return ("1", "0"), np.column_stack([a, 1.0 - a])
@@ -288,8 +299,6 @@ def _pivot(rows: list[Any]) -> dict[str, Any]:
             return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
         except KeyError:
             pass
-    from mlscope.engine.events import feature_columns  # numpy only; off the import path
-
     return feature_columns(rows, len(rows))
 
 
@@ -343,17 +352,17 @@ def _merge_scores(pieces: list[Piece], n: int) -> dict[str, Any]:
     present = [s for s in got if s is not None]
     if not present:
         return {}
+    if all(c is MAPS for c, _ in present):  # the usual web request: one pass for the batch
+        maps = chain.from_iterable(
+            [None] * p.n_rows if s is None else s[1] for p, s in zip(pieces, got, strict=True)
+        )
+        matrix, classes = scores_from_maps(list(maps), n)
+        return {"scores": matrix, "score_classes": classes}
+    got = [_matrix(s) for s in got]
+    present = [s for s in got if s is not None]
     classes = tuple(dict.fromkeys(chain.from_iterable(c for c, _ in present)))
     if len(present) == len(got) and all(c == classes for c, _ in present):
-        if all(type(m) is list for _, m in present):  # one array build for the whole batch
-            return {
-                "scores": np.array(list(chain.from_iterable(m for _, m in present)), dtype=np.float64),
-                "score_classes": classes,
-            }
-        return {
-            "scores": np.concatenate([np.asarray(m, dtype=np.float64) for _, m in present]),
-            "score_classes": classes,
-        }
+        return {"scores": np.concatenate([m for _, m in present]), "score_classes": classes}
     out = np.full((n, len(classes)), math.nan)
     pos = {c: j for j, c in enumerate(classes)}
     row = 0
@@ -362,3 +371,11 @@ def _merge_scores(pieces: list[Piece], n: int) -> dict[str, Any]:
             out[row : row + p.n_rows, [pos[c] for c in s[0]]] = s[1]
         row += p.n_rows
     return {"scores": out, "score_classes": classes}
+
+
+def _matrix(s: tuple[tuple[str, ...], Any] | None) -> tuple[tuple[str, ...], np.ndarray] | None:
+    if s is None or s[0] is not MAPS:
+        return s
+    matrix, classes = scores_from_maps(s[1], len(s[1]))
+    assert matrix is not None
+    return classes, matrix

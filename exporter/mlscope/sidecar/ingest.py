@@ -25,6 +25,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,10 @@ def deeper_than(value: Any, limit: int) -> bool:
     kinds = set(map(type, children))
     if dict not in kinds and list not in kinds:
         return False
+    if kinds == {list}:  # e.g. columns, or rows of scores: their items in one C-level pass
+        grand = set(map(type, chain.from_iterable(children)))
+        if dict not in grand and list not in grand:
+            return limit < 2
     for x in children:
         tx = type(x)
         if (tx is dict or tx is list) and deeper_than(x, limit - 1):
