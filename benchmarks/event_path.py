@@ -107,7 +107,13 @@ def child_monitor(out_dir: str, rounds: int) -> None:
     from mlscope.shipper import EVENTS
 
     t = _Recorder()
-    mon = Monitor("bench", transport=t, registry=CollectorRegistry(), interval_s=3600, batch_events=5000)
+    try:  # this version groups the shipping settings; the previous one took them as keywords
+        from mlscope.shipper import Shipping
+
+        ship: dict[str, Any] = {"shipping": Shipping(interval_s=3600, batch_events=5000)}
+    except ImportError:
+        ship = {"interval_s": 3600, "batch_events": 5000}
+    mon = Monitor("bench", transport=t, registry=CollectorRegistry(), **ship)
     rows = _rows(2000, 1)
     now = time.time()
     one_row = [(EVENTS, now, r, "yes", f"req-{i}", None) for i, r in enumerate(rows[:1000])]

@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO / "exporter"))
 
 from mlscope.engine.profile import Profile  # noqa: E402
 from mlscope.monitor import Monitor  # noqa: E402
+from mlscope.shipper import Shipping  # noqa: E402
 from mlscope.sidecar.config import SidecarConfig  # noqa: E402
 from mlscope.sidecar.exposition import Renderer  # noqa: E402
 from mlscope.sidecar.ingest import (  # noqa: E402
@@ -215,7 +216,9 @@ def bench_stages(tmp: Path, batch: int, rounds: int = 15) -> list[tuple[str, flo
 
 def bench_monitor(port: int, seconds: float) -> dict[str, float]:
     reg = CollectorRegistry()
-    mon = Monitor("bench", sidecar=f"http://127.0.0.1:{port}", registry=reg, capacity=100_000)
+    mon = Monitor(
+        "bench", sidecar=f"http://127.0.0.1:{port}", registry=reg, shipping=Shipping(capacity=100_000)
+    )
     rows = [e["features"] for e in _events(25, 1000, 2)]
     per_call: list[float] = []
     calls = 0

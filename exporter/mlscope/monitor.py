@@ -58,6 +58,7 @@ from mlscope.shipper import (
     HTTPTransport,
     Item,
     Shipper,
+    Shipping,
     Transport,
     TransportError,
     gzip_body,
@@ -107,68 +108,57 @@ class Monitor:
     profile : str, Path or Profile, optional
         Reference profile. Required in local mode (``sidecar=None``); in sidecar mode
         only used for feature names of 2-D array input (the sidecar holds its own copy).
-    sidecar : str or None
-        Base URL of ``mlscope serve`` (``"http://127.0.0.1:9108"``), or None to run the
-        engine in this process.
+    sidecar : str, Transport or None
+        Where events go, decided here once: the base URL of ``mlscope serve``
+        (``"http://127.0.0.1:9108"``, sent over :class:`~mlscope.shipper.HTTPTransport`),
+        any :class:`~mlscope.shipper.Transport`, or None to run the engine in this
+        process (local mode).
     registry : CollectorRegistry, optional
         Where the Monitor's counters (and, in local mode, the engine's metrics) go;
         default the global registry, so the app's own ``/metrics`` shows them.
     feature_names, score_classes : sequences of str, optional
         Column names for 2-D array features and scores.
-    capacity : int
-        Buffered ``log`` calls before new ones are dropped (``buffer_full``).
     token : str, optional
-        Bearer token for the sidecar's ingest endpoints.
+        Bearer token for the sidecar's ingest endpoints (with a URL ``sidecar``).
     ssl_context : ssl.SSLContext, optional
         For an ``https://`` sidecar with a private CA (default: the system trust store).
-    transport : Transport, optional
-        Replaces the HTTP transport (a test seam; the default speaks HTTP to ``sidecar``).
+    shipping : Shipping, optional
+        Buffering, batching, retry and timeout settings of the background thread
+        (:class:`~mlscope.shipper.Shipping`; its defaults otherwise).
     prediction_log : str, Path or PredictionLog, optional
-        Opt-in: also write a sample of the logged events to this JSON-lines file, in the
-        event schema that ``mlscope serve --tail`` and ``mlscope replay`` read. Written by
-        the background thread, never on the request path.
-    sample : float
-        Share of events written to ``prediction_log`` (chosen by a hash of the id, so a
-        sampled prediction's replicas and restarts agree).
-    redact, hash_fields : sequences of str
-        Fields of ``prediction_log`` written as ``null`` / as a salted SHA-256 (feature
-        names, or ``id``, ``prediction``, ``label``, ``scores``); see
-        :class:`mlscope.predlog.PredictionLog` for rotation and the disk cap.
-    salt : str or bytes, optional
-        Salt of ``hash_fields``; give one to keep hashes stable across restarts.
+        Opt-in: also write a sample of the logged events, in the event schema that
+        ``mlscope serve --tail`` and ``mlscope replay`` read, by the background thread.
+        A path gets a :class:`~mlscope.predlog.PredictionLog` with its defaults; build
+        one yourself for the share sampled, redaction, hashing and rotation.
+    transport : Transport, optional
+        The same as passing it as ``sidecar`` (the tests' name for the seam).
     """
 
     def __init__(
         self,
         model: str,
         profile: Any = None,
-        sidecar: str | None = "http://127.0.0.1:9108",
+        sidecar: str | Transport | None = "http://127.0.0.1:9108",
         *,
         registry: CollectorRegistry | None = None,
         feature_names: Sequence[str] | None = None,
         score_classes: Sequence[str] | None = None,
-        capacity: int = 10_000,
-        batch_events: int = 5000,
-        interval_s: float = 0.5,
-        retries: int = 3,
-        backoff_s: float = 0.1,
-        timeout_s: float = 5.0,
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        transport: Transport | None = None,
-        compute_interval_s: float = 5.0,
-        close_timeout_s: float = 5.0,
+        shipping: Shipping | None = None,
         prediction_log: str | Path | PredictionLog | None = None,
-        sample: float = 0.1,
-        redact: Sequence[str] = (),
-        hash_fields: Sequence[str] = (),
-        salt: str | bytes | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError(f"'model' must be a non-empty string (got {model!r})")
+        ship = shipping if shipping is not None else Shipping()
         # The mode, decided here once: a transport ships to a sidecar, none means local mode.
         if transport is None and sidecar is not None:
-            transport = HTTPTransport(str(sidecar), timeout_s=timeout_s, token=token, ssl_context=ssl_context)
+            transport = (
+                sidecar
+                if not isinstance(sidecar, str)
+                else HTTPTransport(sidecar, timeout_s=ship.timeout_s, token=token, ssl_context=ssl_context)
+            )
         local = transport is None
         self._predlog: PredictionLog | None = None
         if isinstance(prediction_log, PredictionLog):
@@ -176,10 +166,6 @@ class Monitor:
         elif prediction_log is not None:
             self._predlog = PredictionLog(
                 prediction_log,
-                sample=sample,
-                redact=redact,
-                hash_fields=hash_fields,
-                salt=salt,
                 # Failures go to mlscope_internal_errors_total{component="predlog"}; in
                 # local mode the engine yields that family itself, so a second one in the
                 # same registry would break the exposition: there they are only logged.
@@ -189,11 +175,11 @@ class Monitor:
         self._registry = registry if registry is not None else REGISTRY
         self._metrics = _metrics_for(self._registry)
         self._score_classes = tuple(score_classes) if score_classes else None
-        self._retries = retries
-        self._backoff_s = backoff_s
-        self._batch_events = batch_events
-        self._compute_interval_s = compute_interval_s
-        self._close_timeout_s = close_timeout_s
+        self._retries = ship.retries
+        self._backoff_s = ship.backoff_s
+        self._batch_events = ship.batch_events
+        self._compute_interval_s = ship.compute_interval_s
+        self._close_timeout_s = ship.close_timeout_s
         self._last_compute = time.monotonic()
         self._last_warned: dict[str, float] = {}
         prof = self._resolve_profile(profile, required=local)
@@ -208,9 +194,9 @@ class Monitor:
         self._dropped = {r: m.dropped.labels(model, r) for r in _DROP_REASONS}
         self._shipper = Shipper(
             self._deliver,
-            capacity=capacity,
-            batch_items=max(1, batch_events),
-            interval_s=interval_s,
+            capacity=ship.capacity,
+            batch_items=ship.batch_events,
+            interval_s=ship.interval_s,
             periodic=self._periodic if self._engine is not None else None,
             on_error=self._on_error,
             name=f"mlscope-monitor:{model}",

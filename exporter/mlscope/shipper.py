@@ -157,6 +157,40 @@ def gzip_body(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=1, mtime=0)
 
 
+@dataclass(frozen=True)
+class Shipping:
+    """How a Monitor's background thread buffers, batches and delivers (one group of knobs).
+
+    ``capacity``: buffered ``log`` calls before new ones are dropped (``buffer_full``);
+    ``batch_events``: rows per request at most; ``interval_s``: how often the thread
+    wakes to deliver a partial batch; ``retries``/``backoff_s``: for connection failures,
+    5xx and 429 (exponential, capped at 2 s); ``timeout_s``: per HTTP request;
+    ``close_timeout_s``: what ``close()`` (and exit) may spend delivering the buffer;
+    ``compute_interval_s``: local mode's drift recomputation.
+    """
+
+    capacity: int = 10_000
+    batch_events: int = 5000
+    interval_s: float = 0.5
+    retries: int = 3
+    backoff_s: float = 0.1
+    timeout_s: float = 5.0
+    close_timeout_s: float = 5.0
+    compute_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for key in ("capacity", "batch_events"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"'shipping.{key}' must be an int >= 1 (got {v!r})")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"'shipping.retries' must be an int >= 0 (got {self.retries!r})")
+        for key in ("interval_s", "backoff_s", "timeout_s", "close_timeout_s", "compute_interval_s"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"'shipping.{key}' must be a number of seconds >= 0 (got {v!r})")
+
+
 # item kinds in the buffer
 EVENTS = 0
 LABELS = 1
