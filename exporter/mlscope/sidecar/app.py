@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -262,6 +263,11 @@ def build_app(
         # The ingest thread is CPU-bound Python: ask it to hand the GIL over more often
         # than the default 5 ms, so a health check or scrape waits at most about that.
         sys.setswitchinterval(_GIL_SWITCH_S)
+        # Everything loaded so far (modules, profiles, restored windows) lives as long as
+        # the process: out of the collector's sight, a full collection triggered by a
+        # batch's many new lists walks only what ingest made, not the whole heap, and
+        # stops pausing the event loop for tens of milliseconds.
+        gc.freeze()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(
