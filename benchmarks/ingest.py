@@ -17,7 +17,7 @@ What it measures, each beside a peer in the same run:
    ``git archive REV exporter/mlscope | tar -x --strip-components=1 -C DIR``), that
    version's sidecar runs in alternating rounds with this one, and the ratio is printed.
 1b. (``stages``) in-process CPU time per 1,000 events of each ingest stage (decode,
-   validate, batch, engine), each fast path beside its record-by-record reference path.
+   validate into a Batch, engine), the Monitor's columnar body beside NDJSON rows.
 2. ``Monitor.log`` µs per call (one 25-feature dict) while the Monitor ships to that
    sidecar. Peers: ``queue.SimpleQueue.put`` and prometheus_client ``Counter.inc``, the
    cheapest standard hand-off and the per-request cost apps already accept.
@@ -53,16 +53,15 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "exporter"))
 
-from mlscope.engine.batch import _batch_general, batch_from_records  # noqa: E402
 from mlscope.engine.profile import Profile  # noqa: E402
 from mlscope.monitor import Monitor  # noqa: E402
+from mlscope.shipper import Shipping  # noqa: E402
 from mlscope.sidecar.config import SidecarConfig  # noqa: E402
 from mlscope.sidecar.exposition import Renderer  # noqa: E402
 from mlscope.sidecar.ingest import (  # noqa: E402
-    _validate_each,
     decode_body,
-    deeper_than,
-    parse_lines,
+    decode_columns,
+    validate_columns,
     validate_records,
 )
 from mlscope.sidecar.main import limit_math_threads  # noqa: E402
@@ -95,10 +94,6 @@ def _events(n_features: int, n: int, seed: int) -> list[dict[str, object]]:
     preds = df.pop("pred").tolist()
     rows = df.to_dict("records")
     return [{"id": f"r{i}", "features": rows[i], "prediction": preds[i]} for i in range(n)]
-
-
-
-
 
 
 def _client(port: int, body: bytes, n_events: int, stop: threading.Event, out: list[int]) -> None:
@@ -167,28 +162,37 @@ def _client_once(port: int, body: bytes) -> None:
 
 
 def bench_stages(tmp: Path, batch: int, rounds: int = 15) -> list[tuple[str, float, float]]:
-    """CPU ms per 1,000 events of each in-process ingest stage: (stage, fast, reference).
+    """CPU ms per 1,000 events of each in-process ingest stage: (stage, columns, rows).
 
-    The references are the record-by-record paths that still serve batches with errors:
-    NDJSON parsed line by line then walked whole for depth, ``_validate_each``,
-    ``_batch_general``. Process CPU time (``time.process_time``), not wall time. BLAS
-    runs on one thread here as in ``mlscope serve`` (this process keeps that limit).
+    The same events as the Monitor's columnar body and as NDJSON rows (what other
+    languages and ``--tail`` send), through the one validation into the engine's Batch.
+    Process CPU time (``time.process_time``), not wall time. BLAS runs on one thread here
+    as in ``mlscope serve`` (this process keeps that limit).
     """
     limit_math_threads()
     profile = _profile(tmp / "stages.json", 25)
     service = Service(SidecarConfig.model_validate({"models": {"bench": {"profile": profile}}}))
-    body = b"\n".join(orjson.dumps(e) for e in _events(25, batch, 1)) + b"\n"
+    events = _events(25, batch, 1)
+    body = b"\n".join(orjson.dumps(e) for e in events) + b"\n"
+    names = list(events[0]["features"])
+    columns = orjson.dumps(
+        {
+            "model": "bench",
+            "n_rows": batch,
+            "features": {k: [e["features"][k] for e in events] for k in names},
+            "ids": [e["id"] for e in events],
+            "predictions": [e["prediction"] for e in events],
+        }
+    )
     limits = {"max_bytes": 1 << 30, "max_depth": 32}
 
-    def decode_fast() -> list[object]:
+    def decode_rows() -> list[object]:
         return decode_body(body, content_type="application/x-ndjson", content_encoding="", **limits)
 
-    def decode_ref() -> list[object]:
-        records = parse_lines(body.strip().split(b"\n"))
-        assert not deeper_than(records, 33)
-        return records
+    def decode_cols() -> object:
+        return decode_columns(columns, content_encoding="", **limits)
 
-    values = decode_fast()
+    rows, cols = decode_rows(), decode_cols()
 
     def cpu_ms(fn: Callable[[], object]) -> float:
         fn()  # warm-up
@@ -197,25 +201,14 @@ def bench_stages(tmp: Path, batch: int, rounds: int = 15) -> list[tuple[str, flo
             fn()
         return (time.process_time() - t0) / rounds / batch * 1e6  # ms per 1,000 events
 
-    fresh = [dict(v) for v in values if isinstance(v, dict)]
-    records = validate_records(fresh, models=["bench"], default_now=1.0).by_model["bench"]
-    b, _ = batch_from_records(records)
+    b = validate_columns(cols, models=["bench"], default_now=1.0).batches["bench"]
     now = time.time()
     return [
-        ("decode (NDJSON + depth)", cpu_ms(decode_fast), cpu_ms(decode_ref)),
+        ("decode", cpu_ms(decode_cols), cpu_ms(decode_rows)),
         (
-            "validate",
-            cpu_ms(lambda: validate_records(values, models=["bench"], default_now=1.0)),
-            cpu_ms(
-                lambda: _validate_each(
-                    values, single="bench", known={"bench"}, kind="events", start_index=0, default_now=1.0
-                )
-            ),
-        ),
-        (
-            "batch_from_records",
-            cpu_ms(lambda: batch_from_records(records)),
-            cpu_ms(lambda: _batch_general(records)),
+            "validate into a Batch",
+            cpu_ms(lambda: validate_columns(cols, models=["bench"], default_now=1.0)),
+            cpu_ms(lambda: validate_records(rows, models=["bench"], default_now=1.0)),
         ),
         ("engine ingest", cpu_ms(lambda: service.engine.ingest("bench", b, now=now)), float("nan")),
     ]
@@ -223,7 +216,9 @@ def bench_stages(tmp: Path, batch: int, rounds: int = 15) -> list[tuple[str, flo
 
 def bench_monitor(port: int, seconds: float) -> dict[str, float]:
     reg = CollectorRegistry()
-    mon = Monitor("bench", sidecar=f"http://127.0.0.1:{port}", registry=reg, capacity=100_000)
+    mon = Monitor(
+        "bench", sidecar=f"http://127.0.0.1:{port}", registry=reg, shipping=Shipping(capacity=100_000)
+    )
     rows = [e["features"] for e in _events(25, 1000, 2)]
     per_call: list[float] = []
     calls = 0
@@ -415,7 +410,7 @@ def main() -> None:
         _print_ingest(args, ing, base)
     if stages:
         print("\n== ingest stages in process, CPU ms per 1,000 events (process time) ==")
-        print(f"{'stage':<26}{'fast path':>10}{'reference':>11}{'speed-up':>10}")
+        print(f"{'stage':<26}{'columns':>10}{'rows':>11}{'ratio':>10}")
         for name, fast, ref in stages:
             if ref == ref:  # a reference path exists (not NaN)
                 print(f"{name:<26}{fast:>10.2f}{ref:>11.2f}{ref / fast:>9.2f}x")

@@ -47,7 +47,9 @@ import psutil
 from _net import free_port  # benchmarks/_net.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "exporter"))
+#: The package under test; ``--baseline DIR`` runs the app comparison once more with DIR.
+EXPORTER = os.environ.get("MLSCOPE_BENCH_EXPORTER") or str(REPO / "exporter")
+sys.path.insert(0, EXPORTER)
 
 
 # ---------------------------------------------------------------- servers (subcommands)
@@ -109,11 +111,15 @@ def _serve_traced(trace_dir: str, period_s: float, serve_args: list[str]) -> int
     return mlscope_main(serve_args)
 
 
-
-
 @contextmanager
-def _process(args: Sequence[str], port: int, ready_path: str, log: Path) -> Iterator[psutil.Process]:
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'exporter'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+def _process(
+    args: Sequence[str], port: int, ready_path: str, log: Path, exporter: str = EXPORTER
+) -> Iterator[psutil.Process]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{exporter}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "MLSCOPE_BENCH_EXPORTER": exporter,
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(list(args), env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -279,7 +285,8 @@ def _write_rss_csv(path: str | None, run: str, samples: dict[str, list[tuple[flo
 
 
 # ---------------------------------------------------------------- the two runs
-def run_app(args: argparse.Namespace, tmp: Path) -> bool:
+def run_app(args: argparse.Namespace, tmp: Path, exporter: str = EXPORTER) -> tuple[bool, float]:
+    """The demo app bare and with mlscope, both from ``exporter``; (accounting ok, ratio)."""
     from mlscope.demo.traffic import encode_rows, healthy_pool
 
     pool = encode_rows(healthy_pool(seed=7).head(50))
@@ -304,9 +311,9 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
     # Both apps run side by side and the clients alternate between them in short slices,
     # so whatever else loads the machine weighs on the bare app and on mlscope alike.
     with (
-        _process(bare_cmd, bare_port, "/healthz", tmp / "bare.log") as bare_proc,
-        _process(app_cmd, app_port, "/healthz", tmp / "app.log") as app_proc,
-        _process(sc_cmd, side_port, "/healthz", tmp / "sidecar.log") as sc_proc,
+        _process(bare_cmd, bare_port, "/healthz", tmp / "bare.log", exporter) as bare_proc,
+        _process(app_cmd, app_port, "/healthz", tmp / "app.log", exporter) as app_proc,
+        _process(sc_cmd, side_port, "/healthz", tmp / "sidecar.log", exporter) as sc_proc,
     ):
         warm_s = min(3.0, args.duration / 5)
         _drive(bare_port, "/predict", body, headers, args.clients, warm_s)
@@ -346,7 +353,10 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
                 break
             time.sleep(0.5)
 
-    print(f"\n== demo app: {args.clients} clients x {args.duration:.0f} s, one prediction per request ==")
+    print(
+        f"\n== demo app ({exporter}): {args.clients} clients x {args.duration:.0f} s, "
+        "one prediction per request =="
+    )
     print(f"{'app':10s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'failed':>7s}")
     for name, (lat, ok, failed, el) in results.items():
         print(
@@ -355,10 +365,8 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
         ok_all &= failed == 0
     b, m = results["bare"], results["mlscope"]
     added = (_pct(m[0], 0.99) - _pct(b[0], 0.99)) * 1e3
-    print(
-        f"throughput ratio mlscope/bare: {m[1] / m[3] / (b[1] / b[3]):.3f}; "
-        f"p99 added by mlscope: {added:+.2f} ms"
-    )
+    ratio = m[1] / m[3] / (b[1] / b[3])
+    print(f"throughput ratio mlscope/bare: {ratio:.3f}; p99 added by mlscope: {added:+.2f} ms")
     for samples in rss.values():
         for proc_name, ss in samples.items():
             print(_rss_report(proc_name, ss))
@@ -368,7 +376,7 @@ def run_app(args: argparse.Namespace, tmp: Path) -> bool:
         f"dropped {dropped:.0f}, sidecar ingested {ingested:.0f} -> "
         f"{'every event counted exactly once' if exact else 'MISMATCH'}"
     )
-    return ok_all and exact
+    return ok_all and exact, ratio
 
 
 def run_ingest(args: argparse.Namespace, tmp: Path) -> bool:
@@ -450,6 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ingest-clients", type=int, default=4, help="client threads against the sidecar")
     p.add_argument("--batch", type=int, default=500, help="events per ingest request")
     p.add_argument("--only", choices=["app", "ingest"], help="run one of the two")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another version's exporter folder: the app run is repeated with it first, ratios side by side",
+    )
     p.add_argument("--rss-csv", help="append every RSS sample (run,process,seconds,rss_bytes) to this CSV")
     p.add_argument(
         "--trace-sidecar",
@@ -484,7 +497,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="mlscope-load-") as d:
         if args.only in (None, "app"):
-            ok &= run_app(args, Path(d))
+            ratios = {}
+            for name, exporter in ([("before", args.baseline)] if args.baseline else []) + [
+                ("after", EXPORTER)
+            ]:
+                (Path(d) / name).mkdir()
+                good, ratios[name] = run_app(args, Path(d) / name, str(Path(exporter).resolve()))
+                ok &= good
+            if args.baseline:
+                print(
+                    f"\nthroughput ratio mlscope/bare: before {ratios['before']:.3f}, "
+                    f"after {ratios['after']:.3f} (goal >= 0.92), same run"
+                )
         if args.only in (None, "ingest"):
             ok &= run_ingest(args, Path(d))
     print("\nresult:", "OK" if ok else "FAILED (see MISMATCH / failed above)")

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from scipy import stats
 
-from mlscope.engine.batch import batch_from_records
+from mlscope.engine.events import batch_from_records
 from mlscope.errors import ConfigError
 from mlscope.predlog import PredictionLog
 

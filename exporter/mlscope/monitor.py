@@ -38,7 +38,19 @@ import orjson
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from mlscope import catalogue
-from mlscope.errors import ConfigError, InputError
+from mlscope.engine.events import COLUMNS_TYPE, EventColumns, build_batch
+from mlscope.errors import ConfigError
+from mlscope.logged_columns import (
+    LoggedColumns,
+    Piece,
+    column_of,
+    dumps,
+    gather,
+    is_scalar,
+    piece_of,
+    schema_ids,
+    tolist,
+)
 from mlscope.predlog import PredictionLog
 from mlscope.shipper import (
     EVENTS,
@@ -46,6 +58,7 @@ from mlscope.shipper import (
     HTTPTransport,
     Item,
     Shipper,
+    Shipping,
     Transport,
     TransportError,
     gzip_body,
@@ -54,8 +67,6 @@ from mlscope.shipper import (
 
 log = logging.getLogger("mlscope.monitor")
 
-_SCALARS = (str, int, float, bool)
-_DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _DROP_REASONS = ("buffer_full", "sidecar_unavailable", "rejected", "invalid_input", "closed", "shutdown")
 
 
@@ -87,94 +98,6 @@ def _metrics_for(registry: CollectorRegistry) -> _MonitorMetrics:
         return m
 
 
-def _py(o: Any) -> Any:
-    """orjson fallback: numpy scalars and anything else JSON does not know."""
-    item = getattr(o, "item", None)
-    if item is not None:
-        return item()
-    return str(o)
-
-
-def _tolist(x: Any) -> list[Any]:
-    tl = getattr(x, "tolist", None)
-    return list(tl()) if tl is not None else list(x)
-
-
-def _is_scalar(x: Any) -> bool:
-    return x is None or isinstance(x, _SCALARS) or (hasattr(x, "item") and getattr(x, "ndim", 1) == 0)
-
-
-def feature_rows(features: Any, names: Sequence[str] | None) -> list[dict[str, Any]]:
-    """Normalise the accepted feature shapes into one dict per row.
-
-    Accepted: a dict of scalars (one row), a dict of equal-length columns, a list of
-    dicts, a pandas DataFrame, or a 2-D array / list of lists with ``feature_names``.
-    """
-    if isinstance(features, Mapping):
-        # One look at the first value decides row vs columns: this runs per logged row.
-        first = next(iter(features.values()), None)
-        if first is not None and not _is_scalar(first):
-            cols = {str(k): _tolist(v) for k, v in features.items()}
-            lengths = {len(c) for c in cols.values()}
-            if len(lengths) != 1:
-                raise InputError(f"'features' columns have different lengths: {sorted(lengths)}")
-            keys = list(cols)
-            return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
-        return [features]  # type: ignore[list-item]  # serialised as is (orjson handles numpy scalars)
-    to_dict = getattr(features, "to_dict", None)
-    if to_dict is not None and hasattr(features, "columns"):  # a pandas DataFrame
-        names_df = [str(c) for c in features.columns]
-        return [dict(zip(names_df, row, strict=True)) for row in features.itertuples(index=False, name=None)]
-    if isinstance(features, (list, tuple)) and features and all(isinstance(r, Mapping) for r in features):
-        return [dict(r) for r in features]
-    rows = _tolist(features)
-    if rows and not isinstance(rows[0], list):
-        rows = [rows]  # one row given as a 1-D array
-    if not names:
-        raise InputError(
-            "'features' is an array: give Monitor(feature_names=[...]) or a profile with feature names"
-        )
-    width = len(names)
-    for r in rows:
-        if len(r) != width:
-            raise InputError(f"'features' rows have {len(r)} columns, expected {width} (feature_names)")
-    return [dict(zip(names, r, strict=True)) for r in rows]
-
-
-def _column(x: Any, n: int, field: str) -> list[Any] | None:
-    if x is None:
-        return None
-    if _is_scalar(x):
-        if n != 1:
-            raise InputError(f"'{field}' is a single value for {n} rows")
-        return [x.item() if hasattr(x, "item") else x]
-    values = _tolist(x)
-    if len(values) != n:
-        raise InputError(f"'{field}' has {len(values)} values for {n} rows")
-    return values
-
-
-def _score_rows(scores: Any, n: int, classes: Sequence[str] | None) -> list[dict[str, float]] | None:
-    if scores is None:
-        return None
-    if isinstance(scores, Mapping):
-        if n != 1:
-            raise InputError(f"'scores' is one mapping for {n} rows")
-        return [{str(k): float(v) for k, v in scores.items()}]
-    rows = _tolist(scores)
-    if len(rows) != n:
-        raise InputError(f"'scores' has {len(rows)} rows for {n} rows of features")
-    if rows and isinstance(rows[0], Mapping):
-        return [{str(k): float(v) for k, v in r.items()} for r in rows]
-    if rows and not isinstance(rows[0], list):  # 1-D: probability of the positive class "1"
-        return [{"1": float(p), "0": 1.0 - float(p)} for p in rows]
-    width = len(rows[0]) if rows else 0
-    names = list(classes) if classes else [str(i) for i in range(width)]
-    if len(names) != width:
-        raise InputError(f"'scores' has {width} columns but score_classes names {len(names)}")
-    return [dict(zip(names, (float(v) for v in r), strict=True)) for r in rows]
-
-
 class Monitor:
     """Log features, predictions and delayed labels of one model from a serving app.
 
@@ -185,111 +108,95 @@ class Monitor:
     profile : str, Path or Profile, optional
         Reference profile. Required in local mode (``sidecar=None``); in sidecar mode
         only used for feature names of 2-D array input (the sidecar holds its own copy).
-    sidecar : str or None
-        Base URL of ``mlscope serve`` (``"http://127.0.0.1:9108"``), or None to run the
-        engine in this process.
+    sidecar : str, Transport or None
+        Where events go, decided here once: the base URL of ``mlscope serve``
+        (``"http://127.0.0.1:9108"``, sent over :class:`~mlscope.shipper.HTTPTransport`),
+        any :class:`~mlscope.shipper.Transport`, or None to run the engine in this
+        process (local mode).
     registry : CollectorRegistry, optional
         Where the Monitor's counters (and, in local mode, the engine's metrics) go;
         default the global registry, so the app's own ``/metrics`` shows them.
     feature_names, score_classes : sequences of str, optional
         Column names for 2-D array features and scores.
-    capacity : int
-        Buffered ``log`` calls before new ones are dropped (``buffer_full``).
     token : str, optional
-        Bearer token for the sidecar's ingest endpoints.
+        Bearer token for the sidecar's ingest endpoints (with a URL ``sidecar``).
     ssl_context : ssl.SSLContext, optional
         For an ``https://`` sidecar with a private CA (default: the system trust store).
-    transport : Transport, optional
-        Replaces the HTTP transport (a test seam; the default speaks HTTP to ``sidecar``).
+    shipping : Shipping, optional
+        Buffering, batching, retry and timeout settings of the background thread
+        (:class:`~mlscope.shipper.Shipping`; its defaults otherwise).
     prediction_log : str, Path or PredictionLog, optional
-        Opt-in: also write a sample of the logged events to this JSON-lines file, in the
-        event schema that ``mlscope serve --tail`` and ``mlscope replay`` read. Written by
-        the background thread, never on the request path.
-    sample : float
-        Share of events written to ``prediction_log`` (chosen by a hash of the id, so a
-        sampled prediction's replicas and restarts agree).
-    redact, hash_fields : sequences of str
-        Fields of ``prediction_log`` written as ``null`` / as a salted SHA-256 (feature
-        names, or ``id``, ``prediction``, ``label``, ``scores``); see
-        :class:`mlscope.predlog.PredictionLog` for rotation and the disk cap.
-    salt : str or bytes, optional
-        Salt of ``hash_fields``; give one to keep hashes stable across restarts.
+        Opt-in: also write a sample of the logged events, in the event schema that
+        ``mlscope serve --tail`` and ``mlscope replay`` read, by the background thread.
+        A path gets a :class:`~mlscope.predlog.PredictionLog` with its defaults; build
+        one yourself for the share sampled, redaction, hashing and rotation.
+    transport : Transport, optional
+        The same as passing it as ``sidecar`` (the tests' name for the seam).
     """
 
     def __init__(
         self,
         model: str,
         profile: Any = None,
-        sidecar: str | None = "http://127.0.0.1:9108",
+        sidecar: str | Transport | None = "http://127.0.0.1:9108",
         *,
         registry: CollectorRegistry | None = None,
         feature_names: Sequence[str] | None = None,
         score_classes: Sequence[str] | None = None,
-        capacity: int = 10_000,
-        batch_events: int = 5000,
-        interval_s: float = 0.5,
-        retries: int = 3,
-        backoff_s: float = 0.1,
-        timeout_s: float = 5.0,
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        transport: Transport | None = None,
-        compute_interval_s: float = 5.0,
-        close_timeout_s: float = 5.0,
+        shipping: Shipping | None = None,
         prediction_log: str | Path | PredictionLog | None = None,
-        sample: float = 0.1,
-        redact: Sequence[str] = (),
-        hash_fields: Sequence[str] = (),
-        salt: str | bytes | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError(f"'model' must be a non-empty string (got {model!r})")
+        ship = shipping if shipping is not None else Shipping()
+        # The mode, decided here once: a transport ships to a sidecar, none means local mode.
+        if transport is None and sidecar is not None:
+            transport = (
+                sidecar
+                if not isinstance(sidecar, str)
+                else HTTPTransport(sidecar, timeout_s=ship.timeout_s, token=token, ssl_context=ssl_context)
+            )
+        local = transport is None
         self._predlog: PredictionLog | None = None
         if isinstance(prediction_log, PredictionLog):
             self._predlog = prediction_log
         elif prediction_log is not None:
             self._predlog = PredictionLog(
                 prediction_log,
-                sample=sample,
-                redact=redact,
-                hash_fields=hash_fields,
-                salt=salt,
                 # Failures go to mlscope_internal_errors_total{component="predlog"}; in
                 # local mode the engine yields that family itself, so a second one in the
                 # same registry would break the exposition: there they are only logged.
-                registry=None if sidecar is None and transport is None else (registry or REGISTRY),
+                registry=None if local else (registry or REGISTRY),
             )
         self.model = model
         self._registry = registry if registry is not None else REGISTRY
         self._metrics = _metrics_for(self._registry)
         self._score_classes = tuple(score_classes) if score_classes else None
-        self._retries = retries
-        self._backoff_s = backoff_s
-        self._batch_events = batch_events
-        self._compute_interval_s = compute_interval_s
-        self._close_timeout_s = close_timeout_s
+        self._retries = ship.retries
+        self._backoff_s = ship.backoff_s
+        self._batch_events = ship.batch_events
+        self._compute_interval_s = ship.compute_interval_s
+        self._close_timeout_s = ship.close_timeout_s
         self._last_compute = time.monotonic()
         self._last_warned: dict[str, float] = {}
-        self._engine: Any = None
-        self._transport: Transport | None = None
-        prof = self._resolve_profile(profile, required=sidecar is None and transport is None)
+        prof = self._resolve_profile(profile, required=local)
         names = feature_names or (prof is not None and getattr(prof, "feature_names", None)) or None
         self._feature_names = tuple(names) if names else None
-        if sidecar is None and transport is None:
-            self._engine = self._local_engine(prof)
-        else:
-            self._transport = transport or HTTPTransport(
-                str(sidecar), timeout_s=timeout_s, token=token, ssl_context=ssl_context
-            )
+        self._transport: Transport | None = transport
+        self._gzip = not getattr(transport, "loopback", False)
+        self._engine: Any = self._local_engine(prof) if local else None
         m = self._metrics
         self._c_logged = m.logged.labels(model)
         self._c_shipped = m.shipped.labels(model)
         self._dropped = {r: m.dropped.labels(model, r) for r in _DROP_REASONS}
         self._shipper = Shipper(
             self._deliver,
-            capacity=capacity,
-            batch_items=max(1, batch_events),
-            interval_s=interval_s,
+            capacity=ship.capacity,
+            batch_items=ship.batch_events,
+            interval_s=ship.interval_s,
             periodic=self._periodic if self._engine is not None else None,
             on_error=self._on_error,
             name=f"mlscope-monitor:{model}",
@@ -380,6 +287,9 @@ class Monitor:
             self._transport.close()
         if self._predlog is not None:
             self._predlog.close()
+        if self._engine is not None:
+            # The engine is shared by the registry's Monitors: free the name for a new one.
+            self._engine.remove_model(self.model)
         atexit.unregister(self._atexit)
 
     def __enter__(self) -> Monitor:
@@ -404,78 +314,84 @@ class Monitor:
             self._engine.compute(now=time.time())
 
     def _deliver(self, items: list[Item]) -> None:
-        events: list[dict[str, Any]] = []
-        labels: list[dict[str, Any]] = []
+        pieces: list[Piece] = []
+        label_ids: list[Any] = []
+        label_values: list[Any] = []
         for it in items:
             if it[0] == EVENTS:
-                self._convert_events(it, events)
+                self._convert_events(it, pieces)
             else:
-                self._convert_labels(it, labels)
-        if events and self._predlog is not None:
-            self._predlog.write_many(events)  # counts its own failures, never raises
-        for start in range(0, len(events), self._batch_events):
-            self._send("/v1/events", events[start : start + self._batch_events])
-        if labels:
-            self._send("/v1/labels", labels)
+                self._convert_labels(it, label_ids, label_values)
+        if pieces:
+            cols = gather(pieces)
+            if self._predlog is not None:  # counts its own failures, never raises
+                self._predlog.write_rows(cols.n_rows, cols.ids, lambda i: cols.event(self.model, i))
+            for start in range(0, cols.n_rows, self._batch_events):
+                self._send_events(cols.slice(start, start + self._batch_events))
+        if label_ids:
+            self._send_labels(label_ids, label_values)
 
-    def _convert_events(self, it: Item, out: list[dict[str, Any]]) -> None:
-        _, ts, features, predictions, ids, scores = it
+    def _convert_events(self, it: Item, out: list[Piece]) -> None:
         try:
-            rows = feature_rows(features, self._feature_names)
-            n = len(rows)
-            self._c_logged.inc(n)
-            preds = _column(predictions, n, "predictions")
-            idl = _column(ids, n, "ids")
-            sc = _score_rows(scores, n, self._score_classes)
+            piece = piece_of(it, self._feature_names, self._score_classes)
         except Exception as e:
-            self._dropped["invalid_input"].inc(_count(features))
+            self._dropped["invalid_input"].inc(_count(it[2]))
             self._warn("invalid_input", f"mlscope Monitor.log got input it cannot use: {e}")
             return
-        model = self.model
-        for i, row in enumerate(rows):
-            rec: dict[str, Any] = {"model": model, "timestamp": ts, "features": row}
-            if preds is not None:
-                rec["prediction"] = preds[i]
-            if idl is not None:
-                rec["id"] = idl[i]
-            if sc is not None:
-                rec["scores"] = sc[i]
-            out.append(rec)
+        self._c_logged.inc(piece.n_rows)
+        out.append(piece)
 
-    def _convert_labels(self, it: Item, out: list[dict[str, Any]]) -> None:
-        _, ts, ids, labels = it
+    def _convert_labels(self, it: Item, ids_out: list[Any], labels_out: list[Any]) -> None:
+        _, _ts, ids, labels = it
         try:
-            if _is_scalar(ids):
-                idl, labl = [ids], _column(labels, 1, "labels")
+            if is_scalar(ids):
+                idl, labl = [ids], tolist(column_of(labels, 1, "labels"))
             else:
-                idl = _tolist(ids)
-                labl = _column(labels, len(idl), "labels")
-            assert labl is not None
+                idl = tolist(ids)
+                labl = tolist(column_of(labels, len(idl), "labels"))
         except Exception as e:
             self._dropped["invalid_input"].inc(_count(ids, ids=True))
             self._warn("invalid_input", f"mlscope Monitor.log_labels got input it cannot use: {e}")
             return
-        model = self.model
-        out.extend(
-            {"model": model, "id": i, "label": y, "timestamp": ts} for i, y in zip(idl, labl, strict=True)
-        )
+        ids_out.extend(idl)
+        labels_out.extend(labl)
 
-    def _send(self, path: str, records: list[dict[str, Any]]) -> None:
-        n = len(records)
-        is_events = path == "/v1/events"
+    def _send_events(self, cols: LoggedColumns) -> None:
         if self._engine is not None:
-            self._ingest_local(records, is_events)
-            if is_events:
-                self._c_shipped.inc(n)
+            batch, errors = build_batch(
+                EventColumns(
+                    cols.n_rows,
+                    features=cols.features,
+                    ids=cols.ids,
+                    timestamps=cols.timestamps,
+                    predictions=cols.predictions,
+                    scores=cols.scores,
+                    score_classes=cols.score_classes,
+                )
+            )
+            self._engine.ingest(self.model, batch, now=time.time())
+            self._count_reply(len(errors), errors[0].message if errors else "", batch.n_rows, True)
             return
+        self._post("/v1/events", cols.to_json(self.model), cols.n_rows, is_events=True)
+
+    def _send_labels(self, ids: list[Any], labels: list[Any]) -> None:
+        if self._engine is not None:
+            self._engine.ingest_labels(self.model, [str(i) for i in ids], labels, now=time.time())
+            return
+        body = {"model": self.model, "n_rows": len(ids), "ids": schema_ids(ids), "labels": labels}
+        self._post("/v1/labels", dumps(body), len(ids), is_events=False)
+
+    def _post(self, path: str, data: bytes, n: int, *, is_events: bool) -> None:
         assert self._transport is not None
-        body = gzip_body(b"\n".join(orjson.dumps(r, default=_py, option=_DUMPS) for r in records))
-        headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+        headers = {"Content-Type": COLUMNS_TYPE}
+        if self._gzip:
+            headers["Content-Encoding"] = "gzip"
+            data = gzip_body(data)
         try:
             r = post_with_retry(
                 self._transport,
                 path,
-                body,
+                data,
                 headers,
                 retries=self._retries,
                 backoff_s=self._backoff_s,
@@ -494,25 +410,14 @@ class Monitor:
                 accepted, rejected = int(payload["accepted"]), int(payload["rejected"])
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 pass
+        self._count_reply(rejected, f"HTTP {r.status}: {r.body[:300]!r}", accepted, is_events)
+
+    def _count_reply(self, rejected: int, detail: str, accepted: int, is_events: bool) -> None:
         if rejected:
             self._dropped["rejected"].inc(rejected)
-            self._warn(
-                "rejected", f"mlscope sidecar rejected {rejected} records (HTTP {r.status}): {r.body[:300]!r}"
-            )
+            self._warn("rejected", f"mlscope rejected {rejected} records ({detail})")
         if is_events and accepted:
             self._c_shipped.inc(accepted)
-
-    def _ingest_local(self, records: list[dict[str, Any]], is_events: bool) -> None:
-        now = time.time()
-        if is_events:
-            from mlscope.engine.batch import batch_from_records
-
-            batch, _errors = batch_from_records(records)
-            self._engine.ingest(self.model, batch, now=now)
-        else:
-            self._engine.ingest_labels(
-                self.model, [r["id"] for r in records], [r["label"] for r in records], now=now
-            )
 
 
 #: Prediction ids put on a span per ``log`` call; a batch's first ones, not all of them.
@@ -533,11 +438,11 @@ def _annotate_span(span: Any, model: str, ids: Any) -> None:
     So a trace leads to the logged prediction (and, through its id, to its label and to
     the prediction log), and the exemplars on the latency histogram lead to the trace.
     """
-    if _is_scalar(ids):
+    if is_scalar(ids):
         values = [str(ids.item() if hasattr(ids, "item") else ids)]
         n = 1
     else:
-        seq = _tolist(ids)
+        seq = tolist(ids)
         n = len(seq)
         values = [str(x) for x in seq[:_SPAN_IDS]]
     span.add_event(
@@ -550,13 +455,13 @@ def _count(payload: Any, *, ids: bool = False) -> int:
     """Events in a ``log`` payload (or ids of ``log_labels``), for drop counting (1 when unclear)."""
     try:
         if ids:
-            return 1 if _is_scalar(payload) else len(_tolist(payload))
+            return 1 if is_scalar(payload) else len(tolist(payload))
         if isinstance(payload, Mapping):
             values = list(payload.values())
-            if values and all(not _is_scalar(v) for v in values):
+            if values and all(not is_scalar(v) for v in values):
                 # ragged columns are dropped whole: count the longest, not the first
                 # (which may be empty and would make the drop silent)
-                return max(len(_tolist(v)) for v in values)
+                return max(len(tolist(v)) for v in values)
             return 1
         shape = getattr(payload, "shape", None)
         if shape is not None:

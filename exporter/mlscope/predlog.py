@@ -32,7 +32,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,6 @@ def _field_set(names: Iterable[str], option: str) -> tuple[frozenset[str], froze
         else:
             feats.add(n)
     return frozenset(top), frozenset(feats)
-
 
 
 class PredictionLog:
@@ -217,6 +216,29 @@ class PredictionLog:
                 n += self.write(ev)
         except Exception as exc:  # noqa: BLE001 - a failing iterator
             self._fail(type(exc).__name__, exc)
+        return n
+
+    def write_rows(self, n_rows: int, ids: Any, event: Callable[[int], Mapping[str, Any]]) -> int:
+        """Sample rows ``0..n_rows-1`` by id (as :meth:`write` does), write ``event(i)`` of the chosen.
+
+        For column producers: an event dict is built only for a sampled row.
+        """
+        n = 0
+        skipped = 0
+        try:
+            for i in range(n_rows):
+                if not self._keep(None if ids is None else ids[i]):
+                    skipped += 1
+                    continue
+                line = self._encode(event(i))
+                with self._lock:
+                    self._append(line)
+                    self.written += 1
+                n += 1
+        except Exception as exc:  # noqa: BLE001 - never raise into the caller
+            self._fail(type(exc).__name__, exc)
+        with self._lock:
+            self.sampled_out += skipped
         return n
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import ipaddress
 import logging
 import os
 import ssl
@@ -67,6 +68,9 @@ class HTTPTransport:
             raise ValueError(f"'sidecar' must be an http:// or https:// URL (got {base_url!r})")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
+        #: True for a sidecar on this machine: bodies then go uncompressed (gzip would
+        #: cost both processes more CPU than the loopback bytes it saves).
+        self.loopback = _is_loopback(parts.hostname)
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
         self._timeout_s = timeout_s
@@ -103,6 +107,15 @@ class HTTPTransport:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def post_with_retry(
@@ -144,6 +157,40 @@ def gzip_body(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=1, mtime=0)
 
 
+@dataclass(frozen=True)
+class Shipping:
+    """How a Monitor's background thread buffers, batches and delivers (one group of knobs).
+
+    ``capacity``: buffered ``log`` calls before new ones are dropped (``buffer_full``);
+    ``batch_events``: rows per request at most; ``interval_s``: how often the thread
+    wakes to deliver a partial batch; ``retries``/``backoff_s``: for connection failures,
+    5xx and 429 (exponential, capped at 2 s); ``timeout_s``: per HTTP request;
+    ``close_timeout_s``: what ``close()`` (and exit) may spend delivering the buffer;
+    ``compute_interval_s``: local mode's drift recomputation.
+    """
+
+    capacity: int = 10_000
+    batch_events: int = 5000
+    interval_s: float = 0.5
+    retries: int = 3
+    backoff_s: float = 0.1
+    timeout_s: float = 5.0
+    close_timeout_s: float = 5.0
+    compute_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for key in ("capacity", "batch_events"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"'shipping.{key}' must be an int >= 1 (got {v!r})")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"'shipping.retries' must be an int >= 0 (got {self.retries!r})")
+        for key in ("interval_s", "backoff_s", "timeout_s", "close_timeout_s", "compute_interval_s"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"'shipping.{key}' must be a number of seconds >= 0 (got {v!r})")
+
+
 # item kinds in the buffer
 EVENTS = 0
 LABELS = 1
@@ -183,6 +230,7 @@ class Shipper:
         self._q: deque[Item] = deque()
         self._wake = threading.Event()
         self._wake_at = max(1, min(batch_items, capacity // 2))
+        self._flushing = threading.Event()  # a flush waits: drain through its marker at once
         self.stopping = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -198,6 +246,7 @@ class Shipper:
             return
         self._q = deque()
         self._wake = threading.Event()
+        self._flushing = threading.Event()
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self._thread.name, daemon=True)
         self._thread.start()
@@ -221,6 +270,7 @@ class Shipper:
             return not self._q
         done = threading.Event()
         self._q.append((MARKER, done))
+        self._flushing.set()
         self._wake.set()
         return done.wait(timeout_s)
 
@@ -245,13 +295,19 @@ class Shipper:
         while not self.stopping.is_set():
             self._wake.wait(self._interval_s)
             self._wake.clear()
-            self._drain()
+            self._drain(everything=False)
             if self._periodic is not None and time.monotonic() >= next_periodic:
                 next_periodic = time.monotonic() + self._interval_s
                 self._safe(self._periodic)
-        self._drain()
+        self._drain(everything=True)
 
-    def _drain(self) -> None:
+    def _drain(self, *, everything: bool) -> None:
+        """Deliver batches; between ticks only full ones (unless flushing or stopping).
+
+        Taking whatever arrived during the previous delivery would degrade, under load,
+        into a stream of tiny batches (a few dozen events each: measured in the demo),
+        whose fixed costs (one request, one pass per feature on the sidecar) dominate.
+        """
         q = self._q
         while q:
             batch: list[Item] = []
@@ -266,6 +322,10 @@ class Shipper:
                 self._safe(lambda b=batch: self._deliver(b))  # type: ignore[misc]
             for m in markers:
                 m.set()
+            if not (everything or self._flushing.is_set() or len(q) >= self._wake_at):
+                break  # a partial batch waits for the next tick
+        if not q:
+            self._flushing.clear()
 
     def _safe(self, fn: Callable[[], None]) -> None:
         try:

@@ -21,6 +21,7 @@ from mlscope.demo import model as demo_model
 from mlscope.demo import receiver
 from mlscope.demo.app import DemoState, create_app
 from mlscope.demo.traffic import TrafficGenerator, healthy_pool
+from mlscope.shipper import Shipping
 from tests.demo._serve import serve
 
 
@@ -188,12 +189,10 @@ class CapturingTransport:
         self.posts: list[tuple[str, list[dict[str, Any]]]] = []
 
     def post(self, path: str, body: bytes, headers: Any) -> Any:
-        import gzip
-
         from mlscope.shipper import Response
+        from tests._events import records_of_post
 
-        raw = gzip.decompress(body) if headers.get("Content-Encoding") == "gzip" else body
-        self.posts.append((path, [json.loads(line) for line in raw.splitlines() if line.strip()]))
+        self.posts.append((path, records_of_post(body, headers)))
         return Response(200, b'{"accepted": 1}')
 
     def close(self) -> None:
@@ -209,7 +208,7 @@ def test_instrumented_app_ships_event_schema_records_and_counts_only_model_route
 
     reg, transport = CollectorRegistry(), CapturingTransport()
     monitor = mlscope.Monitor(model=demo_model.MODEL_NAME, sidecar="http://127.0.0.1:1", registry=reg,
-                              transport=transport, interval_s=0.05)
+                              transport=transport, shipping=Shipping(interval_s=0.05))
     try:
         with serve(create_app(trained, monitor=monitor, registry=reg)) as url:
             call(url + "/control/scenario", method="GET")

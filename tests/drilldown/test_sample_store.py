@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mlscope.engine.drilldown import SampleStore
+from mlscope.engine.drilldown import SampleStore, _last_per_bin
 from mlscope.errors import ConfigError
 
 
@@ -84,3 +86,16 @@ def test_bad_configuration_names_the_key() -> None:
     store = SampleStore(["a"], [3])
     with pytest.raises(KeyError):
         store.bin_samples("a", 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 7), max_size=400),
+    st.integers(1, 8),
+    st.integers(1, 6),
+)
+def test_last_rows_per_bin_match_a_scan_of_the_whole_column(values: list[int], n_bins: int, k: int) -> None:
+    """The tail-first selection gives every bin's last k rows, as a full scan does."""
+    col = np.array(values, dtype=np.intp)
+    want = {b: [i for i, v in enumerate(values) if v == b][-k:] for b in range(n_bins) if b in values}
+    assert _last_per_bin(col, n_bins, k) == sorted(want.items())

@@ -293,19 +293,18 @@ def test_folding_dead_workers_files_keeps_the_merged_exposition_identical(tmp_pa
 
 
 class _Recorder:
-    """The Monitor's transport seam: keeps the NDJSON records it would POST to the sidecar."""
+    """The Monitor's transport seam: keeps the records it would POST to the sidecar."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 
     def post(self, path: str, body: bytes, headers: Any) -> Any:
-        import gzip
-
         import orjson
 
         from mlscope.shipper import Response as ShipperResponse
+        from tests._events import records_of_post
 
-        recs = [orjson.loads(line) for line in gzip.decompress(body).split(b"\n") if line]
+        recs = records_of_post(body, headers)
         self.records.extend(recs)
         return ShipperResponse(200, orjson.dumps({"accepted": len(recs), "rejected": 0}))
 

@@ -16,14 +16,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlscope import Monitor
+from mlscope.shipper import Shipping
 
 monitor = Monitor(
     "churn",
     sidecar=os.environ["MLSCOPE_TEST_SIDECAR"],
-    retries=1,
-    backoff_s=0.05,
-    timeout_s=2.0,
-    interval_s=0.1,
+    shipping=Shipping(retries=1, backoff_s=0.05, timeout_s=2.0, interval_s=0.1),
 )
 
 

@@ -7,7 +7,6 @@ test_monitor_sidecar.py.
 
 from __future__ import annotations
 
-import gzip
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,12 +19,13 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mlscope import Monitor
-from mlscope.shipper import Response, TransportError
+from mlscope.shipper import Response, Shipping, TransportError
+from tests._events import COLUMNS, records_of_post
 from tests.sidecar._sidecar import make_profile, value
 
 
 class Recorder:
-    """A transport that records decoded NDJSON bodies and answers like the sidecar."""
+    """A transport that records decoded columnar bodies (as records) and answers like the sidecar."""
 
     def __init__(self, *, fail: int = 0, status: int = 200, gate: threading.Event | None = None) -> None:
         self.records: dict[str, list[dict[str, Any]]] = {"/v1/events": [], "/v1/labels": []}
@@ -42,8 +42,8 @@ class Recorder:
         if self.fail:
             self.fail -= 1
             raise TransportError("connection refused")
-        assert headers["Content-Encoding"] == "gzip"
-        recs = [orjson.loads(line) for line in gzip.decompress(body).split(b"\n")]
+        assert headers["Content-Type"] == COLUMNS
+        recs = records_of_post(body, headers)
         if self.status >= 400:
             return Response(self.status, b'{"error": "no", "reason": "unauthorized"}')
         self.records[path].extend(recs)
@@ -54,9 +54,11 @@ class Recorder:
 
 
 def _monitor(transport: Recorder, **kw: Any) -> tuple[Monitor, CollectorRegistry]:
+    """A Monitor over ``transport``; Shipping settings given as keywords, fast backoff."""
     reg = CollectorRegistry()
-    kw.setdefault("backoff_s", 0.001)
-    return Monitor("churn", transport=transport, registry=reg, **kw), reg
+    ship = {k: kw.pop(k) for k in list(kw) if k in Shipping.__dataclass_fields__}
+    ship.setdefault("backoff_s", 0.001)
+    return Monitor("churn", transport=transport, registry=reg, shipping=Shipping(**ship), **kw), reg
 
 
 def _m(reg: CollectorRegistry, name: str, **labels: str) -> float:
@@ -211,7 +213,11 @@ def test_local_mode_feeds_the_engine_in_the_app_registry(tmp_path: Path) -> None
     profile = make_profile(tmp_path / "ref.json")
     reg = CollectorRegistry()
     mon = Monitor(
-        "churn", profile=str(profile), sidecar=None, registry=reg, compute_interval_s=0.01, interval_s=0.01
+        "churn",
+        profile=str(profile),
+        sidecar=None,
+        registry=reg,
+        shipping=Shipping(compute_interval_s=0.01, interval_s=0.01),
     )
     mon.log(
         pd.DataFrame({"age": [25.0, 35.0, 45.0], "plan": ["pro", "free", "pro"]}),
@@ -225,6 +231,15 @@ def test_local_mode_feeds_the_engine_in_the_app_registry(tmp_path: Path) -> None
     assert value(text, "mlscope_events_shipped_total", model="churn") == 3
     assert value(text, "mlscope_feature_bin_total", model="churn", feature="plan", bin="pro") == 2
     mon.close()
+    # close() frees the name: a second local Monitor of the same model on this registry.
+    again = Monitor(
+        "churn", profile=str(profile), sidecar=None, registry=reg, shipping=Shipping(interval_s=0.01)
+    )
+    again.log({"age": 30.0, "plan": "pro"})
+    assert again.flush(10)
+    text = generate_latest(reg).decode()
+    assert value(text, "mlscope_rows_total", model="churn") == 1  # a new model: counts start over
+    again.close()
 
 
 def test_local_mode_needs_a_profile() -> None:

@@ -18,6 +18,8 @@ import pandas as pd
 from prometheus_client import CollectorRegistry
 
 from mlscope import Monitor
+from mlscope.predlog import PredictionLog
+from mlscope.shipper import Shipping
 from tests._servers import PYTHON
 from tests.sidecar._sidecar import make_profile
 
@@ -35,11 +37,8 @@ def test_replay_of_the_prediction_log_equals_live_ingestion(tmp_path: Path) -> N
         profile=str(profile),
         sidecar=None,
         registry=CollectorRegistry(),
-        interval_s=0.01,
-        prediction_log=plog,
-        sample=1.0,
-        hash_fields=["id"],
-        salt="s",
+        shipping=Shipping(interval_s=0.01),
+        prediction_log=PredictionLog(plog, sample=1.0, hash_fields=["id"], salt="s"),
     )
     n = 0
     for seed, mean in ((1, 40.0), (2, 55.0), (3, 70.0)):  # drift grows batch by batch
@@ -90,10 +89,8 @@ def test_prediction_log_redacts_and_samples_by_id(tmp_path: Path) -> None:
         sidecar=None,
         profile=str(profile),
         registry=reg,
-        interval_s=0.01,
-        prediction_log=str(plog),
-        sample=0.25,
-        redact=["plan"],
+        shipping=Shipping(interval_s=0.01),
+        prediction_log=PredictionLog(str(plog), sample=0.25, redact=["plan"]),
     )
     df = _frame(4000, 40.0, 4)
     mon.log(df, predictions=["yes"] * 4000, ids=[f"id-{i}" for i in range(4000)])
@@ -110,10 +107,8 @@ def test_prediction_log_redacts_and_samples_by_id(tmp_path: Path) -> None:
         sidecar=None,
         profile=str(profile),
         registry=CollectorRegistry(),
-        interval_s=0.01,
-        prediction_log=plog2,
-        sample=0.25,
-        redact=["plan"],
+        shipping=Shipping(interval_s=0.01),
+        prediction_log=PredictionLog(plog2, sample=0.25, redact=["plan"]),
     )
     mon2.log(df, predictions=["yes"] * 4000, ids=[f"id-{i}" for i in range(4000)])
     mon2.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlscope.engine.batch import batch_from_records
+from mlscope.engine.events import batch_from_records
 from mlscope.engine.quality.tracker import QualityTracker
 from tests.quality._profiles import FakeProfile
 

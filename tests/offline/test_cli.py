@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlscope.engine.batch import batch_from_records
+from mlscope.engine.events import batch_from_records
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from mlscope.engine.windows import WindowSpec

@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry
 from mlscope import Monitor
 from mlscope.engine.profile import Profile
 from mlscope.errors import ProfileError
+from mlscope.shipper import Shipping
 from mlscope.sidecar.config import SidecarConfig
 from mlscope.sidecar.ingest import RequestError, decode_body, validate_records
 from mlscope.sidecar.service import Service
@@ -82,7 +83,7 @@ def local_monitor(profile_path: Path) -> Iterator[tuple[Monitor, _Counts]]:
         sidecar=None,
         registry=reg,
         feature_names=["age", "plan", "f2"],
-        interval_s=0.05,
+        shipping=Shipping(interval_s=0.05),
     )
     yield mon, _Counts(reg, "churn")
     mon.close()
@@ -163,10 +164,7 @@ def test_monitor_never_blocks_on_a_sidecar_that_never_answers() -> None:
         "bh",
         sidecar=f"http://127.0.0.1:{port}",
         registry=reg,
-        capacity=50,
-        retries=0,
-        timeout_s=0.5,
-        interval_s=0.05,
+        shipping=Shipping(capacity=50, retries=0, timeout_s=0.5, interval_s=0.05),
     )
     n = 20_000
     done = threading.Event()

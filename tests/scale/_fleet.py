@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlscope.engine import stats
-from mlscope.engine.batch import batch_from_records
+from mlscope.engine.events import batch_from_records
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from tests._prom import Prometheus

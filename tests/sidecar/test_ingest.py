@@ -5,12 +5,22 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlscope.sidecar.ingest import BadLine, RequestError, decode_body, deeper_than, validate_records
+from mlscope.sidecar.ingest import (
+    BadLine,
+    RequestError,
+    decode_body,
+    decode_columns,
+    deeper_than,
+    validate_columns,
+    validate_records,
+)
+from tests.engine.test_batch_records import assert_same_batch
 
 LIMITS = {"max_bytes": 1 << 20, "max_depth": 32}
 
@@ -106,9 +116,10 @@ def test_bad_record_rejects_only_that_record() -> None:
         {"model": "b", "features": {"x": 8}, "label": [1]},
     ]
     parsed = validate_records(values, models=("a", "b"), default_now=123.0)
-    assert [r["features"]["x"] for r in parsed.by_model["a"]] == [1]
-    assert [r["features"]["x"] for r in parsed.by_model["b"]] == [5]
-    assert parsed.by_model["b"][0]["timestamp"] == 123.0  # arrival time filled in
+    assert parsed.batches["a"].features["x"].tolist() == [1]
+    assert parsed.batches["b"].features["x"].tolist() == [5]
+    ts = parsed.batches["b"].timestamps
+    assert ts is not None and ts[0] == 123.0  # arrival time filled in
     assert [(e.index, e.reason) for e in parsed.errors] == [
         (1, "wrong_type"),
         (2, "wrong_type"),
@@ -127,7 +138,7 @@ def test_bad_record_rejects_only_that_record() -> None:
 
 def test_model_may_be_omitted_with_one_model() -> None:
     parsed = validate_records([{"features": {}}], models=("only",))
-    assert parsed.n_accepted == 1 and list(parsed.by_model) == ["only"]
+    assert parsed.n_accepted == 1 and list(parsed.batches) == ["only"]
 
 
 def test_label_records_need_id_and_label() -> None:
@@ -138,3 +149,117 @@ def test_label_records_need_id_and_label() -> None:
     )
     assert parsed.n_accepted == 1
     assert [e.index for e in parsed.errors] == [1, 2, 3]
+
+
+# ----------------------------------------------------------------------------- columns
+COLUMNS = "application/vnd.mlscope.columns+json"
+
+
+def _columns(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": "a",
+        "n_rows": 3,
+        "features": {"x": [1.5, 2, None], "plan": ["pro", "free", 3]},
+        "ids": ["r1", 2, None],
+        "timestamps": [10.0, None, 12],
+        "predictions": ["yes", "no", 1],
+        "scores": [[0.2, 0.8], None, [0.5, None]],
+        "score_classes": ["no", "yes"],
+    }
+    body.update(over)
+    return body
+
+
+def test_columns_become_one_batch_with_typed_columns() -> None:
+    parsed = validate_columns(_columns(), models=("a", "b"), default_now=99.0)
+    assert parsed.errors == [] and parsed.n_records == 3 and list(parsed.batches) == ["a"]
+    b = parsed.batches["a"]
+    x = b.features["x"]
+    assert x.dtype == object and x.tolist() == [1.5, 2, None]  # a None: kept for the engine to count
+    assert b.features["plan"].tolist() == ["pro", "free", 3]
+    assert b.ids is not None and b.ids.tolist() == ["r1", "2", None]  # ids as strings
+    assert b.timestamps is not None and b.timestamps.tolist() == [10.0, 99.0, 12.0]
+    assert b.score_classes == ("no", "yes") and b.scores is not None
+    np.testing.assert_array_equal(b.scores, [[0.2, 0.8], [np.nan, np.nan], [0.5, np.nan]])
+    clean = validate_columns(_columns(features={"x": [1, 2.5, 3]}), models=("a",))
+    assert clean.batches["a"].features["x"].dtype == np.float64  # numbers only: float64 at once
+
+
+def test_columns_and_rows_give_the_same_batch() -> None:
+    body = _columns(scores=None, score_classes=None)
+    rows = [
+        {
+            "model": "a",
+            "features": {k: v[i] for k, v in body["features"].items()},
+            "id": body["ids"][i],
+            "timestamp": body["timestamps"][i],
+            "prediction": body["predictions"][i],
+        }
+        for i in range(3)
+    ]
+    got = validate_columns(body, models=("a",), default_now=5.0).batches["a"]
+    want = validate_records(rows, models=("a",), default_now=5.0).batches["a"]
+    assert_same_batch(got, want)
+
+
+def test_a_bad_value_in_a_column_rejects_only_its_row() -> None:
+    body = _columns(
+        ids=["r1", [2], "r3"],
+        timestamps=[10.0, 11.0, "noon"],
+        predictions=[{"a": 1}, "no", "yes"],
+        scores=[[0.2, 0.8], [0.1, 0.9], [0.5]],
+    )
+    parsed = validate_columns(body, models=("a",))
+    assert [(e.index, e.reason, e.message) for e in parsed.errors] == [
+        (0, "wrong_type", "'predictions[0]' must be a string, number or boolean (got object)"),
+        (1, "wrong_type", "'ids[1]' must be a string or an integer (got array)"),
+        (2, "wrong_type", "'timestamps[2]' must be a number of Unix seconds (got string)"),
+    ]
+    assert parsed.n_accepted == 0 and parsed.batches == {}
+    one_bad = validate_columns(_columns(scores=[[0.2, 0.8], ["x", 1], None]), models=("a",))
+    assert [e.message for e in one_bad.errors] == ["'scores[1][0]' must be a number (got string)"]
+    assert one_bad.batches["a"].features["plan"].tolist() == ["pro", 3]
+
+
+@pytest.mark.parametrize(
+    ("over", "reason", "words"),
+    [
+        ({"features": {"x": [1, 2]}}, "wrong_type", "'features.x' has 2 values for n_rows = 3"),
+        ({"ids": "r1"}, "wrong_type", "'ids' must be an array of 3 values or null"),
+        ({"n_rows": -1}, "wrong_type", "'n_rows' must be an integer >= 0"),
+        ({"features": [1, 2, 3]}, "wrong_type", "'features' must be an object of name -> array"),
+        ({"extra": 1}, "wrong_type", "unknown key(s) ['extra']"),
+        ({"score_classes": None}, "wrong_type", "'score_classes' must be an array of strings"),
+        ({"model": "ghost"}, "unknown_model", "'model' 'ghost' is not configured"),
+        ({"model": None}, "missing_model", "'model' is required"),
+    ],
+)
+def test_columns_of_the_wrong_shape_reject_the_body(over: dict[str, Any], reason: str, words: str) -> None:
+    with pytest.raises(RequestError) as e:
+        validate_columns(_columns(**over), models=("a", "b"))
+    assert (e.value.status, e.value.reason) == (422, reason)
+    assert words in e.value.message
+
+
+def test_label_columns_are_checked_as_label_records() -> None:
+    body = {"model": "a", "n_rows": 3, "ids": ["r1", None, 3], "labels": ["yes", "no", None]}
+    parsed = validate_columns(body, models=("a",), kind="labels", default_now=1.0)
+    assert [e.index for e in parsed.errors] == [1, 2]
+    b = parsed.batches["a"]
+    assert (
+        b.ids is not None
+        and b.ids.tolist() == ["r1"]
+        and b.labels is not None
+        and b.labels.tolist() == ["yes"]
+    )
+
+
+def test_columnar_body_decodes_gzip_and_checks_depth() -> None:
+    raw = orjson.dumps(_columns())
+    assert decode_columns(gzip.compress(raw), content_encoding="gzip", **LIMITS) == _columns()
+    with pytest.raises(RequestError) as e:
+        decode_columns(raw, content_encoding="", max_bytes=1 << 20, max_depth=2)
+    assert e.value.reason == "too_deep"
+    with pytest.raises(RequestError) as e:
+        decode_columns(b"[1,", content_encoding="", **LIMITS)
+    assert e.value.reason == "bad_json"

@@ -1,7 +1,8 @@
-"""The fast paths of ingest parsing give the reference results, errors included.
+"""Ingest validation against oracles: what the package did before, kept here.
 
-- ``_valid_events`` (column-wise schema check) against ``_validate_each`` (record by
-  record, the reference that words the errors);
+- ``validate_records`` (rows pivoted into columns, then the engine's one validation)
+  against ``_validate_each``, the record-by-record check the sidecar used before (it
+  words the errors; the package words them the same);
 - the NDJSON depth check by bracket count, then a walk only where the count allows too
   deep a value, against the walk over every record (what ``decode_body`` did before);
 - a single JSON body walked only when its bracket count allows too deep a value.
@@ -11,67 +12,178 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlscope.engine.events import batch_from_records
 from mlscope.sidecar.ingest import (
     BadLine,
     Parsed,
+    RecordError,
     RequestError,
-    _valid_events,
-    _validate_each,
     decode_body,
     deeper_than,
     parse_lines,
     validate_records,
 )
+from tests.engine.test_batch_records import assert_same_batch
 
 MODELS = ("churn", "fraud")
+_NUMBER = (int, float)
 
 
-def _reference_validate(values: list[Any], models: tuple[str, ...], now: float | None) -> Parsed:
+@dataclass
+class _RefParsed:
+    by_model: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    errors: list[RecordError] = field(default_factory=list)
+    n_records: int = 0
+
+
+# --- the oracle: the record-by-record check the sidecar used before ----------------------
+def _validate_each(
+    values: Iterable[Any],
+    *,
+    single: str | None,
+    known: set[str],
+    kind: str,
+    start_index: int,
+    default_now: float | None,
+) -> _RefParsed:
+    """Record by record, with a :class:`RecordError` per rejected record (the reference path)."""
+    out = _RefParsed()
+    errors = out.errors
+    by_model = out.by_model
+    i = start_index - 1
+    for i, rec in enumerate(values, start_index):  # noqa: B007
+        if type(rec) is not dict:
+            if type(rec) is BadLine:
+                errors.append(RecordError(i, "bad_json", rec.message))
+                continue
+            errors.append(RecordError(i, "wrong_type", f"record must be a JSON object (got {_jtype(rec)})"))
+            continue
+        model = rec.get("model", single)
+        if model is None:
+            errors.append(
+                RecordError(i, "missing_model", "'model' is required when the sidecar serves several models")
+            )
+            continue
+        if type(model) is not str:
+            errors.append(RecordError(i, "wrong_type", f"'model' must be a string (got {_jtype(model)})"))
+            continue
+        if model not in known:
+            errors.append(
+                RecordError(
+                    i, "unknown_model", f"'model' {model!r} is not configured (known: {sorted(known)})"
+                )
+            )
+            continue
+        problem = _check_event(rec)
+        if problem:
+            errors.append(RecordError(i, "wrong_type", problem))
+            continue
+        if default_now is not None and rec.get("timestamp") is None:
+            rec["timestamp"] = default_now
+        lst = by_model.get(model)
+        if lst is None:
+            lst = by_model[model] = []
+        lst.append(rec)
+    out.n_records = i - start_index + 1
+    return out
+
+
+_STR = frozenset((str,))
+_NONE = type(None)
+_DICT = frozenset((dict,))
+_DICT_OR_NONE = frozenset((dict, _NONE))
+_TIMESTAMP_TYPES = frozenset((int, float, _NONE))
+_ID_TYPES = frozenset((str, int, _NONE))
+_SCORE_TYPES = frozenset((int, float))
+
+
+def _jtype(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, _NUMBER):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _check_event(rec: dict[str, Any]) -> str | None:
+    feats = rec.get("features")
+    if type(feats) is not dict:
+        return f"'features' must be an object of name -> value (got {_jtype(feats)})"
+    ts = rec.get("timestamp")
+    if ts is not None and (type(ts) not in _NUMBER):
+        return f"'timestamp' must be a number of Unix seconds (got {_jtype(ts)})"
+    rid = rec.get("id")
+    if rid is not None and type(rid) not in (str, int):
+        return f"'id' must be a string or an integer (got {_jtype(rid)})"
+    scores = rec.get("scores")
+    if scores is not None and type(scores) is not dict:
+        return f"'scores' must be an object of class -> probability (got {_jtype(scores)})"
+    if scores:
+        for k, v in scores.items():
+            if type(v) not in _NUMBER:
+                return f"'scores.{k}' must be a number (got {_jtype(v)})"
+    pred = rec.get("prediction")
+    if type(pred) in (dict, list):
+        return f"'prediction' must be a string, number or boolean (got {_jtype(pred)})"
+    label = rec.get("label")
+    if type(label) in (dict, list):
+        return f"'label' must be a string, number or boolean (got {_jtype(label)})"
+    return None
+
+
+def _reference_validate(values: list[Any], models: tuple[str, ...], now: float | None) -> _RefParsed:
     single = models[0] if len(models) == 1 else None
     return _validate_each(
         values, single=single, known=set(models), kind="events", start_index=0, default_now=now
     )
 
 
-def _same_parsed(a: Parsed, b: Parsed) -> None:
-    assert a.n_records == b.n_records
-    assert [e.as_json() for e in a.errors] == [e.as_json() for e in b.errors]
-    assert list(a.by_model) == list(b.by_model)
-    for m in a.by_model:
-        # repr: the same records in the same order, True told from 1, NaN shown
-        assert repr(a.by_model[m]) == repr(b.by_model[m]), m
+def _same_parsed(got: Parsed, ref: _RefParsed) -> None:
+    assert got.n_records == ref.n_records
+    assert [e.as_json() for e in got.errors] == [e.as_json() for e in ref.errors]
+    assert sorted(got.batches) == sorted(ref.by_model)
+    for m, records in ref.by_model.items():
+        want, notes = batch_from_records(records)
+        assert notes == []
+        assert_same_batch(got.batches[m], want)
 
 
 def _check(values: list[Any], models: tuple[str, ...] = MODELS, now: float | None = 5.0) -> Parsed:
     ref = _reference_validate(copy.deepcopy(values), models, now)
     got = validate_records(copy.deepcopy(values), models=models, default_now=now)
     _same_parsed(got, ref)
-    fast = _valid_events(copy.deepcopy(values), models[0] if len(models) == 1 else None, set(models), now)
-    if fast is not None:
-        assert ref.errors == []  # the fast path never hides an error
-        _same_parsed(fast, ref)
     return got
 
 
-def test_clean_events_of_two_models_take_the_fast_path() -> None:
+def test_clean_events_of_two_models() -> None:
     values: list[dict[str, Any]] = [
         {"model": "fraud" if i % 3 else "churn", "id": i if i % 2 else f"r{i}", "features": {"x": i}}
         for i in range(10)
     ]
     values[4]["timestamp"] = 12
     values[5].update(scores={"yes": 1, "no": 0.0}, prediction="yes", label=True)
-    assert _valid_events(copy.deepcopy(values), None, set(MODELS), 5.0) is not None
     got = _check(values)
-    assert list(got.by_model) == ["churn", "fraud"]  # order of first appearance
-    assert [r["timestamp"] for r in got.by_model["churn"]] == [5.0, 5.0, 5.0, 5.0]
-    assert got.by_model["fraud"][2]["timestamp"] == 12  # its own timestamp kept
+    assert got.errors == []
+    assert list(got.batches) == ["churn", "fraud"]  # order of first appearance
+    churn, fraud = got.batches["churn"].timestamps, got.batches["fraud"].timestamps
+    assert churn is not None and churn.tolist() == [5.0, 5.0, 5.0, 5.0]
+    assert fraud is not None and fraud[2] == 12  # its own timestamp kept
 
 
 def test_model_omitted_with_one_model_and_odd_feature_values() -> None:
@@ -79,9 +191,9 @@ def test_model_omitted_with_one_model_and_odd_feature_values() -> None:
         {"features": {"x": float("nan"), "s": "ü☃", "v": [1, {"a": None}], "n": None}},
         {"features": {}, "prediction": None, "scores": {}},
     ]
-    assert _valid_events(copy.deepcopy(values), "only", {"only"}, None) is not None
     got = _check(values, models=("only",), now=None)
-    assert "timestamp" not in got.by_model["only"][0]  # no default_now: left absent
+    ts = got.batches["only"].timestamps
+    assert got.errors == [] and ts is not None and np.isnan(ts[0])  # no default_now: missing
 
 
 @pytest.mark.parametrize(
@@ -109,7 +221,6 @@ def test_model_omitted_with_one_model_and_odd_feature_values() -> None:
 def test_one_bad_record_is_found_and_worded_as_by_the_reference(bad: Any) -> None:
     good = {"model": "churn", "features": {"x": 1}}
     values = [copy.deepcopy(good), bad, copy.deepcopy(good)]
-    assert _valid_events(copy.deepcopy(values), None, set(MODELS), 5.0) is None
     got = _check(values)
     assert [e.index for e in got.errors] == [1] and got.n_accepted == 2
 
@@ -160,9 +271,9 @@ def test_any_events_validate_as_by_the_reference(
         max_size=8,
     )
 )
-def test_valid_events_always_take_the_fast_path(values: list[Any]) -> None:
-    assert _valid_events(copy.deepcopy(values), None, set(MODELS), 1.0) is not None
-    _check(values)
+def test_valid_events_are_all_accepted(values: list[Any]) -> None:
+    got = _check(values)
+    assert got.errors == [] and got.n_accepted == len(values)
 
 
 # ----------------------------------------------------------------------------- depth

@@ -62,6 +62,48 @@ def test_events_in_every_encoding_are_counted_per_model(sc: Sidecar) -> None:
         assert delta == n
 
 
+def test_columnar_events_and_labels_are_ingested_and_their_bad_rows_reported(sc: Sidecar) -> None:
+    before = metrics(sc.url)
+    columns = "application/vnd.mlscope.columns+json"
+    body = {
+        "model": "fraud",
+        "n_rows": 4,
+        "features": {"age": [31, 32.5, None, 34], "plan": ["pro", "free", "pro", "team"]},
+        "ids": ["c1", "c2", {"bad": 1}, "c4"],
+        "predictions": ["yes", "no", "yes", "no"],
+        "scores": [[0.3, 0.7], [0.6, 0.4], [0.5, 0.5], [0.9, 0.1]],
+        "score_classes": ["no", "yes"],
+    }
+    status, payload = post(
+        sc.url + "/v1/events",
+        gzip.compress(orjson.dumps(body)),
+        content_type=columns,
+        content_encoding="gzip",
+    )
+    assert status == 200
+    assert payload["accepted"] == 3 and payload["rejected"] == 1
+    assert payload["errors"] == [
+        {"index": 2, "reason": "wrong_type", "error": "'ids[2]' must be a string or an integer (got object)"}
+    ]
+    labels = {"model": "fraud", "n_rows": 2, "ids": ["c1", "c2"], "labels": ["yes", "no"]}
+    assert post(sc.url + "/v1/labels", orjson.dumps(labels), content_type=columns) == (
+        200,
+        {"accepted": 2, "rejected": 0},
+    )
+    status, payload = post(sc.url + "/v1/events", orjson.dumps({**body, "n_rows": 5}), content_type=columns)
+    assert status == 422 and payload["reason"] == "wrong_type"
+    assert "'features.age' has 4 values for n_rows = 5" in str(payload["error"])
+    after = metrics(sc.url)
+    delta = value(after, "mlscope_ingest_events_total", model="fraud") - value(
+        before, "mlscope_ingest_events_total", model="fraud"
+    )
+    assert delta == 3
+    rejected = value(after, "mlscope_ingest_rejected_total", reason="wrong_type") - value(
+        before, "mlscope_ingest_rejected_total", reason="wrong_type"
+    )
+    assert rejected == 2  # the bad row and the body of the wrong shape
+
+
 def test_bad_record_rejects_only_itself_and_is_reported(sc: Sidecar) -> None:
     before = metrics(sc.url)
     body = ndjson(
@@ -153,8 +195,14 @@ def test_health_readiness_and_openapi(sc: Sidecar) -> None:
     spec = orjson.loads(data)
     assert spec["openapi"].startswith("3.")
     assert set(spec["paths"]) == {
-        "/v1/events", "/v1/labels", "/metrics", "/healthz", "/readyz",
-        "/v1/samples", "/v1/samples/outliers", "/v1/samples/errors",
+        "/v1/events",
+        "/v1/labels",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/v1/samples",
+        "/v1/samples/outliers",
+        "/v1/samples/errors",
     }
     model_enum = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert model_enum["oneOf"][0]["properties"]["model"]["enum"] == ["churn", "fraud"]

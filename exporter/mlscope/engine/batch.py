@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mlscope.errors import InputError
 
@@ -37,8 +35,8 @@ class Batch:
 
 
 # --------------------------------------------------------------------------- builders
-# They live beside the dataclass because every producer (sidecar ingest, log tailing,
-# the Monitor, the CLI) turns its input into a Batch the same way.
+# The event schema's validation (wire bodies, records) is mlscope.engine.events; this
+# module builds a Batch from array-like data as a Python caller holds it.
 
 _Columnar = Any  # dict of columns, list of dicts, pandas DataFrame or 2-D array
 
@@ -48,226 +46,17 @@ def _object_column(values: Any, n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
 
 
-def batch_from_records(records: Sequence[Any]) -> tuple[Batch, list[str]]:
-    """Turn event dicts (the event schema of docs/architecture.md) into a Batch.
-
-    Never raises on bad content: a record that is not a JSON object, or whose
-    ``features`` is not an object, is left out and described in the returned error list
-    (its index and field); odd values inside ``features`` are kept as they came, so the
-    engine can count them as data-quality issues. Absent keys become ``None``.
-
-    This is the sidecar's hot path (every ingested event passes here), so a clean batch
-    is read column by column (:func:`_batch_fast`); a batch with any record-level
-    problem takes the record-by-record path (:func:`_batch_general`), which writes the
-    error messages. Both give the same Batch for the same records.
-    """
-    recs = records if isinstance(records, list) else list(records)
-    fast = _batch_fast(recs)
-    if fast is not None:
-        return fast, []
-    return _batch_general(recs)
+def _pandas() -> Any:
+    """pandas when the caller has imported it (else it cannot have handed us a DataFrame)."""
+    return sys.modules.get("pandas")
 
 
-_NONE = type(None)
-_STR = frozenset((str,))
-_DICT_OR_NONE = frozenset((dict, _NONE))
-_TIMESTAMP_TYPES = frozenset((int, float, _NONE))
-_SCORE_TYPES = frozenset((int, float))
+def _is_frame(x: Any) -> bool:
+    pd = _pandas()
+    return pd is not None and isinstance(x, pd.DataFrame)
 
 
-def _batch_fast(recs: list[Any]) -> Batch | None:
-    """The Batch of records that need no record-level error, else ``None``.
-
-    Types are checked once per field over the whole batch (``set(map(type, column))``
-    runs in C), so a clean batch costs no Python-level branch per record and field. It
-    hands over (returns ``None``) whenever :func:`_batch_general` would write an error:
-    a record that is not a dict, ``features`` or ``scores`` that is neither a dict nor
-    null, a timestamp that is not an int or float (bool included).
-    """
-    n = len(recs)
-    if not n or set(map(type, recs)) != {dict}:
-        return None
-    raw_features = [r.get("features") for r in recs]
-    if not set(map(type, raw_features)) <= _DICT_OR_NONE:
-        return None
-    score_maps = [r.get("scores") for r in recs]
-    if not set(map(type, score_maps)) <= _DICT_OR_NONE:
-        return None
-    ts_raw = [r.get("timestamp") for r in recs]
-    if not set(map(type, ts_raw)) <= _TIMESTAMP_TYPES:
-        return None
-    ids_raw = [r.get("id") for r in recs]
-    ids = _optional_column(ids_raw, n)
-    if ids is not None and set(map(type, ids_raw)) != _STR:
-        ids = _object_column([None if v is None else str(v) for v in ids_raw], n)
-    scores, classes = _scores_fast(score_maps, n)
-    return Batch(
-        n_rows=n,
-        features=_feature_columns([f or {} for f in raw_features], n),
-        predictions=_optional_column([r.get("prediction") for r in recs], n),
-        scores=scores,
-        score_classes=classes,
-        ids=ids,
-        # None reads as NaN; ints and floats convert as float() does (types checked above).
-        timestamps=np.array(ts_raw, dtype=np.float64),
-        labels=_optional_column([r.get("label") for r in recs], n),
-    )
-
-
-def _optional_column(vals: list[Any], n: int) -> np.ndarray | None:
-    """``vals`` as an object column, or ``None`` when every value is ``None``."""
-    if not any(v is not None for v in vals):
-        return None
-    return _object_column(vals, n)
-
-
-def _union_names(feats: Sequence[Mapping[Any, Any]]) -> list[str]:
-    """Feature names (as ``str``) in order of first appearance over all records."""
-    out: dict[str, None] = {}
-    for f in feats:
-        if f.keys() <= out.keys():
-            continue  # nothing new here: the usual record, checked in one C-level call
-        for k in f:
-            out.setdefault(str(k), None)
-    return list(out)
-
-
-def _feature_columns(feats: list[dict[Any, Any]], n: int) -> dict[str, np.ndarray]:
-    """One object column per feature name; a name a record lacks reads ``None``.
-
-    Each record is read in one call (``itemgetter`` when every record holds exactly the
-    names of the first one, which is the usual case, else ``map(f.get, names)``); the
-    values go row after row into one object array, whose transposed copy holds each
-    column contiguously, all in C. (``fromiter`` stores each value as one object: a list
-    value is never broadcast.) The columns are rows of that block, so they share it.
-    """
-    names = list(feats[0])
-    values: Iterable[Any] | None = None
-    if len(names) > 1 and set(map(type, names)) <= _STR and set(map(len, feats)) == {len(names)}:
-        values = chain.from_iterable(map(itemgetter(*names), feats))
-    else:
-        names = _union_names(feats)
-        if not names:
-            return {}
-    k = len(names)
-    if values is not None:
-        try:
-            flat = np.fromiter(values, dtype=object, count=n * k)
-        except KeyError:  # as many keys as the first record, other names: the union below
-            names = _union_names(feats)
-            k = len(names)
-            values = None
-    if values is None:
-        flat = np.fromiter(chain.from_iterable(map(f.get, names) for f in feats), dtype=object, count=n * k)
-    block = flat.reshape(n, k).T.copy()
-    return dict(zip(names, block, strict=True))
-
-
-def _scores_fast(maps: list[dict[Any, Any] | None], n: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
-    """:func:`_scores_from_maps`, with a fast path for the usual shape: every record has
-    scores for the same classes, all plain numbers (then one array build)."""
-    kinds = set(map(type, maps))
-    if kinds == {_NONE}:
-        return None, ()
-    dicts = cast(list[dict[Any, Any]], maps)
-    if kinds == {dict} and len(dicts[0]) > 1:
-        cls = list(dicts[0])
-        if set(map(type, cls)) <= _STR and set(map(len, dicts)) == {len(cls)}:
-            try:
-                rows = list(map(itemgetter(*cls), dicts))
-            except KeyError:
-                rows = []
-            if rows and set(map(type, chain.from_iterable(rows))) <= _SCORE_TYPES:
-                return np.array(rows, dtype=np.float64), tuple(cls)
-    return _scores_from_maps(maps, n)
-
-
-def _batch_general(records: list[Any]) -> tuple[Batch, list[str]]:
-    """Record by record, with an error message per problem: the reference path."""
-    errors: list[str] = []
-    good: list[Mapping[str, Any]] = []
-    for i, r in enumerate(records):
-        if not isinstance(r, Mapping):
-            errors.append(f"record {i}: expected a JSON object (got {type(r).__name__})")
-            continue
-        f = r.get("features", {})
-        if f is None:
-            f = {}
-        if not isinstance(f, Mapping):
-            errors.append(f"record {i}: field 'features' must be an object (got {type(f).__name__})")
-            continue
-        s = r.get("scores")
-        if s is not None and not isinstance(s, Mapping):
-            errors.append(
-                f"record {i}: field 'scores' must be an object of class -> probability "
-                f"(got {type(s).__name__}); scores ignored"
-            )
-        good.append(r)
-    n = len(good)
-    feats = [r.get("features") or {} for r in good]
-    names: dict[str, None] = {}
-    for f in feats:
-        for k in f:
-            names.setdefault(str(k), None)
-    features = {k: _object_column([f.get(k) for f in feats], n) for k in names}
-
-    def optional(key: str) -> np.ndarray | None:
-        vals = [r.get(key) for r in good]
-        return _object_column(vals, n) if any(v is not None for v in vals) else None
-
-    predictions = optional("prediction")
-    labels = optional("label")
-    ids_raw = optional("id")
-    ids = None if ids_raw is None else _object_column([None if v is None else str(v) for v in ids_raw], n)
-    ts = np.full(n, np.nan)
-    for i, r in enumerate(good):
-        t = r.get("timestamp")
-        if isinstance(t, (int, float)) and not isinstance(t, bool):
-            ts[i] = float(t)
-        elif t is not None:
-            errors.append(
-                f"record {i}: field 'timestamp' must be Unix seconds (got {t!r}); arrival time used"
-            )
-    score_maps = [r.get("scores") if isinstance(r.get("scores"), Mapping) else None for r in good]
-    scores, classes = _scores_from_maps(score_maps, n)
-    batch = Batch(
-        n_rows=n,
-        features=features,
-        predictions=predictions,
-        scores=scores,
-        score_classes=classes,
-        ids=ids,
-        timestamps=ts if n else None,
-        labels=labels,
-    )
-    return batch, errors
-
-
-def _scores_from_maps(
-    maps: Sequence[Mapping[str, Any] | None], n: int
-) -> tuple[np.ndarray | None, tuple[str, ...]]:
-    classes: dict[str, None] = {}
-    for m in maps:
-        if m:
-            for k in m:
-                classes.setdefault(str(k), None)
-    if not classes:
-        return None, ()
-    cls = tuple(classes)
-    pos = {c: j for j, c in enumerate(cls)}
-    out = np.full((n, len(cls)), np.nan)
-    for i, m in enumerate(maps):
-        if not m:
-            continue
-        for k, v in m.items():
-            try:
-                out[i, pos[str(k)]] = float(v)
-            except (TypeError, ValueError):
-                pass  # stays NaN: counted as missing by the engine
-    return out, cls
-
-
-def _frame_column(s: pd.Series) -> np.ndarray:
+def _frame_column(s: Any) -> np.ndarray:
     """A DataFrame column as a numpy array, without a Python object per row.
 
     numpy-backed columns come out as they are (a view). Arrow strings, categoricals and
@@ -275,6 +64,7 @@ def _frame_column(s: pd.Series) -> np.ndarray:
     are factorized instead (in Arrow/C), and the object array refers to one Python
     object per distinct value.
     """
+    pd = _pandas()
     dt = s.dtype
     if isinstance(dt, np.dtype):
         plain: np.ndarray = s.to_numpy()
@@ -294,7 +84,7 @@ def _columns(data: _Columnar, names: Sequence[str] | None, what: str) -> tuple[d
     """Columns of a dict, list of dicts, DataFrame or 2-D array, with the row count."""
     if data is None:
         return {}, -1
-    if isinstance(data, pd.DataFrame):
+    if _is_frame(data):
         return {str(c): _frame_column(data[c]) for c in data.columns}, len(data)
     if isinstance(data, Mapping):
         cols = {str(k): np.asarray(v) if not isinstance(v, np.ndarray) else v for k, v in data.items()}
@@ -325,10 +115,25 @@ def _columns(data: _Columnar, names: Sequence[str] | None, what: str) -> tuple[d
     )
 
 
+def _numbers(col: np.ndarray) -> np.ndarray:
+    """A column as float64; what is no number reads NaN."""
+    try:
+        return np.asarray(col, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = np.full(len(col), np.nan)
+        for i, v in enumerate(col):
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                pass
+        return out
+
+
 def _vector(v: Any, n: int, what: str) -> np.ndarray | None:
     if v is None:
         return None
-    a = v.to_numpy() if isinstance(v, (pd.Series, pd.Index)) else np.asarray(v)
+    pd = _pandas()
+    a = v.to_numpy() if pd is not None and isinstance(v, (pd.Series, pd.Index)) else np.asarray(v)
     if a.ndim == 0:
         a = a.reshape(1)
     if a.ndim != 1:
@@ -369,21 +174,14 @@ def batch_from_data(
             classes = tuple(str(c) for c in (score_classes or range(sc.shape[1])))
             if len(classes) != sc.shape[1]:
                 raise InputError(f"'scores' has {sc.shape[1]} columns but {len(classes)} score_classes")
-        elif isinstance(scores, (pd.DataFrame, Mapping)):
+        elif _is_frame(scores) or isinstance(scores, Mapping):
             scols, _ = _columns(scores, None, "scores")
             classes = tuple(scols)
-            sc = (
-                np.column_stack(
-                    [
-                        pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(np.float64)
-                        for v in scols.values()
-                    ]
-                )
-                if scols
-                else None
-            )
+            sc = np.column_stack([_numbers(v) for v in scols.values()]) if scols else None
         elif isinstance(scores, Sequence):
-            sc, classes = _scores_from_maps(
+            from mlscope.engine.events import scores_from_maps
+
+            sc, classes = scores_from_maps(
                 [m if isinstance(m, Mapping) else None for m in scores], len(scores)
             )
         else:

@@ -35,23 +35,34 @@ def _last_per_bin(col: np.ndarray, n_bins: int, k: int) -> list[tuple[int, list[
     """For each bin of ``col``, the positions of its last ``k`` rows (in order).
 
     Only those rows can enter the reservoir, and they are nearly always near the end of
-    the batch: the tail (a few times ``k x bins`` rows) is searched first, and the whole
-    column only for the bins the tail leaves short that have more rows before it (rare
-    bins: out of range, missing, unseen). One ``bincount`` of the column tells which.
+    the batch: the tail (a few times ``k x bins`` rows) is sorted once (stable, so each
+    bin's rows stay in order) and each bin's last ``k`` are a slice of that order. Only
+    the bins the tail leaves short that have more rows before it (rare bins: out of
+    range, missing, unseen) search the whole column. One ``bincount`` tells which.
     """
     n = len(col)
-    total = np.bincount(col, minlength=n_bins)
+    if not n:
+        return []
     start = max(0, n - 4 * k * n_bins)
     tail = col[start:]
-    in_tail = np.bincount(tail, minlength=n_bins) if start else total
-    out: list[tuple[int, list[int]]] = []
-    for b in np.flatnonzero(total[:n_bins]).tolist():
-        if in_tail[b] >= k or in_tail[b] == total[b]:
-            last = np.flatnonzero(tail == b)[-k:] + start
+    order = np.argsort(tail, kind="stable")
+    ranked = tail[order]
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last of each bin's run
+    starts = np.r_[0, ends[:-1] + 1]
+    total = np.bincount(col, minlength=n_bins) if start else None
+    found: dict[int, list[int]] = {}
+    for b, lo, hi in zip(ranked[ends].tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if not 0 <= b < n_bins:
+            continue
+        if total is None or hi - lo + 1 >= k or total[b] == hi - lo + 1:
+            found[b] = (order[max(lo, hi + 1 - k) : hi + 1] + start).tolist()
         else:
-            last = np.flatnonzero(col == b)[-k:]
-        out.append((b, last.tolist()))
-    return out
+            found[b] = np.flatnonzero(col == b)[-k:].tolist()
+    if total is not None:  # bins with rows only before the tail
+        for b in np.flatnonzero(total[:n_bins]).tolist():
+            if b not in found:
+                found[b] = np.flatnonzero(col == b)[-k:].tolist()
+    return sorted(found.items())
 
 
 @dataclass(frozen=True)
@@ -269,8 +280,9 @@ class SampleStore:
         take = getattr(rows, "take", None)
         if take is not None:  # BatchRows: build every kept row in one go, column-wise
             wanted = sorted({i for _, _, idx in picks for i in idx} | set(top))
-            for i, row in zip(wanted, take(wanted), strict=True):
-                cleaned[i] = Sample(float(ts[i]), self._clean(row))
+            fresh = take(wanted)  # new dicts: no copy needed unless features must be dropped
+            for i, row in zip(wanted, fresh if not self.sensitive else map(self._clean, fresh), strict=True):
+                cleaned[i] = Sample(float(ts[i]), row)
         with self._lock:
             for j, b, idx in picks:
                 ring = self._bins[j]

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from mlscope.engine.batch import batch_from_records
+from mlscope.engine.events import batch_from_records
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from mlscope.engine.report import DriftReport

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 import signal
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -30,13 +35,14 @@ from mlscope.sidecar.auth import WebConfig, check_bearer
 from mlscope.sidecar.drilldown_api import openapi_paths as samples_openapi
 from mlscope.sidecar.drilldown_api import sample_endpoints
 from mlscope.sidecar.exposition import Renderer
-from mlscope.sidecar.ingest import RecordError, RequestError, parse_lines
+from mlscope.sidecar.ingest import COLUMNS_TYPE, RecordError, RequestError, parse_lines
 from mlscope.sidecar.service import Service
 from mlscope.sidecar.tail import Tailer
 
 log = logging.getLogger("mlscope.sidecar")
 
 _JSON = "application/json"
+T = TypeVar("T")
 
 
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -45,6 +51,64 @@ def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None =
 
 def _error(status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> Response:
     return _json(status, {"error": message, "reason": reason}, headers)
+
+
+class Busy(Exception):
+    """Every ingest slot is taken: the client should retry later (503, Retry-After)."""
+
+
+def _lower_priority() -> None:
+    """Let the OS run the event loop thread first when both want a core (health, scrape)."""
+    with contextlib.suppress(AttributeError, OSError):  # not on every platform
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _INGEST_NICE)
+
+
+class IngestWorker:
+    """Ingest runs here, off the event loop, so /healthz and /metrics never wait behind a batch.
+
+    One thread does the work (ingest is CPU-bound Python: more threads would only contend
+    for the GIL). Received bodies wait for it up to ``max_waiting_bytes`` in all (work is
+    about proportional to bytes; the first body is always taken); a body past that is
+    refused with 503 at once, so a flood builds neither a queue nor latency elsewhere, and
+    the Monitor retries 503 with backoff. Counted on the event loop only: no lock needed.
+    """
+
+    def __init__(self, max_waiting_bytes: int) -> None:
+        self.max_waiting_bytes = max_waiting_bytes
+        self.waiting_bytes = 0
+        self.taken = 0
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="mlscope-ingest", initializer=_lower_priority
+        )
+
+    @contextlib.contextmanager
+    def slot(self, size: int) -> Iterator[None]:
+        """Hold room for one body of ``size`` bytes (raises :class:`Busy` when there is none)."""
+        if self.taken and self.waiting_bytes + size > self.max_waiting_bytes:
+            raise Busy
+        self.taken += 1
+        self.waiting_bytes += size
+        try:
+            yield
+        finally:
+            self.taken -= 1
+            self.waiting_bytes -= size
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    def close(self) -> None:
+        """Wait for the requests in hand (shutdown), then stop the thread."""
+        self._pool.shutdown(wait=True)
+
+
+#: Bodies waiting for the ingest thread, in max_body_bytes: with the default 10 MiB, room
+#: for bursts of many Monitor batches (a 2,000-event batch is ~0.3 MiB gzipped) while a
+#: flood of full-size bodies is refused rather than held in memory.
+INGEST_WAITING_BODIES = 4
+_RETRY_AFTER_S = "1"
+_GIL_SWITCH_S = 0.001
+_INGEST_NICE = 5
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -77,6 +141,7 @@ def build_app(
     web = web or WebConfig()
     max_errors = cfg.max_errors_reported
     renderer = Renderer(service.registry)
+    worker = IngestWorker(INGEST_WAITING_BODIES * cfg.max_body_bytes)
 
     def _auth_ingest(request: Request) -> Response | None:
         if ingest_token is None or check_bearer(request.headers.get("authorization"), ingest_token):
@@ -94,16 +159,28 @@ def build_app(
         if denied is not None:
             return denied
         try:
+            # Read first, then take a slot: a client that sends slowly holds its own
+            # connection, never a slot of the ingest thread.
             body = await _read_limited(request, cfg.max_body_bytes)
         except RequestError as e:
             metrics.rejected.labels(e.reason).inc()
             return _error(e.status, e.reason, e.message)
+        ctype = request.headers.get("content-type", "")
+        encoding = request.headers.get("content-encoding", "")
         try:
-            parsed = service.ingest_body(
-                body,
-                content_type=request.headers.get("content-type", ""),
-                content_encoding=request.headers.get("content-encoding", ""),
-                kind=kind,
+            with worker.slot(len(body)):
+                parsed = await worker.run(
+                    lambda: service.ingest_body(
+                        body, content_type=ctype, content_encoding=encoding, kind=kind
+                    )
+                )
+        except Busy:
+            metrics.rejected.labels("busy").inc()
+            return _error(
+                503,
+                "busy",
+                f"ingest is busy ({worker.waiting_bytes} bytes in hand): retry after {_RETRY_AFTER_S} s",
+                {"Retry-After": _RETRY_AFTER_S},
             )
         except RequestError as e:  # counted by the service
             return _error(e.status, e.reason, e.message)
@@ -183,6 +260,14 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.restore_snapshot()
+        # The ingest thread is CPU-bound Python: ask it to hand the GIL over more often
+        # than the default 5 ms, so a health check or scrape waits at most about that.
+        sys.setswitchinterval(_GIL_SWITCH_S)
+        # Everything loaded so far (modules, profiles, restored windows) lives as long as
+        # the process: out of the collector's sight, a full collection triggered by a
+        # batch's many new lists walks only what ingest made, not the whole heap, and
+        # stops pausing the event loop for tens of milliseconds.
+        gc.freeze()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(
@@ -202,6 +287,7 @@ def build_app(
                 await task
             for t in tailers:
                 t.stop()
+            worker.close()
             service.compute()
             if service.save_snapshot() and cfg.snapshot is not None:
                 log.info("snapshot written to %s", cfg.snapshot)
@@ -224,7 +310,9 @@ def build_app(
         Route("/openapi.json", openapi, methods=["GET"]),
         *(Route(path, _behind_basic(fn), methods=["GET"]) for path, fn in sample_endpoints(service).items()),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.ingest_worker = worker
+    return app
 
 
 def _by_index(err: RecordError) -> int:
@@ -279,6 +367,30 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             "timestamp": {"type": "number", "nullable": True},
         },
     }
+    column = {"type": "array", "nullable": True, "description": "one value per row (n_rows)", "items": {}}
+    columns = {
+        "type": "object",
+        "required": ["n_rows", "features"],
+        "additionalProperties": False,
+        "description": "one model's rows as column arrays (what the Monitor sends); a bad value "
+        "rejects only its row, a column of the wrong length the body. Label columns (POST "
+        "/v1/labels) hold ids, labels and timestamps, no features",
+        "properties": {
+            "model": {"type": "string", "enum": list(models)},
+            "n_rows": {"type": "integer", "minimum": 0},
+            "features": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+            "ids": column,
+            "timestamps": column,
+            "predictions": column,
+            "labels": column,
+            "scores": {
+                "type": "array",
+                "nullable": True,
+                "items": {"type": "array", "nullable": True, "items": {"type": "number", "nullable": True}},
+            },
+            "score_classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
+        },
+    }
     result = {
         "type": "object",
         "required": ["accepted", "rejected"],
@@ -307,8 +419,12 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
     def ingest(schema: dict[str, Any], summary: str) -> dict[str, Any]:
         op: dict[str, Any] = {
             "summary": summary,
-            "description": "JSON object, JSON array or NDJSON; the body may be gzip-compressed "
-            "(Content-Encoding: gzip). A bad record rejects only itself.",
+            "description": "Rows as a JSON object, JSON array or NDJSON, or columns "
+            f"(Content-Type: {COLUMNS_TYPE}, what the Monitor sends; schema: "
+            "components/schemas/EventColumns, every array n_rows long, which a schema cannot "
+            "say, hence not listed as a request content here). The body may be gzip-compressed "
+            "(Content-Encoding: gzip). A bad record (or a bad value of a row in a column) "
+            "rejects only itself.",
             "requestBody": {
                 "required": True,
                 "content": {
@@ -324,7 +440,14 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
                 "400": {"description": "malformed body", "content": {_JSON: {"schema": error}}},
                 "413": {"description": "body above max_body_bytes", "content": {_JSON: {"schema": error}}},
                 "415": {"description": "unsupported Content-Encoding", "content": {_JSON: {"schema": error}}},
-                "422": {"description": "no record accepted", "content": {_JSON: {"schema": result}}},
+                "503": {
+                    "description": "ingest busy: retry after the Retry-After header's seconds",
+                    "content": {_JSON: {"schema": error}},
+                },
+                "422": {
+                    "description": "no record accepted, or columns of the wrong shape",
+                    "content": {_JSON: {"schema": {"anyOf": [result, error]}}},
+                },
             },
         }
         if token:
@@ -369,6 +492,7 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             },
         },
     }
+    spec["components"] = {"schemas": {"EventColumns": columns}}
     if token:
-        spec["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+        spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     return spec

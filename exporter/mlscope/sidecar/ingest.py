@@ -11,7 +11,13 @@ The rules (also in docs/sidecar.md):
   counted, the other records of the batch are ingested. In NDJSON a line that is not JSON
   is such a record error, so one torn line does not lose its neighbours.
 
-Nothing here touches the engine: this module turns bytes into validated record dicts.
+- The columnar body (``Content-Type: application/vnd.mlscope.columns+json``, what the
+  Monitor sends) carries one model's rows as column arrays; a shape problem (a column
+  of the wrong length, an unknown key, an unknown model) rejects the body, a bad value
+  in ``ids``, ``timestamps``, ``scores``, ``predictions`` or ``labels`` only its row.
+
+Rows and columns meet in :func:`mlscope.engine.events.build_batch`, the one validation
+of the event schema: this module decodes bytes and hands over columns.
 """
 
 from __future__ import annotations
@@ -22,16 +28,38 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
+import numpy as np
 import orjson
 
+from mlscope.engine.batch import Batch
+from mlscope.engine.events import (
+    COLUMNS_TYPE,
+    BadLine,
+    EventColumns,
+    RecordError,
+    build_batch,
+    check_lengths,
+    columns_from_json,
+    jtype,
+    object_column,
+    rows_to_columns,
+)
+from mlscope.errors import InputError
+
+__all__ = [
+    "COLUMNS_TYPE",
+    "BadLine",
+    "Parsed",
+    "RecordError",
+    "RequestError",
+    "decode_body",
+    "decode_columns",
+    "parse_lines",
+    "validate_columns",
+    "validate_records",
+]
+
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-@dataclass(frozen=True)
-class BadLine:
-    """An NDJSON line that is not JSON, kept in place so record indexes match line order."""
-
-    message: str
 
 
 class RequestError(Exception):
@@ -44,29 +72,28 @@ class RequestError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class RecordError:
-    """One rejected record: its position in the body, the reason label and a message."""
-
-    index: int
-    reason: str
-    message: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"index": self.index, "reason": self.reason, "error": self.message}
-
-
 @dataclass
 class Parsed:
-    """Valid records grouped by model, plus the per-record errors."""
+    """Valid rows as one Batch per model, plus the per-record errors.
 
-    by_model: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    For labels the Batch holds ``ids``, ``labels`` and ``timestamps`` only.
+    """
+
+    batches: dict[str, Batch] = field(default_factory=dict)
     errors: list[RecordError] = field(default_factory=list)
     n_records: int = 0
 
     @property
     def n_accepted(self) -> int:
-        return sum(len(v) for v in self.by_model.values())
+        return sum(b.n_rows for b in self.batches.values())
+
+
+_NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson", "application/json-seq")
+
+
+def media_type(content_type: str) -> str:
+    """``Content-Type`` without parameters, lower case."""
+    return content_type.split(";")[0].strip().lower()
 
 
 def gunzip(body: bytes, max_bytes: int) -> bytes:
@@ -104,6 +131,10 @@ def deeper_than(value: Any, limit: int) -> bool:
     kinds = set(map(type, children))
     if dict not in kinds and list not in kinds:
         return False
+    if kinds == {list}:  # e.g. columns, or rows of scores: their items in one C-level pass
+        grand = set(map(type, chain.from_iterable(children)))
+        if dict not in grand and list not in grand:
+            return limit < 2
     for x in children:
         tx = type(x)
         if (tx is dict or tx is list) and deeper_than(x, limit - 1):
@@ -124,27 +155,11 @@ def decode_body(
     body: bytes, *, content_type: str, content_encoding: str, max_bytes: int, max_depth: int
 ) -> list[Any]:
     """Turn a request body into a list of JSON values, one per record (:class:`BadLine` for a bad line)."""
-    if len(body) > max_bytes:
-        raise RequestError(
-            413, "too_large", f"body of {len(body)} bytes exceeds max_body_bytes = {max_bytes}"
-        )
-    enc = content_encoding.strip().lower()
-    if enc == "gzip" or (not enc and body[:2] == GZIP_MAGIC):
-        body = gunzip(body, max_bytes)
-    elif enc not in ("", "identity"):
-        raise RequestError(
-            415, "bad_encoding", f"Content-Encoding {content_encoding!r} is not supported (use gzip)"
-        )
+    body = inflate(body, content_encoding=content_encoding, max_bytes=max_bytes)
     stripped = body.strip()
     if not stripped:
         raise RequestError(400, "empty", "body is empty: send a JSON object, a JSON array or NDJSON")
-    ctype = content_type.split(";")[0].strip().lower()
-    ndjson = ctype in (
-        "application/x-ndjson",
-        "application/jsonl",
-        "application/ndjson",
-        "application/json-seq",
-    )
+    ndjson = media_type(content_type) in _NDJSON_TYPES
     if not ndjson:
         try:
             value = _loads(stripped)
@@ -159,6 +174,36 @@ def decode_body(
                 return value
             return [value]
     return _parse_ndjson(stripped, max_depth)
+
+
+def decode_columns(body: bytes, *, content_encoding: str, max_bytes: int, max_depth: int) -> Any:
+    """A columnar body as its decoded JSON value (checked by :func:`validate_columns`)."""
+    text = inflate(body, content_encoding=content_encoding, max_bytes=max_bytes).strip()
+    if not text:
+        raise RequestError(400, "empty", "body is empty: send the columns as one JSON object")
+    try:
+        value = _loads(text)
+    except orjson.JSONDecodeError as e:
+        raise RequestError(400, "bad_json", f"body is not valid JSON: {e}") from None
+    if _brackets(text) > max_depth:
+        _check_depth(value, max_depth)
+    return value
+
+
+def inflate(body: bytes, *, content_encoding: str, max_bytes: int) -> bytes:
+    """The body within ``max_bytes``, gunzipped when it says (or looks) so."""
+    if len(body) > max_bytes:
+        raise RequestError(
+            413, "too_large", f"body of {len(body)} bytes exceeds max_body_bytes = {max_bytes}"
+        )
+    enc = content_encoding.strip().lower()
+    if enc == "gzip" or (not enc and body[:2] == GZIP_MAGIC):
+        return gunzip(body, max_bytes)
+    if enc not in ("", "identity"):
+        raise RequestError(
+            415, "bad_encoding", f"Content-Encoding {content_encoding!r} is not supported (use gzip)"
+        )
+    return body
 
 
 def _brackets(text: bytes) -> int:
@@ -213,199 +258,136 @@ def parse_lines(lines: Iterable[bytes]) -> list[Any]:
     return records
 
 
-_NUMBER = (int, float)
-
-
 def validate_records(
-    values: Iterable[Any],
+    values: Sequence[Any],
     *,
     models: Sequence[str],
     kind: str = "events",
-    start_index: int = 0,
     default_now: float | None = None,
 ) -> Parsed:
-    """Check the event (or label) schema record by record and group valid ones by model.
+    """Check decoded records (events or labels), one Batch per model of the valid ones.
 
-    Only field *types* are checked here (cheaply: no walk into ``features``); value
-    problems inside features (a string where a number is expected, NaN) are the engine's
-    data-quality business and are counted there, not rejected.
-
-    A batch of events without any error is checked column by column
-    (:func:`_valid_events`); any other batch record by record (:func:`_validate_each`),
-    which finds and words the errors. Both give the same result.
+    Events are pivoted into columns and checked by the engine's one validation
+    (:func:`~mlscope.engine.events.build_batch`); labels by :func:`_label_batches`.
+    Only field *types* are checked; value problems inside features (a string where a
+    number is expected, NaN) are the engine's data-quality business, counted there.
     """
+    values = values if isinstance(values, list) else list(values)
+    if kind != "events":
+        return _label_batches(values, models=models, default_now=default_now)
+    groups, errors = rows_to_columns(values, models=models)
+    out = Parsed(errors=errors, n_records=len(values))
+    for model, cols in groups.items():
+        batch, row_errors = build_batch(cols, default_now=default_now)
+        if batch.n_rows:
+            out.batches[model] = batch
+        out.errors.extend(row_errors)
+    out.errors.sort(key=_by_index)
+    return out
+
+
+def validate_columns(
+    value: Any, *, models: Sequence[str], kind: str = "events", default_now: float | None = None
+) -> Parsed:
+    """Check a decoded columnar body; a shape problem raises :class:`RequestError` (422).
+
+    Label columns (``ids``, ``labels``, ``timestamps``) are checked row by row as label
+    records are, so a label has one set of rules whatever its encoding.
+    """
+    model = _columns_model(value, models)
+    try:
+        cols = columns_from_json(value, labels=kind != "events")
+        if kind != "events":
+            return _label_columns(cols, model, default_now)
+        batch, errors = build_batch(cols, default_now=default_now)
+    except InputError as e:
+        raise RequestError(422, "wrong_type", str(e)) from None
+    return Parsed({model: batch} if batch.n_rows else {}, errors, cols.n_rows)
+
+
+def _columns_model(value: Any, models: Sequence[str]) -> str:
+    model = value.get("model") if type(value) is dict else None
+    if model is None:
+        if len(models) != 1:
+            raise RequestError(
+                422, "missing_model", "'model' is required when the sidecar serves several models"
+            )
+        return models[0]
+    if type(model) is not str:
+        raise RequestError(422, "wrong_type", f"'model' must be a string (got {jtype(model)})")
+    if model not in models:
+        raise RequestError(
+            422, "unknown_model", f"'model' {model!r} is not configured (known: {sorted(models)})"
+        )
+    return model
+
+
+def _label_columns(cols: EventColumns, model: str, default_now: float | None) -> Parsed:
+    if cols.ids is None or cols.labels is None:
+        raise InputError("label columns need 'ids' and 'labels'")
+    if cols.features or cols.predictions is not None or cols.scores is not None:
+        raise InputError("label columns hold only 'ids', 'labels' and 'timestamps'")
+    check_lengths(cols)
+    ts = cols.timestamps or [None] * cols.n_rows
+    records = [
+        {"model": model, "id": i, "label": y, "timestamp": t}
+        for i, y, t in zip(cols.ids, cols.labels, ts, strict=True)
+    ]
+    return _label_batches(records, models=(model,), default_now=default_now)
+
+
+def _by_index(err: RecordError) -> int:
+    return err.index
+
+
+def _label_batches(values: list[Any], *, models: Sequence[str], default_now: float | None) -> Parsed:
+    """Label records (``{"model", "id", "label", "timestamp"}``) grouped by model."""
     single = models[0] if len(models) == 1 else None
     known = set(models)
-    if kind == "events":
-        batch = values if isinstance(values, list) else list(values)
-        fast = _valid_events(batch, single, known, default_now)
-        if fast is not None:
-            return fast
-        values = batch
-    return _validate_each(
-        values, single=single, known=known, kind=kind, start_index=start_index, default_now=default_now
-    )
-
-
-def _validate_each(
-    values: Iterable[Any],
-    *,
-    single: str | None,
-    known: set[str],
-    kind: str,
-    start_index: int,
-    default_now: float | None,
-) -> Parsed:
-    """Record by record, with a :class:`RecordError` per rejected record (the reference path)."""
-    out = Parsed()
-    errors = out.errors
-    by_model = out.by_model
-    i = start_index - 1
-    for i, rec in enumerate(values, start_index):  # noqa: B007
-        if type(rec) is not dict:
-            if type(rec) is BadLine:
-                errors.append(RecordError(i, "bad_json", rec.message))
-                continue
-            errors.append(RecordError(i, "wrong_type", f"record must be a JSON object (got {_jtype(rec)})"))
-            continue
-        model = rec.get("model", single)
-        if model is None:
-            errors.append(
-                RecordError(i, "missing_model", "'model' is required when the sidecar serves several models")
-            )
-            continue
-        if type(model) is not str:
-            errors.append(RecordError(i, "wrong_type", f"'model' must be a string (got {_jtype(model)})"))
-            continue
-        if model not in known:
-            errors.append(
-                RecordError(
-                    i, "unknown_model", f"'model' {model!r} is not configured (known: {sorted(known)})"
-                )
-            )
-            continue
-        problem = _check_event(rec) if kind == "events" else _check_label(rec)
-        if problem:
-            errors.append(RecordError(i, "wrong_type", problem))
-            continue
-        if default_now is not None and rec.get("timestamp") is None:
-            rec["timestamp"] = default_now
-        lst = by_model.get(model)
-        if lst is None:
-            lst = by_model[model] = []
-        lst.append(rec)
-    out.n_records = i - start_index + 1
-    return out
-
-
-_STR = frozenset((str,))
-_NONE = type(None)
-_DICT = frozenset((dict,))
-_DICT_OR_NONE = frozenset((dict, _NONE))
-_TIMESTAMP_TYPES = frozenset((int, float, _NONE))
-_ID_TYPES = frozenset((str, int, _NONE))
-_SCORE_TYPES = frozenset((int, float))
-
-
-def _valid_events(
-    values: list[Any], single: str | None, known: set[str], default_now: float | None
-) -> Parsed | None:
-    """:func:`validate_records` for a batch of events without a single error, else ``None``.
-
-    The checks of :func:`_check_event` run once per field over the whole batch, as
-    ``set(map(type, column))`` (in C), instead of a chain of branches per record. On any
-    doubt it returns ``None`` and the record-by-record loop finds and words the errors.
-    """
-    if not values or set(map(type, values)) != _DICT:
-        return None
-    models = [r.get("model", single) for r in values]
-    if set(map(type, models)) != _STR or not known.issuperset(models):
-        return None
-    if set(map(type, [r.get("features") for r in values])) != _DICT:
-        return None
-    ts = [r.get("timestamp") for r in values]
-    if not set(map(type, ts)) <= _TIMESTAMP_TYPES:
-        return None
-    if not set(map(type, [r.get("id") for r in values])) <= _ID_TYPES:
-        return None
-    scores = [r.get("scores") for r in values]
-    kinds = set(map(type, scores))
-    if not kinds <= _DICT_OR_NONE:
-        return None
-    if dict in kinds:
-        if not set(map(type, chain.from_iterable(s.values() for s in scores if s))) <= _SCORE_TYPES:
-            return None
-    for key in ("prediction", "label"):
-        kinds = set(map(type, [r.get(key) for r in values]))
-        if dict in kinds or list in kinds:
-            return None
-    if default_now is not None and None in ts:
-        for rec, t in zip(values, ts, strict=True):
-            if t is None:
-                rec["timestamp"] = default_now
     out = Parsed(n_records=len(values))
-    if len(set(models)) == 1:
-        out.by_model[models[0]] = list(values)
-    else:
-        by_model = out.by_model
-        for rec, model in zip(values, models, strict=True):
-            lst = by_model.get(model)
-            if lst is None:
-                lst = by_model[model] = []
-            lst.append(rec)
+    rows: dict[str, list[tuple[str, Any, float]]] = {}
+    for i, rec in enumerate(values):
+        problem = _label_problem(rec, single, known)
+        if problem is not None:
+            out.errors.append(RecordError(i, *problem))
+            continue
+        ts = rec.get("timestamp")
+        rows.setdefault(rec.get("model", single), []).append(
+            (str(rec["id"]), rec["label"], default_now if ts is None and default_now is not None else ts)
+        )
+    for model, got in rows.items():
+        ids, labels, ts = zip(*got, strict=True)
+        n = len(got)
+        out.batches[model] = Batch(
+            n_rows=n,
+            ids=object_column(ids, n),
+            labels=object_column(labels, n),
+            timestamps=np.array(ts, dtype=np.float64),
+        )
     return out
 
 
-def _jtype(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, _NUMBER):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
-
-
-def _check_event(rec: dict[str, Any]) -> str | None:
-    feats = rec.get("features")
-    if type(feats) is not dict:
-        return f"'features' must be an object of name -> value (got {_jtype(feats)})"
-    ts = rec.get("timestamp")
-    if ts is not None and (type(ts) not in _NUMBER):
-        return f"'timestamp' must be a number of Unix seconds (got {_jtype(ts)})"
-    rid = rec.get("id")
-    if rid is not None and type(rid) not in (str, int):
-        return f"'id' must be a string or an integer (got {_jtype(rid)})"
-    scores = rec.get("scores")
-    if scores is not None and type(scores) is not dict:
-        return f"'scores' must be an object of class -> probability (got {_jtype(scores)})"
-    if scores:
-        for k, v in scores.items():
-            if type(v) not in _NUMBER:
-                return f"'scores.{k}' must be a number (got {_jtype(v)})"
-    pred = rec.get("prediction")
-    if type(pred) in (dict, list):
-        return f"'prediction' must be a string, number or boolean (got {_jtype(pred)})"
-    label = rec.get("label")
-    if type(label) in (dict, list):
-        return f"'label' must be a string, number or boolean (got {_jtype(label)})"
-    return None
-
-
-def _check_label(rec: dict[str, Any]) -> str | None:
+def _label_problem(rec: Any, single: str | None, known: set[str]) -> tuple[str, str] | None:
+    if type(rec) is BadLine:
+        return "bad_json", rec.message
+    if type(rec) is not dict:
+        return "wrong_type", f"record must be a JSON object (got {jtype(rec)})"
+    model = rec.get("model", single)
+    if model is None:
+        return "missing_model", "'model' is required when the sidecar serves several models"
+    if type(model) is not str:
+        return "wrong_type", f"'model' must be a string (got {jtype(model)})"
+    if model not in known:
+        return "unknown_model", f"'model' {model!r} is not configured (known: {sorted(known)})"
     rid = rec.get("id")
     if rid is None or type(rid) not in (str, int):
-        return f"'id' must be a string or an integer (got {_jtype(rid)})"
+        return "wrong_type", f"'id' must be a string or an integer (got {jtype(rid)})"
     if "label" not in rec:
-        return "'label' is required"
+        return "wrong_type", "'label' is required"
     lab = rec["label"]
     if type(lab) in (dict, list) or lab is None:
-        return f"'label' must be a string, number or boolean (got {_jtype(lab)})"
+        return "wrong_type", f"'label' must be a string, number or boolean (got {jtype(lab)})"
     ts = rec.get("timestamp")
-    if ts is not None and (type(ts) not in _NUMBER):
-        return f"'timestamp' must be a number of Unix seconds (got {_jtype(ts)})"
+    if ts is not None and type(ts) not in (int, float):
+        return "wrong_type", f"'timestamp' must be a number of Unix seconds (got {jtype(ts)})"
     return None

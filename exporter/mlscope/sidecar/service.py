@@ -16,21 +16,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 
 from mlscope import catalogue
 from mlscope._families import Families
 from mlscope._version import __version__
-from mlscope.engine.batch import batch_from_records
+from mlscope.engine.batch import Batch
 from mlscope.engine.drilldown import SampleConfig
 from mlscope.engine.engine import Engine
+from mlscope.engine.events import event_of
 from mlscope.engine.profile import Profile
 from mlscope.errors import ConfigError, ProfileError
 from mlscope.predlog import PredictionLog
 from mlscope.sidecar.auth import read_secret_file
 from mlscope.sidecar.config import SamplesConfig, SidecarConfig
-from mlscope.sidecar.ingest import Parsed, RequestError, decode_body, validate_records
+from mlscope.sidecar.ingest import (
+    COLUMNS_TYPE,
+    Parsed,
+    RequestError,
+    decode_body,
+    decode_columns,
+    media_type,
+    validate_columns,
+    validate_records,
+)
 from mlscope.sidecar.snapshot import SnapshotError, read_snapshot, write_snapshot
 from mlscope.sidecar.states import StateLog
 
@@ -66,7 +77,8 @@ class SidecarMetrics:
         build: Gauge = _family(Gauge, "mlscope_build_info", registry)
         build.labels(__version__, platform.python_version()).set(1)
         # Pre-create the children a dashboard expects to see at 0 before any traffic.
-        for reason in ("bad_json", "wrong_type", "unknown_model", "too_large", "bad_gzip", "too_deep"):
+        rejected = ("bad_json", "wrong_type", "unknown_model", "too_large", "bad_gzip", "too_deep", "busy")
+        for reason in rejected:
             self.rejected.labels(reason)
         for endpoint in ("ingest", "metrics"):
             self.auth_failures.labels(endpoint)
@@ -197,15 +209,19 @@ class Service:
     def ingest_body(
         self, body: bytes, *, content_type: str, content_encoding: str, kind: str = "events"
     ) -> Parsed:
-        """Decode, validate and ingest one request body; raises :class:`RequestError`."""
+        """Decode, validate and ingest one request body; raises :class:`RequestError`.
+
+        The columnar body (:data:`COLUMNS_TYPE`) carries events or labels of one model
+        as column arrays; any other type is read as rows (JSON object, array or NDJSON).
+        """
+        limits = {"max_bytes": self.cfg.max_body_bytes, "max_depth": self.cfg.max_json_depth}
         try:
-            values = decode_body(
-                body,
-                content_type=content_type,
-                content_encoding=content_encoding,
-                max_bytes=self.cfg.max_body_bytes,
-                max_depth=self.cfg.max_json_depth,
-            )
+            if media_type(content_type) == COLUMNS_TYPE:
+                value = decode_columns(body, content_encoding=content_encoding, **limits)
+                parsed = validate_columns(value, models=self.model_names, kind=kind, default_now=time.time())
+                self._ingest_parsed(parsed, kind)
+                return parsed
+            values = decode_body(body, content_type=content_type, content_encoding=content_encoding, **limits)
         except RequestError as e:
             self.metrics.rejected.labels(e.reason).inc()
             raise
@@ -213,39 +229,38 @@ class Service:
 
     def ingest_values(self, values: Iterable[Any], *, kind: str = "events") -> Parsed:
         """Validate decoded records and hand the valid ones to the engine."""
+        rows = values if isinstance(values, list) else list(values)
+        parsed = validate_records(rows, models=self.model_names, kind=kind, default_now=time.time())
+        self._ingest_parsed(parsed, kind)
+        return parsed
+
+    def _ingest_parsed(self, parsed: Parsed, kind: str) -> None:
         now = time.time()
-        parsed = validate_records(values, models=self.model_names, kind=kind, default_now=now)
-        for model, records in parsed.by_model.items():
+        for model, batch in parsed.batches.items():
             if kind == "events":
-                self._ingest_events(model, records, now, parsed)
-            else:
-                self._ingest_labels(model, records, now)
+                self._ingest_events(model, batch, now)
+            elif batch.n_rows:
+                self.engine.ingest_labels(model, batch.ids, batch.labels, now=now)
         if parsed.errors:
             counts: dict[str, int] = {}
             for err in parsed.errors:
                 counts[err.reason] = counts.get(err.reason, 0) + 1
             for reason, n in counts.items():
                 self.metrics.rejected.labels(reason).inc(n)
-        return parsed
 
-    def _ingest_events(self, model: str, records: list[dict[str, Any]], now: float, parsed: Parsed) -> None:
-        n = len(records)
-        batch, _errors = batch_from_records(records)
-        # Records were validated above, so the engine's record-level errors are empty;
-        # odd values inside features are counted by the engine as data-quality issues.
+    def _ingest_events(self, model: str, batch: Batch, now: float) -> None:
+        n = batch.n_rows
+        if not n:
+            return
+        # Odd values inside features are counted by the engine as data-quality issues.
         self.engine.ingest(model, batch, now=now)
         if self.prediction_log is not None:
-            self.prediction_log.write_many(records)
+            self.prediction_log.write_rows(n, batch.ids, lambda i: event_of(batch, model, i))
         self._event_children[model].inc(n)
         self._batch_children[model].observe(n)
-        newest = max((r["timestamp"] for r in records), default=now)
-        self._last_children[model].set(newest)
+        ts = batch.timestamps
+        self._last_children[model].set(float(np.nanmax(ts)) if ts is not None and n else now)
         self.events_ingested += n
-
-    def _ingest_labels(self, model: str, records: list[dict[str, Any]], now: float) -> None:
-        ids = [str(r["id"]) for r in records]  # ids are matched as strings, as batch_from_records does
-        labels = [r["label"] for r in records]
-        self.engine.ingest_labels(model, ids, labels, now=now)
 
     # --- periodic work ----------------------------------------------------------------
     def compute(self, now: float | None = None) -> None:

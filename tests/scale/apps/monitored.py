@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlscope import Monitor
+from mlscope.shipper import Shipping
 
 # close_timeout_s: at exit each worker delivers what it buffered; on a loaded CI machine the
 # default 5 s can run out (the rest would be counted as dropped, reason "shutdown"), and this
@@ -27,9 +28,7 @@ from mlscope import Monitor
 monitor = Monitor(
     "churn",
     sidecar=os.environ["MLSCOPE_TEST_SIDECAR"],
-    interval_s=0.2,
-    timeout_s=5.0,
-    close_timeout_s=30.0,
+    shipping=Shipping(interval_s=0.2, timeout_s=5.0, close_timeout_s=30.0),
 )
 
 

@@ -1,0 +1,381 @@
+"""``Monitor.log`` calls gathered into one columnar batch: what the Monitor ships or ingests.
+
+The background thread takes the buffered calls (each a tuple of the caller's references)
+and turns them into columns once: the caller's arrays are kept as they are, single-row
+dicts of many calls are pivoted together in one C-level pass, and per-call fields
+(timestamp, ids, predictions, scores) are laid end to end. The result is sent as the
+sidecar's columnar body (:meth:`LoggedColumns.to_json`) or handed to the local engine
+as :class:`~mlscope.engine.events.EventColumns`, never as one dict per row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter, itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+
+from mlscope.engine.events import feature_columns, scores_from_maps
+from mlscope.errors import InputError
+
+_SCALARS = (str, int, float, bool)
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+_DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_ID_TYPES = frozenset((str, int, type(None)))
+
+
+def _py(o: Any) -> Any:
+    """orjson fallback: numpy scalars and anything else JSON does not know."""
+    item = getattr(o, "item", None)
+    if item is not None:
+        return item()
+    return str(o)
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON as the Monitor sends it: numpy arrays and scalars natively, the rest as ``str``."""
+    return orjson.dumps(obj, default=_py, option=_DUMPS)
+
+
+def tolist(x: Any) -> list[Any]:
+    tl = getattr(x, "tolist", None)
+    return list(tl()) if tl is not None else list(x)
+
+
+def is_scalar(x: Any) -> bool:
+    """One value (a row's), not a column."""
+    if type(x) in _PLAIN:  # the usual value, without an isinstance chain (runs per logged call)
+        return True
+    return x is None or isinstance(x, _SCALARS) or (hasattr(x, "item") and getattr(x, "ndim", 1) == 0)
+
+
+def feature_piece(
+    features: Any, names: Sequence[str] | None
+) -> tuple[int, list[Any] | None, dict[str, Any] | None]:
+    """One ``log`` call's features as ``(n_rows, rows, columns)``: rows *or* columns is set.
+
+    Accepted: a dict of scalars (one row), a dict of equal-length columns, a list of
+    dicts, a pandas DataFrame, or a 2-D array / list of lists with ``feature_names``.
+    Rows (dicts) are kept as they came and pivoted in bulk with the rows of other calls;
+    columns are kept as the caller's arrays (no copy).
+    """
+    if type(features) is dict or isinstance(features, Mapping):
+        # One look at the first value decides row vs columns: this runs per logged row.
+        first = next(iter(features.values()), None)
+        if first is not None and not is_scalar(first):
+            cols = {str(k): _sequence(v) for k, v in features.items()}
+            lengths = {len(c) for c in cols.values()}
+            if len(lengths) != 1:
+                raise InputError(f"'features' columns have different lengths: {sorted(lengths)}")
+            return lengths.pop(), None, cols
+        return 1, [features], None
+    if type(features) is list and features and set(map(type, features)) == {dict}:
+        return len(features), features, None  # rows as they came (the usual web request)
+    if hasattr(features, "columns") and hasattr(features, "to_numpy"):  # a pandas DataFrame
+        return len(features), None, {str(c): features[c].to_numpy() for c in features.columns}
+    if isinstance(features, (list, tuple)) and features and all(isinstance(r, Mapping) for r in features):
+        return len(features), list(features), None
+    if not names:
+        raise InputError(
+            "'features' is an array: give Monitor(feature_names=[...]) or a profile with feature names"
+        )
+    width = len(names)
+    if isinstance(features, np.ndarray) and features.ndim in (1, 2):
+        a = features.reshape(1, -1) if features.ndim == 1 else features
+        if a.shape[1] != width:
+            raise InputError(f"'features' rows have {a.shape[1]} columns, expected {width} (feature_names)")
+        return a.shape[0], None, {n: a[:, j] for j, n in enumerate(names)}
+    rows = tolist(features)
+    if rows and not isinstance(rows[0], (list, tuple)):
+        rows = [rows]  # one row given as a flat list
+    for r in rows:
+        if len(r) != width:
+            raise InputError(f"'features' rows have {len(r)} columns, expected {width} (feature_names)")
+    return len(rows), None, {n: list(c) for n, c in zip(names, zip(*rows, strict=True), strict=True)}
+
+
+def _sequence(x: Any) -> Any:
+    """A column as an array (kept) or a list."""
+    if isinstance(x, np.ndarray):
+        return x
+    to_numpy = getattr(x, "to_numpy", None)
+    return to_numpy() if to_numpy is not None else tolist(x)
+
+
+def column_of(x: Any, n: int, field: str) -> Any:
+    if x is None:
+        return None
+    if type(x) is list:
+        if len(x) != n:
+            raise InputError(f"'{field}' has {len(x)} values for {n} rows")
+        return x
+    if type(x) in _PLAIN:
+        if n != 1:
+            raise InputError(f"'{field}' is a single value for {n} rows")
+        return [x]
+    if is_scalar(x):
+        if n != 1:
+            raise InputError(f"'{field}' is a single value for {n} rows")
+        return [x.item() if hasattr(x, "item") else x]
+    values = _sequence(x)
+    if len(values) != n:
+        raise InputError(f"'{field}' has {len(values)} values for {n} rows")
+    return values
+
+
+#: The classes of a piece whose scores are still class -> probability maps.
+MAPS: tuple[str, ...] = ("<maps>",)
+
+
+def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tuple[str, ...], Any] | None:
+    """Scores of one ``log`` call as ``(classes, n x k floats)``: a matrix, or rows of lists.
+
+    Class -> probability maps stay lists of rows: the matrix is built once per batch.
+    """
+    if scores is None:
+        return None
+    if isinstance(scores, Mapping):
+        if n != 1:
+            raise InputError(f"'scores' is one mapping for {n} rows")
+        scores = [scores]
+    rows = scores if isinstance(scores, np.ndarray) else tolist(scores)
+    if len(rows) != n:
+        raise InputError(f"'scores' has {len(rows)} rows for {n} rows of features")
+    if n and isinstance(rows[0], Mapping):
+        if set(map(type, rows)) != {dict}:
+            raise InputError("'scores' rows must all be class -> probability mappings")
+        return MAPS, rows  # read once per batch, with the maps of the other calls
+    a = np.asarray(rows, dtype=np.float64)
+    if a.ndim == 1:  # probability of the positive class "1"
+        return ("1", "0"), np.column_stack([a, 1.0 - a])
+    width = a.shape[1] if a.ndim == 2 else 0
+    names_ = tuple(classes) if classes else tuple(str(i) for i in range(width))
+    if len(names_) != width:
+        raise InputError(f"'scores' has {width} columns but score_classes names {len(names_)}")
+    return names_, a.reshape(n, width)
+
+
+@dataclass
+class Piece:
+    """One ``log`` call, converted: its rows (dicts) or its columns, and its per-row fields."""
+
+    n_rows: int
+    rows: list[Any] | None
+    columns: dict[str, Any] | None
+    timestamp: float
+    predictions: Any = None
+    ids: Any = None
+    scores: tuple[tuple[str, ...], Any] | None = None
+
+
+def piece_of(item: tuple[Any, ...], names: Sequence[str] | None, classes: Sequence[str] | None) -> Piece:
+    """A buffered ``(kind, ts, features, predictions, ids, scores)`` call as a :class:`Piece`.
+
+    Raises :class:`InputError` (naming the argument) for input that cannot be rows.
+    """
+    _, ts, features, predictions, ids, scores = item
+    n, rows, cols = feature_piece(features, names)
+    return Piece(
+        n,
+        rows,
+        cols,
+        ts,
+        column_of(predictions, n, "predictions"),
+        column_of(ids, n, "ids"),
+        _score_piece(scores, n, classes),
+    )
+
+
+@dataclass
+class LoggedColumns:
+    """Events of one model as columns: lists or the caller's arrays, ``n_rows`` long each."""
+
+    n_rows: int
+    features: dict[str, Any] = field(default_factory=dict)
+    timestamps: list[float] = field(default_factory=list)
+    ids: list[Any] | None = None
+    predictions: list[Any] | None = None
+    scores: np.ndarray | None = None
+    score_classes: tuple[str, ...] = ()
+
+    def slice(self, a: int, b: int) -> LoggedColumns:
+        """Rows ``a`` to ``b`` (views of arrays, copies of lists)."""
+        return LoggedColumns(
+            n_rows=len(range(a, min(b, self.n_rows))),
+            features={k: v[a:b] for k, v in self.features.items()},
+            timestamps=self.timestamps[a:b],
+            ids=None if self.ids is None else self.ids[a:b],
+            predictions=None if self.predictions is None else self.predictions[a:b],
+            scores=None if self.scores is None else self.scores[a:b],
+            score_classes=self.score_classes,
+        )
+
+    def to_json(self, model: str) -> bytes:
+        """The columnar body of ``POST /v1/events`` (docs/sidecar.md)."""
+        body: dict[str, Any] = {
+            "model": model,
+            "n_rows": self.n_rows,
+            "features": {k: _jsonable(v) for k, v in self.features.items()},
+            "timestamps": self.timestamps,
+        }
+        if self.ids is not None:
+            body["ids"] = self.ids
+        if self.predictions is not None:
+            body["predictions"] = self.predictions
+        if self.scores is not None:
+            body["scores"] = np.ascontiguousarray(self.scores)
+            body["score_classes"] = list(self.score_classes)
+        return dumps(body)
+
+    def event(self, model: str, i: int) -> dict[str, Any]:
+        """Row ``i`` as an event dict (for the prediction log's sampled rows)."""
+        ev: dict[str, Any] = {
+            "model": model,
+            "timestamp": self.timestamps[i],
+            "features": {k: v[i] for k, v in self.features.items()},
+        }
+        if self.ids is not None:
+            ev["id"] = self.ids[i]
+        if self.predictions is not None:
+            ev["prediction"] = self.predictions[i]
+        if self.scores is not None:
+            ev["scores"] = dict(zip(self.score_classes, self.scores[i].tolist(), strict=True))
+        return ev
+
+
+def _jsonable(col: Any) -> Any:
+    """A column orjson writes in one call: a contiguous numeric array, else a list."""
+    if isinstance(col, np.ndarray):
+        if col.dtype.kind in "fiub":
+            return np.ascontiguousarray(col)
+        return col.tolist()
+    return col
+
+
+def gather(pieces: list[Piece]) -> LoggedColumns:
+    """Lay the pieces end to end; a name or field a piece lacks reads ``None``."""
+    segments: list[tuple[int, dict[str, Any]]] = []
+    pending: list[Any] = []
+    for p in pieces:
+        if p.rows is not None:
+            pending.extend(p.rows)
+            continue
+        if pending:
+            segments.append((len(pending), _pivot(pending)))
+            pending = []
+        assert p.columns is not None
+        segments.append((p.n_rows, p.columns))
+    if pending:
+        segments.append((len(pending), _pivot(pending)))
+    n = sum(p.n_rows for p in pieces)
+    all_single = n == len(pieces)
+    return LoggedColumns(
+        n_rows=n,
+        features=_merge_features(segments),
+        timestamps=[p.timestamp for p in pieces]
+        if all_single
+        else list(chain.from_iterable([p.timestamp] * p.n_rows for p in pieces)),
+        ids=schema_ids(_merge_field(pieces, _IDS)),
+        predictions=_merge_field(pieces, _PREDICTIONS),
+        **_merge_scores(pieces, n),
+    )
+
+
+def _pivot(rows: list[Any]) -> dict[str, Any]:
+    """Rows (dicts) as columns: tuples by one ``zip`` when every row has the first row's names.
+
+    Otherwise (names missing, added or not strings) the engine's general pivot, which
+    reads a name a row lacks as ``None``.
+    """
+    first = rows[0]
+    names = list(first)
+    if len(names) > 1 and set(map(type, names)) == {str} and set(map(len, rows)) == {len(names)}:
+        try:
+            return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
+        except KeyError:
+            pass
+    return feature_columns(rows, len(rows))
+
+
+_IDS = attrgetter("ids")
+_PREDICTIONS = attrgetter("predictions")
+
+
+def _merge_features(segments: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    if len(segments) == 1:
+        return segments[0][1]
+    names = list(dict.fromkeys(chain.from_iterable(cols for _, cols in segments)))
+    out: dict[str, Any] = {}
+    for name in names:
+        parts = [cols.get(name) for _, cols in segments]
+        arrays = [p for p in parts if isinstance(p, np.ndarray) and p.dtype.kind == "f"]
+        if len(arrays) == len(parts):
+            out[name] = np.concatenate(arrays)
+            continue
+        out[name] = list(
+            chain.from_iterable(
+                [None] * k if p is None else (p.tolist() if isinstance(p, np.ndarray) else p)
+                for (k, _), p in zip(segments, parts, strict=True)
+            )
+        )
+    return out
+
+
+def _merge_field(pieces: list[Piece], get: Callable[[Piece], Any]) -> list[Any] | None:
+    parts = list(map(get, pieces))
+    kinds = set(map(type, parts))
+    if kinds == {type(None)}:
+        return None
+    if kinds == {list}:  # the usual case: laid end to end in one C-level pass
+        return list(chain.from_iterable(parts))
+    return list(
+        chain.from_iterable(
+            [None] * p.n_rows if x is None else tolist(x) for p, x in zip(pieces, parts, strict=True)
+        )
+    )
+
+
+def schema_ids(ids: list[Any] | None) -> list[Any] | None:
+    """Ids as strings or integers (what the schema takes); anything else as its ``str``."""
+    if ids is None or set(map(type, ids)) <= _ID_TYPES:
+        return ids
+    return [v if type(v) in _ID_TYPES else str(v) for v in ids]
+
+
+def _merge_scores(pieces: list[Piece], n: int) -> dict[str, Any]:
+    got = [p.scores for p in pieces]
+    present = [s for s in got if s is not None]
+    if not present:
+        return {}
+    if all(c is MAPS for c, _ in present):  # the usual web request: one pass for the batch
+        maps = chain.from_iterable(
+            [None] * p.n_rows if s is None else s[1] for p, s in zip(pieces, got, strict=True)
+        )
+        matrix, classes = scores_from_maps(list(maps), n)
+        return {"scores": matrix, "score_classes": classes}
+    got = [_matrix(s) for s in got]
+    present = [s for s in got if s is not None]
+    classes = tuple(dict.fromkeys(chain.from_iterable(c for c, _ in present)))
+    if len(present) == len(got) and all(c == classes for c, _ in present):
+        return {"scores": np.concatenate([m for _, m in present]), "score_classes": classes}
+    out = np.full((n, len(classes)), math.nan)
+    pos = {c: j for j, c in enumerate(classes)}
+    row = 0
+    for p, s in zip(pieces, got, strict=True):
+        if s is not None:
+            out[row : row + p.n_rows, [pos[c] for c in s[0]]] = s[1]
+        row += p.n_rows
+    return {"scores": out, "score_classes": classes}
+
+
+def _matrix(s: tuple[tuple[str, ...], Any] | None) -> tuple[tuple[str, ...], np.ndarray] | None:
+    if s is None or s[0] is not MAPS:
+        return s
+    matrix, classes = scores_from_maps(s[1], len(s[1]))
+    assert matrix is not None
+    return classes, matrix
