@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import logging
 import os
@@ -135,18 +136,43 @@ def build_app(
     on_shutdown: list[Callable[[], object]] | None = None,
 ) -> Starlette:
     """Return the ASGI app; background work (compute, snapshot, tail) runs in its lifespan."""
-    cfg = service.cfg
-    metrics = service.metrics
-    tailers = tailers or []
-    web = web or WebConfig()
-    max_errors = cfg.max_errors_reported
-    renderer = Renderer(service.registry)
-    worker = IngestWorker(INGEST_WAITING_BODIES * cfg.max_body_bytes)
+    ep = _Endpoints(service, ingest_token, web or WebConfig(), tailers or [], on_shutdown or [])
+    routes = [
+        Route("/v1/events", ep.events, methods=["POST"]),
+        Route("/v1/labels", ep.labels, methods=["POST"]),
+        Route("/metrics", ep.metrics_endpoint, methods=["GET"]),
+        Route("/healthz", ep.healthz, methods=["GET"]),
+        Route("/readyz", ep.readyz, methods=["GET"]),
+        Route("/openapi.json", ep.openapi, methods=["GET"]),
+        *(Route(p, ep.behind_basic(fn), methods=["GET"]) for p, fn in sample_endpoints(service).items()),
+    ]
+    app = Starlette(routes=routes, lifespan=ep.lifespan)
+    app.state.ingest_worker = ep.worker
+    return app
 
-    def _auth_ingest(request: Request) -> Response | None:
-        if ingest_token is None or check_bearer(request.headers.get("authorization"), ingest_token):
+
+class _Endpoints:
+    """The sidecar's handlers and lifespan over one service, ingest worker and renderer."""
+
+    def __init__(
+        self,
+        service: Service,
+        ingest_token: bytes | None,
+        web: WebConfig,
+        tailers: list[Tailer],
+        on_shutdown: list[Callable[[], object]],
+    ) -> None:
+        self.service, self.cfg, self.metrics = service, service.cfg, service.metrics
+        self.ingest_token, self.web = ingest_token, web
+        self.tailers, self.on_shutdown = tailers, on_shutdown
+        self.renderer = Renderer(service.registry)
+        self.worker = IngestWorker(INGEST_WAITING_BODIES * service.cfg.max_body_bytes)
+
+    # -- ingest ------------------------------------------------------------------
+    def _auth_ingest(self, request: Request) -> Response | None:
+        if self.ingest_token is None or check_bearer(request.headers.get("authorization"), self.ingest_token):
             return None
-        metrics.auth_failures.labels("ingest").inc()
+        self.metrics.auth_failures.labels("ingest").inc()
         return _error(
             401,
             "unauthorized",
@@ -154,59 +180,64 @@ def build_app(
             {"WWW-Authenticate": 'Bearer realm="mlscope"'},
         )
 
-    async def _ingest(request: Request, kind: str) -> Response:
-        denied = _auth_ingest(request)
+    async def _ingest(self, request: Request, kind: str) -> Response:
+        denied = self._auth_ingest(request)
         if denied is not None:
             return denied
         try:
             # Read first, then take a slot: a client that sends slowly holds its own
             # connection, never a slot of the ingest thread.
-            body = await _read_limited(request, cfg.max_body_bytes)
+            body = await _read_limited(request, self.cfg.max_body_bytes)
         except RequestError as e:
-            metrics.rejected.labels(e.reason).inc()
+            self.metrics.rejected.labels(e.reason).inc()
             return _error(e.status, e.reason, e.message)
         ctype = request.headers.get("content-type", "")
         encoding = request.headers.get("content-encoding", "")
         try:
-            with worker.slot(len(body)):
-                parsed = await worker.run(
-                    lambda: service.ingest_body(
+            with self.worker.slot(len(body)):
+                parsed = await self.worker.run(
+                    lambda: self.service.ingest_body(
                         body, content_type=ctype, content_encoding=encoding, kind=kind
                     )
                 )
         except Busy:
-            metrics.rejected.labels("busy").inc()
+            self.metrics.rejected.labels("busy").inc()
             return _error(
                 503,
                 "busy",
-                f"ingest is busy ({worker.waiting_bytes} bytes in hand): retry after {_RETRY_AFTER_S} s",
+                f"ingest is busy ({self.worker.waiting_bytes} bytes in hand): retry after {_RETRY_AFTER_S} s",
                 {"Retry-After": _RETRY_AFTER_S},
             )
         except RequestError as e:  # counted by the service
             return _error(e.status, e.reason, e.message)
         except Exception as e:  # contained: one bad request must not take the sidecar down
-            metrics.internal_errors.labels("ingest").inc()
+            self.metrics.internal_errors.labels("ingest").inc()
             log.exception("ingest failed")
             return _error(500, "internal", f"internal error while ingesting: {type(e).__name__}")
-        payload: dict[str, Any] = {"accepted": parsed.n_accepted, "rejected": len(parsed.errors)}
-        if parsed.errors:
-            payload["errors"] = [err.as_json() for err in sorted(parsed.errors, key=_by_index)[:max_errors]]
-        if parsed.n_accepted == 0 and parsed.errors:
-            payload["error"] = "no record was accepted: " + parsed.errors[0].message
-            payload["reason"] = parsed.errors[0].reason
+        return self._ingest_answer(parsed.n_accepted, parsed.errors)
+
+    def _ingest_answer(self, n_accepted: int, errors: list[RecordError]) -> Response:
+        payload: dict[str, Any] = {"accepted": n_accepted, "rejected": len(errors)}
+        if errors:
+            shown = sorted(errors, key=_by_index)[: self.cfg.max_errors_reported]
+            payload["errors"] = [err.as_json() for err in shown]
+        if n_accepted == 0 and errors:
+            payload["error"] = "no record was accepted: " + errors[0].message
+            payload["reason"] = errors[0].reason
             return _json(422, payload)
         return _json(200, payload)
 
-    async def events(request: Request) -> Response:
-        return await _ingest(request, "events")
+    async def events(self, request: Request) -> Response:
+        return await self._ingest(request, "events")
 
-    async def labels(request: Request) -> Response:
-        return await _ingest(request, "labels")
+    async def labels(self, request: Request) -> Response:
+        return await self._ingest(request, "labels")
 
-    def _denied_basic(request: Request) -> Response | None:
-        if web.check_basic(request.headers.get("authorization")):
+    # -- reading -----------------------------------------------------------------
+    def _denied_basic(self, request: Request) -> Response | None:
+        if self.web.check_basic(request.headers.get("authorization")):
             return None
-        metrics.auth_failures.labels("metrics").inc()
+        self.metrics.auth_failures.labels("metrics").inc()
         return Response(
             "Unauthorized\n",
             status_code=401,
@@ -214,51 +245,55 @@ def build_app(
             headers={"WWW-Authenticate": 'Basic realm="mlscope"'},
         )
 
-    async def metrics_endpoint(request: Request) -> Response:
-        denied = _denied_basic(request)
+    async def metrics_endpoint(self, request: Request) -> Response:
+        denied = self._denied_basic(request)
         if denied is not None:
             return denied
-        body = await asyncio.to_thread(renderer.render)
+        body = await asyncio.to_thread(self.renderer.render)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    def _behind_basic(
-        handler: Callable[[Request], Awaitable[Response]],
+    def behind_basic(
+        self, handler: Callable[[Request], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
         # Sample rows are production data: the same basic auth as /metrics guards them.
         async def guarded(request: Request) -> Response:
-            denied = _denied_basic(request)
+            denied = self._denied_basic(request)
             return denied if denied is not None else await handler(request)
 
         return guarded
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return _json(200, {"status": "ok", "version": __version__})
 
-    async def readyz(request: Request) -> Response:
-        if service.ready:
-            return _json(200, {"status": "ready", "models": list(service.model_names)})
+    async def readyz(self, request: Request) -> Response:
+        if self.service.ready:
+            return _json(200, {"status": "ready", "models": list(self.service.model_names)})
         return _json(503, {"status": "starting"})
 
-    async def openapi(request: Request) -> Response:
-        spec = openapi_spec(service.model_names, token=ingest_token is not None)
-        spec["paths"].update(samples_openapi(service.model_names, basic_auth=bool(web.basic_auth_users)))
+    async def openapi(self, request: Request) -> Response:
+        names = self.service.model_names
+        spec = openapi_spec(names, token=self.ingest_token is not None)
+        spec["paths"].update(samples_openapi(names, basic_auth=bool(self.web.basic_auth_users)))
         return _json(200, spec)
 
-    async def _periodic() -> None:
+    # -- background work -------------------------------------------------------------
+    async def _periodic(self) -> None:
+        service, cfg = self.service, self.cfg
         last_snapshot = time.monotonic()
         while True:
             await asyncio.sleep(cfg.compute_interval_s)
             try:
                 await asyncio.to_thread(service.compute)
             except Exception:
-                metrics.internal_errors.labels("compute").inc()
+                self.metrics.internal_errors.labels("compute").inc()
                 log.exception("periodic compute failed")
             if cfg.snapshot is not None and time.monotonic() - last_snapshot >= cfg.snapshot_interval_s:
                 last_snapshot = time.monotonic()
                 await asyncio.to_thread(service.save_snapshot)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        service = self.service
         service.restore_snapshot()
         # The ingest thread is CPU-bound Python: ask it to hand the GIL over more often
         # than the default 5 ms, so a health check or scrape waits at most about that.
@@ -273,9 +308,9 @@ def build_app(
             loop.add_signal_handler(
                 signal.SIGHUP, lambda: loop.run_in_executor(None, service.reload_profiles)
             )
-        for t in tailers:
+        for t in self.tailers:
             t.start()
-        task = asyncio.create_task(_periodic())
+        task = asyncio.create_task(self._periodic())
         service.ready = True
         log.info("sidecar ready: models %s", ", ".join(service.model_names))
         try:
@@ -285,34 +320,24 @@ def build_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            for t in tailers:
-                t.stop()
-            worker.close()
-            service.compute()
-            if service.save_snapshot() and cfg.snapshot is not None:
-                log.info("snapshot written to %s", cfg.snapshot)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
-            # Here, not after uvicorn returns: uvicorn re-raises SIGTERM once its shutdown
-            # is done, which ends the process before code after ``Server.run()`` runs.
-            for fn in on_shutdown or []:
-                try:
-                    fn()
-                except Exception:
-                    log.exception("shutdown hook failed")
+            self._shutdown()
 
-    routes = [
-        Route("/v1/events", events, methods=["POST"]),
-        Route("/v1/labels", labels, methods=["POST"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-        *(Route(path, _behind_basic(fn), methods=["GET"]) for path, fn in sample_endpoints(service).items()),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.ingest_worker = worker
-    return app
+    def _shutdown(self) -> None:
+        for t in self.tailers:
+            t.stop()
+        self.worker.close()
+        self.service.compute()
+        if self.service.save_snapshot() and self.cfg.snapshot is not None:
+            log.info("snapshot written to %s", self.cfg.snapshot)
+        # Here, not after uvicorn returns: uvicorn re-raises SIGTERM once its shutdown
+        # is done, which ends the process before code after ``Server.run()`` runs.
+        for fn in self.on_shutdown:
+            try:
+                fn()
+            except Exception:
+                log.exception("shutdown hook failed")
 
 
 def _by_index(err: RecordError) -> int:
@@ -332,10 +357,61 @@ def tail_sink(service: Service) -> Any:
     return sink
 
 
-def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
-    """An OpenAPI 3.0 description of the endpoints (for clients and schemathesis)."""
-    scalar: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
-    event = {
+_SCALAR: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+_COLUMN = {"type": "array", "nullable": True, "description": "one value per row (n_rows)", "items": {}}
+_RESULT = {
+    "type": "object",
+    "required": ["accepted", "rejected"],
+    "properties": {
+        "accepted": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "reason": {"type": "string"},
+                    "error": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_ERROR = {
+    "type": "object",
+    "required": ["error", "reason"],
+    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+}
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+_STATUS = {_JSON: {"schema": {"type": "object"}}}
+_READ_PATHS: dict[str, Any] = {
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus exposition",
+            "responses": {
+                "200": {"description": "text format 0.0.4", "content": _TEXT},
+                "401": {"description": "basic auth required", "content": _TEXT},
+            },
+        }
+    },
+    "/healthz": {
+        "get": {"summary": "Liveness", "responses": {"200": {"description": "alive", "content": _STATUS}}}
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness",
+            "responses": {
+                "200": {"description": "ready", "content": _STATUS},
+                "503": {"description": "starting or stopping", "content": _STATUS},
+            },
+        }
+    },
+}
+
+
+def _event_schema(models: tuple[str, ...]) -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["features"],
         "properties": {
@@ -352,23 +428,28 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
                 "accepted and counted as data-quality issues, not rejected",
                 "additionalProperties": {},
             },
-            "prediction": {"nullable": True, **scalar},
+            "prediction": {"nullable": True, **_SCALAR},
             "scores": {"type": "object", "nullable": True, "additionalProperties": {"type": "number"}},
-            "label": {"nullable": True, **scalar},
+            "label": {"nullable": True, **_SCALAR},
         },
     }
-    label = {
+
+
+def _label_schema(models: tuple[str, ...]) -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["id", "label"],
         "properties": {
             "model": {"type": "string", "enum": list(models)},
             "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-            "label": scalar,
+            "label": _SCALAR,
             "timestamp": {"type": "number", "nullable": True},
         },
     }
-    column = {"type": "array", "nullable": True, "description": "one value per row (n_rows)", "items": {}}
-    columns = {
+
+
+def _columns_schema(models: tuple[str, ...]) -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["n_rows", "features"],
         "additionalProperties": False,
@@ -379,10 +460,10 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             "model": {"type": "string", "enum": list(models)},
             "n_rows": {"type": "integer", "minimum": 0},
             "features": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
-            "ids": column,
-            "timestamps": column,
-            "predictions": column,
-            "labels": column,
+            "ids": _COLUMN,
+            "timestamps": _COLUMN,
+            "predictions": _COLUMN,
+            "labels": _COLUMN,
             "scores": {
                 "type": "array",
                 "nullable": True,
@@ -391,108 +472,56 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             "score_classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
         },
     }
-    result = {
-        "type": "object",
-        "required": ["accepted", "rejected"],
-        "properties": {
-            "accepted": {"type": "integer"},
-            "rejected": {"type": "integer"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "index": {"type": "integer"},
-                        "reason": {"type": "string"},
-                        "error": {"type": "string"},
-                    },
-                },
+
+
+def _answer(description: str, schema: Any) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _ingest_operation(schema: dict[str, Any], summary: str, *, token: bool) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": "Rows as a JSON object, JSON array or NDJSON, or columns "
+        f"(Content-Type: {COLUMNS_TYPE}, what the Monitor sends; schema: "
+        "components/schemas/EventColumns, every array n_rows long, which a schema cannot "
+        "say, hence not listed as a request content here). The body may be gzip-compressed "
+        "(Content-Encoding: gzip). A bad record (or a bad value of a row in a column) "
+        "rejects only itself.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"oneOf": [schema, {"type": "array", "items": schema}]}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
             },
         },
+        "responses": {
+            "200": _answer("all or some records accepted (rejected ones listed)", _RESULT),
+            "400": _answer("malformed body", _ERROR),
+            "413": _answer("body above max_body_bytes", _ERROR),
+            "415": _answer("unsupported Content-Encoding", _ERROR),
+            "503": _answer("ingest busy: retry after the Retry-After header's seconds", _ERROR),
+            "422": _answer("no record accepted, or columns of the wrong shape", {"anyOf": [_RESULT, _ERROR]}),
+        },
     }
-    error = {
-        "type": "object",
-        "required": ["error", "reason"],
-        "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
-    }
+    if token:
+        op["security"] = [{"bearer": []}]
+        op["responses"]["401"] = _answer("missing or wrong bearer token", _ERROR)
+    return op
 
-    def ingest(schema: dict[str, Any], summary: str) -> dict[str, Any]:
-        op: dict[str, Any] = {
-            "summary": summary,
-            "description": "Rows as a JSON object, JSON array or NDJSON, or columns "
-            f"(Content-Type: {COLUMNS_TYPE}, what the Monitor sends; schema: "
-            "components/schemas/EventColumns, every array n_rows long, which a schema cannot "
-            "say, hence not listed as a request content here). The body may be gzip-compressed "
-            "(Content-Encoding: gzip). A bad record (or a bad value of a row in a column) "
-            "rejects only itself.",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"oneOf": [schema, {"type": "array", "items": schema}]}},
-                    "application/x-ndjson": {"schema": {"type": "string"}},
-                },
-            },
-            "responses": {
-                "200": {
-                    "description": "all or some records accepted (rejected ones listed)",
-                    "content": {_JSON: {"schema": result}},
-                },
-                "400": {"description": "malformed body", "content": {_JSON: {"schema": error}}},
-                "413": {"description": "body above max_body_bytes", "content": {_JSON: {"schema": error}}},
-                "415": {"description": "unsupported Content-Encoding", "content": {_JSON: {"schema": error}}},
-                "503": {
-                    "description": "ingest busy: retry after the Retry-After header's seconds",
-                    "content": {_JSON: {"schema": error}},
-                },
-                "422": {
-                    "description": "no record accepted, or columns of the wrong shape",
-                    "content": {_JSON: {"schema": {"anyOf": [result, error]}}},
-                },
-            },
-        }
-        if token:
-            op["security"] = [{"bearer": []}]
-            op["responses"]["401"] = {
-                "description": "missing or wrong bearer token",
-                "content": {_JSON: {"schema": error}},
-            }
-        return op
 
-    text = {"text/plain": {"schema": {"type": "string"}}}
-    status = {_JSON: {"schema": {"type": "object"}}}
+def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
+    """An OpenAPI 3.0 description of the endpoints (for clients and schemathesis)."""
+    events, labels = "Ingest prediction events", "Ingest delayed ground-truth labels"
     spec: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": "mlscope sidecar", "version": __version__},
         "paths": {
-            "/v1/events": {"post": ingest(event, "Ingest prediction events")},
-            "/v1/labels": {"post": ingest(label, "Ingest delayed ground-truth labels")},
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus exposition",
-                    "responses": {
-                        "200": {"description": "text format 0.0.4", "content": text},
-                        "401": {"description": "basic auth required", "content": text},
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness",
-                    "responses": {"200": {"description": "alive", "content": status}},
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness",
-                    "responses": {
-                        "200": {"description": "ready", "content": status},
-                        "503": {"description": "starting or stopping", "content": status},
-                    },
-                }
-            },
+            "/v1/events": {"post": _ingest_operation(_event_schema(models), events, token=token)},
+            "/v1/labels": {"post": _ingest_operation(_label_schema(models), labels, token=token)},
+            **copy.deepcopy(_READ_PATHS),
         },
+        "components": {"schemas": {"EventColumns": _columns_schema(models)}},
     }
-    spec["components"] = {"schemas": {"EventColumns": columns}}
     if token:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     return spec
