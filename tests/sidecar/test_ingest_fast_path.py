@@ -367,3 +367,11 @@ def test_brackets_inside_strings_do_not_refuse_a_shallow_line() -> None:
             max_bytes=1 << 20,
             max_depth=3,
         )
+
+
+def test_a_feature_only_rejected_rows_hold_is_no_column_of_the_batch() -> None:
+    # Found by the property test above: row 1 is rejected (an array as prediction), so
+    # its feature 'only_here' must not become a column of the batch of row 0.
+    values = [{"features": {"x": 1}}, {"model": "churn", "prediction": [], "features": {"only_here": None}}]
+    got = _check(values, ("churn",), None)
+    assert list(got.batches["churn"].features) == ["x"]

@@ -67,7 +67,9 @@ class EventColumns:
     ``scores`` is ``n_rows`` rows of ``len(score_classes)`` numbers (a 2-D array, or
     lists with ``None`` for a row without scores); the row formats give ``score_maps``
     instead, one class -> probability object per row. ``positions`` holds each row's
-    index in the request body when the rows came as records (errors name it).
+    index in the request body when the rows came as records (errors name it), and
+    ``feature_rows`` their ``features`` objects: the feature names of a batch are those of
+    its accepted rows, so rejecting a row re-pivots the others (rare, and exact).
     """
 
     n_rows: int
@@ -80,6 +82,7 @@ class EventColumns:
     score_classes: tuple[str, ...] = ()
     score_maps: list[Any] | None = None
     positions: list[int] | None = None
+    feature_rows: list[Mapping[Any, Any]] | None = None
 
 
 _NONE = type(None)
@@ -269,6 +272,7 @@ def build_batch(
         scores=cols.scores,
         score_classes=cols.score_classes,
         score_maps=score_maps,
+        feature_rows=cols.feature_rows,
     )
     if rows.first:  # rejected rows leave before any conversion
         keep = np.ones(n, dtype=bool)
@@ -289,9 +293,14 @@ def _subset(cols: EventColumns, keep: np.ndarray) -> EventColumns:
             return col[keep]
         return [v for v, k in zip(col, picked, strict=True) if k]
 
+    n = int(keep.sum())
+    if cols.feature_rows is not None:  # a name only rejected rows held is no column
+        features = feature_columns(sub(cols.feature_rows), n)
+    else:
+        features = {k: sub(v) for k, v in cols.features.items()}
     return EventColumns(
-        int(keep.sum()),
-        features={k: sub(v) for k, v in cols.features.items()},
+        n,
+        features=features,
         ids=sub(cols.ids),
         timestamps=sub(cols.timestamps),
         predictions=sub(cols.predictions),
@@ -589,9 +598,11 @@ def _group_lenient(values: Sequence[Any], groups: dict[str, list[int]], errors: 
 
 def _pivot(recs: Sequence[Mapping[str, Any]], positions: list[int]) -> EventColumns:
     n = len(recs)
+    feature_rows = [r.get("features") or {} for r in recs]
     return EventColumns(
         n_rows=n,
-        features=feature_columns([r.get("features") or {} for r in recs], n),
+        features=feature_columns(feature_rows, n),
+        feature_rows=feature_rows,
         ids=[r.get("id") for r in recs],
         timestamps=[r.get("timestamp") for r in recs],
         predictions=[r.get("prediction") for r in recs],
