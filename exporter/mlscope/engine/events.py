@@ -562,6 +562,17 @@ def _group_each(
 
 def _row_problem(rec: Any, single: str | None, known: set[str]) -> tuple[str, str] | None:
     """(reason, message) when ``rec`` cannot be a row of a configured model."""
+    problem = record_problem(rec, single, known)
+    if problem is not None:
+        return problem
+    feats = rec.get("features")
+    if type(feats) is not dict:
+        return "wrong_type", f"'features' must be an object of name -> value (got {jtype(feats)})"
+    return None
+
+
+def record_problem(rec: Any, single: str | None, known: set[str]) -> tuple[str, str] | None:
+    """(reason, message) when ``rec`` is no JSON object or names no configured model (events and labels)."""
     if type(rec) is not dict:
         if type(rec) is BadLine:
             return "bad_json", rec.message
@@ -573,9 +584,6 @@ def _row_problem(rec: Any, single: str | None, known: set[str]) -> tuple[str, st
         return "wrong_type", f"'model' must be a string (got {jtype(model)})"
     if model not in known:
         return "unknown_model", f"'model' {model!r} is not configured (known: {sorted(known)})"
-    feats = rec.get("features")
-    if type(feats) is not dict:
-        return "wrong_type", f"'features' must be an object of name -> value (got {jtype(feats)})"
     return None
 
 

@@ -42,6 +42,7 @@ from mlscope.engine.events import (
     columns_from_json,
     jtype,
     object_column,
+    record_problem,
     rows_to_columns,
 )
 from mlscope.errors import InputError
@@ -368,17 +369,9 @@ def _label_batches(values: list[Any], *, models: Sequence[str], default_now: flo
 
 
 def _label_problem(rec: Any, single: str | None, known: set[str]) -> tuple[str, str] | None:
-    if type(rec) is BadLine:
-        return "bad_json", rec.message
-    if type(rec) is not dict:
-        return "wrong_type", f"record must be a JSON object (got {jtype(rec)})"
-    model = rec.get("model", single)
-    if model is None:
-        return "missing_model", "'model' is required when the sidecar serves several models"
-    if type(model) is not str:
-        return "wrong_type", f"'model' must be a string (got {jtype(model)})"
-    if model not in known:
-        return "unknown_model", f"'model' {model!r} is not configured (known: {sorted(known)})"
+    problem = record_problem(rec, single, known)
+    if problem is not None:
+        return problem
     rid = rec.get("id")
     if rid is None or type(rid) not in (str, int):
         return "wrong_type", f"'id' must be a string or an integer (got {jtype(rid)})"
