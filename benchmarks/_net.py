@@ -32,3 +32,13 @@ def wait_ready(
             pass
         time.sleep(0.1)
     raise SystemExit(f"server on port {port} did not become ready")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, a grace period for the server's shutdown (final compute, snapshot), then SIGKILL."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _net import free_port, wait_ready  # benchmarks/_net.py, beside this script
+from _net import free_port, stop_server, wait_ready  # benchmarks/_net.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 EXPORTER = HERE.parent / "exporter"
@@ -177,15 +177,6 @@ def _serve(exporter: Path, profile: Path, log: Path) -> tuple[subprocess.Popen[b
     return proc, port
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def _flood(
     port: int, body: bytes, headers: dict[str, str], n: int, stop: threading.Event, out: list[int]
 ) -> None:
@@ -282,7 +273,7 @@ def flood_round(
             "metrics_p99_ms": _p(scrape, 0.99),
         }
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def idle_rss(exporter: Path, profile: Path, log: Path) -> float:
@@ -291,7 +282,7 @@ def idle_rss(exporter: Path, profile: Path, log: Path) -> float:
         time.sleep(3)
         return psutil.Process(proc.pid).memory_info().rss / 2**20
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def main() -> int:

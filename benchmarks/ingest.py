@@ -46,7 +46,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import psutil
-from _net import free_port, wait_ready  # benchmarks/_net.py, beside this script
+from _net import free_port, stop_server, wait_ready  # benchmarks/_net.py, beside this script
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -327,8 +327,7 @@ class _Sidecar:
         self.proc = psutil.Process(self.popen.pid)
 
     def close(self) -> None:
-        self.popen.terminate()
-        self.popen.wait(20)
+        stop_server(self.popen)
 
 
 def _merge(runs: list[dict[str, float]]) -> dict[str, float]:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import orjson
 import psutil
-from _net import free_port  # benchmarks/_net.py, beside this script
+from _net import free_port, stop_server  # benchmarks/_net.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 #: The package under test; ``--baseline DIR`` runs the app comparison once more with DIR.
@@ -139,12 +139,7 @@ def _process(
                 time.sleep(0.1)
         yield psutil.Process(proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_server(proc)
 
 
 # ---------------------------------------------------------------- load generation

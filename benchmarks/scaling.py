@@ -34,7 +34,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import psutil
-from _net import free_port, wait_ready  # benchmarks/_net.py, beside this script
+from _net import free_port, stop_server, wait_ready  # benchmarks/_net.py, beside this script
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -187,8 +187,7 @@ def cpu_at_rate(
         busy = (sum(ps.cpu_times()[:2]) - c0) / elapsed
         return {"idle_cpu": idle, "cpu": busy, "events_s": sent / elapsed}
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop_server(proc)
 
 
 def main() -> None:
