@@ -145,6 +145,13 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out", required=True, help="folder to write into; a file there mlscope did not write is refused"
+    )
+    p.add_argument("--settings", help="YAML settings file over the defaults (docs/settings.md)")
+
+
 # name -> (help, argument adder, "module:function")
 _COMMANDS: dict[str, tuple[str, _Adder, str]] = {
     "profile": (
@@ -164,6 +171,11 @@ _COMMANDS: dict[str, tuple[str, _Adder, str]] = {
         "mlscope.offline.replay:replay_command",
     ),
     "demo": ("run the demo stack as local processes", _add_demo, "mlscope.demo.run:demo_command"),
+    "config": (
+        "write Prometheus rules and tests, Alertmanager routing, Grafana dashboards and their docs",
+        _add_config,
+        "mlscope.config_gen.__main__:config_command",
+    ),
 }
 
 

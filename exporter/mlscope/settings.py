@@ -308,6 +308,102 @@ _JOBS = {
 }
 
 
+class SeverityValues(Section):
+    """The `severity` label value each alert tier carries (what routing trees match on).
+
+    The defaults follow the kube-prometheus / kubernetes-mixin convention, so mlscope's
+    pages page in an existing kube-prometheus-stack routing tree.
+    """
+
+    page: str = Field("critical", min_length=1, description="Alerts that wake someone.")
+    ticket: str = Field("warning", min_length=1, description="Alerts that wait for working hours.")
+    none: str = Field("none", min_length=1, description="The `Watchdog` heartbeat.")
+
+
+class WebhookReceiver(Section):
+    """A webhook every mlscope receiver posts to (integrations, the demo's page viewer)."""
+
+    url: str = Field("http://127.0.0.1:5001/alerts", description="Where alerts are posted.")
+
+
+class SlackReceiver(Section):
+    """Slack, for pages and tickets."""
+
+    api_url_file: str = Field(
+        "secrets/slack_api_url", description="File holding the incoming-webhook URL."
+    )
+    channel: str = Field("#mlscope-alerts", description="Channel the messages go to.")
+
+
+class PagerDutyReceiver(Section):
+    """PagerDuty (Events API v2), for pages."""
+
+    routing_key_file: str = Field(
+        "secrets/pagerduty_routing_key", description="File holding the integration's routing key."
+    )
+
+
+class EmailReceiver(Section):
+    """E-mail, for tickets."""
+
+    to: str = Field("ml-oncall@example.org", description="Recipient address.")
+    from_: str = Field("mlscope-alerts@example.org", alias="from", description="Sender address.")
+    smarthost: str = Field("localhost:25", description="SMTP server, host:port.")
+    auth_username: str = Field("mlscope-alerts@example.org", description="SMTP user; empty for none.")
+    auth_password_file: str = Field(
+        "secrets/smtp_password", description="File holding the SMTP password; empty for none."
+    )
+    require_tls: bool = Field(False, description="Refuse to send without STARTTLS.")
+
+
+class WatchdogReceiver(Section):
+    """The dead-man switch: a heartbeat service that raises the alarm when `Watchdog` stops."""
+
+    url: str = Field("http://127.0.0.1:5001/watchdog", description="Heartbeat URL.")
+    token_file: str = Field(
+        "secrets/watchdog_token", description="File holding its bearer token; empty for none."
+    )
+
+
+class AlertingSettings(Section):
+    """Alertmanager routing: severity values, timings and receivers (`null` turns a receiver off).
+
+    Secret files are relative to Alertmanager's working directory; `mlscope config` writes a
+    placeholder for each one missing.
+    """
+
+    severity: SeverityValues = Field(default_factory=lambda: SeverityValues.model_validate({}))
+    group_by: list[str] = Field(
+        default_factory=lambda: ["alertname", "model", "job"], description="Labels grouping notifications."
+    )
+    group_wait: Duration = Field("30s", description="Wait before the first notification of a group.")
+    group_interval: Duration = Field("5m", description="Wait before notifying a group's new alerts.")
+    repeat_interval: Duration = Field("4h", description="Resend a still-firing group after this.")
+    page_group_wait: Duration = Field("10s", description="`group_wait` of pages.")
+    page_repeat_interval: Duration = Field("1h", description="`repeat_interval` of pages.")
+    ticket_repeat_interval: Duration = Field("12h", description="`repeat_interval` of tickets.")
+    resolve_timeout: Duration = Field("5m", description="Alertmanager's `resolve_timeout`.")
+    webhook: WebhookReceiver | None = Field(default_factory=lambda: WebhookReceiver.model_validate({}))
+    slack: SlackReceiver | None = Field(default_factory=lambda: SlackReceiver.model_validate({}))
+    pagerduty: PagerDutyReceiver | None = Field(default_factory=lambda: PagerDutyReceiver.model_validate({}))
+    email: EmailReceiver | None = Field(default_factory=lambda: EmailReceiver.model_validate({}))
+    watchdog: WatchdogReceiver | None = Field(default_factory=lambda: WatchdogReceiver.model_validate({}))
+
+
+class DeploySettings(Section):
+    """Labels of the Kubernetes manifests that the stack's selectors look for."""
+
+    selector_labels: dict[str, str] = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="On the PodMonitor, ServiceMonitor and PrometheusRule: kube-prometheus-stack's "
+        "Prometheus selects them by its Helm release name (`release: <name>`).",
+    )
+    dashboard_labels: dict[str, str] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="On the dashboard ConfigMaps: what Grafana's dashboard sidecar selects.",
+    )
+
+
 class Settings(Section):
     """Every setting the sidecar and the rule generator share (see the module docstring)."""
 
@@ -328,6 +424,8 @@ class Settings(Section):
     availability: AvailabilitySettings = Field(
         default_factory=lambda: AvailabilitySettings.model_validate({})
     )
+    alerting: AlertingSettings = Field(default_factory=lambda: AlertingSettings.model_validate({}))
+    deploy: DeploySettings = Field(default_factory=lambda: DeploySettings.model_validate({}))
     jobs: dict[str, JobSettings] = Field(
         default_factory=lambda: {k: JobSettings.model_validate(v) for k, v in _JOBS.items()},
         description="Scrape jobs by role: app, sidecar, alertmanager, prometheus.",

@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlscope.config_gen import load
 from mlscope.demo import overlay, receiver
 from mlscope.demo.model import MODEL_NAME
 from mlscope.demo.traffic import TrafficGenerator, healthy_pool
@@ -286,7 +287,7 @@ def _sequence(stack: Stack, role: str, steps: list[tuple[str, str, dict[str, str
 
 
 def _error_burst(stack: Stack) -> list[Result]:
-    labels = {"job": APP_JOB, "severity": "page", "long": FAST_BURN["long_window"],
+    labels = {"job": APP_JOB, "severity": load().severity("page"), "long": FAST_BURN["long_window"],
               "short": FAST_BURN["short_window"]}
     t0 = time.time()
     stack.set_scenario("ops", "error_burst")
@@ -328,8 +329,8 @@ def _traffic_stop(stack: Stack) -> list[Result]:
     for role in stack.apps:
         stack.set_scenario(role, "traffic_stop")
     try:
-        page = wait_page(stack, "MlscopeTrafficStopped", {"job": APP_JOB, "severity": "ticket"}, since=t0,
-                         timeout_s=STOP_TIMEOUT_S)
+        labels = {"job": APP_JOB, "severity": load().severity("ticket")}
+        page = wait_page(stack, "MlscopeTrafficStopped", labels, since=t0, timeout_s=STOP_TIMEOUT_S)
     finally:
         for role in stack.apps:
             stack.set_scenario(role, "healthy")
@@ -377,7 +378,7 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
         [{"scenario": r.scenario, "alert": r.alert, "seconds": round(r.seconds, 1)} for r in results]))
     for r in results:
         lab, ann = r.page["labels"], r.page["annotations"]
-        assert lab.get("severity") in ("page", "ticket"), r
+        assert lab.get("severity") in (load().severity("page"), load().severity("ticket")), r
         assert ann.get("summary") and ann.get("description"), r
         assert re.search(r"runbooks\.md#[a-z0-9-]+$", ann.get("runbook_url", "")), r
         assert ann.get("dashboard_url", "").startswith("http"), r

@@ -76,6 +76,14 @@ class Config:
         """The scrape job name of ``role`` (app, sidecar, alertmanager, prometheus)."""
         return str(self.get(f"jobs.{role}.name"))
 
+    def severity(self, tier: str) -> str:
+        """The ``severity`` label value of an alert tier (``page``, ``ticket``, ``none``).
+
+        Specs name the tier; the value is ``alerting.severity.<tier>`` (kube-prometheus's
+        ``critical``/``warning`` by default), so routing trees that match on it work as is.
+        """
+        return str(self.get(f"alerting.severity.{tier}"))
+
     def burn_tiers(self) -> list[BurnTier]:
         """The burn-rate alert tiers of ``slo.burn``, in configuration order."""
         return [

@@ -65,14 +65,14 @@ _ALERTS_INTRO = (
     "```",
     "",
     "```sh",
-    "python -m mlscope.config_gen --config my-overrides.yml",
+    "mlscope config --out monitoring --settings my-overrides.yml",
     "promtool test rules prometheus/tests/*.yml",
     "```",
     "",
     "An unknown key, a wrong type, a required value set to `null`, or an alert window"
     " (`drift.window`, `quality.window`) that is not one of the sidecar's `windows` stops"
-    " generation with a message naming the key. Severity `page` goes to PagerDuty, `ticket` to Slack and"
-    " e-mail, `Watchdog` to its own heartbeat webhook (see `alertmanager/alertmanager.yml`).",
+    " generation with a message naming the key. Routing, receivers and the severity label values:"
+    " [below](#routing-receivers-and-severity).",
     "",
     "| alert | severity | for | configuration (current value) |",
     "|---|---|---|---|",
@@ -91,6 +91,7 @@ def alerts_doc(cfg: Config) -> str:
         "Every key, its default and its meaning: [docs/settings.md](settings.md), generated from"
         " `mlscope.settings`, the model the sidecar reads too (one file can drive both).",
     ]
+    lines += _routing_section(cfg)
     lines += [
         "",
         "## Notes",
@@ -107,9 +108,48 @@ def alerts_doc(cfg: Config) -> str:
     return "\n".join(lines)
 
 
+def _routing_section(cfg: Config) -> list[str]:
+    """How alerts are routed with the current values: severity, receivers, timings, links."""
+    al = cfg.settings.alerting
+    sev = al.severity
+    on = ", ".join(n for n in ("webhook", "slack", "pagerduty", "email", "watchdog") if getattr(al, n))
+    return [
+        "",
+        "## Routing, receivers and severity",
+        "",
+        "Each alert has a tier: `page` wakes someone, `ticket` waits for working hours, `none` is"
+        " the `Watchdog` heartbeat. Its `severity` label carries the tier's value from"
+        f" `alerting.severity`: here `{sev.page}`, `{sev.ticket}` and `{sev.none}`. The defaults are"
+        " the kube-prometheus / kubernetes-mixin convention, so in an existing routing tree that"
+        " matches on `severity` (kube-prometheus-stack's default included) mlscope's pages page.",
+        "",
+        "The generated `alertmanager/alertmanager.yml` routes `Watchdog` to the `watchdog`"
+        f" receiver (every minute), `severity=\"{sev.page}\"` to `page` (PagerDuty, Slack, webhook;"
+        f" `group_wait` {al.page_group_wait}, `repeat_interval` {al.page_repeat_interval}),"
+        f" `severity=\"{sev.ticket}\"` to `ticket` (Slack, e-mail, webhook; `repeat_interval`"
+        f" {al.ticket_repeat_interval}) and anything else to `ticket`, so other rule sets'"
+        f" `{sev.page}` and `{sev.ticket}` alerts go the same way. A page inhibits the ticket of"
+        " the same `alertname`, `job` and `model`. `amtool config routes test` checks this tree"
+        " and a kube-prometheus-stack style one (tests/config/test_alertmanager.py).",
+        "",
+        f"Receivers turned on: {on}. Each receiver, its targets and secret files, `group_by`,"
+        " `group_wait`, `group_interval` and the `repeat_interval`s are `alerting.*` settings"
+        " ([settings.md](settings.md#alerting)); `null` turns a receiver off. Secrets are files,"
+        " relative to Alertmanager's working directory: `mlscope config` writes a placeholder"
+        " (mode 0600) for each missing one and never replaces one that exists.",
+        "",
+        "Every Slack message, PagerDuty incident (its text and `dashboard`/`samples` details)"
+        " and e-mail shows the alert's runbook, dashboard and drill-down rows (`samples_url`)"
+        " links whenever the alert carries them. Their bases are the settings `runbook_base_url`,"
+        f" `grafana_url` (here {cfg.get('grafana_url')}) and `samples_base_url` (here"
+        f" {cfg.get('samples_base_url')}): set them to where a person's browser reaches each.",
+    ]
+
+
 def _alert_row(cfg: Config, a: AlertSpec, r: Rule) -> str:
     keys = ", ".join(f"`{k}` = `{cfg.get(k)}`" for k in r.thresholds) or "—"
     extra = f" ({r.labels['long']}/{r.labels['short']})" if "long" in r.labels else ""
     extra += f" (job {r.labels['job']})" if "job" in r.labels else ""
-    return f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {r.severity} | {r.for_} | {keys} |"
+    sev = f"{cfg.severity(r.severity)} ({r.severity})"
+    return f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {sev} | {r.for_} | {keys} |"
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from importlib.resources import files
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from mlscope._atomic import atomic_write
 from mlscope.config_gen import ruletests
-from mlscope.config_gen.alertmanager_config import alertmanager_config
+from mlscope.config_gen.alertmanager_config import TEMPLATE_PATH, alertmanager_config, secret_placeholders
 from mlscope.config_gen.alerts import alert_group
 from mlscope.config_gen.config import Config
 from mlscope.config_gen.docs import alerts_doc, runbooks
 from mlscope.config_gen.grafana import dashboards, provisioning
+from mlscope.config_gen.output import write_all
 from mlscope.config_gen.prometheus_config import prometheus_config
 from mlscope.config_gen.rules import recording_groups
 
@@ -50,6 +51,7 @@ def generate(cfg: Config) -> dict[str, str]:
         "prometheus/rules/mlscope-recording.yml": dump_yaml({"groups": recording_groups(cfg)}),
         "prometheus/rules/mlscope-alerts.yml": dump_yaml({"groups": [alert_group(cfg)]}),
         "alertmanager/alertmanager.yml": dump_yaml(alertmanager_config(cfg)),
+        f"alertmanager/{TEMPLATE_PATH}": _templates(),
         "docs/runbooks.md": runbooks(cfg),
         "docs/alerts.md": alerts_doc(cfg),
     }
@@ -62,9 +64,24 @@ def generate(cfg: Config) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def _templates() -> str:
+    text = files("mlscope.config_gen").joinpath("mlscope.tmpl").read_text()
+    return "{{/* " + HEADER.strip().lstrip("# ") + " */}}\n" + text
+
+
+def secret_files(cfg: Config) -> dict[str, str]:
+    """Placeholders of the relative secret files alertmanager.yml names (absolute ones are the user's)."""
+    return {
+        f"alertmanager/{rel}": text
+        for rel, text in secret_placeholders(cfg).items()
+        if not PurePosixPath(rel).is_absolute()
+    }
+
+
 def write(cfg: Config, root: Path) -> list[Path]:
-    """Write the generated files under ``root`` (temp file + rename each); return their paths."""
-    written = []
-    for rel, text in generate(cfg).items():
-        written.append(atomic_write(root / rel, text, mode=0o644))
-    return written
+    """Write every generated file under ``root``, and the secret placeholders that are missing.
+
+    Refuses (:class:`~mlscope.errors.ConfigError`) when a file to write exists and
+    ``root``'s manifest does not list it (see :mod:`mlscope.config_gen.output`).
+    """
+    return write_all(root, generate(cfg), secret_files(cfg))

@@ -18,6 +18,7 @@ promtool compares sample values exactly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,6 +244,11 @@ def render(cfg: Config, tf: TestFile) -> dict[str, Any]:
     }
 
 
+def _labels(cfg: Config, labels: Mapping[str, str]) -> dict[str, str]:
+    """An alert's expected labels: its tier becomes the configured ``severity`` value."""
+    return dict(sorted({**labels, "severity": cfg.severity(labels["severity"])}.items()))
+
+
 def _alert_test(cfg: Config, spec: AlertSpec, c: AlertCheck) -> dict[str, Any]:
     """An ``alert_rule_test`` entry: exact labels and the annotations filled from them."""
     return {
@@ -250,7 +256,7 @@ def _alert_test(cfg: Config, spec: AlertSpec, c: AlertCheck) -> dict[str, Any]:
         "alertname": c.alert,
         "exp_alerts": [
             {
-                "exp_labels": dict(sorted(f.labels.items())),
+                "exp_labels": _labels(cfg, f.labels),
                 "exp_annotations": spec.annotations(cfg, f.description, f.labels),
             }
             for f in c.fires

@@ -98,7 +98,7 @@ class AlertSpec:
                 "alert": self.name,
                 "expr": " ".join(r.expr.split()),
                 "for": r.for_,
-                "labels": {"severity": r.severity, **r.labels},
+                "labels": {"severity": cfg.severity(r.severity), **r.labels},
                 "annotations": self.annotations(cfg, r.description),
             }
             for r in self.rules
