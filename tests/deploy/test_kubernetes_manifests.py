@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from mlscope import deploy_gen
+from mlscope.config_gen import load
 from tests._servers import REPO
 
 K8S_DIR = REPO / "deploy" / "kubernetes"
@@ -76,7 +77,7 @@ def test_kustomization_lists_existing_files() -> None:
 
 def test_generated_manifests_are_up_to_date(tmp_path: Path) -> None:
     deploy_gen.generate(REPO, tmp_path)
-    for name in ("prometheusrule.yaml", "grafana-dashboards.yaml"):
+    for name in ("prometheusrule.yaml", "grafana-dashboards.yaml", "podmonitor.yaml", "servicemonitor.yaml"):
         assert (tmp_path / name).read_text() == (K8S_DIR / name).read_text(), (
             f"deploy/kubernetes/{name} is stale: run `make generate`"
         )
@@ -99,7 +100,7 @@ def test_dashboard_configmaps_carry_every_dashboard_for_the_sidecar_loader() -> 
     cms = [d for f, d in DOCS if f == "grafana-dashboards.yaml"]
     assert sorted(k for cm in cms for k in cm["data"]) == dashboards
     for cm in cms:
-        assert cm["metadata"]["labels"][deploy_gen.DASHBOARD_LABEL] == "1"
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"  # the Grafana sidecar's default
         for body in cm["data"].values():
             assert json.loads(body)["uid"]
 
@@ -111,3 +112,43 @@ def test_sidecar_container_arguments_parse_with_the_real_cli() -> None:
     (sidecar,) = [c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "mlscope"]
     args = build_parser().parse_args(sidecar["args"])
     assert args.command == "serve" and args.port == 9108
+
+
+# kube-prometheus-stack's Prometheus selects these kinds by its Helm release label; its
+# Grafana sidecar loads ConfigMaps by `grafana_dashboard: "1"` (the charts' defaults).
+STACK_SELECTOR = {"release": "kube-prometheus-stack"}
+SELECTED_KINDS = {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
+
+
+def _selected(docs: list[tuple[str, dict[str, Any]]], selector: dict[str, str]) -> set[str]:
+    """The kinds whose labels match ``selector`` (matchLabels semantics: a subset)."""
+    return {d["kind"] for _, d in docs if selector.items() <= d["metadata"].get("labels", {}).items()}
+
+
+def test_kube_prometheus_stack_selectors_pick_up_the_shipped_objects() -> None:
+    assert _selected(DOCS, STACK_SELECTOR) >= SELECTED_KINDS
+    cms = [d for _, d in DOCS if d["kind"] == "ConfigMap"]
+    assert cms and all(cm["metadata"]["labels"]["grafana_dashboard"] == "1" for cm in cms)
+
+
+def _generated_docs(out: Path) -> list[tuple[str, dict[str, Any]]]:
+    return [(p.name, d) for p in sorted(out.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def test_selector_dashboard_labels_and_jobs_are_settings(tmp_path: Path) -> None:
+    cfg = load({
+        "deploy": {"selector_labels": {"release": "monitoring", "team": "ml"},
+                   "dashboard_labels": {"grafana_dashboard": "mlscope"}},
+        "jobs": {"app": {"name": "shop-api"}},
+    })
+    deploy_gen.generate(REPO, tmp_path, cfg)
+    docs = _generated_docs(tmp_path)
+    assert _selected(docs, {"release": "monitoring", "team": "ml"}) == SELECTED_KINDS
+    assert not _selected(docs, STACK_SELECTOR)
+    cms = [d for _, d in docs if d["kind"] == "ConfigMap"]
+    assert cms and all(cm["metadata"]["labels"]["grafana_dashboard"] == "mlscope" for cm in cms)
+    pm = next(d for _, d in docs if d["kind"] == "PodMonitor")
+    jobs = [e["relabelings"][0]["replacement"] for e in pm["spec"]["podMetricsEndpoints"]]
+    assert jobs == ["shop-api", "mlscope-sidecar"]
+    for _, doc in docs:  # still valid against the operator's CRD schemas and Kubernetes'
+        test_manifest_is_valid_against_its_schema(doc)
