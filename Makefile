@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 DEMO_DEBS := promtool:prometheus amtool:prometheus-alertmanager
 TEST_DEBS := $(DEMO_DEBS) openssl:openssl chromium:chromium chromedriver:chromium-driver
 
-.PHONY: test demo venv demo-deps system-deps lint typecheck generate docs bench clean
+.PHONY: test demo venv demo-deps system-deps lint typecheck generate docs bench clean image constraints
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,16 @@ generate: venv
 	$(PY) -m mlscope._settingsdoc > docs/settings.md
 	$(PY) -m mlscope.config_gen
 	$(PY) -m mlscope.deploy_gen
+
+# The image deploy/kubernetes and docker-compose.yml run (docs/deploy.md says how to publish it).
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' exporter/mlscope/_version.py)
+IMAGE   ?= ghcr.io/mlscope/mlscope:$(VERSION)
+image:
+	docker build -f exporter/Dockerfile -t $(IMAGE) -t mlscope:$(VERSION) .
+
+# Pins what the image installs to the versions of the venv the tests run in.
+constraints: venv
+	$(PY) tools/constraints.py
 
 bench: venv
 	$(PY) benchmarks/middleware_overhead.py

