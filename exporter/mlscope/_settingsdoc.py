@@ -28,8 +28,8 @@ Generated from `exporter/mlscope/settings.py` and `exporter/mlscope/sidecar/conf
 
 One YAML file holds every setting: `mlscope serve --config FILE` reads it (the serving
 keys can also come from `MLSCOPE_*` variables and flags, see docs/sidecar.md) and
-`python -m mlscope.config_gen --config FILE` reads the same file to generate the rules,
-alerts and dashboards (docs/alerts.md). A key means the same to both, so the alerts watch
+`mlscope config --out DIR --settings FILE` reads the same file to generate the rules,
+alerts, routing and dashboards (docs/alerts.md). A key means the same to both, so the alerts watch
 what the sidecar computes: the generator refuses an alert on a window that `windows` does
 not hold (`drift.window`, `quality.window`). A section given in part keeps the defaults
 of the keys it leaves out; an unknown key, a wrong type or `null` stops either program

@@ -1,7 +1,8 @@
 """Configuration as code: Prometheus rules and tests, Alertmanager routing, Grafana dashboards.
 
-``python -m mlscope.config_gen [--out DIR] [--config overrides.yml]`` writes every
-generated file below DIR (default: the repository root). Output is deterministic
+``mlscope config --out DIR [--settings FILE]`` writes every generated file below DIR
+(``python -m mlscope.config_gen`` defaults DIR to the current folder, the repository's
+``make generate``) and never replaces a file it did not write. Output is deterministic
 (sorted keys, fixed uids and panel ids), so the committed files can be checked for
 staleness by regenerating them into a temporary folder and comparing.
 """
