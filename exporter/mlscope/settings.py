@@ -10,7 +10,8 @@ to each. docs/settings.md is generated from these models (``python -m mlscope._s
 
 Sections read by the sidecar: ``windows``, ``drift`` (the engine's part), ``labels``.
 Sections read by the generator: ``drift`` (the alert part), ``quality``, ``slo``, the
-other alert sections, ``jobs`` and the URLs; :meth:`Settings.check_alert_windows` refuses
+other alert sections, ``alerting`` (Alertmanager routing), ``deploy`` (Kubernetes
+labels), ``jobs`` and the URLs; :meth:`Settings.check_alert_windows` refuses
 an alert on a window that ``windows`` does not hold.
 """
 

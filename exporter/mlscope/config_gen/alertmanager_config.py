@@ -17,7 +17,7 @@ from typing import Any
 
 from mlscope.config_gen.alert_specs import alerts
 from mlscope.config_gen.config import Config
-from mlscope.settings import AlertingSettings
+from mlscope.settings import AlertingSettings, EmailReceiver, PagerDutyReceiver, SlackReceiver
 
 #: The message templates, written beside alertmanager.yml (``templates/*.tmpl``).
 TEMPLATE_PATH = "templates/mlscope.tmpl"
@@ -100,11 +100,11 @@ def _receivers(al: AlertingSettings) -> list[dict[str, Any]]:
     page: dict[str, Any] = {"name": "page"}
     ticket: dict[str, Any] = {"name": "ticket"}
     if al.pagerduty is not None:
-        page["pagerduty_configs"] = [_pagerduty(al)]
+        page["pagerduty_configs"] = [_pagerduty(al.pagerduty)]
     if al.slack is not None:
-        page["slack_configs"] = ticket["slack_configs"] = [_slack(al)]
+        page["slack_configs"] = ticket["slack_configs"] = [_slack(al.slack)]
     if al.email is not None:
-        ticket["email_configs"] = [_email(al)]
+        ticket["email_configs"] = [_email(al.email)]
     if al.webhook is not None:
         page["webhook_configs"] = ticket["webhook_configs"] = [
             {"url": al.webhook.url, "send_resolved": True, "max_alerts": 50}
@@ -112,10 +112,9 @@ def _receivers(al: AlertingSettings) -> list[dict[str, Any]]:
     return [page, ticket, _watchdog(al)]
 
 
-def _pagerduty(al: AlertingSettings) -> dict[str, Any]:
-    assert al.pagerduty is not None
+def _pagerduty(pd: PagerDutyReceiver) -> dict[str, Any]:
     return {
-        "routing_key_file": al.pagerduty.routing_key_file,
+        "routing_key_file": pd.routing_key_file,
         "description": _TITLE,
         # Not `links`: an alert of another rule set has no URL, and an empty href is refused.
         "details": {
@@ -127,29 +126,27 @@ def _pagerduty(al: AlertingSettings) -> dict[str, Any]:
     }
 
 
-def _slack(al: AlertingSettings) -> dict[str, Any]:
-    assert al.slack is not None
+def _slack(slack: SlackReceiver) -> dict[str, Any]:
     return {
-        "api_url_file": al.slack.api_url_file,
-        "channel": al.slack.channel,
+        "api_url_file": slack.api_url_file,
+        "channel": slack.channel,
         "send_resolved": True,
         "title": _TITLE,
         "text": _TEXT,
     }
 
 
-def _email(al: AlertingSettings) -> dict[str, Any]:
-    assert al.email is not None
+def _email(mail: EmailReceiver) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "to": al.email.to,
+        "to": mail.to,
         "headers": {"Subject": _TITLE},
         "html": '{{ template "mlscope.html" . }}',
         "send_resolved": True,
     }
-    if al.email.auth_username:
-        out["auth_username"] = al.email.auth_username
-    if al.email.auth_password_file:
-        out["auth_password_file"] = al.email.auth_password_file
+    if mail.auth_username:
+        out["auth_username"] = mail.auth_username
+    if mail.auth_password_file:
+        out["auth_password_file"] = mail.auth_password_file
     return out
 
 
