@@ -157,3 +157,15 @@ def test_a_receiver_set_to_null_is_left_out_with_its_secret(amtool: str, tmp_pat
 def test_the_repository_manifest_lists_what_the_generator_writes(tmp_path: Path) -> None:
     write(load(), tmp_path)
     assert owned(REPO) == owned(tmp_path), "stale .mlscope-generated (run `make generate`)"
+
+
+def test_a_generated_file_missing_from_the_manifest_is_still_replaced(tmp_path: Path) -> None:
+    # e.g. a rule test file another branch added: it opens with the generator's line
+    assert cli.main(["config", "--out", str(tmp_path)]) == 0
+    manifest = tmp_path / MANIFEST
+    manifest.write_text("".join(ln + "\n" for ln in manifest.read_text().splitlines()
+                                if "prometheus/tests/" not in ln))
+    stale = tmp_path / "prometheus/tests/drift_test.yml"
+    stale.write_text(stale.read_text().replace("tests:", "tests_old:"))
+    assert cli.main(["config", "--out", str(tmp_path)]) == 0
+    assert "tests_old:" not in stale.read_text() and "prometheus/tests/drift_test.yml" in owned(tmp_path)
