@@ -309,6 +309,10 @@ _JOBS = {
 }
 
 
+#: A label value a matcher can quote as is (routes and inhibitions are `severity="<value>"`).
+_LABEL_VALUE = r'^[^"\\\n]+$'
+
+
 class SeverityValues(Section):
     """The `severity` label value each alert tier carries (what routing trees match on).
 
@@ -316,9 +320,16 @@ class SeverityValues(Section):
     pages page in an existing kube-prometheus-stack routing tree.
     """
 
-    page: str = Field("critical", min_length=1, description="Alerts that wake someone.")
-    ticket: str = Field("warning", min_length=1, description="Alerts that wait for working hours.")
-    none: str = Field("none", min_length=1, description="The `Watchdog` heartbeat.")
+    page: str = Field("critical", pattern=_LABEL_VALUE, description="Alerts that wake someone.")
+    ticket: str = Field("warning", pattern=_LABEL_VALUE, description="Alerts that wait for working hours.")
+    none: str = Field("none", pattern=_LABEL_VALUE, description="The `Watchdog` heartbeat.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SeverityValues:
+        # Two tiers on one value would route every ticket as a page (or the reverse).
+        if len({self.page, self.ticket, self.none}) < 3:
+            raise ValueError(f"page, ticket and none need three different values (got {self.model_dump()})")
+        return self
 
 
 class WebhookReceiver(Section):

@@ -22,6 +22,7 @@ import yaml
 
 from mlscope.config_gen import load, write
 from mlscope.config_gen.__main__ import main as config_main
+from mlscope.errors import ConfigError
 from tests._servers import REPO, Proc, free_port, wait_http
 from tests.config import _capture
 
@@ -260,3 +261,10 @@ def _walk(node: Any) -> Iterator[tuple[str, Any]]:
     elif isinstance(node, list):
         for v in node:
             yield from _walk(v)
+
+
+def test_severity_values_must_differ_and_be_quotable() -> None:
+    with pytest.raises(ConfigError, match=r"'alerting\.severity': .*three different values"):
+        load({"alerting": {"severity": {"ticket": "critical"}}})
+    with pytest.raises(ConfigError, match=r"'alerting\.severity\.page': String should match pattern"):
+        load({"alerting": {"severity": {"page": 'crit"ical'}}})
