@@ -66,7 +66,7 @@ _ALERTS_INTRO = (
     "",
     "```sh",
     "mlscope config --out monitoring --settings my-overrides.yml",
-    "promtool test rules prometheus/tests/*.yml",
+    "promtool test rules monitoring/prometheus/tests/*.yml",
     "```",
     "",
     "An unknown key, a wrong type, a required value set to `null`, or an alert window"
