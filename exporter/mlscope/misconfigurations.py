@@ -62,10 +62,10 @@ MONITOR_KINDS = ("score_classes_unknown",)
 log = logging.getLogger("mlscope.misconfiguration")
 
 
-def names_list(names: Iterable[str], limit: int = 5) -> str:
-    """``'a', 'b' and 3 more``: a bounded list of names for a log line."""
+def names_list(names: Iterable[str], limit: int = 5, *, quote: bool = True) -> str:
+    """``'a', 'b' and 3 more``: a bounded list of names for a log line (``quote``: as repr)."""
     items = list(names)
-    shown = ", ".join(repr(n) for n in items[:limit])
+    shown = ", ".join(repr(n) if quote else n for n in items[:limit])
     return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
@@ -108,7 +108,7 @@ class Misconfigurations:
             return False
         return self._log.warning(
             (model, kind, occasion),
-            "model %r: %s; %s [mlscope_misconfiguration{kind=%r}]",
+            "model %r: %s; %s [mlscope_misconfiguration{kind=\"%s\"}]",
             model,
             what() if callable(what) else what,
             KINDS[kind],

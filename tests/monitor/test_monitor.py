@@ -7,6 +7,7 @@ test_monitor_sidecar.py.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -146,6 +147,20 @@ def test_bad_input_is_counted_and_does_not_spoil_its_batch() -> None:
     assert not mon.flush(10)  # some of what was logged was not delivered
     assert [r["features"] for r in t.records["/v1/events"]] == [{"a": 2}]
     assert _m(reg, "mlscope_events_dropped_total", reason="invalid_input") == 1 + 3 + 1 + 2
+    mon.close()
+
+
+def test_each_kind_of_bad_input_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    mon, _ = _monitor(Recorder())
+    with caplog.at_level(logging.WARNING, "mlscope.monitor"):
+        for _ in range(3):
+            mon.log({"a": 1}, predictions=[1, 2])  # two predictions for one row
+            mon.log(np.zeros((3, 2)))  # an array without feature names
+        assert not mon.flush(10)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines  # two kinds of problem, each said once
+    assert "'predictions' has 2 values for 1 rows" in lines[0]
+    assert "'features' is an array: give Monitor(feature_names=[...])" in lines[1]
     mon.close()
 
 

@@ -315,7 +315,8 @@ class ModelEngine:
         """Hand ground-truth labels to the model-quality tracker."""
         self.checks.labels(len(ids))
         with self._tracker_guard("observe_labels"):
-            self._tracker.observe_labels(np.asarray(ids), np.asarray(labels), now)
+            unmatched, examples = self._tracker.observe_labels(np.asarray(ids), np.asarray(labels), now)
+            self.checks.unmatched(unmatched, len(ids), examples)
 
     # -------------------------------------------------------------- compute
     def _window(self, window: str | WindowSpec) -> int:

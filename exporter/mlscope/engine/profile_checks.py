@@ -10,15 +10,23 @@ model is added, on each batch of events and on each batch of labels, and reports
 - ``unknown_feature_names`` / ``missing_feature_names``: a batch names features the
   profile does not know, or leaves out ones it does (each with the closest name of the
   other side, so ``mean_radius`` points at ``mean radius``).
+
+Labels whose id matched no prediction are only logged (at most once a minute per
+model): they are counted in ``mlscope_labels_total{outcome="unmatched"}``, whose share
+of all labels is what an alert watches (a few are normal after a restart).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Collection, Iterable
 
 from mlscope.engine.profile import Profile
+from mlscope.logs import RateLimitedLog
 from mlscope.misconfigurations import ENGINE_KINDS, Misconfigurations, names_list
+
+_unmatched_log = RateLimitedLog(logging.getLogger("mlscope.quality"), 60.0)
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
@@ -38,8 +46,8 @@ def _with_hints(names: Iterable[str], other_side: Collection[str]) -> str:
     hinted = []
     for n in names:
         near = closest(n, other_side)
-        hinted.append(f"{n} (closest: {near!r})" if near is not None else n)
-    return names_list(hinted)
+        hinted.append(f"{n!r} (closest: {near!r})" if near is not None else repr(n))
+    return names_list(hinted, quote=False)
 
 
 class ProfileChecks:
@@ -95,4 +103,20 @@ class ProfileChecks:
                 "joined, yet no reference quality exists to compare with",
                 occasion="labels",
                 lasting=True,
+            )
+
+    def unmatched(self, n: int, of: int, examples: list[str]) -> None:
+        """``n`` of ``of`` labels found no prediction with their id: say so, rate-limited."""
+        if n:
+            _unmatched_log.warning(
+                self.model,
+                "model %r: %d of %d label(s) matched no logged prediction (ids such as %s); labels must "
+                "carry the ids given to Monitor.log(ids=...) or the events' \"id\", and arrive within "
+                "'labels.ttl' [mlscope_labels_total{outcome=\"unmatched\"}]",
+                self.model,
+                n,
+                of,
+                names_list(examples),
+                model=self.model,
+                event_type="unmatched_labels",
             )
