@@ -63,10 +63,21 @@ log = logging.getLogger("mlscope.misconfiguration")
 
 
 def names_list(names: Iterable[str], limit: int = 5, *, quote: bool = True) -> str:
-    """``'a', 'b' and 3 more``: a bounded list of names for a log line (``quote``: as repr)."""
+    """``'a', 'b' and 3 more``: a bounded list of names for a log line (``quote``: as repr).
+
+    Names longer than :data:`NAME_CHARS` are cut: they come from the caller's input.
+    """
     items = list(names)
-    shown = ", ".join(repr(n) if quote else n for n in items[:limit])
+    shown = ", ".join(_cut(repr(n) if quote else n) for n in items[:limit])
     return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
+
+
+#: Characters of one name shown in a log line, at most.
+NAME_CHARS = 80
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 3] + "..."
 
 
 class Misconfigurations:
