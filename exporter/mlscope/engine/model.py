@@ -311,6 +311,24 @@ class ModelEngine:
                 return b
         raise KeyError(f"model {self.name!r} has no feature {feature!r}")
 
+    def feature_bin_counts(self, feature: str, length_s: float | None, now: float) -> tuple[str, list[int]]:
+        """Production counts of ``feature``'s bins: (the window used, counts per bin).
+
+        ``length_s``: the smallest configured window at least that long (else the
+        longest); None: every row since start (window ``"total"``).
+        """
+        j = next(i for i, fp in enumerate(self.profile.features) if fp.name == feature)
+        if length_s is None:
+            with self._lock:
+                vec = self._totals.copy()
+            return "total", vec[self._feat_slices[j]].tolist()
+        fits = [k for k, w in enumerate(self.windows) if w.length_s >= length_s]
+        pick = min if fits else max
+        i = pick(fits or range(len(self.windows)), key=lambda k: self.windows[k].length_s)
+        with self._lock:
+            vec = self._rings[i].total(now)["counts"]
+        return self.windows[i].name, vec[self._feat_slices[j]].tolist()
+
     def ingest_labels(self, ids: np.ndarray, labels: np.ndarray, now: float) -> None:
         """Hand ground-truth labels to the model-quality tracker."""
         self.checks.labels(len(ids))
