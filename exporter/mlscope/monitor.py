@@ -32,7 +32,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +124,11 @@ class Monitor:
     registry : CollectorRegistry, optional
         Where the Monitor's counters (and, in local mode, the engine's metrics) go;
         default the global registry, so the app's own ``/metrics`` shows them.
-    feature_names, score_classes : sequences of str, optional
-        Column names for 2-D array features and scores.
+    feature_names : sequence of str, optional
+        Column names for 2-D array features (default: the profile's features).
+    score_classes : iterable, optional
+        The classes of the columns of array scores, e.g. ``model.classes_`` (default:
+        the profile's classes, in scikit-learn's sorted order).
     token : str, optional
         Bearer token for the sidecar's ingest endpoints (with a URL ``sidecar``).
     ssl_context : ssl.SSLContext, optional
@@ -150,7 +153,7 @@ class Monitor:
         *,
         registry: CollectorRegistry | None = None,
         feature_names: Sequence[str] | None = None,
-        score_classes: Sequence[str] | None = None,
+        score_classes: Iterable[object] | None = None,
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         shipping: Shipping | None = None,
@@ -193,12 +196,17 @@ class Monitor:
         self._undelivered_at_flush = 0
         prof = self._resolve_profile(profile, required=local)
         # The class order of score columns: given, else the profile's classes.
-        self._score_classes = tuple(str(c) for c in score_classes) if score_classes else classes_of(prof)
+        # (not ``if score_classes``: model.classes_ is an array, whose truth is ambiguous)
+        given = tuple(str(c) for c in score_classes) if score_classes is not None else ()
+        self._score_classes = given or classes_of(prof)
         names = feature_names or (prof is not None and getattr(prof, "feature_names", None)) or None
         self._feature_names = tuple(names) if names else None
         self._transport: Transport | None = transport
         self._gzip = not getattr(transport, "loopback", False)
         self._engine: Any = self._local_engine(prof) if local else None
+        # With a sidecar, the app's log and registry name wiring mistakes too (where the
+        # user looks); in local mode the engine checks the same things itself.
+        self._checks = _profile_checks(model, prof, self._metrics.misconfig) if not local else None
         m = self._metrics
         self._c_logged = m.logged.labels(model)
         self._c_shipped = m.shipped.labels(model)
@@ -345,6 +353,8 @@ class Monitor:
                 self._convert_labels(it, label_ids, label_values)
         if pieces:
             cols = gather(pieces)
+            if self._checks is not None:
+                self._checks.batch(cols.features.keys())
             if self._predlog is not None:  # counts its own failures, never raises
                 self._predlog.write_rows(cols.n_rows, cols.ids, lambda i: cols.event(self.model, i))
             for start in range(0, cols.n_rows, self._batch_events):
@@ -407,6 +417,8 @@ class Monitor:
         self._post("/v1/events", cols.to_json(self.model), cols.n_rows, is_events=True)
 
     def _send_labels(self, ids: list[Any], labels: list[Any]) -> None:
+        if self._checks is not None:
+            self._checks.labels(len(ids))
         if self._engine is not None:
             self._engine.ingest_labels(self.model, [str(i) for i in ids], labels, now=time.time())
             return
@@ -481,6 +493,15 @@ def _annotate_span(span: Any, model: str, ids: Any) -> None:
         "mlscope.prediction",
         {"mlscope.model": model, "mlscope.prediction_ids": values, "mlscope.prediction_count": n},
     )
+
+
+def _profile_checks(model: str, profile: Any, misconfig: Misconfigurations) -> Any:
+    """The engine's checks of a profile, run in the app (None without a loaded profile)."""
+    if profile is None or not hasattr(profile, "feature_set"):
+        return None
+    from mlscope.engine.profile_checks import ProfileChecks
+
+    return ProfileChecks(model, profile, misconfig)
 
 
 def _problem(call: str, e: Exception) -> str:

@@ -133,3 +133,26 @@ def test_score_class_order_comes_from_the_profile(tmp_path: Path, caplog: pytest
     assert auc > 0.99, text
     assert value(text, MIS, model="fraud", kind="score_classes_unknown") == 0
     assert not [r for r in caplog.records if "score_classes" in r.getMessage()]
+
+
+def test_with_a_profile_the_app_names_wrong_feature_names_too(
+    two_models: Sidecar, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    profile = _profile_with_target(tmp_path / "fraud.json")
+    reg = CollectorRegistry()
+    mon = Monitor("fraud", profile=str(profile), sidecar=two_models.url, registry=reg)
+    with caplog.at_level(logging.WARNING, "mlscope"), mon:
+        mon.log({"mean_radius": 0.1, "plan": "a"}, predictions="benign")
+        assert mon.flush(10)
+    lines = [m for r in caplog.records if "are not in the profile" in (m := r.getMessage())]
+    assert len(lines) == 1 and "'mean_radius' (closest: 'mean radius')" in lines[0], caplog.text
+    assert value(generate_latest(reg).decode(), MIS, model="fraud", kind="unknown_feature_names") == 1
+
+
+def test_score_classes_may_be_the_models_classes_array(two_models: Sidecar) -> None:
+    reg = CollectorRegistry()
+    classes = np.array(CLASSES)  # what model.classes_ is
+    with Monitor("fraud", sidecar=two_models.url, registry=reg, score_classes=classes) as mon:
+        mon.log({"mean radius": 0.1, "plan": "a"}, scores=np.array([[0.9, 0.1]]))
+        assert mon.flush(10)
+    assert value(generate_latest(reg).decode(), MIS, model="fraud", kind="score_classes_unknown") == 0
