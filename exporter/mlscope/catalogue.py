@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
+from mlscope.misconfigurations import HOLD_S, KINDS
+
 MetricType = Literal["counter", "gauge", "histogram", "info"]
 
 
@@ -97,6 +99,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "mlscope_cardinality_overflow_total", "counter",
         "Values folded into an overflow bucket because a cardinality cap was reached.",
         ("kind",), "", "all",
+    ),
+    MetricSpec(
+        "mlscope_misconfiguration", "gauge",
+        f"1 while a misconfiguration of a model was seen in the last {HOLD_S / 60:g} minutes, else 0;"
+        " kind is one of " + ", ".join(KINDS) + " (the WARNING log line of the kind says what to do).",
+        (*_M, "kind"), "", "all",
     ),
     # --- Monitor (in the serving app) ---
     MetricSpec(

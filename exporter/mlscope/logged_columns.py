@@ -151,8 +151,9 @@ def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tu
             raise InputError("'scores' rows must all be class -> probability mappings")
         return MAPS, rows  # read once per batch, with the maps of the other calls
     a = np.asarray(rows, dtype=np.float64)
-    if a.ndim == 1:  # probability of the positive class "1"
-        return ("1", "0"), np.column_stack([a, 1.0 - a])
+    if a.ndim == 1:  # probability of the positive class: the second of two classes, as in sklearn
+        pos_neg = (classes[1], classes[0]) if classes and len(classes) == 2 else ("1", "0")
+        return tuple(pos_neg), np.column_stack([a, 1.0 - a])
     width = a.shape[1] if a.ndim == 2 else 0
     names_ = tuple(classes) if classes else tuple(str(i) for i in range(width))
     if len(names_) != width:

@@ -24,15 +24,17 @@ evaluation, so a drifting feature is one line when it starts and one when it sto
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
 import threading
+import time
 from collections.abc import Hashable, Iterable, Mapping
 from typing import IO, Any, Literal
 
 from mlscope.errors import ConfigError
 
-__all__ = ["RedactionFilter", "StateChangeLogger", "configure_logging"]
+__all__ = ["RateLimitedLog", "RedactionFilter", "StateChangeLogger", "configure_logging"]
 
 REDACTED = "[REDACTED]"
 
@@ -342,3 +344,40 @@ class StateChangeLogger:
         with self._lock:
             for key in [k for k in self._states if k[1] == model]:
                 del self._states[key]
+
+
+class RateLimitedLog:
+    """Log a WARNING at most once per ``interval_s`` for each key.
+
+    A problem that repeats on every call (a wrong input shape, a sidecar that is down)
+    would otherwise bury everything else; one line per key per interval says it, and
+    two *different* problems (two keys) are each said. The counters beside the line
+    carry the volume.
+    """
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 60.0) -> None:
+        self._log = logger
+        self.interval_s = interval_s
+        self._last: dict[Hashable, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key: Hashable) -> bool:
+        """Whether a line for ``key`` would be logged now (to skip building a costly one)."""
+        with self._lock:
+            return time.monotonic() - self._last.get(key, -math.inf) >= self.interval_s
+
+    def warning(self, key: Hashable, msg: str, *args: object, **extra: object) -> bool:
+        """Log ``msg % args`` unless ``key`` was logged within the interval; True if logged."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(key, -math.inf) < self.interval_s:
+                return False
+            self._last[key] = now
+        self._log.warning(msg, *args, extra=extra or None)
+        return True
+
+    def forget(self, match: object) -> None:
+        """Let every key that is ``match`` or a tuple starting with it log again at once."""
+        with self._lock:
+            for key in [k for k in self._last if k == match or (isinstance(k, tuple) and k[:1] == (match,))]:
+                del self._last[key]

@@ -17,7 +17,9 @@ It never blocks and never raises into the caller: a full buffer, an unreachable
 sidecar, a rejected record or input of the wrong shape is counted in
 ``mlscope_events_dropped_total{model,reason}`` (reasons: ``buffer_full``,
 ``sidecar_unavailable``, ``rejected``, ``invalid_input``, ``closed``, ``shutdown``) and
-logged at most once a minute per reason. Callers must not mutate arrays they passed to
+logged at most once a minute per kind of problem. Wiring mistakes it can see (scores
+whose class order is unknown) are WARNING lines and ``mlscope_misconfiguration{model,kind}``
+(:mod:`mlscope.misconfigurations`). Callers must not mutate arrays they passed to
 ``log`` afterwards (the conversion happens later, on the background thread).
 """
 
@@ -25,12 +27,12 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
+import re
 import ssl
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from mlscope import catalogue
 from mlscope.engine.events import COLUMNS_TYPE, EventColumns, build_batch
 from mlscope.errors import ConfigError
 from mlscope.logged_columns import (
+    MAPS,
     LoggedColumns,
     Piece,
     column_of,
@@ -51,6 +54,8 @@ from mlscope.logged_columns import (
     schema_ids,
     tolist,
 )
+from mlscope.logs import RateLimitedLog
+from mlscope.misconfigurations import MONITOR_KINDS, Misconfigurations
 from mlscope.predlog import PredictionLog
 from mlscope.shipper import (
     EVENTS,
@@ -83,6 +88,9 @@ class _MonitorMetrics:
         self.dropped: Counter = _family(Counter, "mlscope_events_dropped_total", registry)
         self.shipped: Counter = _family(Counter, "mlscope_events_shipped_total", registry)
         self.buffer: Gauge = _family(Gauge, "mlscope_monitor_buffer_events", registry)
+        # One per registry, shared with a local-mode engine (one family per name).
+        self.misconfig = Misconfigurations()
+        registry.register(self.misconfig)
         self.engine: Any = None  # the local-mode engine of this registry, created on demand
 
 
@@ -116,8 +124,11 @@ class Monitor:
     registry : CollectorRegistry, optional
         Where the Monitor's counters (and, in local mode, the engine's metrics) go;
         default the global registry, so the app's own ``/metrics`` shows them.
-    feature_names, score_classes : sequences of str, optional
-        Column names for 2-D array features and scores.
+    feature_names : sequence of str, optional
+        Column names for 2-D array features (default: the profile's features).
+    score_classes : iterable, optional
+        The classes of the columns of array scores, e.g. ``model.classes_`` (default:
+        the profile's classes, in scikit-learn's sorted order).
     token : str, optional
         Bearer token for the sidecar's ingest endpoints (with a URL ``sidecar``).
     ssl_context : ssl.SSLContext, optional
@@ -142,7 +153,7 @@ class Monitor:
         *,
         registry: CollectorRegistry | None = None,
         feature_names: Sequence[str] | None = None,
-        score_classes: Sequence[str] | None = None,
+        score_classes: Iterable[object] | None = None,
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         shipping: Shipping | None = None,
@@ -174,24 +185,33 @@ class Monitor:
         self.model = model
         self._registry = registry if registry is not None else REGISTRY
         self._metrics = _metrics_for(self._registry)
-        self._score_classes = tuple(score_classes) if score_classes else None
         self._retries = ship.retries
         self._backoff_s = ship.backoff_s
         self._batch_events = ship.batch_events
         self._compute_interval_s = ship.compute_interval_s
         self._close_timeout_s = ship.close_timeout_s
         self._last_compute = time.monotonic()
-        self._last_warned: dict[str, float] = {}
+        self._warnings = RateLimitedLog(log, 60.0)
+        self._undelivered = 0  # records dropped so far, for flush()'s answer
+        self._undelivered_at_flush = 0
         prof = self._resolve_profile(profile, required=local)
+        # The class order of score columns: given, else the profile's classes.
+        # (not ``if score_classes``: model.classes_ is an array, whose truth is ambiguous)
+        given = tuple(str(c) for c in score_classes) if score_classes is not None else ()
+        self._score_classes = given or classes_of(prof)
         names = feature_names or (prof is not None and getattr(prof, "feature_names", None)) or None
         self._feature_names = tuple(names) if names else None
         self._transport: Transport | None = transport
         self._gzip = not getattr(transport, "loopback", False)
         self._engine: Any = self._local_engine(prof) if local else None
+        # With a sidecar, the app's log and registry name wiring mistakes too (where the
+        # user looks); in local mode the engine checks the same things itself.
+        self._checks = _profile_checks(model, prof, self._metrics.misconfig) if not local else None
         m = self._metrics
         self._c_logged = m.logged.labels(model)
         self._c_shipped = m.shipped.labels(model)
         self._dropped = {r: m.dropped.labels(model, r) for r in _DROP_REASONS}
+        m.misconfig.declare(model, MONITOR_KINDS)
         self._shipper = Shipper(
             self._deliver,
             capacity=ship.capacity,
@@ -236,7 +256,7 @@ class Monitor:
         m = self._metrics
         with _METRICS_LOCK:
             if m.engine is None:
-                m.engine = Engine(max_models=100)
+                m.engine = Engine(max_models=100, misconfigurations=m.misconfig)
                 self._registry.register(m.engine)
             m.engine.add_model(self.model, profile)
         return m.engine
@@ -265,7 +285,7 @@ class Monitor:
     def _drop_full(self, kind: int, payload: Any) -> None:
         try:
             n = _count(payload, ids=kind == LABELS)
-            self._dropped["closed" if self._shipper.stopping.is_set() else "buffer_full"].inc(n)
+            self._drop("closed" if self._shipper.stopping.is_set() else "buffer_full", n)
             self._warn(
                 "buffer_full",
                 "mlscope Monitor buffer full: dropping events (see mlscope_events_dropped_total)",
@@ -275,14 +295,21 @@ class Monitor:
 
     # --- lifecycle ----------------------------------------------------------------------
     def flush(self, timeout_s: float = 10.0) -> bool:
-        """Deliver everything logged so far; True when done within ``timeout_s``."""
-        return self._shipper.flush(timeout_s)
+        """Deliver everything logged so far; True when all of it was delivered within ``timeout_s``.
+
+        False when the time ran out or when a record logged since the previous ``flush``
+        was dropped (sidecar unreachable, rejected, invalid input, buffer full): the
+        reason is in ``mlscope_events_dropped_total`` and the log.
+        """
+        done = self._shipper.flush(timeout_s)
+        since, self._undelivered_at_flush = self._undelivered_at_flush, self._undelivered
+        return done and self._undelivered_at_flush == since
 
     def close(self, timeout_s: float | None = None) -> None:
         """Deliver what is buffered and stop the background thread (also run at exit)."""
         left = self._shipper.close(self._close_timeout_s if timeout_s is None else timeout_s)
         for it in left:
-            self._dropped["shutdown"].inc(_count(it[2], ids=it[0] == LABELS))
+            self._drop("shutdown", _count(it[2], ids=it[0] == LABELS))
         if self._transport is not None:
             self._transport.close()
         if self._predlog is not None:
@@ -299,11 +326,13 @@ class Monitor:
         self.close()
 
     # --- background thread --------------------------------------------------------------
-    def _warn(self, reason: str, message: str) -> None:
-        now = time.monotonic()
-        if now - self._last_warned.get(reason, -math.inf) >= 60.0:
-            self._last_warned[reason] = now
-            log.warning(message)
+    def _warn(self, key: str, message: str) -> None:
+        """Log ``message`` at most once a minute per ``key`` (a kind of problem)."""
+        self._warnings.warning(key, "%s", message, model=self.model)
+
+    def _drop(self, reason: str, n: int) -> None:
+        self._dropped[reason].inc(n)
+        self._undelivered += n
 
     def _on_error(self, e: BaseException) -> None:
         self._warn("internal", f"mlscope Monitor background error: {e!r}")
@@ -324,6 +353,8 @@ class Monitor:
                 self._convert_labels(it, label_ids, label_values)
         if pieces:
             cols = gather(pieces)
+            if self._checks is not None:
+                self._checks.batch(cols.features.keys())
             if self._predlog is not None:  # counts its own failures, never raises
                 self._predlog.write_rows(cols.n_rows, cols.ids, lambda i: cols.event(self.model, i))
             for start in range(0, cols.n_rows, self._batch_events):
@@ -335,11 +366,22 @@ class Monitor:
         try:
             piece = piece_of(it, self._feature_names, self._score_classes)
         except Exception as e:
-            self._dropped["invalid_input"].inc(_count(it[2]))
-            self._warn("invalid_input", f"mlscope Monitor.log got input it cannot use: {e}")
+            self._drop("invalid_input", _count(it[2]))
+            self._warn(_problem("log", e), f"mlscope Monitor.log got input it cannot use: {e}")
             return
+        if piece.scores is not None and self._score_classes is None and piece.scores[0] is not MAPS:
+            self._classes_unknown(piece.scores[0])
         self._c_logged.inc(piece.n_rows)
         out.append(piece)
+
+    def _classes_unknown(self, assumed: tuple[str, ...]) -> None:
+        self._metrics.misconfig.report(
+            self.model,
+            "score_classes_unknown",
+            lambda: "Monitor.log got scores as an array, but neither score_classes= nor a profile with "
+            f"classes gives their class order: the columns are taken as classes {list(assumed)}, and "
+            "ROC AUC, log loss and calibration stay empty unless the labels are these values",
+        )
 
     def _convert_labels(self, it: Item, ids_out: list[Any], labels_out: list[Any]) -> None:
         _, _ts, ids, labels = it
@@ -350,8 +392,8 @@ class Monitor:
                 idl = tolist(ids)
                 labl = tolist(column_of(labels, len(idl), "labels"))
         except Exception as e:
-            self._dropped["invalid_input"].inc(_count(ids, ids=True))
-            self._warn("invalid_input", f"mlscope Monitor.log_labels got input it cannot use: {e}")
+            self._drop("invalid_input", _count(ids, ids=True))
+            self._warn(_problem("log_labels", e), f"mlscope Monitor.log_labels got input it cannot use: {e}")
             return
         ids_out.extend(idl)
         labels_out.extend(labl)
@@ -375,6 +417,8 @@ class Monitor:
         self._post("/v1/events", cols.to_json(self.model), cols.n_rows, is_events=True)
 
     def _send_labels(self, ids: list[Any], labels: list[Any]) -> None:
+        if self._checks is not None:
+            self._checks.labels(len(ids))
         if self._engine is not None:
             self._engine.ingest_labels(self.model, [str(i) for i in ids], labels, now=time.time())
             return
@@ -398,7 +442,7 @@ class Monitor:
                 stop=self._shipper.stopping,
             )
         except TransportError as e:
-            self._dropped["sidecar_unavailable"].inc(n)
+            self._drop("sidecar_unavailable", n)
             self._warn("sidecar_unavailable", f"mlscope sidecar unreachable, dropping {n} records: {e}")
             return
         accepted, rejected = n, 0
@@ -414,7 +458,7 @@ class Monitor:
 
     def _count_reply(self, rejected: int, detail: str, accepted: int, is_events: bool) -> None:
         if rejected:
-            self._dropped["rejected"].inc(rejected)
+            self._drop("rejected", rejected)
             self._warn("rejected", f"mlscope rejected {rejected} records ({detail})")
         if is_events and accepted:
             self._c_shipped.inc(accepted)
@@ -449,6 +493,35 @@ def _annotate_span(span: Any, model: str, ids: Any) -> None:
         "mlscope.prediction",
         {"mlscope.model": model, "mlscope.prediction_ids": values, "mlscope.prediction_count": n},
     )
+
+
+def _profile_checks(model: str, profile: Any, misconfig: Misconfigurations) -> Any:
+    """The engine's checks of a profile, run in the app (None without a loaded profile)."""
+    if profile is None or not hasattr(profile, "feature_set"):
+        return None
+    from mlscope.engine.profile_checks import ProfileChecks
+
+    return ProfileChecks(model, profile, misconfig)
+
+
+def _problem(call: str, e: Exception) -> str:
+    """The kind of an input problem (its message without the numbers), for rate-limiting its log line."""
+    return f"{call}:{type(e).__name__}:{re.sub(r'[0-9]+', 'N', str(e))[:200]}"
+
+
+def classes_of(profile: Any) -> tuple[str, ...] | None:
+    """A profile's classes in the order a scikit-learn classifier's ``classes_`` has them.
+
+    ``classes_`` is sorted by value: numerically for numeric labels, so ``"10"`` comes
+    after ``"9"`` (the profile keeps them as sorted strings).
+    """
+    classes = [str(c) for c in getattr(profile, "classes", None) or ()]
+    if not classes:
+        return None
+    try:
+        return tuple(sorted(classes, key=float))
+    except ValueError:
+        return tuple(sorted(classes))
 
 
 def _count(payload: Any, *, ids: bool = False) -> int:

@@ -7,6 +7,7 @@ test_monitor_sidecar.py.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -123,7 +124,8 @@ def test_full_buffer_drops_and_counts_without_blocking() -> None:
         mon.log({"a": 1})  # returns at once although nothing is being delivered
     mon.log(pd.DataFrame({"a": range(7)}))  # a dropped DataFrame counts its rows
     gate.set()
-    assert mon.flush(10)
+    assert not mon.flush(10)  # delivered what it holds, but not everything logged
+    assert mon.flush(10)  # nothing logged since the previous flush was lost
     dropped = _m(reg, "mlscope_events_dropped_total", reason="buffer_full")
     shipped = _m(reg, "mlscope_events_shipped_total")
     assert shipped + dropped == 201 + 7
@@ -142,9 +144,23 @@ def test_bad_input_is_counted_and_does_not_spoil_its_batch() -> None:
     mon.log(object())
     mon.log({"a": 2}, predictions=1)
     mon.log_labels(["x", "y"], [1])  # lengths differ
-    assert mon.flush(10)
+    assert not mon.flush(10)  # some of what was logged was not delivered
     assert [r["features"] for r in t.records["/v1/events"]] == [{"a": 2}]
     assert _m(reg, "mlscope_events_dropped_total", reason="invalid_input") == 1 + 3 + 1 + 2
+    mon.close()
+
+
+def test_each_kind_of_bad_input_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    mon, _ = _monitor(Recorder())
+    with caplog.at_level(logging.WARNING, "mlscope.monitor"):
+        for _ in range(3):
+            mon.log({"a": 1}, predictions=[1, 2])  # two predictions for one row
+            mon.log(np.zeros((3, 2)))  # an array without feature names
+        assert not mon.flush(10)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines  # two kinds of problem, each said once
+    assert "'predictions' has 2 values for 1 rows" in lines[0]
+    assert "'features' is an array: give Monitor(feature_names=[...])" in lines[1]
     mon.close()
 
 
@@ -156,7 +172,7 @@ def test_unreachable_sidecar_is_retried_then_counted() -> None:
     assert len(t.records["/v1/events"]) == 1 and t.calls == 3  # two failures, then delivered
     t.fail = 100
     mon.log([{"a": 1}] * 4)
-    assert mon.flush(10)
+    assert not mon.flush(10)
     assert _m(reg, "mlscope_events_dropped_total", reason="sidecar_unavailable") == 4
     assert _m(reg, "mlscope_events_shipped_total") == 1
     mon.close()
@@ -167,7 +183,7 @@ def test_refused_batch_is_counted_as_rejected() -> None:
     mon, reg = _monitor(t)
     mon.log([{"a": 1}] * 3)
     mon.log_labels("r1", "yes")
-    assert mon.flush(10)
+    assert not mon.flush(10)
     assert t.calls == 2  # a 4xx is not retried
     assert _m(reg, "mlscope_events_dropped_total", reason="rejected") == 3 + 1
     mon.close()

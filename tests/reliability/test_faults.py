@@ -139,7 +139,10 @@ def test_sidecar_killed_mid_traffic_restores_windows_and_loses_nothing_silently(
             _wait(lambda: traffic.sent > sent_at_kill + 250, what="traffic after the restart")
             traffic.__exit__(None, None, None)
             status, data = request(app_url + "/flush")
-            assert status == 200 and orjson.loads(data)["flushed"] is True
+            # Delivered what was buffered, but flush() does not hide the outage's drops.
+            assert status == 200 and orjson.loads(data)["flushed"] is False
+            status, data = request(app_url + "/flush")
+            assert status == 200 and orjson.loads(data)["flushed"] is True  # nothing lost since
             side = metrics(sc.url)
             after_kill = _app_counts(app_url)["shipped"] - shipped_at_kill
             # The window gauges come from the periodic compute (every 0.3 s).

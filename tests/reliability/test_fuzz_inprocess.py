@@ -104,8 +104,10 @@ def test_monitor_log_never_raises_and_accounts_for_every_event(
     mon, counts = local_monitor
     before = counts()
     mon.log(features, predictions=predictions, ids=ids, scores=scores)  # must not raise
-    assert mon.flush(10)
+    delivered = mon.flush(10)
     after = counts()
+    # flush() answers True exactly when nothing logged since the previous flush was dropped.
+    assert delivered == (_dropped(after) == _dropped(before)), (before, after)
     logged = after["logged"] - before["logged"]
     shipped = after["shipped"] - before["shipped"]
     invalid = after["invalid_input"] - before["invalid_input"]
@@ -122,6 +124,10 @@ def test_monitor_log_never_raises_and_accounts_for_every_event(
     mon.log({"age": 33.0, "plan": "pro", "f2": 0.1}, predictions="yes")
     assert mon.flush(10)
     assert counts()["rows"] == after["rows"] + 1
+
+
+def _dropped(counts: dict[str, float]) -> float:
+    return sum(counts[r] for r in _DROP_REASONS)
 
 
 def _empty(features: Any) -> bool:
@@ -145,8 +151,9 @@ def test_monitor_log_labels_never_raises(
     local_monitor: tuple[Monitor, _Counts], ids: Any, labels: Any
 ) -> None:
     mon, counts = local_monitor
+    dropped = _dropped(counts())
     mon.log_labels(ids, labels)  # must not raise
-    assert mon.flush(10)
+    assert mon.flush(10) == (_dropped(counts()) == dropped)
     before = counts()["rows"]
     mon.log({"age": 41.0, "plan": "free", "f2": -0.2}, predictions="no", ids="after-labels")
     assert mon.flush(10)

@@ -171,7 +171,7 @@ def test_ingest_token_and_basic_auth_are_enforced(tmp_path: Path) -> None:
             assert good_mon.flush(10)
         with Monitor("churn", sidecar=sc.url, registry=CollectorRegistry()) as bad_mon:
             bad_mon.log({"age": 33, "plan": "pro"})
-            assert bad_mon.flush(10)
+            assert not bad_mon.flush(10)  # refused: not delivered
             refused = generate_latest(bad_mon._registry).decode()
         assert value(refused, "mlscope_events_dropped_total", model="churn", reason="rejected") == 1
         assert value(generate_latest(reg).decode(), "mlscope_events_shipped_total", model="churn") == 1

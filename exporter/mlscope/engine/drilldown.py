@@ -338,3 +338,31 @@ class SampleStore:
             ids.update(id(s) for _, _, s in self._top)
             ids.update(id(s) for s in self._wrong)
         return len(ids)
+
+
+#: A bin whose production share differs from its reference share by more than this
+#: (an absolute share: one percentage point) is marked as grown or shrunk.
+SHARE_MARK = 0.01
+
+
+def rank_bins(
+    labels: Sequence[str], reference: Sequence[float], production: Sequence[float]
+) -> list[dict[str, Any]]:
+    """The bins of a feature ordered by how much their share grew against the reference.
+
+    Each entry: ``bin``, ``reference_share``, ``share`` (production), ``share_change``
+    (production minus reference) and ``change``: ``"grew"``, ``"shrank"`` or ``""``
+    (within :data:`SHARE_MARK`). The bins that grew most come first: where the rows
+    behind a drift alert are.
+    """
+    ref_n, prod_n = float(sum(reference)) or 1.0, float(sum(production))
+    ranked: list[tuple[float, dict[str, Any]]] = []
+    for label, r, p in zip(labels, reference, production, strict=True):
+        ref_share = r / ref_n
+        share = p / prod_n if prod_n else 0.0
+        delta = share - ref_share if prod_n else 0.0
+        mark = "grew" if delta > SHARE_MARK else "shrank" if delta < -SHARE_MARK else ""
+        entry = {"bin": label, "reference_share": ref_share, "share": share, "share_change": delta}
+        ranked.append((delta, {**entry, "change": mark}))
+    ranked.sort(key=lambda t: -t[0])  # stable: equal changes keep the bins' order
+    return [e for _, e in ranked]

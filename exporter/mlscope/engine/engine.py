@@ -25,6 +25,7 @@ from mlscope.engine.quality.tracker import QualityConfig
 from mlscope.engine.report import DriftReport
 from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError, InputError
+from mlscope.misconfigurations import Misconfigurations
 
 
 class Engine:
@@ -38,6 +39,7 @@ class Engine:
         windows: Sequence[WindowSpec] = DEFAULT_WINDOWS,
         config: DriftConfig | None = None,
         quality: QualityConfig | None = None,
+        misconfigurations: Misconfigurations | None = None,
     ) -> None:
         if not (isinstance(max_models, int) and max_models >= 1):
             raise ConfigError(f"'max_models' must be an int >= 1 (got {max_models!r})")
@@ -51,6 +53,9 @@ class Engine:
         self._lock = threading.Lock()
         self._models: dict[str, ModelEngine] = {}
         self._overflow = {"model": 0, "feature": 0}
+        # Given: its owner (the Monitors' registry) exposes it; else this collector does.
+        self._owns_misconfig = misconfigurations is None
+        self.misconfig = misconfigurations if misconfigurations is not None else Misconfigurations()
 
     # ----------------------------------------------------------------- models
     @property
@@ -99,6 +104,7 @@ class Engine:
             config=config or self.config,
             samples=samples,
             quality=self.quality,
+            misconfig=self.misconfig,
         )
         with self._lock:
             self._models[name] = engine
@@ -113,8 +119,9 @@ class Engine:
         capped = self._capped(profile)
         if capped.hash == old.profile_hash:
             return True
+        self.misconfig.forget(name)  # the new profile is checked afresh
         engine = ModelEngine(name, capped, windows=old.windows, config=old.config, samples=old.sample_config,
-                             quality=old.quality_config)
+                             quality=old.quality_config, misconfig=self.misconfig)
         with self._lock:
             self._models[name] = engine
         return False
@@ -122,6 +129,7 @@ class Engine:
     def remove_model(self, name: str) -> None:
         with self._lock:
             self._models.pop(name, None)
+        self.misconfig.forget(name)
 
     # ----------------------------------------------------------------- data
     def ingest(self, model: str, batch: Batch, now: float) -> None:
@@ -155,6 +163,8 @@ class Engine:
                 for k, v in sorted(overflow.items())
             ],
         )
+        if self._owns_misconfig:
+            fams.merge([self.misconfig.family()])
         if internal:
             fams.add(
                 "mlscope_internal_errors_total",

@@ -28,9 +28,11 @@ from mlscope.engine.drift import DriftConfig, evaluate
 from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
+from mlscope.engine.profile_checks import ProfileChecks
 from mlscope.engine.quality.tracker import QualityConfig, QualityTracker
 from mlscope.engine.report import ColumnDrift, DriftReport
 from mlscope.engine.windows import DEFAULT_WINDOWS, RingCounts, WindowSpec
+from mlscope.misconfigurations import Misconfigurations
 
 __all__ = ["DEFAULT_WINDOWS", "DriftConfig", "ModelEngine", "WindowSpec"]
 
@@ -95,6 +97,7 @@ class ModelEngine:
         config: DriftConfig | None = None,
         samples: SampleConfig | None = None,
         quality: QualityConfig | None = None,
+        misconfig: Misconfigurations | None = None,
     ) -> None:
         if not windows:
             raise ValueError("'windows' must hold at least one WindowSpec")
@@ -138,6 +141,9 @@ class ModelEngine:
         # Drill-down rows (GET /v1/samples): bounded reservoirs fed from the bin indices
         # that ingest computes anyway; None when switched off.
         self.sample_config = samples or SampleConfig()
+        # Wiring mistakes (no target, wrong feature names): a WARNING and a gauge each.
+        self.misconfig = misconfig if misconfig is not None else Misconfigurations()
+        self.checks = ProfileChecks(name, profile, self.misconfig)
         self.drilldown: SampleStore | None = None
         if self.sample_config.enabled:
             sc = self.sample_config
@@ -238,6 +244,7 @@ class ModelEngine:
         """
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
+        self.checks.batch(batch.features.keys())
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.
         wants_index = self.drilldown is not None or batch.ids is not None or batch.labels is not None
@@ -304,10 +311,30 @@ class ModelEngine:
                 return b
         raise KeyError(f"model {self.name!r} has no feature {feature!r}")
 
+    def feature_bin_counts(self, feature: str, length_s: float | None, now: float) -> tuple[str, list[int]]:
+        """Production counts of ``feature``'s bins: (the window used, counts per bin).
+
+        ``length_s``: the smallest configured window at least that long (else the
+        longest); None: every row since start (window ``"total"``).
+        """
+        j = next(i for i, fp in enumerate(self.profile.features) if fp.name == feature)
+        if length_s is None:
+            with self._lock:
+                vec = self._totals.copy()
+            return "total", vec[self._feat_slices[j]].tolist()
+        fits = [k for k, w in enumerate(self.windows) if w.length_s >= length_s]
+        pick = min if fits else max
+        i = pick(fits or range(len(self.windows)), key=lambda k: self.windows[k].length_s)
+        with self._lock:
+            vec = self._rings[i].total(now)["counts"]
+        return self.windows[i].name, vec[self._feat_slices[j]].tolist()
+
     def ingest_labels(self, ids: np.ndarray, labels: np.ndarray, now: float) -> None:
         """Hand ground-truth labels to the model-quality tracker."""
+        self.checks.labels(len(ids))
         with self._tracker_guard("observe_labels"):
-            self._tracker.observe_labels(np.asarray(ids), np.asarray(labels), now)
+            unmatched, examples = self._tracker.observe_labels(np.asarray(ids), np.asarray(labels), now)
+            self.checks.unmatched(unmatched, len(ids), examples)
 
     # -------------------------------------------------------------- compute
     def _window(self, window: str | WindowSpec) -> int:

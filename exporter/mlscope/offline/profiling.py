@@ -9,11 +9,14 @@ Files that fit in the sample are read once.
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 
 import numpy as np
+import pandas as pd
 
 from mlscope.engine.binning import output_values
-from mlscope.engine.feature import FeatureProfile, with_counts
+from mlscope.engine.feature import FeatureProfile, category_key, with_counts
 from mlscope.engine.profile import Profile
 from mlscope.errors import MlscopeError
 from mlscope.offline.files import error, iter_chunks, progress, reservoir
@@ -64,6 +67,51 @@ def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sam
     )
 
 
+#: Column names that usually hold the ground truth (whole name, any case, ``-``/``_``/space ignored).
+_LABEL_NAME = re.compile(
+    r"(target|label|labels|y|ytrue|class|diagnosis|outcome|groundtruth|truth|actual)|.*(label|target)"
+)
+#: A categorical prediction with more distinct values than this is not compared with columns.
+_MAX_CLASSES = 50
+
+
+def label_like_columns(frame: pd.DataFrame, features: list[str], prediction: str | None) -> dict[str, str]:
+    """Features that look like the label, each with why (for a profile built without ``--target``).
+
+    As a feature the label is missing from every served event (``missing_feature``), is
+    flagged as drifted, and the profile holds no reference quality to alert against.
+    """
+    out: dict[str, str] = {}
+    pred_values = _class_values(frame[prediction]) if prediction in frame else None
+    for name in features:
+        if _LABEL_NAME.fullmatch(re.sub(r"[\s_-]", "", name.lower())):
+            out[name] = "its name is one a label column usually has"
+        elif pred_values and _class_values(frame[name]) == pred_values:
+            out[name] = f"it holds the same {len(pred_values)} values as the prediction column {prediction!r}"
+    return out
+
+
+def _class_values(col: pd.Series) -> set[str] | None:
+    distinct = pd.unique(col)
+    if len(distinct) > _MAX_CLASSES + 1:  # + 1: a missing value may be among them
+        return None
+    values = {k for k in map(category_key, distinct) if k is not None}
+    return values if 2 <= len(values) <= _MAX_CLASSES else None
+
+
+def _warn_label_like(args: argparse.Namespace, sample: pd.DataFrame, profile: Profile) -> None:
+    if args.target is not None:
+        return
+    names = [f.name for f in profile.features]
+    for name, why in label_like_columns(sample, names, profile.columns.get("prediction")).items():
+        print(
+            f"mlscope: warning: column {name!r} looks like the label ({why}) but is profiled as a "
+            "feature: served events lack it (counted as missing_feature, then flagged as drifted) and "
+            f"no reference quality is recorded; give it as --target {name!r}, or --exclude it",
+            file=sys.stderr,
+        )
+
+
 def profile_command(args: argparse.Namespace) -> int:
     """``mlscope profile DATA -o reference.json``."""
     for key in ("chunksize", "sample_rows", "bins", "top_k"):
@@ -87,6 +135,7 @@ def profile_command(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             model=getattr(args, "model", None),
         )
+        _warn_label_like(args, sample, profile)
         if total > len(sample):  # pass two: exact reference counts in the bins fitted on the sample
             profile = _with_exact_counts(profile, _count_every_row(args, profile, total), total, len(sample))
         profile.save(args.output)

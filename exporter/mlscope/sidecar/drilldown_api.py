@@ -7,8 +7,11 @@ basic auth as ``/metrics``; features marked sensitive are never kept (403 when a
 
 * ``GET /v1/samples?model=&feature=&bin=&window=``: rows that fell in one bin (``bin`` is
   the ``bin`` label of ``mlscope_feature_bin_total``; left out: every bin, each row
-  tagged with its bin), newest first, seen within ``window`` (``5m``, ``1h``; default:
-  all kept rows). Drift alerts link here (their ``samples_url`` annotation).
+  tagged with its bin), seen within ``window`` (``5m``, ``1h``; default: all kept rows).
+  ``bins`` ranks the feature's bins by the change of their share against the reference
+  (in the configured window at least ``window`` long), those that grew most first, each
+  marked ``"grew"``/``"shrank"``; rows come in that order, newest first within a bin.
+  Drift alerts link here (their ``samples_url`` annotation).
 * ``GET /v1/samples/outliers?model=&window=``: rows with the highest outlier scores.
 * ``GET /v1/samples/errors?model=&window=``: recent wrong predictions (labels joined).
 
@@ -27,6 +30,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mlscope.engine.drilldown import rank_bins
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.windows import WindowSpec
 from mlscope.errors import MlscopeError
@@ -66,15 +70,28 @@ def _model(service: Service, request: Request) -> tuple[str, ModelEngine]:
     return name, engine
 
 
-def _since(request: Request) -> tuple[str | None, float | None]:
+def _ranked_bins(
+    engine: ModelEngine, feature: str, length_s: float | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """(the window whose counts were used, the feature's bins ranked by share change)."""
+    fp = next(f for f in engine.profile.features if f.name == feature)
+    window, counts = engine.feature_bin_counts(feature, length_s, time.time())
+    return window, rank_bins(fp.bin_labels, fp.counts, counts)
+
+
+def _window(request: Request) -> WindowSpec | None:
     window = request.query_params.get("window")
     if window is None:
-        return None, None
+        return None
     try:
-        spec = WindowSpec.parse(window, buckets=1)
+        return WindowSpec.parse(window, buckets=1)
     except (MlscopeError, ValueError) as e:
         raise _Problem(400, "bad_parameter", str(e)) from None
-    return spec.name, time.time() - spec.length_s
+
+
+def _since(request: Request) -> tuple[str | None, float | None]:
+    spec = _window(request)
+    return (None, None) if spec is None else (spec.name, time.time() - spec.length_s)
 
 
 def _required(request: Request, key: str) -> str:
@@ -112,23 +129,24 @@ def sample_endpoints(service: Service) -> dict[str, Callable[..., Any]]:
             )
         store = engine.drilldown
         assert store is not None
+        spec = _window(request)
+        counted, ranked = _ranked_bins(engine, feature, None if spec is None else spec.length_s)
+        answer: dict[str, Any] = {"model": name, "feature": feature, "window": window}
+        answer.update(shares_window=counted, bins=ranked)
         if label is None:
             # Every bin of the feature (an alert names the feature, not the bin): each row
-            # says its bin, newest first.
-            labels = next(fp.bin_labels for fp in engine.profile.features if fp.name == feature)
+            # says its bin; the bins that grew most first, newest first within a bin.
             rows = [
-                {"bin": lab, **r}
-                for b, lab in enumerate(labels)
-                for r in store.bin_samples(feature, b, since=since)
+                {"bin": e["bin"], "change": e["change"], **r}
+                for e in ranked
+                for r in store.bin_samples(feature, engine.sample_bin(feature, e["bin"]), since=since)
             ]
-            rows.sort(key=lambda r: -float(r.get("timestamp") or 0.0))
-            return {"model": name, "feature": feature, "bin": None, "window": window, "rows": rows}
+            return {**answer, "bin": None, "rows": rows}
         try:
             b = engine.sample_bin(feature, label)
         except KeyError as e:
             raise _Problem(404, "unknown_bin", f"'bin': {e.args[0]}") from None
-        rows = store.bin_samples(feature, b, since=since)
-        return {"model": name, "feature": feature, "bin": label, "window": window, "rows": rows}
+        return {**answer, "bin": label, "rows": store.bin_samples(feature, b, since=since)}
 
     def outliers(request: Request) -> dict[str, Any]:
         name, engine = _model(service, request)
@@ -222,7 +240,7 @@ def openapi_paths(models: tuple[str, ...], *, basic_auth: bool) -> dict[str, Any
     }
     return {
         "/v1/samples": op(
-            "Rows kept for one feature bin",
+            "Rows kept for one feature bin (or every bin), with the bins ranked by share change",
             [model, feature, bin_, window],
             {"403": "the feature is marked sensitive"},
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
@@ -107,10 +108,32 @@ def build(cfg: SidecarConfig) -> tuple[Any, Any, dict[str, Any]]:
     return service, app, ssl
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` now, so a busy port fails before anything says ready.
+
+    uvicorn binds only after the app's startup ran (and logged "sidecar ready"); given
+    this socket it serves on it instead. Raises :class:`ConfigError` naming the port.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(
+            f"'port': cannot listen on {host}:{port} ({e.strerror or e}): another process may hold it; "
+            "stop it or choose a free port with --port (or MLSCOPE_PORT)"
+        ) from None
+    return sock
+
+
 def serve_command(args: argparse.Namespace) -> int:
-    """Entry point of ``mlscope serve``; returns the exit status (2 on bad config)."""
+    """Entry point of ``mlscope serve``; returns the exit status (2 on bad config or a busy port)."""
     try:
         cfg = load_config(args)
+        sock = listen_socket(cfg.host, cfg.port)
     except ConfigError as e:
         print(f"mlscope serve: error: {e}", file=sys.stderr)
         return 2
@@ -118,6 +141,7 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         service, app, ssl = build(cfg)
     except (MlscopeError, ValueError) as e:
+        sock.close()
         print(f"mlscope serve: error: {e}", file=sys.stderr)
         return 2
     limit_math_threads()
@@ -135,5 +159,6 @@ def serve_command(args: argparse.Namespace) -> int:
         **ssl,
     )
     server = uvicorn.Server(config)
-    server.run()
+    log.info("listening on %s:%d", cfg.host, sock.getsockname()[1])
+    server.run(sockets=[sock])
     return 0 if server.started else 1

@@ -133,10 +133,11 @@ class Service:
         )
         for name, m in self.models.items():
             sc = m.samples
+            profile = self._load_profile(m)  # its errors name the profile file, not the samples
             try:
                 self.engine.add_model(
                     name,
-                    self._load_profile(m),
+                    profile,
                     samples=SampleConfig(
                         enabled=sc.enabled,
                         per_bin=sc.per_bin,

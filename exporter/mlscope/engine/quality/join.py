@@ -22,7 +22,7 @@ Every label gets exactly one outcome, so ``mlscope_labels_total`` adds up:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
@@ -30,6 +30,9 @@ import numpy as np
 
 from mlscope.engine.feature import category_key
 from mlscope.errors import ConfigError
+
+#: Unmatched ids a join reports by name, at most (the rest are counted).
+UNMATCHED_EXAMPLES = 3
 
 OUTCOMES = ("matched", "unmatched", "expired", "duplicate", "invalid")
 EVICTION_REASONS = ("ttl", "capacity", "replaced")
@@ -95,7 +98,8 @@ class JoinResult:
 
     ``label_rows``: positions (in the label batch) of the matched labels; ``ts``,
     ``pred``, ``scores``, ``bins``: the joined predictions' rows, aligned with
-    ``label_rows``; ``outcomes``: labels per outcome (``invalid`` excluded: the caller's).
+    ``label_rows``; ``outcomes``: labels per outcome (``invalid`` excluded: the caller's);
+    ``unmatched``: the first few ids that found no prediction (for a log line).
     """
 
     label_rows: np.ndarray
@@ -104,6 +108,7 @@ class JoinResult:
     scores: np.ndarray
     bins: np.ndarray
     outcomes: dict[str, int]
+    unmatched: list[str] = field(default_factory=list)
 
 
 class LabelStore:
@@ -284,6 +289,7 @@ class LabelStore:
         key_arr[:] = ids
         self._joined.add_many(key_arr[rows].tolist())
         outcomes["matched"] = len(rows)
+        unmatched: list[str] = []
         for key in key_arr[~matched].tolist():  # usually few: the labels that found nothing
             if key in self._joined:
                 outcomes["duplicate"] += 1
@@ -291,6 +297,8 @@ class LabelStore:
                 outcomes["expired"] += 1
             else:
                 outcomes["unmatched"] += 1
+                if len(unmatched) < UNMATCHED_EXAMPLES:
+                    unmatched.append(key)
         return JoinResult(
             label_rows=rows,
             ts=self._ts[sa].copy(),
@@ -298,6 +306,7 @@ class LabelStore:
             scores=self._scores[sa].copy(),
             bins=self._bins[sa].astype(np.int64),
             outcomes=outcomes,
+            unmatched=unmatched,
         )
 
     def state_dict(self) -> dict[str, Any]:

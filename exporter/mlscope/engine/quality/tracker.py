@@ -42,7 +42,7 @@ from mlscope.engine.quality.counters import OutcomeCounters, residual_edges
 from mlscope.engine.quality.encoding import BatchEncoder, Rows, floats, keys, present, take
 from mlscope.engine.quality.estimation import CalibrationTable
 from mlscope.engine.quality.families import OTHER_CLASS, counter_families, window_families
-from mlscope.engine.quality.join import EVICTION_REASONS, LabelStore
+from mlscope.engine.quality.join import EVICTION_REASONS, UNMATCHED_EXAMPLES, LabelStore
 from mlscope.engine.quality.windowed import QualityWindows, WindowFigures
 from mlscope.engine.windows import DEFAULT_WINDOWS, WindowSpec
 from mlscope.errors import ConfigError, InputError
@@ -292,30 +292,34 @@ class QualityTracker:
             kept.bins,
         )
 
-    def observe_labels(self, ids: npt.ArrayLike, labels: npt.ArrayLike, now: float) -> None:
-        """Join ground-truth labels to their predictions by id and count the outcomes."""
+    def observe_labels(self, ids: npt.ArrayLike, labels: npt.ArrayLike, now: float) -> tuple[int, list[str]]:
+        """Join ground-truth labels to their predictions by id and count the outcomes.
+
+        Returns the number of labels that matched no prediction and the first few of their ids.
+        """
         id_keys = keys(ids)
         with self._lock:
             total = self._counts.labels_total
             n = len(id_keys)
             if n == 0:
-                return
+                return 0, []
             if self._encoder is None or self._store is None:
                 # Nothing was predicted yet, so nothing can match.
                 total["unmatched"] += n
-                return
+                return n, [str(k) for k in id_keys[:UNMATCHED_EXAMPLES]]
             values = self._encoder.labels(labels)
             if len(values) != n:
                 total["invalid"] += n
-                return
+                return 0, []
             ok = np.isfinite(values) & present(id_keys)
             total["invalid"] += int((~ok).sum())
             rows = np.flatnonzero(ok)
             res = self._store.join(id_keys if len(rows) == n else take(id_keys, rows))  # type: ignore[arg-type]
             for outcome, count in res.outcomes.items():
                 total[outcome] += count
+            unmatched = res.outcomes["unmatched"], res.unmatched
             if len(res.label_rows) == 0:
-                return
+                return unmatched
             actual = values[rows[res.label_rows]]
             scores = res.scores if self.task == "classification" else None
             joined = Rows(res.ts, res.pred, scores, res.bins)
@@ -323,6 +327,7 @@ class QualityTracker:
             if self.on_wrong is not None:
                 at = rows[res.label_rows]
                 self._report_wrong(lambda i: id_keys[int(at[i])], joined, actual)
+            return unmatched
 
     def _report_wrong(self, key_of: Callable[[int], object], joined: Rows, actual: np.ndarray) -> None:
         """Hand the newest wrong predictions of a join to :attr:`on_wrong` (never raises)."""
