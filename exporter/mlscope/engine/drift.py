@@ -1,15 +1,20 @@
 """Drift verdicts from bin counts: the default methods, thresholds and FDR control.
 
-A column is flagged as drifted when **both** hold:
+Numeric columns (default method ``ks``, threshold 0.04, the KS distance of a 0.1 sd mean
+shift of a normal feature) are flagged when a minimum-effect test rejects "the window is
+at most 0.04 away from the reference" at level ``alpha`` after Benjamini-Hochberg
+adjustment across the model's features (:func:`mlscope.engine.stats.ks_beyond`). A shift
+at or under the threshold is then flagged at most ``alpha`` of the time at every window
+size, and a larger one more often the more rows the window holds: the verdict is
+monotone in the window's size.
 
-1. the effect size of its default method reaches the threshold (PSI >= 0.1 for numeric
-   columns, Jensen-Shannon distance >= 0.1 for categorical ones), so a huge window does
-   not flag a trivial but "significant" shift, and
-2. the chi-square test on the same bins rejects "same distribution as the reference"
-   at level ``alpha`` after Benjamini-Hochberg adjustment across the model's features,
-   so a tiny window does not flag sampling noise,
+The other methods (and categorical columns, default ``jensenshannon`` >= 0.1) are flagged
+when **both** hold: the effect size reaches the threshold, so a huge window does not flag
+a trivial but "significant" shift, and the chi-square (or KS) test rejects "same
+distribution as the reference" after the same adjustment, so a tiny window does not flag
+sampling noise.
 
-and the window holds at least ``min_rows`` rows. See docs/drift.md for why.
+Nothing is judged before the window holds ``min_rows`` rows. See docs/drift.md for why.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ CORRECTIONS = ("bh", "bonferroni", "none")
 class DriftConfig:
     """How columns are judged. Defaults rest on effect sizes; see the module docstring."""
 
-    numeric_method: str = "psi"
-    numeric_threshold: float = 0.1
+    numeric_method: str = "ks"
+    numeric_threshold: float = 0.04
     categorical_method: str = "jensenshannon"
     categorical_threshold: float = 0.1
     alpha: float = 0.01
@@ -101,6 +106,14 @@ def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
     return same
 
 
+def _gate_p(fp: FeatureProfile, raw: _Raw, method: str, threshold: float) -> float:
+    """The p-value that gates the flag: KS asks "more than ``threshold`` apart?", the others
+    "apart at all?" (their effect-size threshold is checked beside it)."""
+    if method == "ks":
+        return float(stats.ks_beyond(raw.scores["ks"], fp.n_rows, raw.n, threshold))
+    return raw.p_values.get(P_SOURCE[method], np.nan)
+
+
 def _judge(
     cols: Sequence[FeatureProfile],
     counts: Sequence[np.ndarray],
@@ -114,10 +127,7 @@ def _judge(
     all_scores = (colset if colset is not None else ColumnSet(cols)).scores(counts)
     raws = [_Raw(sc, pv, int(np.sum(c))) for (sc, pv), c in zip(all_scores, counts, strict=True)]
     methods = [config.method_for(fp.kind) for fp in cols]
-    p_gate = np.array(
-        [r.p_values.get(P_SOURCE[m], np.nan) for r, (m, _) in zip(raws, methods, strict=True)],
-        dtype=np.float64,
-    )
+    p_gate = np.array([_gate_p(fp, r, m, t) for fp, r, (m, t) in zip(cols, raws, methods, strict=True)])
     judged = np.array([n_rows >= config.min_rows for _ in cols], dtype=bool)
     p_for_adjust = np.where(judged, p_gate, np.nan)
     p_adj = _adjust(p_for_adjust, correction)
