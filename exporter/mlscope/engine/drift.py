@@ -42,6 +42,26 @@ P_SOURCE = {
     "ks": "ks",
 }
 CORRECTIONS = ("bh", "bonferroni", "none")
+#: The metric each method's score is exported under, as the suffix after
+#: ``mlscope_{feature,prediction}_drift_``: one scale per metric name (a sum or average
+#: over a name's series must mean something). Distances in [0, 1] share ``distance`` and
+#: keep a ``method`` label; PSI (unbounded), normed Wasserstein (in reference standard
+#: deviations) and the chi-square statistic (grows with the window's rows) get their own.
+SCORE_FAMILY = {
+    "jensenshannon": "distance",
+    "hellinger": "distance",
+    "ks": "distance",
+    "psi": "psi",
+    "wasserstein": "wasserstein_normed",
+    "chisquare": "chisquare_statistic",
+}
+DISTANCE = "distance"
+
+
+def score_metric(stem: str, method: str) -> tuple[str, dict[str, str]]:
+    """Metric name and extra labels of ``method``'s score, ``stem`` e.g. ``mlscope_feature_drift``."""
+    family = SCORE_FAMILY[method]
+    return f"{stem}_{family}", ({"method": method} if family == DISTANCE else {})
 
 
 @dataclass(frozen=True)
