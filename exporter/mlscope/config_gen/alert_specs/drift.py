@@ -13,18 +13,21 @@ def specs(cfg: Config) -> list[AlertSpec]:
     return [feature_drift(cfg), fleet_feature_drift(cfg), prediction_drift(cfg), dataset_drift(cfg)]
 
 
-def _score_series(method: str, matchers: str) -> str:
-    """PromQL for ``method``'s feature scores, with a ``method`` label whatever its metric."""
-    name, extra = score_metric("mlscope_feature_drift", method)
-    if extra:
-        return f'{name}{{{matchers}, method="{method}"}}'
-    return f'label_replace({name}{{{matchers}}}, "method", "{method}", "", "")'
-
-
 def _default_scores(cfg: Config, matchers: str) -> str:
-    """The scores of the default methods (each score metric holds one scale; issue 17)."""
+    """PromQL for the default methods' feature scores, each with a ``method`` label (one
+    scale per score metric, issue 17: distances share one metric, the others have their own)."""
     methods = dict.fromkeys((str(cfg.get("drift.numeric_method")), str(cfg.get("drift.categorical_method"))))
-    return " or ".join(_score_series(m, matchers) for m in methods)
+    parts, distances = [], []
+    for m in methods:
+        name, extra = score_metric("mlscope_feature_drift", m)
+        if extra:
+            distances.append(m)
+        else:
+            parts.append(f'label_replace({name}{{{matchers}}}, "method", "{m}", "", "")')
+    if distances:
+        name = score_metric("mlscope_feature_drift", distances[0])[0]
+        parts.insert(0, f'{name}{{{matchers}, method=~"{"|".join(distances)}"}}')
+    return " or ".join(parts)
 
 
 def _series_name(metric: tuple[str, dict[str, str]], matchers: str) -> str:
