@@ -101,7 +101,9 @@ class DriftSettings(Section):
         _DRIFT.categorical_method, description=f"One of {', '.join(CATEGORICAL_METHODS)}."
     )
     categorical_threshold: float = Field(
-        _DRIFT.categorical_threshold, description="Effect size that flags a categorical column."
+        _DRIFT.categorical_threshold,
+        description="Effect size that flags a categorical column; for `jensenshannon`, the JS distance "
+        "the window must significantly exceed (0.05: about 4% of rows moving between two 20% categories).",
     )
     alpha: float = Field(_DRIFT.alpha, description="Test level after multiple-testing correction.")
     correction: str = Field(_DRIFT.correction, description=f"One of {', '.join(CORRECTIONS)}.")

@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mlscope.engine import drift
+from mlscope.engine import drift, stats
 from mlscope.engine.columnset import ColumnSet
-from mlscope.engine.feature import FeatureProfile, fit_numeric
+from mlscope.engine.feature import FeatureProfile, fit_categorical, fit_numeric
 
 N_REF = 100_000
 Draw = Callable[[np.random.Generator, int], np.ndarray]
@@ -30,6 +30,15 @@ SHAPES: dict[str, Draw] = {
     "heavy tails (t, 2 df)": lambda rng, n: rng.standard_t(2, n),
     "60% zeros": lambda rng, n: np.where(rng.random(n) < 0.6, 0.0, rng.exponential(1.0, n)),
     "few values (Poisson 2)": lambda rng, n: rng.poisson(2.0, n).astype(np.float64),
+}
+#: Categorical shapes: 20 categories with skewed shares (top-K keeps them all), 40 equal
+#: ones (half of them fall in "other"), a 90/10 binary.
+SKEWED = np.array([f"c{i:02d}" for i in range(20)])
+SKEWED_P = np.linspace(2.0, 1.0, 20) / np.linspace(2.0, 1.0, 20).sum()
+CATEGORICAL: dict[str, Draw] = {
+    "20 skewed categories": lambda rng, n: rng.choice(SKEWED, n, p=SKEWED_P),
+    "40 categories, top 20 kept": lambda rng, n: rng.choice([f"k{i}" for i in range(40)], n),
+    "binary 90/10": lambda rng, n: rng.choice(np.array(["y", "n"]), n, p=[0.9, 0.1]),
 }
 
 
@@ -68,9 +77,32 @@ def shift_table(windows: int, sizes: tuple[int, ...], shifts: tuple[float, ...])
         print(f"| {d:.2f} | " + " | ".join(cells) + " |")
 
 
+def category_mix(t: float) -> np.ndarray:
+    """Shares of SKEWED moved a share ``t`` of the way towards its reverse, cubed."""
+    rev = SKEWED_P[::-1] ** 3 / (SKEWED_P[::-1] ** 3).sum()
+    mix: np.ndarray = (1.0 - t) * SKEWED_P + t * rev
+    return mix
+
+
+def category_table(windows: int, sizes: tuple[int, ...], mixes: tuple[float, ...]) -> None:
+    fp = fit_categorical("c", np.random.default_rng(1).choice(SKEWED, N_REF, p=SKEWED_P))
+    print("| JS distance | " + " | ".join(f"{n:,}-row windows" for n in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for t in mixes:
+        q = category_mix(t)
+        js = stats.jensen_shannon(SKEWED_P, q)
+        cells = []
+        for n in sizes:
+            rng = np.random.default_rng(int(t * 1000) * 7 + n)
+            values = rng.choice(SKEWED, n * windows, p=q)
+            cells.append(f"{flagged([fp], [window_counts(fp, values, windows)], n)[0]:.0%}")
+        print(f"| {js:.3f} | " + " | ".join(cells) + " |")
+
+
 def shape_profiles(rng: np.random.Generator) -> list[FeatureProfile]:
-    """One reference profile per shape of SHAPES, in its order."""
-    return [fit_numeric(name, draw(rng, N_REF)) for name, draw in SHAPES.items()]
+    """One reference profile per shape of SHAPES, then of CATEGORICAL, in their order."""
+    numeric = [fit_numeric(name, draw(rng, N_REF)) for name, draw in SHAPES.items()]
+    return numeric + [fit_categorical(name, draw(rng, N_REF)) for name, draw in CATEGORICAL.items()]
 
 
 def shape_windows(
@@ -79,7 +111,7 @@ def shape_windows(
     """Unchanged data: per shape, the counts of ``windows`` fresh windows of ``n`` rows."""
     return [
         window_counts(fp, draw(rng, n * windows), windows)
-        for fp, draw in zip(fps, SHAPES.values(), strict=True)
+        for fp, draw in zip(fps, [*SHAPES.values(), *CATEGORICAL.values()], strict=True)
     ]
 
 
@@ -92,7 +124,7 @@ def null_table(windows: int, sizes: tuple[int, ...]) -> None:
         shares.append(flagged(fps, shape_windows(fps, rng, n, w), n))
     print("| unchanged data | " + " | ".join(f"{n:,} rows" for n in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
-    for i, name in enumerate(SHAPES):
+    for i, name in enumerate([*SHAPES, *CATEGORICAL]):
         print(f"| {name} | " + " | ".join(f"{s[i]:.1%}" for s in shares) + " |")
 
 
@@ -101,8 +133,13 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=200, help="windows per cell (default 200)")
     args = ap.parse_args()
     cfg = drift.DriftConfig()
-    print(f"defaults: numeric {cfg.numeric_method} >= {cfg.numeric_threshold}, alpha {cfg.alpha}\n")
+    print(
+        f"defaults: numeric {cfg.numeric_method} >= {cfg.numeric_threshold}, categorical "
+        f"{cfg.categorical_method} >= {cfg.categorical_threshold}, alpha {cfg.alpha}\n"
+    )
     shift_table(args.windows, (1_000, 5_000, 20_000, 200_000), (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.5))
+    print()
+    category_table(args.windows, (500, 1_000, 5_000, 20_000), (0.1, 0.2, 0.3, 0.4, 0.5))
     print()
     null_table(args.windows * 2, (500, 2_000, 20_000))
 

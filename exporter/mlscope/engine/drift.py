@@ -1,18 +1,18 @@
 """Drift verdicts from bin counts: the default methods, thresholds and FDR control.
 
-Numeric columns (default method ``ks``, threshold 0.04, the KS distance of a 0.1 sd mean
-shift of a normal feature) are flagged when a minimum-effect test rejects "the window is
-at most 0.04 away from the reference" at level ``alpha`` after Benjamini-Hochberg
-adjustment across the model's features (:func:`mlscope.engine.stats.ks_beyond`). A shift
-at or under the threshold is then flagged at most ``alpha`` of the time at every window
-size, and a larger one more often the more rows the window holds: the verdict is
-monotone in the window's size.
+With the default methods a column is flagged when a minimum-effect test rejects "the
+window is at most the threshold away from the reference" at level ``alpha`` after
+Benjamini-Hochberg adjustment across the model's features: KS distance 0.04 for numeric
+columns (a 0.1 sd mean shift of a normal feature; :func:`mlscope.engine.stats.ks_beyond`),
+Jensen-Shannon distance 0.05 for categorical ones (:func:`mlscope.engine.stats.js_beyond`).
+A shift at or under the threshold is then flagged about ``alpha`` of the time or less at
+every window size, and a larger one more often the more rows the window holds: the
+verdict is monotone in the window's size.
 
-The other methods (and categorical columns, default ``jensenshannon`` >= 0.1) are flagged
-when **both** hold: the effect size reaches the threshold, so a huge window does not flag
-a trivial but "significant" shift, and the chi-square (or KS) test rejects "same
-distribution as the reference" after the same adjustment, so a tiny window does not flag
-sampling noise.
+The other methods are flagged when **both** hold: the effect size reaches the threshold,
+so a huge window does not flag a trivial but "significant" shift, and the chi-square (or
+KS) test rejects "same distribution as the reference" after the same adjustment, so a
+tiny window does not flag sampling noise.
 
 Nothing is judged before the window holds ``min_rows`` rows. See docs/drift.md for why.
 """
@@ -71,7 +71,7 @@ class DriftConfig:
     numeric_method: str = "ks"
     numeric_threshold: float = 0.04
     categorical_method: str = "jensenshannon"
-    categorical_threshold: float = 0.1
+    categorical_threshold: float = 0.05
     alpha: float = 0.01
     correction: str = "bh"
     min_rows: int = 100
@@ -126,11 +126,14 @@ def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
     return same
 
 
-def _gate_p(fp: FeatureProfile, raw: _Raw, method: str, threshold: float) -> float:
-    """The p-value that gates the flag: KS asks "more than ``threshold`` apart?", the others
-    "apart at all?" (their effect-size threshold is checked beside it)."""
+def _gate_p(fp: FeatureProfile, counts: np.ndarray, raw: _Raw, method: str, threshold: float) -> float:
+    """The p-value that gates the flag: KS and JS ask "more than ``threshold`` apart?"
+    (minimum-effect tests), the others "apart at all?" (their threshold is checked beside it)."""
     if method == "ks":
         return float(stats.ks_beyond(raw.scores["ks"], fp.n_rows, raw.n, threshold))
+    if method == "jensenshannon":
+        seen = int(np.count_nonzero((np.asarray(fp.counts) > 0) | (np.asarray(counts) > 0)))
+        return stats.js_beyond(raw.scores[method], seen, raw.n, fp.n_rows, threshold)
     return raw.p_values.get(P_SOURCE[method], np.nan)
 
 
@@ -147,7 +150,9 @@ def _judge(
     all_scores = (colset if colset is not None else ColumnSet(cols)).scores(counts)
     raws = [_Raw(sc, pv, int(np.sum(c))) for (sc, pv), c in zip(all_scores, counts, strict=True)]
     methods = [config.method_for(fp.kind) for fp in cols]
-    p_gate = np.array([_gate_p(fp, r, m, t) for fp, r, (m, t) in zip(cols, raws, methods, strict=True)])
+    p_gate = np.array(
+        [_gate_p(fp, c, r, m, t) for fp, c, r, (m, t) in zip(cols, counts, raws, methods, strict=True)]
+    )
     judged = np.array([n_rows >= config.min_rows for _ in cols], dtype=bool)
     p_for_adjust = np.where(judged, p_gate, np.nan)
     p_adj = _adjust(p_for_adjust, correction)
