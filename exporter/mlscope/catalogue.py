@@ -201,9 +201,27 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     # --- Engine: drift ---
     MetricSpec(
-        "mlscope_feature_drift_score", "gauge",
-        "Drift of a feature's window distribution from the reference, per method.",
+        "mlscope_feature_drift_distance", "gauge",
+        "Distance in [0, 1] of a feature's window distribution from the reference, per method "
+        "(jensenshannon, hellinger, ks).",
         (*_M, "feature", "method", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_drift_psi", "gauge",
+        "Population stability index of a feature's window distribution against the reference (>= 0).",
+        (*_M, "feature", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_drift_wasserstein_normed", "gauge",
+        "Wasserstein-1 distance of a feature's window distribution from the reference, in "
+        "reference standard deviations (numeric columns).",
+        (*_M, "feature", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_feature_drift_chisquare_statistic", "gauge",
+        "Pearson chi-square statistic of a feature's window counts against the reference shares "
+        "(grows with the window's rows; its verdict is in the p-value).",
+        (*_M, "feature", "window"), "", "engine",
     ),
     MetricSpec(
         "mlscope_feature_drift_p_value", "gauge",
@@ -231,9 +249,27 @@ METRICS: tuple[MetricSpec, ...] = (
         (*_M, "window"), "", "engine",
     ),
     MetricSpec(
-        "mlscope_prediction_drift_score", "gauge",
-        "Drift of a model output's window distribution from the reference, per method.",
+        "mlscope_prediction_drift_distance", "gauge",
+        "Distance in [0, 1] of a model output's window distribution from the reference, per method "
+        "(jensenshannon, hellinger, ks).",
         (*_M, "output", "method", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_drift_psi", "gauge",
+        "Population stability index of a model output's window distribution against the reference (>= 0).",
+        (*_M, "output", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_drift_wasserstein_normed", "gauge",
+        "Wasserstein-1 distance of a model output's window distribution from the reference, in "
+        "reference standard deviations (numeric columns).",
+        (*_M, "output", "window"), "", "engine",
+    ),
+    MetricSpec(
+        "mlscope_prediction_drift_chisquare_statistic", "gauge",
+        "Pearson chi-square statistic of a model output's window counts against the reference shares "
+        "(grows with the window's rows; its verdict is in the p-value).",
+        (*_M, "output", "window"), "", "engine",
     ),
     MetricSpec(
         "mlscope_prediction_drift_p_value", "gauge",

@@ -94,13 +94,17 @@ class DriftSettings(Section):
 
     numeric_method: str = Field(_DRIFT.numeric_method, description=f"One of {', '.join(NUMERIC_METHODS)}.")
     numeric_threshold: float = Field(
-        _DRIFT.numeric_threshold, description="Effect size that flags a numeric column."
+        _DRIFT.numeric_threshold,
+        description="Effect size that flags a numeric column; for `ks`, the KS distance the window must "
+        "significantly exceed (0.04: a 0.1 sd mean shift of a normal feature).",
     )
     categorical_method: str = Field(
         _DRIFT.categorical_method, description=f"One of {', '.join(CATEGORICAL_METHODS)}."
     )
     categorical_threshold: float = Field(
-        _DRIFT.categorical_threshold, description="Effect size that flags a categorical column."
+        _DRIFT.categorical_threshold,
+        description="Effect size that flags a categorical column; for `jensenshannon`, the JS distance "
+        "the window must significantly exceed (0.05: about 4% of rows moving between two 20% categories).",
     )
     alpha: float = Field(_DRIFT.alpha, description="Test level after multiple-testing correction.")
     correction: str = Field(_DRIFT.correction, description=f"One of {', '.join(CORRECTIONS)}.")

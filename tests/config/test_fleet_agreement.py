@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mlscope.engine.drift import score_metric
 from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from tests._servers import REPO
@@ -68,9 +69,11 @@ def test_fleet_psi_and_js_equal_the_engines_scores(promtool: str, tmp_path: Path
 
     checks = []
     engine_scores: dict[str, dict[str, float]] = defaultdict(dict)
-    for labels, v in samples["mlscope_feature_drift_score"]:
-        if labels["window"] == "1h" and labels["method"] in ("psi", "jensenshannon"):
-            engine_scores[labels["feature"]][labels["method"]] = v
+    for method in ("psi", "jensenshannon"):
+        name, extra = score_metric("mlscope_feature_drift", method)
+        for labels, v in samples[name]:
+            if labels["window"] == "1h" and extra.items() <= labels.items():
+                engine_scores[labels["feature"]][method] = v
     assert set(engine_scores) == {"age", "income", "plan"}
     for feature, scores in sorted(engine_scores.items()):
         assert scores["psi"] > 0.05, "the shifted sample must drift, or the check proves little"

@@ -25,11 +25,10 @@ def column_scores(fp: FeatureProfile, counts: np.ndarray) -> tuple[dict[str, flo
     scores["chisquare"] = chi.statistic
     p_values = {"chisquare": chi.p_value}
     if fp.kind == "numeric":
-        # Order-based methods use the ordered bins only; missing values drift shows in
-        # PSI / JS / chi-square through the missing bin.
+        # Wasserstein uses the ordered bins only; KS every bin, the missing bin last.
         r, c = ref[:-1], cur[:-1]
         scores["wasserstein"] = stats.wasserstein(r, c, fp.positions(), scale=fp.spread())
-        k = stats.ks(r, c)
+        k = stats.ks(ref, cur)
         scores["ks"] = k.statistic
         p_values["ks"] = k.p_value
     return scores, p_values

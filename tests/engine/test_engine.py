@@ -127,9 +127,9 @@ def test_collect_exposes_catalogued_families_that_promtool_accepts(profile: Prof
             fams["mlscope_feature_drift_threshold"],
             "mlscope_feature_drift_threshold",
             feature="x",
-            method="psi",
+            method="ks",
         )
-        == 0.1
+        == 0.04
     )
     assert _value(fams["mlscope_window_rows"], "mlscope_window_rows", window="5m") == 200
     assert (

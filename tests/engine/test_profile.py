@@ -164,7 +164,7 @@ def test_compare_report_table_frame_and_dict() -> None:
     assert list(frame["name"]) == ["age", "plan", "visits", "p_yes", "prediction"]
     assert frame.loc[frame.name == "age", "drifted"].item()
     d = rep.to_dict()
-    assert d["features"][0]["method"] == "psi" and d["features"][0]["threshold"] == 0.1
+    assert d["features"][0]["method"] == "ks" and d["features"][0]["threshold"] == 0.04
     json.dumps(d)  # JSON-able: NaN become null
     text = rep.to_text()
     assert "age" in text and "DRIFT" in text and "drift share" in text

@@ -82,16 +82,18 @@ def test_detects_category_mix_change(profile: Profile) -> None:
 
 
 def test_detects_injected_missing_values(profile: Profile) -> None:
+    # KS sorts missing values last: 15% of rows turning missing is a KS distance of 0.15.
+    # (Smaller jumps are the data-quality counters' job: mlscope_data_quality_issues_total.)
     def shift(df: pd.DataFrame, rng: np.random.Generator) -> None:
-        df.loc[rng.random(len(df)) < 0.05, "lognormal"] = np.nan
+        df.loc[rng.random(len(df)) < 0.15, "lognormal"] = np.nan
 
     assert _detection_rate(profile, "lognormal", shift) >= 0.95
 
 
 def test_large_window_does_not_flag_a_trivial_shift(profile: Profile) -> None:
-    # 0.05 sd on 200,000 rows is highly "significant" but tiny: the effect-size gate holds.
+    # 0.05 sd on 200,000 rows is highly "significant" but tiny: the minimum-effect test holds.
     df = _draw(np.random.default_rng(4), 200_000)
     df["normal"] += 0.05 * 2.0
     f = compare(profile, df).feature("normal")
-    assert f.p_value < 1e-6
+    assert f.p_values["ks"] < 1e-6  # the plain KS test rejects "no change at all"
     assert not f.drifted

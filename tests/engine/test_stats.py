@@ -192,3 +192,29 @@ def test_sorted_quantiles_match_numpy_quantile() -> None:
         q = np.linspace(0, 1, 21)
         # Same interpolation, different rounding order: 1e-12 relative.
         np.testing.assert_allclose(sorted_quantiles(np.sort(x), q), np.quantile(x, q), rtol=1e-12, atol=1e-12)
+
+
+def test_ks_beyond_is_the_ks_test_at_zero_and_one_up_to_the_threshold() -> None:
+    r, c = np.array([30.0, 50.0, 20.0, 0.0]), np.array([10.0, 40.0, 45.0, 5.0])
+    k = stats.ks(r, c)
+    assert float(stats.ks_beyond(k.statistic, 100.0, 100.0, 0.0)) == k.p_value
+    assert float(stats.ks_beyond(k.statistic, 100.0, 100.0, k.statistic)) == 1.0
+    # The further the allowed distance, the weaker the evidence against it.
+    p = stats.ks_beyond(np.full(3, k.statistic), 1e4, 1e4, 0.0), stats.ks_beyond(k.statistic, 1e4, 1e4, 0.1)
+    assert float(p[0][0]) < float(p[1]) < 1.0
+
+
+def test_js_beyond_is_the_pearson_test_at_zero_and_weaker_further_out() -> None:
+    from scipy import stats as sps
+
+    js, k, n, m = 0.08, 6, 2_000.0, 50_000.0
+    x = 8 * np.log(2.0) * n * m / (n + m) * js**2
+    assert stats.js_beyond(js, k, n, m, 0.0) == pytest.approx(sps.chi2.sf(x, k - 1), rel=1e-9)
+    assert (
+        stats.js_beyond(js, k, n, m, 0.0)
+        < stats.js_beyond(js, k, n, m, 0.05)
+        < stats.js_beyond(js, k, n, m, 0.08)
+    )
+    assert stats.js_beyond(js, 1, n, m, 0.05) == 1.0 and np.isnan(
+        stats.js_beyond(float("nan"), k, n, m, 0.05)
+    )

@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
+from mlscope.engine.drift import score_metric
 from tests._servers import PYTHON
 from tests.sidecar._sidecar import make_profile, metrics, ndjson, post, samples, sidecar
 
@@ -139,8 +140,6 @@ def test_sidecar_logs_json_state_changes_once_and_writes_a_redacted_prediction_l
     age_replayed = next(f for f in day["features"] if f["name"] == "age")
     assert age_replayed["drifted"] and len(age_replayed["scores"]) >= 2
     for method, score in age_replayed["scores"].items():
-        key = (
-            "mlscope_feature_drift_score",
-            tuple(sorted({"model": "churn", "feature": "age", "method": method, "window": "24h"}.items())),
-        )
+        name, extra = score_metric("mlscope_feature_drift", method)
+        key = (name, tuple(sorted({"model": "churn", "feature": "age", **extra, "window": "24h"}.items())))
         assert live[key] == pytest.approx(score, rel=1e-12), method  # same counts, same arithmetic

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from mlscope.engine.drift import score_metric
 from mlscope.engine.profile import Profile
 from mlscope.offline.compare import compare
 from tests._prom import Prometheus
@@ -149,8 +150,7 @@ def test_crash_and_restart_with_snapshot_counts_every_scraped_event_once(
     frame = pd.DataFrame([r["features"] for r in rows])
     offline = compare(Profile.load(profile), frame).feature("plan")
     without = compare(Profile.load(profile), frame.tail(K)).feature("plan")
-    got = value(
-        text, "mlscope_feature_drift_score", model="churn", feature="plan", method=offline.method, window="5m"
-    )
+    name, extra = score_metric("mlscope_feature_drift", offline.method)
+    got = value(text, name, model="churn", feature="plan", **extra, window="5m")
     assert got == pytest.approx(offline.score, rel=1e-9, abs=1e-12)
     assert got != pytest.approx(without.score, rel=1e-3)  # the pre-crash rows do matter

@@ -171,7 +171,6 @@ def _dashboard(
 
 RI = "[$__rate_interval]"
 WIN = 'window="$window"'
-DISTANCES = 'method!="chisquare"'
 
 
 def _series(title: str, description: str, unit: str, *queries: Q, w: int = 12, h: int = 8) -> Any:
@@ -258,9 +257,8 @@ def service(cfg: Config) -> dict[str, Any]:
 
 def _model_drift(cfg: Config) -> list[Any]:
     fw = str(cfg.get("drift.fleet_window"))
-    # Distances only: the chi-square statistic grows with the window's rows and would flatten
-    # every distance in [0, 1] on a shared axis (its verdict is in the p-value and flag).
-    drift = f"max by (model, feature, method) (mlscope_feature_drift_score{{{JIM}, {WIN}, {DISTANCES}}})"
+    # Distances in [0, 1] only (one scale per metric): PSI is on the fleet panel.
+    drift = f"max by (model, feature, method) (mlscope_feature_drift_distance{{{JIM}, {WIN}}})"
     rows_link = (
         db.DashboardLink("The rows behind this drift").type(_LINK)
         .url(f"{cfg.get('samples_base_url')}/v1/samples?model=${{__data.fields.model}}"
@@ -268,8 +266,8 @@ def _model_drift(cfg: Config) -> list[Any]:
         .target_blank(True)
     )
     return [
-        _series("Feature drift score", "Drift distance of each feature in the window, per method (PSI, "
-                "Jensen-Shannon, Hellinger, Wasserstein, KS; the chi-square statistic is left out).", "short",
+        _series("Feature drift distance", "Drift distance in [0, 1] of each feature in the window, per "
+                "method (Jensen-Shannon, Hellinger, KS).", "short",
                 Q(drift, "{{model}} {{feature}} {{method}}")),
         _ranked("Features ranked by drift", "Features flagged or closest to their threshold first. Click a "
                 "row for the recent rows behind it (the sidecar's GET /v1/samples).", "short", drift
@@ -283,11 +281,11 @@ def _model_drift(cfg: Config) -> list[Any]:
         _series("Prediction distribution", "Predictions per second by output bin (stacked).", "short",
                 Q(f"sum by (model, output, bin) (rate(mlscope_prediction_bin_total{{{JIM}}}{RI}))",
                   "{{model}} {{output}}={{bin}}")),
-        _series("Prediction drift score",
-                "Drift distance of each model output in the window, per method (chi-square left out).",
+        _series("Prediction drift distance",
+                "Drift distance in [0, 1] of each model output in the window, per method.",
                 "short",
                 Q(f"max by (model, output, method) "
-                  f"(mlscope_prediction_drift_score{{{JIM}, {WIN}, {DISTANCES}}})",
+                  f"(mlscope_prediction_drift_distance{{{JIM}, {WIN}}})",
                   "{{model}} {{output}} {{method}}")),
     ]
 

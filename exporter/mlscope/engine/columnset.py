@@ -7,7 +7,7 @@ costs a few dozen numpy calls instead of a few thousand. A test holds the two eq
 
 Padding is neutral for every statistic: a padded bin has zero counts on both sides and
 is masked out of the smoothing (PSI, chi-square); it adds nothing to the JS and
-Hellinger sums; and it sits after the last ordered bin, where both CDFs are 1.
+Hellinger sums; and it sits after the last bin, where both CDFs are 1.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
+from mlscope.engine import stats
 from mlscope.engine.feature import FeatureProfile
 from mlscope.engine.stats import SMOOTHING
 
@@ -56,6 +57,8 @@ class _Group:
                 pos = c.positions()
                 steps[i, : pos.size - 1] = np.diff(pos) / c.spread()
             self.steps = steps
+            # KS runs over every bin, the missing bin last (stats.ks).
+            self.ref_cdf_all = np.cumsum(ref, axis=1) / np.where(self.n_ref > 0, self.n_ref, 1.0)[:, None]
 
 
 def _shares(m: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -133,9 +136,9 @@ def _group_scores(g: _Group, cur: np.ndarray) -> tuple[dict[str, np.ndarray], di
         nan_o = np.where(empty_o, np.nan, 0.0)
         cur_cdf = np.cumsum(cur_o, axis=1) / np.where(n_o > 0, n_o, 1.0)[:, None]
         gap = np.abs(g.ref_cdf - cur_cdf)
-        d = gap.max(axis=1)
-        en = g.n_ref_o * n_o / np.where(empty_o, 1.0, g.n_ref_o + n_o)
         scores["wasserstein"] = np.sum(gap * g.steps, axis=1) + nan_o
-        scores["ks"] = d + nan_o
-        pvals["ks"] = special.kolmogorov(np.sqrt(en) * d) + nan_o
+        cdf_all = np.cumsum(cur, axis=1) / np.where(n_cur > 0, n_cur, 1.0)[:, None]
+        d = np.abs(g.ref_cdf_all - cdf_all).max(axis=1)
+        scores["ks"] = d + nan
+        pvals["ks"] = stats.ks_beyond(d, g.n_ref, n_cur, 0.0) + nan
     return scores, pvals

@@ -1,15 +1,20 @@
 """Drift verdicts from bin counts: the default methods, thresholds and FDR control.
 
-A column is flagged as drifted when **both** hold:
+With the default methods a column is flagged when a minimum-effect test rejects "the
+window is at most the threshold away from the reference" at level ``alpha`` after
+Benjamini-Hochberg adjustment across the model's features: KS distance 0.04 for numeric
+columns (a 0.1 sd mean shift of a normal feature; :func:`mlscope.engine.stats.ks_beyond`),
+Jensen-Shannon distance 0.05 for categorical ones (:func:`mlscope.engine.stats.js_beyond`).
+A shift at or under the threshold is then flagged about ``alpha`` of the time or less at
+every window size, and a larger one more often the more rows the window holds: the
+verdict is monotone in the window's size.
 
-1. the effect size of its default method reaches the threshold (PSI >= 0.1 for numeric
-   columns, Jensen-Shannon distance >= 0.1 for categorical ones), so a huge window does
-   not flag a trivial but "significant" shift, and
-2. the chi-square test on the same bins rejects "same distribution as the reference"
-   at level ``alpha`` after Benjamini-Hochberg adjustment across the model's features,
-   so a tiny window does not flag sampling noise,
+The other methods are flagged when **both** hold: the effect size reaches the threshold,
+so a huge window does not flag a trivial but "significant" shift, and the chi-square (or
+KS) test rejects "same distribution as the reference" after the same adjustment, so a
+tiny window does not flag sampling noise.
 
-and the window holds at least ``min_rows`` rows. See docs/drift.md for why.
+Nothing is judged before the window holds ``min_rows`` rows. See docs/drift.md for why.
 """
 
 from __future__ import annotations
@@ -37,16 +42,36 @@ P_SOURCE = {
     "ks": "ks",
 }
 CORRECTIONS = ("bh", "bonferroni", "none")
+#: The metric each method's score is exported under, as the suffix after
+#: ``mlscope_{feature,prediction}_drift_``: one scale per metric name (a sum or average
+#: over a name's series must mean something). Distances in [0, 1] share ``distance`` and
+#: keep a ``method`` label; PSI (unbounded), normed Wasserstein (in reference standard
+#: deviations) and the chi-square statistic (grows with the window's rows) get their own.
+SCORE_FAMILY = {
+    "jensenshannon": "distance",
+    "hellinger": "distance",
+    "ks": "distance",
+    "psi": "psi",
+    "wasserstein": "wasserstein_normed",
+    "chisquare": "chisquare_statistic",
+}
+DISTANCE = "distance"
+
+
+def score_metric(stem: str, method: str) -> tuple[str, dict[str, str]]:
+    """Metric name and extra labels of ``method``'s score, ``stem`` e.g. ``mlscope_feature_drift``."""
+    family = SCORE_FAMILY[method]
+    return f"{stem}_{family}", ({"method": method} if family == DISTANCE else {})
 
 
 @dataclass(frozen=True)
 class DriftConfig:
     """How columns are judged. Defaults rest on effect sizes; see the module docstring."""
 
-    numeric_method: str = "psi"
-    numeric_threshold: float = 0.1
+    numeric_method: str = "ks"
+    numeric_threshold: float = 0.04
     categorical_method: str = "jensenshannon"
-    categorical_threshold: float = 0.1
+    categorical_threshold: float = 0.05
     alpha: float = 0.01
     correction: str = "bh"
     min_rows: int = 100
@@ -101,6 +126,17 @@ def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
     return same
 
 
+def _gate_p(fp: FeatureProfile, counts: np.ndarray, raw: _Raw, method: str, threshold: float) -> float:
+    """The p-value that gates the flag: KS and JS ask "more than ``threshold`` apart?"
+    (minimum-effect tests), the others "apart at all?" (their threshold is checked beside it)."""
+    if method == "ks":
+        return float(stats.ks_beyond(raw.scores["ks"], fp.n_rows, raw.n, threshold))
+    if method == "jensenshannon":
+        seen = int(np.count_nonzero((np.asarray(fp.counts) > 0) | (np.asarray(counts) > 0)))
+        return stats.js_beyond(raw.scores[method], seen, raw.n, fp.n_rows, threshold)
+    return raw.p_values.get(P_SOURCE[method], np.nan)
+
+
 def _judge(
     cols: Sequence[FeatureProfile],
     counts: Sequence[np.ndarray],
@@ -115,8 +151,7 @@ def _judge(
     raws = [_Raw(sc, pv, int(np.sum(c))) for (sc, pv), c in zip(all_scores, counts, strict=True)]
     methods = [config.method_for(fp.kind) for fp in cols]
     p_gate = np.array(
-        [r.p_values.get(P_SOURCE[m], np.nan) for r, (m, _) in zip(raws, methods, strict=True)],
-        dtype=np.float64,
+        [_gate_p(fp, c, r, m, t) for fp, c, r, (m, t) in zip(cols, counts, raws, methods, strict=True)]
     )
     judged = np.array([n_rows >= config.min_rows for _ in cols], dtype=bool)
     p_for_adjust = np.where(judged, p_gate, np.nan)

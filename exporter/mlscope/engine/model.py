@@ -24,7 +24,7 @@ from mlscope._families import Families, le_values
 from mlscope.engine.batch import Batch
 from mlscope.engine.binning import bin_batch
 from mlscope.engine.columnset import ColumnSet
-from mlscope.engine.drift import DriftConfig, evaluate
+from mlscope.engine.drift import SCORE_FAMILY, DriftConfig, evaluate, score_metric
 from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
@@ -53,13 +53,14 @@ _LE = le_values(SCORE_BUCKETS)
 
 
 #: The drift families one compute produces, in exposition order.
+_SCORE_FAMILIES = tuple(dict.fromkeys(SCORE_FAMILY.values()))
 _DRIFT_FAMILIES = (
-    "mlscope_feature_drift_score",
+    *(f"mlscope_feature_drift_{f}" for f in _SCORE_FAMILIES),
     "mlscope_feature_drift_p_value",
     "mlscope_feature_drift_detected",
     "mlscope_dataset_drift_share_ratio",
     "mlscope_dataset_drift_detected",
-    "mlscope_prediction_drift_score",
+    *(f"mlscope_prediction_drift_{f}" for f in _SCORE_FAMILIES),
     "mlscope_prediction_drift_p_value",
     "mlscope_prediction_drift_detected",
     "mlscope_window_rows",
@@ -71,11 +72,14 @@ def _column_samples(
     out: dict[str, list[Sample]], family: str, who: dict[str, str], c: ColumnDrift, w: str
 ) -> None:
     """The score, p-value and verdict samples of one feature or output (``family`` is their stem)."""
-    for suffix, values in (("_score", c.scores), ("_p_value", c.p_values)):
-        name = family + suffix
-        out[name] += [
-            Sample(name, dict(**who, method=k, window=w), v) for k, v in values.items() if _finite(v)
-        ]
+    for method, v in c.scores.items():
+        if _finite(v):
+            name, extra = score_metric(family, method)
+            out[name].append(Sample(name, dict(**who, **extra, window=w), v))
+    name = family + "_p_value"
+    out[name] += [
+        Sample(name, dict(**who, method=k, window=w), v) for k, v in c.p_values.items() if _finite(v)
+    ]
     out[family + "_detected"].append(
         Sample(family + "_detected", dict(**who, window=w), 1.0 if c.drifted else 0.0)
     )

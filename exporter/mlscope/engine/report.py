@@ -25,9 +25,10 @@ class ColumnDrift:
     """Drift verdict of one feature or model output in one window.
 
     ``method``/``score``/``threshold`` are the default method's; ``p_value`` is the
-    p-value of the test beside it (chi-square on the bins, or KS), after
-    multiple-testing adjustment when ``p_adjusted`` is set. ``scores`` and ``p_values``
-    hold every method computed, for dashboards and for users who pick another.
+    p-value that gates the flag (for ``ks`` and ``jensenshannon`` the minimum-effect test
+    of "at most ``threshold`` apart", else chi-square on the bins or KS), adjusted for
+    multiple testing in ``p_adjusted``. ``scores`` and ``p_values`` hold every method
+    computed (the plain tests), for dashboards and for users who pick another.
     """
 
     name: str

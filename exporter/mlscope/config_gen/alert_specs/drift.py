@@ -6,27 +6,53 @@ from mlscope.config_gen.alert_specs import fleet_drift
 from mlscope.config_gen.alert_specs.scenarios import Fires, Standard, above, pct
 from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, AlertSpec, Rule
 from mlscope.config_gen.config import Config
+from mlscope.engine.drift import score_metric
 
 
 def specs(cfg: Config) -> list[AlertSpec]:
     return [feature_drift(cfg), fleet_feature_drift(cfg), prediction_drift(cfg), dataset_drift(cfg)]
 
 
+def _default_scores(cfg: Config, matchers: str) -> str:
+    """PromQL for the default methods' feature scores, each with a ``method`` label (one
+    scale per score metric, issue 17: distances share one metric, the others have their own)."""
+    methods = dict.fromkeys((str(cfg.get("drift.numeric_method")), str(cfg.get("drift.categorical_method"))))
+    parts, distances = [], []
+    for m in methods:
+        name, extra = score_metric("mlscope_feature_drift", m)
+        if extra:
+            distances.append(m)
+        else:
+            parts.append(f'label_replace({name}{{{matchers}}}, "method", "{m}", "", "")')
+    if distances:
+        name = score_metric("mlscope_feature_drift", distances[0])[0]
+        parts.insert(0, f'{name}{{{matchers}, method=~"{"|".join(distances)}"}}')
+    return " or ".join(parts)
+
+
+def _series_name(metric: tuple[str, dict[str, str]], matchers: str) -> str:
+    """A test input series of a score metric (``metric`` as :func:`score_metric` gives it)."""
+    name, extra = metric
+    labels = "".join(f', {k}="{v}"' for k, v in extra.items())
+    return f"{name}{{{matchers}{labels}}}"
+
+
 def feature_drift(cfg: Config) -> AlertSpec:
     dw = cfg.get("drift.window")
     fd = 'model="churn", feature="age"'
     detected = f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}'
-    scores = (
-        (f'mlscope_feature_drift_score{{{fd}, method="psi", window="{dw}"}}', "0.4x60"),
-        (f'mlscope_feature_drift_score{{{fd}, method="ks", window="{dw}"}}', "0.3x60"),
-        (f'mlscope_feature_drift_threshold{{{fd}, method="psi"}}', "0.2x60"),
-    )
+    nm, win = str(cfg.get("drift.numeric_method")), f'window="{dw}"'
+    other = "hellinger" if nm != "hellinger" else "ks"  # a method that is not the default
+    scores = tuple(
+        (_series_name(score_metric("mlscope_feature_drift", m), f"{fd}, {win}"), v)
+        for m, v in ((nm, "0.4x60"), (other, "0.3x60"))
+    ) + ((f'mlscope_feature_drift_threshold{{{fd}, method="{nm}"}}', "0.2x60"),)
     return AlertSpec(
         name="MlscopeFeatureDrift",
         summary="A feature's production distribution drifted from the reference.",
         rules=(
             Rule(
-                expr=f'max by (job, model, feature, method) (mlscope_feature_drift_score{{window="{dw}"}}) '
+                expr=f"max by (job, model, feature, method) ({_default_scores(cfg, win)}) "
                 "and on (job, model, feature, method) max by (job, model, feature, method) "
                 "(mlscope_feature_drift_threshold) "
                 f"and on (job, model, feature) (max by (job, model, feature) "
@@ -53,8 +79,8 @@ def feature_drift(cfg: Config) -> AlertSpec:
             firing=(*scores, (detected, "1x60")),
             fires=(
                 Fires(
-                    {"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
-                    f"Feature age of model churn drifted: psi score 0.400 over the {dw} window.",
+                    {"severity": "ticket", "model": "churn", "feature": "age", "method": nm},
+                    f"Feature age of model churn drifted: {nm} score 0.400 over the {dw} window.",
                 ),
             ),
             healthy=(*scores, (detected, "0x60")),
@@ -103,21 +129,21 @@ def prediction_drift(cfg: Config) -> AlertSpec:
     po = 'model="churn", output="class"'
     detected = f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}'
     scores = (
-        (f'mlscope_prediction_drift_score{{{po}, method="chi2", window="{dw}"}}', "12.5x60"),
-        (f'mlscope_prediction_drift_score{{{po}, method="jensenshannon", window="{dw}"}}', "0.3x60"),
+        (f'mlscope_prediction_drift_chisquare_statistic{{{po}, window="{dw}"}}', "12.5x60"),
+        (f'mlscope_prediction_drift_distance{{{po}, method="jensenshannon", window="{dw}"}}', "0.3x60"),
     )
     return AlertSpec(
         name="MlscopePredictionDrift",
         summary="The distribution of a model's predictions drifted.",
         rules=(
             Rule(
-                expr=f'max by (job, model, output) (mlscope_prediction_drift_score{{window="{dw}"}}) '
+                expr=f'max by (job, model, output) (mlscope_prediction_drift_distance{{window="{dw}"}}) '
                 f"and on (job, model, output) (max by (job, model, output) "
                 f'(mlscope_prediction_drift_detected{{window="{dw}"}}) == 1)',
                 for_=cfg.get("drift.for"),
                 severity="ticket",
                 description="Output {{ $labels.output }} of model {{ $labels.model }} drifted from the "
-                f'reference (highest score {{{{ $value | printf "%.3f" }}}} over the {dw} window).',
+                f'reference (highest distance {{{{ $value | printf "%.3f" }}}} over the {dw} window).',
                 thresholds=("drift.window", "drift.for"),
             ),
         ),
@@ -135,7 +161,7 @@ def prediction_drift(cfg: Config) -> AlertSpec:
             fires=(
                 Fires(
                     {"severity": "ticket", "model": "churn", "output": "class"},
-                    "Output class of model churn drifted from the reference (highest score 12.500 over the "
+                    "Output class of model churn drifted from the reference (highest distance 0.300 over the "
                     f"{dw} window).",
                 ),
             ),

@@ -137,13 +137,13 @@ def _stale_blip_eval(cfg: Config) -> str:
 
 def drift_metrics_stale(cfg: Config) -> AlertSpec:
     sw, dw = cfg.get("staleness.metrics_window"), cfg.get("drift.window")
-    score = f'mlscope_feature_drift_score{{model="churn", feature="age", method="psi", window="{dw}"}}'
+    score = f'mlscope_feature_drift_distance{{model="churn", feature="age", method="ks", window="{dw}"}}'
     return AlertSpec(
         name="MlscopeDriftMetricsStale",
         summary="Drift figures stopped updating while rows keep arriving.",
         rules=(
             Rule(
-                expr=f"max by (job, model) (changes(mlscope_feature_drift_score[{sw}])) == 0 "
+                expr=f"max by (job, model) (changes(mlscope_feature_drift_distance[{sw}])) == 0 "
                 f"and on (job, model) sum by (job, model) (rate(mlscope_rows_total[{sw}])) > 0",
                 for_=cfg.get("staleness.metrics_for"),
                 severity="ticket",
