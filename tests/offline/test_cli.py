@@ -174,3 +174,22 @@ def test_replay_prints_per_window_figures_of_live_ingestion(files: Path) -> None
     assert {k: v for k, v in wins[1].items() if k != "window_start"} == json.loads(json.dumps(live))
     table = _run("replay", str(log), "--profile", str(ref), "--window", "1h").stdout
     assert "window_start" in table and table.count("x | outputs: prediction") == 2
+
+
+def test_fail_on_drift_trips_on_one_drifted_feature_unless_share_is_asked(files: Path) -> None:
+    ref = files / "ref.json"
+    cur = _frame(1_500, 2)
+    cur["w"] = cur["w"] * 6  # one of three features, far off: under the dataset-drift share
+    cur.to_csv(files / "one.csv", index=False)
+    js = json.loads(_run("compare", str(ref), str(files / "one.csv"), "--json").stdout)
+    assert [f["drifted"] for f in js["features"]] == [False, True, False]
+    assert js["dataset_drifted"] is False
+    one = str(files / "one.csv")
+    assert _run("compare", str(ref), one, "--fail-on-drift", ok=(3,)).returncode == 3
+    assert _run("compare", str(ref), one, "--fail-on-drift", "any", ok=(3,)).returncode == 3
+    assert _run("compare", str(ref), one, "--fail-on-drift", "share").returncode == 0
+    assert _run("compare", str(ref), one).returncode == 0
+    both = str(files / "current.csv")  # two of three drift: both triggers fail
+    assert _run("compare", str(ref), both, "--fail-on-drift", "share", ok=(3,)).returncode == 3
+    helptext = " ".join(_run("compare", "--help").stdout.split())
+    assert "'any' (used when the flag is given alone)" in helptext
