@@ -10,13 +10,18 @@ TEST_DEBS := $(DEMO_DEBS) openssl:openssl chromium:chromium chromedriver:chromiu
 
 .PHONY: test demo venv demo-deps system-deps lint typecheck generate docs bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+# One stamp per extra: `make demo` installs mlscope[demo] only (model app, traffic, the
+# dashboards' preview), `make test` and the helpers below mlscope[test].
+$(VENV)/.installed-%: pyproject.toml | $(VENV)/.created
+	$(PIP) install --quiet -e '.[$*]'
+	touch $@
+
+venv: $(VENV)/.installed-test
 
 # Installs the missing Debian packages of a list of pairs when we are root (apt-get);
 # otherwise says what to install.
@@ -43,7 +48,7 @@ system-deps:
 test: venv system-deps lint typecheck
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-demo: venv demo-deps
+demo: $(VENV)/.installed-demo demo-deps
 	$(VENV)/bin/mlscope demo $(DEMO_ARGS)
 
 lint: venv
