@@ -150,6 +150,12 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
         default=0,
         help="add this to every port of the stack, 8000 9108 9090 9093 5001 (default: 0)",
     )
+    p.add_argument(
+        "--summary-interval",
+        type=float,
+        default=15.0,
+        help="seconds between plain summary lines when the output is not a terminal (default: %(default)s)",
+    )
 
 
 # name -> (help, argument adder, "module:function")

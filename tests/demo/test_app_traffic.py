@@ -163,6 +163,58 @@ def test_generator_follows_a_scenario_switched_over_http(app_url: tuple[str, Rec
     assert len(rec.logged) >= 5
 
 
+def test_a_manual_switch_holds_against_the_cycle_until_cycle_is_put(
+        app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, _, state = app_url
+    put, ctl = "PUT", url + "/control/scenario"
+    assert call(url + "/control/scenario", {"scenario": "drift_one"}, put) == (
+        200, {"scenario": "drift_one", "held": True})
+    # the cycle's switch does not override a person's
+    assert call(ctl, {"scenario": "healthy", "hold": False}, put)[1]["scenario"] == "drift_one"
+    assert call(url + "/control/scenario", {"scenario": "cycle"}, put) == (
+        200, {"scenario": "drift_one", "held": False})
+    assert call(url + "/control/scenario", {"scenario": "healthy", "hold": False}, put)[1] == {
+        "scenario": "healthy", "held": False}
+    status, body = call(url + "/control/scenario", {"scenario": "healthy", "hold": "yes"}, put)
+    assert status == 422 and body["error"] == "'hold' must be true or false (got 'yes')"
+    assert state.scenario == "healthy" and not state.held
+
+
+def test_cycle_takes_a_manual_switch_at_once_holds_it_and_resumes_on_cycle(
+        app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, _, state = app_url
+    gen = TrafficGenerator(url, rate_rps=50, batch_size=2, scenario="cycle", cycle_step_s=0.4, poll_s=0.05,
+                           label_delay_s=60)
+    played: list[str] = []
+
+    async def watch(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            played.append(gen.stats.scenario)
+            await asyncio.sleep(0.02)
+
+    async def drive() -> None:
+        task = asyncio.create_task(gen.run(duration_s=30))
+        await watch(1.0)  # past two cycle steps: the cycle runs
+        assert {"healthy", "drift_one"} <= set(played), played
+        await asyncio.to_thread(call, url + "/control/scenario", {"scenario": "missing_values"}, "PUT")
+        played.clear()
+        await watch(0.3)  # within a few polls the generator plays it...
+        assert played[-1] == "missing_values", played
+        played.clear()
+        await watch(2.0)  # ...and holds it across five cycle steps
+        assert set(played) == {"missing_values"} and state.scenario == "missing_values"
+        await asyncio.to_thread(call, url + "/control/scenario", {"scenario": "cycle"}, "PUT")
+        played.clear()
+        await watch(1.0)  # the cycle restarts: healthy, then its first failure
+        assert "missing_values" not in played[-10:] and "healthy" in played, played
+        gen.stop()
+        await task
+
+    asyncio.run(drive())
+    assert gen.stats.by_scenario["missing_values"] > 0
+
+
 def test_receiver_keeps_and_lists_alertmanager_pages() -> None:
     payload: dict[str, Any] = {"version": "4", "status": "firing", "receiver": "webhook", "alerts": [
         {"status": "firing", "labels": {"alertname": "MlscopeFeatureDrift", "model": "credit-risk",
