@@ -118,3 +118,13 @@ def test_summary_line_counts_requests_errors_and_every_page() -> None:
         "drifted (5m): income, accuracy (5m): pending, firing: MlscopeErrorBudgetBurn, pages: 7 "
         "(last: firing MlscopeErrorBudgetBurn model=credit-risk)"
     )
+
+
+def test_demo_without_its_extra_says_which_in_one_line(tmp_path: Path) -> None:
+    # A plain install lacks scikit-learn; None in sys.modules hides it as if it were absent.
+    code = "import sys; sys.modules['sklearn'] = None; from mlscope.cli import main; sys.exit(main())"
+    out = subprocess.run([PYTHON, "-c", code, "demo", "--workdir", str(tmp_path)], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO / "exporter")})
+    assert out.returncode == 2
+    assert out.stderr == "mlscope: error: the demo needs scikit-learn: pip install 'mlscope[demo]'\n"
+    assert not (tmp_path / "logs" / "app.log").exists()  # nothing was started

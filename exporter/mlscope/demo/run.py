@@ -318,6 +318,16 @@ def write_configs(root: Path, workdir: Path, ports: Ports) -> tuple[Path, Path]:
 
 
 SUMMARY_INTERVAL_S = 15.0
+# module -> distribution of what the demo's processes import beyond a plain install
+DEMO_EXTRA_MODULES = {"fastapi": "fastapi", "sklearn": "scikit-learn", "httpx": "httpx"}
+DEMO_EXTRA_HINT = "pip install 'mlscope[demo]'"
+
+
+def missing_demo_packages() -> list[str]:
+    """Distributions of the demo extra that are not installed (a plain ``pip install mlscope``)."""
+    import importlib.util
+
+    return [dist for mod, dist in DEMO_EXTRA_MODULES.items() if importlib.util.find_spec(mod) is None]
 
 
 @dataclass
@@ -381,6 +391,10 @@ def demo_command(args: argparse.Namespace) -> int:
     # to stdout as plain lines, with a summary line every --summary-interval seconds.
     interactive = sys.stdout.isatty() and sys.stderr.isatty()
     console = Console(stderr=interactive)
+    missing = missing_demo_packages()
+    if missing:  # else the app dies at start and the reason is in its log only
+        print(f"mlscope: error: the demo needs {', '.join(missing)}: {DEMO_EXTRA_HINT}", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     prometheus_bin = find_binary("prometheus")
