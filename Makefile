@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 DEMO_DEBS := promtool:prometheus amtool:prometheus-alertmanager
 TEST_DEBS := $(DEMO_DEBS) openssl:openssl chromium:chromium chromedriver:chromium-driver
 
-.PHONY: test demo venv demo-deps system-deps lint typecheck generate docs bench clean
+.PHONY: test test-install demo venv demo-deps system-deps lint typecheck generate docs bench clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ system-deps:
 # Lint and strict typing run first: they are part of what CI checks, and cheap.
 test: venv system-deps lint typecheck
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# The install test alone (part of `make test`): a fresh venv, a plain `pip install .`, the README's steps.
+test-install: venv
+	$(PY) -m pytest -p no:cacheprovider -m install $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed-demo demo-deps
 	$(VENV)/bin/mlscope demo $(DEMO_ARGS)
