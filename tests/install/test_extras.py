@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -76,8 +77,10 @@ def _requirement_names(reqs: list[str]) -> set[str]:
 
 
 def test_make_demo_installs_the_demo_extra_not_the_test_one(tmp_path: Path) -> None:
+    # run by `make test`: the outer make's flags are not this one's
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     dry = subprocess.run(["make", "-n", "demo", f"VENV={tmp_path / 'v'}"], cwd=REPO, capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+                         text=True, timeout=60, check=True, env=env).stdout
     installs = [ln for ln in dry.splitlines() if "pip install" in ln and "--upgrade pip" not in ln]
     assert installs == [f"{tmp_path / 'v'}/bin/python -m pip install --quiet -e '.[demo]'"], dry
 

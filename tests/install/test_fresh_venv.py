@@ -13,6 +13,7 @@ that breaks a plain install fails here.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,9 +55,11 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
     # --no-compile: byte-compiling the dependencies is half of the install's CPU time, and
     # what the test imports compiles on import anyway.
+    # The environment minus what would let the checkout's package leak in (PYTHONPATH=exporter).
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     pip = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile",
                           "--disable-pip-version-check", str(src)],
-                         capture_output=True, text=True, timeout=480)
+                         capture_output=True, text=True, timeout=480, env=env)
     assert pip.returncode == 0, pip.stdout + pip.stderr
     return env_dir
 
