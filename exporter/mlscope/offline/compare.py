@@ -94,7 +94,14 @@ def compare_command(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(report.to_text())
-    return 3 if drift_trips(report, getattr(args, "fail_on_drift", None)) else 0
+    trigger = getattr(args, "fail_on_drift", None)
+    if not drift_trips(report, trigger):
+        return 0
+    drifted = [c.name for c in (*report.features, *report.outputs) if c.drifted]
+    print(f"mlscope: drift ({trigger}): {len(drifted)} drifted: {', '.join(drifted)}; "
+          f"dataset share {report.drift_share:.3g} (threshold {report.share_threshold:g}); exit 3",
+          file=sys.stderr)
+    return 3
 
 
 def drift_trips(report: DriftReport, trigger: str | None) -> bool:
