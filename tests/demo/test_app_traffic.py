@@ -208,12 +208,13 @@ def test_cycle_takes_a_manual_switch_at_once_holds_it_and_resumes_on_cycle(
         await asyncio.to_thread(call, url + "/control/scenario", {"scenario": "missing_values"}, "PUT")
         taken = await until("missing_values")
         await watch(2.0)  # ...and holds it across five cycle steps
-        assert set(played) == {"missing_values"} and state.scenario == "missing_values"
+        assert set(played) == {"missing_values"} and state.scenario == "missing_values", played
         await asyncio.to_thread(call, url + "/control/scenario", {"scenario": "cycle"}, "PUT")
         await until("healthy", "drift_one")  # the cycle restarts: healthy, then its first failure
         gen.stop()
         await task
-        assert taken < 5.0  # a few 50 ms polls, not the next cycle step of the old design (up to 100 s)
+        # a few 50 ms polls (slower on a loaded machine), not the next cycle step of the old design (100 s)
+        assert taken < 10.0, taken
 
     asyncio.run(drive())
     assert gen.stats.by_scenario["missing_values"] > 0
