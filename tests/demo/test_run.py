@@ -128,3 +128,11 @@ def test_demo_without_its_extra_says_which_in_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr == "mlscope: error: the demo needs scikit-learn: pip install 'mlscope[demo]'\n"
     assert not (tmp_path / "logs" / "app.log").exists()  # nothing was started
+
+
+def test_demo_refuses_a_summary_interval_that_is_not_positive(tmp_path: Path) -> None:
+    args = [PYTHON, "-m", "mlscope", "demo", "--summary-interval", "0", "--workdir", str(tmp_path)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "exporter")})
+    assert out.returncode == 2
+    assert out.stderr == "mlscope: error: '--summary-interval' must be > 0 seconds (got 0.0)\n"

@@ -391,6 +391,10 @@ def demo_command(args: argparse.Namespace) -> int:
     # to stdout as plain lines, with a summary line every --summary-interval seconds.
     interactive = sys.stdout.isatty() and sys.stderr.isatty()
     console = Console(stderr=interactive)
+    interval = getattr(args, "summary_interval", SUMMARY_INTERVAL_S)
+    if not interval > 0:
+        print(f"mlscope: error: '--summary-interval' must be > 0 seconds (got {interval!r})", file=sys.stderr)
+        return 2
     missing = missing_demo_packages()
     if missing:  # else the app dies at start and the reason is in its log only
         print(f"mlscope: error: the demo needs {', '.join(missing)}: {DEMO_EXTRA_HINT}", file=sys.stderr)
@@ -470,7 +474,7 @@ def demo_command(args: argparse.Namespace) -> int:
         watch = Watch(stack, ports, alerting, urls, args.duration, stopping, console)
         if interactive:
             return watch.live()
-        return watch.plain(getattr(args, "summary_interval", SUMMARY_INTERVAL_S))
+        return watch.plain(interval)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/]")
         return 1
