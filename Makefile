@@ -8,15 +8,22 @@ PIP    := $(PY) -m pip
 DEMO_DEBS := promtool:prometheus amtool:prometheus-alertmanager
 TEST_DEBS := $(DEMO_DEBS) openssl:openssl chromium:chromium chromedriver:chromium-driver
 
-.PHONY: test demo venv demo-deps system-deps lint typecheck generate docs bench clean image constraints
+.PHONY: test test-install demo venv demo-deps system-deps lint typecheck generate docs bench clean image constraints
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+# One stamp per extra: `make demo` installs mlscope[demo] only (model app, traffic, the
+# dashboards' preview), `make test` and the helpers below mlscope[test]. Both install the
+# versions the image pins (exporter/constraints.txt, `make constraints`), so what the tests
+# ran with is what the image ships.
+$(VENV)/.installed-%: pyproject.toml exporter/constraints.txt | $(VENV)/.created
+	$(PIP) install --quiet --constraint exporter/constraints.txt -e '.[$*]'
+	touch $@
+
+venv: $(VENV)/.installed-test
 
 # Installs the missing Debian packages of a list of pairs when we are root (apt-get);
 # otherwise says what to install.
@@ -43,7 +50,11 @@ system-deps:
 test: venv system-deps lint typecheck
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-demo: venv demo-deps
+# The install test alone (part of `make test`): a fresh venv, a plain `pip install .`, the README's steps.
+test-install: venv
+	$(PY) -m pytest -p no:cacheprovider -m install $(PYTEST_ARGS)
+
+demo: $(VENV)/.installed-demo demo-deps
 	$(VENV)/bin/mlscope demo $(DEMO_ARGS)
 
 lint: venv

@@ -61,7 +61,14 @@ def _add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="current data: .csv, .csv.gz, .parquet or .jsonl")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument(
-        "--fail-on-drift", action="store_true", help="exit with status 3 when dataset drift is detected"
+        "--fail-on-drift",
+        nargs="?",
+        const="any",
+        default=None,
+        choices=("any", "share"),
+        help="exit with status 3 on drift. 'any' (used when the flag is given alone): any feature or "
+        "model output flagged as drifted; 'share': only when the share of drifted features reaches "
+        "the dataset-drift threshold",
     )
     p.add_argument(
         "--chunksize", type=int, default=100_000, help="rows read per chunk (default: %(default)s)"
@@ -142,6 +149,12 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="add this to every port of the stack, 8000 9108 9090 9093 5001 (default: 0)",
+    )
+    p.add_argument(
+        "--summary-interval",
+        type=float,
+        default=15.0,
+        help="seconds between plain summary lines when the output is not a terminal (default: %(default)s)",
     )
 
 

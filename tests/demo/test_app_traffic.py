@@ -163,6 +163,63 @@ def test_generator_follows_a_scenario_switched_over_http(app_url: tuple[str, Rec
     assert len(rec.logged) >= 5
 
 
+def test_a_manual_switch_holds_against_the_cycle_until_cycle_is_put(
+        app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, _, state = app_url
+    put, ctl = "PUT", url + "/control/scenario"
+    assert call(url + "/control/scenario", {"scenario": "drift_one"}, put) == (
+        200, {"scenario": "drift_one", "held": True})
+    # the cycle's switch does not override a person's
+    assert call(ctl, {"scenario": "healthy", "hold": False}, put)[1]["scenario"] == "drift_one"
+    assert call(url + "/control/scenario", {"scenario": "cycle"}, put) == (
+        200, {"scenario": "drift_one", "held": False})
+    assert call(url + "/control/scenario", {"scenario": "healthy", "hold": False}, put)[1] == {
+        "scenario": "healthy", "held": False}
+    status, body = call(url + "/control/scenario", {"scenario": "healthy", "hold": "yes"}, put)
+    assert status == 422 and body["error"] == "'hold' must be true or false (got 'yes')"
+    assert state.scenario == "healthy" and not state.held
+
+
+def test_cycle_takes_a_manual_switch_at_once_holds_it_and_resumes_on_cycle(
+        app_url: tuple[str, Recorder, DemoState]) -> None:
+    url, _, state = app_url
+    gen = TrafficGenerator(url, rate_rps=50, batch_size=2, scenario="cycle", cycle_step_s=0.4, poll_s=0.05,
+                           label_delay_s=60)
+    played: list[str] = []
+
+    async def watch(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            played.append(gen.stats.scenario)
+            await asyncio.sleep(0.02)
+
+    async def until(*names: str) -> float:
+        """Seconds until the generator has played each of ``names`` in turn (generous: a loaded CI)."""
+        start = time.monotonic()
+        for name in names:
+            while gen.stats.scenario != name:
+                assert time.monotonic() - start < 20, (name, gen.stats.scenario)
+                await asyncio.sleep(0.01)
+        return time.monotonic() - start
+
+    async def drive() -> None:
+        task = asyncio.create_task(gen.run(duration_s=60))
+        await until("healthy", "drift_one")  # the cycle runs
+        await asyncio.to_thread(call, url + "/control/scenario", {"scenario": "missing_values"}, "PUT")
+        taken = await until("missing_values")
+        await watch(2.0)  # ...and holds it across five cycle steps
+        assert set(played) == {"missing_values"} and state.scenario == "missing_values", played
+        await asyncio.to_thread(call, url + "/control/scenario", {"scenario": "cycle"}, "PUT")
+        await until("healthy", "drift_one")  # the cycle restarts: healthy, then its first failure
+        gen.stop()
+        await task
+        # a few 50 ms polls (slower on a loaded machine), not the next cycle step of the old design (100 s)
+        assert taken < 10.0, taken
+
+    asyncio.run(drive())
+    assert gen.stats.by_scenario["missing_values"] > 0
+
+
 def test_receiver_keeps_and_lists_alertmanager_pages() -> None:
     payload: dict[str, Any] = {"version": "4", "status": "firing", "receiver": "webhook", "alerts": [
         {"status": "firing", "labels": {"alertname": "MlscopeFeatureDrift", "model": "credit-risk",

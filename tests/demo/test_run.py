@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mlscope.demo.run import Ports, find_binary, port_free
+from mlscope.demo.run import Ports, Snapshot, find_binary, port_free, summary_line
 from tests._servers import PYTHON, REPO
 
 pytestmark = pytest.mark.slow
@@ -43,6 +44,7 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
     ports = Ports().shifted(_free_offset())
     log = open(tmp_path / "demo.out", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([PYTHON, "-m", "mlscope", "demo", "--duration", "180", "--scenario", "healthy",
+                             "--summary-interval", "2",
                              "--workdir", str(tmp_path / "work"), "--port-offset",
                              str(ports.app - Ports().app)],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -71,6 +73,13 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
             time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{ports.app}/control/scenario", timeout=5) as r:
             assert json.loads(r.read())["scenario"] == "healthy"
+        # Its output is a file, no terminal: plain summary lines, flushed as they are printed.
+        line = re.compile(r"^mlscope demo \d+s: scenario healthy \(held\), [1-9][\d,]* requests \(0\.0%",
+                          re.M)
+        deadline = time.monotonic() + 30
+        while not line.search((tmp_path / "demo.out").read_text()):
+            assert time.monotonic() < deadline, (tmp_path / "demo.out").read_text()
+            time.sleep(0.5)
         children = psutil.Process(proc.pid).children(recursive=True)
         # app, sidecar, receiver, traffic (+ prometheus, alertmanager, the dashboards' preview)
         assert len(children) >= (7 if alerting else 4)
@@ -98,3 +107,32 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
         # the summary names a preview page per dashboard
         assert all(f"127.0.0.1:{ports.preview}/d/{uid}" in out
                    for uid in ("mlscope-service", "mlscope-model-health", "mlscope-resources")), out
+
+
+def test_summary_line_counts_requests_errors_and_every_page() -> None:
+    snap = Snapshot(scenario="error_burst", held=True, requests=2_000, server_errors=1_000, rows=9_990,
+                    drifted=["income"], firing=["MlscopeErrorBudgetBurn"], n_pages=7,
+                    pages=["firing MlscopeErrorBudgetBurn model=credit-risk"])
+    assert summary_line(snap, 95.2) == (
+        "mlscope demo 95s: scenario error_burst (held), 2,000 requests (50.0% 5xx), 9,990 rows ingested, "
+        "drifted (5m): income, accuracy (5m): pending, firing: MlscopeErrorBudgetBurn, pages: 7 "
+        "(last: firing MlscopeErrorBudgetBurn model=credit-risk)"
+    )
+
+
+def test_demo_without_its_extra_says_which_in_one_line(tmp_path: Path) -> None:
+    # A plain install lacks scikit-learn; None in sys.modules hides it as if it were absent.
+    code = "import sys; sys.modules['sklearn'] = None; from mlscope.cli import main; sys.exit(main())"
+    out = subprocess.run([PYTHON, "-c", code, "demo", "--workdir", str(tmp_path)], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO / "exporter")})
+    assert out.returncode == 2
+    assert out.stderr == "mlscope: error: the demo needs scikit-learn: pip install 'mlscope[demo]'\n"
+    assert not (tmp_path / "logs" / "app.log").exists()  # nothing was started
+
+
+def test_demo_refuses_a_summary_interval_that_is_not_positive(tmp_path: Path) -> None:
+    args = [PYTHON, "-m", "mlscope", "demo", "--summary-interval", "0", "--workdir", str(tmp_path)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "exporter")})
+    assert out.returncode == 2
+    assert out.stderr == "mlscope: error: '--summary-interval' must be > 0 seconds (got 0.0)\n"

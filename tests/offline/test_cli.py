@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from mlscope.engine.model import ModelEngine
 from mlscope.engine.profile import Profile
 from mlscope.engine.windows import WindowSpec
 from mlscope.offline.compare import compare
+from mlscope.offline.files import progress
 
 
 def _run(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
@@ -71,7 +73,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_profile_in_two_chunked_passes_counts_every_row_exactly(files: Path) -> None:
     assert "6000 rows" in (files / "profile.stdout").read_text()
-    assert "rows" in (files / "profile.stderr").read_text()  # the tqdm progress bar draws on stderr
+    # a quick run draws no bar (it would show only after half a second)
+    assert (files / "profile.stderr").read_text() == ""
     p = Profile.load(files / "ref.json")
     assert p.model == "churn" and p.n_rows == 6_000 and p.task == "classification"
     assert p.settings["sample_rows"] == 1_000
@@ -174,3 +177,52 @@ def test_replay_prints_per_window_figures_of_live_ingestion(files: Path) -> None
     assert {k: v for k, v in wins[1].items() if k != "window_start"} == json.loads(json.dumps(live))
     table = _run("replay", str(log), "--profile", str(ref), "--window", "1h").stdout
     assert "window_start" in table and table.count("x | outputs: prediction") == 2
+
+
+def test_fail_on_drift_trips_on_one_drifted_feature_unless_share_is_asked(files: Path) -> None:
+    ref = files / "ref.json"
+    cur = _frame(1_500, 2)
+    cur["w"] = cur["w"] * 6  # one of three features, far off: under the dataset-drift share
+    cur.to_csv(files / "one.csv", index=False)
+    js = json.loads(_run("compare", str(ref), str(files / "one.csv"), "--json").stdout)
+    assert [f["drifted"] for f in js["features"]] == [False, True, False]
+    assert js["dataset_drifted"] is False
+    one = str(files / "one.csv")
+    tripped = _run("compare", str(ref), one, "--fail-on-drift", ok=(3,))
+    assert tripped.stderr.startswith("mlscope: drift (any): 1 drifted: w; dataset share 0.333"), tripped
+    assert _run("compare", str(ref), one, "--fail-on-drift", "any", ok=(3,)).returncode == 3
+    assert _run("compare", str(ref), one, "--fail-on-drift", "share").returncode == 0
+    assert _run("compare", str(ref), one).returncode == 0
+    both = str(files / "current.csv")  # two of three drift: both triggers fail
+    assert _run("compare", str(ref), both, "--fail-on-drift", "share", ok=(3,)).returncode == 3
+    helptext = " ".join(_run("compare", "--help").stdout.split())
+    assert "'any' (used when the flag is given alone)" in helptext
+
+
+def test_progress_bar_counts_whole_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress("sampling", disable=False) as bar:
+        time.sleep(0.6)  # past the bar's delay: it draws from now on
+        bar.update(56_900)
+    err = capsys.readouterr().err
+    assert "sampling: 56,900 rows" in err and "0.00" not in err, err
+    with progress("counting", disable=False, total=113_800) as bar:
+        time.sleep(0.6)
+        bar.update(56_900)
+    assert "counting:  50%" in (err := capsys.readouterr().err) and "56,900/113,800 rows" in err, err
+
+
+def test_parquet_without_pyarrow_says_which_extra_in_one_line(files: Path) -> None:
+    # pyarrow is installed here (test extra); None in sys.modules makes its import fail
+    # exactly as on a plain install (the fresh-venv test in tests/install sees the real one).
+    code = "import sys; sys.modules['pyarrow'] = None; from mlscope.cli import main; sys.exit(main())"
+    out = subprocess.run(
+        [sys.executable, "-c", code, "profile", str(files / "train.parquet"), "-o", str(files / "x.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"mlscope: error: data file {str(files / 'train.parquet')!r} is parquet, which needs pyarrow: "
+        "pip install 'mlscope[parquet]' (or convert the file to .csv)\n"
+    )

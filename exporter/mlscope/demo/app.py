@@ -8,7 +8,9 @@ Endpoints:
   truth that arrives later; forwarded to ``Monitor.log_labels``.
 - ``GET``/``PUT /control/scenario``: the scenario the demo plays. The server applies the
   server-side part (5xx share, extra latency); the traffic generator polls it and shapes
-  what it sends. Excluded from the HTTP metrics, so polling it is not traffic.
+  what it sends. A PUT holds the scenario (the generator's cycle follows it) until a PUT
+  of ``{"scenario": "cycle"}``; the cycle itself PUTs with ``"hold": false``. Excluded
+  from the HTTP metrics, so polling it is not traffic.
 - ``GET /healthz``; ``GET /metrics`` (served by :class:`mlscope.ASGIMiddleware`).
 
 Run it with ``python -m mlscope.demo.app --port 8000 --sidecar http://127.0.0.1:9108
@@ -49,12 +51,47 @@ class MonitorLike(Protocol):
     def log_labels(self, ids: Any, labels: Any) -> None: ...
 
 
+# PUT this name to hand a held scenario back to the traffic generator's cycle.
+RESUME = "cycle"
+
+
 @dataclass
 class DemoState:
-    """Mutable state of one app instance: the scenario being played."""
+    """Mutable state of one app instance: the scenario being played.
+
+    ``held``: a person switched the scenario (a PUT without ``"hold": false``), so the
+    traffic generator's ``cycle`` follows it instead of driving it, until a PUT of
+    ``cycle`` hands it back (see :meth:`switch`).
+    """
 
     scenario: str = "healthy"
+    held: bool = False
     predict_calls: int = 0  # paces the error burst
+
+    def switch(self, name: str, *, hold: bool) -> None:
+        """Apply a PUT: a held switch always wins; the cycle's (``hold=False``) only when not held."""
+        if name == RESUME:
+            self.held = False
+            return
+        if self.held and not hold:
+            return
+        if name != self.scenario:
+            log.warning("scenario changed from %s to %s%s", self.scenario, name, " (held)" if hold else "")
+        self.scenario, self.held = name, hold
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "held": self.held}
+
+
+def scenario_switch_error(body: dict[str, Any]) -> str | None:
+    """What is wrong with a ``PUT /control/scenario`` body, or ``None``."""
+    name, hold = body.get("scenario"), body.get("hold", True)
+    if not isinstance(name, str) or (name not in scenarios.SCENARIOS and name != RESUME):
+        valid = ", ".join(sorted(scenarios.SCENARIOS))
+        return f"'scenario' must be one of {valid}, or {RESUME} to resume the cycle (got {name!r})"
+    if not isinstance(hold, bool):
+        return f"'hold' must be true or false (got {hold!r})"
+    return None
 
 
 def fails(n: int, ratio: float) -> bool:
@@ -98,20 +135,15 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
 
     @app.get("/control/scenario")
     async def get_scenario() -> dict[str, Any]:
-        return {"scenario": st.scenario,
-                "scenarios": {n: s.description for n, s in scenarios.SCENARIOS.items()}}
+        return {**st.as_dict(), "scenarios": {n: s.description for n, s in scenarios.SCENARIOS.items()}}
 
     @app.put("/control/scenario")
     async def put_scenario(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
-        name = body.get("scenario")
-        if not isinstance(name, str) or name not in scenarios.SCENARIOS:
-            valid = ", ".join(sorted(scenarios.SCENARIOS))
-            return JSONResponse({"error": f"'scenario' must be one of {valid} (got {name!r})"},
-                                status_code=422)
-        if name != st.scenario:
-            log.warning("scenario changed from %s to %s", st.scenario, name)
-        st.scenario = name
-        return {"scenario": st.scenario}
+        problem = scenario_switch_error(body)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=422)
+        st.switch(body["scenario"], hold=body.get("hold", True))
+        return st.as_dict()
 
     @app.post("/predict")
     async def predict(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008

@@ -171,6 +171,7 @@ class Snapshot:
     """What the live summary shows, read from the running parts."""
 
     scenario: str = "?"
+    held: bool = False
     requests: float = 0.0
     server_errors: float = 0.0
     rows: float = 0.0
@@ -178,7 +179,8 @@ class Snapshot:
     drift_share: float | None = None
     accuracy: float | None = None
     firing: list[str] = field(default_factory=list)
-    pages: list[str] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)  # the last five
+    n_pages: int = 0
 
 
 def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
@@ -191,7 +193,8 @@ def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
     snap = Snapshot()
     raw = fetch(f"http://127.0.0.1:{ports.app}/control/scenario")
     if raw:
-        snap.scenario = str(orjson.loads(raw).get("scenario", "?"))
+        state = orjson.loads(raw)
+        snap.scenario, snap.held = str(state.get("scenario", "?")), bool(state.get("held"))
     raw = fetch(f"http://127.0.0.1:{ports.app}/metrics")
     for fam in text_string_to_metric_families(raw.decode()) if raw else ():
         if fam.name == HTTP_REQUEST_DURATION:
@@ -223,9 +226,10 @@ def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
                     snap.firing.append(f"{lab.get('alertname')}{'(' + where + ')' if where else ''}")
         raw = fetch(f"http://127.0.0.1:{ports.receiver}/pages")
         if raw:
-            pages = orjson.loads(raw).get("pages", [])
-            snap.pages = [page_line(p, p.get("status", "")) for p in pages[-5:]
-                          if p.get("labels", {}).get("alertname") != "Watchdog"]
+            pages = [p for p in orjson.loads(raw).get("pages", [])
+                     if p.get("labels", {}).get("alertname") != "Watchdog"]
+            snap.n_pages = len(pages)
+            snap.pages = [page_line(p, p.get("status", "")) for p in pages[-5:]]
     return snap
 
 
@@ -237,7 +241,7 @@ def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
     t.add_column(style="bold")
     t.add_column()
     err = f" ({snap.server_errors / snap.requests:.1%} 5xx)" if snap.requests else ""
-    t.add_row("scenario", snap.scenario)
+    t.add_row("scenario", snap.scenario + (" (held: PUT cycle to resume the cycle)" if snap.held else ""))
     t.add_row("requests", f"{snap.requests:,.0f}{err}")
     t.add_row("rows ingested", f"{snap.rows:,.0f}")
     share = f"{snap.drift_share:.0%}" if snap.drift_share is not None else "—"
@@ -248,6 +252,17 @@ def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
     for name, url in urls.items():
         t.add_row(name, url)
     return t
+
+
+def summary_line(snap: Snapshot, elapsed_s: float) -> str:
+    """The live summary as one plain line, printed periodically when the output is no terminal."""
+    err = f"{snap.server_errors / snap.requests:.1%}" if snap.requests else "0.0%"
+    acc = f"{snap.accuracy:.3f}" if snap.accuracy is not None else "pending"
+    return (f"mlscope demo {elapsed_s:,.0f}s: scenario {snap.scenario}{' (held)' if snap.held else ''}, "
+            f"{snap.requests:,.0f} requests ({err} 5xx), {snap.rows:,.0f} rows ingested, "
+            f"drifted (5m): {', '.join(sorted(snap.drifted)) or 'none'}, accuracy (5m): {acc}, "
+            f"firing: {', '.join(snap.firing) or 'none'}, pages: {snap.n_pages}"
+            + (f" (last: {snap.pages[-1]})" if snap.pages else ""))
 
 
 def start_preview(stack: Stack, root: Path, ports: Ports, console: Any) -> list[str]:
@@ -302,12 +317,88 @@ def write_configs(root: Path, workdir: Path, ports: Ports) -> tuple[Path, Path]:
     return (overlay.dump(prom, workdir / "prometheus.yml"), overlay.dump(am, workdir / "alertmanager.yml"))
 
 
+SUMMARY_INTERVAL_S = 15.0
+# module -> distribution of what the demo's processes import beyond a plain install
+DEMO_EXTRA_MODULES = {"fastapi": "fastapi", "sklearn": "scikit-learn", "httpx": "httpx"}
+DEMO_EXTRA_HINT = "pip install 'mlscope[demo]'"
+
+
+def missing_demo_packages() -> list[str]:
+    """Distributions of the demo extra that are not installed (a plain ``pip install mlscope``)."""
+    import importlib.util
+
+    return [dist for mod, dist in DEMO_EXTRA_MODULES.items() if importlib.util.find_spec(mod) is None]
+
+
+@dataclass
+class Watch:
+    """Shows the running stack until Ctrl-C, ``duration`` or a child's death."""
+
+    stack: Stack
+    ports: Ports
+    alerting: bool
+    urls: dict[str, str]
+    duration: float
+    stopping: list[int]
+    console: Any
+    started: float = field(default_factory=time.monotonic)
+
+    def _status(self) -> int | None:
+        """``None`` while the demo goes on, else its exit status."""
+        if self.stopping or (self.duration and time.monotonic() - self.started >= self.duration):
+            return 0
+        dead = self.stack.dead()
+        if not dead:
+            return None
+        c = dead[0]
+        self.console.print(f"[red]{c.name} exited with status {c.proc.returncode}; see {c.log_path}[/]")
+        return 1
+
+    def _pause(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < end:
+            time.sleep(0.1)
+
+    def _snapshot(self) -> Snapshot:
+        return read_snapshot(self.ports, prometheus=self.alerting)
+
+    def live(self) -> int:
+        """A table redrawn every two seconds (a terminal)."""
+        from rich.live import Live
+
+        with Live(render(self._snapshot(), self.started, self.urls), console=self.console,
+                  refresh_per_second=1, transient=False) as live:
+            while (status := self._status()) is None:
+                live.update(render(self._snapshot(), self.started, self.urls))
+                self._pause(2.0)
+        return status
+
+    def plain(self, interval_s: float) -> int:
+        """The URLs once, then a summary line every ``interval_s`` seconds (no terminal)."""
+        for name, url in self.urls.items():
+            print(f"{name}: " + "\n    ".join(url.splitlines()), flush=True)
+        while (status := self._status()) is None:
+            print(summary_line(self._snapshot(), time.monotonic() - self.started), flush=True)
+            self._pause(interval_s)
+        return status
+
+
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo stack until Ctrl-C or ``--duration``; returns an exit status."""
     from rich.console import Console
-    from rich.live import Live
 
-    console = Console(stderr=True)
+    # A live table on a terminal; piped or redirected (`make demo | tee log`) everything goes
+    # to stdout as plain lines, with a summary line every --summary-interval seconds.
+    interactive = sys.stdout.isatty() and sys.stderr.isatty()
+    console = Console(stderr=interactive)
+    interval = getattr(args, "summary_interval", SUMMARY_INTERVAL_S)
+    if not interval > 0:
+        print(f"mlscope: error: '--summary-interval' must be > 0 seconds (got {interval!r})", file=sys.stderr)
+        return 2
+    missing = missing_demo_packages()
+    if missing:  # else the app dies at start and the reason is in its log only
+        print(f"mlscope: error: the demo needs {', '.join(missing)}: {DEMO_EXTRA_HINT}", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     prometheus_bin = find_binary("prometheus")
@@ -374,27 +465,16 @@ def demo_command(args: argparse.Namespace) -> int:
                 urls["dashboards (preview)"] = "\n".join(dashboards)
         stack.start("traffic", [py, "-m", "mlscope.demo.traffic", "--target", f"http://127.0.0.1:{ports.app}",
                                 "--scenario", args.scenario])
-        urls["switch scenario"] = (f"curl -X PUT http://127.0.0.1:{ports.app}/control/scenario "
-                                   "-H 'content-type: application/json' -d '{\"scenario\": \"drift_one\"}'")
+        put = (f"curl -X PUT http://127.0.0.1:{ports.app}/control/scenario "
+               "-H 'content-type: application/json' ")
+        urls["switch scenario (holds)"] = put + "-d '{\"scenario\": \"drift_one\"}'"
+        if args.scenario == "cycle":
+            urls["back to the cycle"] = put + "-d '{\"scenario\": \"cycle\"}'"
         urls["logs"] = str(workdir / "logs")
-        started = time.monotonic()
-        with Live(render(read_snapshot(ports, prometheus=alerting), started, urls), console=console,
-                  refresh_per_second=1, transient=False) as live:
-            while not stopping:
-                if args.duration and time.monotonic() - started >= args.duration:
-                    break
-                dead = stack.dead()
-                if dead:
-                    c = dead[0]
-                    console.print(f"[red]{c.name} exited with status {c.proc.returncode}; "
-                                  f"see {c.log_path}[/]")
-                    return 1
-                live.update(render(read_snapshot(ports, prometheus=alerting), started, urls))
-                for _ in range(20):
-                    if stopping:
-                        break
-                    time.sleep(0.1)
-        return 0
+        watch = Watch(stack, ports, alerting, urls, args.duration, stopping, console)
+        if interactive:
+            return watch.live()
+        return watch.plain(interval)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/]")
         return 1

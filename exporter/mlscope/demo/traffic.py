@@ -4,7 +4,8 @@ The demo app holds the scenario being played (``/control/scenario``); the genera
 polls it and shapes what it sends, so a scenario can be switched at run time by any
 HTTP client (``curl -X PUT .../control/scenario -d '{"scenario": "drift_one"}'``) while
 the ``--scenario`` flag only sets it at start. ``--scenario cycle`` walks through every
-failure with a healthy spell between them.
+failure with a healthy spell between them; a person's switch takes over at the next
+poll and holds until ``{"scenario": "cycle"}`` is PUT, which restarts the cycle.
 
 Ground truth for each answered prediction is posted to ``/labels`` ``--label-delay``
 seconds later, as a real system learns outcomes after the fact. Everything is bounded:
@@ -99,25 +100,47 @@ class TrafficGenerator:
         self._ids = itertools.count()
         self._run_id = f"{int(time.time()):x}"
         self._stop = asyncio.Event()
+        self._cycle_from: float | None = None  # when the cycle (re)started; None while held
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (safe to call from a signal handler in the loop)."""
         self._stop.set()
 
-    async def set_scenario(self, client: Any, name: str) -> None:
-        """Tell the app which scenario plays (it applies the server-side part)."""
-        r = await client.put(f"{self.target}/control/scenario", json={"scenario": name})
-        r.raise_for_status()
-        self.stats.scenario = name
+    async def set_scenario(self, client: Any, name: str, *, hold: bool = True) -> None:
+        """Tell the app which scenario plays (it applies the server-side part).
 
-    async def _follow(self, client: Any, started: float) -> None:
+        ``hold=False`` is the cycle's switch, which the app ignores while a person's holds;
+        what plays is what the app answers.
+        """
+        r = await client.put(f"{self.target}/control/scenario", json={"scenario": name, "hold": hold})
+        r.raise_for_status()
+        self.stats.scenario = str(r.json()["scenario"])
+
+    async def _drive_cycle(self, client: Any) -> None:
+        """One cycle step: follow a held scenario; otherwise play the cycle's.
+
+        The cycle restarts (healthy first) when a held scenario is handed back, so the
+        failure a person chose is not followed at once by another one.
+        """
+        r = await client.get(f"{self.target}/control/scenario")
+        r.raise_for_status()
+        state = r.json()
+        self.stats.scenario = str(state["scenario"])
+        if state.get("held"):
+            self._cycle_from = None
+            return
+        if self._cycle_from is None:
+            self._cycle_from = time.monotonic()
+        want = scenarios.cycle_at(time.monotonic() - self._cycle_from, step_s=self.cycle_step_s)
+        if want != self.stats.scenario:
+            await self.set_scenario(client, want, hold=False)
+
+    async def _follow(self, client: Any) -> None:
         """Keep ``stats.scenario`` equal to the app's, driving it in cycle mode."""
         while not self._stop.is_set():
             try:
                 if self.mode == "cycle":
-                    want = scenarios.cycle_at(time.monotonic() - started, step_s=self.cycle_step_s)
-                    if want != self.stats.scenario:
-                        await self.set_scenario(client, want)
+                    await self._drive_cycle(client)
                 else:
                     r = await client.get(f"{self.target}/control/scenario")
                     if r.status_code == 200:
@@ -208,9 +231,9 @@ class TrafficGenerator:
                 r = await client.get(f"{self.target}/control/scenario")
                 r.raise_for_status()
                 self.stats.scenario = str(r.json()["scenario"])
-            else:
-                await self.set_scenario(client, "healthy" if self.mode == "cycle" else self.mode)
-            helpers = [asyncio.create_task(self._follow(client, started)),
+            elif self.mode != "cycle":  # the cycle's first step sets healthy, unless one is held
+                await self.set_scenario(client, self.mode)
+            helpers = [asyncio.create_task(self._follow(client)),
                        asyncio.create_task(self._labeller(client))]
             tasks: set[asyncio.Task[None]] = set()
             launched = 0

@@ -84,7 +84,7 @@ def compare_file(profile: Profile, path: str, *, chunksize: int) -> DriftReport:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    """``mlscope compare reference.json DATA [--json]``; exit 3 on drift with --fail-on-drift."""
+    """``mlscope compare reference.json DATA [--json]``; exit 3 on drift with ``--fail-on-drift``."""
     try:
         profile = Profile.load(args.profile)
         report = compare_file(profile, args.data, chunksize=getattr(args, "chunksize", 100_000))
@@ -94,4 +94,26 @@ def compare_command(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(report.to_text())
-    return 3 if (getattr(args, "fail_on_drift", False) and report.dataset_drifted) else 0
+    trigger = getattr(args, "fail_on_drift", None)
+    if not drift_trips(report, trigger):
+        return 0
+    drifted = [c.name for c in (*report.features, *report.outputs) if c.drifted]
+    print(f"mlscope: drift ({trigger}): {len(drifted)} drifted: {', '.join(drifted)}; "
+          f"dataset share {report.drift_share:.3g} (threshold {report.share_threshold:g}); exit 3",
+          file=sys.stderr)
+    return 3
+
+
+def drift_trips(report: DriftReport, trigger: str | None) -> bool:
+    """Whether ``--fail-on-drift TRIGGER`` fails on ``report`` (``None``: the flag is not given).
+
+    ``any``: one drifted feature or model output is enough (a single feature with a PSI
+    of 3 is a broken input, whatever the others do); ``share``: the dataset verdict only.
+    """
+    if trigger is None:
+        return False
+    if trigger == "share":
+        return report.dataset_drifted
+    if trigger == "any":
+        return any(c.drifted for c in (*report.features, *report.outputs))
+    raise ValueError(f"'--fail-on-drift' must be any or share (got {trigger!r})")
