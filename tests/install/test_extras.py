@@ -82,7 +82,8 @@ def test_make_demo_installs_the_demo_extra_not_the_test_one(tmp_path: Path) -> N
     dry = subprocess.run(["make", "-n", "demo", f"VENV={tmp_path / 'v'}"], cwd=REPO, capture_output=True,
                          text=True, timeout=60, check=True, env=env).stdout
     installs = [ln for ln in dry.splitlines() if "pip install" in ln and "--upgrade pip" not in ln]
-    assert installs == [f"{tmp_path / 'v'}/bin/python -m pip install --quiet --constraint exporter/constraints.txt -e '.[demo]'"], dry
+    pip = f"{tmp_path / 'v'}/bin/python -m pip install --quiet"
+    assert installs == [f"{pip} --constraint exporter/constraints.txt -e '.[demo]'"], dry
 
 
 def test_demo_extra_brings_every_module_the_demo_imports_and_no_test_tool() -> None:
