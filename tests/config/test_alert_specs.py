@@ -7,6 +7,7 @@ The promtool runs themselves are in test_prometheus.py; these check the spec mac
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Any
 
 import yaml
@@ -87,12 +88,22 @@ def test_annotations_are_templated_for_the_rule_and_filled_for_a_test() -> None:
     cfg = load()
     spec = next(a for a in alerts(cfg) if a.name == "MlscopeFeatureDrift")
     rule = spec.annotations(cfg, "d")
-    assert rule["dashboard_url"].endswith("?var-model={{ $labels.model }}")
-    assert "model={{ $labels.model }}&feature={{ $labels.feature }}" in rule["samples_url"]
+    assert rule["dashboard_url"].endswith("?var-model={{ $labels.model | urlquery }}")
+    assert "model={{ $labels.model | urlquery }}&feature={{ $labels.feature | urlquery }}" in rule["samples_url"]
     filled = spec.annotations(cfg, "d", {"model": "churn", "feature": "age"})
     assert filled["dashboard_url"].endswith("?var-model=churn")
     assert "model=churn&feature=age" in filled["samples_url"]
     assert filled["runbook_url"].endswith("#mlscopefeaturedrift")
+
+
+def test_label_values_in_links_are_query_encoded() -> None:
+    cfg = load()
+    spec = next(a for a in alerts(cfg) if a.name == "MlscopeFeatureDrift")
+    url = spec.annotations(cfg, "d", {"model": "a b", "feature": "mean radius & #1 +x=ü"})["samples_url"]
+    query = urllib.parse.urlsplit(url).query
+    assert " " not in url and "#" not in url
+    assert urllib.parse.parse_qs(query)["feature"] == ["mean radius & #1 +x=ü"]
+    assert urllib.parse.parse_qs(query)["model"] == ["a b"]
 
 
 def _exp_alerts() -> dict[str, list[dict[str, Any]]]:

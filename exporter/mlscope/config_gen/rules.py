@@ -188,7 +188,8 @@ def quality_rules(cfg: Config) -> list[dict[str, Any]]:
         _rec(tp, diagonal),
         _rec(
             accuracy_rule(cfg),
-            f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / sum by (model) ({o})",
+            # No labelled row in the window: no sample rather than NaN (0 / 0).
+            f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / (sum by (model) ({o}) > 0)",
         ),
         # A class never predicted correctly has no TP cell: "or 0 * ..." makes it a 0.
         _rec(

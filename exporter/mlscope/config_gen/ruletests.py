@@ -33,7 +33,7 @@ from mlscope.config_gen.alert_specs.scenarios import (
 )
 from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, MODEL_TESTS, SERVICE_TESTS, SLOW_TESTS
 from mlscope.config_gen.config import Config, duration_seconds
-from mlscope.config_gen.rules import recording_groups, slo_windows
+from mlscope.config_gen.rules import accuracy_rule, recording_groups, slo_windows
 
 HTTP = catalogue.HTTP_REQUEST_DURATION
 TOL = 1e-9  # absolute: values are O(1) ratios/seconds; PromQL and numpy differ by ~1e-16
@@ -177,7 +177,12 @@ def _quality_scenarios(cfg: Config) -> list[Scenario]:
                     True,
                 ),
             ),
-        )
+        ),
+        Scenario(
+            "quality recording rules: no labelled row in the window gives no accuracy, not NaN",
+            tuple((name, f"5x{int(mins) + 20}") for name, _ in series),
+            expr_checks=(ExprCheck(ev, accuracy_rule(cfg), ()),),
+        ),
     ]
 
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from mlscope.config_gen.alert_specs import fleet_drift
-from mlscope.config_gen.alert_specs.scenarios import Fires, Standard, above, pct
-from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, AlertSpec, Rule
+from mlscope.config_gen.alert_specs.scenarios import (
+    AlertCheck,
+    Fires,
+    Scenario,
+    Standard,
+    above,
+    fires_at,
+    pct,
+)
+from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, MODEL_TESTS, AlertSpec, Rule
 from mlscope.config_gen.config import Config
 
 
@@ -48,6 +56,7 @@ def feature_drift(cfg: Config) -> AlertSpec:
             "If the new distribution is the new normal, rebuild the reference profile.",
         ),
         blind_when_down=True,
+        scenarios={MODEL_TESTS: (_odd_names_scenario(cfg),)},
         standard=Standard(
             start_min=0,
             firing=(*scores, (detected, "1x60")),
@@ -186,3 +195,29 @@ def dataset_drift(cfg: Config) -> AlertSpec:
             blip_eval="30m",
         ),
     )
+
+
+#: A model and feature name with what a URL query must encode: space, &, #, +, =, unicode.
+ODD_MODEL, ODD_FEATURE = "churn v2/β", "mean radius & #1 +x=ü"
+
+
+def _odd_names_scenario(cfg: Config) -> Scenario:
+    """The page's links stay one query each when the names hold URL syntax: the rule's
+    ``urlquery`` output is checked against Python's ``quote_plus`` in exp_annotations."""
+    dw = cfg.get("drift.window")
+    fd = f'model="{ODD_MODEL}", feature="{ODD_FEATURE}"'
+    series = (
+        (f'mlscope_feature_drift_score{{{fd}, method="psi", window="{dw}"}}', "0.4x20"),
+        (f'mlscope_feature_drift_threshold{{{fd}, method="psi"}}', "0.2x20"),
+        (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x20"),
+    )
+    fires = Fires(
+        {"severity": "ticket", "model": ODD_MODEL, "feature": ODD_FEATURE, "method": "psi"},
+        f"Feature {ODD_FEATURE} of model {ODD_MODEL} drifted: psi score 0.400 over the {dw} window.",
+    )
+    return Scenario(
+        "MlscopeFeatureDrift links encode names with spaces, &, #, + and unicode",
+        series,
+        (AlertCheck(fires_at(cfg.get("drift.for"), 0)[1], "MlscopeFeatureDrift", (fires,)),),
+    )
+

@@ -12,6 +12,7 @@ cannot exist.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +75,10 @@ class AlertSpec:
         """Templated for the rule (``labels`` None), or filled from an alert's ``labels``."""
 
         def fill(name: str) -> str:
-            return labels[name] if labels is not None else f"{{{{ $labels.{name} }}}}"
+            """A label value inside a URL query: encoded as Go's ``urlquery`` encodes it."""
+            if labels is not None:
+                return urllib.parse.quote_plus(labels[name], safe="")
+            return f"{{{{ $labels.{name} | urlquery }}}}"
 
         uid, slug = DASHBOARDS[self.dashboard]
         url = f"{cfg.get('grafana_url')}/d/{uid}/{slug}"
