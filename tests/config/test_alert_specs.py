@@ -89,7 +89,8 @@ def test_annotations_are_templated_for_the_rule_and_filled_for_a_test() -> None:
     spec = next(a for a in alerts(cfg) if a.name == "MlscopeFeatureDrift")
     rule = spec.annotations(cfg, "d")
     assert rule["dashboard_url"].endswith("?var-model={{ $labels.model | urlquery }}")
-    assert "model={{ $labels.model | urlquery }}&feature={{ $labels.feature | urlquery }}" in rule["samples_url"]
+    encoded = "model={{ $labels.model | urlquery }}&feature={{ $labels.feature | urlquery }}"
+    assert encoded in rule["samples_url"]
     filled = spec.annotations(cfg, "d", {"model": "churn", "feature": "age"})
     assert filled["dashboard_url"].endswith("?var-model=churn")
     assert "model=churn&feature=age" in filled["samples_url"]
