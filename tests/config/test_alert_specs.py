@@ -6,8 +6,12 @@ The promtool runs themselves are in test_prometheus.py; these check the spec mac
 
 from __future__ import annotations
 
+import json
 import re
+import time
 import urllib.parse
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,7 +27,7 @@ from mlscope.config_gen.alert_specs.scenarios import (
     from_job,
     standard_scenarios,
 )
-from tests._servers import REPO
+from tests._servers import REPO, Proc, free_port, wait_http
 
 
 def test_fires_at_is_silent_the_step_before_for_ends_and_fires_the_step_it_ends() -> None:
@@ -138,3 +142,68 @@ def test_every_rule_of_the_rule_file_comes_from_one_spec() -> None:
     names = [r["alert"] for g in groups for r in g["rules"]]
     assert names == [a.name for a in specs for _ in a.rules]
     assert len({a.name for a in specs}) == len(specs), "two specs share a name"
+
+
+def test_fast_tier_page_holds_back_the_slow_tiers_tickets_of_the_same_feature(
+    alertmanager_bin: str, tmp_path: Path
+) -> None:
+    """A real Alertmanager with the shipped inhibit rules (one receiver that drops all)."""
+    shipped = yaml.safe_load((REPO / "alertmanager/alertmanager.yml").read_text())
+    cfg = {
+        "route": {"receiver": "null"},
+        "receivers": [{"name": "null"}],
+        "inhibit_rules": shipped["inhibit_rules"],
+    }
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(cfg))
+    port = free_port()
+    args = [
+        alertmanager_bin,
+        f"--config.file={tmp_path / 'am.yml'}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    url = f"http://127.0.0.1:{port}"
+
+    def alert(name: str, severity: str, feature: str) -> dict[str, Any]:
+        return {
+            "labels": {
+                "alertname": name,
+                "severity": severity,
+                "job": "sc",
+                "model": "churn",
+                "feature": feature,
+            }
+        }
+
+    with Proc(args, log=tmp_path / "am.log") as proc:
+        wait_http(f"{url}/-/ready", proc=proc)
+        body = [
+            alert("MlscopeFeatureBroken", "page", "age"),
+            alert("MlscopeDataQualitySpike", "ticket", "age"),
+            alert("MlscopeFeatureDrift", "ticket", "age"),
+            alert("MlscopeFeatureDrift", "ticket", "income"),
+        ]
+        req = urllib.request.Request(
+            f"{url}/api/v2/alerts",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=10).close()
+        held = _inhibited(url, expect=2)
+    assert held == {("MlscopeDataQualitySpike", "age"), ("MlscopeFeatureDrift", "age")}
+
+
+def _inhibited(url: str, expect: int) -> set[tuple[str, str]]:
+    """(alert, feature) of the inhibited alerts, once ``expect`` of them are (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=10) as r:
+            data = json.loads(r.read())
+        held = {
+            (a["labels"]["alertname"], a["labels"]["feature"]) for a in data if a["status"]["inhibitedBy"]
+        }
+        if len(held) >= expect or time.monotonic() > deadline:
+            return held
+        time.sleep(0.1)

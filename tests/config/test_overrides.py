@@ -38,6 +38,7 @@ WINDOWS: dict[str, Any] = {
     "exporter": {"window": "16m"},
     "resources": {"window": "19m"},
     "staleness": {"metrics_window": "26m"},
+    "severe": {"rate_window": "75s"},
 }
 FORS: dict[str, Any] = {
     "slo": {
@@ -57,6 +58,7 @@ FORS: dict[str, Any] = {
     "exporter": {"for": "1m"},
     "resources": {"for": "12m"},
     "staleness": {"metrics_for": "18m", "compute_for": "2m"},
+    "severe": {"for": "45s"},
 }
 
 
@@ -98,7 +100,7 @@ def test_the_override_set_covers_every_window_and_for_key() -> None:
     # recording window names the recorded accuracy, which no alert reads).
     keys = {k for k in _leaves(DEFAULTS)
             if re.search(r"(^|\.|_)(for|window)$", k) or k.endswith("_window")}
-    not_ranges = {"drift.window", "quality.window", "quality.recording_window"}
+    not_ranges = {"drift.window", "quality.window", "quality.recording_window", "severe.window"}
     assert keys - not_ranges == set(_leaves(OVERRIDES)), keys ^ set(_leaves(OVERRIDES))
     shipped_ranges = {v for k, v in _leaves(DEFAULTS).items() if k.endswith("window")}
     assert not WINDOW_VALUES & shipped_ranges, "override windows must differ from every shipped one"

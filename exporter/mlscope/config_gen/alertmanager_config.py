@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlscope.config_gen.alert_specs import alerts
+from mlscope.config_gen.alert_specs import alerts, tier_inhibit_rules
 from mlscope.config_gen.config import Config
 
 WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
@@ -78,6 +78,9 @@ def _inhibit_rules(cfg: Config) -> list[dict[str, Any]]:
             "target_matchers": ['severity="ticket"'],
             "equal": ["alertname", "job", "model"],
         },
+        # A fast-tier page (a broken feature, collapsed predictions) holds back the slow
+        # tier's tickets of the same model and feature.
+        *tier_inhibit_rules(cfg),
     ]
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from mlscope.config_gen.alert_specs import AlertSpec, Rule, alerts
+from mlscope.config_gen.alert_specs.timeline import STEP_S, TIMELINE_TESTS, Timeline, human
 from mlscope.config_gen.config import Config
+from mlscope.sidecar.config import SidecarConfig
+
+# The sidecar's default compute_interval_s: window gauges lag by up to this.
+COMPUTE_S = float(SidecarConfig.model_fields["compute_interval_s"].default)
 
 
 def runbooks(cfg: Config) -> str:
@@ -84,6 +89,7 @@ def alerts_doc(cfg: Config) -> str:
     fw = cfg.get("drift.fleet_window")
     lines = list(_ALERTS_INTRO)
     lines += [_alert_row(cfg, a, r) for a in alerts(cfg) for r in a.rules]
+    lines += _tiers_section(cfg)
     lines += [
         "",
         "## Configuration reference",
@@ -113,3 +119,39 @@ def _alert_row(cfg: Config, a: AlertSpec, r: Rule) -> str:
     extra += f" (job {r.labels['job']})" if "job" in r.labels else ""
     return f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {r.severity} | {r.for_} | {keys} |"
 
+
+
+def _tiers_section(cfg: Config) -> list[str]:
+    """The model alerts' tiers, their timing from the failure timelines, and the inhibitions."""
+    specs = alerts(cfg)
+    lines = [
+        "",
+        "## Tiers: how long from a failure to a page or a ticket",
+        "",
+        "The model side has two tiers, like the error-budget burn: the fast tier (`severe.*`) pages on a"
+        " severe break read on short windows, the slow tier files a ticket on moderate drift or decline"
+        " read on the long windows. Times below are from the failure to the evaluation at which the alert"
+        f" fires, with the shipped defaults ({STEP_S} s scrape and evaluation), read off the failure"
+        f" timelines that are also the promtool tests of `prometheus/tests/{TIMELINE_TESTS}` (promtool"
+        " checks the alert silent one step before and firing at it). A real setup adds at most one scrape"
+        f" interval before the change is stored, one evaluation interval before a rule sees it, the"
+        f" sidecar's `compute_interval_s` ({COMPUTE_S:g} s) for window gauges, and the route's"
+        " `group_wait` in Alertmanager. An hour of healthy traffic (same file) fires neither tier.",
+        "",
+        "| alert | tier | failure | fires after | at the latest (+ scrape, evaluation, compute) | from |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [_timeline_row(a, t) for a in specs for t in a.timelines]
+    lines += ["", "While a fast-tier page fires, Alertmanager holds back these tickets of the same objects:"]
+    lines.append("")
+    for a in (a for a in specs if a.inhibits):
+        held = ", ".join(f"`{n}`" for n in a.inhibits)
+        lines.append(f"- `{a.name}` inhibits {held} (equal {', '.join(a.inhibit_equal)})")
+    return lines
+
+
+def _timeline_row(a: AlertSpec, t: Timeline) -> str:
+    start = t.note or "the failure"
+    latest = human(t.seconds + 2 * STEP_S + COMPUTE_S)
+    cells = (f"[{a.name}](runbooks.md#{a.anchor})", t.tier, t.failure, human(t.seconds), latest, start)
+    return "| " + " | ".join(cells) + " |"

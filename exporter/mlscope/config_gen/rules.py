@@ -78,6 +78,16 @@ def accuracy_rule(cfg: Config) -> str:
     return f"model:mlscope_accuracy:ratio{cfg.get('quality.recording_window')}"
 
 
+def accuracy_rate_rule(cfg: Config) -> str:
+    """Accuracy per job and model of the labels joined over ``severe.rate_window`` (the fast tier)."""
+    return f"job_model:mlscope_accuracy:ratio_rate{cfg.get('severe.rate_window')}"
+
+
+def error_attribution_top_rule() -> str:
+    """The three features per job, model and window most tied to the model's errors."""
+    return "job_model_feature_window:mlscope_feature_error_attribution:top3"
+
+
 def http_rules() -> list[dict[str, Any]]:
     """Per job and route: request rate, error and 2xx ratios, latency quantiles, volumes."""
     by = "job, http_route"
@@ -200,6 +210,26 @@ def quality_rules(cfg: Config) -> list[dict[str, Any]]:
     ]
 
 
+def page_rules(cfg: Config) -> list[dict[str, Any]]:
+    """What the model pages read: accuracy on fresh labels, the features behind the errors."""
+    o = f"rate(mlscope_classification_outcomes_total[{cfg.get('severe.rate_window')}])"
+    # The diagonal (actual == predicted), as in quality_rules: `and` against a copy of
+    # `actual` into `predicted` keeps the matching cells.
+    correct = (
+        f"sum by (job, model) ({o} and on (job, model, actual, predicted) "
+        f'label_replace(sum by (job, model, actual) ({o}), "predicted", "$1", "actual", "(.*)"))'
+    )
+    total = f"sum by (job, model) ({o})"
+    return [
+        _rec(accuracy_rate_rule(cfg), f"({correct} or 0 * {total}) / ({total} > 0)"),
+        _rec(
+            error_attribution_top_rule(),
+            "topk by (job, model, window) (3, max by (job, model, feature, window) "
+            "(mlscope_feature_error_attribution))",
+        ),
+    ]
+
+
 def model_rules() -> list[dict[str, Any]]:
     """Per-model traffic, the denominator of the outlier and data-quality ratios."""
     return [_rec("model:mlscope_rows:rate5m", "sum by (model) (rate(mlscope_rows_total[5m]))")]
@@ -213,6 +243,7 @@ def recording_groups(cfg: Config) -> list[dict[str, Any]]:
         {"name": "mlscope.model.rules", "rules": model_rules()},
         {"name": "mlscope.drift.rules", "rules": drift_rules(cfg)},
         {"name": "mlscope.quality.rules", "rules": quality_rules(cfg)},
+        {"name": "mlscope.page.rules", "rules": page_rules(cfg)},
     ]
 
 

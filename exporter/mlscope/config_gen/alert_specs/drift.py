@@ -13,6 +13,14 @@ from mlscope.config_gen.alert_specs.scenarios import (
     pct,
 )
 from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, MODEL_TESTS, AlertSpec, Rule
+from mlscope.config_gen.alert_specs.timeline import (
+    BREAK_STEP,
+    Timeline,
+    first_firing,
+    flip,
+    notation,
+    steps_of,
+)
 from mlscope.config_gen.config import Config
 
 
@@ -57,6 +65,7 @@ def feature_drift(cfg: Config) -> AlertSpec:
         ),
         blind_when_down=True,
         scenarios={MODEL_TESTS: (_odd_names_scenario(cfg),)},
+        timelines=(_feature_verdict(cfg),),
         standard=Standard(
             start_min=0,
             firing=(*scores, (detected, "1x60")),
@@ -138,6 +147,7 @@ def prediction_drift(cfg: Config) -> AlertSpec:
             "Check for a model or preprocessing release.",
         ),
         blind_when_down=True,
+        timelines=(_prediction_verdict(cfg),),
         standard=Standard(
             start_min=0,
             firing=(*scores, (detected, "1x60")),
@@ -221,3 +231,49 @@ def _odd_names_scenario(cfg: Config) -> Scenario:
         (AlertCheck(fires_at(cfg.get("drift.for"), 0)[1], "MlscopeFeatureDrift", (fires,)),),
     )
 
+
+#: Measured in issue 16's trial (real Prometheus, shipped rules): a 0.5 sd shift of one
+#: feature at 20 events a second flipped the 1h verdict after 3.5 minutes.
+VERDICT_NOTE = "the sidecar's {w} verdict flipping (3.5 min after a 0.5 sd shift at 20 ev/s, issue 16)"
+
+
+def _feature_verdict(cfg: Config) -> Timeline:
+    dw, fd = cfg.get("drift.window"), 'model="churn", feature="age"'
+    fires = Fires(
+        {"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
+        f"Feature age of model churn drifted: psi score 0.400 over the {dw} window.",
+    )
+    gauges = (
+        (f'mlscope_feature_drift_score{{{fd}, method="psi", window="{dw}"}}', 0.4),
+        (f'mlscope_feature_drift_threshold{{{fd}, method="psi"}}', 0.2),
+    )
+    detected = f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}'
+    return _verdict_timeline(
+        cfg, "MlscopeFeatureDrift", "the feature's distribution shifts", gauges, detected, fires
+    )
+
+
+def _prediction_verdict(cfg: Config) -> Timeline:
+    dw, po = cfg.get("drift.window"), 'model="churn", output="class"'
+    fires = Fires(
+        {"severity": "ticket", "model": "churn", "output": "class"},
+        f"Output class of model churn drifted from the reference (highest score 0.300 over the {dw} window).",
+    )
+    gauges = ((f'mlscope_prediction_drift_score{{{po}, method="jensenshannon", window="{dw}"}}', 0.3),)
+    detected = f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}'
+    return _verdict_timeline(
+        cfg, "MlscopePredictionDrift", "the predictions' distribution shifts", gauges, detected, fires
+    )
+
+
+def _verdict_timeline(
+    cfg: Config, name: str, failure: str, gauges: tuple[tuple[str, float], ...], detected: str, fires: Fires
+) -> Timeline:
+    """The sidecar's verdict on the drift window flips at the failure; the ticket follows
+    after ``drift.for``."""
+    steps = BREAK_STEP + steps_of(cfg.get("drift.for")) + 8
+    flag = flip(steps)
+    at = first_firing([d == 1 for d in flag], cfg.get("drift.for"))
+    series = (*((g, f"{v:g}x{steps}") for g, v in gauges), (detected, notation(flag)))
+    note = VERDICT_NOTE.format(w=cfg.get("drift.window"))
+    return Timeline(name, "ticket", failure, series, at, (fires,), note=note)

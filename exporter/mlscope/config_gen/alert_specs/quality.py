@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlscope.config_gen.alert_specs import page_context as ctx
 from mlscope.config_gen.alert_specs.scenarios import (
     AlertCheck,
     Fires,
@@ -16,6 +17,15 @@ from mlscope.config_gen.alert_specs.scenarios import (
     whole_minutes,
 )
 from mlscope.config_gen.alert_specs.spec import MODEL_TESTS, SLOW_TESTS, AlertSpec, Rule
+from mlscope.config_gen.alert_specs.timeline import (
+    BREAK_STEP,
+    Timeline,
+    counter,
+    first_firing,
+    notation,
+    steps_of,
+    window_increase,
+)
 from mlscope.config_gen.config import Config, duration_seconds
 
 ROWS = ('mlscope_rows_total{model="churn"}', "0+100x120")  # 100 rows a minute
@@ -49,34 +59,66 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
                 f"< on (job, model) (max by (job, model) "
                 f'(mlscope_model_quality_reference{{metric="accuracy"}}) - {drop})',
                 for_=cfg.get("quality.accuracy_for"),
-                severity="page",
+                severity="ticket",
                 description="Accuracy of model {{ $labels.model }} is {{ $value | humanizePercentage }} over "
-                f"the {qw} window, more than {drop} below the reference.",
+                f"the {qw} window, more than {drop} below its baseline of {ctx.accuracy_baseline()}. "
+                f"{ctx.top_error_features(qw)}",
                 thresholds=("quality.window", "quality.accuracy_drop", "quality.accuracy_for"),
             ),
         ),
         dashboard="model",
-        meaning="Labelled production traffic shows the model doing clearly worse than at validation.",
+        samples="/v1/samples/errors?model={model}" + f"&window={qw}",
+        meaning="Labelled production traffic shows the model doing clearly worse than at validation, "
+        "slowly (a sudden collapse pages as MlscopeAccuracyCollapse).",
         actions=(
+            "Open the samples link: the wrong predictions of the window, newest first, with their "
+            "features; compare them with the features the description names (error attribution).",
             "Check drift and data quality of the same model for a cause.",
             "Check label delay: a partial window can bias accuracy.",
             "Roll back to the previous model or retrain on recent data.",
         ),
         blind_when_down=True,
+        timelines=(_accuracy_timeline(cfg),),
         standard=Standard(
             start_min=0,
-            firing=((acc, f"{low!r}x90"), (ref, "0.9x90")),
+            firing=((acc, f"{low!r}x90"), (ref, "0.9x90"), *ctx.attribution_series(qw, 90)),
             fires=(
                 Fires(
-                    {"severity": "page", "model": "churn"},
-                    f"Accuracy of model churn is {pct(low)} over the {qw} window, more than {drop} below the "
-                    "reference.",
+                    {"severity": "ticket", "model": "churn"},
+                    f"Accuracy of model churn is {pct(low)} over the {qw} window, more than {drop} below its "
+                    f"baseline of 90%. {ctx.top_error_features_text()}",
                 ),
             ),
             healthy=((acc, f"{fine!r}x90"), (ref, "0.9x90")),
             blip=((acc, f"{fine!r}x5 {low!r}x10 {fine!r}x75"), (ref, "0.9x90")),
             blip_eval="60m",
         ),
+    )
+
+
+def _accuracy_timeline(cfg: Config) -> Timeline:
+    """Accuracy falls by twice the allowed drop for good: the window's accuracy slides from
+    90% to the new level as the window fills with the new labels (a window's accuracy is
+    the mean over its rows, so linear in the share of new ones)."""
+    qw, drop = cfg.get("quality.window"), float(cfg.get("quality.accuracy_drop"))
+    w = steps_of(qw)
+    steps = BREAK_STEP + w + steps_of(cfg.get("quality.accuracy_for")) + 8
+    new = 0.9 - 2 * drop
+    acc = [round(0.9 - (0.9 - new) * min(1.0, max(0, i - BREAK_STEP) / w), 6) for i in range(steps)]
+    at = first_firing([a < 0.9 - drop for a in acc], cfg.get("quality.accuracy_for"))
+    fires = Fires(
+        {"severity": "ticket", "model": "churn"},
+        f"Accuracy of model churn is {pct(acc[at])} over the {qw} window, "
+        f"more than {cfg.get('quality.accuracy_drop')} below its baseline of 90%. "
+        f"{ctx.top_error_features_text()}",
+    )
+    series = (
+        (accuracy_series(cfg), notation(acc)),
+        ('mlscope_model_quality_reference{model="churn", metric="accuracy"}', f"0.9x{steps}"),
+        *ctx.attribution_series(qw, steps),
+    )
+    return Timeline(
+        "MlscopeAccuracyBelowBaseline", "ticket", f"accuracy declines by {2 * drop:g}", series, at, (fires,)
     )
 
 
@@ -180,6 +222,7 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
             "Check the schema: a renamed or retyped feature shows up as missing_feature or wrong_type.",
         ),
         blind_when_down=True,
+        timelines=(_data_quality_timeline(cfg),),
         standard=Standard(
             start_min=1,
             firing=(ROWS, (dq, f"0+{num(100 * f)}x120")),
@@ -195,6 +238,34 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
             blip=(ROWS, (dq, "0x10 100 200 200x100")),
             blip_eval=at_minute(max(40, 14 + whole_minutes(dqw))),
         ),
+    )
+
+
+def _data_quality_timeline(cfg: Config) -> Timeline:
+    """1% of a feature's values missing, then twice the threshold's share, 20 rows a second."""
+    dqw, t = cfg.get("data_quality.window"), float(cfg.get("data_quality.ratio"))
+    steps = BREAK_STEP + 2 * steps_of(dqw) + steps_of(cfg.get("data_quality.for")) + 8
+    share = above(t)
+    bad = counter(lambda i: 300 * share if i > BREAK_STEP else 3, steps)
+    rows = counter(lambda _: 300, steps)
+    ratio = [
+        b / r if r else 0.0
+        for b, r in zip(window_increase(bad, dqw), window_increase(rows, dqw), strict=True)
+    ]
+    at = first_firing([x > t for x in ratio], cfg.get("data_quality.for"))
+    fires = Fires(
+        {"severity": "ticket", "model": "churn", "feature": "age", "issue": "missing"},
+        f"{pct(ratio[at])} of rows of model churn have missing values in feature age.",
+    )
+    dq = 'mlscope_data_quality_issues_total{model="churn", feature="age", issue="missing"}'
+    series = (('mlscope_rows_total{model="churn"}', notation(rows)), (dq, notation(bad)))
+    return Timeline(
+        "MlscopeDataQualitySpike",
+        "ticket",
+        f"{pct(share)} of a feature's values missing",
+        series,
+        at,
+        (fires,),
     )
 
 
