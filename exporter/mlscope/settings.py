@@ -184,6 +184,11 @@ class QualitySettings(Section):
     recording_window: Duration = Field(
         "1h", description="Range of the fleet-wide accuracy, precision and recall rules."
     )
+    unmatched_ratio: float = Field(
+        0.1, gt=0, lt=1, description="Share of labels matching no prediction (unknown ids) that alerts."
+    )
+    unmatched_window: Duration = Field("30m", description="Rate window of the unmatched share of labels.")
+    unmatched_for: Duration = Field("15m", description="How long the unmatched share must hold.")
 
 
 class BurnTier(Section):

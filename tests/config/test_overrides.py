@@ -32,7 +32,7 @@ WINDOWS: dict[str, Any] = {
     },
     "availability": {"traffic_window": "6m", "traffic_before_window": "35m"},
     "drift": {"fleet_window": "50m"},
-    "quality": {"swing_window": "45m", "labels_rows_window": "12m"},
+    "quality": {"swing_window": "45m", "labels_rows_window": "12m", "unmatched_window": "17m"},
     "data_quality": {"window": "13m"},
     "outliers": {"window": "14m"},
     "exporter": {"window": "16m"},
@@ -52,7 +52,7 @@ FORS: dict[str, Any] = {
     },
     "availability": {"down_for": "2m", "absent_for": "4m", "traffic_for": "0s"},
     "drift": {"for": "9m"},  # merged with the fleet window above
-    "quality": {"accuracy_for": "8m", "swing_for": "6m", "labels_for": "20m"},
+    "quality": {"accuracy_for": "8m", "swing_for": "6m", "labels_for": "20m", "unmatched_for": "11m"},
     "data_quality": {"for": "0s"},
     "outliers": {"for": "5m"},
     "exporter": {"for": "1m"},

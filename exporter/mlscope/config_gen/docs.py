@@ -20,10 +20,36 @@ def runbooks(cfg: Config) -> str:
         " `exporter/mlscope/config_gen/alert_specs/`;"
         " do not edit by hand. Every alert's `runbook_url` points at its heading below.",
         "",
+        *_LINKS_HOWTO,
     ]
     for a in alerts(cfg):
         lines += _runbook(a)
     return "\n".join(lines)
+
+
+# How to use the links every page carries (annotations, shown by the Alertmanager templates).
+_LINKS_HOWTO = (
+    "## Using the links on a page",
+    "",
+    "Every page and ticket carries, besides this runbook:",
+    "",
+    "- **`dashboard_url`**: the Grafana dashboard of the alert's domain with its model (or job)"
+    " already selected. Set the time range to start a little before the alert's start to see the"
+    " change; the panels named in the alert's *What to do* show the cause.",
+    "- **`samples_url`** (model alerts with rows behind them): the sidecar's drill-down,"
+    " `GET /v1/samples…` (JSON, behind the same basic auth as `/metrics`). Open it with the browser"
+    " or `curl -u user:pass '<url>'`:",
+    "  - `/v1/samples?model=&feature=&window=`: the feature's rows kept in the window, each tagged"
+    " with its bin, the bins ordered by how much their share changed against the reference (the"
+    " grown ones first, marked): the rows of the bins that grew are the rows that drifted.",
+    "  - `/v1/samples/errors?model=&window=`: the latest wrong predictions (labels joined) with"
+    " their features; compare them with the features the accuracy page names (error attribution).",
+    "  - `/v1/samples/outliers?model=&window=`: the rows with the highest outlier scores.",
+    "",
+    "  Label values in these links are URL-encoded, so feature names with spaces, `&`, `#` or"
+    " non-ASCII letters work as they are. Sensitive features keep no rows (403).",
+    "",
+)
 
 
 def _runbook(a: AlertSpec) -> list[str]:
@@ -40,6 +66,10 @@ def _runbook(a: AlertSpec) -> list[str]:
     ]
     for r in a.rules:
         lines += ["```promql", r.expr.strip(), "```", f"for `{r.for_}`", ""]
+    if a.samples:
+        path = a.samples.split("?")[0]
+        lines += [f"**Drill-down.** The page's `samples_url` opens `{path}` on the alert's rows (see above)."]
+        lines.append("")
     lines += ["**What to do.**", ""]
     lines += [f"{i}. {step}" for i, step in enumerate(a.actions, 1)]
     lines.append("")

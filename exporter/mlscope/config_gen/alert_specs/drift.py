@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from mlscope.config_gen.alert_specs import fleet_drift
+from mlscope.config_gen.alert_specs import page_context as ctx
 from mlscope.config_gen.alert_specs.scenarios import (
     AlertCheck,
     Fires,
     Scenario,
+    Series,
     Standard,
     above,
     fires_at,
@@ -15,13 +20,16 @@ from mlscope.config_gen.alert_specs.scenarios import (
 from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, MODEL_TESTS, AlertSpec, Rule
 from mlscope.config_gen.alert_specs.timeline import (
     BREAK_STEP,
+    STEP_S,
     Timeline,
+    bin_series,
     first_firing,
     flip,
+    grown_bins,
+    moved_bins,
     notation,
-    steps_of,
 )
-from mlscope.config_gen.config import Config
+from mlscope.config_gen.config import Config, duration_seconds
 
 
 def specs(cfg: Config) -> list[AlertSpec]:
@@ -50,7 +58,8 @@ def feature_drift(cfg: Config) -> AlertSpec:
                 for_=cfg.get("drift.for"),
                 severity="ticket",
                 description="Feature {{ $labels.feature }} of model {{ $labels.model }} drifted: "
-                f'{{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {dw} window.',
+                f'{{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {dw} window.'
+                f"{ctx.bins_grew(dw)}",
                 thresholds=("drift.window", "drift.for"),
             ),
         ),
@@ -238,42 +247,64 @@ VERDICT_NOTE = "the sidecar's {w} verdict flipping (3.5 min after a 0.5 sd shift
 
 
 def _feature_verdict(cfg: Config) -> Timeline:
+    """The verdict flips as the feature's rows move out of the reference's range: the
+    ticket names the bins that grew in the drift window."""
     dw, fd = cfg.get("drift.window"), 'model="churn", feature="age"'
-    fires = Fires(
-        {"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
-        f"Feature age of model churn drifted: psi score 0.400 over the {dw} window.",
-    )
+    bins = moved_bins(verdict_steps(cfg))
+
+    def fires(step: int) -> Fires:
+        return Fires(
+            {"severity": "ticket", "model": "churn", "feature": "age", "method": "psi"},
+            f"Feature age of model churn drifted: psi score 0.400 over the {dw} window."
+            f"{ctx.bins_grew_text(grown_bins(bins, dw, step))}",
+        )
+
     gauges = (
         (f'mlscope_feature_drift_score{{{fd}, method="psi", window="{dw}"}}', 0.4),
         (f'mlscope_feature_drift_threshold{{{fd}, method="psi"}}', 0.2),
     )
     detected = f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}'
+    failure = "the feature's distribution shifts"
     return _verdict_timeline(
-        cfg, "MlscopeFeatureDrift", "the feature's distribution shifts", gauges, detected, fires
+        cfg, "MlscopeFeatureDrift", failure, gauges, detected, fires, bin_series(fd, bins)
     )
 
 
 def _prediction_verdict(cfg: Config) -> Timeline:
     dw, po = cfg.get("drift.window"), 'model="churn", output="class"'
-    fires = Fires(
-        {"severity": "ticket", "model": "churn", "output": "class"},
-        f"Output class of model churn drifted from the reference (highest score 0.300 over the {dw} window).",
-    )
+
+    def fires(_: int) -> Fires:
+        return Fires(
+            {"severity": "ticket", "model": "churn", "output": "class"},
+            "Output class of model churn drifted from the reference "
+            f"(highest score 0.300 over the {dw} window).",
+        )
+
     gauges = ((f'mlscope_prediction_drift_score{{{po}, method="jensenshannon", window="{dw}"}}', 0.3),)
     detected = f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}'
-    return _verdict_timeline(
-        cfg, "MlscopePredictionDrift", "the predictions' distribution shifts", gauges, detected, fires
-    )
+    failure = "the predictions' distribution shifts"
+    return _verdict_timeline(cfg, "MlscopePredictionDrift", failure, gauges, detected, fires)
 
 
 def _verdict_timeline(
-    cfg: Config, name: str, failure: str, gauges: tuple[tuple[str, float], ...], detected: str, fires: Fires
+    cfg: Config,
+    name: str,
+    failure: str,
+    gauges: tuple[tuple[str, float], ...],
+    detected: str,
+    fires: Callable[[int], Fires],
+    extra: Series = (),
 ) -> Timeline:
     """The sidecar's verdict on the drift window flips at the failure; the ticket follows
     after ``drift.for``."""
-    steps = BREAK_STEP + steps_of(cfg.get("drift.for")) + 8
+    steps = verdict_steps(cfg)
     flag = flip(steps)
     at = first_firing([d == 1 for d in flag], cfg.get("drift.for"))
-    series = (*((g, f"{v:g}x{steps}") for g, v in gauges), (detected, notation(flag)))
+    series = (*((g, f"{v:g}x{steps}") for g, v in gauges), (detected, notation(flag)), *extra)
     note = VERDICT_NOTE.format(w=cfg.get("drift.window"))
-    return Timeline(name, "ticket", failure, series, at, (fires,), note=note)
+    return Timeline(name, "ticket", failure, series, at, (fires(at),), note=note)
+
+
+def verdict_steps(cfg: Config) -> int:
+    """Samples enough for the verdict's ticket: ``drift.for`` after the failure, and some."""
+    return BREAK_STEP + math.ceil(duration_seconds(cfg.get("drift.for")) / STEP_S) + 8

@@ -12,7 +12,7 @@ The ``*_text`` functions give what a snippet renders for the promtool scenarios'
 from __future__ import annotations
 
 from mlscope.config_gen.alert_specs.scenarios import pct
-from mlscope.config_gen.rules import error_attribution_top_rule
+from mlscope.config_gen.rules import error_attribution_top_rule, slo_error_ratio_rule
 
 #: Features and attribution scores of the scenarios (the top three are listed).
 ATTRIBUTION = (("age", 0.42), ("income", 0.13), ("plan", 0.05), ("region", 0.01))
@@ -33,13 +33,19 @@ def bins_grew(window: str) -> str:
     )
     return (
         "{{ with " + _query(grew, "$labels.job", "$labels.model", "$labels.feature") + " }}"
-        "Bins that grew most: {{ range $i, $b := . }}{{ if $i }}, {{ end }}"
+        " Bins that grew most: {{ range $i, $b := . }}{{ if $i }}, {{ end }}"
         "{{ $b.Labels.bin }} +{{ $b.Value | humanizePercentage }}{{ end }}.{{ end }}"
     )
 
 
 def bins_grew_text(grown: list[tuple[str, float]]) -> str:
-    return "Bins that grew most: " + ", ".join(f"{b} +{pct(v)}" for b, v in grown) + "."
+    return " Bins that grew most: " + ", ".join(f"{b} +{pct(v)}" for b, v in grown) + "."
+
+
+def slo_error_ratio(window: str) -> str:
+    """The job's recorded 5xx share over ``window`` (the burn rate's other window)."""
+    q = _query(f"{slo_error_ratio_rule(window)}{{job=%q}}", "$labels.job")
+    return "{{ with " + q + " }}{{ . | first | value | humanizePercentage }}{{ end }}"
 
 
 def reference_share() -> str:
@@ -75,7 +81,7 @@ def top_error_features(window: str) -> str:
         f'"{window}"',
     )
     return (
-        "{{ with " + q + " }}Features most tied to the errors (error attribution): "
+        "{{ with " + q + " }} Features most tied to the errors (error attribution): "
         '{{ range $i, $f := . }}{{ if $i }}, {{ end }}{{ $f.Labels.feature }} {{ $f.Value | printf "%.2f" }}'
         "{{ end }}.{{ end }}"
     )
@@ -84,7 +90,7 @@ def top_error_features(window: str) -> str:
 def top_error_features_text() -> str:
     top = sorted(ATTRIBUTION, key=lambda fv: -fv[1])[:3]
     return (
-        "Features most tied to the errors (error attribution): "
+        " Features most tied to the errors (error attribution): "
         + ", ".join(f"{f} {v:.2f}" for f, v in top)
         + "."
     )

@@ -37,6 +37,7 @@ def specs(cfg: Config) -> list[AlertSpec]:
         accuracy_swing(cfg),
         data_quality_spike(cfg),
         labels_stopped(cfg),
+        labels_unmatched(cfg),
         outlier_rate_high(cfg),
     ]
 
@@ -61,7 +62,7 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
                 for_=cfg.get("quality.accuracy_for"),
                 severity="ticket",
                 description="Accuracy of model {{ $labels.model }} is {{ $value | humanizePercentage }} over "
-                f"the {qw} window, more than {drop} below its baseline of {ctx.accuracy_baseline()}. "
+                f"the {qw} window, more than {drop} below its baseline of {ctx.accuracy_baseline()}."
                 f"{ctx.top_error_features(qw)}",
                 thresholds=("quality.window", "quality.accuracy_drop", "quality.accuracy_for"),
             ),
@@ -86,7 +87,7 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
                 Fires(
                     {"severity": "ticket", "model": "churn"},
                     f"Accuracy of model churn is {pct(low)} over the {qw} window, more than {drop} below its "
-                    f"baseline of 90%. {ctx.top_error_features_text()}",
+                    f"baseline of 90%.{ctx.top_error_features_text()}",
                 ),
             ),
             healthy=((acc, f"{fine!r}x90"), (ref, "0.9x90")),
@@ -109,7 +110,7 @@ def _accuracy_timeline(cfg: Config) -> Timeline:
     fires = Fires(
         {"severity": "ticket", "model": "churn"},
         f"Accuracy of model churn is {pct(acc[at])} over the {qw} window, "
-        f"more than {cfg.get('quality.accuracy_drop')} below its baseline of 90%. "
+        f"more than {cfg.get('quality.accuracy_drop')} below its baseline of 90%."
         f"{ctx.top_error_features_text()}",
     )
     series = (
@@ -332,6 +333,57 @@ def _labels_stopped_scenarios(cfg: Config) -> tuple[Scenario, ...]:
             ((rows[0], f"0+500x6 3000x{steps}"), (lab, f"0+300x6 1800x{steps}")),
             (AlertCheck(fire_t, name),),
             interval="5m",
+        ),
+    )
+
+
+def labels_unmatched(cfg: Config) -> AlertSpec:
+    g = cfg.get
+    w, t = g("quality.unmatched_window"), float(g("quality.unmatched_ratio"))
+    lab = 'mlscope_labels_total{model="churn", outcome="%s"}'
+    f = above(t)
+    return AlertSpec(
+        name="MlscopeLabelsUnmatched",
+        summary="Many ground-truth labels match no prediction.",
+        rules=(
+            Rule(
+                expr=f'sum by (job, model) (rate(mlscope_labels_total{{outcome="unmatched"}}[{w}])) '
+                f"/ (sum by (job, model) (rate(mlscope_labels_total[{w}])) > 0) "
+                f"> {g('quality.unmatched_ratio')}",
+                for_=g("quality.unmatched_for"),
+                severity="ticket",
+                description="{{ $value | humanizePercentage }} of the labels posted for model "
+                f"{{{{ $labels.model }}}} over the last {w} matched no prediction (unknown ids); accuracy "
+                "is measured on the rest only.",
+                thresholds=("quality.unmatched_ratio", "quality.unmatched_window", "quality.unmatched_for"),
+            ),
+        ),
+        dashboard="model",
+        meaning="Labels arrive for ids the sidecar never saw or no longer holds: the label feed uses "
+        "another id than `Monitor.log` (or another model name), or labels come after `labels.ttl`.",
+        actions=(
+            "Compare the ids the label job posts with the `prediction_id` the service logs.",
+            "Check the model name in the label records, and `labels.ttl` against the label delay.",
+            "Check the sidecar's log for the ids of the unmatched labels.",
+        ),
+        blind_when_down=True,
+        standard=Standard(
+            start_min=1,
+            firing=(
+                (lab % "matched", f"0+{num(100 * (1 - f))}x60"),
+                (lab % "unmatched", f"0+{num(100 * f)}x60"),
+            ),
+            fires=(
+                Fires(
+                    {"severity": "ticket", "model": "churn"},
+                    f"{pct(f)} of the labels posted for model churn over the last {w} matched no prediction "
+                    "(unknown ids); accuracy is measured on the rest only.",
+                ),
+            ),
+            healthy=((lab % "matched", "0+95x60"), (lab % "unmatched", "0+5x60")),
+            # One minute of labels for unknown ids: a small share of the window's labels.
+            blip=((lab % "matched", "0+100x60"), (lab % "unmatched", "0x10 100x50")),
+            blip_eval=at_minute(max(40, 12 + whole_minutes(g("quality.unmatched_for")))),
         ),
     )
 

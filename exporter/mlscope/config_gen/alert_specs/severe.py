@@ -21,8 +21,11 @@ from mlscope.config_gen.alert_specs.timeline import (
     BREAK_STEP,
     TIMELINE_TESTS,
     Timeline,
+    bin_series,
     counter,
     first_firing,
+    grown_bins,
+    moved_bins,
     notation,
     window_increase,
 )
@@ -138,7 +141,7 @@ def feature_drift_severe(cfg: Config) -> AlertSpec:
                 severity="page",
                 description="Feature {{ $labels.feature }} of model {{ $labels.model }} is far from its "
                 f'reference: {{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {w} '
-                f"window, more than {k:g}x its threshold. {ctx.bins_grew(w)}",
+                f"window, more than {k:g}x its threshold.{ctx.bins_grew(w)}",
                 thresholds=("severe.drift_factor", "severe.min_rows", "severe.for"),
             ),
         ),
@@ -174,44 +177,22 @@ def _drift_timeline(cfg: Config) -> Timeline:
     scores = [score(i) for i in range(STEPS)]
     threshold = float(g("drift.numeric_threshold"))
     at = first_firing([s > k * threshold for s in scores], g("severe.for"))
-    bins = _bin_counters()
-    grown = _grown(bins, w, at)
+    bins = moved_bins(STEPS)
+    grown = grown_bins(bins, w, at)
     fires = Fires(
         {"severity": "page", "model": "churn", "feature": "age", "method": "psi"},
         f"Feature age of model churn is far from its reference: psi score {scores[at]:.3f} over the {w} "
-        f"window, more than {k:g}x its threshold. {ctx.bins_grew_text(grown)}",
+        f"window, more than {k:g}x its threshold.{ctx.bins_grew_text(grown)}",
     )
     series = (
         (f'mlscope_feature_drift_score{{{FD}, method="psi", window="{w}"}}', notation(scores)),
         (f'mlscope_feature_drift_threshold{{{FD}, method="psi"}}', f"{threshold:g}x{STEPS}"),
         (f'mlscope_window_rows{{model="churn", window="{w}"}}', f"{n_win}x{STEPS}"),
-        *((f'mlscope_feature_bin_total{{{FD}, bin="{b}"}}', notation(c)) for b, (_, c) in bins.items()),
-        *(
-            (f'mlscope_feature_reference_ratio{{{FD}, bin="{b}"}}', f"{r:g}x{STEPS}")
-            for b, (r, _) in bins.items()
-        ),
+        *bin_series(FD, bins),
     )
     return Timeline(
         "MlscopeFeatureDriftSevere", "page", "feature arrives in other units (x1000)", series, at, (fires,)
     )
-
-
-def _bin_counters() -> dict[str, tuple[float, list[float]]]:
-    """Bin -> (reference share, counter): the rows of the range move above it at the break
-    (three bins stand for the deciles here: the links need bins, not the score)."""
-    return {
-        "(-Inf, 0]": (0.0, counter(lambda i: 0, STEPS)),
-        "(0, 100]": (1.0, counter(lambda i: 0 if broken(i) else RATE, STEPS)),
-        "(100, +Inf]": (0.0, counter(lambda i: RATE if broken(i) else 0, STEPS)),
-    }
-
-
-def _grown(bins: dict[str, tuple[float, list[float]]], window: str, step: int) -> list[tuple[str, float]]:
-    """Bins whose share of the window exceeds their reference share at ``step``, most first."""
-    inc = {b: window_increase(c, window)[step] for b, (_, c) in bins.items()}
-    total = sum(inc.values())
-    grown = [(b, inc[b] / total - r) for b, (r, _) in bins.items() if inc[b] / total - r > 0]
-    return sorted(grown, key=lambda bv: -bv[1])[:3]
 
 
 def prediction_collapse(cfg: Config) -> AlertSpec:
@@ -308,7 +289,7 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
                 severity="page",
                 description="Accuracy of model {{ $labels.model }} on the labels joined over the last "
                 f"{rw} is {{{{ $value | humanizePercentage }}}}, more than {drop} below its baseline of "
-                f"{ctx.accuracy_baseline()}. {ctx.top_error_features(cfg.severe_window())}",
+                f"{ctx.accuracy_baseline()}.{ctx.top_error_features(cfg.severe_window())}",
                 thresholds=("severe.rate_window", "severe.accuracy_drop", "severe.min_rows", "severe.for"),
             ),
         ),
@@ -351,7 +332,7 @@ def _accuracy_timeline(cfg: Config) -> Timeline:
     fires = Fires(
         {"severity": "page", "model": "churn"},
         f"Accuracy of model churn on the labels joined over the last {rw} is {pct(acc[at])}, more than "
-        f"{g('severe.accuracy_drop')} below its baseline of 90%. {ctx.top_error_features_text()}",
+        f"{g('severe.accuracy_drop')} below its baseline of 90%.{ctx.top_error_features_text()}",
     )
     return Timeline(
         "MlscopeAccuracyCollapse",

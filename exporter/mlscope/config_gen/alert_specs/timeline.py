@@ -115,6 +115,39 @@ def steps_of(duration: str) -> int:
     return int(n)
 
 
+Bins = dict[str, tuple[float, list[float]]]  # bin -> (reference share, counter values)
+
+
+def moved_bins(steps: int) -> Bins:
+    """A feature whose rows all move above the reference's range at the failure (three
+    bins stand for the deciles: the page names bins, the score comes from elsewhere)."""
+    return {
+        "(-Inf, 0]": (0.0, counter(lambda i: 0, steps)),
+        "(0, 100]": (1.0, counter(lambda i: 0 if i > BREAK_STEP else 300, steps)),
+        "(100, +Inf]": (0.0, counter(lambda i: 300 if i > BREAK_STEP else 0, steps)),
+    }
+
+
+def bin_series(selector: str, bins: Bins) -> Series:
+    """The bin counters and reference shares of ``bins`` for a feature's ``selector``."""
+    n = len(next(iter(bins.values()))[1])
+    return (
+        *((f'mlscope_feature_bin_total{{{selector}, bin="{b}"}}', notation(c)) for b, (_, c) in bins.items()),
+        *(
+            (f'mlscope_feature_reference_ratio{{{selector}, bin="{b}"}}', f"{r:g}x{n}")
+            for b, (r, _) in bins.items()
+        ),
+    )
+
+
+def grown_bins(bins: Bins, window: str, step: int) -> list[tuple[str, float]]:
+    """Bins whose share of the window exceeds their reference share at ``step``, most first."""
+    inc = {b: window_increase(c, window)[step] for b, (_, c) in bins.items()}
+    total = sum(inc.values())
+    grown = [(b, inc[b] / total - r) for b, (r, _) in bins.items() if inc[b] / total - r > 0]
+    return sorted(grown, key=lambda bv: -bv[1])[:3]
+
+
 def notation(values: Sequence[float]) -> str:
     """promtool series notation of explicit samples, runs of one value folded (``0.5x3``)."""
     out: list[str] = []
