@@ -113,7 +113,7 @@ def test_every_alert_reads_only_configured_windows_and_for(generated: Path) -> N
         windows = set(re.findall(r"\[(\w+)\]", expr)) | set(re.findall(r"\boffset (\w+)", expr))
         # Recorded ranges the alerts read: SLO error ratios, fleet PSI and rows.
         windows |= set(re.findall(r"ratio_rate(\w+)\b", expr))
-        windows |= set(re.findall(r"mlscope:feature_(?:psi:|rows:increase)(\w+)\b", expr))
+        windows |= set(re.findall(r"model_feature:mlscope_feature_(?:psi:|rows:increase)(\w+)\b", expr))
         assert windows <= WINDOW_VALUES, (rule["alert"], windows - WINDOW_VALUES, expr)
         seen_windows |= windows
         if rule["alert"] != "Watchdog":  # always firing by design, `for: 0s`
@@ -161,4 +161,5 @@ def test_dashboards_name_the_recorded_series_of_the_configured_windows(tmp_path:
         used |= set(re.findall(r"\b[a-z_]+:[a-z_0-9]+:[a-z_0-9]+\b", path.read_text()))
     assert used and used <= recorded, used - recorded
     assert accuracy_rule(cfg) == "model:mlscope_accuracy:ratio2h" and accuracy_rule(cfg) in used
-    assert {"mlscope:feature_psi:50m", "mlscope:feature_jensenshannon:50m"} <= used
+    fleet = {"model_feature:mlscope_feature_psi:50m", "model_feature:mlscope_feature_jensenshannon:50m"}
+    assert fleet <= used

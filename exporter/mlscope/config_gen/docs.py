@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlscope.config_gen.alert_specs import AlertSpec, Rule, alerts
 from mlscope.config_gen.alert_specs.timeline import STEP_S, TIMELINE_TESTS, Timeline, human
 from mlscope.config_gen.config import Config
+from mlscope.config_gen.rules import fleet_jensenshannon_rule, fleet_psi_rule
 from mlscope.sidecar.config import SidecarConfig
 
 # The sidecar's default compute_interval_s: window gauges lag by up to this.
@@ -116,7 +117,6 @@ _ALERTS_INTRO = (
 
 def alerts_doc(cfg: Config) -> str:
     """The table of alerts with the configuration keys and values they read."""
-    fw = cfg.get("drift.fleet_window")
     lines = list(_ALERTS_INTRO)
     lines += [_alert_row(cfg, a, r) for a in alerts(cfg) for r in a.rules]
     lines += _tiers_section(cfg)
@@ -131,7 +131,7 @@ def alerts_doc(cfg: Config) -> str:
         "",
         "## Notes",
         "",
-        f"- Fleet-wide drift (`mlscope:feature_psi:{fw}`, `mlscope:feature_jensenshannon:{fw}`) is"
+        f"- Fleet-wide drift (`{fleet_psi_rule(cfg)}`, `{fleet_jensenshannon_rule(cfg)}`) is"
         " computed from the bin counters of every replica with the engine's own smoothing"
         " (`mlscope.engine.stats.SMOOTHING`, not a setting); it needs the"
         " sidecar's `mlscope_feature_reference_rows` gauge.",

@@ -38,8 +38,10 @@ from mlscope.config_gen.rules import (
     accuracy_rate_rule,
     accuracy_rule,
     error_attribution_top_rule,
+    outcomes_rule,
     recording_groups,
     slo_windows,
+    true_positives_rule,
 )
 
 HTTP = catalogue.HTTP_REQUEST_DURATION
@@ -154,7 +156,7 @@ def _quality_scenarios(cfg: Config) -> list[Scenario]:
             expr_checks=(
                 ExprCheck(
                     ev,
-                    f"mlscope:classification_outcomes:increase{w}",
+                    outcomes_rule(cfg),
                     tuple(
                         (f'{{actual="{a}", model="churn", predicted="{p}"}}', n * mins)
                         for (a, p), n in sorted(cells.items())
@@ -163,14 +165,14 @@ def _quality_scenarios(cfg: Config) -> list[Scenario]:
                 ),
                 ExprCheck(
                     ev,
-                    f"mlscope:classification_true_positives:increase{w}",
+                    true_positives_rule(cfg),
                     (
                         ('{actual="no", model="churn", predicted="no"}', tp["no"]),
                         ('{actual="yes", model="churn", predicted="yes"}', tp["yes"]),
                     ),
                     True,
                 ),
-                ExprCheck(ev, f"model:mlscope_accuracy:ratio{w}", (('{model="churn"}', 14 / 20),), True),
+                ExprCheck(ev, accuracy_rule(cfg), (('{model="churn"}', 14 / 20),), True),
                 ExprCheck(
                     ev,
                     f"model_class:mlscope_precision:ratio{w}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from mlscope.config_gen import rules
 from mlscope.config_gen.alert_specs import fleet_drift
 from mlscope.config_gen.alert_specs import page_context as ctx
 from mlscope.config_gen.alert_specs.scenarios import (
@@ -98,8 +99,8 @@ def fleet_feature_drift(cfg: Config) -> AlertSpec:
         summary="Fleet-wide PSI of a feature is over the threshold.",
         rules=(
             Rule(
-                expr=f"mlscope:feature_psi:{fw} > {cfg.get('drift.fleet_psi_threshold')} "
-                f"and on (model, feature) mlscope:feature_rows:increase{fw} "
+                expr=f"{rules.fleet_psi_rule(cfg)} > {cfg.get('drift.fleet_psi_threshold')} "
+                f"and on (model, feature) {rules.fleet_rows_rule(cfg)} "
                 f">= {cfg.get('drift.fleet_min_rows')}",
                 for_=cfg.get("drift.for"),
                 severity="ticket",
