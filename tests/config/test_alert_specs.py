@@ -207,3 +207,12 @@ def _inhibited(url: str, expect: int) -> set[tuple[str, str]]:
         if len(held) >= expect or time.monotonic() > deadline:
             return held
         time.sleep(0.1)
+
+
+def test_every_rule_reads_the_configured_application_job() -> None:
+    from mlscope.config_gen.generate import generate
+
+    files = generate(load({"jobs": {"app": {"name": "shop-api"}}}))
+    rules = files["prometheus/rules/mlscope-recording.yml"] + files["prometheus/rules/mlscope-alerts.yml"]
+    assert "mlscope-demo-app" not in rules
+    assert rules.count('job="shop-api"') >= 10  # SLO ratios, latency, traffic, absent
