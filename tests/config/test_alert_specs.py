@@ -216,3 +216,24 @@ def test_every_rule_reads_the_configured_application_job() -> None:
     rules = files["prometheus/rules/mlscope-recording.yml"] + files["prometheus/rules/mlscope-alerts.yml"]
     assert "mlscope-demo-app" not in rules
     assert rules.count('job="shop-api"') >= 10  # SLO ratios, latency, traffic, absent
+
+
+def test_shipped_tiers_keep_issue_16s_promises() -> None:
+    """Fast tier: every page fires within 3 minutes of its failure, also when the change
+    lands just after a scrape and an evaluation; slow tier: the 0.5 sd shift's ticket
+    within 20 minutes (its 1h verdict flipped 3.5 minutes after the shift in issue 16)."""
+    from mlscope.config_gen.alert_specs.timeline import STEP_S
+    from mlscope.config_gen.docs import COMPUTE_S
+
+    timelines = [t for a in alerts(load()) for t in a.timelines]
+    pages = [t for t in timelines if t.tier == "page"]
+    assert {t.alert for t in pages} == {
+        "MlscopeFeatureBroken",
+        "MlscopeFeatureDriftSevere",
+        "MlscopePredictionCollapse",
+        "MlscopeAccuracyCollapse",
+    }
+    for t in pages:
+        assert t.seconds + 2 * STEP_S + COMPUTE_S < 180, (t.alert, t.failure, t.seconds)
+    drift = next(t for t in timelines if t.alert == "MlscopeFeatureDrift")
+    assert drift.tier == "ticket" and 3.5 * 60 + drift.seconds + 2 * STEP_S + COMPUTE_S <= 20 * 60
