@@ -36,6 +36,7 @@ from mlscope.engine import stats
 RATE = 300  # rows per 15 s step: 20 events a second, the traffic of issue 16's trial
 STEPS = BREAK_STEP + 24  # six minutes after the failure: every fast page fires by then
 FD = 'model="churn", feature="age"'
+PO = 'model="churn", output="class"'
 
 
 def specs(cfg: Config) -> list[AlertSpec]:
@@ -256,12 +257,11 @@ def _collapse_timeline(cfg: Config) -> Timeline:
         for s, y, n in zip(shares, d_yes, d_no, strict=True)
     ]
     at = first_firing(cond, g("severe.for"))
-    po = 'model="churn", output="class"'
     series = (
-        (f'mlscope_prediction_bin_total{{{po}, bin="yes"}}', notation(yes)),
-        (f'mlscope_prediction_bin_total{{{po}, bin="no"}}', notation(no)),
-        (f'mlscope_prediction_reference_ratio{{{po}, bin="yes"}}', f"0.3x{STEPS}"),
-        (f'mlscope_prediction_reference_ratio{{{po}, bin="no"}}', f"0.7x{STEPS}"),
+        (f'mlscope_prediction_bin_total{{{PO}, bin="yes"}}', notation(yes)),
+        (f'mlscope_prediction_bin_total{{{PO}, bin="no"}}', notation(no)),
+        (f'mlscope_prediction_reference_ratio{{{PO}, bin="yes"}}', f"0.3x{STEPS}"),
+        (f'mlscope_prediction_reference_ratio{{{PO}, bin="no"}}', f"0.7x{STEPS}"),
     )
     fires = Fires(
         {"severity": "page", "model": "churn", "output": "class", "bin": "yes"},
@@ -366,40 +366,48 @@ def healthy_hour(cfg: Config) -> Scenario:
     values missing, drift scores a fifth of the threshold, predictions and accuracy as in
     the reference. No model alert of either tier fires."""
     steps = 65 * 4 + 1
-    wins = sorted({cfg.severe_window(), cfg.get("drift.window"), cfg.get("quality.window")})
-    po, cell = 'model="churn", output="class"', 'mlscope_classification_outcomes_total{model="churn", '
-    per_step = {
-        'mlscope_rows_total{model="churn"}': RATE,
-        f'mlscope_data_quality_issues_total{{{FD}, issue="missing"}}': RATE // 100,
-        'mlscope_outliers_total{model="churn"}': RATE // 100,
-        f'mlscope_prediction_bin_total{{{po}, bin="yes"}}': RATE * 3 // 10,
-        f'mlscope_prediction_bin_total{{{po}, bin="no"}}': RATE * 7 // 10,
-        cell + 'actual="yes", predicted="yes"}': RATE * 9 // 10,
-        cell + 'actual="no", predicted="yes"}': RATE // 10,
-    }
-    gauges = {
-        f'mlscope_feature_drift_threshold{{{FD}, method="psi"}}': 0.1,
-        f'mlscope_prediction_reference_ratio{{{po}, bin="yes"}}': 0.3,
-        f'mlscope_prediction_reference_ratio{{{po}, bin="no"}}': 0.7,
-        'mlscope_model_quality_reference{model="churn", metric="accuracy"}': 0.9,
-    }
-    for w in wins:
-        gauges |= {
-            f'mlscope_feature_drift_score{{{FD}, method="psi", window="{w}"}}': 0.02,
-            f'mlscope_feature_drift_detected{{{FD}, window="{w}"}}': 0,
-            f'mlscope_prediction_drift_score{{{po}, method="jensenshannon", window="{w}"}}': 0.01,
-            f'mlscope_prediction_drift_detected{{{po}, window="{w}"}}': 0,
-            f'mlscope_dataset_drift_share_ratio{{model="churn", window="{w}"}}': 0,
-            f'mlscope_dataset_drift_detected{{model="churn", window="{w}"}}': 0,
-            f'mlscope_window_rows{{model="churn", window="{w}"}}': RATE * duration_seconds(w) / 15,
-            f'mlscope_model_quality{{model="churn", metric="accuracy", window="{w}"}}': 0.9,
-        }
     series = (
-        *((name, f"0+{n}x{steps}") for name, n in per_step.items()),
-        *((name, f"{v:g}x{steps}") for name, v in gauges.items()),
+        *((name, f"0+{n}x{steps}") for name, n in _healthy_counters().items()),
+        *((name, f"{v:g}x{steps}") for name, v in _healthy_gauges(cfg).items()),
         *ctx.attribution_series(cfg.get("quality.window"), steps),
     )
     checks = tuple(AlertCheck(t, name) for t in ("30m", "60m", "65m") for name in MODEL_ALERTS)
     return Scenario(
         "an hour of healthy traffic raises no model alert of either tier", series, checks, interval="15s"
     )
+
+
+def _healthy_counters() -> dict[str, int]:
+    """Counter growth per 15 s step."""
+    cell = 'mlscope_classification_outcomes_total{model="churn", '
+    return {
+        'mlscope_rows_total{model="churn"}': RATE,
+        f'mlscope_data_quality_issues_total{{{FD}, issue="missing"}}': RATE // 100,
+        'mlscope_outliers_total{model="churn"}': RATE // 100,
+        f'mlscope_prediction_bin_total{{{PO}, bin="yes"}}': RATE * 3 // 10,
+        f'mlscope_prediction_bin_total{{{PO}, bin="no"}}': RATE * 7 // 10,
+        cell + 'actual="yes", predicted="yes"}': RATE * 9 // 10,
+        cell + 'actual="no", predicted="yes"}': RATE // 10,
+    }
+
+
+def _healthy_gauges(cfg: Config) -> dict[str, float]:
+    """The reference's gauges, and the window gauges of every window an alert reads."""
+    gauges = {
+        f'mlscope_feature_drift_threshold{{{FD}, method="psi"}}': 0.1,
+        f'mlscope_prediction_reference_ratio{{{PO}, bin="yes"}}': 0.3,
+        f'mlscope_prediction_reference_ratio{{{PO}, bin="no"}}': 0.7,
+        'mlscope_model_quality_reference{model="churn", metric="accuracy"}': 0.9,
+    }
+    for w in sorted({cfg.severe_window(), cfg.get("drift.window"), cfg.get("quality.window")}):
+        gauges |= {
+            f'mlscope_feature_drift_score{{{FD}, method="psi", window="{w}"}}': 0.02,
+            f'mlscope_feature_drift_detected{{{FD}, window="{w}"}}': 0,
+            f'mlscope_prediction_drift_score{{{PO}, method="jensenshannon", window="{w}"}}': 0.01,
+            f'mlscope_prediction_drift_detected{{{PO}, window="{w}"}}': 0,
+            f'mlscope_dataset_drift_share_ratio{{model="churn", window="{w}"}}': 0,
+            f'mlscope_dataset_drift_detected{{model="churn", window="{w}"}}': 0,
+            f'mlscope_window_rows{{model="churn", window="{w}"}}': RATE * duration_seconds(w) / 15,
+            f'mlscope_model_quality{{model="churn", metric="accuracy", window="{w}"}}': 0.9,
+        }
+    return gauges

@@ -33,9 +33,8 @@ class Timeline:
 
     ``failure``: what breaks, as the table says it; ``series``: samples every 15 s, the
     failure taking effect from sample ``BREAK_STEP + 1``; ``fire_step``: the first
-    evaluation at which the alert fires with ``fires``; ``before``: time the failure
-    needs before the series show it (e.g. a long window's verdict), added to the table's
-    figure and explained in ``note``.
+    evaluation at which the alert fires with ``fires``; ``note``: where the table's time
+    starts when not at the failure itself (e.g. a long window's verdict flipping).
     """
 
     alert: str
@@ -44,13 +43,12 @@ class Timeline:
     series: Series
     fire_step: int
     fires: tuple[Fires, ...]
-    before_s: float = 0.0
     note: str = ""
 
     @property
     def seconds(self) -> float:
         """From the failure to the firing evaluation."""
-        return (self.fire_step - BREAK_STEP) * STEP_S + self.before_s
+        return (self.fire_step - BREAK_STEP) * STEP_S
 
     def scenario(self) -> Scenario:
         silent = (
