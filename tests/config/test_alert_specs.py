@@ -226,7 +226,9 @@ def test_shipped_tiers_keep_issue_16s_promises() -> None:
     from mlscope.config_gen.docs import COMPUTE_S
 
     timelines = [t for a in alerts(load()) for t in a.timelines]
-    pages = [t for t in timelines if t.tier == "page"]
+    # The estimated accuracy is a mean over the sidecar's shortest window: it lags a break by
+    # part of that window, so its page is not held to the inputs' and outputs' 3 minutes.
+    pages = [t for t in timelines if t.tier == "page" and "estimated" not in t.failure]
     assert {t.alert for t in pages} == {
         "MlscopeFeatureBroken",
         "MlscopeFeatureDriftSevere",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlscope.config_gen.alert_specs import estimated
 from mlscope.config_gen.alert_specs import page_context as ctx
 from mlscope.config_gen.alert_specs.scenarios import (
     AlertCheck,
@@ -25,6 +26,7 @@ from mlscope.config_gen.alert_specs.timeline import (
     notation,
     steps_of,
     window_increase,
+    window_mix,
 )
 from mlscope.config_gen.config import Config, duration_seconds
 
@@ -51,6 +53,10 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
     acc, ref = accuracy_series(cfg), 'mlscope_model_quality_reference{model="churn", metric="accuracy"}'
     # 90% reference; twice the allowed drop fires, half of it does not.
     low, fine = round(0.9 - 2 * float(drop), 6), round(0.9 - float(drop) / 2, 6)
+    keys = ("quality.window", "quality.accuracy_drop", "drift.min_rows", "quality.accuracy_for")
+    estimated_rule = estimated.rule(
+        qw, drop, cfg.get("quality.accuracy_for"), "ticket", cfg.get("drift.min_rows"), keys
+    )
     return AlertSpec(
         name="MlscopeAccuracyBelowBaseline",
         summary="Model accuracy fell below its validation baseline.",
@@ -65,12 +71,15 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
                 f"the {qw} window, more than {drop} below its baseline of {ctx.accuracy_baseline()}."
                 f"{ctx.top_error_features(qw)}",
                 thresholds=("quality.window", "quality.accuracy_drop", "quality.accuracy_for"),
+                labels=estimated.LABELS,
             ),
+            estimated_rule,
         ),
         dashboard="model",
         samples="/v1/samples/errors?model={model}" + f"&window={qw}",
-        meaning="Labelled production traffic shows the model doing clearly worse than at validation, "
-        "slowly (a sudden collapse pages as MlscopeAccuracyCollapse).",
+        meaning="Labelled production traffic (`basis=labels`), or the accuracy estimated from the "
+        "model's confidence (`basis=estimated`), shows the model doing clearly worse than at "
+        "validation, slowly (a sudden collapse pages as MlscopeAccuracyCollapse).",
         actions=(
             "Open the samples link: the wrong predictions of the window, newest first, with their "
             "features; compare them with the features the description names (error attribution).",
@@ -79,13 +88,18 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
             "Roll back to the previous model or retrain on recent data.",
         ),
         blind_when_down=True,
-        timelines=(_accuracy_timeline(cfg),),
+        timelines=(
+            _accuracy_timeline(cfg),
+            estimated.timeline(
+                "MlscopeAccuracyBelowBaseline", "ticket", qw, float(drop), cfg.get("quality.accuracy_for")
+            ),
+        ),
         standard=Standard(
             start_min=0,
             firing=((acc, f"{low!r}x90"), (ref, "0.9x90"), *ctx.attribution_series(qw, 90)),
             fires=(
                 Fires(
-                    {"severity": "ticket", "model": "churn"},
+                    {"severity": "ticket", "model": "churn", **estimated.LABELS},
                     f"Accuracy of model churn is {pct(low)} over the {qw} window, more than {drop} below its "
                     f"baseline of 90%.{ctx.top_error_features_text()}",
                 ),
@@ -102,13 +116,11 @@ def _accuracy_timeline(cfg: Config) -> Timeline:
     90% to the new level as the window fills with the new labels (a window's accuracy is
     the mean over its rows, so linear in the share of new ones)."""
     qw, drop = cfg.get("quality.window"), float(cfg.get("quality.accuracy_drop"))
-    w = steps_of(qw)
-    steps = BREAK_STEP + w + steps_of(cfg.get("quality.accuracy_for")) + 8
-    new = 0.9 - 2 * drop
-    acc = [round(0.9 - (0.9 - new) * min(1.0, max(0, i - BREAK_STEP) / w), 6) for i in range(steps)]
+    steps = BREAK_STEP + steps_of(qw) + steps_of(cfg.get("quality.accuracy_for")) + 8
+    acc = window_mix(0.9, 0.9 - 2 * drop, qw, steps)
     at = first_firing([a < 0.9 - drop for a in acc], cfg.get("quality.accuracy_for"))
     fires = Fires(
-        {"severity": "ticket", "model": "churn"},
+        {"severity": "ticket", "model": "churn", **estimated.LABELS},
         f"Accuracy of model churn is {pct(acc[at])} over the {qw} window, "
         f"more than {cfg.get('quality.accuracy_drop')} below its baseline of 90%."
         f"{ctx.top_error_features_text()}",

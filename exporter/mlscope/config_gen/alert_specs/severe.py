@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlscope.config_gen.alert_specs import estimated
 from mlscope.config_gen.alert_specs import page_context as ctx
 from mlscope.config_gen.alert_specs.scenarios import AlertCheck, Fires, Scenario, pct
 from mlscope.config_gen.alert_specs.spec import AlertSpec, Rule
@@ -291,12 +292,22 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
                 f"{rw} is {{{{ $value | humanizePercentage }}}}, more than {drop} below its baseline of "
                 f"{ctx.accuracy_baseline()}.{ctx.top_error_features(cfg.severe_window())}",
                 thresholds=("severe.rate_window", "severe.accuracy_drop", "severe.min_rows", "severe.for"),
+                labels=estimated.LABELS,
+            ),
+            estimated.rule(
+                cfg.severe_window(),
+                drop,
+                g("severe.for"),
+                "page",
+                g("severe.min_rows"),
+                ("severe.accuracy_drop", "severe.min_rows", "severe.for"),
             ),
         ),
         dashboard="model",
         samples="/v1/samples/errors?model={model}" + f"&window={cfg.severe_window()}",
-        meaning="Most of the freshly labelled predictions are wrong: the model or its inputs broke, or "
-        "the labels did (a swapped class mapping in the label feed).",
+        meaning="Most of the freshly labelled predictions are wrong (`basis=labels`): the model or its "
+        "inputs broke, or the labels did (a swapped class mapping in the label feed). With "
+        "`basis=estimated`, the model's own confidence says so before any label arrived.",
         actions=(
             "Open the samples link: the wrong rows, newest first; compare them with the features the "
             "description names (error attribution).",
@@ -306,7 +317,12 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
         blind_when_down=True,
         inhibits=("MlscopeAccuracyBelowBaseline", "MlscopeAccuracySwing"),
         inhibit_equal=("job", "model"),
-        timelines=(_accuracy_timeline(cfg),),
+        timelines=(
+            _accuracy_timeline(cfg),
+            estimated.timeline(
+                "MlscopeAccuracyCollapse", "page", cfg.severe_window(), float(drop), g("severe.for")
+            ),
+        ),
     )
 
 
@@ -330,7 +346,7 @@ def _accuracy_timeline(cfg: Config) -> Timeline:
         *ctx.attribution_series(cfg.severe_window(), STEPS),
     )
     fires = Fires(
-        {"severity": "page", "model": "churn"},
+        {"severity": "page", "model": "churn", **estimated.LABELS},
         f"Accuracy of model churn on the labels joined over the last {rw} is {pct(acc[at])}, more than "
         f"{g('severe.accuracy_drop')} below its baseline of 90%.{ctx.top_error_features_text()}",
     )
@@ -409,5 +425,6 @@ def _healthy_gauges(cfg: Config) -> dict[str, float]:
             f'mlscope_dataset_drift_detected{{model="churn", window="{w}"}}': 0,
             f'mlscope_window_rows{{model="churn", window="{w}"}}': RATE * duration_seconds(w) / 15,
             f'mlscope_model_quality{{model="churn", metric="accuracy", window="{w}"}}': 0.9,
+            f'mlscope_model_estimated_quality{{model="churn", metric="accuracy", window="{w}"}}': 0.88,
         }
     return gauges

@@ -68,6 +68,13 @@ def flip(steps: int, before: float = 0.0, after: float = 1.0) -> list[float]:
     return [after if i > BREAK_STEP else before for i in range(steps)]
 
 
+def window_mix(before: float, after: float, window: str, steps: int) -> list[float]:
+    """A window's mean whose rows switch from ``before`` to ``after`` at the failure: linear
+    in the window's share of new rows (rounded as :func:`notation` writes it)."""
+    w = steps_of(window)
+    return [round(before - (before - after) * min(1.0, max(0, i - BREAK_STEP) / w), 6) for i in range(steps)]
+
+
 def first_firing(condition: Sequence[bool], for_: str) -> int:
     """The first step at which an alert with ``condition`` per step and ``for_`` fires."""
     need = duration_seconds(for_)
