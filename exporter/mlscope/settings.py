@@ -189,6 +189,11 @@ class QualitySettings(Section):
     recording_window: Duration = Field(
         "1h", description="Range of the fleet-wide accuracy, precision and recall rules."
     )
+    unmatched_ratio: float = Field(
+        0.1, gt=0, lt=1, description="Share of labels matching no prediction (unknown ids) that alerts."
+    )
+    unmatched_window: Duration = Field("30m", description="Rate window of the unmatched share of labels.")
+    unmatched_for: Duration = Field("15m", description="How long the unmatched share must hold.")
 
 
 class BurnTier(Section):
@@ -256,6 +261,44 @@ class OutlierAlert(RatioAlert):
     """The share of outlier rows."""
 
     for_: Duration = Field("15m", alias="for", description="How long the ratio must hold.")
+
+
+class SevereSettings(Section):
+    """The fast tier: a severe break of a model's inputs or outputs pages within minutes.
+
+    Shares of rows (data-quality issues, predictions per bin, correct labelled rows) are
+    rates over ``rate_window``; drift scores are read on the sidecar window ``window``.
+    Each needs ``min_rows`` rows in its window, so a trickle of traffic cannot page.
+    """
+
+    window: str | None = Field(
+        None,
+        json_schema_extra=SIDECAR_WINDOW,
+        description="The sidecar window the severe pages read; default: the shortest of `windows`.",
+    )
+    rate_window: Duration = Field(
+        "1m", description="Rate window of the shares that page (data quality, predictions, accuracy)."
+    )
+    for_: Duration = Field("1m", alias="for", description="How long a severe break must hold to page.")
+    min_rows: int = Field(100, ge=1, description="Rows (labelled rows for accuracy) a window needs.")
+    data_quality_ratio: float = Field(
+        0.5, gt=0, le=1, description="Share of rows with one data-quality issue in a feature that pages."
+    )
+    drift_factor: float = Field(5.0, gt=1, description="A drift score this many times its threshold pages.")
+    collapse_ratio: float = Field(
+        0.9, gt=0, le=1, description="Share of predictions in one bin that pages ..."
+    )
+    collapse_reference_max: float = Field(
+        0.7, gt=0, lt=1, description="... when the reference put at most this share in that bin."
+    )
+    accuracy_drop: float = Field(
+        0.2, gt=0, lt=1, description="Accuracy of labelled rows this far below the baseline pages."
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _window_is_a_duration(cls, v: str | None) -> str | None:
+        return v if v is None else _duration(v)
 
 
 class ResourceSettings(Section):
@@ -434,6 +477,7 @@ class Settings(Section):
     slo: SloSettings = Field(default_factory=lambda: SloSettings.model_validate({}))
     data_quality: DataQualityAlert = Field(default_factory=lambda: DataQualityAlert.model_validate({}))
     outliers: OutlierAlert = Field(default_factory=lambda: OutlierAlert.model_validate({}))
+    severe: SevereSettings = Field(default_factory=lambda: SevereSettings.model_validate({}))
     resources: ResourceSettings = Field(default_factory=lambda: ResourceSettings.model_validate({}))
     exporter: ExporterSettings = Field(default_factory=lambda: ExporterSettings.model_validate({}))
     staleness: StalenessSettings = Field(default_factory=lambda: StalenessSettings.model_validate({}))
@@ -488,7 +532,7 @@ class Settings(Section):
         for key in sidecar_window_keys():
             section, field = key.split(".")
             value = tree[section][field]
-            if value not in names:
+            if value is not None and value not in names:
                 raise ConfigError(
                     f"{key!r} must be one of the sidecar's windows {names} (got {value!r}): an alert on "
                     "a window the sidecar does not compute never fires; add it to 'windows' or pick one"

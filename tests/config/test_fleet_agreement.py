@@ -78,8 +78,8 @@ def test_fleet_psi_and_js_equal_the_engines_scores(promtool: str, tmp_path: Path
     for feature, scores in sorted(engine_scores.items()):
         assert scores["psi"] > 0.05, "the shifted sample must drift, or the check proves little"
         for rule, method in (
-            ("mlscope:feature_psi:1h", "psi"),
-            ("mlscope:feature_jensenshannon:1h", "jensenshannon"),
+            ("model_feature:mlscope_feature_psi:1h", "psi"),
+            ("model_feature:mlscope_feature_jensenshannon:1h", "jensenshannon"),
         ):
             checks.append(
                 {

@@ -102,4 +102,4 @@ def test_zero_for_durations_still_give_valid_rule_tests() -> None:
         if name.startswith("prometheus/tests/"):
             for t in yaml.safe_load(text)["tests"]:
                 for c in t.get("alert_rule_test", []):
-                    assert re.fullmatch(r"\d+m", c["eval_time"]), (name, t["name"], c["eval_time"])
+                    assert re.fullmatch(r"\d+m(\d+s)?", c["eval_time"]), (name, t["name"], c["eval_time"])

@@ -32,12 +32,13 @@ WINDOWS: dict[str, Any] = {
     },
     "availability": {"traffic_window": "6m", "traffic_before_window": "35m"},
     "drift": {"fleet_window": "50m"},
-    "quality": {"swing_window": "45m", "labels_rows_window": "12m"},
+    "quality": {"swing_window": "45m", "labels_rows_window": "12m", "unmatched_window": "17m"},
     "data_quality": {"window": "13m"},
     "outliers": {"window": "14m"},
     "exporter": {"window": "16m"},
     "resources": {"window": "19m"},
     "staleness": {"metrics_window": "26m"},
+    "severe": {"rate_window": "75s"},
 }
 FORS: dict[str, Any] = {
     "slo": {
@@ -51,12 +52,13 @@ FORS: dict[str, Any] = {
     },
     "availability": {"down_for": "2m", "absent_for": "4m", "traffic_for": "0s"},
     "drift": {"for": "9m"},  # merged with the fleet window above
-    "quality": {"accuracy_for": "8m", "swing_for": "6m", "labels_for": "20m"},
+    "quality": {"accuracy_for": "8m", "swing_for": "6m", "labels_for": "20m", "unmatched_for": "11m"},
     "data_quality": {"for": "0s"},
     "outliers": {"for": "5m"},
     "exporter": {"for": "1m"},
     "resources": {"for": "12m"},
     "staleness": {"metrics_for": "18m", "compute_for": "2m"},
+    "severe": {"for": "45s"},
 }
 
 
@@ -98,7 +100,7 @@ def test_the_override_set_covers_every_window_and_for_key() -> None:
     # recording window names the recorded accuracy, which no alert reads).
     keys = {k for k in _leaves(DEFAULTS)
             if re.search(r"(^|\.|_)(for|window)$", k) or k.endswith("_window")}
-    not_ranges = {"drift.window", "quality.window", "quality.recording_window"}
+    not_ranges = {"drift.window", "quality.window", "quality.recording_window", "severe.window"}
     assert keys - not_ranges == set(_leaves(OVERRIDES)), keys ^ set(_leaves(OVERRIDES))
     shipped_ranges = {v for k, v in _leaves(DEFAULTS).items() if k.endswith("window")}
     assert not WINDOW_VALUES & shipped_ranges, "override windows must differ from every shipped one"
@@ -111,7 +113,7 @@ def test_every_alert_reads_only_configured_windows_and_for(generated: Path) -> N
         windows = set(re.findall(r"\[(\w+)\]", expr)) | set(re.findall(r"\boffset (\w+)", expr))
         # Recorded ranges the alerts read: SLO error ratios, fleet PSI and rows.
         windows |= set(re.findall(r"ratio_rate(\w+)\b", expr))
-        windows |= set(re.findall(r"mlscope:feature_(?:psi:|rows:increase)(\w+)\b", expr))
+        windows |= set(re.findall(r"model_feature:mlscope_feature_(?:psi:|rows:increase)(\w+)\b", expr))
         assert windows <= WINDOW_VALUES, (rule["alert"], windows - WINDOW_VALUES, expr)
         seen_windows |= windows
         if rule["alert"] != "Watchdog":  # always firing by design, `for: 0s`
@@ -159,4 +161,5 @@ def test_dashboards_name_the_recorded_series_of_the_configured_windows(tmp_path:
         used |= set(re.findall(r"\b[a-z_]+:[a-z_0-9]+:[a-z_0-9]+\b", path.read_text()))
     assert used and used <= recorded, used - recorded
     assert accuracy_rule(cfg) == "model:mlscope_accuracy:ratio2h" and accuracy_rule(cfg) in used
-    assert {"mlscope:feature_psi:50m", "mlscope:feature_jensenshannon:50m"} <= used
+    fleet = {"model_feature:mlscope_feature_psi:50m", "model_feature:mlscope_feature_jensenshannon:50m"}
+    assert fleet <= used

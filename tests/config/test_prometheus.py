@@ -16,7 +16,7 @@ import yaml
 
 from mlscope import catalogue
 from mlscope.config_gen import load
-from mlscope.config_gen.rules import recorded_names
+from mlscope.config_gen.rules import recorded_names, reference_rows_rule
 from mlscope.errors import ConfigError
 from tests._servers import REPO
 from tests.config._promql import selectors
@@ -151,7 +151,7 @@ def test_fleet_smoothing_is_the_engines_and_not_a_setting() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load().get("drift.pseudo_count")
     recording = (REPO / "prometheus/rules/mlscope-recording.yml").read_text()
-    assert f"mlscope:feature_reference_rows:max + {float(stats.SMOOTHING)!r})" in recording
+    assert f"{reference_rows_rule()} + {float(stats.SMOOTHING)!r})" in recording
     with pytest.raises(ConfigError, match=r"'drift\.pseudo_count': unknown key"):
         load({"drift": {"pseudo_count": 0.3}})
 

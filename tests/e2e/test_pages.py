@@ -389,8 +389,9 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
             assert APP_JOB in ann["description"], r  # app-level pages name the job
     # The overlay's windows reached the rules through the generator: the pages say so.
     burn = next(r for r in results if r.scenario == "error_burst")
-    assert f"over the last {FAST_BURN['long_window']} (and {FAST_BURN['short_window']})" in \
-        burn.page["annotations"]["description"], burn
+    # Both windows' ratios: the short one says how bad it is now.
+    assert re.search(rf"over the last {FAST_BURN['long_window']} and [\d.]+% over the last "
+                     rf"{FAST_BURN['short_window']},", burn.page["annotations"]["description"]), burn
     recovered = next(r for r in results if r.scenario.startswith("error_burst recovered"))
     assert recovered.page["status"] == "resolved", recovered
     stop = next(r for r in results if r.alert == "MlscopeTrafficStopped")

@@ -197,8 +197,9 @@ def rule_figures(prom: Prometheus, extra: str = "") -> tuple[Figures, float]:
     """The recorded fleet figures (and the evaluation time they were recorded at)."""
     psi, js, ts = {}, {}, []
     for f in FEATURES:
-        (p,) = prom.query(f'mlscope:feature_psi:1h{{model="{MODEL}",feature="{f}"{extra}}}')
-        (j,) = prom.query(f'mlscope:feature_jensenshannon:1h{{model="{MODEL}",feature="{f}"{extra}}}')
+        sel = f'{{model="{MODEL}",feature="{f}"{extra}}}'
+        (p,) = prom.query(f"model_feature:mlscope_feature_psi:1h{sel}")
+        (j,) = prom.query(f"model_feature:mlscope_feature_jensenshannon:1h{sel}")
         psi[f], js[f] = float(p["value"][1]), float(j["value"][1])
         ts += [float(p["value"][0])]
     (a,) = prom.query(f'model:mlscope_accuracy:ratio1h{{model="{MODEL}"{extra}}}')

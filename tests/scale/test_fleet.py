@@ -112,8 +112,8 @@ def test_fleet_rules_equal_the_engine_on_the_union_and_survive_a_dead_replica(
         # (1) between the kill and the survivors' new data: finite, no jump.
         for f in FEATURES:
             for rule, before, t in (
-                ("mlscope:feature_psi:1h", want.psi[f], tol.psi[f]),
-                ("mlscope:feature_jensenshannon:1h", want.js[f], tol.js[f]),
+                ("model_feature:mlscope_feature_psi:1h", want.psi[f], tol.psi[f]),
+                ("model_feature:mlscope_feature_jensenshannon:1h", want.js[f], tol.js[f]),
             ):
                 vals = range_values(
                     prom, f'{rule}{{model="{MODEL}",feature="{f}"}}', killed, posted - INTERVAL_S

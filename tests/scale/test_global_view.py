@@ -6,7 +6,7 @@ their own cluster, and remote-write with the documented block
 (deploy/remote-write/prometheus-remote-write.yml) to a third, real Prometheus started with
 ``--web.enable-remote-write-receiver`` that loads the same rule files: the global
 Thanos/Mimir/VictoriaMetrics ruler of a real deployment. The documented block keeps the
-raw ``mlscope_*`` series and not the clusters' recorded ``mlscope:*`` ones, so the
+raw ``mlscope_*`` series and not the clusters' recorded ``level:metric:ops`` ones, so the
 receiver aggregates counters once, across clusters. Its fleet figures must equal the
 engine on the union of all three replicas' data; cluster a's own figures equal the engine
 on cluster a's data (tolerance: tests/scale/_fleet.py).
@@ -97,7 +97,7 @@ def test_receiver_evaluating_the_shipped_rules_sees_the_union_of_two_clusters(
         # The receiver's own evaluation has no cluster label; anything recorded by a
         # cluster would carry one (and the documented block does not ship it).
         got, t_rule = rule_figures(receiver, ', cluster=""')
-        assert receiver.query('{__name__=~"mlscope:.+", cluster!=""}') == []
+        assert receiver.query('{__name__=~".+:.+", cluster!=""}') == []
         # Bound on the extrapolation: remote-written samples keep their scrape timestamps.
         eps = 1.1 * INTERVAL_S / (t_rule - 1.1 * INTERVAL_S - ready)
         tol = tolerance(profile, counts, [hits(r) for r in rows], eps)

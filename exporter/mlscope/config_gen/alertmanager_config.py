@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlscope.config_gen.alert_specs import alerts
+from mlscope.config_gen.alert_specs import alerts, tier_inhibit_rules
 from mlscope.config_gen.config import Config
 from mlscope.settings import AlertingSettings, EmailReceiver, PagerDutyReceiver, SlackReceiver
 
@@ -93,6 +93,9 @@ def _inhibit_rules(cfg: Config) -> list[dict[str, Any]]:
             "target_matchers": [f'severity="{sev.ticket}"'],
             "equal": ["alertname", "job", "model"],
         },
+        # A fast-tier page (a broken feature, collapsed predictions) holds back the slow
+        # tier's tickets of the same model and feature.
+        *tier_inhibit_rules(cfg),
     ]
 
 

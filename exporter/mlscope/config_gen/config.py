@@ -92,6 +92,13 @@ class Config:
             for name, t in self.settings.slo.burn.items()
         ]
 
+    def severe_window(self) -> str:
+        """The sidecar window of the fast tier: ``severe.window``, else the shortest one."""
+        configured = self.settings.severe.window
+        if configured is not None:
+            return configured
+        return min(self.settings.window_specs(), key=lambda w: w.length_s).name
+
     @property
     def slo_target(self) -> float:
         return self.settings.slo.target

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from mlscope.config_gen.alert_specs import AlertSpec, Rule, alerts
+from mlscope.config_gen.alert_specs.timeline import STEP_S, TIMELINE_TESTS, Timeline, human
 from mlscope.config_gen.config import Config
+from mlscope.config_gen.rules import fleet_jensenshannon_rule, fleet_psi_rule
+from mlscope.sidecar.config import SidecarConfig
+
+# The sidecar's default compute_interval_s: window gauges lag by up to this.
+COMPUTE_S = float(SidecarConfig.model_fields["compute_interval_s"].default)
 
 
 def runbooks(cfg: Config) -> str:
@@ -15,10 +21,36 @@ def runbooks(cfg: Config) -> str:
         " `exporter/mlscope/config_gen/alert_specs/`;"
         " do not edit by hand. Every alert's `runbook_url` points at its heading below.",
         "",
+        *_LINKS_HOWTO,
     ]
     for a in alerts(cfg):
         lines += _runbook(a)
     return "\n".join(lines)
+
+
+# How to use the links every page carries (annotations, shown by the Alertmanager templates).
+_LINKS_HOWTO = (
+    "## Using the links on a page",
+    "",
+    "Every page and ticket carries, besides this runbook:",
+    "",
+    "- **`dashboard_url`**: the Grafana dashboard of the alert's domain with its model (or job)"
+    " already selected. Set the time range to start a little before the alert's start to see the"
+    " change; the panels named in the alert's *What to do* show the cause.",
+    "- **`samples_url`** (model alerts with rows behind them): the sidecar's drill-down,"
+    " `GET /v1/samples…` (JSON, behind the same basic auth as `/metrics`). Open it with the browser"
+    " or `curl -u user:pass '<url>'`:",
+    "  - `/v1/samples?model=&feature=&window=`: the feature's rows kept in the window, each tagged"
+    " with its bin, the bins ordered by how much their share changed against the reference (the"
+    " grown ones first, marked): the rows of the bins that grew are the rows that drifted.",
+    "  - `/v1/samples/errors?model=&window=`: the latest wrong predictions (labels joined) with"
+    " their features; compare them with the features the accuracy page names (error attribution).",
+    "  - `/v1/samples/outliers?model=&window=`: the rows with the highest outlier scores.",
+    "",
+    "  Label values in these links are URL-encoded, so feature names with spaces, `&`, `#` or"
+    " non-ASCII letters work as they are. Sensitive features keep no rows (403).",
+    "",
+)
 
 
 def _runbook(a: AlertSpec) -> list[str]:
@@ -35,6 +67,10 @@ def _runbook(a: AlertSpec) -> list[str]:
     ]
     for r in a.rules:
         lines += ["```promql", r.expr.strip(), "```", f"for `{r.for_}`", ""]
+    if a.samples:
+        path = a.samples.split("?")[0]
+        lines += [f"**Drill-down.** The page's `samples_url` opens `{path}` on the alert's rows (see above)."]
+        lines.append("")
     lines += ["**What to do.**", ""]
     lines += [f"{i}. {step}" for i, step in enumerate(a.actions, 1)]
     lines.append("")
@@ -81,9 +117,9 @@ _ALERTS_INTRO = (
 
 def alerts_doc(cfg: Config) -> str:
     """The table of alerts with the configuration keys and values they read."""
-    fw = cfg.get("drift.fleet_window")
     lines = list(_ALERTS_INTRO)
     lines += [_alert_row(cfg, a, r) for a in alerts(cfg) for r in a.rules]
+    lines += _tiers_section(cfg)
     lines += [
         "",
         "## Configuration reference",
@@ -96,7 +132,7 @@ def alerts_doc(cfg: Config) -> str:
         "",
         "## Notes",
         "",
-        f"- Fleet-wide drift (`mlscope:feature_psi:{fw}`, `mlscope:feature_jensenshannon:{fw}`) is"
+        f"- Fleet-wide drift (`{fleet_psi_rule(cfg)}`, `{fleet_jensenshannon_rule(cfg)}`) is"
         " computed from the bin counters of every replica with the engine's own smoothing"
         " (`mlscope.engine.stats.SMOOTHING`, not a setting); it needs the"
         " sidecar's `mlscope_feature_reference_rows` gauge.",
@@ -153,3 +189,42 @@ def _alert_row(cfg: Config, a: AlertSpec, r: Rule) -> str:
     sev = f"{cfg.severity(r.severity)} ({r.severity})"
     return f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {sev} | {r.for_} | {keys} |"
 
+
+
+def _tiers_section(cfg: Config) -> list[str]:
+    """The model alerts' tiers, their timing from the failure timelines, and the inhibitions."""
+    specs = alerts(cfg)
+    lines = [
+        "",
+        "## Tiers: how long from a failure to a page or a ticket",
+        "",
+        "The model side has two tiers, like the error-budget burn: the fast tier (`severe.*`) pages on a"
+        " severe break read on short windows, the slow tier files a ticket on moderate drift or decline"
+        " read on the long windows. Times below are from the failure to the evaluation at which the alert"
+        f" fires, with the shipped defaults ({STEP_S} s scrape and evaluation), read off the failure"
+        f" timelines that are also the promtool tests of `prometheus/tests/{TIMELINE_TESTS}` (promtool"
+        " checks the alert silent one step before and firing at it). A real setup adds at most one scrape"
+        f" interval before the change is stored, one evaluation interval before a rule sees it, the"
+        f" sidecar's `compute_interval_s` ({COMPUTE_S:g} s) for window gauges, and the route's"
+        " `group_wait` in Alertmanager. An hour of healthy traffic (same file) fires neither tier."
+        " `tests/e2e/test_severe_break.py` checks the fast tier end to end: the shipped rules and"
+        " routing on a real sidecar, Prometheus and Alertmanager (5 s scrape), a feature arriving"
+        " x1000 must page within 3 minutes.",
+        "",
+        "| alert | tier | failure | fires after | at the latest (+ scrape, evaluation, compute) | from |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [_timeline_row(a, t) for a in specs for t in a.timelines]
+    lines += ["", "While a fast-tier page fires, Alertmanager holds back these tickets of the same objects:"]
+    lines.append("")
+    for a in (a for a in specs if a.inhibits):
+        held = ", ".join(f"`{n}`" for n in a.inhibits)
+        lines.append(f"- `{a.name}` inhibits {held} (equal {', '.join(a.inhibit_equal)})")
+    return lines
+
+
+def _timeline_row(a: AlertSpec, t: Timeline) -> str:
+    start = t.note or "the failure"
+    latest = human(t.seconds + 2 * STEP_S + COMPUTE_S)
+    cells = (f"[{a.name}](runbooks.md#{a.anchor})", t.tier, t.failure, human(t.seconds), latest, start)
+    return "| " + " | ".join(cells) + " |"

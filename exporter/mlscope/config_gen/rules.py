@@ -27,8 +27,11 @@ setting, so the two cannot disagree.
 
 Rule names
 ----------
-Dashboards, alerts and rule tests take a recorded series' name from the function below
-that names it, never from a copy of the string, so a configured window changes both ends.
+``level:metric:operations``: the level lists the labels the result keeps (``job``,
+``model_feature_bin``, ...), the metric is the source's name, the operations what was done
+(``increase1h``, ``ratio_rate5m``). Dashboards, alerts and rule tests take a recorded
+series' name from the function below that names it, never from a copy of the string, so
+a configured window changes both ends.
 """
 
 from __future__ import annotations
@@ -60,22 +63,65 @@ def slo_error_ratio_rule(window: str) -> str:
 
 def fleet_psi_rule(cfg: Config) -> str:
     """Fleet-wide PSI per model and feature over ``drift.fleet_window``."""
-    return f"mlscope:feature_psi:{cfg.get('drift.fleet_window')}"
+    return f"model_feature:mlscope_feature_psi:{cfg.get('drift.fleet_window')}"
 
 
 def fleet_jensenshannon_rule(cfg: Config) -> str:
     """Fleet-wide Jensen-Shannon distance per model and feature over ``drift.fleet_window``."""
-    return f"mlscope:feature_jensenshannon:{cfg.get('drift.fleet_window')}"
+    return f"model_feature:mlscope_feature_jensenshannon:{cfg.get('drift.fleet_window')}"
 
 
 def fleet_rows_rule(cfg: Config) -> str:
     """Rows per model and feature over ``drift.fleet_window``, all replicas."""
-    return f"mlscope:feature_rows:increase{cfg.get('drift.fleet_window')}"
+    return f"model_feature:mlscope_feature_rows:increase{cfg.get('drift.fleet_window')}"
+
+
+def fleet_bin_count_rule(cfg: Config) -> str:
+    """Production rows per model, feature and bin over ``drift.fleet_window``, all replicas."""
+    return f"model_feature_bin:mlscope_feature_bin:increase{cfg.get('drift.fleet_window')}"
+
+
+def fleet_production_share_rule(cfg: Config, *, smoothed: bool = False) -> str:
+    """Each bin's share of the production rows over ``drift.fleet_window`` (raw or smoothed)."""
+    op = "ratio_smoothed" if smoothed else "ratio"
+    return f"model_feature_bin:mlscope_feature_production:{op}{cfg.get('drift.fleet_window')}"
+
+
+def reference_share_rule(*, smoothed: bool = False) -> str:
+    """Each bin's share of the reference rows, one copy per model and feature (raw or smoothed)."""
+    return f"model_feature_bin:mlscope_feature_reference:{'ratio_smoothed' if smoothed else 'ratio'}"
+
+
+def reference_rows_rule() -> str:
+    """Reference rows per model and feature, one copy over the replicas."""
+    return "model_feature:mlscope_feature_reference_rows:max"
+
+
+def outcomes_rule(cfg: Config) -> str:
+    """Labelled predictions per model and confusion cell over ``quality.recording_window``."""
+    w = cfg.get("quality.recording_window")
+    return f"model_actual_predicted:mlscope_classification_outcomes:increase{w}"
+
+
+def true_positives_rule(cfg: Config) -> str:
+    """The diagonal cells of :func:`outcomes_rule` (actual == predicted)."""
+    w = cfg.get("quality.recording_window")
+    return f"model_actual_predicted:mlscope_classification_true_positives:increase{w}"
 
 
 def accuracy_rule(cfg: Config) -> str:
     """Fleet-wide accuracy per model over ``quality.recording_window``."""
     return f"model:mlscope_accuracy:ratio{cfg.get('quality.recording_window')}"
+
+
+def accuracy_rate_rule(cfg: Config) -> str:
+    """Accuracy per job and model of the labels joined over ``severe.rate_window`` (the fast tier)."""
+    return f"job_model:mlscope_accuracy:ratio_rate{cfg.get('severe.rate_window')}"
+
+
+def error_attribution_top_rule() -> str:
+    """The three features per job, model and window most tied to the model's errors."""
+    return "job_model_feature_window:mlscope_feature_error_attribution:top3"
 
 
 def http_rules() -> list[dict[str, Any]]:
@@ -134,13 +180,13 @@ def drift_rules(cfg: Config) -> list[dict[str, Any]]:
     w = str(cfg.get("drift.fleet_window"))
     key = "model, feature"
     on = f"on ({key}) group_left ()"
-    counts = f"mlscope:feature_bin_count:increase{w}"
-    ref = "mlscope:feature_reference:ratio"
-    ref_rows = "mlscope:feature_reference_rows:max"
+    counts = fleet_bin_count_rule(cfg)
+    ref = reference_share_rule()
+    ref_rows = reference_rows_rule()
     rows = fleet_rows_rule(cfg)
-    cur_share = f"mlscope:feature_bin_production:ratio{w}"
-    p = "mlscope:feature_bin_reference:ratio_smoothed"
-    q = f"mlscope:feature_bin_production:ratio_smoothed{w}"
+    cur_share = fleet_production_share_rule(cfg)
+    p = reference_share_rule(smoothed=True)
+    q = fleet_production_share_rule(cfg, smoothed=True)
     k = f"count by ({key}) ({ref})"
     # Every reference bin takes part, a bin with no production rows as a 0 count.
     all_counts = f"({counts} or 0 * {ref})"
@@ -171,8 +217,8 @@ def drift_rules(cfg: Config) -> list[dict[str, Any]]:
 def quality_rules(cfg: Config) -> list[dict[str, Any]]:
     """Accuracy, and per-class precision and recall, from the confusion counters."""
     w = str(cfg.get("quality.recording_window"))
-    o = f"mlscope:classification_outcomes:increase{w}"
-    tp = f"mlscope:classification_true_positives:increase{w}"
+    o = outcomes_rule(cfg)
+    tp = true_positives_rule(cfg)
     # TP: keep the diagonal cells (actual == predicted). PromQL cannot compare two
     # labels, so the right-hand side copies `actual` into `predicted` after summing the
     # predicted classes away (unique per model and class), and `and` keeps matching cells.
@@ -188,7 +234,8 @@ def quality_rules(cfg: Config) -> list[dict[str, Any]]:
         _rec(tp, diagonal),
         _rec(
             accuracy_rule(cfg),
-            f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / sum by (model) ({o})",
+            # No labelled row in the window: no sample rather than NaN (0 / 0).
+            f"(sum by (model) ({tp}) or 0 * sum by (model) ({o})) / (sum by (model) ({o}) > 0)",
         ),
         # A class never predicted correctly has no TP cell: "or 0 * ..." makes it a 0.
         _rec(
@@ -196,6 +243,26 @@ def quality_rules(cfg: Config) -> list[dict[str, Any]]:
             f"({per_class_tp} or 0 * {predicted}) / ({predicted} > 0)",
         ),
         _rec(f"model_class:mlscope_recall:ratio{w}", f"({per_class_tp} or 0 * {actual}) / ({actual} > 0)"),
+    ]
+
+
+def page_rules(cfg: Config) -> list[dict[str, Any]]:
+    """What the model pages read: accuracy on fresh labels, the features behind the errors."""
+    o = f"rate(mlscope_classification_outcomes_total[{cfg.get('severe.rate_window')}])"
+    # The diagonal (actual == predicted), as in quality_rules: `and` against a copy of
+    # `actual` into `predicted` keeps the matching cells.
+    correct = (
+        f"sum by (job, model) ({o} and on (job, model, actual, predicted) "
+        f'label_replace(sum by (job, model, actual) ({o}), "predicted", "$1", "actual", "(.*)"))'
+    )
+    total = f"sum by (job, model) ({o})"
+    return [
+        _rec(accuracy_rate_rule(cfg), f"({correct} or 0 * {total}) / ({total} > 0)"),
+        _rec(
+            error_attribution_top_rule(),
+            "topk by (job, model, window) (3, max by (job, model, feature, window) "
+            "(mlscope_feature_error_attribution))",
+        ),
     ]
 
 
@@ -212,6 +279,7 @@ def recording_groups(cfg: Config) -> list[dict[str, Any]]:
         {"name": "mlscope.model.rules", "rules": model_rules()},
         {"name": "mlscope.drift.rules", "rules": drift_rules(cfg)},
         {"name": "mlscope.quality.rules", "rules": quality_rules(cfg)},
+        {"name": "mlscope.page.rules", "rules": page_rules(cfg)},
     ]
 
 

@@ -33,8 +33,17 @@ from mlscope.config_gen.alert_specs.scenarios import (
     from_job,
 )
 from mlscope.config_gen.alert_specs.spec import DRIFT_TESTS, MODEL_TESTS, SERVICE_TESTS, SLOW_TESTS
+from mlscope.config_gen.alert_specs.timeline import STEP_S, TIMELINE_TESTS
 from mlscope.config_gen.config import Config, duration_seconds
-from mlscope.config_gen.rules import recording_groups, slo_windows
+from mlscope.config_gen.rules import (
+    accuracy_rate_rule,
+    accuracy_rule,
+    error_attribution_top_rule,
+    outcomes_rule,
+    recording_groups,
+    slo_windows,
+    true_positives_rule,
+)
 
 HTTP = catalogue.HTTP_REQUEST_DURATION
 TOL = 1e-9  # absolute: values are O(1) ratios/seconds; PromQL and numpy differ by ~1e-16
@@ -148,7 +157,7 @@ def _quality_scenarios(cfg: Config) -> list[Scenario]:
             expr_checks=(
                 ExprCheck(
                     ev,
-                    f"mlscope:classification_outcomes:increase{w}",
+                    outcomes_rule(cfg),
                     tuple(
                         (f'{{actual="{a}", model="churn", predicted="{p}"}}', n * mins)
                         for (a, p), n in sorted(cells.items())
@@ -157,14 +166,14 @@ def _quality_scenarios(cfg: Config) -> list[Scenario]:
                 ),
                 ExprCheck(
                     ev,
-                    f"mlscope:classification_true_positives:increase{w}",
+                    true_positives_rule(cfg),
                     (
                         ('{actual="no", model="churn", predicted="no"}', tp["no"]),
                         ('{actual="yes", model="churn", predicted="yes"}', tp["yes"]),
                     ),
                     True,
                 ),
-                ExprCheck(ev, f"model:mlscope_accuracy:ratio{w}", (('{model="churn"}', 14 / 20),), True),
+                ExprCheck(ev, accuracy_rule(cfg), (('{model="churn"}', 14 / 20),), True),
                 ExprCheck(
                     ev,
                     f"model_class:mlscope_precision:ratio{w}",
@@ -178,7 +187,54 @@ def _quality_scenarios(cfg: Config) -> list[Scenario]:
                     True,
                 ),
             ),
+        ),
+        Scenario(
+            "quality recording rules: no labelled row in the window gives no accuracy, not NaN",
+            tuple((name, f"5x{int(mins) + 20}") for name, _ in series),
+            expr_checks=(ExprCheck(ev, accuracy_rule(cfg), ()),),
+        ),
+    ]
+
+
+def _page_scenarios(cfg: Config) -> list[Scenario]:
+    """Accuracy of fresh labels per job (two replicas summed) and the top-3 attribution."""
+    rw = str(cfg.get("severe.rate_window"))
+    cells = {("yes", "yes"): 6, ("no", "no"): 3, ("no", "yes"): 1}  # per replica, a minute
+    series = tuple(
+        (
+            f'mlscope_classification_outcomes_total{{job="s", instance="{i}", model="churn", '
+            f'actual="{a}", predicted="{p}"}}',
+            f"0+{n}x30",
         )
+        for i in ("a", "b")
+        for (a, p), n in cells.items()
+    )
+    scores = {"age": 0.4, "income": 0.3, "plan": 0.2, "region": 0.1}
+    attribution = tuple(
+        (
+            f'mlscope_feature_error_attribution{{job="s", instance="a", model="churn", feature="{f}", '
+            f'window="5m"}}',
+            f"{v}x30",
+        )
+        for f, v in scores.items()
+    )
+    top = tuple(
+        (f'{{feature="{f}", job="s", model="churn", window="5m"}}', v) for f, v in list(scores.items())[:3]
+    )
+    return [
+        Scenario(
+            "page recording rules: accuracy of the labels of the last minutes, top features by attribution",
+            series + attribution,
+            expr_checks=(
+                ExprCheck("20m", accuracy_rate_rule(cfg), (('{job="s", model="churn"}', 0.9),), True),
+                ExprCheck("20m", error_attribution_top_rule(), top, True),
+            ),
+        ),
+        Scenario(
+            f"page recording rules: no label in the last {rw} gives no accuracy",
+            tuple((name, "0x30") for name, _ in series),
+            expr_checks=(ExprCheck("20m", accuracy_rate_rule(cfg), ()),),
+        ),
     ]
 
 
@@ -201,7 +257,7 @@ def _model_scenarios() -> list[Scenario]:
 def test_files(cfg: Config) -> list[TestFile]:
     """The promtool test files, by name under prometheus/tests/."""
     specs, sidecar = alerts(cfg), cfg.job("sidecar")
-    recording = [*_http_scenarios(cfg), *_model_scenarios(), *_quality_scenarios(cfg)]
+    recording = [*_http_scenarios(cfg), *_model_scenarios(), *_quality_scenarios(cfg), *_page_scenarios(cfg)]
     return [
         TestFile("recording_test.yml", recording),
         TestFile(DRIFT_TESTS, _scenarios_of(specs, DRIFT_TESTS)),
@@ -210,6 +266,10 @@ def test_files(cfg: Config) -> list[TestFile]:
         TestFile(SERVICE_TESTS, _scenarios_of(specs, SERVICE_TESTS, sidecar)),
         # Hours of data (1d/3d windows, 6h label staleness): 5m steps keep promtool quick.
         TestFile(SLOW_TESTS, _scenarios_of(specs, SLOW_TESTS, sidecar), evaluation_interval="5m"),
+        # Failure timelines at the shipped 15 s scrape and evaluation (docs/alerts.md's timing table).
+        TestFile(
+            TIMELINE_TESTS, _scenarios_of(specs, TIMELINE_TESTS, sidecar), evaluation_interval=f"{STEP_S}s"
+        ),
     ]
 
 

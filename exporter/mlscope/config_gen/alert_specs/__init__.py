@@ -6,15 +6,23 @@ runbooks, the alert table, the inhibitions and the promtool test files are loops
 
 from __future__ import annotations
 
-from mlscope.config_gen.alert_specs import availability, drift, quality, resources, self_health, slo
+from typing import Any
+
+from mlscope.config_gen.alert_specs import availability, drift, quality, resources, self_health, severe, slo
 from mlscope.config_gen.alert_specs.spec import DASHBOARDS, AlertSpec, Rule
 from mlscope.config_gen.config import Config
 
-__all__ = ["DASHBOARDS", "AlertSpec", "Rule", "alerts"]
+__all__ = ["DASHBOARDS", "AlertSpec", "Rule", "alerts", "tier_inhibit_rules"]
 
-_DOMAINS = (slo, availability, drift, quality, resources, self_health)
+_DOMAINS = (slo, availability, severe, drift, quality, resources, self_health)
 
 
 def alerts(cfg: Config) -> list[AlertSpec]:
     """Every alert spec, in the order they appear in the rule file."""
     return [spec for domain in _DOMAINS for spec in domain.specs(cfg)]
+
+
+def tier_inhibit_rules(cfg: Config) -> list[dict[str, Any]]:
+    """Alertmanager inhibit rules of the tiers: a fast-tier page holds back the slow tier's
+    tickets of the same model and feature (read by ``alertmanager_config``)."""
+    return [rule for spec in alerts(cfg) for rule in spec.inhibit_rules()]

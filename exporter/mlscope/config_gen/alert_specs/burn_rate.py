@@ -66,14 +66,16 @@ class _Burn:
     def of_severity(self, severity: str) -> list[BurnTier]:
         return [t for t in self.tiers if t.severity == severity]
 
-    def fires(self, t: BurnTier, value: float | None = None) -> Fires:
-        """``value``: the long-window error ratio, the alert's $value (default: the steady one)."""
-        value = self.e / (100 + self.e) if value is None else value
+    def fires(self, t: BurnTier, value: float | None = None, short: float | None = None) -> Fires:
+        """``value``, ``short``: the long- and short-window error ratios (default: the steady one)."""
+        steady = self.e / (100 + self.e)
+        value = steady if value is None else value
+        short = steady if short is None else short
         return Fires(
             {"severity": t.severity, "long": t.long_window, "short": t.short_window, "job": self.app},
             f"{self.app} answered {value * 100:.4g}% of requests with 5xx over the last {t.long_window} "
-            f"(and {t.short_window}), {t.rate:g}x the rate the {self.target:g} availability objective "
-            "allows.",
+            f"and {short * 100:.4g}% over the last {t.short_window}, {t.rate:g}x the rate the "
+            f"{self.target:g} availability objective allows.",
         )
 
     def fire_min(self, t: BurnTier, step: int) -> int | None:
@@ -185,7 +187,9 @@ def _burn_window_scenario(b: _Burn, pages: list[BurnTier]) -> tuple[Scenario, ..
         AlertCheck(
             at_minute(x),
             ALERT,
-            tuple(b.fires(t, sim.ratio(x, lw, d)) for t, lw, _ in sim.wins if states[t][x]),
+            tuple(
+                b.fires(t, sim.ratio(x, lw, d), sim.ratio(x, sw, d)) for t, lw, sw in sim.wins if states[t][x]
+            ),
         )
         for x in times
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlscope.config_gen import rules
 from mlscope.config_gen.alert_specs.scenarios import (
     AlertCheck,
     ExprCheck,
@@ -45,6 +46,7 @@ def drift_reference(ref_counts: np.ndarray, counts: np.ndarray) -> tuple[float, 
 
 @dataclass(frozen=True)
 class _Fleet:
+    cfg: Config
     fw: str  # the fleet window
     W: int  # the checks run at W minutes, when the window holds all rows since 0
     L: int  # samples per series
@@ -54,7 +56,7 @@ class _Fleet:
     def of(cls, cfg: Config) -> _Fleet:
         fw = str(cfg.get("drift.fleet_window"))
         w = whole_minutes(fw)
-        return cls(fw, w, max(120, 2 * w), stats.SMOOTHING)
+        return cls(cfg, fw, w, max(120, 2 * w), stats.SMOOTHING)
 
     @property
     def counts(self) -> np.ndarray:
@@ -121,7 +123,7 @@ def scenarios(cfg: Config) -> tuple[Scenario, ...]:
             (
                 ExprCheck(
                     at,
-                    f"mlscope:feature_psi:{fw}",
+                    rules.fleet_psi_rule(fx.cfg),
                     ((AGE, drift_reference(ref_counts, REF * 100 * fx.W)[0]),),
                     True,
                 ),
@@ -181,12 +183,12 @@ def _per_bin(values: np.ndarray) -> tuple[tuple[str, float], ...]:
 
 def _count_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
     """Bin counts and rows over the window, the reference shares and rows."""
-    fw, W, counts, at = fx.fw, fx.W, fx.counts, at_minute(fx.W)
+    W, counts, at = fx.W, fx.counts, at_minute(fx.W)
     plan_bins = ("basic", "pro")
     return (
         ExprCheck(
             at,
-            f"mlscope:feature_bin_count:increase{fw}",
+            rules.fleet_bin_count_rule(fx.cfg),
             tuple(
                 (f'{{bin="b{i}", feature="age", model="churn"}}', float(c * W))
                 for i, c in enumerate(counts)
@@ -197,13 +199,13 @@ def _count_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
         ),
         ExprCheck(
             at,
-            "mlscope:feature_reference:ratio",
+            rules.reference_share_rule(),
             _per_bin(REF) + tuple((f'{{bin="{b}", feature="plan", model="churn"}}', 0.5) for b in plan_bins),
         ),
-        ExprCheck(at, "mlscope:feature_reference_rows:max", ((AGE, float(N_REF)), (PLAN, float(N_REF)))),
+        ExprCheck(at, rules.reference_rows_rule(), ((AGE, float(N_REF)), (PLAN, float(N_REF)))),
         ExprCheck(
             at,
-            f"mlscope:feature_rows:increase{fw}",
+            rules.fleet_rows_rule(fx.cfg),
             ((AGE, float(counts.sum() * W)), (PLAN, 100.0 * W)),
             True,
         ),
@@ -212,7 +214,7 @@ def _count_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
 
 def _statistic_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
     """Production shares, smoothed shares (the engine's pseudo count), PSI and Jensen-Shannon."""
-    fw, W, a, counts, at = fx.fw, fx.W, fx.pseudo_count, fx.counts, at_minute(fx.W)
+    W, a, counts, at = fx.W, fx.pseudo_count, fx.counts, at_minute(fx.W)
     ref_counts = REF * N_REF
     n = counts.sum() * W  # rows in the window at eval time W
     psi, js = drift_reference(ref_counts, counts * float(W))
@@ -223,15 +225,18 @@ def _statistic_checks(fx: _Fleet) -> tuple[ExprCheck, ...]:
     return (
         ExprCheck(
             at,
-            f'mlscope:feature_bin_production:ratio{fw}{{feature="age"}}',
+            rules.fleet_production_share_rule(fx.cfg) + '{feature="age"}',
             _per_bin(counts / counts.sum()),
             True,
         ),
-        ExprCheck(at, 'mlscope:feature_bin_reference:ratio_smoothed{feature="age"}', _per_bin(p_s), True),
+        ExprCheck(at, rules.reference_share_rule(smoothed=True) + '{feature="age"}', _per_bin(p_s), True),
         ExprCheck(
-            at, f'mlscope:feature_bin_production:ratio_smoothed{fw}{{feature="age"}}', _per_bin(q_s), True
+            at,
+            rules.fleet_production_share_rule(fx.cfg, smoothed=True) + '{feature="age"}',
+            _per_bin(q_s),
+            True,
         ),
         # The PromQL chain against the engine's own statistics on the same counts.
-        ExprCheck(at, f"mlscope:feature_psi:{fw}", ((AGE, psi), (PLAN, plan_psi)), True),
-        ExprCheck(at, f"mlscope:feature_jensenshannon:{fw}", ((AGE, js), (PLAN, 0.0)), True),
+        ExprCheck(at, rules.fleet_psi_rule(fx.cfg), ((AGE, psi), (PLAN, plan_psi)), True),
+        ExprCheck(at, rules.fleet_jensenshannon_rule(fx.cfg), ((AGE, js), (PLAN, 0.0)), True),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mlscope.config_gen.alert_specs import estimated
+from mlscope.config_gen.alert_specs import page_context as ctx
 from mlscope.config_gen.alert_specs.scenarios import (
     AlertCheck,
     Fires,
@@ -16,6 +18,16 @@ from mlscope.config_gen.alert_specs.scenarios import (
     whole_minutes,
 )
 from mlscope.config_gen.alert_specs.spec import MODEL_TESTS, SLOW_TESTS, AlertSpec, Rule
+from mlscope.config_gen.alert_specs.timeline import (
+    BREAK_STEP,
+    Timeline,
+    counter,
+    first_firing,
+    notation,
+    steps_of,
+    window_increase,
+    window_mix,
+)
 from mlscope.config_gen.config import Config, duration_seconds
 
 ROWS = ('mlscope_rows_total{model="churn"}', "0+100x120")  # 100 rows a minute
@@ -27,6 +39,7 @@ def specs(cfg: Config) -> list[AlertSpec]:
         accuracy_swing(cfg),
         data_quality_spike(cfg),
         labels_stopped(cfg),
+        labels_unmatched(cfg),
         outlier_rate_high(cfg),
     ]
 
@@ -40,6 +53,10 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
     acc, ref = accuracy_series(cfg), 'mlscope_model_quality_reference{model="churn", metric="accuracy"}'
     # 90% reference; twice the allowed drop fires, half of it does not.
     low, fine = round(0.9 - 2 * float(drop), 6), round(0.9 - float(drop) / 2, 6)
+    keys = ("quality.window", "quality.accuracy_drop", "drift.min_rows", "quality.accuracy_for")
+    estimated_rule = estimated.rule(
+        qw, drop, cfg.get("quality.accuracy_for"), "ticket", cfg.get("drift.min_rows"), keys
+    )
     return AlertSpec(
         name="MlscopeAccuracyBelowBaseline",
         summary="Model accuracy fell below its validation baseline.",
@@ -49,34 +66,72 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
                 f"< on (job, model) (max by (job, model) "
                 f'(mlscope_model_quality_reference{{metric="accuracy"}}) - {drop})',
                 for_=cfg.get("quality.accuracy_for"),
-                severity="page",
+                severity="ticket",
                 description="Accuracy of model {{ $labels.model }} is {{ $value | humanizePercentage }} over "
-                f"the {qw} window, more than {drop} below the reference.",
+                f"the {qw} window, more than {drop} below its baseline of {ctx.accuracy_baseline()}."
+                f"{ctx.top_error_features(qw)}",
                 thresholds=("quality.window", "quality.accuracy_drop", "quality.accuracy_for"),
+                labels=estimated.LABELS,
             ),
+            estimated_rule,
         ),
         dashboard="model",
-        meaning="Labelled production traffic shows the model doing clearly worse than at validation.",
+        samples="/v1/samples/errors?model={model}" + f"&window={qw}",
+        meaning="Labelled production traffic (`basis=labels`), or the accuracy estimated from the "
+        "model's confidence (`basis=estimated`), shows the model doing clearly worse than at "
+        "validation, slowly (a sudden collapse pages as MlscopeAccuracyCollapse).",
         actions=(
+            "Open the samples link: the wrong predictions of the window, newest first, with their "
+            "features; compare them with the features the description names (error attribution).",
             "Check drift and data quality of the same model for a cause.",
             "Check label delay: a partial window can bias accuracy.",
             "Roll back to the previous model or retrain on recent data.",
         ),
         blind_when_down=True,
+        timelines=(
+            _accuracy_timeline(cfg),
+            estimated.timeline(
+                "MlscopeAccuracyBelowBaseline", "ticket", qw, float(drop), cfg.get("quality.accuracy_for")
+            ),
+        ),
         standard=Standard(
             start_min=0,
-            firing=((acc, f"{low!r}x90"), (ref, "0.9x90")),
+            firing=((acc, f"{low!r}x90"), (ref, "0.9x90"), *ctx.attribution_series(qw, 90)),
             fires=(
                 Fires(
-                    {"severity": "page", "model": "churn"},
-                    f"Accuracy of model churn is {pct(low)} over the {qw} window, more than {drop} below the "
-                    "reference.",
+                    {"severity": "ticket", "model": "churn", **estimated.LABELS},
+                    f"Accuracy of model churn is {pct(low)} over the {qw} window, more than {drop} below its "
+                    f"baseline of 90%.{ctx.top_error_features_text()}",
                 ),
             ),
             healthy=((acc, f"{fine!r}x90"), (ref, "0.9x90")),
             blip=((acc, f"{fine!r}x5 {low!r}x10 {fine!r}x75"), (ref, "0.9x90")),
             blip_eval="60m",
         ),
+    )
+
+
+def _accuracy_timeline(cfg: Config) -> Timeline:
+    """Accuracy falls by twice the allowed drop for good: the window's accuracy slides from
+    90% to the new level as the window fills with the new labels (a window's accuracy is
+    the mean over its rows, so linear in the share of new ones)."""
+    qw, drop = cfg.get("quality.window"), float(cfg.get("quality.accuracy_drop"))
+    steps = BREAK_STEP + steps_of(qw) + steps_of(cfg.get("quality.accuracy_for")) + 8
+    acc = window_mix(0.9, 0.9 - 2 * drop, qw, steps)
+    at = first_firing([a < 0.9 - drop for a in acc], cfg.get("quality.accuracy_for"))
+    fires = Fires(
+        {"severity": "ticket", "model": "churn", **estimated.LABELS},
+        f"Accuracy of model churn is {pct(acc[at])} over the {qw} window, "
+        f"more than {cfg.get('quality.accuracy_drop')} below its baseline of 90%."
+        f"{ctx.top_error_features_text()}",
+    )
+    series = (
+        (accuracy_series(cfg), notation(acc)),
+        ('mlscope_model_quality_reference{model="churn", metric="accuracy"}', f"0.9x{steps}"),
+        *ctx.attribution_series(qw, steps),
+    )
+    return Timeline(
+        "MlscopeAccuracyBelowBaseline", "ticket", f"accuracy declines by {2 * drop:g}", series, at, (fires,)
     )
 
 
@@ -180,6 +235,7 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
             "Check the schema: a renamed or retyped feature shows up as missing_feature or wrong_type.",
         ),
         blind_when_down=True,
+        timelines=(_data_quality_timeline(cfg),),
         standard=Standard(
             start_min=1,
             firing=(ROWS, (dq, f"0+{num(100 * f)}x120")),
@@ -195,6 +251,34 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
             blip=(ROWS, (dq, "0x10 100 200 200x100")),
             blip_eval=at_minute(max(40, 14 + whole_minutes(dqw))),
         ),
+    )
+
+
+def _data_quality_timeline(cfg: Config) -> Timeline:
+    """1% of a feature's values missing, then twice the threshold's share, 20 rows a second."""
+    dqw, t = cfg.get("data_quality.window"), float(cfg.get("data_quality.ratio"))
+    steps = BREAK_STEP + 2 * steps_of(dqw) + steps_of(cfg.get("data_quality.for")) + 8
+    share = above(t)
+    bad = counter(lambda i: 300 * share if i > BREAK_STEP else 3, steps)
+    rows = counter(lambda _: 300, steps)
+    ratio = [
+        b / r if r else 0.0
+        for b, r in zip(window_increase(bad, dqw), window_increase(rows, dqw), strict=True)
+    ]
+    at = first_firing([x > t for x in ratio], cfg.get("data_quality.for"))
+    fires = Fires(
+        {"severity": "ticket", "model": "churn", "feature": "age", "issue": "missing"},
+        f"{pct(ratio[at])} of rows of model churn have missing values in feature age.",
+    )
+    dq = 'mlscope_data_quality_issues_total{model="churn", feature="age", issue="missing"}'
+    series = (('mlscope_rows_total{model="churn"}', notation(rows)), (dq, notation(bad)))
+    return Timeline(
+        "MlscopeDataQualitySpike",
+        "ticket",
+        f"{pct(share)} of a feature's values missing",
+        series,
+        at,
+        (fires,),
     )
 
 
@@ -261,6 +345,57 @@ def _labels_stopped_scenarios(cfg: Config) -> tuple[Scenario, ...]:
             ((rows[0], f"0+500x6 3000x{steps}"), (lab, f"0+300x6 1800x{steps}")),
             (AlertCheck(fire_t, name),),
             interval="5m",
+        ),
+    )
+
+
+def labels_unmatched(cfg: Config) -> AlertSpec:
+    g = cfg.get
+    w, t = g("quality.unmatched_window"), float(g("quality.unmatched_ratio"))
+    lab = 'mlscope_labels_total{model="churn", outcome="%s"}'
+    f = above(t)
+    return AlertSpec(
+        name="MlscopeLabelsUnmatched",
+        summary="Many ground-truth labels match no prediction.",
+        rules=(
+            Rule(
+                expr=f'sum by (job, model) (rate(mlscope_labels_total{{outcome="unmatched"}}[{w}])) '
+                f"/ (sum by (job, model) (rate(mlscope_labels_total[{w}])) > 0) "
+                f"> {g('quality.unmatched_ratio')}",
+                for_=g("quality.unmatched_for"),
+                severity="ticket",
+                description="{{ $value | humanizePercentage }} of the labels posted for model "
+                f"{{{{ $labels.model }}}} over the last {w} matched no prediction (unknown ids); accuracy "
+                "is measured on the rest only.",
+                thresholds=("quality.unmatched_ratio", "quality.unmatched_window", "quality.unmatched_for"),
+            ),
+        ),
+        dashboard="model",
+        meaning="Labels arrive for ids the sidecar never saw or no longer holds: the label feed uses "
+        "another id than `Monitor.log` (or another model name), or labels come after `labels.ttl`.",
+        actions=(
+            "Compare the ids the label job posts with the `prediction_id` the service logs.",
+            "Check the model name in the label records, and `labels.ttl` against the label delay.",
+            "Check the sidecar's log for the ids of the unmatched labels.",
+        ),
+        blind_when_down=True,
+        standard=Standard(
+            start_min=1,
+            firing=(
+                (lab % "matched", f"0+{num(100 * (1 - f))}x60"),
+                (lab % "unmatched", f"0+{num(100 * f)}x60"),
+            ),
+            fires=(
+                Fires(
+                    {"severity": "ticket", "model": "churn"},
+                    f"{pct(f)} of the labels posted for model churn over the last {w} matched no prediction "
+                    "(unknown ids); accuracy is measured on the rest only.",
+                ),
+            ),
+            healthy=((lab % "matched", "0+95x60"), (lab % "unmatched", "0+5x60")),
+            # One minute of labels for unknown ids: a small share of the window's labels.
+            blip=((lab % "matched", "0+100x60"), (lab % "unmatched", "0x10 100x50")),
+            blip_eval=at_minute(max(40, 12 + whole_minutes(g("quality.unmatched_for")))),
         ),
     )
 

@@ -6,6 +6,7 @@ import math
 
 from mlscope import catalogue
 from mlscope.config_gen.alert_specs import burn_rate
+from mlscope.config_gen.alert_specs import page_context as ctx
 from mlscope.config_gen.alert_specs.scenarios import (
     APP_LABELS,
     Fires,
@@ -63,8 +64,8 @@ def _burn_rule(cfg: Config, tier: BurnTier) -> Rule:
         labels={"long": long_w, "short": short_w},
         description=(
             f"{{{{ $labels.job }}}} answered {{{{ $value | humanizePercentage }}}} of requests "
-            f"with 5xx over the last {long_w} (and {short_w}), {rate:g}x the rate the "
-            f"{cfg.slo_target:g} availability objective allows."
+            f"with 5xx over the last {long_w} and {ctx.slo_error_ratio(short_w)} over the last {short_w}, "
+            f"{rate:g}x the rate the {cfg.slo_target:g} availability objective allows."
         ),
         thresholds=(
             "slo.target",

@@ -12,11 +12,13 @@ cannot exist.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlscope.config_gen.alert_specs.scenarios import Scenario, Standard, standard_scenarios
+from mlscope.config_gen.alert_specs.timeline import TIMELINE_TESTS, Timeline
 from mlscope.config_gen.config import Config
 
 DASHBOARDS = {
@@ -62,6 +64,12 @@ class AlertSpec:
     blind_when_down: bool = False
     standard: Standard | None = None  # fires / silent before for / healthy / blip
     scenarios: Mapping[str, tuple[Scenario, ...]] = field(default_factory=dict)  # more, by file
+    # A fast-tier page holds back these slower alerts while it fires for the same objects
+    # (Alertmanager inhibition; ``inhibit_equal``: the labels that must agree).
+    inhibits: tuple[str, ...] = ()
+    inhibit_equal: tuple[str, ...] = ("job", "model")
+    # Failures in 15 s steps and when this alert answers them (promtool + docs/alerts.md).
+    timelines: tuple[Timeline, ...] = ()
 
     @property
     def anchor(self) -> str:
@@ -74,7 +82,10 @@ class AlertSpec:
         """Templated for the rule (``labels`` None), or filled from an alert's ``labels``."""
 
         def fill(name: str) -> str:
-            return labels[name] if labels is not None else f"{{{{ $labels.{name} }}}}"
+            """A label value inside a URL query: encoded as Go's ``urlquery`` encodes it."""
+            if labels is not None:
+                return urllib.parse.quote_plus(labels[name], safe="")
+            return f"{{{{ $labels.{name} | urlquery }}}}"
 
         uid, slug = DASHBOARDS[self.dashboard]
         url = f"{cfg.get('grafana_url')}/d/{uid}/{slug}"
@@ -112,4 +123,18 @@ class AlertSpec:
             out[file] = standard_scenarios(self.name, self.rules[0].for_, self.standard)
         for file, scs in self.scenarios.items():
             out[file] = out.get(file, ()) + scs
+        if self.timelines:
+            out[TIMELINE_TESTS] = out.get(TIMELINE_TESTS, ()) + tuple(t.scenario() for t in self.timelines)
         return out
+
+    def inhibit_rules(self) -> list[dict[str, Any]]:
+        """Alertmanager inhibit rules: this alert firing holds back ``inhibits``."""
+        if not self.inhibits:
+            return []
+        return [
+            {
+                "source_matchers": [f'alertname="{self.name}"'],
+                "target_matchers": [f'alertname=~"{"|".join(self.inhibits)}"'],
+                "equal": list(self.inhibit_equal),
+            }
+        ]
