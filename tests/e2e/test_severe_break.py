@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlscope.config_gen import load
 from mlscope.demo import overlay, receiver
 from mlscope.engine.profile import Profile
 from tests._servers import REPO, Proc, free_port, get, wait_http
@@ -39,6 +40,7 @@ INTERVAL = "5s"
 WARMUP_S = 30.0
 PAGE_WITHIN_S = 180.0  # issue 16: a severe break pages within 3 minutes
 RATE, BATCH = 20, 10  # events a second, events a POST
+PAGE = load().severity("page")  # the shipped label value of the paging tier
 
 
 @dataclass
@@ -171,7 +173,7 @@ def test_a_feature_in_other_units_pages_within_three_minutes(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     time.sleep(WARMUP_S)
-    quiet = [p["labels"] for p in stack.pages if p["labels"].get("severity") == "page"]
+    quiet = [p["labels"] for p in stack.pages if p["labels"].get("severity") == PAGE]
     assert quiet == [], f"healthy traffic paged: {quiet}"
     t0 = time.time()
     stack.broken.set()
@@ -189,7 +191,7 @@ def test_a_feature_in_other_units_pages_within_three_minutes(
             print(f"  {alert:<28} {feature:<18} {page['received_at'] - t0:6.1f} s")
     for (_, feature), page in got.items():
         assert page["received_at"] - t0 < PAGE_WITHIN_S
-        assert page["labels"]["severity"] == "page" and page["labels"]["model"] == "churn"
+        assert page["labels"]["severity"] == PAGE and page["labels"]["model"] == "churn"
         assert feature in page["annotations"]["description"] and "churn" in page["annotations"]["description"]
     assert got[("MlscopeFeatureBroken", "age")]["labels"]["issue"] == "out_of_range"
     _samples_link_opens(stack, got[("MlscopeFeatureBroken", ODD)])
