@@ -47,12 +47,15 @@ def factorize(values: Any) -> tuple[np.ndarray, np.ndarray]:
     ``TypeError`` on an unhashable value (a list or dict), as pandas does.
     """
     items = np.asarray(values).ravel().tolist()
+    n = len(items)
     seen: dict[Any, int] = {}
-    # Each value's code is the row of its first appearance (setdefault keeps the first).
-    first = np.fromiter(map(seen.setdefault, items, range(len(items))), dtype=np.intp, count=len(items))
-    rows, dense = np.unique(first, return_inverse=True)
-    uniques = np.empty(len(rows), dtype=object)
-    uniques[:] = [items[r] for r in rows.tolist()]
+    # Each value's code is the row of its first appearance (setdefault keeps the first);
+    # numbering those rows in order makes the codes dense without a sort.
+    first = np.fromiter(map(seen.setdefault, items, range(n)), dtype=np.intp, count=n)
+    is_first = first == np.arange(n)
+    dense = (np.cumsum(is_first) - 1)[first]
+    uniques = np.empty(len(seen), dtype=object)
+    uniques[:] = [items[r] for r in np.flatnonzero(is_first).tolist()]
     na = np.fromiter(map(is_na_value, uniques), dtype=bool, count=len(uniques))
     if not na.any():
         return dense.astype(np.intp, copy=False), uniques
