@@ -44,7 +44,8 @@ service, app, _ = build(load_config(None, {"MLSCOPE_PROFILE": sys.argv[1]}))
 recs = [{"model": "shop", "id": i, "features": f, "prediction": p, "scores": {"yes": 0.7, "no": 0.3}}
         for i, f, p in zip(ids, rows, preds)]
 service.ingest_values(recs)
-service.ingest_values([{"model": "shop", "id": i, "label": rng.choice(["yes", "no"])} for i in ids], kind="labels")
+labels = [{"model": "shop", "id": i, "label": rng.choice(["yes", "no"])} for i in ids]
+service.ingest_values(labels, kind="labels")
 service.compute()
 print(service.events_ingested)
 """
