@@ -278,6 +278,9 @@ class FeatureProfile:
 
 #: Rows per block in :func:`digitize`: the block and its counters stay in cache.
 _BLOCK = 65_536
+#: Up to this many rows binary search wins: the counting pass costs two numpy calls per
+#: cut whatever the size (46 us for 2,000 rows and 22 cuts, against 13 us searching).
+_SEARCH_ROWS = 8_192
 
 
 def digitize(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -287,11 +290,11 @@ def digitize(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
     NaN); with a handful of cuts it is cheaper to count, per element, the cuts it is
     below: ``idx = len(cuts) - sum(x < c)``, one vectorised comparison per cut over
     cache-sized blocks. NaN compares False everywhere, so it lands at ``len(cuts)``
-    exactly as with searchsorted.
+    exactly as with searchsorted. Small batches (``_SEARCH_ROWS``) are searched.
     """
     k = len(cuts)
     n = x.size
-    if k > 250 or n == 0:  # the uint8 counter holds up to 255
+    if k > 250 or n <= _SEARCH_ROWS:  # the uint8 counter holds up to 255
         return np.searchsorted(cuts, x, side="right")
     out = np.empty(n, dtype=np.intp)
     m0 = min(_BLOCK, n)
