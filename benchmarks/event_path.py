@@ -24,6 +24,8 @@ ratio after/before is printed; on a machine shared with other work only these ra
 3. **/healthz and /metrics p99 during that flood** (the other half): a prober thread GETs
    ``/healthz`` every 10 ms and ``/metrics`` every 100 ms on its own connection.
 4. **Idle RSS** of ``mlscope serve`` with one 25-feature model, 3 s after ready.
+   ``--only rss`` measures this figure alone (it does not depend on the machine's load),
+   as the median of ``--rounds`` starts per version, alternating.
 """
 
 from __future__ import annotations
@@ -285,12 +287,30 @@ def idle_rss(exporter: Path, profile: Path, log: Path) -> float:
         stop_server(proc)
 
 
+def rss_only(versions: dict[str, Path], rounds: int) -> int:
+    """Idle RSS alone: the median of ``rounds`` sidecar starts per version, alternating."""
+    with tempfile.TemporaryDirectory(prefix="mlscope-eventpath-") as d:
+        tmp = Path(d)
+        profile = tmp / "ref.json"
+        _child(EXPORTER, "_profile", str(profile))
+        got: dict[str, list[float]] = {v: [] for v in versions}
+        for r in range(rounds):
+            for v, exp in versions.items():
+                got[v].append(idle_rss(exp, profile, tmp / f"{v}-idle-{r}.log"))
+    b, a = (statistics.median(got[v]) for v in ("before", "after"))
+    print(f"\n{'figure':50s} {'before':>10s} {'after':>10s} {'ratio':>14s}")
+    print(f"{'sidecar idle RSS MiB, one 25-feature model':50s} {b:10.1f} {a:10.1f} {b / a:8.2f} before/after")
+    print("\ngoal: idle RSS <= 90 MiB")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--baseline", required=True, help="the previous version's exporter folder")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per flood round (default 20)")
     p.add_argument("--rounds", type=int, default=2, help="flood rounds per version, alternating")
     p.add_argument("--clients", type=int, default=2, help="flooding clients (default 2)")
+    p.add_argument("--only", choices=("rss",), help="measure only this figure (idle RSS)")
     if len(sys.argv) > 1 and sys.argv[1] == "_monitor":
         child_monitor(sys.argv[2], int(sys.argv[3]))
         return 0
@@ -300,6 +320,8 @@ def main() -> int:
     args = p.parse_args()
     versions = {"before": Path(args.baseline).resolve(), "after": EXPORTER}
     print(f"event_path.py: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared machine)")
+    if args.only == "rss":
+        return rss_only(versions, args.rounds)
     with tempfile.TemporaryDirectory(prefix="mlscope-eventpath-") as d:
         tmp = Path(d)
         profile = tmp / "ref.json"

@@ -65,7 +65,10 @@ def _serve_app(port: int, sidecar: str | None, profile_out: str) -> None:
     profile = build_profile(model)
     profile.save(profile_out)
     if sidecar:
-        monitor = build_monitor(profile, sidecar)
+        try:  # this version names the logged probability matrix's columns; the previous did not
+            monitor = build_monitor(profile, sidecar, score_classes=model.classes)
+        except TypeError:
+            monitor = build_monitor(profile, sidecar)
         app = create_app(model, monitor=monitor, registry=REGISTRY)
     else:
         app = create_app(model, monitor=None, instrument=False)

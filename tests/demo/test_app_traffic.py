@@ -73,7 +73,7 @@ def test_model_beats_the_majority_class_on_validation(trained: demo_model.DemoMo
 
 
 def test_predict_answers_and_logs_features_predictions_ids_scores(
-        app_url: tuple[str, Recorder, DemoState]) -> None:
+        app_url: tuple[str, Recorder, DemoState], trained: demo_model.DemoModel) -> None:
     url, rec, _ = app_url
     rows = [{"income": 52000, "debt_ratio": 0.3, "age": 35, "loan_amount": 9000, "utilization": 0.2,
              "tenure_months": 40, "region": "north"},
@@ -90,7 +90,8 @@ def test_predict_answers_and_logs_features_predictions_ids_scores(
     logged = rec.logged[0]
     assert logged["ids"] == ["a", "b"] and logged["features"] == rows
     assert logged["predictions"] == [p["prediction"] for p in body["predictions"]]
-    assert logged["scores"][0] == body["predictions"][0]["scores"]
+    # The probability matrix, columns in the model's class order (the Monitor's score_classes).
+    assert dict(zip(trained.classes, logged["scores"][0], strict=True)) == body["predictions"][0]["scores"]
 
 
 def test_bad_requests_get_422_naming_the_field(app_url: tuple[str, Recorder, DemoState]) -> None:
@@ -265,7 +266,8 @@ def test_instrumented_app_ships_event_schema_records_and_counts_only_model_route
 
     reg, transport = CollectorRegistry(), CapturingTransport()
     monitor = mlscope.Monitor(model=demo_model.MODEL_NAME, sidecar="http://127.0.0.1:1", registry=reg,
-                              transport=transport, shipping=Shipping(interval_s=0.05))
+                              transport=transport, shipping=Shipping(interval_s=0.05),
+                              score_classes=trained.classes)
     try:
         with serve(create_app(trained, monitor=monitor, registry=reg)) as url:
             call(url + "/control/scenario", method="GET")

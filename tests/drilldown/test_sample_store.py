@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlscope.engine.drilldown import SampleStore, _last_per_bin
+from mlscope.engine.drilldown import BatchRows, SampleStore, last_rows
 from mlscope.errors import ConfigError
 
 
@@ -88,14 +88,65 @@ def test_bad_configuration_names_the_key() -> None:
         store.bin_samples("a", 3)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
-    st.lists(st.integers(0, 7), max_size=400),
-    st.integers(1, 8),
+    st.lists(st.tuples(st.integers(-1, 8), st.integers(-1, 8)), max_size=400),
+    st.tuples(st.integers(1, 8), st.integers(1, 8)),
     st.integers(1, 6),
+    st.integers(1, 60),
 )
-def test_last_rows_per_bin_match_a_scan_of_the_whole_column(values: list[int], n_bins: int, k: int) -> None:
-    """The tail-first selection gives every bin's last k rows, as a full scan does."""
-    col = np.array(values, dtype=np.intp)
-    want = {b: [i for i, v in enumerate(values) if v == b][-k:] for b in range(n_bins) if b in values}
-    assert _last_per_bin(col, n_bins, k) == sorted(want.items())
+def test_last_rows_match_a_scan_of_every_column(
+    rows: list[tuple[int, int]], n_bins: tuple[int, int], k: int, tail: int
+) -> None:
+    """The tail-first selection gives every (feature, bin)'s last k rows, as a full scan does;
+    a bin outside the feature's range is kept nowhere."""
+    offsets = np.array([0, n_bins[0], n_bins[0] + n_bins[1]])
+    bins = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    ok = (bins >= 0) & (bins < np.array(n_bins))
+    keys = np.where(ok, bins + offsets[:-1], offsets[-1])
+    want = []
+    for j in range(2):
+        for b in range(n_bins[j]):
+            want += [(int(offsets[j]) + b, i) for i in [i for i, r in enumerate(rows) if r[j] == b][-k:]]
+    got_keys, got_rows = last_rows(keys, offsets, k, tail)
+    assert list(zip(got_keys.tolist(), got_rows.tolist(), strict=True)) == sorted(want)
+
+
+def test_copies_hold_a_bounded_number_of_rows_while_a_rare_bin_keeps_old_ones() -> None:
+    """A rare bin keeps one row of an early batch for long: the store still holds rows of
+    the order of its capacity, not every batch that ever gave it a row."""
+    store = SampleStore(["age", "plan"], [10, 3], per_bin=2, top_outliers=3)
+    rng = np.random.default_rng(4)
+    capacity = (10 + 3) * 2 + 3
+    for k in range(300):
+        rows, bins = _batch(rng, 400, k * 400)
+        bins[:, 0] = np.where(bins[:, 0] == 9, 8, bins[:, 0])  # bin 9 gets rows only from batch 0
+        if k == 0:
+            bins[5, 0] = 9
+        store.offer(rows, bins[:, :2], float(k), outlier_scores=rng.random(400))
+        assert store.held_rows() <= 3 * capacity
+    assert [r["row"] for r in store.bin_samples("age", 9)] == [5]
+    assert [r["row"] for r in store.bin_samples("plan", 1)][0] >= 299 * 400
+    assert store.stored_rows() <= capacity
+
+
+def test_column_batches_keep_rows_as_dicts_on_read_with_sensitive_values_left_out() -> None:
+    n = 1000
+    cols = {
+        "age": np.arange(n, dtype=np.float64),
+        "plan": np.array(["a", "b"] * (n // 2), dtype=object),
+        "ssn": np.array(["secret"] * n, dtype=object),
+    }
+    ids = np.array([f"r{i}" for i in range(n)], dtype=object)
+    rows = BatchRows(cols, ids=ids, predictions=np.array(["yes"] * n, dtype=object), n_rows=n)
+    store = SampleStore(["age", "plan", "ssn"], [10, 2, 1], per_bin=2, top_outliers=2, sensitive=["ssn"])
+    bins = np.column_stack([np.arange(n) % 10, np.arange(n) % 2, np.zeros(n, dtype=int)])
+    store.offer(rows, bins, np.arange(n, dtype=np.float64), outlier_scores=np.arange(n, dtype=np.float64))
+    got = store.bin_samples("age", 3)
+    assert got == [
+        {"timestamp": 993.0, "id": "r993", "prediction": "yes", "features": {"age": 993.0, "plan": "b"}},
+        {"timestamp": 983.0, "id": "r983", "prediction": "yes", "features": {"age": 983.0, "plan": "b"}},
+    ]
+    assert type(got[0]["features"]["age"]) is float
+    assert [r["id"] for r in store.top_outliers()] == ["r999", "r998"]
+    assert [r["outlier_score"] for r in store.top_outliers()] == [999.0, 998.0]

@@ -94,7 +94,7 @@ def test_wrong_predictions_from_the_label_join_are_kept_newest_first(profile: Pr
 
 @pytest.mark.parametrize("seed", range(5))
 def test_last_rows_per_bin_match_a_plain_scan(seed: int) -> None:
-    from mlscope.engine.drilldown import _last_per_bin
+    from mlscope.engine.drilldown import last_rows
 
     rng = np.random.default_rng(seed)
     n_bins, k = 12, 3
@@ -102,6 +102,9 @@ def test_last_rows_per_bin_match_a_plain_scan(seed: int) -> None:
     col = rng.choice(n_bins - 2, size=5000).astype(np.int32)
     col[rng.choice(4000, size=2, replace=False)] = n_bins - 1
     col[17] = n_bins - 2
-    got = dict(_last_per_bin(col, n_bins, k))
+    keys, rows = last_rows(col.reshape(-1, 1), np.array([0, n_bins]), k, tail=4 * k * n_bins)
+    got: dict[int, list[int]] = {}
+    for key, row in zip(keys.tolist(), rows.tolist(), strict=True):
+        got.setdefault(key, []).append(row)
     want = {b: [i for i in range(len(col)) if col[i] == b][-k:] for b in range(n_bins) if (col == b).any()}
     assert got == want

@@ -168,11 +168,12 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
             return JSONResponse({"error": "model backend unavailable"}, status_code=500)
         predicted, proba = model.predict(rows)
         if monitor is not None:
-            monitor.log(features=rows, predictions=predicted, ids=ids,
-                        scores=[dict(zip(model.classes, map(float, p), strict=True)) for p in proba])
+            # The probability matrix as it is (the Monitor names its columns by its
+            # score_classes): no per-row dicts on the request path for logging.
+            monitor.log(features=rows, predictions=predicted, ids=ids, scores=proba)
         return {"model": model_name, "predictions": [
-            {"id": rid, "prediction": pred, "scores": dict(zip(model.classes, map(float, p), strict=True))}
-            for rid, pred, p in zip(ids, predicted, proba, strict=True)
+            {"id": rid, "prediction": pred, "scores": dict(zip(model.classes, p, strict=True))}
+            for rid, pred, p in zip(ids, predicted, proba.tolist(), strict=True)
         ]}
 
     @app.post("/labels")
@@ -193,15 +194,21 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
     return mlscope.ASGIMiddleware(app, excluded_paths=EXCLUDED_PATHS, registry=registry)
 
 
-def build_monitor(profile: Any, sidecar: str | None, model_name: str = MODEL_NAME) -> MonitorLike:
-    """The Monitor the demo logs through: shipping to ``sidecar`` (or local mode)."""
+def build_monitor(profile: Any, sidecar: str | None, model_name: str = MODEL_NAME, *,
+                  score_classes: Sequence[str] | None = None) -> MonitorLike:
+    """The Monitor the demo logs through: shipping to ``sidecar`` (or local mode).
+
+    ``score_classes`` names the columns of the probability matrix :func:`create_app`
+    logs: pass the model's ``classes`` (in its order) when the app logs through it.
+    """
     import mlscope
 
     # A sidecar that requires an ingest token (as in deploy/kubernetes) gets it from the
     # same file the sidecar reads; the token itself never appears in arguments or logs.
     token_file = os.environ.get("MLSCOPE_INGEST_TOKEN_FILE")
     token = Path(token_file).read_text().strip() if token_file and sidecar else None
-    monitor: MonitorLike = mlscope.Monitor(model=model_name, profile=profile, sidecar=sidecar, token=token)
+    monitor: MonitorLike = mlscope.Monitor(model=model_name, profile=profile, sidecar=sidecar, token=token,
+                                           score_classes=score_classes)
     return monitor
 
 
@@ -237,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile_out:
         profile.save(args.profile_out)
         log.info("reference profile written to %s", args.profile_out)
-    monitor = build_monitor(profile, args.sidecar or None, args.model_name)
+    monitor = build_monitor(profile, args.sidecar or None, args.model_name, score_classes=model.classes)
     app = create_app(model, monitor=monitor, model_name=args.model_name)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mlscope.engine.batch import Batch
+from mlscope.engine.coerce import isna
 from mlscope.engine.feature import FeatureProfile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +74,7 @@ def bin_batch(
     known = profile.feature_set
     # Values actually sent under an unknown name (a key absent from a record is not one).
     unexpected = sum(
-        int(np.count_nonzero(pd.notna(col))) for name, col in batch.features.items() if name not in known
+        int(np.count_nonzero(~isna(col))) for name, col in batch.features.items() if name not in known
     )
     output_counts: list[np.ndarray] = []
     for out in profile.outputs:

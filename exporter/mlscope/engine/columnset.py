@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special
 
-from mlscope.engine import stats
+from mlscope.engine import special, stats
 from mlscope.engine.feature import FeatureProfile
 from mlscope.engine.stats import SMOOTHING
 

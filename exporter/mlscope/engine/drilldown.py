@@ -4,15 +4,23 @@ Metrics say *that* a feature drifted; a person then wants to see *which rows*. T
 module keeps, per feature and bin, the last ``per_bin`` rows that fell in that bin,
 plus the rows with the highest outlier scores and the most recent wrong predictions.
 
-Memory is bounded by construction: at most ``features x bins x per_bin`` row
-references, ``top_outliers`` and ``wrong_predictions`` rows, whatever the traffic.
-Rows are stored once and shared by reference between the bins they fall in. Features
-marked sensitive are never stored (their values are removed from every kept row) and
-their bins keep no samples.
+Why it is shaped this way: ingest offers every batch, and a person reads samples rarely.
+So a batch's kept rows are copied out as a few short column arrays (:class:`KeptRows`),
+never as one dict per row, and each (feature, bin) reservoir is a ring of row numbers
+in one integer matrix that a batch updates with a handful of whole-array operations.
+Dicts are built only when ``/v1/samples`` reads them.
+
+Memory is bounded by construction: the rings hold at most ``features x bins x per_bin``
+row numbers plus ``top_outliers``; a batch's copy holds only the rows it gave the rings
+(never the batch); and once the copies hold more than twice the rows the rings can
+reference, the live rows are gathered into one copy (:meth:`SampleStore._compact`), so
+a rare bin that keeps an old row for long pins that row, not its batch. Features
+marked sensitive are never stored and their bins keep no samples.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import threading
@@ -26,43 +34,7 @@ import numpy as np
 from mlscope.errors import ConfigError
 
 Row = dict[str, Any]
-#: Up to this many bins a feature's picks are found by one compare per bin, above it by a
-#: stable sort of the column (whose cost does not grow with the number of bins).
-_SCAN_BINS = 32
-
-
-def _last_per_bin(col: np.ndarray, n_bins: int, k: int) -> list[tuple[int, list[int]]]:
-    """For each bin of ``col``, the positions of its last ``k`` rows (in order).
-
-    Only those rows can enter the reservoir, and they are nearly always near the end of
-    the batch: the tail (a few times ``k x bins`` rows) is sorted once (stable, so each
-    bin's rows stay in order) and each bin's last ``k`` are a slice of that order. Only
-    the bins the tail leaves short that have more rows before it (rare bins: out of
-    range, missing, unseen) search the whole column. One ``bincount`` tells which.
-    """
-    n = len(col)
-    if not n:
-        return []
-    start = max(0, n - 4 * k * n_bins)
-    tail = col[start:]
-    order = np.argsort(tail, kind="stable")
-    ranked = tail[order]
-    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last of each bin's run
-    starts = np.r_[0, ends[:-1] + 1]
-    total = np.bincount(col, minlength=n_bins) if start else None
-    found: dict[int, list[int]] = {}
-    for b, lo, hi in zip(ranked[ends].tolist(), starts.tolist(), ends.tolist(), strict=True):
-        if not 0 <= b < n_bins:
-            continue
-        if total is None or hi - lo + 1 >= k or total[b] == hi - lo + 1:
-            found[b] = (order[max(lo, hi + 1 - k) : hi + 1] + start).tolist()
-        else:
-            found[b] = np.flatnonzero(col == b)[-k:].tolist()
-    if total is not None:  # bins with rows only before the tail
-        for b in np.flatnonzero(total[:n_bins]).tolist():
-            if b not in found:
-                found[b] = np.flatnonzero(col == b)[-k:].tolist()
-    return sorted(found.items())
+_EXTRAS = ("id", "prediction", "label")
 
 
 @dataclass(frozen=True)
@@ -86,11 +58,69 @@ def _plain(v: Any) -> Any:
     return item() if item is not None else v
 
 
-class BatchRows(Sequence[Row]):
-    """The rows of a column batch, built one at a time on demand.
+def _column(values: Any) -> np.ndarray:
+    """A 1-D column (object dtype for anything nested), as given when already an array."""
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        return values
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = list(values)
+    return arr
 
-    :meth:`SampleStore.offer` keeps only the last ``per_bin`` rows per bin, so only
-    those are turned into dicts; the other rows of a large batch cost nothing here.
+
+def _concat(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Columns end to end; mixed dtypes meet as objects (never float and str promoted)."""
+    if len({p.dtype for p in parts}) > 1:
+        parts = [p.astype(object) for p in parts]
+    return np.concatenate(parts)
+
+
+# ------------------------------------------------------------------- row storage
+class KeptRows:
+    """Rows as columns: features by name, then id / prediction / label when present.
+
+    A batch's rows arrive as one (:class:`BatchRows`, a view of the batch's columns);
+    :meth:`subset` copies the rows a store keeps into short arrays of their own, so a
+    kept row never pins its batch. Dicts are built per row on read only.
+    """
+
+    def __init__(
+        self, features: Mapping[str, np.ndarray], extras: Mapping[str, np.ndarray], n_rows: int
+    ) -> None:
+        self.features = dict(features)
+        self.extras = dict(extras)
+        self.n_rows = n_rows
+
+    @property
+    def layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What each row holds: rows of one layout can share one copy."""
+        return tuple(self.features), tuple(self.extras)
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def row(self, i: int) -> Row:
+        out: Row = {key: _plain(col[i]) for key, col in self.extras.items()}
+        out["features"] = {name: _plain(col[i]) for name, col in self.features.items()}
+        return out
+
+    def subset(self, at: np.ndarray, drop: frozenset[str] = frozenset()) -> KeptRows:
+        """Copies of rows ``at`` (fancy indexing copies), features in ``drop`` left out."""
+        feats = {k: c[at] for k, c in self.features.items() if k not in drop}
+        return KeptRows(feats, {k: c[at] for k, c in self.extras.items()}, len(at))
+
+    @staticmethod
+    def join(parts: Sequence[KeptRows]) -> KeptRows:
+        """Rows of one layout, end to end."""
+        first = parts[0]
+        feats = {k: _concat([p.features[k] for p in parts]) for k in first.features}
+        extras = {k: _concat([p.extras[k] for p in parts]) for k in first.extras}
+        return KeptRows(feats, extras, sum(p.n_rows for p in parts))
+
+
+class BatchRows(KeptRows):
+    """The rows of a column batch as the engine hands them to :meth:`SampleStore.offer`.
+
+    A view, no copy: the store copies out only the rows it keeps.
     """
 
     def __init__(
@@ -102,47 +132,43 @@ class BatchRows(Sequence[Row]):
         labels: Any = None,
         n_rows: int,
     ) -> None:
-        self._columns = columns
-        self._ids, self._predictions, self._labels = ids, predictions, labels
-        self._n = n_rows
+        given = dict(zip(_EXTRAS, (ids, predictions, labels), strict=True))
+        extras = {k: _column(v) for k, v in given.items() if v is not None}
+        super().__init__({k: _column(v) for k, v in columns.items()}, extras, n_rows)
 
-    def __len__(self) -> int:
-        return self._n
+    def __getitem__(self, i: int) -> Row:
+        return self.row(i)
 
-    def take(self, rows: Sequence[int]) -> list[Row]:
-        """Several rows at once: one ``tolist`` per column instead of a conversion per value."""
-        at = np.asarray(rows, dtype=np.intp)
 
-        def col(values: Any) -> list[Any]:
-            arr = np.asarray(values)
-            return arr[at].tolist() if arr.ndim == 1 else [_plain(values[i]) for i in rows]
+class _DictRows(KeptRows):
+    """Rows given as mappings (tests, wrong predictions): kept as the dicts themselves."""
 
-        names = list(self._columns)
-        columns = [col(self._columns[k]) for k in names]
-        extra = [
-            (key, col(v))
-            for key, v in (("id", self._ids), ("prediction", self._predictions), ("label", self._labels))
-            if v is not None
-        ]
-        out: list[Row] = []
-        for r in range(len(rows)):
-            row: Row = {key: vals[r] for key, vals in extra}
-            row["features"] = {k: c[r] for k, c in zip(names, columns, strict=True)}
-            out.append(row)
-        return out
+    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__({}, {"row": _column(rows)}, len(rows))
 
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(self._n))]
-        row: Row = {}
-        if self._ids is not None:
-            row["id"] = _plain(self._ids[i])
-        if self._predictions is not None:
-            row["prediction"] = _plain(self._predictions[i])
-        if self._labels is not None:
-            row["label"] = _plain(self._labels[i])
-        row["features"] = {k: _plain(col[i]) for k, col in self._columns.items()}
-        return row
+    @property
+    def layout(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return (), ("<dicts>",)
+
+    def row(self, i: int) -> Row:
+        return dict(self.extras["row"][i])
+
+    def subset(self, at: np.ndarray, drop: frozenset[str] = frozenset()) -> KeptRows:
+        picked = self.extras["row"][at].tolist()
+        return _DictRows([_without(r, drop) for r in picked] if drop else picked)
+
+    @staticmethod
+    def join(parts: Sequence[KeptRows]) -> KeptRows:
+        return _DictRows([r for p in parts for r in p.extras["row"].tolist()])
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Kept rows numbered ``base`` to ``base + len(rows) - 1``, with their times."""
+
+    base: int
+    rows: KeptRows
+    ts: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,122 @@ class Sample:
 
     def to_dict(self) -> dict[str, Any]:
         return {"timestamp": self.timestamp, **self.row}
+
+
+# ------------------------------------------------------------- row selection
+def _runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """For sorted keys, how many elements of its run follow each element."""
+    m = len(sorted_keys)
+    is_end = np.ones(m, dtype=bool)
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=is_end[:-1])
+    ends = np.flatnonzero(is_end)
+    run = np.cumsum(is_end) - is_end  # the run each element belongs to
+    return ends[run] - np.arange(m)  # type: ignore[no-any-return]
+
+
+def _select(keys: np.ndarray, n_keys: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(key, row) of each key's last ``k`` rows of a (rows x features) key matrix.
+
+    One stable sort of the feature-major flattening (a radix sort for keys that fit 16
+    bits) groups each key's rows in row order; keys ``>= n_keys`` are kept nowhere.
+    """
+    n = keys.shape[0]
+    flat = keys.T.ravel()
+    order = np.argsort(flat.astype(np.int16 if n_keys < 2**15 else np.int64), kind="stable")
+    ranked = flat[order]
+    keep = (_runs(ranked) < k) & (ranked < n_keys)
+    return ranked[keep], order[keep] % max(n, 1)
+
+
+def last_rows(keys: np.ndarray, offsets: np.ndarray, k: int, tail: int) -> tuple[np.ndarray, np.ndarray]:
+    """(key, row) pairs of every key's last ``k`` rows, ordered by key, then row.
+
+    ``keys[i, j]`` is ``offsets[j] +`` the bin of row ``i`` in feature ``j`` (or
+    ``offsets[-1]`` or more: kept nowhere). The last rows of a key nearly always lie near
+    the batch's end: the ``tail`` last rows are searched first, and only the keys the
+    tail leaves short that have more rows before it (rare bins: out of range, missing,
+    unseen) search their feature's whole column.
+    """
+    n_keys = int(offsets[-1])
+    start = max(0, keys.shape[0] - tail)
+    got_keys, rows = _select(keys[start:], n_keys, k)
+    rows += start
+    if not start:
+        return got_keys, rows
+    total = np.bincount(keys.ravel(), minlength=n_keys + 1)[:n_keys]
+    got = np.bincount(got_keys, minlength=n_keys)[:n_keys]
+    short = np.flatnonzero((got < k) & (total > got))
+    if not short.size:
+        return got_keys, rows
+    stay = ~np.isin(got_keys, short)
+    key_parts, row_parts = [got_keys[stay]], [rows[stay]]
+    for key in short.tolist():
+        j = int(np.searchsorted(offsets, key, side="right")) - 1
+        found = np.flatnonzero(keys[:, j] == key)[-k:]
+        key_parts.append(np.full(found.size, key, dtype=got_keys.dtype))
+        row_parts.append(found)
+    all_keys, all_rows = np.concatenate(key_parts), np.concatenate(row_parts)
+    order = np.lexsort((all_rows, all_keys))
+    return all_keys[order], all_rows[order]
+
+
+def _top_rows(scores: np.ndarray | None, k: int) -> np.ndarray:
+    """Rows of the ``k`` highest finite scores (any order)."""
+    if scores is None or not k:
+        return np.empty(0, dtype=np.intp)
+    s = np.asarray(scores, dtype=float)
+    finite = np.flatnonzero(np.isfinite(s))
+    k = min(k, finite.size)
+    return finite[np.argpartition(s[finite], -k)[-k:]] if k else np.empty(0, dtype=np.intp)
+
+
+def _without(row: Mapping[str, Any], drop: frozenset[str]) -> Row:
+    """``row`` less the sensitive keys, at its top level and in its ``features``."""
+    out = {k: v for k, v in row.items() if k not in drop}
+    feats = out.get("features")
+    if isinstance(feats, Mapping):
+        out["features"] = {k: v for k, v in feats.items() if k not in drop}
+    return out
+
+
+def _sample(blk: _Block, i: int) -> Sample:
+    return Sample(float(blk.ts[i]), blk.rows.row(i))
+
+
+class _Rings:
+    """One ring of ``k`` row numbers per key (feature, bin), in one integer matrix.
+
+    ``written[key]`` counts the rows ever written to a key's ring; the newest sits at
+    ``(written - 1) % k``. A batch's rows enter every ring at once (:meth:`write`).
+    """
+
+    def __init__(self, n_keys: int, k: int) -> None:
+        self.k = k
+        self.slots = np.full((n_keys, max(k, 1)), -1, dtype=np.int64)
+        self.written = np.zeros(n_keys, dtype=np.int64)
+
+    def write(self, keys: np.ndarray, numbers: np.ndarray) -> None:
+        """Append ``numbers`` to their keys' rings (``keys`` grouped, in row order)."""
+        if not keys.size:
+            return
+        per_key = np.bincount(keys, minlength=len(self.written))
+        ahead = _runs(keys)  # rows of the same key after this one: the last lands newest
+        pos = (self.written[keys] + per_key[keys] - 1 - ahead) % self.k
+        self.slots[keys, pos] = numbers
+        self.written += per_key
+
+    def newest_first(self, key: int) -> list[int]:
+        m = int(min(self.written[key], self.k))
+        pos = (self.written[key] - 1 - np.arange(m)) % max(self.k, 1)
+        return self.slots[key, pos].tolist()  # type: ignore[no-any-return]
+
+    def live(self) -> np.ndarray:
+        return self.slots[self.slots >= 0]
+
+    def renumber(self, old: np.ndarray, new: np.ndarray) -> None:
+        """Replace each row number ``old[i]`` (sorted) by ``new[i]``."""
+        held = self.slots >= 0
+        self.slots[held] = new[np.searchsorted(old, self.slots[held])]
 
 
 class SampleStore:
@@ -185,46 +327,32 @@ class SampleStore:
         wrong_predictions: int = 20,
         sensitive: Sequence[str] = (),
     ) -> None:
-        if len(features) != len(n_bins):
-            raise ConfigError(
-                f"'n_bins' must have one entry per feature ({len(features)}), got {len(n_bins)}"
-            )
-        for key, value in (
-            ("per_bin", per_bin),
-            ("top_outliers", top_outliers),
-            ("wrong_predictions", wrong_predictions),
-        ):
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"'samples.{key}' must be an int >= 0 (got {value!r})")
-        unknown = sorted(set(sensitive) - set(features))
-        if unknown:
-            raise ConfigError(f"'samples.sensitive' names unknown features: {unknown}")
+        _check_settings(features, n_bins, per_bin, top_outliers, wrong_predictions, sensitive)
         self.features = tuple(features)
         self.n_bins = tuple(int(n) for n in n_bins)
         self.per_bin = per_bin
         self.sensitive = frozenset(sensitive)
         self._index = {name: j for j, name in enumerate(self.features)}
-        # Per feature a list of rings, one per bin; sensitive features get none.
-        self._bins: list[list[deque[Sample]] | None] = [
-            None if name in self.sensitive else [deque(maxlen=per_bin) for _ in range(n)]
-            for name, n in zip(self.features, self.n_bins, strict=False)
-        ]
+        # The key of (feature j, bin b) is offsets[j] + b; sensitive features own none.
+        own = [0 if name in self.sensitive else n for name, n in zip(self.features, self.n_bins, strict=True)]
+        self._offsets = np.concatenate([[0], np.cumsum(own, dtype=np.int64)])
+        self._bins_of = np.asarray(own, dtype=np.int64)
+        self._tail = 4 * per_bin * max(self.n_bins, default=1)
+        self._rings = _Rings(int(self._offsets[-1]), per_bin)
         self._top_n = top_outliers
-        self._top: list[tuple[float, int, Sample]] = []  # min-heap on score
+        self._top: list[tuple[float, int, int]] = []  # min-heap: (score, tiebreak, row number)
         self._wrong: deque[Sample] = deque(maxlen=wrong_predictions)
         self._tiebreak = itertools.count()
+        self._blocks: list[_Block] = []
+        self._next = 0  # the number the next kept row gets
+        self._held = 0  # rows the blocks hold
+        self._capacity = int(self._offsets[-1]) * per_bin + top_outliers
         self._lock = threading.Lock()
 
-    def _clean(self, row: Mapping[str, Any]) -> Row:
-        out = {k: v for k, v in row.items() if k not in self.sensitive}
-        feats = out.get("features")
-        if isinstance(feats, Mapping):  # a BatchRows row: features nested as in the event schema
-            out["features"] = {k: v for k, v in feats.items() if k not in self.sensitive}
-        return out
-
+    # ------------------------------------------------------------------ offer
     def offer(
         self,
-        rows: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]] | KeptRows,
         bin_index: np.ndarray,
         timestamps: np.ndarray | float,
         *,
@@ -232,9 +360,9 @@ class SampleStore:
     ) -> None:
         """Consider a batch: ``rows[i]`` fell in bin ``bin_index[i, j]`` of feature ``j``.
 
-        Only the last ``per_bin`` rows of the batch per bin can survive, so only those
-        are copied (``rows`` may be a lazy :class:`BatchRows`); the selection is
-        vectorised per feature, never a Python loop over all rows times all features.
+        Only the last ``per_bin`` rows of the batch per bin (and the top outliers) can
+        survive, so only those are copied; the selection and the ring updates are
+        whole-array work, never a Python loop over rows or bins.
         """
         n = len(rows)
         if n == 0 or self.per_bin == 0 and self._top_n == 0:
@@ -243,85 +371,109 @@ class SampleStore:
         if bin_index.shape != (n, len(self.features)):
             raise ValueError(f"bin_index must have shape ({n}, {len(self.features)}), got {bin_index.shape}")
         ts = np.broadcast_to(np.asarray(timestamps, dtype=float), (n,))
-        cleaned: dict[int, Sample] = {}
-
-        def sample(i: int) -> Sample:
-            s = cleaned.get(i)
-            if s is None:
-                s = cleaned[i] = Sample(float(ts[i]), self._clean(rows[i]))
-            return s
-
-        picks: list[tuple[int, int, list[int]]] = []
-        if self.per_bin:
-            for j, rings in enumerate(self._bins):
-                if rings is None:
-                    continue
-                col = bin_index[:, j]
-                if len(rings) <= _SCAN_BINS:
-                    picks.extend((j, b, last) for b, last in _last_per_bin(col, len(rings), self.per_bin))
-                    continue
-                order = np.argsort(col, kind="stable")
-                sorted_bins = col[order]
-                # last position of each bin value in the sorted column
-                ends = np.flatnonzero(np.r_[sorted_bins[1:] != sorted_bins[:-1], True])
-                starts = np.r_[0, ends[:-1] + 1]
-                for start, end in zip(starts, ends, strict=False):
-                    b = int(sorted_bins[end])
-                    if 0 <= b < len(rings):
-                        lo = max(start, end + 1 - self.per_bin)
-                        picks.append((j, b, [int(i) for i in order[lo : end + 1]]))
-        top: list[int] = []
-        if outlier_scores is not None and self._top_n:
-            scores = np.asarray(outlier_scores, dtype=float)
-            finite = np.flatnonzero(np.isfinite(scores))
-            if finite.size:
-                k = min(self._top_n, finite.size)
-                top = [int(i) for i in finite[np.argpartition(scores[finite], -k)[-k:]]]
-        take = getattr(rows, "take", None)
-        if take is not None:  # BatchRows: build every kept row in one go, column-wise
-            wanted = sorted({i for _, _, idx in picks for i in idx} | set(top))
-            fresh = take(wanted)  # new dicts: no copy needed unless features must be dropped
-            for i, row in zip(wanted, fresh if not self.sensitive else map(self._clean, fresh), strict=True):
-                cleaned[i] = Sample(float(ts[i]), row)
+        keys, picked = self._picks(bin_index)
+        top = _top_rows(outlier_scores, self._top_n)
+        wanted, local = np.unique(np.concatenate([picked, top]), return_inverse=True)
+        if not wanted.size:
+            return
+        source = rows if isinstance(rows, KeptRows) else _DictRows(list(rows))
+        kept = source.subset(wanted, self.sensitive)
         with self._lock:
-            for j, b, idx in picks:
-                ring = self._bins[j]
-                assert ring is not None
-                ring[b].extend(sample(i) for i in idx)
-            for i in top:
-                item = (float(outlier_scores[i]), next(self._tiebreak), sample(i))  # type: ignore[index]
-                if len(self._top) < self._top_n:
-                    heapq.heappush(self._top, item)
-                elif item[0] > self._top[0][0]:
-                    heapq.heapreplace(self._top, item)
+            base = self._add(kept, ts[wanted])
+            self._rings.write(keys, base + local[: picked.size])
+            if top.size:
+                assert outlier_scores is not None
+                self._push_top(np.asarray(outlier_scores, dtype=float)[top], base + local[picked.size :])
+            if self._held > 2 * self._capacity:
+                self._compact()
+
+    def _picks(self, bin_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(key, row) of the rows the rings take from this batch."""
+        if not self.per_bin or not self._offsets[-1]:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.intp)
+        nowhere = self._offsets[-1]
+        b = bin_index.astype(np.int64, copy=False)
+        keys = np.where((b >= 0) & (b < self._bins_of), b + self._offsets[:-1], nowhere)
+        return last_rows(keys, self._offsets, self.per_bin, self._tail)
+
+    def _add(self, kept: KeptRows, ts: np.ndarray) -> int:
+        base = self._next
+        self._blocks.append(_Block(base, kept, ts))
+        self._next += len(kept)
+        self._held += len(kept)
+        return base
+
+    def _push_top(self, scores: np.ndarray, numbers: np.ndarray) -> None:
+        for score, number in zip(scores.tolist(), numbers.tolist(), strict=True):
+            item = (score, next(self._tiebreak), number)
+            if len(self._top) < self._top_n:
+                heapq.heappush(self._top, item)
+            elif score > self._top[0][0]:
+                heapq.heapreplace(self._top, item)
+
+    def _live(self) -> np.ndarray:
+        top = np.fromiter((t[2] for t in self._top), dtype=np.int64, count=len(self._top))
+        return np.unique(np.concatenate([self._rings.live(), top]))
+
+    def _compact(self) -> None:
+        """Copy the rows still referenced into one block per layout; drop the rest (lock held)."""
+        live = self._live()
+        new = np.empty(live.size, dtype=np.int64)
+        which = np.searchsorted([b.base for b in self._blocks], live, side="right") - 1
+        groups: dict[Any, list[tuple[KeptRows, np.ndarray, np.ndarray]]] = {}
+        for i in np.unique(which).tolist():
+            blk, at = self._blocks[i], np.flatnonzero(which == i)
+            local = live[at] - blk.base
+            groups.setdefault(blk.rows.layout, []).append((blk.rows.subset(local), blk.ts[local], at))
+        self._blocks, self._held = [], 0
+        for parts in groups.values():
+            base = self._add(parts[0][0].join([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+            at = np.concatenate([p[2] for p in parts])
+            new[at] = base + np.arange(at.size)
+        self._rings.renumber(live, new)
+        self._top = [(s, t, int(new[np.searchsorted(live, n)])) for s, t, n in self._top]
+
+    # ------------------------------------------------------------------ read
+    def _resolve(self, numbers: Sequence[int]) -> list[tuple[_Block, int]]:
+        """(block, position) of each row number (lock held: a compaction renumbers)."""
+        bases = [b.base for b in self._blocks]
+        out = []
+        for number in numbers:
+            blk = self._blocks[bisect.bisect_right(bases, number) - 1]
+            out.append((blk, number - blk.base))
+        return out
 
     def offer_wrong(self, rows: Sequence[Mapping[str, Any]], timestamps: np.ndarray | float) -> None:
         """Keep labelled rows whose prediction was wrong (the newest ``wrong_predictions``)."""
         ts = np.broadcast_to(np.asarray(timestamps, dtype=float), (len(rows),))
         with self._lock:
-            self._wrong.extend(Sample(float(t), self._clean(r)) for r, t in zip(rows, ts, strict=False))
+            self._wrong.extend(
+                Sample(float(t), _without(r, self.sensitive)) for r, t in zip(rows, ts, strict=False)
+            )
 
     def bin_samples(self, feature: str, bin: int, *, since: float | None = None) -> list[dict[str, Any]]:
         """Rows kept for ``feature``'s bin ``bin``, newest first, optionally only since a time."""
         j = self._index.get(feature)
         if j is None:
             raise KeyError(f"unknown feature {feature!r}")
-        rings = self._bins[j]
-        if rings is None:
+        if feature in self.sensitive:
             raise PermissionError(f"feature {feature!r} is marked sensitive: no samples are kept")
-        if not 0 <= bin < len(rings):
-            raise KeyError(f"feature {feature!r} has bins 0..{len(rings) - 1}, not {bin}")
+        if not 0 <= bin < self.n_bins[j]:
+            raise KeyError(f"feature {feature!r} has bins 0..{self.n_bins[j] - 1}, not {bin}")
         with self._lock:
-            kept = list(rings[bin])
-        return [s.to_dict() for s in reversed(kept) if since is None or s.timestamp >= since]
+            at = self._resolve(self._rings.newest_first(int(self._offsets[j]) + bin))
+        kept = [_sample(blk, i) for blk, i in at]  # dicts built outside the lock
+        return [s.to_dict() for s in kept if since is None or s.timestamp >= since]
 
     def top_outliers(self, *, since: float | None = None) -> list[dict[str, Any]]:
         """Rows with the highest outlier scores, highest first."""
         with self._lock:
             items = sorted(self._top, reverse=True)
+            at = self._resolve([n for _, _, n in items])
+        kept = [_sample(blk, i) for blk, i in at]
         return [
             {"outlier_score": score, **s.to_dict()}
-            for score, _, s in items
+            for (score, _, _), s in zip(items, kept, strict=True)
             if since is None or s.timestamp >= since
         ]
 
@@ -334,10 +486,34 @@ class SampleStore:
     def stored_rows(self) -> int:
         """Distinct rows currently referenced (for tests of the memory bound)."""
         with self._lock:
-            ids = {id(s) for rings in self._bins if rings for ring in rings for s in ring}
-            ids.update(id(s) for _, _, s in self._top)
-            ids.update(id(s) for s in self._wrong)
-        return len(ids)
+            return int(self._live().size) + len(self._wrong)
+
+    def held_rows(self) -> int:
+        """Rows the copies hold, referenced or not (at most about 3x the rings' capacity)."""
+        with self._lock:
+            return self._held
+
+
+def _check_settings(
+    features: Sequence[str],
+    n_bins: Sequence[int],
+    per_bin: int,
+    top_outliers: int,
+    wrong_predictions: int,
+    sensitive: Sequence[str],
+) -> None:
+    if len(features) != len(n_bins):
+        raise ConfigError(f"'n_bins' must have one entry per feature ({len(features)}), got {len(n_bins)}")
+    for key, value in (
+        ("per_bin", per_bin),
+        ("top_outliers", top_outliers),
+        ("wrong_predictions", wrong_predictions),
+    ):
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"'samples.{key}' must be an int >= 0 (got {value!r})")
+    unknown = sorted(set(sensitive) - set(features))
+    if unknown:
+        raise ConfigError(f"'samples.sensitive' names unknown features: {unknown}")
 
 
 #: A bin whose production share differs from its reference share by more than this

@@ -6,7 +6,7 @@ its ``top_k`` most frequent categories, plus an "other" and a missing bin. Bin l
 stable strings, used as the ``bin`` label of the Prometheus series.
 
 Binning is whole-array work: ``numpy.searchsorted`` for numeric columns; for categorical
-ones ``pandas.factorize`` reduces the column to its few distinct values, which are looked
+ones :func:`~mlscope.engine.coerce.factorize` reduces the column to its few distinct values, which are looked
 up in a dict once each, and the codes are mapped through the resulting table.
 """
 
@@ -15,10 +15,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
+
+from mlscope.engine.coerce import factorize, is_na_value, isna, none_mask, to_numeric
+
+if TYPE_CHECKING:  # profile building only (infer_kind); serving never imports pandas
+    import pandas as pd
 
 Kind = Literal["numeric", "categorical"]
 
@@ -45,14 +49,12 @@ def category_key(value: Any) -> str | None:
     float from CSV matches the same column sent as ints in JSON; booleans become
     ``"true"``/``"false"`` as in JSON.
     """
-    if value is None or value is pd.NA:
+    if is_na_value(value):  # None, NaN or pandas' NA
         return None
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, (float, np.floating)):
         f = float(value)
-        if math.isnan(f):
-            return None
         if f.is_integer() and abs(f) < 2**53:
             return str(int(f))
         return repr(f)
@@ -276,6 +278,9 @@ class FeatureProfile:
 
 #: Rows per block in :func:`digitize`: the block and its counters stay in cache.
 _BLOCK = 65_536
+#: Up to this many rows binary search wins: the counting pass costs two numpy calls per
+#: cut whatever the size (46 us for 2,000 rows and 22 cuts, against 13 us searching).
+_SEARCH_ROWS = 8_192
 
 
 def digitize(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -285,11 +290,11 @@ def digitize(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
     NaN); with a handful of cuts it is cheaper to count, per element, the cuts it is
     below: ``idx = len(cuts) - sum(x < c)``, one vectorised comparison per cut over
     cache-sized blocks. NaN compares False everywhere, so it lands at ``len(cuts)``
-    exactly as with searchsorted.
+    exactly as with searchsorted. Small batches (``_SEARCH_ROWS``) are searched.
     """
     k = len(cuts)
     n = x.size
-    if k > 250 or n == 0:  # the uint8 counter holds up to 255
+    if k > 250 or n <= _SEARCH_ROWS:  # the uint8 counter holds up to 255
         return np.searchsorted(cuts, x, side="right")
     out = np.empty(n, dtype=np.intp)
     m0 = min(_BLOCK, n)
@@ -318,18 +323,16 @@ _UNUSABLE = _Unusable()
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pandas.factorize`` that survives unhashable values (they become one sentinel)."""
+    """:func:`factorize` that survives unhashable values (they become one sentinel)."""
     a = np.asarray(values)
     try:
-        codes, uniques = pd.factorize(a, use_na_sentinel=True)
-        return np.asarray(codes), np.asarray(uniques, dtype=object)
+        return factorize(a)
     except TypeError:
         # Rare error path only: one Python pass to swap out dicts, lists and the like.
         safe = np.array(
             [v if isinstance(v, _SCALAR_TYPES) or v is None else _UNUSABLE for v in a], dtype=object
         )
-        codes, uniques = pd.factorize(safe, use_na_sentinel=True)
-        return np.asarray(codes), np.asarray(uniques, dtype=object)
+        return factorize(safe)
 
 
 def to_float(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -344,23 +347,15 @@ def to_float(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndar
         return a.astype(np.float64, copy=False), None, None
     if a.dtype.kind in "iub":
         return a.astype(np.float64), None, None
-    obj = a.astype(object, copy=False)
-    null = pd.isna(obj)
+    obj = a.astype(object, copy=False).ravel()
+    # Only None (and pandas' NA) count as "missing" proper; a float NaN is a "nan" issue.
+    null = none_mask(obj)
     try:
         x = obj.astype(np.float64)
         wrong = None
-    except (TypeError, ValueError):
-        x = pd.to_numeric(pd.Series(obj, copy=False), errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-        wrong = np.isnan(x) & ~null
-    # pd.isna also flags float NaN; only None / pd.NA count as "missing" proper.
-    if null.any():
-        is_nan_float = np.fromiter(
-            (isinstance(v, (float, np.floating)) for v in obj[null]), dtype=bool, count=int(null.sum())
-        )
-        null_idx = np.flatnonzero(null)
-        null[null_idx[is_nan_float]] = False
+    except (TypeError, ValueError, OverflowError):
+        x = to_numeric(obj)
+        wrong = np.isnan(x) & ~isna(obj)  # a NaN sent as NaN is no wrong type
     return x, null, wrong
 
 
@@ -468,7 +463,12 @@ def with_counts(fp: FeatureProfile, counts: np.ndarray) -> FeatureProfile:
 
 
 def infer_kind(values: np.ndarray | pd.Series) -> Kind:
-    """Numeric for numeric dtypes (bool excluded) or object columns that parse as numbers."""
+    """Numeric for numeric dtypes (bool excluded) or object columns that parse as numbers.
+
+    Profile building only (offline, where pandas reads the data anyway): it imports pandas.
+    """
+    import pandas as pd
+
     s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values), copy=False)
     if pd.api.types.is_bool_dtype(s.dtype):
         return "categorical"

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mlscope._atomic import atomic_write
 from mlscope._version import __version__
 from mlscope.engine.batch import Batch, _columns, batch_from_data
+from mlscope.engine.coerce import factorize, to_numeric
 from mlscope.engine.feature import (
     FeatureProfile,
     category_key,
@@ -56,7 +56,7 @@ MAX_CLASSES = 50
 def _task_of(values: np.ndarray) -> str:
     if infer_kind(values) == "categorical":
         return "classification"
-    x = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(np.float64)
+    x = to_numeric(values)
     fin = x[np.isfinite(x)]
     if fin.size and np.all(fin == np.round(fin)) and np.unique(fin).size <= MAX_CLASSES:
         return "classification"
@@ -532,7 +532,7 @@ def _task_and_classes(
         return task, []
     seen: dict[str, None] = {}
     for c in [x for x in (target, prediction) if x]:
-        for u in pd.unique(pd.Series(cols[c], dtype=object)):
+        for u in factorize(np.asarray(cols[c], dtype=object))[1]:
             k = category_key(u)
             if k is not None:
                 seen.setdefault(k, None)

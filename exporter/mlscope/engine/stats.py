@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+
+from mlscope.engine import special
 
 #: Pseudo-count added to every bin before shares go into a logarithm (Jeffreys prior).
 SMOOTHING = 0.5

@@ -17,8 +17,8 @@ from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
+from mlscope.engine import coerce
 from mlscope.engine.batch import Batch
 from mlscope.engine.quality.join import label_key
 
@@ -26,18 +26,18 @@ from mlscope.engine.quality.join import label_key
 def factorize(arr: np.ndarray) -> tuple[np.ndarray, Sequence[object]]:
     """Codes and distinct values of ``arr`` (code -1: missing), for any JSON value.
 
-    ``pd.factorize`` hashes the values, so a batch in which one label or prediction is a
+    ``coerce.factorize`` hashes the values, so a batch in which one label or prediction is a
     list or an object (JSON allows it) raised ``TypeError: unhashable type`` and lost the
     whole batch. Such a batch is factorized on the match keys instead (``label_key``: the
     same string the value would be matched under), which keeps every row and is only paid
     for by the batches that hold an unhashable value.
     """
     try:
-        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        codes, uniques = coerce.factorize(arr)
     except TypeError:
         keys = np.empty(len(arr), dtype=object)
         keys[:] = [label_key(x) for x in arr.tolist()]
-        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+        codes, uniques = coerce.factorize(keys)
     return np.asarray(codes), list(uniques)
 
 
@@ -75,7 +75,7 @@ def floats(values: npt.ArrayLike) -> np.ndarray:
     if arr.dtype.kind in "fiub":
         out = arr.astype(np.float64)
     else:
-        out = pd.to_numeric(pd.Series(arr.ravel(), dtype=object), errors="coerce").to_numpy(np.float64)
+        out = coerce.to_numeric(arr)
     out = out.astype(np.float64, copy=True)
     out[~np.isfinite(out)] = np.nan
     return out
