@@ -24,9 +24,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import mlscope
+from mlscope._scrape_format import OPENMETRICS, TEXT
 from mlscope.errors import ConfigError
 from mlscope.middleware import multiprocess
 from tests import _servers
+from tests._prom import PROMETHEUS_ACCEPT
 from tests.middleware import _scrape
 
 
@@ -132,12 +134,15 @@ def test_served_exposition_follows_the_accept_header() -> None:
     app = mlscope.ASGIMiddleware(Starlette(routes=[Route("/ok", ok)]), registry=reg)
     asyncio.run(_call(app, _scope("/ok"), []))
     om = asyncio.run(_call(app, _scope("/metrics", headers=[
-        (b"accept", b"application/openmetrics-text; version=1.0.0")]), []))
+        (b"accept", PROMETHEUS_ACCEPT.encode())]), []))
     plain = asyncio.run(_call(app, _scope("/metrics"), []))
-    assert dict(om[0]["headers"])[b"content-type"].startswith(b"application/openmetrics-text")
+    assert dict(om[0]["headers"])[b"content-type"] == OPENMETRICS.encode()
     assert om[1]["body"].endswith(b"# EOF\n")
-    assert dict(plain[0]["headers"])[b"content-type"].startswith(b"text/plain")
+    assert dict(plain[0]["headers"])[b"content-type"] == TEXT.encode()
     assert b'http_route="/ok"' in plain[1]["body"]
+    # mlscope's families without _created, in both formats (the app's own keep theirs)
+    assert b"_created" not in om[1]["body"] and b"_created" not in plain[1]["body"]
+    assert b"mlscope_internal_errors_total" in plain[1]["body"]
     disabled = mlscope.ASGIMiddleware(Starlette(routes=[Route("/ok", ok)]), registry=reg, metrics_path=None)
     assert asyncio.run(_call(disabled, _scope("/metrics"), []))[0]["status"] == 404
 
