@@ -45,8 +45,7 @@ class MetricSpec:
         """Every sample name this family can produce in the exposition."""
         if self.type == "histogram":
             return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
-        if self.type == "counter":
-            return (self.name, f"{self.base_name}_created")
+        # No "_created": mlscope's exposition leaves it out (mlscope._scrape_format).
         return (self.name,)
 
 
@@ -311,9 +310,16 @@ METRICS: tuple[MetricSpec, ...] = (
         (*_M, "metric", "window"), "", "quality",
     ),
     MetricSpec(
-        "mlscope_regression_residual", "histogram",
-        "Residuals (prediction minus label) of a regression model.",
+        "mlscope_regression_absolute_residual", "histogram",
+        "Absolute residuals (size of prediction minus label) of a regression model, in the target's"
+        " units; buckets are multiples of the reference MAE, _sum / _count is the MAE.",
         _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_residual_total", "counter",
+        "Residuals of a regression model summed by sign, in the target's units: direction=over"
+        " (prediction above the label) or under (their size); (over - under) / count is the mean bias.",
+        (*_M, "direction"), "", "quality",
     ),
     MetricSpec(
         "mlscope_feature_error_attribution", "gauge",

@@ -68,10 +68,18 @@ def counter_families(
     if task == "classification":
         yield _confusion_family(m, counts.confusion, classes)
     if task == "regression":
-        h = _histogram("mlscope_regression_residual")
-        bounds = tuple(counts.resid_edges.tolist())
-        h.add_metric([m], cumulative(bounds, counts.resid_counts), counts.resid_sum)
-        yield h
+        yield from _residual_families(m, counts)
+
+
+def _residual_families(model: str, counts: OutcomeCounters) -> Iterator[Metric]:
+    h = _histogram("mlscope_regression_absolute_residual")
+    bounds = tuple(counts.resid_edges.tolist())
+    h.add_metric([model], cumulative(bounds, counts.resid_counts), counts.resid_over + counts.resid_under)
+    yield h
+    c = _counter("mlscope_regression_residual_total")
+    c.add_metric([model, "over"], counts.resid_over)
+    c.add_metric([model, "under"], counts.resid_under)
+    yield c
 
 
 def _confusion_family(model: str, cm: np.ndarray, classes: Sequence[str]) -> Metric:
