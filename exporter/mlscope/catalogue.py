@@ -295,19 +295,40 @@ METRICS: tuple[MetricSpec, ...] = (
         (*_M, "actual", "predicted"), "", "quality",
     ),
     MetricSpec(
-        "mlscope_model_quality", "gauge",
-        "A model quality figure (accuracy, f1_macro, roc_auc, mae, ...) in a window.",
+        "mlscope_model_quality_ratio", "gauge",
+        "A dimensionless model quality figure (accuracy, f1_macro, roc_auc, calibration_error,"
+        " mape, r2, ...) in a window.",
+        (*_M, "metric", "window"), "ratio", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_error", "gauge",
+        "A regression error figure in the target's units (mae, rmse, mean_error) in a window.",
         (*_M, "metric", "window"), "", "quality",
     ),
     MetricSpec(
-        "mlscope_model_quality_reference", "gauge",
-        "The same quality figure measured on the validation set at profile time.",
+        "mlscope_classification_log_loss", "gauge",
+        "Mean log loss (cross-entropy, nats) of a classifier's scores in a window.",
+        (*_M, "window"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_quality_reference_ratio", "gauge",
+        "The same dimensionless quality figure measured on the validation set at profile time.",
+        (*_M, "metric"), "ratio", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_error_reference", "gauge",
+        "The same regression error (target's units) measured on the validation set at profile time.",
         (*_M, "metric"), "", "quality",
     ),
     MetricSpec(
-        "mlscope_model_estimated_quality", "gauge",
-        "Quality estimated without labels from calibrated confidence, in a window.",
-        (*_M, "metric", "window"), "", "quality",
+        "mlscope_classification_log_loss_reference", "gauge",
+        "The log loss (nats) measured on the validation set at profile time.",
+        _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_estimated_quality_ratio", "gauge",
+        "Quality (accuracy) estimated without labels from calibrated confidence, in a window.",
+        (*_M, "metric", "window"), "ratio", "quality",
     ),
     MetricSpec(
         "mlscope_regression_absolute_residual", "histogram",

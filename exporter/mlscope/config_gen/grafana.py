@@ -313,10 +313,11 @@ def _model_data_quality() -> list[Any]:
 
 def _model_quality(cfg: Config) -> list[Any]:
     accuracy = [
-        Q(f'max by (model) (mlscope_model_quality{{{JIM}, metric="accuracy", {WIN}}})', "{{model}} accuracy"),
-        Q(f'max by (model) (mlscope_model_estimated_quality{{{JIM}, metric="accuracy", {WIN}}})',
+        Q(f'max by (model) (mlscope_model_quality_ratio{{{JIM}, metric="accuracy", {WIN}}})',
+          "{{model}} accuracy"),
+        Q(f'max by (model) (mlscope_model_estimated_quality_ratio{{{JIM}, metric="accuracy", {WIN}}})',
           "{{model}} estimated"),
-        Q(f'max by (model) (mlscope_model_quality_reference{{{JIM}, metric="accuracy"}})',
+        Q(f'max by (model) (mlscope_model_quality_reference_ratio{{{JIM}, metric="accuracy"}})',
           "{{model}} baseline"),
         Q(f'{rules.accuracy_rule(cfg)}{{model=~"$model"}}',
           f"{{{{model}}}} fleet ({cfg.get('quality.recording_window')})"),
