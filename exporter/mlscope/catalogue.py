@@ -52,7 +52,10 @@ class MetricSpec:
 #: The HTTP request histogram: rules, alerts and dashboards name it through this constant.
 HTTP_REQUEST_DURATION = "http_server_request_duration_seconds"
 
-_HTTP = ("http_request_method", "http_route", "http_response_status_code")
+# OTel's attributes of http.server.request.duration and the body sizes: required method
+# and scheme, conditional status, route and error type, recommended protocol version.
+_HTTP = ("http_request_method", "http_route", "http_response_status_code", "error_type", "url_scheme",
+         "network_protocol_version")
 _M = ("model",)
 # dcgm-exporter's device labels, spelled as it spells them, so GPU dashboards and alerts
 # written for dcgm-exporter join mlscope's GPU series.
@@ -63,12 +66,12 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         HTTP_REQUEST_DURATION, "histogram",
         "Duration of HTTP server requests, from the first byte received to the last byte sent.",
-        (*_HTTP, "error_type"), "seconds", "middleware",
+        _HTTP, "seconds", "middleware",
     ),
     MetricSpec(
         "http_server_active_requests", "gauge",
         "Number of HTTP server requests currently being handled.",
-        ("http_request_method",), "", "middleware",
+        ("http_request_method", "url_scheme"), "", "middleware",
     ),
     MetricSpec(
         "http_server_request_body_size_bytes", "histogram",
@@ -81,8 +84,8 @@ METRICS: tuple[MetricSpec, ...] = (
         _HTTP, "bytes", "middleware",
     ),
     MetricSpec(
-        "http_server_time_to_first_byte_seconds", "histogram",
-        "Time from the start of an HTTP request to the first byte of its response body.",
+        "mlscope_http_server_time_to_first_byte_seconds", "histogram",
+        "Time from the start of an HTTP request to the first byte of its response body (not an OTel metric).",
         _HTTP, "seconds", "middleware",
     ),
     MetricSpec(

@@ -105,9 +105,9 @@ def test_wsgi_close_before_the_body_is_exhausted_is_recorded_as_499() -> None:
     assert next(it) == b"a"
     body.close()  # type: ignore[attr-defined]  # the server gave up after the first chunk
     text = _text(reg)
-    assert _scrape.request_counts(text) == {("GET", "_unmatched", "499", ""): 1}
+    assert _scrape.request_counts(text) == {("GET", "", "499", ""): 1}
     assert _scrape.value(text, "http_server_response_body_size_bytes_sum", http_request_method="GET",
-                         http_route="_unmatched", http_response_status_code="499") == 1
+                         http_route="", http_response_status_code="499") == 1
 
 
 def test_exemplar_carries_the_trace_id_of_the_active_span(promtool: str) -> None:
@@ -236,7 +236,7 @@ def test_wsgi_flood_of_distinct_unmatched_paths_gives_one_route_value(promtool: 
         out = client.get(f"/flood/{i}")
         assert out.status_code == 404 and out.data  # reading the body ends the request
     text = _text(reg)
-    assert _scrape.request_counts(text) == {("GET", "_unmatched", "404", ""): 10_000}
+    assert _scrape.request_counts(text) == {("GET", "", "404", ""): 10_000}
     assert "/flood/" not in text
     _scrape.promtool_check(promtool, text)
 
@@ -367,4 +367,4 @@ def test_a_429_from_middleware_before_the_router_is_counted_under_one_route_valu
     for i in range(6):
         asyncio.run(_call(app, _scope(f"/items/{i}"), []))
     assert _scrape.request_counts(_text(reg)) == {("GET", "/items/{id}", "200", ""): 3,
-                                                  ("GET", "_unmatched", "429", ""): 3}
+                                                  ("GET", "", "429", ""): 3}
