@@ -267,3 +267,18 @@ def test_openmetrics_exposition_of_both_collectors_parses() -> None:
         "mlscope_gpu_temperature_celsius",
         "mlscope_host_disk_read_bytes",
     } <= fams
+
+
+def test_hostname_label_is_the_node_name_where_kubernetes_gives_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    nvml = FakeNVML([FakeDevice("GPU-aaaa", "NVIDIA A100-SXM4-80GB")])
+    monkeypatch.setenv("NODE_NAME", "gpu-node-7")
+    text = render(GPUCollector(nvml=nvml))
+    assert value(text, "mlscope_gpu_devices") == 1
+    labels = next(dict(k[1]) for k in samples(text) if k[0] == "mlscope_gpu_temperature_celsius")
+    assert labels["Hostname"] == "gpu-node-7"
+    monkeypatch.delenv("NODE_NAME")
+    import socket
+
+    text = render(GPUCollector(nvml=FakeNVML([FakeDevice("GPU-aaaa", "x")])))
+    labels = next(dict(k[1]) for k in samples(text) if k[0] == "mlscope_gpu_temperature_celsius")
+    assert labels["Hostname"] == socket.gethostname()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import socket
 import threading
 import time
@@ -198,7 +199,9 @@ class GPUCollector(Collector):
     retry_init_s
         After NVML failed to initialise, wait this long before trying again.
     hostname
-        The ``Hostname`` label (dcgm-exporter's); default: this host's name.
+        The ``Hostname`` label (dcgm-exporter's); default: ``$NODE_NAME`` where set (a
+        Kubernetes pod given its node's name, as dcgm-exporter's manifests do), else this
+        host's name.
     process_name
         pid -> process name, for the per-process memory; default :func:`proc_comm`.
     max_processes
@@ -214,7 +217,9 @@ class GPUCollector(Collector):
             raise ValueError(f"'max_processes' must be >= 1 (got {max_processes!r})")
         self._nvml: Any = nvml
         self._retry_init_s = retry_init_s
-        self._hostname = socket.gethostname() if hostname is None else hostname
+        if hostname is None:
+            hostname = os.environ.get("NODE_NAME") or socket.gethostname()
+        self._hostname = hostname
         self._process_name = process_name
         self._max_processes = max_processes
         self._lock = threading.Lock()
