@@ -20,28 +20,28 @@ from tests.middleware._oracle import record_per_request
 
 # Raw entries as the WSGI middleware appends them, and the record() call each means:
 # (method, route, status line, error, CONTENT_LENGTH, start, first byte, end, bytes, exemplar,
-#  (wsgi.url_scheme, SERVER_PROTOCOL))
+#  wsgi.url_scheme, SERVER_PROTOCOL)
 H11, H2S = ("http", "HTTP/1.1"), ("https", "HTTP/2.0")
 RAW: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = [
-    (("GET", "/items/<int:id>", "200 OK", "", None, 10.0, 10.001, 10.003, 2, None, H11),
-     ("GET", "/items/<int:id>", 200, "", 10.003 - 10.0, 0, 2, 10.001 - 10.0, None, H11)),
-    (("POST", "/predict", "201 CREATED", "", "5000", 20.0, 20.05, 20.2, 70_000, None, H2S),
-     ("POST", "/predict", 201, "", 20.2 - 20.0, 5000, 70_000, 20.05 - 20.0, None, H2S)),
+    (("GET", "/items/<int:id>", "200 OK", "", None, 10.0, 10.001, 10.003, 2, None, *H11),
+     ("GET", "/items/<int:id>", 200, "", 10.003 - 10.0, 0, 2, 10.001 - 10.0, None, *H11)),
+    (("POST", "/predict", "201 CREATED", "", "5000", 20.0, 20.05, 20.2, 70_000, None, *H2S),
+     ("POST", "/predict", 201, "", 20.2 - 20.0, 5000, 70_000, 20.05 - 20.0, None, *H2S)),
     # A 5xx the app returned (no exception): the error type is the code.
-    (("POST", "/predict", "503 SERVICE UNAVAILABLE", "", "", 30.0, 30.1, 30.4, 9, None, H11),
-     ("POST", "/predict", 503, "503", 30.4 - 30.0, 0, 9, 30.1 - 30.0, None, H11)),
+    (("POST", "/predict", "503 SERVICE UNAVAILABLE", "", "", 30.0, 30.1, 30.4, 9, None, *H11),
+     ("POST", "/predict", 503, "503", 30.4 - 30.0, 0, 9, 30.1 - 30.0, None, *H11)),
     # The body ended but start_response was never called: the server answers 500. No route
     # matched (no http_route), and a server that said nothing about the connection.
-    (("GET", "", 0, "", "garbage", 40.0, 0.0, 40.5, 0, None, None),
-     ("GET", "", 500, "500", 40.5 - 40.0, 0, 0, 0.0, None, None)),
+    (("GET", "", 0, "", "garbage", 40.0, 0.0, 40.5, 0, None, None, None),
+     ("GET", "", 500, "500", 40.5 - 40.0, 0, 0, 0.0, None, None, None)),
     # No body byte: no time-to-first-byte observation. An odd scheme and protocol: bounded.
-    (("HEAD", "/items/<int:id>", "200 OK", "", None, 50.0, 0.0, 50.002, 0, None, ("gopher", "SPDY")),
-     ("HEAD", "/items/<int:id>", 200, "", 50.002 - 50.0, 0, 0, 0.0, None, ("gopher", "SPDY"))),
+    (("HEAD", "/items/<int:id>", "200 OK", "", None, 50.0, 0.0, 50.002, 0, None, "gopher", "SPDY"),
+     ("HEAD", "/items/<int:id>", 200, "", 50.002 - 50.0, 0, 0, 0.0, None, "gopher", "SPDY")),
 ]
 
 
 def _scheme(entry: tuple[Any, ...]) -> str:
-    return scheme_label(None if entry[-1] is None else entry[-1][0])
+    return scheme_label(entry[-2])
 
 
 def _store() -> HttpMetrics:
@@ -150,7 +150,7 @@ def test_no_request_is_lost_or_doubled_while_threads_serve_and_a_scraper_folds()
 def test_an_entry_no_fold_can_read_is_contained_and_the_others_are_counted() -> None:
     m = _store()
     good = RAW[0][0]
-    bad = ("GET", "/items/<int:id>", ["not", "a", "status"], "", None, 1.0, 0.0, 1.5, 0, None, H11)
+    bad = ("GET", "/items/<int:id>", ["not", "a", "status"], "", None, 1.0, 0.0, 1.5, 0, None, *H11)
     for entry in (good, bad, good):
         m.begin("GET")
         m._pending.append(entry)

@@ -9,14 +9,14 @@ from mlscope.middleware._metrics import OTEL_DURATION_BUCKETS, HttpMetrics
 from tests.middleware._oracle import record_per_request
 
 # method, route, status, error, duration, request bytes, response bytes, ttfb, exemplar,
-# (scheme, protocol) as the server reported them
+# scheme, protocol as the server reported them
 CALLS = [
-    ("GET", "/items/{id}", 200, "", 0.003, 0, 2, 0.001, None, ("http", "1.1")),
+    ("GET", "/items/{id}", 200, "", 0.003, 0, 2, 0.001, None, "http", "1.1"),
     ("GET", "/items/{id}", 200, "", 0.2, 0, 70_000, 0.0, {"trace_id": "ab" * 16, "span_id": "cd" * 8},
-     ("http", "1.1")),
-    ("POST", "/predict", 500, "500", 12.0, 5_000, 0, 0.0, None, ("https", "2")),
-    ("POST", "/predict", 499, "CancelledError", 0.05, 64, 0, 0.02, None, ("http", "1.1")),
-    ("_OTHER", "", 404, "", 0.0, 0, 9, 0.0, None, None),
+     "http", "1.1"),
+    ("POST", "/predict", 500, "500", 12.0, 5_000, 0, 0.0, None, "https", "2"),
+    ("POST", "/predict", 499, "CancelledError", 0.05, 64, 0, 0.02, None, "http", "1.1"),
+    ("_OTHER", "", 404, "", 0.0, 0, 9, 0.0, None, None, None),
 ]
 
 
@@ -35,7 +35,7 @@ def test_the_closure_counts_like_the_per_request_oracle() -> None:
     assert "record" in vars(fast)  # the closure is installed on the instance
     for call in CALLS:
         for m in (fast, slow):
-            m.begin(call[0], m.connection(call[-1])[0])
+            m.begin(call[0], m.connection(call[-2], call[-1])[0])
         fast.record(*call)
         record_per_request(slow, *call)
     assert _exposition(fast) == _exposition(slow)

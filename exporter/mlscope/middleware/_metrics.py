@@ -239,9 +239,9 @@ class HttpMetrics:
         self.begin_fns: dict[tuple[str, str], Callable[[], object]] = {
             key: c.__next__ for key, c in self._started.items()}
         # What the middleware calls when a request ends: ``record(method, route, status,
-        # error_type, duration, request_bytes, response_bytes, ttfb, exemplar, connection)``,
-        # ``ttfb`` 0 when no body byte was sent, ``connection`` the raw (scheme, protocol)
-        # the server reported (None: unknown). One of two stores, chosen here.
+        # error_type, duration, request_bytes, response_bytes, ttfb, exemplar, scheme,
+        # protocol)``, ``ttfb`` 0 when no body byte was sent, ``scheme`` and ``protocol``
+        # raw as the server reported them (None: not reported). One of two stores.
         self.record: RecordFn
         if self.multiprocess_dir:
             self._init_multiprocess(registry)
@@ -283,23 +283,24 @@ class HttpMetrics:
         """A request of (bounded) ``method`` and ``scheme`` is in flight."""
         self.begin_fns[(method, scheme)]()
 
-    def connection(self, raw: tuple[Any, Any] | None) -> tuple[str, str]:
+    def connection(self, scheme: Any, protocol: Any) -> tuple[str, str]:
         """(url_scheme, network_protocol_version) labels of what the server reported."""
-        return self._connections[raw]
+        return self._connections[(scheme, protocol)]
 
-    def cell(self, method: str, route: str, status: int, error_type: str,
-             conn: tuple[str, str] = ("http", "")) -> Any:
-        """The store of one request outcome (``conn``: labels of :meth:`connection`), cached."""
-        found = self._cells.get((method, route, status, error_type, conn))
+    def cell(self, method: str, route: str, status: int, error_type: str, scheme: Any = None,
+             protocol: Any = None) -> Any:
+        """The store of one request outcome (scheme and protocol raw, as reported), cached."""
+        found = self._cells.get((method, route, status, error_type, scheme, protocol))
         if found is not None:
             return found
         with self._lock:
-            return self._make_cell(method, route, status, error_type, conn)
+            return self._make_cell(method, route, status, error_type, scheme, protocol)
 
-    def _make_cell(self, method: str, route: str, status: int, error_type: str, conn: tuple[str, str]) -> Any:
+    def _make_cell(self, method: str, route: str, status: int, error_type: str, scheme: Any,
+                   protocol: Any) -> Any:
         # Called with self._lock held.
         status_label = self._status_labels.get(status, "_OTHER")  # outside 100..599: bounded
-        labels = (method, route, status_label, error_type, *conn)
+        labels = (method, route, status_label, error_type, *self._connections[(scheme, protocol)])
         made = self._by_labels.get(labels)
         if made is None:
             if self.multiprocess_dir:
@@ -309,7 +310,7 @@ class HttpMetrics:
                 made = _Cell(labels, len(self.buckets), len(SIZE_BUCKETS))
             self._by_labels[labels] = made
         if len(self._cells) < _CHILD_CACHE_MAX:
-            self._cells[(method, route, status, error_type, conn)] = made
+            self._cells[(method, route, status, error_type, scheme, protocol)] = made
         return made
 
     def _local_record(self) -> RecordFn:
@@ -327,11 +328,12 @@ class HttpMetrics:
         slice-and-delete are each atomic, so no request waits on a lock.
 
         A pending entry is ``(method, route, status, error_type, request_bytes, start,
-        first_byte, end, response_bytes, exemplar, connection)``: times are clock readings
-        (duration is ``end - start``, time to first byte ``first_byte - start``, 0 for none),
-        and the middleware appends what it saw without converting it (the WSGI status line,
-        the ``CONTENT_LENGTH`` string, the raw ``(scheme, protocol)`` the server reported or
-        None), which the fold does. ``exemplar`` is None or ``(labels, unix time)``.
+        first_byte, end, response_bytes, exemplar, scheme, protocol)``: times are clock
+        readings (duration is ``end - start``, time to first byte ``first_byte - start``, 0
+        for none), and the middleware appends what it saw without converting it (the WSGI
+        status line, the ``CONTENT_LENGTH`` string, scheme and protocol as the server
+        reported them or None), which the fold does, once per distinct value.
+        ``exemplar`` is None or ``(labels, unix time)``.
         """
         pending = self._pending
         append = pending.append
@@ -339,9 +341,9 @@ class HttpMetrics:
 
         def record(method: str, route: str, status: int, error_type: str, duration: float,
                    request_bytes: int, response_bytes: int, ttfb: float,
-                   exemplar: dict[str, str] | None, connection: tuple[Any, Any] | None = None) -> None:
+                   exemplar: dict[str, str] | None, scheme: Any = None, protocol: Any = None) -> None:
             append((method, route, status, error_type, request_bytes, 0.0, ttfb, duration,
-                    response_bytes, None if exemplar is None else (exemplar, time.time()), connection))
+                    response_bytes, None if exemplar is None else (exemplar, time.time()), scheme, protocol))
             if len(pending) >= FOLD_AT:
                 fold()
 
@@ -382,10 +384,9 @@ class HttpMetrics:
     def _fold(self, items: list[tuple[Any, ...]]) -> None:
         # Called with self._lock held.
         np = self._np
-        methods, routes, statuses, raw_errors, qs, starts, firsts, ends, rs, exs, raw_conns = zip(
+        methods, routes, statuses, raw_errors, qs, starts, firsts, ends, rs, exs, schemes, protocols = zip(
             *items, strict=True)
         codes = list(map(self._status_codes.__getitem__, statuses))
-        conns = list(map(self._connections.__getitem__, raw_conns))
         code_arr = np.array(codes, dtype=np.intp)
         bad = np.flatnonzero((code_arr >= 500) | (code_arr == 0))
         errors: Sequence[str] = raw_errors
@@ -397,8 +398,8 @@ class HttpMetrics:
                 if not fixed[j]:
                     fixed[j] = ERROR_NAMES.get(code, "")
         index = _Index()
-        kid = np.fromiter(map(index.__getitem__, zip(methods, routes, codes, errors, conns, strict=True)),
-                          dtype=np.intp, count=len(codes))
+        keys = zip(methods, routes, codes, errors, schemes, protocols, strict=True)
+        kid = np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(codes))
         nk = len(index)
         n = len(codes)
         start = np.fromiter(starts, dtype=float, count=n)
@@ -444,7 +445,7 @@ class HttpMetrics:
         for key, count, dc, ds, qc, qsum, rc, rsum, tc, tsum in updates:
             cell = self._cells.get(key) or self._make_cell(*key)
             cells.append(cell)
-            finished[(key[0], key[4][0])] += count
+            finished[(key[0], cell.labels[4])] += count  # (method, url_scheme)
             _add(cell.d, dc)
             cell.d_sum += ds
             _add(cell.q, qc)
@@ -474,12 +475,11 @@ class HttpMetrics:
 
     def _record_mp(self, method: str, route: str, status: int, error_type: str, duration: float,
                    request_bytes: int, response_bytes: int, ttfb: float,
-                   exemplar: dict[str, str] | None, connection: tuple[Any, Any] | None = None) -> None:
-        conn = self._connections[connection]
-        self._mp_active_children[(method, conn[0])].dec()
-        cell = self._cells.get((method, route, status, error_type, conn))
+                   exemplar: dict[str, str] | None, scheme: Any = None, protocol: Any = None) -> None:
+        self._mp_active_children[(method, scheme_label(scheme))].dec()
+        cell = self._cells.get((method, route, status, error_type, scheme, protocol))
         if cell is None:
-            cell = self.cell(method, route, status, error_type, conn)
+            cell = self.cell(method, route, status, error_type, scheme, protocol)
         d, q, r, t = cell
         d.observe(duration)
         q.observe(request_bytes)

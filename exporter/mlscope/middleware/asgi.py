@@ -206,14 +206,14 @@ class ASGIMiddleware:
             if self._push is not None:  # HttpMetrics._local_record has the layout
                 self._push((method, template, status, error_type, req_bytes, start, ex.first, stop,
                             ex.resp_bytes, None if exemplar is None else (exemplar, time()),
-                            (scope.get("scheme"), scope.get("http_version"))))
+                            scope.get("scheme"), scope.get("http_version")))
                 if len(self._pending) >= FOLD_AT:
                     self._m.fold()
             else:
                 first = ex.first
                 self._record(method, template, status, error_type, stop - start,
                              req_bytes, ex.resp_bytes, first - start if first else 0.0, exemplar,
-                             (scope.get("scheme"), scope.get("http_version")))
+                             scope.get("scheme"), scope.get("http_version"))
         except Exception:
             self._m.contained()
             self._m.abandon(method, scheme_label(scope.get("scheme")))

@@ -282,7 +282,7 @@ class _Body:
             environ = self.environ
             mw._push((self.method, self.route, self.status, "", environ.get("CONTENT_LENGTH"),
                       self.start, self.first if self.resp_bytes else 0.0, end, self.resp_bytes,
-                      self.exemplar, (environ.get("wsgi.url_scheme"), environ.get("SERVER_PROTOCOL"))))
+                      self.exemplar, environ.get("wsgi.url_scheme"), environ.get("SERVER_PROTOCOL")))
         except AttributeError:  # start_response was never called
             self.finish(None, end, True)
             return
@@ -327,7 +327,7 @@ class _Body:
                      content_length(environ.get("CONTENT_LENGTH")), self.resp_bytes,
                      self.first - self.start if self.resp_bytes else 0.0,
                      None if ex is None else ex[0],
-                     (environ.get("wsgi.url_scheme"), environ.get("SERVER_PROTOCOL")))
+                     environ.get("wsgi.url_scheme"), environ.get("SERVER_PROTOCOL"))
         except Exception:
             m.contained()
             m.abandon(self.method, scheme_label(self.environ.get("wsgi.url_scheme")))
