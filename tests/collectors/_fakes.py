@@ -139,7 +139,7 @@ class FakeDevice:
     power_mw: int = 312_500
     limit_mw: int = 700_000
     sm_mhz: int = 1980
-    throttle_mask: int | None = 0x4 | 0x40  # sw_power_cap + hw_thermal_slowdown
+    clock_event_mask: int | None = 0x4 | 0x40  # sw_power_cap + hw_thermal_slowdown
     ecc: tuple[int, int] | None = (5, 1)
     procs: tuple[ProcInfo, ...] = (ProcInfo(4242, 2 * 2**30),)
     pci_bus_id: str | bytes = "00000000:3B:00.0"
@@ -243,9 +243,9 @@ class FakeNVML:
         return h.sm_mhz
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, h: FakeDevice) -> int:  # noqa: N802
-        if h.throttle_mask is None:
+        if h.clock_event_mask is None:
             raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
-        return h.throttle_mask
+        return h.clock_event_mask
 
     def nvmlDeviceGetTotalEccErrors(self, h: FakeDevice, kind: int, counter: int) -> int:  # noqa: N802
         assert counter == self.NVML_VOLATILE_ECC

@@ -192,13 +192,13 @@ def test_device_count_failure_reports_zero_devices_and_counts() -> None:
     assert value(text, "mlscope_nvml_errors_total", call="nvmlDeviceGetCount") == 1
 
 
-def test_unsupported_throttle_reasons_and_ecc_are_left_out_without_errors(
+def test_unsupported_clock_event_reasons_and_ecc_are_left_out_without_errors(
     caplog: pytest.LogCaptureFixture, promtool: str
 ) -> None:
     dev = FakeDevice(
         "GPU-cccc",
         "NVIDIA GeForce RTX 4090",
-        throttle_mask=None,
+        clock_event_mask=None,
         ecc=None,
         remapped=None,
         procs=(ProcInfo(1, None), ProcInfo(2, 1024)),
