@@ -12,6 +12,12 @@ import yaml
 
 from tests._servers import Proc, free_port, get, wait_http
 
+# The Accept header Prometheus 2.42 scrapes with (scrape.go): OpenMetrics first.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
 
 class Prometheus:
     """A Prometheus process with its own temporary storage, stopped on exit."""

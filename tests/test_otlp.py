@@ -77,7 +77,8 @@ def _registry() -> tuple[CollectorRegistry, Counter, Histogram]:
     dur = catalogue.spec("http_server_request_duration_seconds")
     h = Histogram(dur.name, dur.help, list(dur.labels), buckets=BOUNDS, registry=reg)
     child = h.labels(
-        http_request_method="GET", http_route="/predict", http_response_status_code="200", error_type=""
+        http_request_method="GET", http_route="/predict", http_response_status_code="200", error_type="",
+        url_scheme="http", network_protocol_version="1.1",
     )
     for v in (0.001, 0.01, 0.02, 0.3, 9.0):  # one in the first bucket, two in the second, ... one above 5
         child.observe(v)

@@ -3,10 +3,13 @@
 Usage: ``python tools/gpu_check.py`` (from the repository root, or with mlscope
 installed). It initialises NVML through the real ``pynvml``, scrapes
 :class:`mlscope.collectors.gpu.GPUCollector` twice with prometheus_client's
-``generate_latest`` and prints the exposition, followed by the device list NVML itself
-reports so a reader can compare the two. Exit status: 0 when NVML finds at least one
-device and every device series family is present, 1 when NVML finds no device (no
-driver, no GPU), 2 when devices exist but some family is missing.
+``generate_latest`` (the second scrape also drains the XID event set the first one
+registered) and prints the exposition, followed by the device list NVML itself reports
+so a reader can compare the two, and which families the card left out (row remapping
+or page retirement, NVLink, memory temperature depend on the GPU). Exit status: 0 when
+NVML finds at least one device and every required family is present with dcgm-exporter's
+device labels, 1 when NVML finds no device (no driver, no GPU), 2 when devices exist but
+a required family or label is missing.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from mlscope.collectors.gpu import GPUCollector  # noqa: E402
 
-# Families every NVIDIA data-centre GPU should give; ECC, throttle reasons and
-# per-process memory depend on the card and on what runs, so they are reported, not required.
+# Families every NVIDIA data-centre GPU (Volta or later) should give; the rest depend on
+# the card and on what runs, so they are reported, not required.
 REQUIRED = (
     "mlscope_gpu_utilization_ratio",
     "mlscope_gpu_memory_used_bytes",
@@ -31,8 +34,25 @@ REQUIRED = (
     "mlscope_gpu_temperature_celsius",
     "mlscope_gpu_power_watts",
     "mlscope_gpu_power_limit_watts",
+    "mlscope_gpu_energy_joules_total",
     "mlscope_gpu_sm_clock_hertz",
+    "mlscope_gpu_pcie_replays_total",
+    "mlscope_gpu_xid_errors_total",  # the fatal codes at 0 once the event set is registered
 )
+OPTIONAL = (
+    "mlscope_gpu_clock_event_reason_active",
+    "mlscope_gpu_ecc_errors_total",
+    "mlscope_gpu_memory_temperature_celsius",
+    "mlscope_gpu_remapped_rows_total",
+    "mlscope_gpu_row_remap_pending",
+    "mlscope_gpu_row_remap_failed",
+    "mlscope_gpu_retired_pages_total",
+    "mlscope_gpu_retired_pages_pending",
+    "mlscope_gpu_nvlink_errors_total",
+    "mlscope_gpu_process_memory_used_bytes",
+    "mlscope_nvml_errors_total",
+)
+DCGM_LABELS = {"gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname"}
 
 
 def main() -> int:
@@ -45,10 +65,14 @@ def main() -> int:
     sys.stdout.write(text)
     found: dict[str, int] = {}
     devices = 0.0
+    unlabelled: set[str] = set()
     for fam in text_string_to_metric_families(text):
-        found[fam.name] = len(fam.samples)
+        name = fam.name + "_total" if fam.type == "counter" else fam.name
+        found[name] = len(fam.samples)
         if fam.name == "mlscope_gpu_devices":
             devices = fam.samples[0].value
+        elif name != "mlscope_nvml_errors_total":
+            unlabelled |= {name for s in fam.samples if not DCGM_LABELS <= set(s.labels)}
     print(f"# devices reported: {devices:g}")
     try:
         import pynvml
@@ -66,17 +90,13 @@ def main() -> int:
         print("FAIL: NVML found no GPU device", file=sys.stderr)
         return 1
     missing = [name for name in REQUIRED if not found.get(name)]
-    optional = {
-        n: found.get(n, 0)
-        for n in (
-            "mlscope_gpu_throttle_active",
-            "mlscope_gpu_ecc_errors_total",
-            "mlscope_gpu_process_memory_used_bytes",
-        )
-    }
-    print(f"# optional families (series count): {optional}")
+    print(f"# optional families (series count): { {n: found.get(n, 0) for n in OPTIONAL} }")
     if missing:
         print(f"FAIL: device families missing: {missing}", file=sys.stderr)
+        return 2
+    if unlabelled:
+        print(f"FAIL: families without dcgm-exporter's labels {sorted(DCGM_LABELS)}: {sorted(unlabelled)}",
+              file=sys.stderr)
         return 2
     print("OK: all required GPU families present")
     return 0

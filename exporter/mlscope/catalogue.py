@@ -47,28 +47,33 @@ class MetricSpec:
         """Every sample name this family can produce in the exposition."""
         if self.type == "histogram":
             return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
-        if self.type == "counter":
-            return (self.name, f"{self.base_name}_created")
+        # No "_created": mlscope's exposition leaves it out (mlscope._scrape_format).
         return (self.name,)
 
 
 #: The HTTP request histogram: rules, alerts and dashboards name it through this constant.
 HTTP_REQUEST_DURATION = "http_server_request_duration_seconds"
 
-_HTTP = ("http_request_method", "http_route", "http_response_status_code")
+# OTel's attributes of http.server.request.duration and the body sizes: required method
+# and scheme, conditional status, route and error type, recommended protocol version.
+_HTTP = ("http_request_method", "http_route", "http_response_status_code", "error_type", "url_scheme",
+         "network_protocol_version")
 _M = ("model",)
+# dcgm-exporter's device labels, spelled as it spells them, so GPU dashboards and alerts
+# written for dcgm-exporter join mlscope's GPU series.
+_GPU = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname")
 
 METRICS: tuple[MetricSpec, ...] = (
     # --- HTTP server (OpenTelemetry HTTP semantic conventions, Prometheus rendering) ---
     MetricSpec(
         HTTP_REQUEST_DURATION, "histogram",
         "Duration of HTTP server requests, from the first byte received to the last byte sent.",
-        (*_HTTP, "error_type"), "seconds", "middleware",
+        _HTTP, "seconds", "middleware",
     ),
     MetricSpec(
         "http_server_active_requests", "gauge",
         "Number of HTTP server requests currently being handled.",
-        ("http_request_method",), "", "middleware",
+        ("http_request_method", "url_scheme"), "", "middleware",
     ),
     MetricSpec(
         "http_server_request_body_size_bytes", "histogram",
@@ -81,8 +86,8 @@ METRICS: tuple[MetricSpec, ...] = (
         _HTTP, "bytes", "middleware",
     ),
     MetricSpec(
-        "http_server_time_to_first_byte_seconds", "histogram",
-        "Time from the start of an HTTP request to the first byte of its response body.",
+        "mlscope_http_server_time_to_first_byte_seconds", "histogram",
+        "Time from the start of an HTTP request to the first byte of its response body (not an OTel metric).",
         _HTTP, "seconds", "middleware",
     ),
     MetricSpec(
@@ -340,24 +345,52 @@ METRICS: tuple[MetricSpec, ...] = (
         (*_M, "actual", "predicted"), "", "quality",
     ),
     MetricSpec(
-        "mlscope_model_quality", "gauge",
-        "A model quality figure (accuracy, f1_macro, roc_auc, mae, ...) in a window.",
+        "mlscope_model_quality_ratio", "gauge",
+        "A dimensionless model quality figure (accuracy, f1_macro, roc_auc, calibration_error,"
+        " mape, r2, ...) in a window.",
+        (*_M, "metric", "window"), "ratio", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_error", "gauge",
+        "A regression error figure in the target's units (mae, rmse, mean_error) in a window.",
         (*_M, "metric", "window"), "", "quality",
     ),
     MetricSpec(
-        "mlscope_model_quality_reference", "gauge",
-        "The same quality figure measured on the validation set at profile time.",
+        "mlscope_classification_log_loss", "gauge",
+        "Mean log loss (cross-entropy, nats) of a classifier's scores in a window.",
+        (*_M, "window"), "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_quality_reference_ratio", "gauge",
+        "The same dimensionless quality figure measured on the validation set at profile time.",
+        (*_M, "metric"), "ratio", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_error_reference", "gauge",
+        "The same regression error (target's units) measured on the validation set at profile time.",
         (*_M, "metric"), "", "quality",
     ),
     MetricSpec(
-        "mlscope_model_estimated_quality", "gauge",
-        "Quality estimated without labels from calibrated confidence, in a window.",
-        (*_M, "metric", "window"), "", "quality",
+        "mlscope_classification_log_loss_reference", "gauge",
+        "The log loss (nats) measured on the validation set at profile time.",
+        _M, "", "quality",
     ),
     MetricSpec(
-        "mlscope_regression_residual", "histogram",
-        "Residuals (prediction minus label) of a regression model.",
+        "mlscope_model_estimated_quality_ratio", "gauge",
+        "Quality (accuracy) estimated without labels from calibrated confidence, in a window.",
+        (*_M, "metric", "window"), "ratio", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_absolute_residual", "histogram",
+        "Absolute residuals (size of prediction minus label) of a regression model, in the target's"
+        " units; buckets are multiples of the reference MAE, _sum / _count is the MAE.",
         _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_regression_residual_total", "counter",
+        "Residuals of a regression model summed by sign, in the target's units: direction=over"
+        " (prediction above the label) or under (their size); (over - under) / count is the mean bias.",
+        (*_M, "direction"), "", "quality",
     ),
     MetricSpec(
         "mlscope_feature_error_attribution", "gauge",
@@ -444,53 +477,105 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "mlscope_gpu_utilization_ratio", "gauge",
         "Share of time over the last sample period a kernel ran on the GPU.",
-        ("gpu", "uuid", "name"), "ratio", "gpu", "DCGM_FI_DEV_GPU_UTIL (percent)",
+        _GPU, "ratio", "gpu", "DCGM_FI_DEV_GPU_UTIL (percent)",
     ),
     MetricSpec(
         "mlscope_gpu_memory_used_bytes", "gauge",
         "GPU framebuffer memory in use.",
-        ("gpu", "uuid", "name"), "bytes", "gpu", "DCGM_FI_DEV_FB_USED (MiB)",
+        _GPU, "bytes", "gpu", "DCGM_FI_DEV_FB_USED (MiB)",
     ),
     MetricSpec(
         "mlscope_gpu_memory_total_bytes", "gauge",
         "GPU framebuffer memory in total.",
-        ("gpu", "uuid", "name"), "bytes", "gpu", "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE (MiB)",
+        _GPU, "bytes", "gpu", "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE (MiB)",
     ),
     MetricSpec(
         "mlscope_gpu_temperature_celsius", "gauge",
         "GPU core temperature.",
-        ("gpu", "uuid", "name"), "celsius", "gpu", "DCGM_FI_DEV_GPU_TEMP",
+        _GPU, "celsius", "gpu", "DCGM_FI_DEV_GPU_TEMP",
+    ),
+    MetricSpec(
+        "mlscope_gpu_memory_temperature_celsius", "gauge",
+        "GPU memory (HBM) temperature, where the GPU reports one.",
+        _GPU, "celsius", "gpu", "DCGM_FI_DEV_MEMORY_TEMP",
     ),
     MetricSpec(
         "mlscope_gpu_power_watts", "gauge",
         "GPU power draw.",
-        ("gpu", "uuid", "name"), "watts", "gpu", "DCGM_FI_DEV_POWER_USAGE",
+        _GPU, "watts", "gpu", "DCGM_FI_DEV_POWER_USAGE",
     ),
     MetricSpec(
         "mlscope_gpu_power_limit_watts", "gauge",
         "GPU power management limit.",
-        ("gpu", "uuid", "name"), "watts", "gpu", "DCGM_FI_DEV_POWER_MGMT_LIMIT",
+        _GPU, "watts", "gpu", "DCGM_FI_DEV_POWER_MGMT_LIMIT",
+    ),
+    MetricSpec(
+        "mlscope_gpu_energy_joules_total", "counter",
+        "Energy the GPU consumed since the driver loaded.",
+        _GPU, "joules", "gpu", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION (mJ)",
     ),
     MetricSpec(
         "mlscope_gpu_sm_clock_hertz", "gauge",
         "GPU streaming-multiprocessor clock.",
-        ("gpu", "uuid", "name"), "hertz", "gpu", "DCGM_FI_DEV_SM_CLOCK (MHz)",
+        _GPU, "hertz", "gpu", "DCGM_FI_DEV_SM_CLOCK (MHz)",
     ),
     MetricSpec(
-        "mlscope_gpu_throttle_active", "gauge",
-        "1 when the GPU clocks are held down for the given reason, else 0.",
-        ("gpu", "uuid", "name", "reason"), "", "gpu", "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS (bitmask)",
+        "mlscope_gpu_clock_event_reason_active", "gauge",
+        "1 when the GPU clocks are held down for the given clock event reason, else 0.",
+        (*_GPU, "reason"), "", "gpu", "DCGM_FI_DEV_CLOCKS_EVENT_REASONS (bitmask)",
     ),
     MetricSpec(
         "mlscope_gpu_ecc_errors_total", "counter",
         "ECC memory errors since the driver loaded, corrected or uncorrected.",
-        ("gpu", "uuid", "name", "type"), "", "gpu",
+        (*_GPU, "type"), "", "gpu",
         "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL / DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
     ),
     MetricSpec(
+        "mlscope_gpu_xid_errors_total", "counter",
+        "XID errors the driver reported for the GPU, by XID code (fatal codes exported from 0).",
+        (*_GPU, "xid"), "", "gpu", "DCGM_FI_DEV_XID_ERRORS (the last XID code)",
+    ),
+    MetricSpec(
+        "mlscope_gpu_remapped_rows_total", "counter",
+        "GPU memory rows remapped over the GPU's life, by the kind of error behind the remap.",
+        (*_GPU, "type"), "", "gpu",
+        "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS / DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+    ),
+    MetricSpec(
+        "mlscope_gpu_row_remap_pending", "gauge",
+        "1 when a row remapping waits for a GPU reset, else 0.",
+        _GPU, "", "gpu", "DCGM_FI_DEV_ROW_REMAP_PENDING",
+    ),
+    MetricSpec(
+        "mlscope_gpu_row_remap_failed", "gauge",
+        "1 when a row remapping ever failed on the GPU (it needs replacing), else 0.",
+        _GPU, "", "gpu", "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+    ),
+    MetricSpec(
+        "mlscope_gpu_retired_pages_total", "counter",
+        "GPU memory pages retired over the GPU's life, by cause (GPUs before Ampere).",
+        (*_GPU, "cause"), "", "gpu", "DCGM_FI_DEV_RETIRED_SBE / DCGM_FI_DEV_RETIRED_DBE",
+    ),
+    MetricSpec(
+        "mlscope_gpu_retired_pages_pending", "gauge",
+        "1 when a page retirement waits for a GPU reset, else 0 (GPUs before Ampere).",
+        _GPU, "", "gpu", "DCGM_FI_DEV_RETIRED_PENDING",
+    ),
+    MetricSpec(
+        "mlscope_gpu_pcie_replays_total", "counter",
+        "PCIe packets the GPU had to resend after a link error.",
+        _GPU, "", "gpu", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    ),
+    MetricSpec(
+        "mlscope_gpu_nvlink_errors_total", "counter",
+        "NVLink errors summed over the GPU's active links, by type (GPUs with NVLink).",
+        (*_GPU, "type"), "", "gpu",
+        "DCGM_FI_DEV_NVLINK_{REPLAY,RECOVERY,CRC_FLIT,CRC_DATA}_ERROR_COUNT_TOTAL",
+    ),
+    MetricSpec(
         "mlscope_gpu_process_memory_used_bytes", "gauge",
-        "GPU memory used by one process.",
-        ("gpu", "uuid", "pid"), "bytes", "gpu",
+        "GPU memory used by the processes of one name (the largest few; the rest as other).",
+        (*_GPU, "process"), "bytes", "gpu",
     ),
     MetricSpec(
         "mlscope_nvml_errors_total", "counter",

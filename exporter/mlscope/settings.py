@@ -309,7 +309,10 @@ class ResourceSettings(Section):
     cpu_utilization_ratio: float = Field(0.9, description="CPU utilisation that alerts.")
     memory_available_ratio: float = Field(0.1, description="Available memory below which an alert fires.")
     window: Duration = Field("15m", description="Averaging window of the GPU/CPU saturation alerts.")
-    for_: Duration = Field("15m", alias="for", description="How long saturation must hold.")
+    for_: Duration = Field("15m", alias="for",
+                           description="How long saturation (or a GPU row remap flag) must hold.")
+    xid_window: Duration = Field("10m", description="How long a fatal GPU XID keeps its alert firing.")
+    xid_for: Duration = Field("0s", description="How long after a fatal GPU XID its alert fires.")
 
 
 class ExporterSettings(Section):

@@ -34,12 +34,23 @@ def names(text: str) -> set[str]:
     return {k[0] for k in samples(text)}
 
 
+# promtool's lint of dcgm-exporter's label spelling (UUID, modelName, Hostname), which the
+# GPU families keep on purpose so that dashboards and alerts written for dcgm-exporter join.
+_DCGM_CASE = " label names should be written in 'snake_case' not 'camelCase'"
+
+
 def promtool_check(promtool: str, text: str) -> None:
-    """``promtool check metrics`` must accept the exposition (lint problems are fatal)."""
+    """``promtool check metrics`` must accept the exposition (lint problems are fatal).
+
+    The one problem allowed is the camelCase lint on a GPU family (dcgm-exporter's names).
+    """
     proc = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
-    assert proc.returncode == 0, f"promtool check metrics failed:\n{proc.stdout}{proc.stderr}\n---\n{text}"
+    problems = [line for line in (proc.stdout + proc.stderr).splitlines()
+                if line and not (line.startswith("mlscope_gpu_") and line.endswith(_DCGM_CASE))]
+    assert proc.returncode == 0 or not problems, \
+        f"promtool check metrics failed:\n{proc.stdout}{proc.stderr}\n---\n{text}"
 
 
 def openmetrics_families(*collectors: Collector) -> set[str]:

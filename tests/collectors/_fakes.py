@@ -122,6 +122,10 @@ class NVMLError(Exception):
 Util = namedtuple("Util", "gpu memory")
 Mem = namedtuple("Mem", "total free used")
 ProcInfo = namedtuple("ProcInfo", "pid usedGpuMemory")
+PciInfo = namedtuple("PciInfo", "busId")
+FieldValue = namedtuple("FieldValue", "fieldId valueType nvmlReturn value")
+Value = namedtuple("Value", "uiVal")
+EventData = namedtuple("EventData", "device eventType eventData")
 
 
 @dataclass
@@ -135,9 +139,19 @@ class FakeDevice:
     power_mw: int = 312_500
     limit_mw: int = 700_000
     sm_mhz: int = 1980
-    throttle_mask: int | None = 0x4 | 0x40  # sw_power_cap + hw_thermal_slowdown
+    clock_event_mask: int | None = 0x4 | 0x40  # sw_power_cap + hw_thermal_slowdown
     ecc: tuple[int, int] | None = (5, 1)
     procs: tuple[ProcInfo, ...] = (ProcInfo(4242, 2 * 2**30),)
+    pci_bus_id: str | bytes = "00000000:3B:00.0"
+    minor: int = 0
+    energy_mj: int = 123_456_789
+    pcie_replays: int = 7
+    memory_temp_c: int | None = 71  # None: the field's own status says not supported
+    remapped: tuple[int, int, int, int] | None = (2, 1, 0, 0)  # corr, unc, pending, failure
+    retired: tuple[int, int, int] | None = None  # single-bit pages, double-bit pages, pending
+    # NVLink: per active link (replay, recovery, crc_flit, crc_data); None: no NVLink
+    nvlink: tuple[tuple[int, int, int, int], ...] | None = None
+    xid_supported: bool = True
 
 
 class FakeNVML:
@@ -153,6 +167,12 @@ class FakeNVML:
     NVML_MEMORY_ERROR_TYPE_CORRECTED = 0
     NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
     NVML_VOLATILE_ECC = 0
+    NVML_ERROR_INVALID_ARGUMENT = 2
+    NVML_ERROR_TIMEOUT = 10
+    NVML_FI_DEV_MEMORY_TEMP = 82
+    NVML_FEATURE_ENABLED = 1
+    NVML_NVLINK_MAX_LINKS = 18
+    nvmlEventTypeXidCriticalError = 0x8
     NVMLError = NVMLError
 
     def __init__(self, devices: list[FakeDevice], *, init_error: int | None = None) -> None:
@@ -161,6 +181,15 @@ class FakeNVML:
         self.fail: dict[str, int] = {}  # call name -> NVML error code to raise
         self.inits = 0
         self.shutdowns = 0
+        self.events: list[EventData] = []  # queued in the (one) event set until waited for
+        self.event_sets = 0
+        self.registered: list[str] = []  # UUIDs registered for XID events
+        self.freed = 0
+
+    def xid(self, device: FakeDevice, code: int) -> None:
+        """The driver reports XID ``code`` on ``device`` (delivered to a registered set)."""
+        if device.uuid in self.registered:
+            self.events.append(EventData(device, self.nvmlEventTypeXidCriticalError, code))
 
     def _maybe_fail(self, call: str) -> None:
         code = self.fail.get(call)
@@ -214,9 +243,9 @@ class FakeNVML:
         return h.sm_mhz
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, h: FakeDevice) -> int:  # noqa: N802
-        if h.throttle_mask is None:
+        if h.clock_event_mask is None:
             raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
-        return h.throttle_mask
+        return h.clock_event_mask
 
     def nvmlDeviceGetTotalEccErrors(self, h: FakeDevice, kind: int, counter: int) -> int:  # noqa: N802
         assert counter == self.NVML_VOLATILE_ECC
@@ -226,3 +255,68 @@ class FakeNVML:
 
     def nvmlDeviceGetComputeRunningProcesses(self, h: FakeDevice) -> list[Any]:  # noqa: N802
         return list(h.procs)
+
+    def nvmlDeviceGetPciInfo(self, h: FakeDevice) -> PciInfo:  # noqa: N802
+        return PciInfo(h.pci_bus_id)
+
+    def nvmlDeviceGetMinorNumber(self, h: FakeDevice) -> int:  # noqa: N802
+        return h.minor
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: FakeDevice) -> int:  # noqa: N802
+        return h.energy_mj
+
+    def nvmlDeviceGetPcieReplayCounter(self, h: FakeDevice) -> int:  # noqa: N802
+        self._maybe_fail("nvmlDeviceGetPcieReplayCounter")
+        return h.pcie_replays
+
+    def nvmlDeviceGetFieldValues(self, h: FakeDevice, ids: list[int]) -> list[FieldValue]:  # noqa: N802
+        assert ids == [self.NVML_FI_DEV_MEMORY_TEMP]
+        if h.memory_temp_c is None:
+            return [FieldValue(ids[0], 1, self.NVML_ERROR_NOT_SUPPORTED, Value(0))]
+        return [FieldValue(ids[0], 1, 0, Value(h.memory_temp_c))]  # valueType 1: unsigned int
+
+    def nvmlDeviceGetRemappedRows(self, h: FakeDevice) -> tuple[int, int, int, int]:  # noqa: N802
+        if h.remapped is None:
+            raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+        return h.remapped
+
+    def nvmlDeviceGetRetiredPages(self, h: FakeDevice, cause: int) -> list[int]:  # noqa: N802
+        if h.retired is None:
+            raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+        return [0x1000 * i for i in range(h.retired[cause])]
+
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, h: FakeDevice) -> int:  # noqa: N802
+        if h.retired is None:
+            raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+        return h.retired[2]
+
+    def nvmlDeviceGetNvLinkState(self, h: FakeDevice, link: int) -> int:  # noqa: N802
+        if h.nvlink is None:
+            raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+        if link >= len(h.nvlink):
+            raise NVMLError(self.NVML_ERROR_INVALID_ARGUMENT)
+        return self.NVML_FEATURE_ENABLED
+
+    def nvmlDeviceGetNvLinkErrorCounter(self, h: FakeDevice, link: int, kind: int) -> int:  # noqa: N802
+        assert h.nvlink is not None
+        return h.nvlink[link][kind]
+
+    def nvmlEventSetCreate(self) -> str:  # noqa: N802
+        self.event_sets += 1
+        return f"set{self.event_sets}"
+
+    def nvmlDeviceRegisterEvents(self, h: FakeDevice, kinds: int, event_set: str) -> None:  # noqa: N802
+        assert kinds == self.nvmlEventTypeXidCriticalError and event_set.startswith("set")
+        if not h.xid_supported:
+            raise NVMLError(self.NVML_ERROR_NOT_SUPPORTED)
+        self.registered.append(h.uuid)
+
+    def nvmlEventSetWait_v2(self, event_set: str, timeout_ms: int) -> EventData:  # noqa: N802
+        self._maybe_fail("nvmlEventSetWait")
+        if not self.events:
+            raise NVMLError(self.NVML_ERROR_TIMEOUT)
+        return self.events.pop(0)
+
+    def nvmlEventSetFree(self, event_set: str) -> None:  # noqa: N802
+        self.freed += 1
+        self.registered.clear()

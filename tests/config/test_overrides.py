@@ -36,7 +36,7 @@ WINDOWS: dict[str, Any] = {
     "data_quality": {"window": "13m"},
     "outliers": {"window": "14m"},
     "exporter": {"window": "16m"},
-    "resources": {"window": "19m"},
+    "resources": {"window": "19m", "xid_window": "21m"},
     "staleness": {"metrics_window": "26m"},
     "severe": {"rate_window": "75s"},
 }
@@ -56,7 +56,7 @@ FORS: dict[str, Any] = {
     "data_quality": {"for": "0s"},
     "outliers": {"for": "5m"},
     "exporter": {"for": "1m"},
-    "resources": {"for": "12m"},
+    "resources": {"for": "12m", "xid_for": "2m"},
     "staleness": {"metrics_for": "18m", "compute_for": "2m"},
     "severe": {"for": "45s"},
 }

@@ -18,15 +18,17 @@ from mlscope.middleware._metrics import SIZE_BUCKETS, HttpMetrics
 
 def record_per_request(m: HttpMetrics, method: str, route: str, status: int, error_type: str,
                        duration: float, request_bytes: int, response_bytes: int, ttfb: float,
-                       exemplar: dict[str, str] | None) -> None:
+                       exemplar: dict[str, str] | None, scheme: str | None = None,
+                       protocol: str | None = None) -> None:
     """Count one finished request in ``m``'s single-process store at once; ``ttfb`` 0: no body byte."""
-    cell = m.cell(method, route, status, error_type)
+    conn = m.connection(scheme, protocol)
+    cell = m.cell(method, route, status, error_type, scheme, protocol)
     b = m.buckets
     i = bisect_left(b, duration)
     q = bisect_left(SIZE_BUCKETS, request_bytes) if request_bytes else 0
     r = bisect_left(SIZE_BUCKETS, response_bytes) if response_bytes else 0
     with m._lock:
-        m._finished[method] += 1
+        m._finished[(method, conn[0])] += 1
         cell.d[i] += 1
         cell.d_sum += duration
         cell.q[q] += 1

@@ -19,20 +19,26 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 
 def request_counts(text: str) -> dict[tuple[str, str, str, str], float]:
-    """``{(method, route, status, error_type): count}`` from the duration histogram."""
+    """``{(method, route, status, error_type): count}`` from the duration histogram (summed
+    over ``url_scheme`` and ``network_protocol_version``)."""
     out: dict[tuple[str, str, str, str], float] = {}
     for (name, labels), value in samples(text).items():
         if name == DURATION + "_count":
             d = dict(labels)
             key = (d["http_request_method"], d["http_route"], d["http_response_status_code"],
                    d["error_type"])
-            out[key] = value
+            out[key] = out.get(key, 0.0) + value
     return out
 
 
 def value(text: str, name: str, **labels: str) -> float:
-    """One sample's value; 0 when the series is absent."""
-    return samples(text).get((name, frozenset(labels.items())), 0.0)
+    """The summed value of the ``name`` samples that carry ``labels`` (among others); 0: none.
+
+    Tests name the labels they are about: ``url_scheme`` and ``network_protocol_version``
+    (one value each in most tests) need not be spelled out.
+    """
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples(text).items() if n == name and want <= ls)
 
 
 def promtool_check(promtool: str, text: str) -> None:

@@ -115,7 +115,7 @@ def test_two_workers_count_exactly_and_dead_workers_are_folded(case: str, tmp_pa
     assert counts == {
         ("GET", expect["items"], "200", ""): 40,
         ("GET", expect["users"], "200", ""): 10,
-        ("GET", "_unmatched", "404", ""): 10,
+        ("GET", "", "404", ""): 10,
         ("POST", "/predict", "200", ""): 10,
         ("GET", "/boom", "500", expect["boom_error"]): 4,
         ("GET", "/stream", "200", ""): 4,

@@ -24,9 +24,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import mlscope
+from mlscope._scrape_format import OPENMETRICS, TEXT
 from mlscope.errors import ConfigError
 from mlscope.middleware import multiprocess
 from tests import _servers
+from tests._prom import PROMETHEUS_ACCEPT
 from tests.middleware import _scrape
 
 
@@ -103,9 +105,9 @@ def test_wsgi_close_before_the_body_is_exhausted_is_recorded_as_499() -> None:
     assert next(it) == b"a"
     body.close()  # type: ignore[attr-defined]  # the server gave up after the first chunk
     text = _text(reg)
-    assert _scrape.request_counts(text) == {("GET", "_unmatched", "499", ""): 1}
+    assert _scrape.request_counts(text) == {("GET", "", "499", ""): 1}
     assert _scrape.value(text, "http_server_response_body_size_bytes_sum", http_request_method="GET",
-                         http_route="_unmatched", http_response_status_code="499") == 1
+                         http_route="", http_response_status_code="499") == 1
 
 
 def test_exemplar_carries_the_trace_id_of_the_active_span(promtool: str) -> None:
@@ -132,12 +134,15 @@ def test_served_exposition_follows_the_accept_header() -> None:
     app = mlscope.ASGIMiddleware(Starlette(routes=[Route("/ok", ok)]), registry=reg)
     asyncio.run(_call(app, _scope("/ok"), []))
     om = asyncio.run(_call(app, _scope("/metrics", headers=[
-        (b"accept", b"application/openmetrics-text; version=1.0.0")]), []))
+        (b"accept", PROMETHEUS_ACCEPT.encode())]), []))
     plain = asyncio.run(_call(app, _scope("/metrics"), []))
-    assert dict(om[0]["headers"])[b"content-type"].startswith(b"application/openmetrics-text")
+    assert dict(om[0]["headers"])[b"content-type"] == OPENMETRICS.encode()
     assert om[1]["body"].endswith(b"# EOF\n")
-    assert dict(plain[0]["headers"])[b"content-type"].startswith(b"text/plain")
+    assert dict(plain[0]["headers"])[b"content-type"] == TEXT.encode()
     assert b'http_route="/ok"' in plain[1]["body"]
+    # mlscope's families without _created, in both formats (the app's own keep theirs)
+    assert b"_created" not in om[1]["body"] and b"_created" not in plain[1]["body"]
+    assert b"mlscope_internal_errors_total" in plain[1]["body"]
     disabled = mlscope.ASGIMiddleware(Starlette(routes=[Route("/ok", ok)]), registry=reg, metrics_path=None)
     assert asyncio.run(_call(disabled, _scope("/metrics"), []))[0]["status"] == 404
 
@@ -231,7 +236,7 @@ def test_wsgi_flood_of_distinct_unmatched_paths_gives_one_route_value(promtool: 
         out = client.get(f"/flood/{i}")
         assert out.status_code == 404 and out.data  # reading the body ends the request
     text = _text(reg)
-    assert _scrape.request_counts(text) == {("GET", "_unmatched", "404", ""): 10_000}
+    assert _scrape.request_counts(text) == {("GET", "", "404", ""): 10_000}
     assert "/flood/" not in text
     _scrape.promtool_check(promtool, text)
 
@@ -362,4 +367,4 @@ def test_a_429_from_middleware_before_the_router_is_counted_under_one_route_valu
     for i in range(6):
         asyncio.run(_call(app, _scope(f"/items/{i}"), []))
     assert _scrape.request_counts(_text(reg)) == {("GET", "/items/{id}", "200", ""): 3,
-                                                  ("GET", "_unmatched", "429", ""): 3}
+                                                  ("GET", "", "429", ""): 3}

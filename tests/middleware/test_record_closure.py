@@ -8,13 +8,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from mlscope.middleware._metrics import OTEL_DURATION_BUCKETS, HttpMetrics
 from tests.middleware._oracle import record_per_request
 
-# method, route, status, error, duration, request bytes, response bytes, ttfb, exemplar
+# method, route, status, error, duration, request bytes, response bytes, ttfb, exemplar,
+# scheme, protocol as the server reported them
 CALLS = [
-    ("GET", "/items/{id}", 200, "", 0.003, 0, 2, 0.001, None),
-    ("GET", "/items/{id}", 200, "", 0.2, 0, 70_000, 0.0, {"trace_id": "ab" * 16, "span_id": "cd" * 8}),
-    ("POST", "/predict", 500, "500", 12.0, 5_000, 0, 0.0, None),
-    ("POST", "/predict", 499, "CancelledError", 0.05, 64, 0, 0.02, None),
-    ("_OTHER", "_unmatched", 404, "", 0.0, 0, 9, 0.0, None),
+    ("GET", "/items/{id}", 200, "", 0.003, 0, 2, 0.001, None, "http", "1.1"),
+    ("GET", "/items/{id}", 200, "", 0.2, 0, 70_000, 0.0, {"trace_id": "ab" * 16, "span_id": "cd" * 8},
+     "http", "1.1"),
+    ("POST", "/predict", 500, "500", 12.0, 5_000, 0, 0.0, None, "https", "2"),
+    ("POST", "/predict", 499, "CancelledError", 0.05, 64, 0, 0.02, None, "http", "1.1"),
+    ("_OTHER", "", 404, "", 0.0, 0, 9, 0.0, None, None, None),
 ]
 
 
@@ -33,12 +35,12 @@ def test_the_closure_counts_like_the_per_request_oracle() -> None:
     assert "record" in vars(fast)  # the closure is installed on the instance
     for call in CALLS:
         for m in (fast, slow):
-            m.begin(call[0])
+            m.begin(call[0], m.connection(call[-2], call[-1])[0])
         fast.record(*call)
         record_per_request(slow, *call)
     assert _exposition(fast) == _exposition(slow)
-    fast_cells = {c.labels + (c.error_type,): c for c, *_ in fast.snapshot()[1]}
-    slow_cells = {c.labels + (c.error_type,): c for c, *_ in slow.snapshot()[1]}
+    fast_cells = {c.labels: c for c, *_ in fast.snapshot()[1]}
+    slow_cells = {c.labels: c for c, *_ in slow.snapshot()[1]}
     assert fast_cells.keys() == slow_cells.keys() and len(fast_cells) == 4
     for key, c in fast_cells.items():
         s = slow_cells[key]
@@ -47,5 +49,6 @@ def test_the_closure_counts_like_the_per_request_oracle() -> None:
         fast_ex = None if c.exemplars is None else [e and (e.labels, e.value) for e in c.exemplars]
         slow_ex = None if s.exemplars is None else [e and (e.labels, e.value) for e in s.exemplars]
         assert fast_ex == slow_ex
-    assert fast_cells[("GET", "/items/{id}", "200", "")].exemplars is not None
+    assert fast_cells[("GET", "/items/{id}", "200", "", "http", "1.1")].exemplars is not None
+    assert ("POST", "/predict", "500", "500", "https", "2") in fast_cells
     assert fast.snapshot()[0] == slow.snapshot()[0] == {m: 0 for m in fast.snapshot()[0]}

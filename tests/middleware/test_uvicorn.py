@@ -61,7 +61,7 @@ def test_counts_per_route_template_status_and_error(server: str, promtool: str) 
     assert counts == {
         ("GET", "/items/{item_id}", "200", ""): 7,
         ("GET", "/api/users/{uid}", "200", ""): 3,
-        ("GET", "_unmatched", "404", ""): 5,
+        ("GET", "", "404", ""): 5,
         ("GET", "/boom", "500", "BoomError"): 2,
         ("GET", "/stream", "200", ""): 2,
         ("POST", "/predict", "200", ""): 2,
@@ -70,9 +70,9 @@ def test_counts_per_route_template_status_and_error(server: str, promtool: str) 
     # Streaming is timed to the last chunk: two gaps of STREAM_GAP_S per request at least.
     stream = {"http_request_method": "GET", "http_route": "/stream", "http_response_status_code": "200"}
     assert _scrape.value(text, DURATION + "_sum", **stream, error_type="") >= 2 * 2 * 0.05
-    ttfb_count = _scrape.value(text, "http_server_time_to_first_byte_seconds_count", **stream)
+    ttfb_count = _scrape.value(text, "mlscope_http_server_time_to_first_byte_seconds_count", **stream)
     assert ttfb_count == 2
-    assert (_scrape.value(text, "http_server_time_to_first_byte_seconds_sum", **stream)
+    assert (_scrape.value(text, "mlscope_http_server_time_to_first_byte_seconds_sum", **stream)
             < _scrape.value(text, DURATION + "_sum", **stream, error_type=""))
     # The background task (0.5 s) runs after the last byte: not request time.
     bg = {"http_request_method": "GET", "http_route": "/bg", "http_response_status_code": "200",
@@ -86,6 +86,12 @@ def test_counts_per_route_template_status_and_error(server: str, promtool: str) 
     assert _scrape.value(text, "http_server_response_body_size_bytes_count", **predict) == 2
     # Nothing in flight at scrape time except the scrape itself, which is excluded.
     assert _scrape.value(text, "http_server_active_requests", http_request_method="GET") == 0
+    # What uvicorn reports of the connection (OTel: url.scheme, network.protocol.version)
+    assert _scrape.value(text, DURATION + "_count", **predict, url_scheme="http",
+                         network_protocol_version="1.1") == 2
+    assert _scrape.value(text, "http_server_active_requests", http_request_method="GET",
+                         url_scheme="http") == 0
+    assert 'url_scheme="http"' in text and 'http_route=""' in text  # unmatched: route left out
     assert _scrape.value(text, "mlscope_internal_errors_total", component="middleware") == 0
     assert not any("/no/such" in line for line in text.splitlines())
     _scrape.promtool_check(promtool, text)
@@ -105,7 +111,7 @@ def test_flood_of_distinct_unmatched_paths_gives_bounded_series(tmp_path: Path, 
                 c.get(f"{base}/flood/{i}/x?q={i}")
             text = c.get(base + "/metrics").text
     counts = _scrape.request_counts(text)
-    assert counts == {("GET", "_unmatched", "404", ""): 10_000}
+    assert counts == {("GET", "", "404", ""): 10_000}
     series = [line for line in text.splitlines() if line.startswith("http_server_")]
     # 4 histograms x (15 or 12 buckets + sum + count) + 9 method gauges: one route value only.
     assert len(series) < 100, len(series)

@@ -129,7 +129,7 @@ def test_score_class_order_comes_from_the_profile(tmp_path: Path, caplog: pytest
         time.sleep(0.05)  # one compute tick of the local engine
         assert mon.flush(10)
         text = generate_latest(reg).decode()
-    auc = value(text, "mlscope_model_quality", model="fraud", metric="roc_auc", window="5m")
+    auc = value(text, "mlscope_model_quality_ratio", model="fraud", metric="roc_auc", window="5m")
     assert auc > 0.99, text
     assert value(text, MIS, model="fraud", kind="score_classes_unknown") == 0
     assert not [r for r in caplog.records if "score_classes" in r.getMessage()]

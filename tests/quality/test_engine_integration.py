@@ -73,17 +73,17 @@ def test_tracker_runs_inside_model_engine_with_a_real_profile() -> None:
 
     y, yhat, scores = prod["y"].to_numpy(), prod["yhat"].to_numpy(), prod[["p0", "p1"]].to_numpy()
     # Exact counting figures: rounding only.
-    assert value("mlscope_model_quality", metric="accuracy", window="1h") == pytest.approx(
+    assert value("mlscope_model_quality_ratio", metric="accuracy", window="1h") == pytest.approx(
         accuracy_score(y, yhat), abs=1e-12
     )
-    assert value("mlscope_model_quality", metric="f1_macro", window="1h") == pytest.approx(
+    assert value("mlscope_model_quality_ratio", metric="f1_macro", window="1h") == pytest.approx(
         f1_score(y, yhat, average="macro"), abs=1e-12
     )
-    assert value("mlscope_model_quality", metric="log_loss", window="24h") == pytest.approx(
+    assert value("mlscope_classification_log_loss", window="24h") == pytest.approx(
         log_loss(y, y_proba=scores), abs=1e-12
     )
     assert value("mlscope_labels_total", outcome="matched") == 3000
-    assert value("mlscope_model_quality_reference", metric="accuracy") == pytest.approx(
+    assert value("mlscope_model_quality_reference_ratio", metric="accuracy") == pytest.approx(
         accuracy_score(ref["y"], ref["yhat"]), abs=1e-12
     )
     attribution = {

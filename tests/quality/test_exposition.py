@@ -20,7 +20,9 @@ def _busy_trackers() -> list[QualityTracker]:
     n = 400
     feats = [FakeFeature("age", 23), FakeFeature("plan", 5)]
     clf = QualityTracker(
-        "churn", FakeProfile("classification", ["no", "yes"], feats, {"accuracy": 0.9, "roc_auc": 0.95})
+        "churn",
+        FakeProfile("classification", ["no", "yes"], feats,
+                    {"accuracy": 0.9, "roc_auc": 0.95, "log_loss": 0.3}),
     )
     reg = QualityTracker("price", FakeProfile("regression", [], feats, {"mae": 3.0}))
     bins = np.stack([rng.integers(0, 23, n), rng.integers(0, 5, n)], axis=1)
@@ -61,7 +63,11 @@ def test_exposition_passes_promtool_check_metrics(promtool: str) -> None:
         assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
         body += text.decode()
     for window in (w.name for w in DEFAULT_WINDOWS):
-        assert f'mlscope_model_quality{{metric="accuracy",model="churn",window="{window}"}}' in body
-        assert f'mlscope_model_quality{{metric="mae",model="price",window="{window}"}}' in body
-        assert f'mlscope_model_estimated_quality{{metric="accuracy",model="churn",window="{window}"}}' in body
-    assert 'mlscope_model_quality_reference{metric="roc_auc",model="churn"} 0.95' in body
+        assert f'mlscope_model_quality_ratio{{metric="accuracy",model="churn",window="{window}"}}' in body
+        # split by unit: errors in the target's units, the log loss in nats, ratios
+        assert f'mlscope_regression_error{{metric="mae",model="price",window="{window}"}}' in body
+        assert f'mlscope_model_quality_ratio{{metric="mape",model="price",window="{window}"}}' in body
+        assert f'mlscope_model_quality_ratio{{metric="mae",model="price",window="{window}"}}' not in body
+        estimated = "mlscope_model_estimated_quality_ratio"
+        assert f'{estimated}{{metric="accuracy",model="churn",window="{window}"}}' in body
+    assert 'mlscope_model_quality_reference_ratio{metric="roc_auc",model="churn"} 0.95' in body

@@ -84,16 +84,35 @@ def test_tracker_windows_residuals_by_prediction_time() -> None:
     tracker.compute(now=now)
     _check(tracker.figures("1h"), y[1000:], p[1000:])
     _check(tracker.figures("24h"), y, p)
-    hist = {
-        s.labels["le"]: s.value
-        for f in tracker.collect()
-        for s in f.samples
-        if s.name == "mlscope_regression_residual_bucket"
-    }
+    samples = [s for f in tracker.collect() for s in f.samples]
+    bucket = "mlscope_regression_absolute_residual_bucket"
+    hist = {s.labels["le"]: s.value for s in samples if s.name == bucket}
+    by_name = {(s.name, s.labels.get("direction")): s.value for s in samples}
     resid = p - y
-    # Buckets are multiples of the reference MAE (10.0), symmetric around 0.
-    bounds = sorted({-10.0 * m for m in RESIDUAL_MULTIPLES} | {0.0} | {10.0 * m for m in RESIDUAL_MULTIPLES})
-    for b in bounds:
+    # Buckets are multiples of the reference MAE (10.0), of the residuals' sizes.
+    for b in sorted(10.0 * m for m in RESIDUAL_MULTIPLES):
         le = floatToGoString(b)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
-        assert hist[le] == float((resid <= b).sum()), b
+        assert hist[le] == float((np.abs(resid) <= b).sum()), b
     assert hist["+Inf"] == 2000.0
+    # _sum and _count are there (a signed histogram lost them): _sum / _count is the MAE.
+    assert by_name[("mlscope_regression_absolute_residual_count", None)] == 2000.0
+    assert by_name[("mlscope_regression_absolute_residual_sum", None)] == pytest.approx(np.abs(resid).sum())
+    over = by_name[("mlscope_regression_residual_total", "over")]
+    under = by_name[("mlscope_regression_residual_total", "under")]
+    assert over == pytest.approx(resid[resid > 0].sum()) and under == pytest.approx(-resid[resid < 0].sum())
+    assert (over - under) / 2000.0 == pytest.approx(resid.mean())  # the mean bias
+    _strict_openmetrics(tracker)
+
+
+def _strict_openmetrics(tracker: QualityTracker) -> None:
+    """The regression families parse as OpenMetrics, whose parser refuses a histogram with
+    negative bounds and a _sum: what the signed residual histogram was."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.openmetrics.exposition import generate_latest
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    reg = CollectorRegistry()
+    reg.register(tracker)
+    text = generate_latest(reg).decode()  # type: ignore[no-untyped-call]
+    names = {f.name for f in text_string_to_metric_families(text)}  # type: ignore[no-untyped-call]
+    assert {"mlscope_regression_absolute_residual", "mlscope_regression_residual"} <= names

@@ -2,7 +2,7 @@
 
 Caps exercised (documented in docs/reliability.md with the exposition size bounds):
 
-- middleware: 100,000 distinct raw paths -> route templates plus one ``_unmatched`` value;
+- middleware: 100,000 distinct raw paths -> route templates plus one unmatched (empty) value;
 - engine: 1,000,000 distinct category values -> the profile's top-K + ``other`` + missing;
 - engine: a 10,000-feature profile -> ``max_features`` (1,000) kept, 9,000 counted in
   ``mlscope_cardinality_overflow_total{kind="feature"}``; 10,000 unknown feature names in
@@ -97,13 +97,13 @@ def test_100k_distinct_raw_paths_give_bounded_series() -> None:
     routes = {
         dict(lbl).get("http_route") for lbl in _series(text, "http_server_request_duration_seconds_count")
     }
-    assert routes == {"/items/{item_id}", "_unmatched"}
+    assert routes == {"/items/{item_id}", ""}
     counts = {
         dict(lbl)["http_route"]: v
         for (n, lbl), v in samples(text).items()
         if n == "http_server_request_duration_seconds_count"
     }
-    assert counts == {"/items/{item_id}": 50_000, "_unmatched": 50_000}  # nothing lost, nothing split
+    assert counts == {"/items/{item_id}": 50_000, "": 50_000}  # nothing lost, nothing split
     assert "/scan/" not in text and "/items/1" not in text  # no raw path anywhere
     assert len(text.encode()) < MIDDLEWARE_EXPOSITION_MAX
 

@@ -109,7 +109,7 @@ def engine_figures(profile: Profile, rows: Sequence[Mapping[str, Any]]) -> Figur
     acc = float("nan")
     for fam in registry.collect():
         for s in fam.samples:
-            if s.name == "mlscope_model_quality" and s.labels == {
+            if s.name == "mlscope_model_quality_ratio" and s.labels == {
                 "model": MODEL,
                 "metric": "accuracy",
                 "window": "1h",

@@ -311,10 +311,11 @@ def _model_data_quality() -> list[Any]:
 
 def _model_quality(cfg: Config) -> list[Any]:
     accuracy = [
-        Q(f'max by (model) (mlscope_model_quality{{{JIM}, metric="accuracy", {WIN}}})', "{{model}} accuracy"),
-        Q(f'max by (model) (mlscope_model_estimated_quality{{{JIM}, metric="accuracy", {WIN}}})',
+        Q(f'max by (model) (mlscope_model_quality_ratio{{{JIM}, metric="accuracy", {WIN}}})',
+          "{{model}} accuracy"),
+        Q(f'max by (model) (mlscope_model_estimated_quality_ratio{{{JIM}, metric="accuracy", {WIN}}})',
           "{{model}} estimated"),
-        Q(f'max by (model) (mlscope_model_quality_reference{{{JIM}, metric="accuracy"}})',
+        Q(f'max by (model) (mlscope_model_quality_reference_ratio{{{JIM}, metric="accuracy"}})',
           "{{model}} baseline"),
         Q(f'{rules.accuracy_rule(cfg)}{{model=~"$model"}}',
           f"{{{{model}}}} fleet ({cfg.get('quality.recording_window')})"),
@@ -393,7 +394,7 @@ def _resources_host() -> list[Any]:
 
 
 def _resources_gpu() -> list[Any]:
-    by_dev = "instance, gpu, name"
+    by_dev = "instance, gpu, modelName"  # dcgm-exporter's label names
 
     def dev(metric: str) -> str:
         return f"max by ({by_dev}) ({metric}{{{JI}}})"
@@ -411,9 +412,15 @@ def _resources_gpu() -> list[Any]:
         _series("GPU power", "Power draw and limit per device.", "watt",
                 Q(dev("mlscope_gpu_power_watts"), f"{legend} draw"),
                 Q(dev("mlscope_gpu_power_limit_watts"), f"{legend} limit")),
-        _panel("state-timeline", "GPU throttling", "1 while the clocks are held down, by reason.", "short",
-               [Q(f"max by (instance, gpu, reason) (mlscope_gpu_throttle_active{{{JI}}})",
+        _panel("state-timeline", "GPU clock events", "1 while the clocks are held down, by reason.", "short",
+               [Q(f"max by (instance, gpu, reason) (mlscope_gpu_clock_event_reason_active{{{JI}}})",
                   f"{legend} {{{{reason}}}}")]),
+        _series("GPU hardware errors", "XID errors by code and rows remapped after uncorrectable errors, "
+                "per device (points where they happened).", "short",
+                Q("sum by (instance, gpu, xid) (increase(mlscope_gpu_xid_errors_total"
+                  f"{{{JI}}}[$__rate_interval])) > 0", f"{legend} XID {{{{xid}}}}"),
+                Q("sum by (instance, gpu) (increase(mlscope_gpu_remapped_rows_total"
+                  f'{{{JI}, type="uncorrectable"}}[$__rate_interval])) > 0', f"{legend} remapped rows")),
         _panel("stat", "GPUs visible", "NVIDIA GPUs visible through NVML (0: no GPU or no driver).", "short",
                [Q(f"sum(mlscope_gpu_devices{{{JI}}})")]),
     ]

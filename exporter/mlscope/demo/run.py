@@ -213,7 +213,7 @@ def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
                 snap.drifted.append(s.labels.get("feature", "?"))
             elif s.name == "mlscope_dataset_drift_share_ratio" and s.labels.get("window") == "5m":
                 snap.drift_share = s.value
-            elif (s.name == "mlscope_model_quality" and s.labels.get("metric") == "accuracy"
+            elif (s.name == "mlscope_model_quality_ratio" and s.labels.get("metric") == "accuracy"
                   and s.labels.get("window") == "5m"):
                 snap.accuracy = s.value
     if prometheus:

@@ -39,9 +39,20 @@ SIZE_BUCKETS: tuple[float, ...] = tuple(float(64 * 4**i) for i in range(11))
 
 DEFAULT_EXCLUDED_PATHS: tuple[str, ...] = ("/metrics", "/healthz", "/readyz")
 
-# One bounded route value for every request that no route matched (404s, redirects,
-# responses of middleware that runs before routing). The raw path never becomes a label.
-UNMATCHED_ROUTE = "_unmatched"
+# The route of a request that no route matched (404s, redirects, responses of middleware
+# that runs before routing): the OTel conventions leave http.route out then, and an empty
+# label value is how Prometheus leaves a label out. The raw path never becomes a label.
+UNMATCHED_ROUTE = ""
+
+# url.scheme values kept as they are; anything else a server reports is "_OTHER". A server
+# that says nothing (an ASGI scope without "scheme") serves "http", the ASGI default.
+SCHEMES = ("http", "https")
+# network.protocol.version as the OTel conventions spell it ("2", not "2.0"), from what ASGI
+# (http_version) and WSGI (SERVER_PROTOCOL) servers report; unknown: "_OTHER", none: "".
+_PROTOCOL_VERSIONS = {
+    "1.0": "1.0", "1.1": "1.1", "2": "2", "2.0": "2", "3": "3",
+    "HTTP/1.0": "1.0", "HTTP/1.1": "1.1", "HTTP/2": "2", "HTTP/2.0": "2", "HTTP/3": "3", None: "",
+}
 
 # Methods defined by RFC 9110 and RFC 5789; anything else is folded into "_OTHER" as the
 # OpenTelemetry HTTP conventions prescribe, so a client sending random verbs cannot
@@ -63,16 +74,34 @@ FOLD_AT = 1024
 _CHILD_CACHE_MAX = 20_000
 
 # The catalogued families of the HTTP server conventions, in the order HttpMetrics unpacks
-# them: duration, in flight, request size, response size, time to first byte.
+# them: duration, in flight, request size, response size, time to first byte (mlscope's).
 _HTTP_FAMILIES: tuple[str, str, str, str, str] = (
     catalogue.HTTP_REQUEST_DURATION, "http_server_active_requests",
     "http_server_request_body_size_bytes", "http_server_response_body_size_bytes",
-    "http_server_time_to_first_byte_seconds",
+    "mlscope_http_server_time_to_first_byte_seconds",
 )
 
 _log = logging.getLogger("mlscope.middleware")
 
-RecordFn = Callable[[str, str, int, str, float, int, int, float, dict[str, str] | None], None]
+RecordFn = Callable[..., None]  # see HttpMetrics.record
+
+
+def scheme_label(raw: object) -> str:
+    """The bounded ``url_scheme`` value of what the server reported."""
+    if raw is None:
+        return "http"
+    return raw if isinstance(raw, str) and raw in SCHEMES else OTHER_METHOD
+
+
+class _Connections(dict[Any, tuple[str, str]]):
+    """Raw (scheme, protocol) as the server reported them -> their bounded label values."""
+
+    def __missing__(self, raw: Any) -> tuple[str, str]:
+        scheme, protocol = raw if raw.__class__ is tuple and len(raw) == 2 else (None, None)
+        labels = (scheme_label(scheme), _PROTOCOL_VERSIONS.get(protocol, OTHER_METHOD))
+        if len(self) < 4096:
+            self[raw] = labels
+        return labels
 
 
 def _validate_buckets(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
@@ -146,12 +175,11 @@ class _Cell:
     (the last index is ``+Inf``); :class:`_LocalCollector` sums them when scraped.
     """
 
-    __slots__ = ("labels", "error_type", "d", "d_sum", "q", "q_sum", "r", "r_sum", "t", "t_sum",
-                 "exemplars")
+    __slots__ = ("labels", "d", "d_sum", "q", "q_sum", "r", "r_sum", "t", "t_sum", "exemplars")
 
-    def __init__(self, labels: tuple[str, str, str], error_type: str, n_time: int, n_size: int) -> None:
+    def __init__(self, labels: tuple[str, ...], n_time: int, n_size: int) -> None:
+        # method, route, status, error_type, url_scheme, network_protocol_version
         self.labels = labels
-        self.error_type = error_type
         self.d = [0] * (n_time + 1)
         self.d_sum = 0.0
         self.q = [0] * (n_size + 1)
@@ -192,24 +220,28 @@ class HttpMetrics:
         self._status_labels: dict[int, str] = {}
         for code in range(100, 600):
             self._status_labels[code] = f"{code // 100}xx" if group_status_codes else str(code)
-        self._cells: dict[tuple[str, str, int, str], Any] = {}
-        self._by_labels: dict[tuple[str, str, str, str], Any] = {}
+        self._cells: dict[tuple[Any, ...], Any] = {}
+        self._by_labels: dict[tuple[str, ...], Any] = {}
+        self._connections = _Connections()
         self._lock = threading.Lock()
         # Finished requests not yet counted (single process; see _local_record).
         self._pending: list[tuple[Any, ...]] = []
         self._status_codes = _StatusCodes()
         self._logged = False
-        # In flight = started - finished. "started" is an itertools.count per method: its
-        # next() is one atomic C call, so begin() needs no lock; "finished" is bumped under
-        # the lock the fold takes anyway.
-        self._finished: dict[str, int] = {m: 0 for m in (*KNOWN_METHODS, OTHER_METHOD)}
-        self._started = {m: itertools.count() for m in self._finished}
-        # What the middleware calls when a request starts, per method: a C-level callable
-        # (no Python frame) in both modes.
-        self.begin_fns: dict[str, Callable[[], object]] = {m: c.__next__ for m, c in self._started.items()}
+        # In flight = started - finished. "started" is an itertools.count per method and
+        # scheme: its next() is one atomic C call, so begin() needs no lock; "finished" is
+        # bumped under the lock the fold takes anyway.
+        self._finished: dict[tuple[str, str], int] = {
+            (m, sc): 0 for m in (*KNOWN_METHODS, OTHER_METHOD) for sc in (*SCHEMES, OTHER_METHOD)}
+        self._started = {key: itertools.count() for key in self._finished}
+        # What the middleware calls when a request starts, per (method, scheme) label: a
+        # C-level callable (no Python frame) in both modes.
+        self.begin_fns: dict[tuple[str, str], Callable[[], object]] = {
+            key: c.__next__ for key, c in self._started.items()}
         # What the middleware calls when a request ends: ``record(method, route, status,
-        # error_type, duration, request_bytes, response_bytes, ttfb, exemplar)``, ``ttfb``
-        # 0 when no body byte was sent. One of two stores, chosen here, not per request.
+        # error_type, duration, request_bytes, response_bytes, ttfb, exemplar, scheme,
+        # protocol)``, ``ttfb`` 0 when no body byte was sent, ``scheme`` and ``protocol``
+        # raw as the server reported them (None: not reported). One of two stores.
         self.record: RecordFn
         if self.multiprocess_dir:
             self._init_multiprocess(registry)
@@ -233,7 +265,7 @@ class HttpMetrics:
         self._mp_request = made(Histogram, rq, registry, buckets=SIZE_BUCKETS)
         self._mp_response = made(Histogram, rs, registry, buckets=SIZE_BUCKETS)
         self._mp_ttfb = made(Histogram, t, registry, buckets=self.buckets)
-        self._mp_active_children = {m: self._mp_active.labels(m) for m in self._finished}
+        self._mp_active_children = {key: self._mp_active.labels(*key) for key in self._finished}
 
     def contained(self) -> None:
         """Count an error of mlscope's own code (call inside ``except``); log the first."""
@@ -247,33 +279,38 @@ class HttpMetrics:
         """The bounded label value of a request method."""
         return self._methods.get(raw, OTHER_METHOD)
 
-    def begin(self, method: str) -> None:
-        """A request of (bounded) ``method`` is in flight."""
-        self.begin_fns[method]()
+    def begin(self, method: str, scheme: str = "http") -> None:
+        """A request of (bounded) ``method`` and ``scheme`` is in flight."""
+        self.begin_fns[(method, scheme)]()
 
-    def cell(self, method: str, route: str, status: int, error_type: str) -> Any:
-        """The store of one request outcome, cached per tuple."""
-        found = self._cells.get((method, route, status, error_type))
+    def connection(self, scheme: Any, protocol: Any) -> tuple[str, str]:
+        """(url_scheme, network_protocol_version) labels of what the server reported."""
+        return self._connections[(scheme, protocol)]
+
+    def cell(self, method: str, route: str, status: int, error_type: str, scheme: Any = None,
+             protocol: Any = None) -> Any:
+        """The store of one request outcome (scheme and protocol raw, as reported), cached."""
+        found = self._cells.get((method, route, status, error_type, scheme, protocol))
         if found is not None:
             return found
         with self._lock:
-            return self._make_cell(method, route, status, error_type)
+            return self._make_cell(method, route, status, error_type, scheme, protocol)
 
-    def _make_cell(self, method: str, route: str, status: int, error_type: str) -> Any:
+    def _make_cell(self, method: str, route: str, status: int, error_type: str, scheme: Any,
+                   protocol: Any) -> Any:
         # Called with self._lock held.
         status_label = self._status_labels.get(status, "_OTHER")  # outside 100..599: bounded
-        labels = (method, route, status_label)
-        label_key = (method, route, status_label, error_type)
-        made = self._by_labels.get(label_key)
+        labels = (method, route, status_label, error_type, *self._connections[(scheme, protocol)])
+        made = self._by_labels.get(labels)
         if made is None:
             if self.multiprocess_dir:
-                made = (self._mp_duration.labels(*labels, error_type), self._mp_request.labels(*labels),
+                made = (self._mp_duration.labels(*labels), self._mp_request.labels(*labels),
                         self._mp_response.labels(*labels), self._mp_ttfb.labels(*labels))
             else:
-                made = _Cell(labels, error_type, len(self.buckets), len(SIZE_BUCKETS))
-            self._by_labels[label_key] = made
+                made = _Cell(labels, len(self.buckets), len(SIZE_BUCKETS))
+            self._by_labels[labels] = made
         if len(self._cells) < _CHILD_CACHE_MAX:
-            self._cells[(method, route, status, error_type)] = made
+            self._cells[(method, route, status, error_type, scheme, protocol)] = made
         return made
 
     def _local_record(self) -> RecordFn:
@@ -291,11 +328,12 @@ class HttpMetrics:
         slice-and-delete are each atomic, so no request waits on a lock.
 
         A pending entry is ``(method, route, status, error_type, request_bytes, start,
-        first_byte, end, response_bytes, exemplar)``: times are clock readings (duration is
-        ``end - start``, time to first byte ``first_byte - start``, 0 for none), and the
-        WSGI middleware appends what it saw without converting it (the status line, the
-        ``CONTENT_LENGTH`` string), which the fold does. ``exemplar`` is None or
-        ``(labels, unix time)``.
+        first_byte, end, response_bytes, exemplar, scheme, protocol)``: times are clock
+        readings (duration is ``end - start``, time to first byte ``first_byte - start``, 0
+        for none), and the middleware appends what it saw without converting it (the WSGI
+        status line, the ``CONTENT_LENGTH`` string, scheme and protocol as the server
+        reported them or None), which the fold does, once per distinct value.
+        ``exemplar`` is None or ``(labels, unix time)``.
         """
         pending = self._pending
         append = pending.append
@@ -303,9 +341,9 @@ class HttpMetrics:
 
         def record(method: str, route: str, status: int, error_type: str, duration: float,
                    request_bytes: int, response_bytes: int, ttfb: float,
-                   exemplar: dict[str, str] | None) -> None:
+                   exemplar: dict[str, str] | None, scheme: Any = None, protocol: Any = None) -> None:
             append((method, route, status, error_type, request_bytes, 0.0, ttfb, duration,
-                    response_bytes, None if exemplar is None else (exemplar, time.time())))
+                    response_bytes, None if exemplar is None else (exemplar, time.time()), scheme, protocol))
             if len(pending) >= FOLD_AT:
                 fold()
 
@@ -346,7 +384,8 @@ class HttpMetrics:
     def _fold(self, items: list[tuple[Any, ...]]) -> None:
         # Called with self._lock held.
         np = self._np
-        methods, routes, statuses, raw_errors, qs, starts, firsts, ends, rs, exs = zip(*items, strict=True)
+        methods, routes, statuses, raw_errors, qs, starts, firsts, ends, rs, exs, schemes, protocols = zip(
+            *items, strict=True)
         codes = list(map(self._status_codes.__getitem__, statuses))
         code_arr = np.array(codes, dtype=np.intp)
         bad = np.flatnonzero((code_arr >= 500) | (code_arr == 0))
@@ -359,8 +398,8 @@ class HttpMetrics:
                 if not fixed[j]:
                     fixed[j] = ERROR_NAMES.get(code, "")
         index = _Index()
-        kid = np.fromiter(map(index.__getitem__, zip(methods, routes, codes, errors, strict=True)),
-                          dtype=np.intp, count=len(codes))
+        keys = zip(methods, routes, codes, errors, schemes, protocols, strict=True)
+        kid = np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(codes))
         nk = len(index)
         n = len(codes)
         start = np.fromiter(starts, dtype=float, count=n)
@@ -406,7 +445,7 @@ class HttpMetrics:
         for key, count, dc, ds, qc, qsum, rc, rsum, tc, tsum in updates:
             cell = self._cells.get(key) or self._make_cell(*key)
             cells.append(cell)
-            finished[key[0]] += count
+            finished[(key[0], cell.labels[4])] += count  # (method, url_scheme)
             _add(cell.d, dc)
             cell.d_sum += ds
             _add(cell.q, qc)
@@ -422,21 +461,25 @@ class HttpMetrics:
                 cell.exemplars = [None] * len(cell.d)
             cell.exemplars[bucket] = exemplar
 
-    def abandon(self, method: str) -> None:
+    def started(self) -> dict[tuple[str, str], int]:
+        """Requests started so far, per (method, scheme)."""
+        return {key: _count_value(c) for key, c in self._started.items()}
+
+    def abandon(self, method: str, scheme: str = "http") -> None:
         """Undo :meth:`begin` for a request whose :attr:`record` could not run."""
         if self.multiprocess_dir:
-            self._mp_active_children[method].dec()
+            self._mp_active_children[(method, scheme)].dec()
             return
         with self._lock:
-            self._finished[method] += 1  # an abandoned request counts as finished
+            self._finished[(method, scheme)] += 1  # an abandoned request counts as finished
 
     def _record_mp(self, method: str, route: str, status: int, error_type: str, duration: float,
                    request_bytes: int, response_bytes: int, ttfb: float,
-                   exemplar: dict[str, str] | None) -> None:
-        self._mp_active_children[method].dec()
-        cell = self._cells.get((method, route, status, error_type))
+                   exemplar: dict[str, str] | None, scheme: Any = None, protocol: Any = None) -> None:
+        self._mp_active_children[(method, scheme_label(scheme))].dec()
+        cell = self._cells.get((method, route, status, error_type, scheme, protocol))
         if cell is None:
-            cell = self.cell(method, route, status, error_type)
+            cell = self.cell(method, route, status, error_type, scheme, protocol)
         d, q, r, t = cell
         d.observe(duration)
         q.observe(request_bytes)
@@ -444,16 +487,16 @@ class HttpMetrics:
         if ttfb:
             t.observe(ttfb)
 
-    def snapshot(self) -> tuple[dict[str, int], list[tuple[_Cell, list[int], float, list[int], float,
-                                                            list[int], float, list[int], float,
-                                                            list[Exemplar | None] | None]]]:
+    def snapshot(self) -> tuple[dict[tuple[str, str], int],
+                                list[tuple[_Cell, list[int], float, list[int], float, list[int], float,
+                                           list[int], float, list[Exemplar | None] | None]]]:
         """Copy the counts under the lock (the scrape works on the copy)."""
         self.fold()
         with self._lock:
             finished = dict(self._finished)
         # Read after the copy: a request counted as finished was started before, so the
         # difference is never negative.
-        active = {m: _count_value(self._started[m]) - n for m, n in finished.items()}
+        active = {key: _count_value(self._started[key]) - n for key, n in finished.items()}
         with self._lock:
             cells = [(c, c.d[:], c.d_sum, c.q[:], c.q_sum, c.r[:], c.r_sum, c.t[:], c.t_sum,
                       None if c.exemplars is None else c.exemplars[:])
@@ -531,11 +574,14 @@ class _LocalCollector:
         active, cells = self._m.snapshot()
         fd, fq, fr, ft = (_families.histogram(name) for name in (d, rq, rs, t))
         fa = _families.gauge(a)
-        for method, n in active.items():  # all 10 values always: no series come and go
-            fa.add_metric([method], float(n))
+        # All 10 methods of every scheme seen (http always): no series come and go.
+        seen = {"http"} | {scheme for (_, scheme), n in self._m.started().items() if n}
+        for (method, scheme), n in active.items():
+            if scheme in seen:
+                fa.add_metric([method, scheme], float(n))
         time_le, size_le = self._time_le, self._size_le
         for c, dc, ds, qc, qs, rc, rsum, tc, ts, ex in cells:
-            fd.add_metric([*c.labels, c.error_type], _families.buckets(time_le, dc, ex), ds)
+            fd.add_metric(list(c.labels), _families.buckets(time_le, dc, ex), ds)
             fq.add_metric(list(c.labels), _families.buckets(size_le, qc), qs)
             fr.add_metric(list(c.labels), _families.buckets(size_le, rc), rsum)
             if any(tc):

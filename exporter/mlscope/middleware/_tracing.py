@@ -111,8 +111,11 @@ class ServerSpans:
     @staticmethod
     def finish(span: Any, method: str, route: str, status: int, error_type: str) -> None:
         """Name, annotate and end ``span`` (WSGI: after the body, the context long restored)."""
-        span.update_name(f"{method} {route}")
-        span.set_attribute("http.route", route)
+        if route:  # no route matched: the conventions name the span by the method alone
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+        else:
+            span.update_name(method)
         span.set_attribute("http.response.status_code", status)
         if status >= 500 or error_type:
             if error_type:

@@ -15,7 +15,7 @@ of its own ever reaches the app: errors are counted in ``mlscope_internal_errors
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from time import perf_counter, time
 from typing import Any
 
@@ -28,10 +28,11 @@ from mlscope.middleware._metrics import (
     ERROR_NAMES,
     FOLD_AT,
     KNOWN_METHODS,
-    OTHER_METHOD,
+    SCHEMES,
     UNMATCHED_ROUTE,
     metrics_for,
     normalize_paths,
+    scheme_label,
 )
 from mlscope.middleware._routes import StarletteRoutes
 from mlscope.middleware._tracing import ServerSpans
@@ -102,9 +103,9 @@ class ASGIMiddleware:
         self._routes = StarletteRoutes()
         self._methods = {k: self._m.method(k) for k in KNOWN_METHODS}
         self._begin = self._m.begin_fns
-        # Raw method -> (label, begin): one lookup per request for both.
-        self._begin_raw = {k: (v, self._begin[v]) for k, v in self._methods.items()}
-        self._begin_other = (OTHER_METHOD, self._begin[OTHER_METHOD])
+        # (raw method, raw scheme) -> (method label, begin): one lookup per request for both.
+        self._begin_raw = {(k, sc): (v, self._begin[(v, scheme_label(sc))])
+                           for k, v in self._methods.items() for sc in (*SCHEMES, None)}
         self._capture = monitor is not None
         self._record = self._m.record
         # Single process: the finished request is appended to the pending list directly.
@@ -126,7 +127,8 @@ class ASGIMiddleware:
             await self._pass_through(scope, receive, send)
             return
         try:
-            method, begin = self._begin_raw.get(scope["method"]) or self._begin_other
+            scheme = scope.get("scheme")
+            method, begin = self._begin_raw.get((scope["method"], scheme)) or self._begin_slow(scope)
             begin()
         except Exception:
             self._m.contained()
@@ -164,6 +166,11 @@ class ASGIMiddleware:
         finally:
             self._finish(ex, scope, method, error_type, start, span_state)
 
+    def _begin_slow(self, scope: Scope) -> tuple[str, Callable[[], object]]:
+        """(method label, begin) of a request whose method or scheme is not a common one."""
+        method = self._m.method(scope["method"])
+        return method, self._begin[(method, scheme_label(scope.get("scheme")))]
+
     def _finish(self, ex: _Exchange, scope: Scope, method: str, error_type: str, start: float,
                 span_state: tuple[Any, Any] | None) -> None:
         status = ex.status
@@ -198,16 +205,18 @@ class ASGIMiddleware:
                 exemplar = self._exemplar()
             if self._push is not None:  # HttpMetrics._local_record has the layout
                 self._push((method, template, status, error_type, req_bytes, start, ex.first, stop,
-                            ex.resp_bytes, None if exemplar is None else (exemplar, time())))
+                            ex.resp_bytes, None if exemplar is None else (exemplar, time()),
+                            scope.get("scheme"), scope.get("http_version")))
                 if len(self._pending) >= FOLD_AT:
                     self._m.fold()
             else:
                 first = ex.first
                 self._record(method, template, status, error_type, stop - start,
-                             req_bytes, ex.resp_bytes, first - start if first else 0.0, exemplar)
+                             req_bytes, ex.resp_bytes, first - start if first else 0.0, exemplar,
+                             scope.get("scheme"), scope.get("http_version"))
         except Exception:
             self._m.contained()
-            self._m.abandon(method)
+            self._m.abandon(method, scheme_label(scope.get("scheme")))
         if self._capture and 200 <= status < 300 and not error_type:
             req_chunks, resp_chunks = ex.req_chunks, ex.resp_chunks
             _capture.deliver(self._monitor,  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ in ``mlscope_internal_errors_total`` and never reach the app.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from time import perf_counter, time
 from typing import Any
 
@@ -26,11 +26,12 @@ from mlscope.middleware._metrics import (
     DEFAULT_EXCLUDED_PATHS,
     FOLD_AT,
     KNOWN_METHODS,
-    OTHER_METHOD,
+    SCHEMES,
     UNMATCHED_ROUTE,
     content_length,
     metrics_for,
     normalize_paths,
+    scheme_label,
     status_code,
 )
 from mlscope.middleware._routes import WSGIRoutes, install_django_hook
@@ -73,9 +74,9 @@ class WSGIMiddleware:
         self.routes = WSGIRoutes()
         self._methods = {k: m.method(k) for k in KNOWN_METHODS}
         self._begin = m.begin_fns
-        # Raw method -> (label, begin): one lookup per request for both.
-        self._begin_raw = {k: (v, self._begin[v]) for k, v in self._methods.items()}
-        self._begin_other = (OTHER_METHOD, self._begin[OTHER_METHOD])
+        # (raw method, raw scheme) -> (method label, begin): one lookup per request for both.
+        self._begin_raw = {(k, sc): (v, self._begin[(v, scheme_label(sc))])
+                           for k, v in self._methods.items() for sc in (*SCHEMES, None)}
         self._tracer = self._spans.tracer if traces else None
         self._otel = self._spans.global_provider_module()
         # The common case appends to the pending list itself (single process, no capture).
@@ -107,7 +108,9 @@ class WSGIMiddleware:
         req.resp_bytes = 0
         req.exemplar = None
         req.done = False
-        method, begin = self._begin_raw.get(environ.get("REQUEST_METHOD", "")) or self._begin_other
+        method, begin = (self._begin_raw.get((environ.get("REQUEST_METHOD", ""),
+                                              environ.get("wsgi.url_scheme")))
+                         or self._begin_slow(environ))
         begin()
         req.method = method
         req.start = perf_counter()
@@ -122,7 +125,9 @@ class WSGIMiddleware:
         """Every request that captures bodies, may make a span or uses the multi-process
         store: the same measurements, recorded through :meth:`_Body.finish`."""
         try:
-            method, begin = self._begin_raw.get(environ.get("REQUEST_METHOD", "")) or self._begin_other
+            method, begin = (self._begin_raw.get((environ.get("REQUEST_METHOD", ""),
+                                                  environ.get("wsgi.url_scheme")))
+                             or self._begin_slow(environ))
             begin()
             req = _new_body(_GeneralBody)
             req.mw = self
@@ -155,6 +160,11 @@ class WSGIMiddleware:
             if token is not None:  # the span stays open until the body is sent (finish)
                 ServerSpans.detach(token)
         return req
+
+    def _begin_slow(self, environ: Environ) -> tuple[str, Callable[[], object]]:
+        """(method label, begin) of a request whose method or scheme is not a common one."""
+        method = self._m.method(environ.get("REQUEST_METHOD", ""))
+        return method, self._begin[(method, scheme_label(environ.get("wsgi.url_scheme")))]
 
     def _excluded(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Not measured: excluded paths (``/metrics`` served here)."""
@@ -269,9 +279,10 @@ class _Body:
         end = perf_counter()
         mw = self.mw
         try:  # appended as seen; HttpMetrics._local_record has the layout
-            mw._push((self.method, self.route, self.status, "", self.environ.get("CONTENT_LENGTH"),
+            environ = self.environ
+            mw._push((self.method, self.route, self.status, "", environ.get("CONTENT_LENGTH"),
                       self.start, self.first if self.resp_bytes else 0.0, end, self.resp_bytes,
-                      self.exemplar))
+                      self.exemplar, environ.get("wsgi.url_scheme"), environ.get("SERVER_PROTOCOL")))
         except AttributeError:  # start_response was never called
             self.finish(None, end, True)
             return
@@ -315,10 +326,11 @@ class _Body:
             m.record(self.method, route, status, error_type, stop - self.start,
                      content_length(environ.get("CONTENT_LENGTH")), self.resp_bytes,
                      self.first - self.start if self.resp_bytes else 0.0,
-                     None if ex is None else ex[0])
+                     None if ex is None else ex[0],
+                     environ.get("wsgi.url_scheme"), environ.get("SERVER_PROTOCOL"))
         except Exception:
             m.contained()
-            m.abandon(self.method)
+            m.abandon(self.method, scheme_label(self.environ.get("wsgi.url_scheme")))
             return
         span = getattr(self, "span", None)
         if span is not None:

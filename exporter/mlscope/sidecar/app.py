@@ -4,7 +4,8 @@ Endpoints (reference in docs/sidecar.md, machine-readable at ``GET /openapi.json
 
 ``POST /v1/events``  events as a JSON object, JSON array or NDJSON, optionally gzip
 ``POST /v1/labels``  delayed ground truth ``{"model", "id", "label"}`` in the same encodings
-``GET /metrics``     Prometheus text exposition (basic auth when the web config asks)
+``GET /metrics``     Prometheus exposition, text or OpenMetrics by ``Accept`` (basic auth
+                     when the web config asks)
 ``GET /healthz``     the process answers; ``GET /readyz``: profiles loaded, snapshot restored
 """
 
@@ -25,12 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlscope._scrape_format import negotiate
 from mlscope._version import __version__
 from mlscope.sidecar.auth import WebConfig, check_bearer
 from mlscope.sidecar.drilldown_api import openapi_paths as samples_openapi
@@ -249,8 +250,9 @@ class _Endpoints:
         denied = self._denied_basic(request)
         if denied is not None:
             return denied
-        body = await asyncio.to_thread(self.renderer.render)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        content_type = negotiate(request.headers.get("accept"))
+        body = await asyncio.to_thread(self.renderer.render, content_type)
+        return Response(body, media_type=content_type)
 
     def behind_basic(
         self, handler: Callable[[Request], Awaitable[Response]]
@@ -390,7 +392,8 @@ _READ_PATHS: dict[str, Any] = {
         "get": {
             "summary": "Prometheus exposition",
             "responses": {
-                "200": {"description": "text format 0.0.4", "content": _TEXT},
+                "200": {"description": "OpenMetrics 1.0.0 when Accept prefers it, else text format 0.0.4",
+                        "content": {**_TEXT, "application/openmetrics-text": {"schema": {"type": "string"}}}},
                 "401": {"description": "basic auth required", "content": _TEXT},
             },
         }

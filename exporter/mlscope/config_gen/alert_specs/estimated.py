@@ -1,7 +1,7 @@
 """Estimated accuracy beside the realised one: the accuracy alerts' second rule.
 
 Labels come late or never; the sidecar estimates accuracy from the model's calibrated
-confidence (``mlscope_model_estimated_quality``) on its windows as rows arrive. Each
+confidence (``mlscope_model_estimated_quality_ratio``) on its windows as rows arrive. Each
 accuracy alert has a rule on the estimate beside the one on labels (``basis`` label
 ``estimated`` / ``labels``): the fast tier reads the short window and pages, the slow
 tier reads the long window and files a ticket.
@@ -30,9 +30,9 @@ def rule(window: str, drop: str, for_: str, severity: str, min_rows: int, keys: 
     """Estimated accuracy on sidecar ``window`` more than ``drop`` below the baseline, with
     at least ``min_rows`` rows in the window."""
     return Rule(
-        expr=f"max by (job, model) (mlscope_model_estimated_quality"
+        expr=f"max by (job, model) (mlscope_model_estimated_quality_ratio"
         f'{{metric="accuracy",window="{window}"}}) < on (job, model) (max by (job, model) '
-        f'(mlscope_model_quality_reference{{metric="accuracy"}}) - {drop}) '
+        f'(mlscope_model_quality_reference_ratio{{metric="accuracy"}}) - {drop}) '
         f'and on (job, model) max by (job, model) (mlscope_window_rows{{window="{window}"}}) >= {min_rows}',
         for_=for_,
         severity=severity,
@@ -57,8 +57,8 @@ def timeline(alert: str, tier: str, window: str, drop: float, for_: str) -> Time
     at = first_firing([a < 0.9 - drop for a in est], for_)
     model = 'model="churn"'
     series = (
-        (f'mlscope_model_estimated_quality{{{model}, metric="accuracy", window="{window}"}}', notation(est)),
-        (f'mlscope_model_quality_reference{{{model}, metric="accuracy"}}', f"0.9x{steps}"),
+        (f'mlscope_model_estimated_quality_ratio{{{model}, metric="accuracy", window="{window}"}}', notation(est)),
+        (f'mlscope_model_quality_reference_ratio{{{model}, metric="accuracy"}}', f"0.9x{steps}"),
         (
             f'mlscope_window_rows{{{model}, window="{window}"}}',
             f"{300 * duration_seconds(window) / 15:g}x{steps}",

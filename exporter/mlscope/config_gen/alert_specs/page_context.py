@@ -62,9 +62,9 @@ def reference_share() -> str:
 
 
 def accuracy_baseline() -> str:
-    """The model's validation accuracy (``mlscope_model_quality_reference``)."""
+    """The model's validation accuracy (``mlscope_model_quality_reference_ratio``)."""
     q = _query(
-        "max(mlscope_model_quality_reference{job=%q,model=%q,metric=%q})",
+        "max(mlscope_model_quality_reference_ratio{job=%q,model=%q,metric=%q})",
         "$labels.job",
         "$labels.model",
         '"accuracy"',

@@ -45,12 +45,13 @@ def specs(cfg: Config) -> list[AlertSpec]:
 
 
 def accuracy_series(cfg: Config) -> str:
-    return f'mlscope_model_quality{{model="churn", metric="accuracy", window="{cfg.get("quality.window")}"}}'
+    qw = cfg.get("quality.window")
+    return f'mlscope_model_quality_ratio{{model="churn", metric="accuracy", window="{qw}"}}'
 
 
 def accuracy_below_baseline(cfg: Config) -> AlertSpec:
     qw, drop = cfg.get("quality.window"), cfg.get("quality.accuracy_drop")
-    acc, ref = accuracy_series(cfg), 'mlscope_model_quality_reference{model="churn", metric="accuracy"}'
+    acc, ref = accuracy_series(cfg), 'mlscope_model_quality_reference_ratio{model="churn", metric="accuracy"}'
     # 90% reference; twice the allowed drop fires, half of it does not.
     low, fine = round(0.9 - 2 * float(drop), 6), round(0.9 - float(drop) / 2, 6)
     keys = ("quality.window", "quality.accuracy_drop", "drift.min_rows", "quality.accuracy_for")
@@ -62,9 +63,9 @@ def accuracy_below_baseline(cfg: Config) -> AlertSpec:
         summary="Model accuracy fell below its validation baseline.",
         rules=(
             Rule(
-                expr=f'max by (job, model) (mlscope_model_quality{{metric="accuracy",window="{qw}"}}) '
+                expr=f'max by (job, model) (mlscope_model_quality_ratio{{metric="accuracy",window="{qw}"}}) '
                 f"< on (job, model) (max by (job, model) "
-                f'(mlscope_model_quality_reference{{metric="accuracy"}}) - {drop})',
+                f'(mlscope_model_quality_reference_ratio{{metric="accuracy"}}) - {drop})',
                 for_=cfg.get("quality.accuracy_for"),
                 severity="ticket",
                 description="Accuracy of model {{ $labels.model }} is {{ $value | humanizePercentage }} over "
@@ -127,7 +128,7 @@ def _accuracy_timeline(cfg: Config) -> Timeline:
     )
     series = (
         (accuracy_series(cfg), notation(acc)),
-        ('mlscope_model_quality_reference{model="churn", metric="accuracy"}', f"0.9x{steps}"),
+        ('mlscope_model_quality_reference_ratio{model="churn", metric="accuracy"}', f"0.9x{steps}"),
         *ctx.attribution_series(qw, steps),
     )
     return Timeline(
@@ -144,8 +145,9 @@ def accuracy_swing(cfg: Config) -> AlertSpec:
         summary="Model accuracy jumped or fell sharply with no drift to explain it.",
         rules=(
             Rule(
-                expr=f'abs(max by (job, model) (mlscope_model_quality{{metric="accuracy",window="{qw}"}}) '
-                f'- max by (job, model) (mlscope_model_quality{{metric="accuracy",window="{qw}"}} offset '
+                expr="abs(max by (job, model) "
+                f'(mlscope_model_quality_ratio{{metric="accuracy",window="{qw}"}}) - max by (job, model) '
+                f'(mlscope_model_quality_ratio{{metric="accuracy",window="{qw}"}} offset '
                 f"{g('quality.swing_window')})) > {g('quality.swing')} "
                 f"unless on (job, model) (max by (job, model) "
                 f'(mlscope_dataset_drift_detected{{window="{dw}"}}) == 1)',

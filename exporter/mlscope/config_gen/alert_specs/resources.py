@@ -1,11 +1,14 @@
-"""Resource alerts: GPU memory and utilisation, host CPU and memory.
+"""Resource alerts: GPU memory and utilisation, GPU hardware failures, host CPU and memory.
 
 Scenarios: over the threshold (twice it, at most halfway to 100%), healthy at half the
-threshold; memory alerts when the available share is *below* its threshold.
+threshold; memory alerts when the available share is *below* its threshold. The GPU
+hardware alerts (fatal XID, row remapping) read flags and counters, not thresholds: a
+fatal XID or a failed row remapping pages, a remapping waiting for a reset is a ticket.
 """
 
 from __future__ import annotations
 
+from mlscope.collectors.gpu_xid import FATAL_XIDS
 from mlscope.config_gen.alert_specs.availability import SIDECAR_INSTANCE
 from mlscope.config_gen.alert_specs.scenarios import (
     Fires,
@@ -19,11 +22,17 @@ from mlscope.config_gen.alert_specs.scenarios import (
 from mlscope.config_gen.alert_specs.spec import AlertSpec, Rule
 from mlscope.config_gen.config import Config
 
-_GPU = {"gpu": "0", "uuid": "GPU-1", "name": "NVIDIA H100"}
+# A device as the GPU collector labels it (dcgm-exporter's label names).
+_GPU = {"gpu": "0", "UUID": "GPU-1", "pci_bus_id": "00000000:3B:00.0", "device": "nvidia0",
+        "modelName": "NVIDIA H100", "Hostname": "node-1"}
+_FATAL_XID = "|".join(str(x) for x in FATAL_XIDS)
+_DEVICE_TEXT = "GPU {{ $labels.gpu }} ({{ $labels.modelName }}, {{ $labels.UUID }}) on {{ $labels.Hostname }}"
+_DEVICE_SAMPLE = "GPU 0 (NVIDIA H100, GPU-1) on node-1"
 
 
 def specs(cfg: Config) -> list[AlertSpec]:
-    return [gpu_memory_near_full(cfg), gpu_saturated(cfg), cpu_saturated(cfg), memory_pressure(cfg)]
+    return [gpu_memory_near_full(cfg), gpu_saturated(cfg), gpu_fatal_xid(cfg), gpu_row_remap_failed(cfg),
+            gpu_row_remap_pending(cfg), cpu_saturated(cfg), memory_pressure(cfg)]
 
 
 def _resource_spec(
@@ -78,7 +87,7 @@ def gpu_memory_near_full(cfg: Config) -> AlertSpec:
             f"> {cfg.get('resources.gpu_memory_ratio')}",
             for_=cfg.get("resources.for"),
             severity="ticket",
-            description="GPU {{ $labels.gpu }} ({{ $labels.name }}) on {{ $labels.instance }} uses "
+            description="GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on {{ $labels.instance }} uses "
             "{{ $value | humanizePercentage }} of its memory.",
             thresholds=("resources.gpu_memory_ratio", "resources.for"),
         ),
@@ -117,7 +126,7 @@ def gpu_saturated(cfg: Config) -> AlertSpec:
             f"{cfg.get('resources.gpu_utilization_ratio')}",
             for_=cfg.get("resources.for"),
             severity="ticket",
-            description="GPU {{ $labels.gpu }} ({{ $labels.name }}) on {{ $labels.instance }} was busy "
+            description="GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on {{ $labels.instance }} was busy "
             f"{{{{ $value | humanizePercentage }}}} of the last {rw}.",
             thresholds=("resources.gpu_utilization_ratio", "resources.window", "resources.for"),
         ),
@@ -138,6 +147,123 @@ def gpu_saturated(cfg: Config) -> AlertSpec:
             healthy=((util, f"{h!r}x60"),),
             blip=((util, f"{h!r}x10 1x3 {h!r}x47"),),
             blip_eval=_blip_eval(cfg),
+        ),
+    )
+
+
+def gpu_fatal_xid(cfg: Config) -> AlertSpec:
+    gpu = {**_host(cfg), **_GPU}
+    xw = cfg.get("resources.xid_window")
+    fatal, app = (f"mlscope_gpu_xid_errors_total{{{_sel({**gpu, 'xid': x})}}}" for x in ("79", "13"))
+    return _resource_spec(
+        name="MlscopeGPUFatalXid",
+        summary="A GPU reported an XID error that means a hardware failure.",
+        rule=Rule(
+            # The fatal codes are exported at 0 from the start, so increase() sees the first one.
+            expr=f'increase(mlscope_gpu_xid_errors_total{{xid=~"{_FATAL_XID}"}}[{xw}]) > 0',
+            for_=cfg.get("resources.xid_for"),
+            severity="page",
+            description=f"{_DEVICE_TEXT} reported XID {{{{ $labels.xid }}}}, a hardware failure "
+            f"({{{{ $value }}}} in the last {xw}).",
+            thresholds=("resources.xid_window", "resources.xid_for"),
+        ),
+        meaning="The GPU failed (fallen off the bus, uncontained ECC error, NVLink or GSP failure); "
+        "work on it is lost or wrong until it is reset or replaced.",
+        actions=(
+            "Drain the node (cordon it) so no new work lands on the GPU.",
+            "Look up the XID in NVIDIA's XID catalogue and the kernel log (dmesg: 'NVRM: Xid').",
+            "Reset the GPU (nvidia-smi -r) or reboot; replace it if the XID comes back.",
+        ),
+        standard=Standard(
+            start_min=10,
+            firing=((fatal, "0x9 1x50"),),
+            fires=(
+                Fires(
+                    {"severity": "page", **gpu, "xid": "79"},
+                    f"{_DEVICE_SAMPLE} reported XID 79, a hardware failure (1 in the last {xw}).",
+                ),
+            ),
+            healthy=((fatal, "0x60"),),
+            # An application fault (XID 13) is counted but does not page.
+            blip=((fatal, "0x60"), (app, "0x9 1x50")),
+            blip_eval="15m",
+        ),
+    )
+
+
+def _flag_blip(cfg: Config) -> tuple[str, str]:
+    """A GPU flag set for half of ``resources.for`` from minute 10, and when to check it."""
+    n = max(1, whole_minutes(cfg.get("resources.for")) // 2)
+    return f"0x9 1x{n - 1} 0x{59 - 9 - n}", at_minute(20 + 2 * n)
+
+
+def gpu_row_remap_failed(cfg: Config) -> AlertSpec:
+    gpu = {**_host(cfg), **_GPU}
+    failed = f"mlscope_gpu_row_remap_failed{{{_sel(gpu)}}}"
+    blip, blip_eval = _flag_blip(cfg)
+    return _resource_spec(
+        name="MlscopeGPURowRemapFailed",
+        summary="A GPU could not remap a failing memory row.",
+        rule=Rule(
+            expr="mlscope_gpu_row_remap_failed == 1",
+            for_=cfg.get("resources.for"),
+            severity="page",
+            description=f"{_DEVICE_TEXT} failed to remap a memory row: its memory is no longer reliable.",
+            thresholds=("resources.for",),
+        ),
+        meaning="The GPU ran out of spare memory rows; uncorrectable errors will reach running work.",
+        actions=(
+            "Drain the node so no new work lands on the GPU.",
+            "Replace the GPU (NVIDIA's guidance for a row remapping failure).",
+        ),
+        standard=Standard(
+            start_min=10,
+            firing=((failed, "0x9 1x50"),),
+            fires=(
+                Fires(
+                    {"severity": "page", **gpu},
+                    f"{_DEVICE_SAMPLE} failed to remap a memory row: its memory is no longer reliable.",
+                ),
+            ),
+            healthy=((failed, "0x60"),),
+            blip=((failed, blip),),
+            blip_eval=blip_eval,
+        ),
+    )
+
+
+def gpu_row_remap_pending(cfg: Config) -> AlertSpec:
+    gpu = {**_host(cfg), **_GPU}
+    pending = f"mlscope_gpu_row_remap_pending{{{_sel(gpu)}}}"
+    blip, blip_eval = _flag_blip(cfg)
+    return _resource_spec(
+        name="MlscopeGPURowRemapPending",
+        summary="A GPU has memory rows waiting to be remapped at its next reset.",
+        rule=Rule(
+            expr="mlscope_gpu_row_remap_pending == 1",
+            for_=cfg.get("resources.for"),
+            severity="ticket",
+            description=f"{_DEVICE_TEXT} has a row remapping pending: reset the GPU to apply it.",
+            thresholds=("resources.for",),
+        ),
+        meaning="A memory row had errors; the GPU keeps working, but the remap takes effect only after "
+        "a reset.",
+        actions=(
+            "Plan a GPU reset (drain the node, nvidia-smi -r or reboot) at the next quiet time.",
+            "Watch mlscope_gpu_remapped_rows_total: a growing count means failing memory.",
+        ),
+        standard=Standard(
+            start_min=10,
+            firing=((pending, "0x9 1x50"),),
+            fires=(
+                Fires(
+                    {"severity": "ticket", **gpu},
+                    f"{_DEVICE_SAMPLE} has a row remapping pending: reset the GPU to apply it.",
+                ),
+            ),
+            healthy=((pending, "0x60"),),
+            blip=((pending, blip),),
+            blip_eval=blip_eval,
         ),
     )
 

@@ -181,7 +181,7 @@ def quality_metrics_stale(cfg: Config) -> AlertSpec:
         summary="Model quality figures stopped updating while labels keep arriving.",
         rules=(
             Rule(
-                expr=f"max by (job, model) (changes(mlscope_model_quality[{sw}])) == 0 "
+                expr=f"max by (job, model) (changes(mlscope_model_quality_ratio[{sw}])) == 0 "
                 f"and on (job, model) sum by (job, model) "
                 f'(rate(mlscope_labels_total{{outcome="matched"}}[{sw}])) > 0',
                 for_=cfg.get("staleness.metrics_for"),

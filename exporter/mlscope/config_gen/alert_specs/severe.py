@@ -298,7 +298,7 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
         rules=(
             Rule(
                 expr=f"{accuracy_rate_rule(cfg)} < on (job, model) (max by (job, model) "
-                f'(mlscope_model_quality_reference{{metric="accuracy"}}) - {drop}) '
+                f'(mlscope_model_quality_reference_ratio{{metric="accuracy"}}) - {drop}) '
                 "and on (job, model) sum by (job, model) "
                 f"(increase(mlscope_classification_outcomes_total[{rw}])) >= {g('severe.min_rows')}",
                 for_=g("severe.for"),
@@ -357,7 +357,7 @@ def _accuracy_timeline(cfg: Config) -> Timeline:
     series = (
         (cell % ("yes", "yes"), notation(right)),
         (cell % ("no", "yes"), notation(wrong)),
-        ('mlscope_model_quality_reference{model="churn", metric="accuracy"}', f"0.9x{STEPS}"),
+        ('mlscope_model_quality_reference_ratio{model="churn", metric="accuracy"}', f"0.9x{STEPS}"),
         *ctx.attribution_series(cfg.severe_window(), STEPS),
     )
     fires = Fires(
@@ -429,7 +429,7 @@ def _healthy_gauges(cfg: Config) -> dict[str, float]:
         f'mlscope_feature_drift_threshold{{{FD}, method="{nm}"}}': 0.1,
         f'mlscope_prediction_reference_ratio{{{PO}, bin="yes"}}': 0.3,
         f'mlscope_prediction_reference_ratio{{{PO}, bin="no"}}': 0.7,
-        'mlscope_model_quality_reference{model="churn", metric="accuracy"}': 0.9,
+        'mlscope_model_quality_reference_ratio{model="churn", metric="accuracy"}': 0.9,
     }
     for w in sorted({cfg.severe_window(), cfg.get("drift.window"), cfg.get("quality.window")}):
         gauges |= {
@@ -440,7 +440,7 @@ def _healthy_gauges(cfg: Config) -> dict[str, float]:
             f'mlscope_dataset_drift_share_ratio{{model="churn", window="{w}"}}': 0,
             f'mlscope_dataset_drift_detected{{model="churn", window="{w}"}}': 0,
             f'mlscope_window_rows{{model="churn", window="{w}"}}': RATE * duration_seconds(w) / 15,
-            f'mlscope_model_quality{{model="churn", metric="accuracy", window="{w}"}}': 0.9,
-            f'mlscope_model_estimated_quality{{model="churn", metric="accuracy", window="{w}"}}': 0.88,
+            f'mlscope_model_quality_ratio{{model="churn", metric="accuracy", window="{w}"}}': 0.9,
+            f'mlscope_model_estimated_quality_ratio{{model="churn", metric="accuracy", window="{w}"}}': 0.88,
         }
     return gauges

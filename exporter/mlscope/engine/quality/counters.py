@@ -1,8 +1,8 @@
 """The quality tracker's cumulative counters: one of the three ways a joined label counts.
 
-Labels per join outcome, the label delay histogram, the confusion matrix and the
-residual histogram only ever grow, so they are exported as Prometheus counters and
-histograms that merge across replicas in PromQL. They are not part of the tracker's
+Labels per join outcome, the label delay histogram, the confusion matrix, the absolute
+residual histogram and the residual sums by sign only ever grow, so they are exported as
+Prometheus counters and histograms that merge across replicas in PromQL. They are not part of the tracker's
 saved state: a counter starts from 0 in a new process, which ``increase()`` counts exactly.
 """
 
@@ -35,16 +35,18 @@ DELAY_BUCKETS_S: tuple[float, ...] = (
     30 * 86400,
 )
 
-#: Buckets of ``mlscope_regression_residual`` as multiples of the reference MAE (1.0 when
-#: the profile has none): a residual histogram is read relative to the usual error.
+#: Buckets of ``mlscope_regression_absolute_residual`` as multiples of the reference MAE
+#: (1.0 when the profile has none): a residual histogram is read relative to the usual error.
+#: Absolute values, not signed residuals: a histogram with negative bounds has no ``_sum``
+#: or ``_count`` in OpenMetrics (prometheus_client leaves them out), so its rate and mean
+#: would be lost; the sign lives in ``mlscope_regression_residual_total{direction}``.
 RESIDUAL_MULTIPLES: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def residual_edges(reference_mae: float) -> np.ndarray:
-    """Residual histogram bounds, symmetric around 0, scaled by the reference MAE (if > 0)."""
+    """Absolute residual histogram bounds, scaled by the reference MAE (if > 0)."""
     scale = reference_mae if reference_mae > 0 and math.isfinite(reference_mae) else 1.0
-    m = np.asarray(RESIDUAL_MULTIPLES) * scale
-    return np.concatenate([-m[::-1], [0.0], m])
+    return np.asarray(RESIDUAL_MULTIPLES) * scale
 
 
 @dataclass
@@ -59,7 +61,9 @@ class OutcomeCounters:
     confusion: np.ndarray = field(default_factory=lambda: np.zeros((1, 1)))
     resid_edges: np.ndarray = field(default_factory=lambda: np.empty(0))
     resid_counts: np.ndarray = field(default_factory=lambda: np.zeros(1))
-    resid_sum: float = 0.0
+    #: Summed residuals above 0 (over-prediction) and the summed size of those below 0.
+    resid_over: float = 0.0
+    resid_under: float = 0.0
 
     def count_delays(self, ts: np.ndarray, now: float) -> None:
         """Count the label delay of joined predictions made at ``ts``, labelled at ``now``."""
@@ -77,11 +81,13 @@ class OutcomeCounters:
         self.confusion += np.bincount(actual * k1 + pred, minlength=k1 * k1).reshape(k1, k1)
 
     def count_residuals(self, resid: np.ndarray) -> None:
-        """Add residuals (prediction - label) to the residual histogram."""
+        """Add residuals (prediction - label): their sizes to the histogram, their sums by sign."""
+        size = np.abs(resid)
         self.resid_counts += np.bincount(
-            np.searchsorted(self.resid_edges, resid, side="left"), minlength=len(self.resid_edges) + 1
+            np.searchsorted(self.resid_edges, size, side="left"), minlength=len(self.resid_edges) + 1
         )
-        self.resid_sum += float(resid.sum())
+        self.resid_over += float(resid[resid > 0].sum())
+        self.resid_under += float(-resid[resid < 0].sum())
 
     def copy(self) -> OutcomeCounters:
         return OutcomeCounters(
@@ -92,5 +98,6 @@ class OutcomeCounters:
             self.confusion.copy(),
             self.resid_edges.copy(),
             self.resid_counts.copy(),
-            self.resid_sum,
+            self.resid_over,
+            self.resid_under,
         )

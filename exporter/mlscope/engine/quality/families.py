@@ -68,10 +68,18 @@ def counter_families(
     if task == "classification":
         yield _confusion_family(m, counts.confusion, classes)
     if task == "regression":
-        h = _histogram("mlscope_regression_residual")
-        bounds = tuple(counts.resid_edges.tolist())
-        h.add_metric([m], cumulative(bounds, counts.resid_counts), counts.resid_sum)
-        yield h
+        yield from _residual_families(m, counts)
+
+
+def _residual_families(model: str, counts: OutcomeCounters) -> Iterator[Metric]:
+    h = _histogram("mlscope_regression_absolute_residual")
+    bounds = tuple(counts.resid_edges.tolist())
+    h.add_metric([model], cumulative(bounds, counts.resid_counts), counts.resid_over + counts.resid_under)
+    yield h
+    c = _counter("mlscope_regression_residual_total")
+    c.add_metric([model, "over"], counts.resid_over)
+    c.add_metric([model, "under"], counts.resid_under)
+    yield c
 
 
 def _confusion_family(model: str, cm: np.ndarray, classes: Sequence[str]) -> Metric:
@@ -104,6 +112,42 @@ def _le(bound: float) -> str:
     return le
 
 
+#: Quality figures in the target's units (regression errors). Every other figure is a
+#: dimensionless ratio (accuracy, F1, ROC AUC, calibration error, MAPE, R²) except the log
+#: loss (nats, unbounded), so each unit has its own family and a sum or an average across
+#: the ``metric`` label means something.
+TARGET_UNIT_FIGURES = frozenset({"mae", "rmse", "mean_error"})
+LOG_LOSS = "log_loss"
+
+# unit -> (windowed family, reference family); the log loss families carry no "metric".
+_FAMILIES = {
+    "ratio": ("mlscope_model_quality_ratio", "mlscope_model_quality_reference_ratio"),
+    "target": ("mlscope_regression_error", "mlscope_regression_error_reference"),
+    LOG_LOSS: ("mlscope_classification_log_loss", "mlscope_classification_log_loss_reference"),
+}
+
+
+def unit_of(figure: str) -> str:
+    """``"ratio"``, ``"target"`` (the target's units) or ``"log_loss"``: the family of ``figure``."""
+    if figure in TARGET_UNIT_FIGURES:
+        return "target"
+    return LOG_LOSS if figure == LOG_LOSS else "ratio"
+
+
+def _by_unit(
+    model: str, figures: Mapping[str, Mapping[str, float]], which: int
+) -> Iterator[Metric]:
+    """Gauges of ``{window: {figure: value}}`` (window "" for the reference), one per unit."""
+    made: dict[str, GaugeMetricFamily] = {}
+    for window, values in figures.items():
+        for figure, value in sorted(values.items()):
+            unit = unit_of(figure)
+            g = made.get(unit) or made.setdefault(unit, _gauge(_FAMILIES[unit][which]))
+            labels = [model] + ([] if unit == LOG_LOSS else [figure]) + ([window] if window else [])
+            g.add_metric(labels, value)
+    yield from made.values()
+
+
 def window_families(
     model: str,
     *,
@@ -116,21 +160,15 @@ def window_families(
 ) -> Iterator[Metric]:
     """The windowed gauges (realised, estimated and reference quality, error attribution)."""
     m = model
-    g = _gauge("mlscope_model_quality")
-    for window, figures in quality.items():
-        for metric, value in figures.items():
-            g.add_metric([m, metric, window], value)
-    yield g
+    yield from _by_unit(m, quality, 0)
     g = _gauge("mlscope_quality_labelled_rows")
     for window, rows in labelled.items():
         g.add_metric([m, window], rows)
     yield g
-    g = _gauge("mlscope_model_quality_reference")
-    for metric, value in sorted(reference.items()):
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            g.add_metric([m, str(metric)], float(value))
-    yield g
-    g = _gauge("mlscope_model_estimated_quality")
+    finite = {str(k): float(v) for k, v in reference.items()
+              if isinstance(v, (int, float)) and math.isfinite(v)}
+    yield from _by_unit(m, {"": finite}, 1)
+    g = _gauge("mlscope_model_estimated_quality_ratio")
     for window, figures in estimated.items():
         for metric, value in figures.items():
             g.add_metric([m, metric, window], value)

@@ -153,7 +153,7 @@ class QualityTracker:
     profile : ProfileLike
         Reference profile: ``task``, ``classes`` (bounded to ``config.max_classes``, the
         rest count as "other"), ``features`` (their bins, in the order of ``bin_index``)
-        and ``quality`` (reference figures, exported as ``mlscope_model_quality_reference``).
+        and ``quality`` (reference figures, exported as ``mlscope_model_quality_reference_ratio``).
     windows : sequence of WindowSpec
         The windows of the windowed figures (by prediction time, see the module doc).
     config : QualityConfig
