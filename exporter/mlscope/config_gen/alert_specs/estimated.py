@@ -56,8 +56,9 @@ def timeline(alert: str, tier: str, window: str, drop: float, for_: str) -> Time
     est = window_mix(0.9, 0.9 - 2 * drop, window, steps)
     at = first_firing([a < 0.9 - drop for a in est], for_)
     model = 'model="churn"'
+    acc = f'{model}, metric="accuracy", window="{window}"'
     series = (
-        (f'mlscope_model_estimated_quality_ratio{{{model}, metric="accuracy", window="{window}"}}', notation(est)),
+        (f"mlscope_model_estimated_quality_ratio{{{acc}}}", notation(est)),
         (f'mlscope_model_quality_reference_ratio{{{model}, metric="accuracy"}}', f"0.9x{steps}"),
         (
             f'mlscope_window_rows{{{model}, window="{window}"}}',
