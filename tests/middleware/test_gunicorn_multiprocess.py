@@ -102,7 +102,14 @@ def test_two_workers_count_exactly_and_dead_workers_are_folded(case: str, tmp_pa
         while not (ok and "histogram_archive.db" in names) and time.monotonic() < deadline:
             time.sleep(0.1)
             ok, names = _files_ok(mp, proc.pid)
-        status, text = _servers.get(base + "/metrics")
+        # A streamed response is recorded just after its last chunk went out, so the
+        # client can scrape before the worker wrote it: scrape until all 78 are in.
+        while True:
+            status, text = _servers.get(base + "/metrics")
+            done = sum(_scrape.request_counts(text).values()) >= 78
+            if status != 200 or done or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert status == 200
         log = (tmp_path / "gunicorn.log").read_text(errors="replace")
 
