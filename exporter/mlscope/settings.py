@@ -116,12 +116,24 @@ class DriftSettings(Section):
     window: Duration = Field(
         "1h", json_schema_extra=SIDECAR_WINDOW, description="The sidecar window the drift alerts watch."
     )
+    short_window: str | None = Field(
+        None,
+        json_schema_extra=SIDECAR_WINDOW,
+        description="A short sidecar window the drift tickets also watch, so a strong shift tickets "
+        "without waiting for it to fill `window`; default: the shortest of `windows` "
+        "(equal to `window`: off).",
+    )
     for_: Duration = Field("15m", alias="for", description="How long drift must hold before an alert fires.")
     fleet_psi_threshold: float = Field(
         0.25, description="Fleet-wide PSI (PromQL) that alerts; 0.25 is a major shift."
     )
     fleet_min_rows: int = Field(500, description="Rows in `fleet_window` before fleet-wide PSI alerts.")
     fleet_window: Duration = Field("1h", description="Range of the fleet-wide drift recording rules.")
+
+    @field_validator("short_window")
+    @classmethod
+    def _short_window_is_a_duration(cls, v: str | None) -> str | None:
+        return v if v is None else _duration(v)
 
     def engine_config(self) -> DriftConfig:
         """The engine's drift configuration; its checks name the ``drift.*`` keys."""

@@ -26,8 +26,10 @@ def test_every_method_has_one_metric_and_distances_keep_a_method_label() -> None
 def test_alert_and_its_promtool_tests_follow_non_distance_defaults(promtool: str, tmp_path: Path) -> None:
     write(load({"drift": {"numeric_method": "psi", "categorical_method": "hellinger"}}), tmp_path)
     groups = yaml.safe_load((tmp_path / "prometheus/rules/mlscope-alerts.yml").read_text())["groups"]
-    (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == "MlscopeFeatureDrift"]
-    assert "mlscope_feature_drift_psi" in rule["expr"] and 'method=~"hellinger"' in rule["expr"]
+    drift_rules = [r for g in groups for r in g["rules"] if r.get("alert") == "MlscopeFeatureDrift"]
+    assert len(drift_rules) == 2  # the drift window and the short one
+    for rule in drift_rules:
+        assert "mlscope_feature_drift_psi" in rule["expr"] and 'method=~"hellinger"' in rule["expr"]
     test_file = tmp_path / "prometheus/tests/alerts_model_test.yml"
     assert "mlscope_feature_drift_psi{" in test_file.read_text()
     out = subprocess.run(

@@ -96,11 +96,13 @@ def _alerts(out: Path) -> list[dict[str, Any]]:
 
 def test_the_override_set_covers_every_window_and_for_key() -> None:
     # Every duration key of the configuration an alert reads is in the set (the labels
-    # of the sidecar's windows, drift.window and quality.window, are not ranges; the
+    # of the sidecar's windows, drift.window and the others naming one, are not ranges; the
     # recording window names the recorded accuracy, which no alert reads).
     keys = {k for k in _leaves(DEFAULTS)
             if re.search(r"(^|\.|_)(for|window)$", k) or k.endswith("_window")}
-    not_ranges = {"drift.window", "quality.window", "quality.recording_window", "severe.window"}
+    not_ranges = {
+        "drift.window", "drift.short_window", "quality.window", "quality.recording_window", "severe.window"
+    }
     assert keys - not_ranges == set(_leaves(OVERRIDES)), keys ^ set(_leaves(OVERRIDES))
     shipped_ranges = {v for k, v in _leaves(DEFAULTS).items() if k.endswith("window")}
     assert not WINDOW_VALUES & shipped_ranges, "override windows must differ from every shipped one"

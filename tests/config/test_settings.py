@@ -89,7 +89,9 @@ def test_the_engine_defaults_are_the_settings_defaults() -> None:
 
 
 def test_an_alert_on_a_window_the_sidecar_does_not_compute_stops_generation() -> None:
-    assert list(sidecar_window_keys()) == ["drift.window", "quality.window", "severe.window"]
+    assert list(sidecar_window_keys()) == [
+        "drift.window", "drift.short_window", "quality.window", "severe.window"
+    ]
     ok = load({"windows": ["10m", "2h"], "drift": {"window": "2h"}, "quality": {"window": "10m"}})
     assert [w.name for w in ok.settings.window_specs()] == ["10m", "2h"]
     with pytest.raises(ConfigError, match=r"^'drift\.window' must be one of the sidecar's windows "

@@ -94,7 +94,14 @@ class Config:
 
     def severe_window(self) -> str:
         """The sidecar window of the fast tier: ``severe.window``, else the shortest one."""
-        configured = self.settings.severe.window
+        return self._or_shortest(self.settings.severe.window)
+
+    def drift_windows(self) -> list[str]:
+        """The sidecar windows the drift tickets watch: ``drift.window`` and the short one."""
+        short = self._or_shortest(self.settings.drift.short_window)
+        return list(dict.fromkeys((self.get("drift.window"), short)))
+
+    def _or_shortest(self, configured: str | None) -> str:
         if configured is not None:
             return configured
         return min(self.settings.window_specs(), key=lambda w: w.length_s).name

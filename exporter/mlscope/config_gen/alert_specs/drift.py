@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -75,21 +76,7 @@ def feature_drift(cfg: Config) -> AlertSpec:
     return AlertSpec(
         name="MlscopeFeatureDrift",
         summary="A feature's production distribution drifted from the reference.",
-        rules=(
-            Rule(
-                expr=f"max by (job, model, feature, method) ({default_scores(cfg, win)}) "
-                "and on (job, model, feature, method) max by (job, model, feature, method) "
-                "(mlscope_feature_drift_threshold) "
-                f"and on (job, model, feature) (max by (job, model, feature) "
-                f'(mlscope_feature_drift_detected{{window="{dw}"}}) == 1)',
-                for_=cfg.get("drift.for"),
-                severity="ticket",
-                description="Feature {{ $labels.feature }} of model {{ $labels.model }} drifted: "
-                f'{{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {dw} window.'
-                f"{ctx.bins_grew(dw)}",
-                thresholds=("drift.window", "drift.for"),
-            ),
-        ),
+        rules=tuple(_feature_drift_rule(cfg, w) for w in cfg.drift_windows()),
         dashboard="model",
         samples="/v1/samples?model={model}&feature={feature}" + f"&window={dw}",
         meaning="The sidecar flags the feature: its default method's score is over the threshold "
@@ -101,13 +88,13 @@ def feature_drift(cfg: Config) -> AlertSpec:
         ),
         blind_when_down=True,
         scenarios={MODEL_TESTS: (_odd_names_scenario(cfg),)},
-        timelines=(_feature_verdict(cfg),),
+        timelines=tuple(_feature_verdict(cfg, w) for w in cfg.drift_windows()),
         standard=Standard(
             start_min=0,
             firing=(*scores, (detected, "1x60")),
             fires=(
                 Fires(
-                    {"severity": "ticket", "model": "churn", "feature": "age", "method": nm},
+                    {"severity": "ticket", "model": "churn", "feature": "age", "method": nm, "window": dw},
                     f"Feature age of model churn drifted: {nm} score 0.400 over the {dw} window.",
                 ),
             ),
@@ -116,6 +103,30 @@ def feature_drift(cfg: Config) -> AlertSpec:
             blip_eval="30m",
         ),
     )
+
+
+def _feature_drift_rule(cfg: Config, w: str) -> Rule:
+    """The ticket on one drift window: the long one catches mild drift, the short one a
+    strong shift long before it fills the long window (issue 16's 20 minutes)."""
+    sel = f'window="{w}"'
+    return Rule(
+        expr=f"max by (job, model, feature, method) ({default_scores(cfg, sel)}) "
+        "and on (job, model, feature, method) max by (job, model, feature, method) "
+        "(mlscope_feature_drift_threshold) "
+        f"and on (job, model, feature) (max by (job, model, feature) "
+        f'(mlscope_feature_drift_detected{{window="{w}"}}) == 1)',
+        for_=cfg.get("drift.for"),
+        severity="ticket",
+        description="Feature {{ $labels.feature }} of model {{ $labels.model }} drifted: "
+        f'{{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {w} window.'
+        f"{ctx.bins_grew(w)}",
+        labels={"window": w},
+        thresholds=(_window_key(cfg, w), "drift.for"),
+    )
+
+
+def _window_key(cfg: Config, w: str) -> str:
+    return "drift.window" if w == cfg.get("drift.window") else "drift.short_window"
 
 
 def fleet_feature_drift(cfg: Config) -> AlertSpec:
@@ -163,18 +174,7 @@ def prediction_drift(cfg: Config) -> AlertSpec:
     return AlertSpec(
         name="MlscopePredictionDrift",
         summary="The distribution of a model's predictions drifted.",
-        rules=(
-            Rule(
-                expr=f'max by (job, model, output) (mlscope_prediction_drift_distance{{window="{dw}"}}) '
-                f"and on (job, model, output) (max by (job, model, output) "
-                f'(mlscope_prediction_drift_detected{{window="{dw}"}}) == 1)',
-                for_=cfg.get("drift.for"),
-                severity="ticket",
-                description="Output {{ $labels.output }} of model {{ $labels.model }} drifted from the "
-                f'reference (highest distance {{{{ $value | printf "%.3f" }}}} over the {dw} window).',
-                thresholds=("drift.window", "drift.for"),
-            ),
-        ),
+        rules=tuple(_prediction_drift_rule(cfg, w) for w in cfg.drift_windows()),
         dashboard="model",
         meaning="The model answers differently than on the reference data: a leading sign of quality "
         "loss before labels arrive.",
@@ -183,13 +183,13 @@ def prediction_drift(cfg: Config) -> AlertSpec:
             "Check for a model or preprocessing release.",
         ),
         blind_when_down=True,
-        timelines=(_prediction_verdict(cfg),),
+        timelines=tuple(_prediction_verdict(cfg, w) for w in cfg.drift_windows()),
         standard=Standard(
             start_min=0,
             firing=(*scores, (detected, "1x60")),
             fires=(
                 Fires(
-                    {"severity": "ticket", "model": "churn", "output": "class"},
+                    {"severity": "ticket", "model": "churn", "output": "class", "window": dw},
                     "Output class of model churn drifted from the reference (highest distance 0.300 over the "
                     f"{dw} window).",
                 ),
@@ -198,6 +198,20 @@ def prediction_drift(cfg: Config) -> AlertSpec:
             blip=(*scores, (detected, "1x5 0x55")),
             blip_eval="30m",
         ),
+    )
+
+
+def _prediction_drift_rule(cfg: Config, w: str) -> Rule:
+    return Rule(
+        expr=f'max by (job, model, output) (mlscope_prediction_drift_distance{{window="{w}"}}) '
+        f"and on (job, model, output) (max by (job, model, output) "
+        f'(mlscope_prediction_drift_detected{{window="{w}"}}) == 1)',
+        for_=cfg.get("drift.for"),
+        severity="ticket",
+        description="Output {{ $labels.output }} of model {{ $labels.model }} drifted from the "
+        f'reference (highest distance {{{{ $value | printf "%.3f" }}}} over the {w} window).',
+        labels={"window": w},
+        thresholds=(_window_key(cfg, w), "drift.for"),
     )
 
 
@@ -258,7 +272,7 @@ def _odd_names_scenario(cfg: Config) -> Scenario:
         (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x20"),
     )
     fires = Fires(
-        {"severity": "ticket", "model": ODD_MODEL, "feature": ODD_FEATURE, "method": nm},
+        {"severity": "ticket", "model": ODD_MODEL, "feature": ODD_FEATURE, "method": nm, "window": dw},
         f"Feature {ODD_FEATURE} of model {ODD_MODEL} drifted: {nm} score 0.400 over the {dw} window.",
     )
     return Scenario(
@@ -268,21 +282,28 @@ def _odd_names_scenario(cfg: Config) -> Scenario:
     )
 
 
-#: Measured in issue 16's trial (real Prometheus, shipped rules): a 0.5 sd shift of one
-#: feature at 20 events a second flipped the 1h verdict after 3.5 minutes.
-VERDICT_NOTE = "the sidecar's {w} verdict flipping (3.5 min after a 0.5 sd shift at 20 ev/s, issue 16)"
+#: Minutes from a 0.5 sd mean shift of one feature at 20 events a second to the sidecar's
+#: verdict flipping on each default window, the window full of healthy rows before (the
+#: slowest case); tests/engine/test_verdict_flip.py checks them by simulation.
+VERDICT_FLIP_MIN = {"5m": 2, "1h": 16}
 
 
-def _feature_verdict(cfg: Config) -> Timeline:
-    """The verdict flips as the feature's rows move out of the reference's range: the
-    ticket names the bins that grew in the drift window."""
-    dw, fd = cfg.get("drift.window"), 'model="churn", feature="age"'
+def verdict_note(w: str) -> str:
+    flip_min = VERDICT_FLIP_MIN.get(w)
+    after = f" ({flip_min} min after a 0.5 sd shift at 20 ev/s)" if flip_min else ""
+    return f"the sidecar's {w} verdict flipping{after}"
+
+
+def _feature_verdict(cfg: Config, dw: str) -> Timeline:
+    """The verdict on window ``dw`` flips as the feature's rows move out of the reference's
+    range: the ticket names the bins that grew in that window."""
+    fd = 'model="churn", feature="age"'
     nm = str(cfg.get("drift.numeric_method"))
     bins = moved_bins(verdict_steps(cfg))
 
     def fires(step: int) -> Fires:
         return Fires(
-            {"severity": "ticket", "model": "churn", "feature": "age", "method": nm},
+            {"severity": "ticket", "model": "churn", "feature": "age", "method": nm, "window": dw},
             f"Feature age of model churn drifted: {nm} score 0.400 over the {dw} window."
             f"{ctx.bins_grew_text(grown_bins(bins, dw, step))}",
         )
@@ -292,26 +313,28 @@ def _feature_verdict(cfg: Config) -> Timeline:
         (f'mlscope_feature_drift_threshold{{{fd}, method="{nm}"}}', 0.2),
     )
     detected = f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}'
-    failure = "the feature's distribution shifts"
+    failure = f"the feature's distribution shifts (seen on the {dw} window)"
     return _verdict_timeline(
-        cfg, "MlscopeFeatureDrift", failure, gauges, detected, fires, bin_series(fd, bins)
+        cfg, "MlscopeFeatureDrift", failure, gauges, (dw, detected), fires, bin_series(fd, bins)
     )
 
 
-def _prediction_verdict(cfg: Config) -> Timeline:
-    dw, po = cfg.get("drift.window"), 'model="churn", output="class"'
+def _prediction_verdict(cfg: Config, dw: str) -> Timeline:
+    po = 'model="churn", output="class"'
 
     def fires(_: int) -> Fires:
         return Fires(
-            {"severity": "ticket", "model": "churn", "output": "class"},
+            {"severity": "ticket", "model": "churn", "output": "class", "window": dw},
             "Output class of model churn drifted from the reference "
             f"(highest distance 0.300 over the {dw} window).",
         )
 
     gauges = ((f'mlscope_prediction_drift_distance{{{po}, method="jensenshannon", window="{dw}"}}', 0.3),)
     detected = f'mlscope_prediction_drift_detected{{{po}, window="{dw}"}}'
-    failure = "the predictions' distribution shifts"
-    return _verdict_timeline(cfg, "MlscopePredictionDrift", failure, gauges, detected, fires)
+    failure = f"the predictions' distribution shifts (seen on the {dw} window)"
+    timeline = _verdict_timeline(cfg, "MlscopePredictionDrift", failure, gauges, (dw, detected), fires)
+    # the flip times are a numeric feature's; an output's verdict flips as its classes move
+    return dataclasses.replace(timeline, note=f"the sidecar's {dw} verdict flipping")
 
 
 def _verdict_timeline(
@@ -319,18 +342,17 @@ def _verdict_timeline(
     name: str,
     failure: str,
     gauges: tuple[tuple[str, float], ...],
-    detected: str,
+    window_detected: tuple[str, str],
     fires: Callable[[int], Fires],
     extra: Series = (),
 ) -> Timeline:
     """The sidecar's verdict on the drift window flips at the failure; the ticket follows
     after ``drift.for``."""
-    steps = verdict_steps(cfg)
+    steps, (window, detected) = verdict_steps(cfg), window_detected
     flag = flip(steps)
     at = first_firing([d == 1 for d in flag], cfg.get("drift.for"))
     series = (*((g, f"{v:g}x{steps}") for g, v in gauges), (detected, notation(flag)), *extra)
-    note = VERDICT_NOTE.format(w=cfg.get("drift.window"))
-    return Timeline(name, "ticket", failure, series, at, (fires(at),), note=note)
+    return Timeline(name, "ticket", failure, series, at, (fires(at),), note=verdict_note(window))
 
 
 def verdict_steps(cfg: Config) -> int:
