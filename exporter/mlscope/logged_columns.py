@@ -88,14 +88,14 @@ def feature_piece(
     if isinstance(features, np.ndarray) and features.ndim in (1, 2):
         a = features.reshape(1, -1) if features.ndim == 1 else features
         if a.shape[1] != width:
-            raise InputError(f"'features' rows have {a.shape[1]} columns, expected {width} (feature_names)")
+            raise InputError(_width_error(a.shape[1], width))
         return a.shape[0], None, {n: a[:, j] for j, n in enumerate(names)}
     rows = tolist(features)
     if rows and not isinstance(rows[0], (list, tuple)):
         rows = [rows]  # one row given as a flat list
     for r in rows:
         if len(r) != width:
-            raise InputError(f"'features' rows have {len(r)} columns, expected {width} (feature_names)")
+            raise InputError(_width_error(len(r), width))
     return len(rows), None, {n: list(c) for n, c in zip(names, zip(*rows, strict=True), strict=True)}
 
 
@@ -380,3 +380,11 @@ def _matrix(s: tuple[tuple[str, ...], Any] | None) -> tuple[tuple[str, ...], np.
     matrix, classes = scores_from_maps(s[1], len(s[1]))
     assert matrix is not None
     return classes, matrix
+
+
+def _width_error(got: int, width: int) -> str:
+    """An array's rows do not match the names given to its columns (``feature_names=`` or the profile's)."""
+    return (
+        f"'features' rows have {got} columns, expected {width} (one per feature name: "
+        "Monitor(feature_names=...) or the profile's features); pass a DataFrame or dicts to name them"
+    )

@@ -288,7 +288,8 @@ class Monitor:
             self._drop("closed" if self._shipper.stopping.is_set() else "buffer_full", n)
             self._warn(
                 "buffer_full",
-                "mlscope Monitor buffer full: dropping events (see mlscope_events_dropped_total)",
+                "buffer full (the sidecar is slow or down): dropping events "
+                '[mlscope_events_dropped_total{reason="buffer_full"}]',
             )
         except Exception:  # pragma: no cover
             pass
@@ -327,15 +328,18 @@ class Monitor:
 
     # --- background thread --------------------------------------------------------------
     def _warn(self, key: str, message: str) -> None:
-        """Log ``message`` at most once a minute per ``key`` (a kind of problem)."""
-        self._warnings.warning(key, "%s", message, model=self.model)
+        """Log ``message`` at most once a minute per ``key`` (a kind of problem), naming the model.
+
+        Without a logging setup only the message text reaches stderr, so the model goes in it.
+        """
+        self._warnings.warning(key, "mlscope Monitor(model=%r): %s", self.model, message, model=self.model)
 
     def _drop(self, reason: str, n: int) -> None:
         self._dropped[reason].inc(n)
         self._undelivered += n
 
     def _on_error(self, e: BaseException) -> None:
-        self._warn("internal", f"mlscope Monitor background error: {e!r}")
+        self._warn("internal", f"background error: {e!r}")
 
     def _periodic(self) -> None:
         if self._engine is not None and time.monotonic() - self._last_compute >= self._compute_interval_s:
@@ -367,7 +371,7 @@ class Monitor:
             piece = piece_of(it, self._feature_names, self._score_classes)
         except Exception as e:
             self._drop("invalid_input", _count(it[2]))
-            self._warn(_problem("log", e), f"mlscope Monitor.log got input it cannot use: {e}")
+            self._warn(_problem("log", e), f"Monitor.log input dropped: {e} {_INVALID}")
             return
         if piece.scores is not None and self._score_classes is None and piece.scores[0] is not MAPS:
             self._classes_unknown(piece.scores[0])
@@ -393,7 +397,7 @@ class Monitor:
                 labl = tolist(column_of(labels, len(idl), "labels"))
         except Exception as e:
             self._drop("invalid_input", _count(ids, ids=True))
-            self._warn(_problem("log_labels", e), f"mlscope Monitor.log_labels got input it cannot use: {e}")
+            self._warn(_problem("log_labels", e), f"Monitor.log_labels input dropped: {e} {_INVALID}")
             return
         ids_out.extend(idl)
         labels_out.extend(labl)
@@ -443,7 +447,11 @@ class Monitor:
             )
         except TransportError as e:
             self._drop("sidecar_unavailable", n)
-            self._warn("sidecar_unavailable", f"mlscope sidecar unreachable, dropping {n} records: {e}")
+            self._warn(
+                "sidecar_unavailable",
+                f"sidecar unreachable, dropping {n} records: {e}; is `mlscope serve` running there? "
+                '[mlscope_events_dropped_total{reason="sidecar_unavailable"}]',
+            )
             return
         accepted, rejected = n, 0
         if r.status >= 400:
@@ -459,10 +467,17 @@ class Monitor:
     def _count_reply(self, rejected: int, detail: str, accepted: int, is_events: bool) -> None:
         if rejected:
             self._drop("rejected", rejected)
-            self._warn("rejected", f"mlscope rejected {rejected} records ({detail})")
+            self._warn(
+                "rejected",
+                f"the sidecar rejected {rejected} records ({detail}) "
+                '[mlscope_events_dropped_total{reason="rejected"}]',
+            )
         if is_events and accepted:
             self._c_shipped.inc(accepted)
 
+
+#: Where a dropped input is counted, said at the end of its log line.
+_INVALID = '[mlscope_events_dropped_total{reason="invalid_input"}]'
 
 #: Prediction ids put on a span per ``log`` call; a batch's first ones, not all of them.
 _SPAN_IDS = 32

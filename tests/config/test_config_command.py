@@ -175,3 +175,22 @@ def test_a_generated_file_missing_from_the_manifest_is_still_replaced(tmp_path: 
     stale.write_text(stale.read_text().replace("tests:", "tests_old:"))
     assert cli.main(["config", "--out", str(tmp_path)]) == 0
     assert "tests_old:" not in stale.read_text() and "prometheus/tests/drift_test.yml" in owned(tmp_path)
+
+
+def test_config_command_says_what_it_scrapes_how_to_run_it_and_each_placeholder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The issue-15 trial: the folder scraped the demo's job at :8000, and Alertmanager's log
+    # was the first to say that Slack and PagerDuty held placeholders.
+    over = tmp_path / "over.yml"
+    over.write_text("jobs: {app: {name: cancer-app, local: '127.0.0.1:8100'}}\nalerting: {pagerduty: null}\n")
+    assert cli.main(["config", "--out", str(tmp_path / "o"), "--settings", str(over)]) == 0
+    err = capsys.readouterr().err
+    assert "Prometheus scrapes app job 'cancer-app' at 127.0.0.1:8100 and sidecar job" in err, err
+    assert f"prometheus --config.file={tmp_path / 'o/prometheus/prometheus.yml'}" in err
+    assert "Debian names it prometheus-alertmanager" in err
+    assert f"{tmp_path / 'o/alertmanager/secrets/slack_api_url'} holds a placeholder" in err
+    assert "pagerduty" not in err  # turned off: no secret, no warning
+    (tmp_path / "o/alertmanager/secrets/slack_api_url").write_text("https://hooks.slack.com/services/T/B/real\n")
+    assert cli.main(["config", "--out", str(tmp_path / "o"), "--settings", str(over)]) == 0
+    assert "slack_api_url holds a placeholder" not in capsys.readouterr().err

@@ -11,11 +11,12 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from mlscope.demo.run import Ports, Snapshot, find_binary, port_free, summary_line
+from mlscope.demo.run import Ports, Snapshot, config_root, find_binary, port_free, summary_line, write_configs
 from tests._servers import PYTHON, REPO
 
 pytestmark = pytest.mark.slow
@@ -136,3 +137,24 @@ def test_demo_refuses_a_summary_interval_that_is_not_positive(tmp_path: Path) ->
                          env={**os.environ, "PYTHONPATH": str(REPO / "exporter")})
     assert out.returncode == 2
     assert out.stderr == "mlscope: error: '--summary-interval' must be > 0 seconds (got 0.0)\n"
+
+
+def test_without_a_checkout_the_demo_alerts_on_generated_configuration(tmp_path: Path) -> None:
+    # A pip install has no prometheus/ or alertmanager/ folder (the issue-15 trial: the piped
+    # demo said "configuration not found" and ran without alerting): it generates them.
+    root = config_root(tmp_path, None)
+    assert root == tmp_path / "config"
+    prom, am = write_configs(root, tmp_path, Ports().shifted(40))
+    rules = [Path(r) for r in _yaml(prom)["rule_files"]]
+    assert rules and all(list(r.parent.glob(r.name)) for r in rules), rules
+    assert "http://127.0.0.1:5041/alerts" in am.read_text()
+    assert (root / "grafana" / "dashboards" / "mlscope-service.json").is_file()
+    assert config_root(tmp_path, REPO) == REPO  # a checkout uses what it ships
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data

@@ -184,3 +184,19 @@ def test_readme_steps_two_and_three_run_as_written(venv: Path, workdir: Path,
     step3 = blocks[3][1].replace("http://127.0.0.1:9108", f"http://127.0.0.1:{free_port()}")
     code = _STEPS_2_3.format(asgi_line=asgi_line, wsgi_line=wsgi_line, step3=step3)
     assert _python(venv, code, workdir).strip().splitlines()[-1] == "200 200 OK ok"
+
+
+def test_readme_step_five_writes_a_configuration_prometheus_and_alertmanager_accept(
+    venv: Path, workdir: Path, blocks: list[tuple[str, str]], promtool: str, amtool: str
+) -> None:
+    # The settings file and the `mlscope config` line as written; what they write must scrape
+    # the user's app (not the demo's) and notify through no placeholder secret.
+    (workdir / "my-settings.yml").write_text(next(code for lang, code in blocks if lang == "yaml"))
+    commands = next(code for lang, code in blocks if lang == "sh" and "mlscope config" in code)
+    out = _run(venv, commands.splitlines()[0].split("#")[0].split(), workdir)
+    assert "holds a placeholder" not in out.stderr, out.stderr
+    assert "app job 'churn-app' at 127.0.0.1:8080" in out.stderr, out.stderr
+    mon = workdir / "monitoring"
+    _run(venv, [promtool, "check", "config", str(mon / "prometheus" / "prometheus.yml")], workdir)
+    _run(venv, [amtool, "check-config", "alertmanager.yml"], mon / "alertmanager")
+    assert "127.0.0.1:8000" not in (mon / "prometheus" / "prometheus.yml").read_text()

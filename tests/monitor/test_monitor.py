@@ -164,6 +164,27 @@ def test_each_kind_of_bad_input_is_logged_once(caplog: pytest.LogCaptureFixture)
     mon.close()
 
 
+def test_each_line_names_the_model_the_counter_and_the_fix(caplog: pytest.LogCaptureFixture) -> None:
+    # Without a logging setup only the message reaches stderr: it must say which Monitor
+    # dropped what, where it is counted and what to do (the new-user trial of issue 15).
+    mon, _ = _monitor(Recorder(), feature_names=["a", "b", "c"])
+    t = Recorder(fail=100)
+    down, _ = _monitor(t, retries=1)
+    with caplog.at_level(logging.WARNING, "mlscope.monitor"):
+        mon.log(np.zeros((2, 5)))  # 5 unnamed columns for 3 feature names
+        assert not mon.flush(10)
+        down.log({"a": 1})
+        assert not down.flush(10)
+    width, unreachable = (r.getMessage() for r in caplog.records)
+    assert width.startswith("mlscope Monitor(model='churn'): Monitor.log input dropped: 'features' rows have")
+    assert "pass a DataFrame or dicts to name them" in width
+    assert width.endswith('[mlscope_events_dropped_total{reason="invalid_input"}]')
+    assert unreachable.startswith("mlscope Monitor(model='churn'): sidecar unreachable, dropping 1 records")
+    assert "is `mlscope serve` running there?" in unreachable
+    mon.close()
+    down.close()
+
+
 def test_unreachable_sidecar_is_retried_then_counted() -> None:
     t = Recorder(fail=2)
     mon, reg = _monitor(t, retries=3)

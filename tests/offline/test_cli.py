@@ -192,7 +192,10 @@ def test_fail_on_drift_trips_on_one_drifted_feature_unless_share_is_asked(files:
     assert tripped.stderr.startswith("mlscope: drift (any): 1 drifted: w; dataset share 0.333"), tripped
     assert _run("compare", str(ref), one, "--fail-on-drift", "any", ok=(3,)).returncode == 3
     assert _run("compare", str(ref), one, "--fail-on-drift", "share").returncode == 0
-    assert _run("compare", str(ref), one).returncode == 0
+    plain = _run("compare", str(ref), one)
+    assert plain.returncode == 0
+    # the verdict line under the table names the level and the drifted feature
+    assert plain.stdout.rstrip().endswith("no dataset drift; 1 feature(s) drifted: w"), plain.stdout
     both = str(files / "current.csv")  # two of three drift: both triggers fail
     assert _run("compare", str(ref), both, "--fail-on-drift", "share", ok=(3,)).returncode == 3
     helptext = " ".join(_run("compare", "--help").stdout.split())

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlscope.offline.profiling import label_like_columns
+from mlscope.offline.profiling import label_like_columns, output_like_columns
 
 
 def _profile(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,3 +67,19 @@ def test_no_warning_when_the_target_is_given(data: Path, tmp_path: Path) -> None
 def test_label_names_are_matched_whole_and_loosely() -> None:
     frame = pd.DataFrame({"Y_true": [0, 1], "is_target": [1, 0], "y_off": [1.0, 2], "subclass": ["a", "b"]})
     assert sorted(label_like_columns(frame, list(frame), None)) == ["Y_true", "is_target"]
+
+
+def test_an_output_like_column_without_prediction_is_named_with_the_fix(data: Path, tmp_path: Path) -> None:
+    # The issue-15 trial: a validation CSV with its "prediction" column, profiled without
+    # --prediction, made the model output a feature that every served event lacks.
+    given = ("--target", "diagnosis", "--exclude", "verdict")
+    out = _profile(data, *given, "-o", str(tmp_path / "p.json"))
+    lines = [line for line in out.stderr.splitlines() if "warning" in line]
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("mlscope: warning: column 'pred' looks like the model's output")
+    assert lines[0].endswith("give it as --prediction 'pred', or --exclude it")
+
+
+def test_output_names_are_matched_whole() -> None:
+    names = ["prediction", "y_pred", "Predicted Class", "predator_count", "score", "credit_score", "pred_x"]
+    assert output_like_columns(names) == ["prediction", "y_pred", "score"]

@@ -79,8 +79,11 @@ def test_unknown_key_in_file_is_named(tmp_path: Path, profile: Path) -> None:
 
 
 def test_missing_profile_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"'models\.default\.profile'.*does not exist"):
+    # named as the user gave it: the flag, the variable (not a 'models.default' key never written)
+    with pytest.raises(ConfigError, match=r"^'--profile': file .*nope\.json' does not exist"):
         load_config(_args("--profile", str(tmp_path / "nope.json")), env={})
+    with pytest.raises(ConfigError, match=r"^'MLSCOPE_PROFILE': file .*nope\.json' does not exist"):
+        load_config(_args(), env={"MLSCOPE_PROFILE": str(tmp_path / "nope.json")})
 
 
 def test_no_model_at_all_is_refused() -> None:

@@ -51,10 +51,18 @@ def test_a_damaged_profile_is_blamed_on_the_profile_file(tmp_path: Path) -> None
         path = tmp_path / name
         r = _serve("--profile", str(path), "--port", "0")
         assert r.returncode == 2, r.stderr
-        # (the model is named after the profile's "model" field, "default" when unreadable)
-        assert f".profile': profile {str(path)!r}" in r.stderr, r.stderr
+        # blamed on the flag the user gave, not on a 'models.default...' key never written
+        assert f"error: '--profile': profile {str(path)!r}" in r.stderr, r.stderr
         assert what in r.stderr
-        assert "samples" not in r.stderr
+        assert "samples" not in r.stderr and "models." not in r.stderr
+
+
+def test_a_missing_profile_is_named_as_given(tmp_path: Path) -> None:
+    r = _serve("--profile", str(tmp_path / "none.json"), "--port", "0")
+    assert f"error: '--profile': file {str(tmp_path / 'none.json')!r} does not exist" in r.stderr, r.stderr
+    (tmp_path / "sidecar.yml").write_text("models:\n  churn:\n    profile: none.json\n")
+    r = _serve("--config", str(tmp_path / "sidecar.yml"), "--port", "0")
+    assert "error: 'models.churn.profile': file" in r.stderr, r.stderr
 
 
 def test_the_sidecar_says_where_it_listens_before_it_says_ready(tmp_path: Path) -> None:

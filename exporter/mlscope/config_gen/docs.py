@@ -138,7 +138,9 @@ def alerts_doc(cfg: Config) -> str:
         " sidecar's `mlscope_feature_reference_rows` gauge.",
         "- Alertmanager 0.25 reads `api_url_file`, `routing_key_file` and `auth_password_file`"
         " relative to its *working directory*: start it from the `alertmanager/` folder"
-        " (see `alertmanager/secrets/README.md`).",
+        " (`cd alertmanager && alertmanager --config.file=alertmanager.yml`; Debian names the"
+        " binary `prometheus-alertmanager`). `mlscope config` prints this command and names each"
+        " secret file still holding its placeholder.",
         "",
     ]
     return "\n".join(lines)

@@ -158,6 +158,22 @@ def repo_root() -> Path | None:
     return None
 
 
+def config_root(workdir: Path, shipped: Path | None) -> Path:
+    """``shipped`` (a checkout's configuration, :func:`repo_root`), else it generated into ``workdir/config``.
+
+    A ``pip install`` has no prometheus/ or alertmanager/ folder: ``mlscope config``'s
+    generator writes them (its defaults are what a checkout ships) so the demo alerts anyway.
+    """
+    if shipped is not None:
+        return shipped
+    from mlscope.config_gen.config import load
+    from mlscope.config_gen.generate import write
+
+    out = workdir / "config"
+    write(load(), out)
+    return out
+
+
 def fetch(url: str, timeout_s: float = 2.0) -> bytes | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as r:
@@ -403,13 +419,10 @@ def demo_command(args: argparse.Namespace) -> int:
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     prometheus_bin = find_binary("prometheus")
     alertmanager_bin = find_binary("alertmanager", "prometheus-alertmanager")
-    root = repo_root()
-    alerting = bool(prometheus_bin and alertmanager_bin and root)
-    if not (prometheus_bin and alertmanager_bin):
+    alerting = bool(prometheus_bin and alertmanager_bin)
+    root = config_root(workdir, repo_root()) if alerting else None
+    if not alerting:
         console.print(f"[yellow]{INSTALL_HINT}[/]")
-    elif root is None:
-        console.print("[yellow]prometheus/ and alertmanager/ configuration not found (run from the "
-                      "repository root); the demo runs without alerting.[/]")
     ports = Ports().shifted(args.port_offset)
     needed = [ports.app, ports.sidecar, ports.receiver]
     if alerting:

@@ -2,9 +2,13 @@
 
 score = D^2 / d, where D is the Mahalanobis distance of the row from the reference mean
 under the reference correlation matrix (ridge-regularised) and d the number of numeric
-features used. A reference row scores about 1 on average whatever ``d`` is. Missing or
-non-finite values are imputed at the reference mean (they add nothing; data quality
-counts them instead); infinities are clipped to +-1e6 standard deviations.
+features used. A reference row scores about 1 on average whatever ``d`` is. A feature
+absent from a batch (never logged, or logged under another name) leaves the score: the
+distance is taken over the features present, under their own correlation, and divided by
+their number. Imputing it at the mean instead would contradict every feature correlated
+with it and make most rows outliers (issue 15's trial: a renamed feature, 62% outliers).
+Missing or non-finite single values are imputed at the reference mean (data quality counts
+them); infinities are clipped to +-1e6 standard deviations.
 
 The threshold is the 99.9th percentile of the reference rows' own scores, so about 0.1%
 of rows drawn from the reference distribution count as outliers whatever its shape
@@ -28,6 +32,8 @@ THRESHOLD_QUANTILE = 0.999
 #: At most this many numeric features enter the score (memory d^2, time n*d^2).
 MAX_FEATURES = 200
 _RIDGE = 1e-6
+#: Whitenings of feature subsets kept (one per set of absent features seen).
+_SUBSETS = 16
 #: Rows scored at a time (bounds the scratch memory to 2 x d x _BLOCK floats).
 _BLOCK = 2048
 
@@ -47,13 +53,18 @@ class OutlierProfile:
         if len(self.mean) != d or len(self.std) != d or len(self.correlation) != d:
             raise ValueError("outlier profile: 'mean', 'std' and 'correlation' must match 'features'")
         corr = np.asarray(self.correlation, dtype=np.float64).reshape(d, d) if d else np.zeros((0, 0))
-        chol = np.linalg.cholesky(corr + _RIDGE * np.eye(d)) if d else np.zeros((0, 0))
-        # W = L^-1 once, so a batch costs one matrix product: D^2 = |W z|^2 for corr = L L^T.
-        whiten = np.linalg.inv(chol) if d else chol
-        # Flush negligible entries to zero: near-independent features leave subnormal
-        # numbers here, and subnormal arithmetic makes the product ~20x slower.
-        whiten[np.abs(whiten) < 1e-12] = 0.0
-        object.__setattr__(self, "_whiten", whiten)
+        object.__setattr__(self, "_corr", corr)
+        object.__setattr__(self, "_subsets", {(): (np.arange(d), _whitening(corr))})
+
+    def _present(self, absent: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the features present and their whitening (cached per ``absent`` set)."""
+        subsets: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = self._subsets  # type: ignore[attr-defined]
+        if absent not in subsets:
+            if len(subsets) > _SUBSETS:
+                subsets.clear()  # the full set is rebuilt below when it comes again
+            keep = np.setdiff1d(np.arange(len(self.features)), absent)
+            subsets[absent] = (keep, _whitening(self._corr[np.ix_(keep, keep)]))  # type: ignore[attr-defined]
+        return subsets[absent]
 
     def score(self, columns: Mapping[str, np.ndarray | None], n_rows: int) -> np.ndarray:
         """Outlier score of each row (``columns`` maps feature name to raw values)."""
@@ -67,24 +78,26 @@ class OutlierProfile:
         for name in self.features:
             col = columns.get(name)
             cols.append(None if col is None or len(col) != n_rows else to_float(col)[0])
-        whiten: np.ndarray = self._whiten  # type: ignore[attr-defined]
+        absent = tuple(j for j, x in enumerate(cols) if x is None)
+        if len(absent) == d:
+            return np.zeros(n_rows)
+        keep, whiten = self._present(absent)
+        present = [(int(j), cols[j]) for j in keep]
         result: np.ndarray = np.empty(n_rows)
-        z = np.zeros((d, min(_BLOCK, n_rows)))
+        z = np.zeros((len(present), min(_BLOCK, n_rows)))
         for start in range(0, n_rows, _BLOCK):
             stop = min(start + _BLOCK, n_rows)
             zb = z[:, : stop - start]
-            for j, x in enumerate(cols):
-                if x is None:
-                    zb[j] = 0.0
-                    continue
-                np.subtract(x[start:stop], self.mean[j], out=zb[j])
-                zb[j] /= self.std[j]
+            for i, (j, x) in enumerate(present):
+                assert x is not None
+                np.subtract(x[start:stop], self.mean[j], out=zb[i])
+                zb[i] /= self.std[j]
             np.nan_to_num(zb, copy=False, nan=0.0, posinf=1e6, neginf=-1e6)
             np.clip(zb, -1e6, 1e6, out=zb)  # keeps the histogram's _sum finite
             y = whiten @ zb
             y *= y
             np.sum(y, axis=0, out=result[start:stop])
-        result /= d
+        result /= len(present)
         return result
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +108,18 @@ class OutlierProfile:
             "correlation": [list(r) for r in self.correlation],
             "threshold": self.threshold,
         }
+
+
+def _whitening(corr: np.ndarray) -> np.ndarray:
+    """``W = L^-1`` for ``corr = L L^T`` (ridge-regularised): a batch's D^2 is then ``|W z|^2``."""
+    d = corr.shape[0]
+    if d == 0:
+        return np.zeros((0, 0))
+    whiten: np.ndarray = np.linalg.inv(np.linalg.cholesky(corr + _RIDGE * np.eye(d)))
+    # Flush negligible entries to zero: near-independent features leave subnormal
+    # numbers here, and subnormal arithmetic makes the product ~20x slower.
+    whiten[np.abs(whiten) < 1e-12] = 0.0
+    return whiten
 
 
 def fit_outliers(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> OutlierProfile | None:

@@ -168,7 +168,10 @@ class DriftReport:
         widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
         out = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in lines]
         out.insert(1, "  ".join("-" * w for w in widths))
-        verdict = "DRIFT" if self.dataset_drifted else "no drift"
+        # "no drift" under a table with a DRIFT row read as a contradiction: name the level.
+        drifted = self.drifted_features
+        verdict = "DATASET DRIFT" if self.dataset_drifted else "no dataset drift"
+        verdict += f"; {len(drifted)} feature(s) drifted" + (f": {', '.join(drifted)}" if drifted else "")
         share = fmt(self.drift_share)
         out.append("")
         out.append(

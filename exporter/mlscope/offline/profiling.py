@@ -71,6 +71,10 @@ def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sam
 _LABEL_NAME = re.compile(
     r"(target|label|labels|y|ytrue|class|diagnosis|outcome|groundtruth|truth|actual)|.*(label|target)"
 )
+#: Column names that usually hold a model output (whole name, as for ``_LABEL_NAME``).
+_OUTPUT_NAME = re.compile(
+    r"(yhat|score|scores|proba|probability|output|modeloutput)|.*(pred|predicted|prediction)"
+)
 #: A categorical prediction with more distinct values than this is not compared with columns.
 _MAX_CLASSES = 50
 
@@ -99,10 +103,24 @@ def _class_values(col: pd.Series) -> set[str] | None:
     return values if 2 <= len(values) <= _MAX_CLASSES else None
 
 
+def output_like_columns(features: list[str]) -> list[str]:
+    """Features named like a model output (for a profile built without ``--prediction``)."""
+    return [n for n in features if _OUTPUT_NAME.fullmatch(re.sub(r"[\s_-]", "", n.lower()))]
+
+
 def _warn_label_like(args: argparse.Namespace, sample: pd.DataFrame, profile: Profile) -> None:
+    names = [f.name for f in profile.features]
+    if not args.prediction:
+        for name in output_like_columns(names):
+            print(
+                f"mlscope: warning: column {name!r} looks like the model's output (its name is one a "
+                "prediction column usually has) but is profiled as a feature: served events carry it as "
+                "the prediction, so as a feature it counts as missing_feature and is flagged as drifted, "
+                f"and prediction drift has no reference; give it as --prediction {name!r}, or --exclude it",
+                file=sys.stderr,
+            )
     if args.target is not None:
         return
-    names = [f.name for f in profile.features]
     for name, why in label_like_columns(sample, names, profile.columns.get("prediction")).items():
         print(
             f"mlscope: warning: column {name!r} looks like the label ({why}) but is profiled as a "

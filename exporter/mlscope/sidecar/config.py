@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from mlscope.errors import ConfigError
 from mlscope.settings import Settings, error_text
@@ -63,6 +63,12 @@ class ModelConfig(BaseModel):
 
     profile: Path = Field(description="Reference profile (relative to the config file).")
     samples: SamplesConfig = Field(default_factory=lambda: SamplesConfig.model_validate({}))
+    # The flag or variable the profile came from (``--profile``), when not a 'models' key.
+    _given_as: str | None = PrivateAttr(None)
+
+    def profile_key(self, name: str) -> str:
+        """How an error names this profile: as the user gave it, else its key path."""
+        return f"'{self._given_as}'" if self._given_as else f"'models.{name}.profile'"
 
 
 class SidecarConfig(Settings):
@@ -208,11 +214,13 @@ def load_config(
         sources.setdefault(key, f"config file {config_path}")
     merged: dict[str, Any] = {**data, **env_values, **flags}
     merged.pop("config", None)
-    _add_profile_model(merged, sources)
+    added = _add_profile_model(merged, sources)
     try:
         cfg = SidecarConfig.model_validate(merged)
     except ValidationError as e:
         raise ConfigError("invalid sidecar configuration: " + error_text(e, sources)) from None
+    if added is not None:
+        cfg.models[added]._given_as = sources.get("profile", "--profile").removeprefix("env ")
     _check_models_and_files(cfg)
     return cfg
 
@@ -238,18 +246,21 @@ def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     return values, sources
 
 
-def _add_profile_model(merged: dict[str, Any], sources: Mapping[str, str]) -> None:
-    """``--profile`` adds one model named by ``--model``, else the profile's own name."""
+def _add_profile_model(merged: dict[str, Any], sources: Mapping[str, str]) -> str | None:
+    """``--profile`` adds one model named by ``--model``, else the profile's own name; returns it."""
     profile = merged.pop("profile", None)
     model = merged.pop("model", None)
     if profile is not None:
         models = dict(merged.get("models") or {})
-        models[model or _profile_model(Path(profile)) or "default"] = {"profile": profile}
+        name = model or _profile_model(Path(profile)) or "default"
+        models[name] = {"profile": profile}
         merged["models"] = models
-    elif model is not None:
+        return name
+    if model is not None:
         raise ConfigError(
             f"'model' ({sources.get('model')}) needs a profile: give --profile or MLSCOPE_PROFILE"
         )
+    return None
 
 
 def _check_models_and_files(cfg: SidecarConfig) -> None:
@@ -264,7 +275,7 @@ def _check_models_and_files(cfg: SidecarConfig) -> None:
         )
     for name, m in cfg.models.items():
         if not m.profile.is_file():
-            raise ConfigError(f"'models.{name}.profile': file {str(m.profile)!r} does not exist")
+            raise ConfigError(f"{m.profile_key(name)}: file {str(m.profile)!r} does not exist")
     for key in ("ingest_token_file", "web_config"):
         p = getattr(cfg, key)
         if p is not None and not p.is_file():

@@ -109,6 +109,7 @@ class ModelState:
     profile_path: Path
     profile_hash: str = ""
     samples: SamplesConfig = field(default_factory=lambda: SamplesConfig.model_validate({}))
+    profile_key: str = ""  # how errors name the profile (``'--profile'``); default: its key path
 
 
 class Service:
@@ -119,7 +120,8 @@ class Service:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self.metrics = SidecarMetrics(self.registry)
         self.models: dict[str, ModelState] = {
-            n: ModelState(n, m.profile, samples=m.samples) for n, m in cfg.models.items()
+            n: ModelState(n, m.profile, samples=m.samples, profile_key=m.profile_key(n))
+            for n, m in cfg.models.items()
         }
         self.model_names = tuple(self.models)
         self._lock = threading.Lock()  # guards reload/snapshot against each other
@@ -177,7 +179,7 @@ class Service:
         try:
             profile = Profile.load(m.profile_path)
         except ProfileError as e:
-            raise ConfigError(f"'models.{m.name}.profile': {e}") from None
+            raise ConfigError(f"{m.profile_key or repr(f'models.{m.name}.profile')}: {e}") from None
         m.profile_hash = profile.hash
         return profile
 
