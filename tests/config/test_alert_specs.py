@@ -95,16 +95,17 @@ def test_annotations_are_templated_for_the_rule_and_filled_for_a_test() -> None:
     assert rule["dashboard_url"].endswith("?var-model={{ $labels.model | urlquery }}")
     encoded = "model={{ $labels.model | urlquery }}&feature={{ $labels.feature | urlquery }}"
     assert encoded in rule["samples_url"]
-    filled = spec.annotations(cfg, "d", {"model": "churn", "feature": "age"})
+    filled = spec.annotations(cfg, "d", {"model": "churn", "feature": "age", "window": "1h"})
     assert filled["dashboard_url"].endswith("?var-model=churn")
-    assert "model=churn&feature=age" in filled["samples_url"]
+    assert "model=churn&feature=age&window=1h" in filled["samples_url"]
     assert filled["runbook_url"].endswith("#mlscopefeaturedrift")
 
 
 def test_label_values_in_links_are_query_encoded() -> None:
     cfg = load()
     spec = next(a for a in alerts(cfg) if a.name == "MlscopeFeatureDrift")
-    url = spec.annotations(cfg, "d", {"model": "a b", "feature": "mean radius & #1 +x=ü"})["samples_url"]
+    odd = {"model": "a b", "feature": "mean radius & #1 +x=ü", "window": "5m"}
+    url = spec.annotations(cfg, "d", odd)["samples_url"]
     query = urllib.parse.urlsplit(url).query
     assert " " not in url and "#" not in url
     assert urllib.parse.parse_qs(query)["feature"] == ["mean radius & #1 +x=ü"]

@@ -78,7 +78,7 @@ def feature_drift(cfg: Config) -> AlertSpec:
         summary="A feature's production distribution drifted from the reference.",
         rules=tuple(_feature_drift_rule(cfg, w) for w in cfg.drift_windows()),
         dashboard="model",
-        samples="/v1/samples?model={model}&feature={feature}" + f"&window={dw}",
+        samples="/v1/samples?model={model}&feature={feature}&window={window}",
         meaning="The sidecar flags the feature: its default method's score is over the threshold "
         "(`mlscope_feature_drift_threshold`) with enough rows in the window.",
         actions=(
@@ -109,12 +109,13 @@ def _feature_drift_rule(cfg: Config, w: str) -> Rule:
     """The ticket on one drift window: the long one catches mild drift, the short one a
     strong shift long before it fills the long window (issue 16's 20 minutes)."""
     sel = f'window="{w}"'
+    # label_replace: the window is an output label, so the samples link can read it
     return Rule(
-        expr=f"max by (job, model, feature, method) ({default_scores(cfg, sel)}) "
+        expr=f"label_replace(max by (job, model, feature, method) ({default_scores(cfg, sel)}) "
         "and on (job, model, feature, method) max by (job, model, feature, method) "
         "(mlscope_feature_drift_threshold) "
         f"and on (job, model, feature) (max by (job, model, feature) "
-        f'(mlscope_feature_drift_detected{{window="{w}"}}) == 1)',
+        f'(mlscope_feature_drift_detected{{window="{w}"}}) == 1), "window", "{w}", "", "")',
         for_=cfg.get("drift.for"),
         severity="ticket",
         description="Feature {{ $labels.feature }} of model {{ $labels.model }} drifted: "
@@ -152,6 +153,7 @@ def fleet_feature_drift(cfg: Config) -> AlertSpec:
             ),
         ),
         dashboard="model",
+        samples="/v1/samples?model={model}&feature={feature}" + f"&window={cfg.get('drift.window')}",
         meaning="Computed in PromQL from the bin counters of every replica: drift the fleet sees as a "
         "whole, even when each replica's window is too small to judge.",
         actions=(
