@@ -303,6 +303,13 @@ METRICS: tuple[MetricSpec, ...] = (
         (*_M, "feature", "issue"), "", "engine",
     ),
     MetricSpec(
+        "mlscope_prediction_data_quality_issues_total", "counter",
+        "Model outputs (prediction, class scores) with a data-quality problem: missing, NaN, wrong "
+        "type, outside the reference range or a class the reference never saw. An output the "
+        "caller does not log counts nothing.",
+        (*_M, "output", "issue"), "", "engine",
+    ),
+    MetricSpec(
         "mlscope_schema_unexpected_features_total", "counter",
         "Input values under feature names the reference profile does not know.",
         _M, "", "engine",
