@@ -231,6 +231,7 @@ def test_shipped_tiers_keep_issue_16s_promises() -> None:
     pages = [t for t in timelines if t.tier == "page" and "estimated" not in t.failure]
     assert {t.alert for t in pages} == {
         "MlscopeFeatureBroken",
+        "MlscopePredictionBroken",
         "MlscopeFeatureDriftSevere",
         "MlscopePredictionCollapse",
         "MlscopeAccuracyCollapse",
