@@ -120,7 +120,7 @@ def feature_broken(cfg: Config) -> AlertSpec:
     )
 
 
-def _bad_share(cfg: Config) -> tuple[list[int], list[float], int]:
+def _bad_share(cfg: Config) -> tuple[list[float], list[float], int]:
     """1% of rows bad, then all of them: the bad counter, its share of the rows on the rate
     window at every step, and the step a share rule with the ``severe.*`` defaults fires."""
     g = cfg.get
