@@ -383,6 +383,18 @@ METRICS: tuple[MetricSpec, ...] = (
         _M, "", "quality",
     ),
     MetricSpec(
+        "mlscope_model_estimated_predictions_total", "counter",
+        "Classifier predictions with a confidence (the denominator of the estimated accuracy's rate).",
+        _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_estimated_correct_total", "counter",
+        "Expected right predictions among them: each prediction's calibrated confidence, as of its "
+        "arrival. Its rate over that of mlscope_model_estimated_predictions_total is the estimated "
+        "accuracy of a short window, without labels.",
+        _M, "", "quality",
+    ),
+    MetricSpec(
         "mlscope_model_estimated_quality_ratio", "gauge",
         "Quality (accuracy) estimated without labels from calibrated confidence, in a window.",
         (*_M, "metric", "window"), "ratio", "quality",

@@ -384,13 +384,12 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
                 thresholds=("severe.rate_window", "severe.accuracy_drop", "severe.min_rows", "severe.for"),
                 labels=estimated.LABELS,
             ),
-            estimated.rule(
-                cfg.severe_window(),
+            estimated.rate_rule(
+                rw,
                 drop,
                 g("severe.for"),
-                "page",
                 g("severe.min_rows"),
-                ("severe.accuracy_drop", "severe.min_rows", "severe.for"),
+                ("severe.rate_window", "severe.accuracy_drop", "severe.min_rows", "severe.for"),
             ),
         ),
         dashboard="model",
@@ -409,8 +408,8 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
         inhibit_equal=("job", "model"),
         timelines=(
             _accuracy_timeline(cfg),
-            estimated.timeline(
-                "MlscopeAccuracyCollapse", "page", cfg.severe_window(), float(drop), g("severe.for")
+            estimated.rate_timeline(
+                "MlscopeAccuracyCollapse", rw, float(drop), g("severe.for"), int(g("severe.min_rows"))
             ),
         ),
     )
@@ -496,6 +495,8 @@ def _healthy_counters() -> dict[str, int]:
         f'mlscope_prediction_bin_total{{{PO}, bin="no"}}': RATE * 7 // 10,
         cell + 'actual="yes", predicted="yes"}': RATE * 9 // 10,
         cell + 'actual="no", predicted="yes"}': RATE // 10,
+        'mlscope_model_estimated_predictions_total{model="churn"}': RATE,
+        'mlscope_model_estimated_correct_total{model="churn"}': RATE * 88 // 100,
     }
 
 
