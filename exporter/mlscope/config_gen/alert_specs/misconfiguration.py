@@ -10,9 +10,16 @@ does not know yet (a newer sidecar), pointing at the log line, which always name
 
 from __future__ import annotations
 
-from mlscope.config_gen.alert_specs.scenarios import AlertCheck, Fires, Scenario, Standard, at_minute
+from mlscope.config_gen.alert_specs.scenarios import (
+    AlertCheck,
+    Fires,
+    Scenario,
+    Standard,
+    at_minute,
+    whole_minutes,
+)
 from mlscope.config_gen.alert_specs.spec import MODEL_TESTS, AlertSpec, Rule
-from mlscope.config_gen.config import Config, duration_seconds
+from mlscope.config_gen.config import Config
 from mlscope.misconfigurations import HOLD_S, KINDS, NAME
 
 ALERT = "MlscopeMisconfiguration"
@@ -81,23 +88,26 @@ def _fires(kind: str, advice: str) -> Fires:
 
 def _standard(for_: str) -> Standard:
     kind = "unknown_feature_names"
-    held = int(HOLD_S // 60)  # one sighting: the gauge is 1 for HOLD_S, then 0
+    minutes = whole_minutes(for_)
+    n = minutes + 30  # samples, one a minute
+    # One sighting holds the gauge HOLD_S: silent while that is shorter than ``for``.
+    blip = max(1, min(int(HOLD_S // 60), minutes - 1))
     return Standard(
         start_min=1,
-        firing=((_series(kind), "0 1x60"),),
+        firing=((_series(kind), f"0 1x{n}"),),
         fires=(_fires(kind, KINDS[kind]),),
-        healthy=((_series(kind), "0x60"),),
-        blip=((_series(kind), f"0 1x{held - 1} 0x{60 - held}"),),
-        blip_eval=at_minute(held + duration_seconds(for_) / 60 + 1),
+        healthy=((_series(kind), f"0x{n}"),),
+        blip=((_series(kind), f"0 1x{blip - 1} 0x{n - blip}"),),
+        blip_eval=at_minute(blip + minutes + 1),
     )
 
 
 def _every_kind(for_: str) -> Scenario:
     """Every known kind, and one this file does not know, each with its own advice."""
     kinds = {**KINDS, "a_kind_from_a_newer_sidecar": UNKNOWN_ADVICE}
-    at = at_minute(duration_seconds(for_) / 60 + 2)
+    minutes = whole_minutes(for_)
     return Scenario(
         f"{ALERT} names each kind with what to do about it",
-        tuple((_series(kind), "1x60") for kind in kinds),
-        (AlertCheck(at, ALERT, tuple(_fires(kind, advice) for kind, advice in kinds.items())),),
+        tuple((_series(kind), f"1x{minutes + 5}") for kind in kinds),
+        (AlertCheck(at_minute(minutes + 2), ALERT, tuple(_fires(k, a) for k, a in kinds.items())),),
     )
