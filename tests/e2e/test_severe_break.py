@@ -48,6 +48,7 @@ PAGE = load().severity("page")  # the shipped label value of the paging tier
 @dataclass
 class Stack:
     sidecar: str
+    prometheus: str
     pages: Any  # the receiver's deque
     broken: threading.Event
     stop: threading.Event
@@ -86,8 +87,11 @@ def _traffic(url: str, broken: threading.Event, stop: threading.Event) -> None:
         time.sleep(BATCH / RATE)
 
 
-def _start_alerting(tmp: Path, sidecar_url: str, recv_url: str, am_bin: str, prom_bin: str) -> list[Proc]:
-    """Alertmanager and Prometheus on the shipped files (see the module docstring)."""
+def _start_alerting(
+    tmp: Path, sidecar_url: str, recv_url: str, am_bin: str, prom_bin: str
+) -> tuple[list[Proc], str]:
+    """Alertmanager and Prometheus on the shipped files (see the module docstring); and
+    Prometheus' URL."""
     am_port, prom_port = free_port(), free_port()
     am_cfg = overlay.alertmanager_overlay(
         overlay.load_yaml(REPO / "alertmanager/alertmanager.yml"),
@@ -131,7 +135,7 @@ def _start_alerting(tmp: Path, sidecar_url: str, recv_url: str, am_bin: str, pro
     for proc, ready in ((am, f"http://127.0.0.1:{am_port}/-/ready"), (prom, f"http://{own}/-/ready")):
         proc.__enter__()
         wait_http(ready, 30, proc.proc)
-    return [am, prom]
+    return [am, prom], f"http://{own}"
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +146,11 @@ def stack(
     recv = receiver.create_app(quiet=True)
     broken, stop = threading.Event(), threading.Event()
     with serve(recv) as recv_url, sidecar(tmp, "--profile", str(_profile(tmp / "ref.json"))) as sc:
-        procs = _start_alerting(tmp, sc.url, recv_url, alertmanager_bin, prometheus_bin)
+        procs, prom_url = _start_alerting(tmp, sc.url, recv_url, alertmanager_bin, prometheus_bin)
         traffic = threading.Thread(target=_traffic, args=(sc.url, broken, stop), daemon=True)
         traffic.start()
         try:
-            yield Stack(sc.url, recv.state.pages, broken, stop)
+            yield Stack(sc.url, prom_url, recv.state.pages, broken, stop)
         finally:
             stop.set()
             traffic.join(10)
@@ -205,9 +209,18 @@ def test_a_feature_in_other_units_pages_within_three_minutes(
     # Every answer falls in the "other" bin, a collapse too (pending once the break fills the
     # 1m rate window): the more precise page holds it back, still after 3 minutes.
     time.sleep(max(0.0, t0 + PAGE_WITHIN_S - time.time()))
+    assert _firing(stack, "MlscopePredictionCollapse"), "the collapse never fired: nothing was held back"
     held = [p["labels"] for p in stack.pages if p["labels"].get("alertname") == "MlscopePredictionCollapse"]
     assert held == [], held
     _samples_link_opens(stack, got[("MlscopeFeatureBroken", ODD)])
+
+
+def _firing(stack: Stack, alert: str) -> bool:
+    """Whether Prometheus holds ``alert`` firing now."""
+    query = urllib.parse.quote(f'ALERTS{{alertname="{alert}", alertstate="firing"}}')
+    status, body = get(f"{stack.prometheus}/api/v1/query?query={query}")
+    assert status == 200, body[:300]
+    return bool(json.loads(body)["data"]["result"])
 
 
 def _samples_link_opens(stack: Stack, page: dict[str, Any]) -> None:
