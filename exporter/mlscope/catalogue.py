@@ -303,6 +303,13 @@ METRICS: tuple[MetricSpec, ...] = (
         (*_M, "feature", "issue"), "", "engine",
     ),
     MetricSpec(
+        "mlscope_prediction_data_quality_issues_total", "counter",
+        "Model outputs (prediction, class scores) with a data-quality problem: missing, NaN, wrong "
+        "type, outside the reference range or a class the reference never saw. An output the "
+        "caller does not log counts nothing.",
+        (*_M, "output", "issue"), "", "engine",
+    ),
+    MetricSpec(
         "mlscope_schema_unexpected_features_total", "counter",
         "Input values under feature names the reference profile does not know.",
         _M, "", "engine",
@@ -373,6 +380,18 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "mlscope_classification_log_loss_reference", "gauge",
         "The log loss (nats) measured on the validation set at profile time.",
+        _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_estimated_predictions_total", "counter",
+        "Classifier predictions with a confidence (the denominator of the estimated accuracy's rate).",
+        _M, "", "quality",
+    ),
+    MetricSpec(
+        "mlscope_model_estimated_correct_total", "counter",
+        "Expected right predictions among them: each prediction's calibrated confidence, as of its "
+        "arrival. Its rate over that of mlscope_model_estimated_predictions_total is the estimated "
+        "accuracy of a short window, without labels.",
         _M, "", "quality",
     ),
     MetricSpec(

@@ -328,10 +328,15 @@ class ResourceSettings(Section):
 
 
 class ExporterSettings(Section):
-    """Alerts on the sidecar's own health (rejected events, internal errors)."""
+    """Alerts on the sidecar's own health (rejected events, internal errors, misconfigurations)."""
 
     window: Duration = Field("10m", description="Rate window of the exporter's error counters.")
     for_: Duration = Field("10m", alias="for", description="How long errors must go on.")
+    misconfiguration_for: Duration = Field(
+        "15m",
+        description="How long `mlscope_misconfiguration` must stay 1 (longer than the 10 minutes one "
+        "sighting holds it, so a single mistaken call files no ticket).",
+    )
 
 
 class StalenessSettings(Section):

@@ -55,7 +55,7 @@ FORS: dict[str, Any] = {
     "quality": {"accuracy_for": "8m", "swing_for": "6m", "labels_for": "20m", "unmatched_for": "11m"},
     "data_quality": {"for": "0s"},
     "outliers": {"for": "5m"},
-    "exporter": {"for": "1m"},
+    "exporter": {"for": "1m", "misconfiguration_for": "22m"},
     "resources": {"for": "12m", "xid_for": "2m"},
     "staleness": {"metrics_for": "18m", "compute_for": "2m"},
     "severe": {"for": "45s"},

@@ -155,3 +155,41 @@ def test_reliability_table_halves_to_stay_bounded() -> None:
     table.update(conf, np.ones_like(conf))
     table.update(conf, np.ones_like(conf))
     assert table.table[0].sum() == pytest.approx(150_000.0)  # 300,000 > cap: halved once
+
+
+def _estimated_counters(tracker: QualityTracker) -> tuple[float, float]:
+    """(predictions, expected right ones) as exported."""
+    values = {
+        s.name: s.value
+        for fam in tracker.collect()
+        for s in fam.samples
+        if s.name.startswith("mlscope_model_estimated_")
+    }
+    return (
+        values["mlscope_model_estimated_predictions_total"],
+        values["mlscope_model_estimated_correct_total"],
+    )
+
+
+def test_estimated_counters_give_the_window_estimate_as_a_rate() -> None:
+    """What the fast-tier page reads: the rise of the two counters over a span is the
+    estimated accuracy of the predictions of that span (calibrated as they arrived)."""
+    rng = np.random.default_rng(4)
+    tracker = QualityTracker(
+        "m", FakeProfile("classification", CLASSES), [WindowSpec.parse("1h", buckets=12)]
+    )
+    assert _estimated_counters(tracker) == (0.0, 0.0)  # exported from the start
+    n = 4000
+    before, actual_before = _calibrated(n, 0.5, rng)
+    after, _ = _calibrated(n, 3.0, rng)
+    ids = np.array([f"y{i}" for i in range(2 * n)], dtype=object)
+    _predict(tracker, before, ids[:n], T0 + np.sort(rng.uniform(0, 3599, n)))
+    names = np.array(CLASSES, dtype=object)
+    tracker.observe_labels(ids[:n], names[actual_before], now=T0 + 3599)  # the table learns
+    rows_1, right_1 = _estimated_counters(tracker)
+    _predict(tracker, after, ids[n:], T0 + 3600 + np.sort(rng.uniform(0, 3599, n)))
+    tracker.compute(now=T0 + 7199)  # the 1h window holds exactly hour 2
+    rows_2, right_2 = _estimated_counters(tracker)
+    assert rows_1 == n and rows_2 == 2 * n
+    assert (right_2 - right_1) / n == pytest.approx(tracker.estimated("1h")["accuracy"], abs=1e-9)
+    assert right_1 / n - (right_2 - right_1) / n > 0.1  # the counters see the drop (0.70 to 0.53)

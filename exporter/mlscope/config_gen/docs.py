@@ -62,7 +62,7 @@ def _runbook(a: AlertSpec) -> list[str]:
         "",
         f"**Meaning.** {a.meaning}",
         "",
-        "**Expression**" + (" (one rule per window pair or job):" if len(a.rules) > 1 else ":"),
+        "**Expression**" + (" (one rule per window pair, job, basis or kind):" if len(a.rules) > 1 else ":"),
         "",
     ]
     for r in a.rules:
@@ -187,7 +187,7 @@ def _routing_section(cfg: Config) -> list[str]:
 def _alert_row(cfg: Config, a: AlertSpec, r: Rule) -> str:
     keys = ", ".join(f"`{k}` = `{cfg.get(k)}`" for k in r.thresholds) or "—"
     extra = f" ({r.labels['long']}/{r.labels['short']})" if "long" in r.labels else ""
-    extra += f" (job {r.labels['job']})" if "job" in r.labels else ""
+    extra += "".join(f" ({k} {v})" for k, v in r.labels.items() if k not in ("long", "short"))
     sev = f"{cfg.severity(r.severity)} ({r.severity})"
     return f"| [{a.name}](runbooks.md#{a.anchor}){extra} | {sev} | {r.for_} | {keys} |"
 

@@ -299,6 +299,11 @@ def _model_data_quality() -> list[Any]:
                 "short",
                 Q(per_second("mlscope_data_quality_issues_total", "model, feature, issue"),
                   "{{model}} {{feature}} {{issue}}")),
+        _series("Prediction data-quality issues",
+                "Model outputs with a problem per second (missing, wrong type, outside the reference range, "
+                "a class the reference never saw), by output and kind.", "short",
+                Q(per_second("mlscope_prediction_data_quality_issues_total", "model, output, issue"),
+                  "{{model}} {{output}} {{issue}}")),
         _series("Outlier share", "Share of rows whose outlier score is over the threshold.", "percentunit",
                 Q(f"{per_second('mlscope_outliers_total', 'model')} "
                   f"/ {per_second('mlscope_rows_total', 'model')}", "{{model}}")),

@@ -26,7 +26,9 @@ class BinnedBatch:
     """What one batch adds to the engine's counters.
 
     ``feature_counts[i]`` / ``output_counts[j]`` are per-bin counts in profile order;
-    ``issues[i]`` the data-quality counts of feature ``i``; ``bin_index`` (rows x
+    ``issues[i]`` the data-quality counts of feature ``i``, ``output_issues[j]`` those of
+    output ``j`` (an output absent from the batch counts nothing: not every caller logs
+    every output); ``bin_index`` (rows x
     features, only when asked for) the bin of every row, for the model-quality tracker.
     """
 
@@ -37,6 +39,7 @@ class BinnedBatch:
     unexpected: int
     outlier_scores: np.ndarray | None
     bin_index: np.ndarray | None
+    output_issues: list[dict[str, int]]
 
 
 def output_values(out: FeatureProfile, batch: Batch) -> np.ndarray | None:
@@ -76,16 +79,24 @@ def bin_batch(
     unexpected = sum(
         int(np.count_nonzero(~isna(col))) for name, col in batch.features.items() if name not in known
     )
-    output_counts: list[np.ndarray] = []
-    for out in profile.outputs:
-        vals = output_values(out, batch)
-        if vals is not None and len(vals) != n:
-            vals = None
-        if vals is None:
-            output_counts.append(np.zeros(out.n_bins, dtype=np.int64))
-            continue
-        output_counts.append(out.count(vals, n)[0])
+    output_counts, output_issues = _count_outputs(profile, batch, n)
     scores = None
     if with_outliers and profile.outlier is not None and n:
         scores = profile.outlier.score(batch.features, n)
-    return BinnedBatch(n, feature_counts, output_counts, issues, unexpected, scores, index)
+    return BinnedBatch(n, feature_counts, output_counts, issues, unexpected, scores, index, output_issues)
+
+
+def _count_outputs(profile: Profile, batch: Batch, n: int) -> tuple[list[np.ndarray], list[dict[str, int]]]:
+    """Per output: counts per bin and data-quality issue counts (none for an absent output)."""
+    counts: list[np.ndarray] = []
+    issues: list[dict[str, int]] = []
+    for out in profile.outputs:
+        vals = output_values(out, batch)
+        if vals is None or len(vals) != n:
+            counts.append(np.zeros(out.n_bins, dtype=np.int64))
+            issues.append({})
+            continue
+        c, iss, _ = out.count(vals, n)
+        counts.append(c)
+        issues.append(iss)
+    return counts, issues

@@ -49,6 +49,10 @@ ISSUE_KINDS: tuple[str, ...] = (
     "missing_feature",
 )
 _ISSUE_POS = {k: i for i, k in enumerate(ISSUE_KINDS)}
+#: The family of the outputs' data-quality counts (an absent output counts nothing, so
+#: ``missing_feature`` never occurs there).
+PREDICTION_ISSUES = "mlscope_prediction_data_quality_issues_total"
+_OUT_ISSUES = frozenset(ISSUE_KINDS) - {"missing_feature"}
 _LE = le_values(SCORE_BUCKETS)
 
 
@@ -83,6 +87,22 @@ def _column_samples(
     out[family + "_detected"].append(
         Sample(family + "_detected", dict(**who, window=w), 1.0 if c.drifted else 0.0)
     )
+
+
+def _issue_matrix(per_column: Sequence[Mapping[str, int]]) -> np.ndarray:
+    """Issue counts of a batch, one row per column, one column per :data:`ISSUE_KINDS`."""
+    m = np.zeros((len(per_column), len(ISSUE_KINDS)), dtype=np.int64)
+    for i, iss in enumerate(per_column):
+        for k, v in iss.items():
+            m[i, _ISSUE_POS[k]] = v
+    return m
+
+
+def _issue_samples(
+    family: str, rows: list[list[int]], labels: Sequence[Sequence[tuple[int, dict[str, str]]]]
+) -> list[Sample]:
+    """One sample per column and issue kind of that column."""
+    return [Sample(family, d, row[k]) for row, kinds in zip(rows, labels, strict=True) for k, d in kinds]
 
 
 def _finite(v: float) -> bool:
@@ -129,6 +149,7 @@ class ModelEngine:
         self._rings = [RingCounts(w, {"counts": (self.width,)}, dtype=np.int64) for w in self.windows]
         self._totals = np.zeros(self.width, dtype=np.int64)
         self._issues = np.zeros((len(feats), len(ISSUE_KINDS)), dtype=np.int64)
+        self._out_issues = np.zeros((len(outs), len(ISSUE_KINDS)), dtype=np.int64)
         self._unexpected = 0
         self._outlier_hist = np.zeros(len(SCORE_BUCKETS) + 1, dtype=np.int64)
         self._outlier_sum = 0.0
@@ -216,6 +237,10 @@ class ModelEngine:
             [(_ISSUE_POS[k], dict(model=m, feature=fp.name, issue=k)) for k in fp.issues]
             for fp in p.features
         ]
+        self._out_issue_labels = [
+            [(_ISSUE_POS[k], dict(model=m, output=op.name, issue=k)) for k in op.issues if k in _OUT_ISSUES]
+            for op in p.outputs
+        ]
         self._model_label = dict(model=m)
         self._le_labels = [dict(model=m, le=le) for le in _LE]
 
@@ -256,10 +281,8 @@ class ModelEngine:
         vec = np.concatenate([[binned.n_rows], *binned.feature_counts, *binned.output_counts]).astype(
             np.int64
         )
-        issues = np.zeros_like(self._issues)
-        for i, iss in enumerate(binned.issues):
-            for k, v in iss.items():
-                issues[i, _ISSUE_POS[k]] = v
+        issues = _issue_matrix(binned.issues)
+        out_issues = _issue_matrix(binned.output_issues)
         hist, s_sum, n_out = None, 0.0, 0
         if binned.outlier_scores is not None:
             s = binned.outlier_scores
@@ -274,6 +297,7 @@ class ModelEngine:
             for ring in self._rings:
                 ring.add(now, counts)
             self._issues += issues
+            self._out_issues += out_issues
             self._unexpected += binned.unexpected
             if hist is not None:
                 self._outlier_hist += hist
@@ -423,6 +447,7 @@ class ModelEngine:
         with self._lock:
             totals = self._totals.tolist()
             issues = self._issues.tolist()
+            out_issues = self._out_issues.tolist()
             unexpected = self._unexpected
             hist = np.cumsum(self._outlier_hist).tolist()
             o_sum, o_count = self._outlier_sum, self._outliers
@@ -451,12 +476,9 @@ class ModelEngine:
         fams.add("mlscope_feature_drift_threshold", self._static["mlscope_feature_drift_threshold"])
         fams.add(
             "mlscope_data_quality_issues_total",
-            [
-                Sample("mlscope_data_quality_issues_total", d, row[k])
-                for row, kinds in zip(issues, self._issue_labels, strict=True)
-                for k, d in kinds
-            ],
+            _issue_samples("mlscope_data_quality_issues_total", issues, self._issue_labels),
         )
+        fams.add(PREDICTION_ISSUES, _issue_samples(PREDICTION_ISSUES, out_issues, self._out_issue_labels))
         fams.add(
             "mlscope_schema_unexpected_features_total",
             [Sample("mlscope_schema_unexpected_features_total", lab, unexpected)],

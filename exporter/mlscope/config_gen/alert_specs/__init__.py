@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlscope.config_gen.alert_specs import availability, drift, quality, resources, self_health, severe, slo
+from mlscope.config_gen.alert_specs import (
+    availability,
+    drift,
+    misconfiguration,
+    quality,
+    resources,
+    self_health,
+    severe,
+    slo,
+)
 from mlscope.config_gen.alert_specs.spec import DASHBOARDS, AlertSpec, Rule
 from mlscope.config_gen.config import Config
 
 __all__ = ["DASHBOARDS", "AlertSpec", "Rule", "alerts", "tier_inhibit_rules"]
 
-_DOMAINS = (slo, availability, severe, drift, quality, resources, self_health)
+_DOMAINS = (slo, availability, severe, drift, quality, misconfiguration, resources, self_health)
 
 
 def alerts(cfg: Config) -> list[AlertSpec]:

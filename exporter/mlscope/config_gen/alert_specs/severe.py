@@ -55,7 +55,13 @@ PO = 'model="churn", output="class"'
 
 
 def specs(cfg: Config) -> list[AlertSpec]:
-    return [feature_broken(cfg), feature_drift_severe(cfg), prediction_collapse(cfg), accuracy_collapse(cfg)]
+    return [
+        feature_broken(cfg),
+        prediction_broken(cfg),
+        feature_drift_severe(cfg),
+        prediction_collapse(cfg),
+        accuracy_collapse(cfg),
+    ]
 
 
 def broken(step: int) -> bool:
@@ -114,8 +120,9 @@ def feature_broken(cfg: Config) -> AlertSpec:
     )
 
 
-def _broken_timeline(cfg: Config, issue: str, failure: str) -> Timeline:
-    """1% of rows with ``issue`` in feature age, then all of them."""
+def _bad_share(cfg: Config) -> tuple[list[float], list[float], int]:
+    """1% of rows bad, then all of them: the bad counter, its share of the rows on the rate
+    window at every step, and the step a share rule with the ``severe.*`` defaults fires."""
     g = cfg.get
     rw = g("severe.rate_window")
     bad = counter(lambda i: RATE if broken(i) else RATE // 100, STEPS)
@@ -128,7 +135,14 @@ def _broken_timeline(cfg: Config, issue: str, failure: str) -> Timeline:
         s > float(g("severe.data_quality_ratio")) and n >= int(g("severe.min_rows"))
         for s, n in zip(share, n_rows, strict=True)
     ]
-    at = first_firing(cond, g("severe.for"))
+    return bad, share, first_firing(cond, g("severe.for"))
+
+
+def _broken_timeline(cfg: Config, issue: str, failure: str) -> Timeline:
+    """1% of rows with ``issue`` in feature age, then all of them."""
+    g = cfg.get
+    rw = g("severe.rate_window")
+    bad, share, at = _bad_share(cfg)
     fires = Fires(
         {"severity": "page", "model": "churn", "feature": "age", "issue": issue},
         f"{pct(share[at])} of rows of model churn had {issue} values in feature age over the last {rw} "
@@ -138,6 +152,67 @@ def _broken_timeline(cfg: Config, issue: str, failure: str) -> Timeline:
     return Timeline(
         "MlscopeFeatureBroken", "page", failure, (rows_series(), (dq, notation(bad))), at, (fires,)
     )
+
+
+_SHARE_KEYS = ("severe.rate_window", "severe.data_quality_ratio", "severe.min_rows", "severe.for")
+
+
+def prediction_broken(cfg: Config) -> AlertSpec:
+    g = cfg.get
+    rw, ratio = g("severe.rate_window"), g("severe.data_quality_ratio")
+    key = "job, model, output"
+    return AlertSpec(
+        name="MlscopePredictionBroken",
+        summary="A model's outputs suddenly arrive missing, mistyped, out of range or as unseen classes.",
+        rules=(
+            Rule(
+                expr=f"sum by ({key}, issue) (rate(mlscope_prediction_data_quality_issues_total[{rw}])) "
+                f"/ on ({key}) group_left () (sum by ({key}) (rate(mlscope_prediction_bin_total[{rw}])) > 0) "
+                f"> {ratio} and on ({key}) sum by ({key}) (increase(mlscope_prediction_bin_total[{rw}])) "
+                f">= {g('severe.min_rows')}",
+                for_=g("severe.for"),
+                severity="page",
+                description="{{ $value | humanizePercentage }} of the {{ $labels.output }} outputs of model "
+                f"{{{{ $labels.model }}}} had {{{{ $labels.issue }}}} values over the last {rw} "
+                f"(pages above {pct(float(ratio))}).",
+                thresholds=_SHARE_KEYS,
+            ),
+        ),
+        dashboard="model",
+        meaning="Most of the model's answers of the last minute are unusable: missing or NaN, of the "
+        "wrong type, outside the range of the reference's outputs, or a class the reference never "
+        "saw. A new model version with another output mapping, a fallback path answering a "
+        "default, or a serving bug between the model and the caller.",
+        actions=(
+            "Read the issue in the description; the dashboard's Prediction data-quality panel shows "
+            "when it started and which outputs (prediction, class scores) it hits.",
+            "Check the model's last release: class names, output scaling, a fallback answer.",
+            "Roll back the model or serve the previous version.",
+        ),
+        blind_when_down=True,
+        inhibits=("MlscopePredictionCollapse", "MlscopePredictionDrift"),
+        inhibit_equal=("job", "model", "output"),
+        timelines=(
+            _prediction_timeline(cfg, "missing", "predictions arrive missing (null or NaN)"),
+            _prediction_timeline(cfg, "unseen_category", "predictions arrive as a class never seen before"),
+        ),
+    )
+
+
+def _prediction_timeline(cfg: Config, issue: str, failure: str) -> Timeline:
+    """1% of the class predictions with ``issue``, then all of them."""
+    rw = cfg.get("severe.rate_window")
+    bad, share, at = _bad_share(cfg)
+    fires = Fires(
+        {"severity": "page", "model": "churn", "output": "class", "issue": issue},
+        f"{pct(share[at])} of the class outputs of model churn had {issue} values over the last {rw} "
+        f"(pages above {pct(float(cfg.get('severe.data_quality_ratio')))}).",
+    )
+    series = (
+        (f'mlscope_prediction_bin_total{{{PO}, bin="yes"}}', notation(counter(lambda _: RATE, STEPS))),
+        (f'mlscope_prediction_data_quality_issues_total{{{PO}, issue="{issue}"}}', notation(bad)),
+    )
+    return Timeline("MlscopePredictionBroken", "page", failure, series, at, (fires,))
 
 
 def feature_drift_severe(cfg: Config) -> AlertSpec:
@@ -309,13 +384,12 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
                 thresholds=("severe.rate_window", "severe.accuracy_drop", "severe.min_rows", "severe.for"),
                 labels=estimated.LABELS,
             ),
-            estimated.rule(
-                cfg.severe_window(),
+            estimated.rate_rule(
+                rw,
                 drop,
                 g("severe.for"),
-                "page",
                 g("severe.min_rows"),
-                ("severe.accuracy_drop", "severe.min_rows", "severe.for"),
+                ("severe.rate_window", "severe.accuracy_drop", "severe.min_rows", "severe.for"),
             ),
         ),
         dashboard="model",
@@ -334,8 +408,8 @@ def accuracy_collapse(cfg: Config) -> AlertSpec:
         inhibit_equal=("job", "model"),
         timelines=(
             _accuracy_timeline(cfg),
-            estimated.timeline(
-                "MlscopeAccuracyCollapse", "page", cfg.severe_window(), float(drop), g("severe.for")
+            estimated.rate_timeline(
+                "MlscopeAccuracyCollapse", rw, float(drop), g("severe.for"), int(g("severe.min_rows"))
             ),
         ),
     )
@@ -379,6 +453,7 @@ def _accuracy_timeline(cfg: Config) -> Timeline:
 #: The model alerts of both tiers that an hour of healthy traffic must leave silent.
 MODEL_ALERTS = (
     "MlscopeFeatureBroken",
+    "MlscopePredictionBroken",
     "MlscopeFeatureDriftSevere",
     "MlscopePredictionCollapse",
     "MlscopeAccuracyCollapse",
@@ -414,11 +489,14 @@ def _healthy_counters() -> dict[str, int]:
     return {
         'mlscope_rows_total{model="churn"}': RATE,
         f'mlscope_data_quality_issues_total{{{FD}, issue="missing"}}': RATE // 100,
+        f'mlscope_prediction_data_quality_issues_total{{{PO}, issue="unseen_category"}}': RATE // 100,
         'mlscope_outliers_total{model="churn"}': RATE // 100,
         f'mlscope_prediction_bin_total{{{PO}, bin="yes"}}': RATE * 3 // 10,
         f'mlscope_prediction_bin_total{{{PO}, bin="no"}}': RATE * 7 // 10,
         cell + 'actual="yes", predicted="yes"}': RATE * 9 // 10,
         cell + 'actual="no", predicted="yes"}': RATE // 10,
+        'mlscope_model_estimated_predictions_total{model="churn"}': RATE,
+        'mlscope_model_estimated_correct_total{model="churn"}': RATE * 88 // 100,
     }
 
 

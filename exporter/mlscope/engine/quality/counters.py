@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlscope.engine.quality.estimation import CalibrationTable, count_confidence
 from mlscope.engine.quality.join import OUTCOMES
 
 #: Buckets of ``mlscope_label_delay_seconds``: one second to a month, since labels come
@@ -64,6 +65,11 @@ class OutcomeCounters:
     #: Summed residuals above 0 (over-prediction) and the summed size of those below 0.
     resid_over: float = 0.0
     resid_under: float = 0.0
+    #: Predictions with a confidence, and their summed expected correctness (the estimated
+    #: accuracy's numerator, calibrated as of their arrival): a short-window rate of the
+    #: two reads a collapse within a minute, where a window's mean lags by half the window.
+    estimated_rows: float = 0.0
+    estimated_correct: float = 0.0
 
     def count_delays(self, ts: np.ndarray, now: float) -> None:
         """Count the label delay of joined predictions made at ``ts``, labelled at ``now``."""
@@ -89,6 +95,14 @@ class OutcomeCounters:
         self.resid_over += float(resid[resid > 0].sum())
         self.resid_under += float(-resid[resid < 0].sum())
 
+    def count_estimated(self, confidence: np.ndarray, calibration: CalibrationTable) -> None:
+        """Add predictions of top-class ``confidence`` to the estimated-accuracy counters."""
+        counts = count_confidence(confidence)
+        n = float(counts[0].sum())
+        if n > 0:
+            self.estimated_rows += n
+            self.estimated_correct += calibration.estimated_accuracy(counts) * n
+
     def copy(self) -> OutcomeCounters:
         return OutcomeCounters(
             dict(self.labels_total),
@@ -100,4 +114,6 @@ class OutcomeCounters:
             self.resid_counts.copy(),
             self.resid_over,
             self.resid_under,
+            self.estimated_rows,
+            self.estimated_correct,
         )

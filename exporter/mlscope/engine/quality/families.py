@@ -67,6 +67,7 @@ def counter_families(
         yield g
     if task == "classification":
         yield _confusion_family(m, counts.confusion, classes)
+        yield from _estimated_families(m, counts)
     if task == "regression":
         yield from _residual_families(m, counts)
 
@@ -80,6 +81,16 @@ def _residual_families(model: str, counts: OutcomeCounters) -> Iterator[Metric]:
     c.add_metric([model, "over"], counts.resid_over)
     c.add_metric([model, "under"], counts.resid_under)
     yield c
+
+
+def _estimated_families(model: str, counts: OutcomeCounters) -> Iterator[Metric]:
+    for name, v in (
+        ("mlscope_model_estimated_predictions_total", counts.estimated_rows),
+        ("mlscope_model_estimated_correct_total", counts.estimated_correct),
+    ):
+        c = _counter(name)
+        c.add_metric([model], v)
+        yield c
 
 
 def _confusion_family(model: str, cm: np.ndarray, classes: Sequence[str]) -> Metric:

@@ -250,7 +250,9 @@ class QualityTracker:
                 return
             enc = self._encoder.encode(batch, bin_index, now)
             if enc.scores is not None:
-                self._windows.add_confidence(enc.ts, enc.scores.max(axis=1), now)
+                top = enc.scores.max(axis=1)
+                self._windows.add_confidence(enc.ts, top, now)
+                self._counts.count_estimated(top, self._windows.calibration)
             has_pred = np.isfinite(enc.pred)
             direct = np.zeros(batch.n_rows, dtype=bool)
             if batch.labels is not None:
