@@ -230,6 +230,8 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
             ),
         ),
         dashboard="model",
+        # the freshest rows of the feature, its bins ranked by growth (missing first when it grew)
+        samples="/v1/samples?model={model}&feature={feature}" + f"&window={cfg.severe_window()}",
         meaning="Missing, NaN, out-of-range or unseen values arrive at a high rate: the model "
         "is fed input it was not trained for.",
         actions=(
