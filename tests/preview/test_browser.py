@@ -216,5 +216,5 @@ def test_variables_narrow_the_queries(filled: Stack) -> None:
     assert variables["model"]["selected"] == ["no-such-model"]
     assert variables["window"]["options"] == ["5m", "1h", "24h"]
     health = next(d for d in _dashboards() if d["uid"] == "mlscope-model-health")
-    drift = next(p for p in _panels(health) if p["title"] == "Feature drift score")
+    drift = next(p for p in _panels(health) if p["title"] == "Feature drift distance")
     assert answer["panels"][str(drift["id"])]["series"] == []  # no series of a model that is not there
