@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mlscope.sidecar.ingest import (
     BadLine,
     RequestError,
+    check_columns_depth,
     decode_body,
     decode_columns,
     deeper_than,
@@ -51,6 +52,28 @@ _json = st.recursive(
 @given(_json, st.integers(0, 6))
 def test_depth_check_matches_a_reference_depth(value: Any, limit: int) -> None:
     assert deeper_than(value, limit) == (_depth(value) > limit)
+
+
+_column = st.lists(st.none() | st.floats(allow_nan=False) | _tricky, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(_tricky, _column | st.lists(_json, max_size=3) | _json, max_size=3),
+    st.dictionaries(_tricky, _column | st.lists(_json, max_size=3) | _json, max_size=3),
+    st.integers(0, 7),
+)
+def test_columnar_depth_guard_matches_a_reference_depth(
+    features: dict[str, Any], rest: dict[str, Any], limit: int
+) -> None:
+    """Bodies of the columnar shape, flat or with hostile nesting in any column."""
+    body = {**rest, "features": features}
+    if _depth(body) > limit:
+        with pytest.raises(RequestError, match=f"deeper than max_json_depth = {limit}"):
+            check_columns_depth(body, limit)
+        return
+    kinds = check_columns_depth(body, limit)
+    assert all(kinds[k] == set(map(type, v)) for k, v in features.items() if type(v) is list)
 
 
 def test_depth_limit_applies_to_each_ndjson_line_and_to_a_whole_array() -> None:
@@ -256,10 +279,10 @@ def test_label_columns_are_checked_as_label_records() -> None:
 
 def test_columnar_body_decodes_gzip_and_checks_depth() -> None:
     raw = orjson.dumps(_columns())
-    assert decode_columns(gzip.compress(raw), content_encoding="gzip", **LIMITS) == _columns()
+    assert decode_columns(gzip.compress(raw), content_encoding="gzip", max_bytes=1 << 20) == _columns()
     with pytest.raises(RequestError) as e:
-        decode_columns(raw, content_encoding="", max_bytes=1 << 20, max_depth=2)
+        validate_columns(orjson.loads(raw), models=("a", "b"), max_depth=2)
     assert e.value.reason == "too_deep"
     with pytest.raises(RequestError) as e:
-        decode_columns(b"[1,", content_encoding="", **LIMITS)
+        decode_columns(b"[1,", content_encoding="", max_bytes=1 << 20)
     assert e.value.reason == "bad_json"

@@ -70,6 +70,8 @@ class EventColumns:
     index in the request body when the rows came as records (errors name it), and
     ``feature_rows`` their ``features`` objects: the feature names of a batch are those of
     its accepted rows, so rejecting a row re-pivots the others (rare, and exact).
+    ``feature_kinds`` holds the set of value types of feature columns already scanned
+    (the columnar body's depth guard scans them), so the conversion does not scan again.
     """
 
     n_rows: int
@@ -83,6 +85,7 @@ class EventColumns:
     score_maps: list[Any] | None = None
     positions: list[int] | None = None
     feature_rows: list[Mapping[Any, Any]] | None = None
+    feature_kinds: Mapping[str, set[type]] | None = None
 
 
 _NONE = type(None)
@@ -273,6 +276,7 @@ def build_batch(
         score_classes=cols.score_classes,
         score_maps=score_maps,
         feature_rows=cols.feature_rows,
+        feature_kinds=cols.feature_kinds,
     )
     if rows.first:  # rejected rows leave before any conversion
         keep = np.ones(n, dtype=bool)
@@ -318,9 +322,10 @@ def _batch_of(cols: EventColumns, default_now: float | None) -> Batch:
         scores, classes = scores_from_maps(cols.score_maps, n)
     else:
         scores, classes = _score_matrix(cols.scores, n, len(cols.score_classes)), cols.score_classes
+    kinds = cols.feature_kinds or {}
     return Batch(
         n_rows=n,
-        features={str(k): feature_array(v, n) for k, v in cols.features.items()},
+        features={str(k): feature_array(v, n, kinds.get(k)) for k, v in cols.features.items()},
         predictions=_optional_column(cols.predictions, n),
         scores=scores,
         score_classes=classes if scores is not None else (),
@@ -355,15 +360,17 @@ def object_column(values: Any, n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
 
 
-def feature_array(col: Any, n: int) -> np.ndarray:
+def feature_array(col: Any, n: int, kinds: set[type] | None = None) -> np.ndarray:
     """A feature column: float64 when it holds only ints and floats, else as it came.
 
     Ints convert only while float64 holds them exactly, so a categorical code never
     changes its name. A typed array (local mode) passes through without a copy.
+    ``kinds``: the set of the column's value types, when the caller has it already.
     """
     if isinstance(col, np.ndarray) and col.dtype != object:
         return col
-    kinds = set(map(type, col))
+    if kinds is None:
+        kinds = set(map(type, col))
     if kinds and kinds <= _NUMBERS:
         try:
             a = (
@@ -642,12 +649,15 @@ def batch_from_records(records: Sequence[Any]) -> tuple[Batch, list[str]]:
 
 
 # --------------------------------------------------------------------------- columnar body
-def columns_from_json(body: Any, *, labels: bool = False) -> EventColumns:
+def columns_from_json(
+    body: Any, *, labels: bool = False, feature_kinds: Mapping[str, set[type]] | None = None
+) -> EventColumns:
     """The columnar body (docs/sidecar.md) as :class:`EventColumns`; shapes are checked here.
 
     Raises :class:`InputError` naming the key when the body cannot be columns at all
     (not an object, an unknown key, a column that is not an array, ``n_rows`` missing).
-    ``labels=True``: label columns, which need no ``features``.
+    ``labels=True``: label columns, which need no ``features``. ``feature_kinds``: the
+    value types of feature columns the caller has scanned (:class:`EventColumns`).
     """
     if type(body) is not dict:
         raise InputError(f"a columnar body must be a JSON object (got {jtype(body)})")
@@ -679,6 +689,7 @@ def columns_from_json(body: Any, *, labels: bool = False) -> EventColumns:
         n_rows=n,
         features=feats,
         score_classes=tuple(classes or ()) if cols["scores"] is not None else (),
+        feature_kinds=feature_kinds,
         **cols,
     )
 
