@@ -222,27 +222,49 @@ def _check_depth(value: Any, max_depth: int) -> None:
 
 _COLUMN_DEPTH = 3  # body -> features -> column, or body -> scores -> row
 _CONTAINERS = frozenset((dict, list))
+_ROWS = frozenset((list, type(None)))
+#: Column name -> the set of its values' types.
+ColumnKinds = dict[str, set[type]]
 
 
-def check_columns_depth(value: Any, max_depth: int) -> dict[str, set[type]]:
-    """The depth limit for a columnar body; returns the value types of its feature columns.
+def check_columns_depth(value: Any, max_depth: int) -> tuple[ColumnKinds, ColumnKinds]:
+    """The depth limit for a columnar body; returns the value types of its columns.
 
     A columnar body's bracket count is always above the limit (a row of scores is an
     array), so its guard is a type scan instead: an object whose ``features`` maps names
     to arrays of scalars, and whose other values are scalars, arrays of scalars or arrays
-    of such arrays, is 3 levels deep. The feature scan is the one the conversion to float
-    columns needs (:func:`~mlscope.engine.events.feature_array`), so it is handed on, not
-    repeated. Any other shape, or a container inside a column, takes the full walk.
+    of such arrays, is 3 levels deep. The scans are those that validation and the
+    conversion to columns need, so their results are handed on, not repeated: (feature
+    column -> types, other column -> types, ``"<name>[]"``: the types inside its rows).
+    Any other shape, or a container inside a column, takes the full walk.
     """
     feats = value.get("features") if type(value) is dict else None
     if type(feats) is not dict or max_depth < _COLUMN_DEPTH:
         _check_depth(value, max_depth)
-        return {}
+        return {}, {}
     kinds = {k: set(map(type, v)) for k, v in feats.items() if type(v) is list}
-    flat = len(kinds) == len(feats) and not any(_CONTAINERS & k for k in kinds.values())
-    if not flat or any(deeper_than(v, 2) for k, v in value.items() if k != "features"):
+    others = _column_kinds(value)
+    if others is None or len(kinds) != len(feats) or any(_CONTAINERS & k for k in kinds.values()):
         _check_depth(value, max_depth)
-    return kinds
+    return kinds, others or {}
+
+
+def _column_kinds(value: dict[str, Any]) -> ColumnKinds | None:
+    """Value types of the arrays beside ``features``; None when one may nest deeper than 2."""
+    out: ColumnKinds = {}
+    for k, v in value.items():
+        if k == "features" or type(v) is not list:
+            if type(v) is dict and k != "features":
+                return None
+            continue
+        kinds = out[k] = set(map(type, v))
+        if kinds & _CONTAINERS:
+            if not kinds <= _ROWS:
+                return None
+            inner = out[k + "[]"] = set(map(type, chain.from_iterable(filter(None, v))))
+            if inner & _CONTAINERS:
+                return None
+    return out
 
 
 def _parse_ndjson(body: bytes, max_depth: int) -> list[Any]:
@@ -324,10 +346,10 @@ def validate_columns(
     checked row by row as label records are, so a label has one set of rules whatever
     its encoding.
     """
-    kinds = check_columns_depth(value, max_depth) if max_depth is not None else None
+    kinds, others = check_columns_depth(value, max_depth) if max_depth is not None else (None, None)
     model = _columns_model(value, models)
     try:
-        cols = columns_from_json(value, labels=kind != "events", feature_kinds=kinds)
+        cols = columns_from_json(value, labels=kind != "events", feature_kinds=kinds, column_kinds=others)
         if kind != "events":
             return _label_columns(cols, model, default_now)
         batch, errors = build_batch(cols, default_now=default_now)
