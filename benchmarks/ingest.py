@@ -190,7 +190,7 @@ def bench_stages(tmp: Path, batch: int, rounds: int = 15) -> list[tuple[str, flo
         return decode_body(body, content_type="application/x-ndjson", content_encoding="", **limits)
 
     def decode_cols() -> object:
-        return decode_columns(columns, content_encoding="", **limits)
+        return decode_columns(columns, content_encoding="", max_bytes=limits["max_bytes"])
 
     rows, cols = decode_rows(), decode_cols()
 
@@ -207,7 +207,7 @@ def bench_stages(tmp: Path, batch: int, rounds: int = 15) -> list[tuple[str, flo
         ("decode", cpu_ms(decode_cols), cpu_ms(decode_rows)),
         (
             "validate into a Batch",
-            cpu_ms(lambda: validate_columns(cols, models=["bench"], default_now=1.0)),
+            cpu_ms(lambda: validate_columns(cols, models=["bench"], default_now=1.0, max_depth=32)),
             cpu_ms(lambda: validate_records(rows, models=["bench"], default_now=1.0)),
         ),
         ("engine ingest", cpu_ms(lambda: service.engine.ingest("bench", b, now=now)), float("nan")),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mlscope.sidecar.ingest import (
     BadLine,
     RequestError,
+    check_columns_depth,
     decode_body,
     decode_columns,
     deeper_than,
@@ -51,6 +52,30 @@ _json = st.recursive(
 @given(_json, st.integers(0, 6))
 def test_depth_check_matches_a_reference_depth(value: Any, limit: int) -> None:
     assert deeper_than(value, limit) == (_depth(value) > limit)
+
+
+_column = st.lists(st.none() | st.floats(allow_nan=False) | _tricky, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(_tricky, _column | st.lists(_json, max_size=3) | _json, max_size=3),
+    st.dictionaries(_tricky, _column | st.lists(_json, max_size=3) | _json, max_size=3),
+    st.integers(0, 7),
+)
+def test_columnar_depth_guard_matches_a_reference_depth(
+    features: dict[str, Any], rest: dict[str, Any], limit: int
+) -> None:
+    """Bodies of the columnar shape, flat or with hostile nesting in any column."""
+    body = {**rest, "features": features}
+    if _depth(body) > limit:
+        with pytest.raises(RequestError, match=f"deeper than max_json_depth = {limit}"):
+            check_columns_depth(body, limit)
+        return
+    kinds, others = check_columns_depth(body, limit)
+    assert all(kinds[k] == set(map(type, v)) for k, v in features.items() if type(v) is list)
+    lists = {k: v for k, v in rest.items() if type(v) is list and k != "features"}
+    assert all(others.get(k, set(map(type, v))) == set(map(type, v)) for k, v in lists.items())
 
 
 def test_depth_limit_applies_to_each_ndjson_line_and_to_a_whole_array() -> None:
@@ -170,8 +195,9 @@ def _columns(**over: Any) -> dict[str, Any]:
     return body
 
 
-def test_columns_become_one_batch_with_typed_columns() -> None:
-    parsed = validate_columns(_columns(), models=("a", "b"), default_now=99.0)
+@pytest.mark.parametrize("depth", [None, 32])  # without and with the depth guard's type scans
+def test_columns_become_one_batch_with_typed_columns(depth: int | None) -> None:
+    parsed = validate_columns(_columns(), models=("a", "b"), max_depth=depth, default_now=99.0)
     assert parsed.errors == [] and parsed.n_records == 3 and list(parsed.batches) == ["a"]
     b = parsed.batches["a"]
     x = b.features["x"]
@@ -181,11 +207,12 @@ def test_columns_become_one_batch_with_typed_columns() -> None:
     assert b.timestamps is not None and b.timestamps.tolist() == [10.0, 99.0, 12.0]
     assert b.score_classes == ("no", "yes") and b.scores is not None
     np.testing.assert_array_equal(b.scores, [[0.2, 0.8], [np.nan, np.nan], [0.5, np.nan]])
-    clean = validate_columns(_columns(features={"x": [1, 2.5, 3]}), models=("a",))
+    clean = validate_columns(_columns(features={"x": [1, 2.5, 3]}), models=("a",), max_depth=depth)
     assert clean.batches["a"].features["x"].dtype == np.float64  # numbers only: float64 at once
 
 
-def test_columns_and_rows_give_the_same_batch() -> None:
+@pytest.mark.parametrize("depth", [None, 32])  # without and with the depth guard's type scans
+def test_columns_and_rows_give_the_same_batch(depth: int | None) -> None:
     body = _columns(scores=None, score_classes=None)
     rows = [
         {
@@ -197,26 +224,27 @@ def test_columns_and_rows_give_the_same_batch() -> None:
         }
         for i in range(3)
     ]
-    got = validate_columns(body, models=("a",), default_now=5.0).batches["a"]
+    got = validate_columns(body, models=("a",), max_depth=depth, default_now=5.0).batches["a"]
     want = validate_records(rows, models=("a",), default_now=5.0).batches["a"]
     assert_same_batch(got, want)
 
 
-def test_a_bad_value_in_a_column_rejects_only_its_row() -> None:
+@pytest.mark.parametrize("depth", [None, 32])  # without and with the depth guard's type scans
+def test_a_bad_value_in_a_column_rejects_only_its_row(depth: int | None) -> None:
     body = _columns(
         ids=["r1", [2], "r3"],
         timestamps=[10.0, 11.0, "noon"],
         predictions=[{"a": 1}, "no", "yes"],
         scores=[[0.2, 0.8], [0.1, 0.9], [0.5]],
     )
-    parsed = validate_columns(body, models=("a",))
+    parsed = validate_columns(body, models=("a",), max_depth=depth)
     assert [(e.index, e.reason, e.message) for e in parsed.errors] == [
         (0, "wrong_type", "'predictions[0]' must be a string, number or boolean (got object)"),
         (1, "wrong_type", "'ids[1]' must be a string or an integer (got array)"),
         (2, "wrong_type", "'timestamps[2]' must be a number of Unix seconds (got string)"),
     ]
     assert parsed.n_accepted == 0 and parsed.batches == {}
-    one_bad = validate_columns(_columns(scores=[[0.2, 0.8], ["x", 1], None]), models=("a",))
+    one_bad = validate_columns(_columns(scores=[[0.2, 0.8], ["x", 1], None]), models=("a",), max_depth=depth)
     assert [e.message for e in one_bad.errors] == ["'scores[1][0]' must be a number (got string)"]
     assert one_bad.batches["a"].features["plan"].tolist() == ["pro", 3]
 
@@ -236,14 +264,14 @@ def test_a_bad_value_in_a_column_rejects_only_its_row() -> None:
 )
 def test_columns_of_the_wrong_shape_reject_the_body(over: dict[str, Any], reason: str, words: str) -> None:
     with pytest.raises(RequestError) as e:
-        validate_columns(_columns(**over), models=("a", "b"))
+        validate_columns(_columns(**over), models=("a", "b"), max_depth=32)
     assert (e.value.status, e.value.reason) == (422, reason)
     assert words in e.value.message
 
 
 def test_label_columns_are_checked_as_label_records() -> None:
     body = {"model": "a", "n_rows": 3, "ids": ["r1", None, 3], "labels": ["yes", "no", None]}
-    parsed = validate_columns(body, models=("a",), kind="labels", default_now=1.0)
+    parsed = validate_columns(body, models=("a",), max_depth=32, kind="labels", default_now=1.0)
     assert [e.index for e in parsed.errors] == [1, 2]
     b = parsed.batches["a"]
     assert (
@@ -256,10 +284,10 @@ def test_label_columns_are_checked_as_label_records() -> None:
 
 def test_columnar_body_decodes_gzip_and_checks_depth() -> None:
     raw = orjson.dumps(_columns())
-    assert decode_columns(gzip.compress(raw), content_encoding="gzip", **LIMITS) == _columns()
+    assert decode_columns(gzip.compress(raw), content_encoding="gzip", max_bytes=1 << 20) == _columns()
     with pytest.raises(RequestError) as e:
-        decode_columns(raw, content_encoding="", max_bytes=1 << 20, max_depth=2)
+        validate_columns(orjson.loads(raw), models=("a", "b"), max_depth=2)
     assert e.value.reason == "too_deep"
     with pytest.raises(RequestError) as e:
-        decode_columns(b"[1,", content_encoding="", **LIMITS)
+        decode_columns(b"[1,", content_encoding="", max_bytes=1 << 20)
     assert e.value.reason == "bad_json"

@@ -125,6 +125,9 @@ def test_bad_record_rejects_only_itself_and_is_reported(sc: Sidecar) -> None:
         )
 
 
+_COLUMNS = {"Content-Type": "application/vnd.mlscope.columns+json"}
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status", "reason"),
     [
@@ -134,6 +137,12 @@ def test_bad_record_rejects_only_itself_and_is_reported(sc: Sidecar) -> None:
         (b'{"model": "ghost", "features": {}}', {}, 422, "unknown_model"),
         (b'{"features": {}}', {}, 422, "missing_model"),
         (b"[" * 200 + b"]" * 200, {}, 400, "too_deep"),
+        # Columnar bodies: nesting inside a feature column or an id column, or under an
+        # unknown key, is refused as too deep before any shape or row check.
+        *(
+            (b'{"model": "churn", "n_rows": 1, ' + where % (b"[" * 20 + b"]" * 20), _COLUMNS, 400, "too_deep")
+            for where in (b'"features": {"a": [%s]}}', b'"features": {}, "ids": [%s]}', b'"junk": %s}')
+        ),
         (
             gzip.compress(ndjson([{"model": "churn", "features": {}}] * 50))[:-12],
             {"Content-Encoding": "gzip"},

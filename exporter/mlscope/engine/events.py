@@ -70,6 +70,10 @@ class EventColumns:
     index in the request body when the rows came as records (errors name it), and
     ``feature_rows`` their ``features`` objects: the feature names of a batch are those of
     its accepted rows, so rejecting a row re-pivots the others (rare, and exact).
+    ``feature_kinds`` holds the set of value types of feature columns already scanned
+    (the columnar body's depth guard scans them), so the conversion does not scan again;
+    ``column_kinds`` those of the other columns by name (``"scores[]"``: the values
+    inside score rows).
     """
 
     n_rows: int
@@ -83,6 +87,13 @@ class EventColumns:
     score_maps: list[Any] | None = None
     positions: list[int] | None = None
     feature_rows: list[Mapping[Any, Any]] | None = None
+    feature_kinds: Mapping[str, set[type]] | None = None
+    column_kinds: Mapping[str, set[type]] | None = None
+
+    def kinds(self, name: str, values: Any) -> set[type]:
+        """The set of value types of column ``name`` holding ``values`` (scanned unless known)."""
+        known = self.column_kinds.get(name) if self.column_kinds is not None else None
+        return set(map(type, values)) if known is None else known
 
 
 _NONE = type(None)
@@ -134,11 +145,11 @@ class _Rows:
         self.notes.append(RecordError(self.index(i), "wrong_type", message))
 
 
-def _bad_rows(values: Any, allowed: frozenset[Any]) -> list[int]:
+def _bad_rows(cols: EventColumns, name: str, values: Any, allowed: frozenset[Any]) -> list[int]:
     """Rows whose value's type is not in ``allowed``: one C-level pass when there are none."""
     if isinstance(values, np.ndarray) and values.dtype != object:
         return []  # a typed array (local mode): its dtype is the caller's statement
-    if set(map(type, values)) <= allowed:
+    if cols.kinds(name, values) <= allowed:
         return []
     return [i for i, v in enumerate(values) if type(v) not in allowed]
 
@@ -147,7 +158,7 @@ def _check_timestamps(cols: EventColumns, rows: _Rows, lenient: bool) -> Any:
     ts = cols.timestamps
     if ts is None:
         return None
-    bad = _bad_rows(ts, _TIMESTAMP_TYPES)
+    bad = _bad_rows(cols, "timestamps", ts, _TIMESTAMP_TYPES)
     if bad and lenient:
         ts = list(ts)
     for i in bad:
@@ -164,7 +175,7 @@ def _check_timestamps(cols: EventColumns, rows: _Rows, lenient: bool) -> Any:
 def _check_ids(cols: EventColumns, rows: _Rows) -> None:
     if cols.ids is None:
         return
-    for i in _bad_rows(cols.ids, _ID_TYPES):
+    for i in _bad_rows(cols, "ids", cols.ids, _ID_TYPES):
         rows.reject(
             i, f"{rows.where('id', 'ids', i)} must be a string or an integer (got {jtype(cols.ids[i])})"
         )
@@ -204,9 +215,8 @@ def _check_score_matrix(cols: EventColumns, rows: _Rows) -> None:
         if sc.ndim != 2 or sc.shape[1] != k:
             raise InputError(f"'scores' must have shape ({cols.n_rows}, {k}) (got {sc.shape})")
         return
-    kinds = set(map(type, sc))
-    if kinds <= {list, _NONE} and set(map(len, filter(None, sc))) <= {k}:
-        if set(map(type, chain.from_iterable(filter(None, sc)))) <= _SCORE_VALUE_TYPES:
+    if cols.kinds("scores", sc) <= {list, _NONE} and set(map(len, filter(None, sc))) <= {k}:
+        if cols.kinds("scores[]", chain.from_iterable(filter(None, sc))) <= _SCORE_VALUE_TYPES:
             return
     for i, r in enumerate(sc):
         if r is None:
@@ -229,7 +239,7 @@ def _check_outputs(cols: EventColumns, rows: _Rows) -> None:
     ):
         if col is None or (isinstance(col, np.ndarray) and col.dtype != object):
             continue
-        if not set(map(type, col)) & _NESTED:
+        if not cols.kinds(column, col) & _NESTED:
             continue
         for i, v in enumerate(col):
             if type(v) in _NESTED:
@@ -273,6 +283,8 @@ def build_batch(
         score_classes=cols.score_classes,
         score_maps=score_maps,
         feature_rows=cols.feature_rows,
+        feature_kinds=cols.feature_kinds,
+        column_kinds=cols.column_kinds,
     )
     if rows.first:  # rejected rows leave before any conversion
         keep = np.ones(n, dtype=bool)
@@ -318,15 +330,16 @@ def _batch_of(cols: EventColumns, default_now: float | None) -> Batch:
         scores, classes = scores_from_maps(cols.score_maps, n)
     else:
         scores, classes = _score_matrix(cols.scores, n, len(cols.score_classes)), cols.score_classes
+    kinds, known = cols.feature_kinds or {}, cols.column_kinds or {}
     return Batch(
         n_rows=n,
-        features={str(k): feature_array(v, n) for k, v in cols.features.items()},
-        predictions=_optional_column(cols.predictions, n),
+        features={str(k): feature_array(v, n, kinds.get(k)) for k, v in cols.features.items()},
+        predictions=_optional_column(cols.predictions, n, known.get("predictions")),
         scores=scores,
         score_classes=classes if scores is not None else (),
-        ids=_id_column(cols.ids, n),
+        ids=_id_column(cols.ids, n, known.get("ids")),
         timestamps=_timestamp_column(cols.timestamps, n, default_now),
-        labels=_optional_column(cols.labels, n),
+        labels=_optional_column(cols.labels, n, known.get("labels")),
     )
 
 
@@ -355,15 +368,17 @@ def object_column(values: Any, n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
 
 
-def feature_array(col: Any, n: int) -> np.ndarray:
+def feature_array(col: Any, n: int, kinds: set[type] | None = None) -> np.ndarray:
     """A feature column: float64 when it holds only ints and floats, else as it came.
 
     Ints convert only while float64 holds them exactly, so a categorical code never
     changes its name. A typed array (local mode) passes through without a copy.
+    ``kinds``: the set of the column's value types, when the caller has it already.
     """
     if isinstance(col, np.ndarray) and col.dtype != object:
         return col
-    kinds = set(map(type, col))
+    if kinds is None:
+        kinds = set(map(type, col))
     if kinds and kinds <= _NUMBERS:
         try:
             a = (
@@ -379,25 +394,32 @@ def feature_array(col: Any, n: int) -> np.ndarray:
     return col if isinstance(col, np.ndarray) else object_column(col, n)
 
 
-def _optional_column(vals: Any, n: int) -> np.ndarray | None:
-    """``vals`` as an array, or ``None`` when absent or every value is ``None``."""
+def _optional_column(vals: Any, n: int, kinds: set[type] | None = None) -> np.ndarray | None:
+    """``vals`` as an array, or ``None`` when absent or every value is ``None``.
+
+    ``kinds``: the set of the value types of ``vals`` (a list), when the caller has it.
+    """
     if vals is None:
         return None
     if isinstance(vals, np.ndarray):
         return vals if vals.dtype != object or any(v is not None for v in vals) else None
-    if not any(v is not None for v in vals):
+    if kinds <= {_NONE} if kinds is not None else not any(v is not None for v in vals):
         return None
     return object_column(vals, n)
 
 
-def _id_column(ids: Any, n: int) -> np.ndarray | None:
-    """Ids as strings (the label join matches strings), ``None`` kept as missing."""
+def _id_column(ids: Any, n: int, kinds: set[type] | None = None) -> np.ndarray | None:
+    """Ids as strings (the label join matches strings), ``None`` kept as missing.
+
+    ``kinds``: the set of the value types of ``ids`` (a list), when the caller has it.
+    """
     if ids is None:
         return None
     if isinstance(ids, np.ndarray) and ids.dtype != object:
         out: np.ndarray = ids.astype(str).astype(object)
         return out
-    kinds = set(map(type, ids))
+    if kinds is None:
+        kinds = set(map(type, ids))
     if kinds <= {_NONE}:
         return None
     if kinds == _STR:
@@ -642,12 +664,20 @@ def batch_from_records(records: Sequence[Any]) -> tuple[Batch, list[str]]:
 
 
 # --------------------------------------------------------------------------- columnar body
-def columns_from_json(body: Any, *, labels: bool = False) -> EventColumns:
+def columns_from_json(
+    body: Any,
+    *,
+    labels: bool = False,
+    feature_kinds: Mapping[str, set[type]] | None = None,
+    column_kinds: Mapping[str, set[type]] | None = None,
+) -> EventColumns:
     """The columnar body (docs/sidecar.md) as :class:`EventColumns`; shapes are checked here.
 
     Raises :class:`InputError` naming the key when the body cannot be columns at all
     (not an object, an unknown key, a column that is not an array, ``n_rows`` missing).
-    ``labels=True``: label columns, which need no ``features``.
+    ``labels=True``: label columns, which need no ``features``. ``feature_kinds`` and
+    ``column_kinds``: the value types of columns the caller has scanned
+    (:class:`EventColumns`).
     """
     if type(body) is not dict:
         raise InputError(f"a columnar body must be a JSON object (got {jtype(body)})")
@@ -679,6 +709,8 @@ def columns_from_json(body: Any, *, labels: bool = False) -> EventColumns:
         n_rows=n,
         features=feats,
         score_classes=tuple(classes or ()) if cols["scores"] is not None else (),
+        feature_kinds=feature_kinds,
+        column_kinds=column_kinds,
         **cols,
     )
 

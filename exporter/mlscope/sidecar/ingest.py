@@ -177,18 +177,15 @@ def decode_body(
     return _parse_ndjson(stripped, max_depth)
 
 
-def decode_columns(body: bytes, *, content_encoding: str, max_bytes: int, max_depth: int) -> Any:
-    """A columnar body as its decoded JSON value (checked by :func:`validate_columns`)."""
+def decode_columns(body: bytes, *, content_encoding: str, max_bytes: int) -> Any:
+    """A columnar body as its decoded JSON value, checked (depth first) by :func:`validate_columns`."""
     text = inflate(body, content_encoding=content_encoding, max_bytes=max_bytes).strip()
     if not text:
         raise RequestError(400, "empty", "body is empty: send the columns as one JSON object")
     try:
-        value = _loads(text)
+        return _loads(text)
     except orjson.JSONDecodeError as e:
         raise RequestError(400, "bad_json", f"body is not valid JSON: {e}") from None
-    if _brackets(text) > max_depth:
-        _check_depth(value, max_depth)
-    return value
 
 
 def inflate(body: bytes, *, content_encoding: str, max_bytes: int) -> bytes:
@@ -221,6 +218,53 @@ def _brackets(text: bytes) -> int:
 def _check_depth(value: Any, max_depth: int) -> None:
     if deeper_than(value, max_depth):
         raise RequestError(400, "too_deep", f"JSON nesting is deeper than max_json_depth = {max_depth}")
+
+
+_COLUMN_DEPTH = 3  # body -> features -> column, or body -> scores -> row
+_CONTAINERS = frozenset((dict, list))
+_ROWS = frozenset((list, type(None)))
+#: Column name -> the set of its values' types.
+ColumnKinds = dict[str, set[type]]
+
+
+def check_columns_depth(value: Any, max_depth: int) -> tuple[ColumnKinds, ColumnKinds]:
+    """The depth limit for a columnar body; returns the value types of its columns.
+
+    A columnar body's bracket count is always above the limit (a row of scores is an
+    array), so its guard is a type scan instead: an object whose ``features`` maps names
+    to arrays of scalars, and whose other values are scalars, arrays of scalars or arrays
+    of such arrays, is 3 levels deep. The scans are those that validation and the
+    conversion to columns need, so their results are handed on, not repeated: (feature
+    column -> types, other column -> types, ``"<name>[]"``: the types inside its rows).
+    Any other shape, or a container inside a column, takes the full walk.
+    """
+    feats = value.get("features") if type(value) is dict else None
+    if type(feats) is not dict or max_depth < _COLUMN_DEPTH:
+        _check_depth(value, max_depth)
+        return {}, {}
+    kinds = {k: set(map(type, v)) for k, v in feats.items() if type(v) is list}
+    others = _column_kinds(value)
+    if others is None or len(kinds) != len(feats) or any(_CONTAINERS & k for k in kinds.values()):
+        _check_depth(value, max_depth)
+    return kinds, others or {}
+
+
+def _column_kinds(value: dict[str, Any]) -> ColumnKinds | None:
+    """Value types of the arrays beside ``features``; None when one may nest deeper than 2."""
+    out: ColumnKinds = {}
+    for k, v in value.items():
+        if k == "features" or type(v) is not list:
+            if type(v) is dict and k != "features":
+                return None
+            continue
+        kinds = out[k] = set(map(type, v))
+        if kinds & _CONTAINERS:
+            if not kinds <= _ROWS:
+                return None
+            inner = out[k + "[]"] = set(map(type, chain.from_iterable(filter(None, v))))
+            if inner & _CONTAINERS:
+                return None
+    return out
 
 
 def _parse_ndjson(body: bytes, max_depth: int) -> list[Any]:
@@ -288,16 +332,24 @@ def validate_records(
 
 
 def validate_columns(
-    value: Any, *, models: Sequence[str], kind: str = "events", default_now: float | None = None
+    value: Any,
+    *,
+    models: Sequence[str],
+    kind: str = "events",
+    default_now: float | None = None,
+    max_depth: int | None = None,
 ) -> Parsed:
     """Check a decoded columnar body; a shape problem raises :class:`RequestError` (422).
 
-    Label columns (``ids``, ``labels``, ``timestamps``) are checked row by row as label
-    records are, so a label has one set of rules whatever its encoding.
+    The depth limit comes first (400 ``too_deep``; ``None``: a value decoded by the
+    caller, not limited here). Label columns (``ids``, ``labels``, ``timestamps``) are
+    checked row by row as label records are, so a label has one set of rules whatever
+    its encoding.
     """
+    kinds, others = check_columns_depth(value, max_depth) if max_depth is not None else (None, None)
     model = _columns_model(value, models)
     try:
-        cols = columns_from_json(value, labels=kind != "events")
+        cols = columns_from_json(value, labels=kind != "events", feature_kinds=kinds, column_kinds=others)
         if kind != "events":
             return _label_columns(cols, model, default_now)
         batch, errors = build_batch(cols, default_now=default_now)

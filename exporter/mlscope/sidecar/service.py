@@ -217,14 +217,22 @@ class Service:
         The columnar body (:data:`COLUMNS_TYPE`) carries events or labels of one model
         as column arrays; any other type is read as rows (JSON object, array or NDJSON).
         """
-        limits = {"max_bytes": self.cfg.max_body_bytes, "max_depth": self.cfg.max_json_depth}
+        max_bytes, max_depth = self.cfg.max_body_bytes, self.cfg.max_json_depth
         try:
             if media_type(content_type) == COLUMNS_TYPE:
-                value = decode_columns(body, content_encoding=content_encoding, **limits)
-                parsed = validate_columns(value, models=self.model_names, kind=kind, default_now=time.time())
+                value = decode_columns(body, content_encoding=content_encoding, max_bytes=max_bytes)
+                parsed = validate_columns(
+                    value, models=self.model_names, kind=kind, default_now=time.time(), max_depth=max_depth
+                )
                 self._ingest_parsed(parsed, kind)
                 return parsed
-            values = decode_body(body, content_type=content_type, content_encoding=content_encoding, **limits)
+            values = decode_body(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                max_bytes=max_bytes,
+                max_depth=max_depth,
+            )
         except RequestError as e:
             self.metrics.rejected.labels(e.reason).inc()
             raise
