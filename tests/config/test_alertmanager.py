@@ -26,6 +26,7 @@ from mlscope.config_gen.alert_specs import tier_inhibit_rules
 from mlscope.errors import ConfigError
 from tests._servers import REPO, Proc, free_port, wait_http
 from tests.config import _capture
+from tests.config._tree import walk
 
 AM = REPO / "alertmanager"
 CONFIG = AM / "alertmanager.yml"
@@ -44,7 +45,7 @@ def test_config_passes_amtool_check(amtool: str) -> None:
 
 def test_every_secret_is_read_from_a_shipped_file() -> None:
     text = CONFIG.read_text()
-    files = {v for k, v in _walk(yaml.safe_load(text)) if k.endswith("_file")}
+    files = {v for k, v in walk(yaml.safe_load(text)) if k.endswith("_file")}
     assert len(files) == 4
     for f in files:
         assert (AM / f).is_file(), f"{f} referenced by alertmanager.yml is missing"
@@ -256,15 +257,6 @@ def test_an_alert_without_samples_url_gets_no_drill_down_line(alertmanager: str)
     slack = _wait_for("Slack message", _posted("/slack", "KubeQuotaAlmostFull"))["attachments"][0]
     assert "dashboard: " in slack["text"] and "drill-down rows" not in slack["text"], slack["text"]
 
-
-def _walk(node: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield str(k), v
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
 
 
 def test_severity_values_must_differ_and_be_quotable() -> None:

@@ -12,10 +12,8 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib.metadata import packages_distributions
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -25,6 +23,7 @@ from mlscope import cli
 from mlscope.config_gen import load, write
 from mlscope.config_gen.output import MANIFEST, owned
 from tests._servers import REPO
+from tests.config._tree import walk
 
 sys.path.insert(0, str(REPO / "tools"))
 import constraints  # noqa: E402 - tools/ is no package: what the Makefile runs
@@ -84,17 +83,8 @@ def _referenced_files(am_dir: Path) -> list[Path]:
         matches = sorted(am_dir.glob(pattern))
         assert matches, f"templates entry {pattern!r} matches no file in {am_dir}"
         found += matches
-    return found + [am_dir / v for k, v in _walk(cfg) if k.endswith("_file")]
+    return found + [am_dir / v for k, v in walk(cfg) if k.endswith("_file")]
 
-
-def _walk(node: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield str(k), v
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
 
 
 def _check_config(amtool: str, am_dir: Path) -> str:
