@@ -408,26 +408,18 @@ def demo_command(args: argparse.Namespace) -> int:
     interactive = sys.stdout.isatty() and sys.stderr.isatty()
     console = Console(stderr=interactive)
     interval = getattr(args, "summary_interval", SUMMARY_INTERVAL_S)
-    if not interval > 0:
-        print(f"mlscope: error: '--summary-interval' must be > 0 seconds (got {interval!r})", file=sys.stderr)
-        return 2
-    missing = missing_demo_packages()
-    if missing:  # else the app dies at start and the reason is in its log only
-        print(f"mlscope: error: the demo needs {', '.join(missing)}: {DEMO_EXTRA_HINT}", file=sys.stderr)
+    refused = _refusal(interval)
+    if refused:
+        print(f"mlscope: error: {refused}", file=sys.stderr)
         return 2
     workdir = Path(args.workdir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    prometheus_bin = find_binary("prometheus")
-    alertmanager_bin = find_binary("alertmanager", "prometheus-alertmanager")
-    alerting = bool(prometheus_bin and alertmanager_bin)
-    root = config_root(workdir, repo_root()) if alerting else None
+    bins = (find_binary("prometheus"), find_binary("alertmanager", "prometheus-alertmanager"))
+    alerting = all(bins)
     if not alerting:
         console.print(f"[yellow]{INSTALL_HINT}[/]")
     ports = Ports().shifted(args.port_offset)
-    needed = [ports.app, ports.sidecar, ports.receiver]
-    if alerting:
-        needed += [ports.prometheus, ports.alertmanager, ports.preview]
-    busy = [p for p in needed if not port_free(p)]
+    busy = [p for p in _needed_ports(ports, alerting) if not port_free(p)]
     if busy:
         console.print(f"[red]port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; stop what "
                       "holds them (an earlier demo?) and retry.[/]")
@@ -440,54 +432,16 @@ def demo_command(args: argparse.Namespace) -> int:
         stopping.append(signum)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    py = sys.executable
-    profile = workdir / "reference.json"
-    urls: dict[str, str] = {}
     try:
-        console.print("starting the demo model app (trains the model, writes the reference profile)…")
-        app = stack.start("app", [py, "-m", "mlscope.demo.app", "--port", str(ports.app),
-                                  "--sidecar", f"http://127.0.0.1:{ports.sidecar}",
-                                  "--profile-out", str(profile)])
-        wait_ready(f"http://127.0.0.1:{ports.app}/healthz", app, 120)
-        sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--profile", str(profile),
-                                          "--model", MODEL_NAME,
-                                          "--port", str(ports.sidecar), "--pid", str(app.proc.pid)])
-        wait_ready(f"http://127.0.0.1:{ports.sidecar}/healthz", sidecar, 60)
-        receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(ports.receiver)])
-        wait_ready(f"http://127.0.0.1:{ports.receiver}/healthz", receiver, 30)
-        urls["app (OpenAPI)"] = f"http://127.0.0.1:{ports.app}/docs"
-        urls["app metrics"] = f"http://127.0.0.1:{ports.app}/metrics"
-        urls["sidecar metrics"] = f"http://127.0.0.1:{ports.sidecar}/metrics"
-        urls["pages received"] = f"http://127.0.0.1:{ports.receiver}/pages"
-        if alerting and root is not None and prometheus_bin and alertmanager_bin:
-            prom_cfg, am_cfg = write_configs(root, workdir, ports)
-            am = stack.start("alertmanager", [
-                alertmanager_bin, f"--config.file={am_cfg}",
-                f"--storage.path={workdir / 'alertmanager-data'}", "--cluster.listen-address=",
-                f"--web.listen-address=127.0.0.1:{ports.alertmanager}"])
-            wait_ready(f"http://127.0.0.1:{ports.alertmanager}/-/ready", am, 30)
-            prom = stack.start("prometheus", [
-                prometheus_bin, f"--config.file={prom_cfg}",
-                f"--storage.tsdb.path={workdir / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{ports.prometheus}"])
-            wait_ready(f"http://127.0.0.1:{ports.prometheus}/-/ready", prom, 30)
-            urls["Prometheus alerts"] = f"http://127.0.0.1:{ports.prometheus}/alerts"
-            urls["Alertmanager"] = f"http://127.0.0.1:{ports.alertmanager}"
-            dashboards = start_preview(stack, root, ports, console)
-            if dashboards:
-                urls["dashboards (preview)"] = "\n".join(dashboards)
-        stack.start("traffic", [py, "-m", "mlscope.demo.traffic", "--target", f"http://127.0.0.1:{ports.app}",
-                                "--scenario", args.scenario])
-        put = (f"curl -X PUT http://127.0.0.1:{ports.app}/control/scenario "
-               "-H 'content-type: application/json' ")
-        urls["switch scenario (holds)"] = put + "-d '{\"scenario\": \"drift_one\"}'"
-        if args.scenario == "cycle":
-            urls["back to the cycle"] = put + "-d '{\"scenario\": \"cycle\"}'"
+        urls = _start_model_side(stack, workdir, ports, console)
+        if alerting:
+            urls |= _start_alerting(stack, workdir, ports, bins, console)
+        stack.start("traffic", [sys.executable, "-m", "mlscope.demo.traffic",
+                                "--target", f"http://127.0.0.1:{ports.app}", "--scenario", args.scenario])
+        urls |= _scenario_urls(ports, args.scenario)
         urls["logs"] = str(workdir / "logs")
         watch = Watch(stack, ports, alerting, urls, args.duration, stopping, console)
-        if interactive:
-            return watch.live()
-        return watch.plain(interval)
+        return watch.live() if interactive else watch.plain(interval)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/]")
         return 1
@@ -496,3 +450,78 @@ def demo_command(args: argparse.Namespace) -> int:
         stack.stop()
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+def _refusal(interval: float) -> str | None:
+    """Why the demo cannot start (a bad option, a missing package), before anything starts."""
+    if not interval > 0:
+        return f"'--summary-interval' must be > 0 seconds (got {interval!r})"
+    missing = missing_demo_packages()
+    if missing:  # else the app dies at start and the reason is in its log only
+        return f"the demo needs {', '.join(missing)}: {DEMO_EXTRA_HINT}"
+    return None
+
+
+def _needed_ports(ports: Ports, alerting: bool) -> list[int]:
+    needed = [ports.app, ports.sidecar, ports.receiver]
+    return needed + [ports.prometheus, ports.alertmanager, ports.preview] if alerting else needed
+
+
+def _start_model_side(stack: Stack, workdir: Path, ports: Ports, console: Any) -> dict[str, str]:
+    """The model app (it trains and writes the reference profile), the sidecar, the receiver."""
+    py, profile = sys.executable, workdir / "reference.json"
+    console.print("starting the demo model app (trains the model, writes the reference profile)…")
+    app = stack.start("app", [py, "-m", "mlscope.demo.app", "--port", str(ports.app),
+                              "--sidecar", f"http://127.0.0.1:{ports.sidecar}",
+                              "--profile-out", str(profile)])
+    wait_ready(f"http://127.0.0.1:{ports.app}/healthz", app, 120)
+    sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--profile", str(profile),
+                                      "--model", MODEL_NAME,
+                                      "--port", str(ports.sidecar), "--pid", str(app.proc.pid)])
+    wait_ready(f"http://127.0.0.1:{ports.sidecar}/healthz", sidecar, 60)
+    receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(ports.receiver)])
+    wait_ready(f"http://127.0.0.1:{ports.receiver}/healthz", receiver, 30)
+    return {
+        "app (OpenAPI)": f"http://127.0.0.1:{ports.app}/docs",
+        "app metrics": f"http://127.0.0.1:{ports.app}/metrics",
+        "sidecar metrics": f"http://127.0.0.1:{ports.sidecar}/metrics",
+        "pages received": f"http://127.0.0.1:{ports.receiver}/pages",
+    }
+
+
+def _start_alerting(
+    stack: Stack, workdir: Path, ports: Ports, bins: tuple[str | None, str | None], console: Any
+) -> dict[str, str]:
+    """Alertmanager, Prometheus and the dashboards' preview, on the shipped configuration."""
+    prometheus_bin, alertmanager_bin = bins
+    if not (prometheus_bin and alertmanager_bin):
+        return {}
+    root = config_root(workdir, repo_root())
+    prom_cfg, am_cfg = write_configs(root, workdir, ports)
+    am = stack.start("alertmanager", [
+        alertmanager_bin, f"--config.file={am_cfg}",
+        f"--storage.path={workdir / 'alertmanager-data'}", "--cluster.listen-address=",
+        f"--web.listen-address=127.0.0.1:{ports.alertmanager}"])
+    wait_ready(f"http://127.0.0.1:{ports.alertmanager}/-/ready", am, 30)
+    prom = stack.start("prometheus", [
+        prometheus_bin, f"--config.file={prom_cfg}",
+        f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+        f"--web.listen-address=127.0.0.1:{ports.prometheus}"])
+    wait_ready(f"http://127.0.0.1:{ports.prometheus}/-/ready", prom, 30)
+    urls = {
+        "Prometheus alerts": f"http://127.0.0.1:{ports.prometheus}/alerts",
+        "Alertmanager": f"http://127.0.0.1:{ports.alertmanager}",
+    }
+    dashboards = start_preview(stack, root, ports, console)
+    if dashboards:
+        urls["dashboards (preview)"] = "\n".join(dashboards)
+    return urls
+
+
+def _scenario_urls(ports: Ports, scenario: str) -> dict[str, str]:
+    put = (f"curl -X PUT http://127.0.0.1:{ports.app}/control/scenario "
+           "-H 'content-type: application/json' ")
+    urls = {"switch scenario (holds)": put + "-d '{\"scenario\": \"drift_one\"}'"}
+    if scenario == "cycle":
+        urls["back to the cycle"] = put + "-d '{\"scenario\": \"cycle\"}'"
+    return urls
