@@ -6,11 +6,13 @@ damaged profile, one that starts (its log says it listens before it says ready).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 from pathlib import Path
 
+from mlscope.sidecar.main import listen_socket
 from tests._servers import PYTHON, REPO
 from tests.sidecar._sidecar import make_profile, sidecar
 
@@ -71,3 +73,27 @@ def test_the_sidecar_says_where_it_listens_before_it_says_ready(tmp_path: Path) 
         log = sc.log()
         assert f"listening on 127.0.0.1:{sc.port}" in log
         assert log.index("listening on") < log.index("sidecar ready")
+
+
+def test_connections_on_the_early_bound_socket_have_nagle_off() -> None:
+    # `mlscope serve` binds before uvicorn starts; asyncio sets TCP_NODELAY only on sockets
+    # that say they are TCP, else every small answer (/healthz) waited ~40 ms for an ACK.
+    async def accepted_nodelay() -> int:
+        seen: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=listen_socket("127.0.0.1", 0))
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        return seen[0]
+
+    assert asyncio.run(accepted_nodelay()) != 0
