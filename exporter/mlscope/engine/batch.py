@@ -22,6 +22,8 @@ class Batch:
     or value per row; ``scores`` the class probabilities (n_rows x len(score_classes)).
     ``ids`` identify rows for the label join; ``timestamps`` are Unix seconds;
     ``labels`` are ground truth that came with the events (rare; usually they arrive later).
+    ``raw`` holds the raw text / embedding columns that ``Profile.derive`` replaced by
+    their derived features (kept for drill-down rows).
     """
 
     n_rows: int
@@ -32,6 +34,7 @@ class Batch:
     ids: np.ndarray | None = None
     timestamps: np.ndarray | None = None
     labels: np.ndarray | None = None
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- builders

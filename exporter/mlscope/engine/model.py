@@ -273,6 +273,7 @@ class ModelEngine:
         """
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
+        batch = self.profile.derive(batch)
         self.checks.batch(batch.features.keys())
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.

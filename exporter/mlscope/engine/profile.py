@@ -12,7 +12,12 @@ File format (``version`` 1)::
      "task": "classification" | "regression" | null, "classes": [str],
      "columns": {"target": str | null, "prediction": str | null, "scores": {class: column}},
      "features": [feature], "outputs": [feature], "target": feature | null,
-     "outlier": {...} | null, "quality": {metric: number}, "settings": {"bins": int, "top_k": int}}
+     "outlier": {...} | null, "quality": {metric: number}, "settings": {"bins": int, "top_k": int},
+     "inputs": [derived input]}
+
+    derived input = {"kind": "text" | "embedding", "name": raw column, ...}: what the
+    reference taught about a raw text or embedding column (mlscope.engine.derived); its
+    derived features ("<name>:<part>") are ordinary entries of "features".
 
     feature = {"name", "kind": "numeric" | "categorical", "counts": [int],
                numeric: "edges", "min", "max", "mean", "std", "quantiles";
@@ -22,6 +27,7 @@ File format (``version`` 1)::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -34,6 +40,7 @@ import numpy as np
 
 from mlscope._atomic import atomic_write
 from mlscope._version import __version__
+from mlscope.engine import derived
 from mlscope.engine.batch import Batch, _columns, batch_from_data
 from mlscope.engine.coerce import factorize, to_numeric
 from mlscope.engine.feature import (
@@ -85,6 +92,7 @@ class Profile:
         quality: Mapping[str, float] | None = None,
         columns: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
+        inputs: Sequence[derived.DerivedInput] = (),
     ) -> None:
         names = [f.name for f in features]
         if len(set(names)) != len(names):
@@ -102,6 +110,9 @@ class Profile:
         self.quality: dict[str, float] = dict(quality or {})
         self.columns: dict[str, Any] = dict(columns or {"target": None, "prediction": None, "scores": {}})
         self.settings: dict[str, Any] = dict(settings or {})
+        derived.check_names(inputs)
+        #: Raw text / embedding columns and how their derived features are computed.
+        self.inputs: tuple[derived.DerivedInput, ...] = tuple(inputs)
         self.feature_set = frozenset(names)
         self._by_name = {f.name: f for f in self.features}
 
@@ -134,9 +145,13 @@ class Profile:
 
     def restrict(self, max_features: int) -> Profile:
         """The same profile keeping only the first ``max_features`` features (cardinality cap)."""
-        keep = self.features[:max_features]
+        kept = {f.name for f in self.features[:max_features]}
+        # A raw input keeps all its derived features or none (it derives them together).
+        inputs = [i for i in self.inputs if {f.name for f in i.features} <= kept]
+        kept -= {f.name for i in self.inputs if i not in inputs for f in i.features}
+        keep = [f for f in self.features if f.name in kept]
         outlier = self.outlier
-        if outlier is not None and not set(outlier.features) <= {f.name for f in keep}:
+        if outlier is not None and not set(outlier.features) <= kept:
             outlier = None
         return Profile(
             features=keep,
@@ -150,6 +165,7 @@ class Profile:
             quality=self.quality,
             columns=self.columns,
             settings=self.settings,
+            inputs=inputs,
         )
 
     # ---------------------------------------------------------------- building
@@ -168,6 +184,8 @@ class Profile:
         bins: int = 20,
         top_k: int = 20,
         model: str | None = None,
+        text: Iterable[str] | None = None,
+        embeddings: Iterable[str] | None = None,
     ) -> Profile:
         """Profile reference data: a DataFrame, a dict of columns or a 2-D array with ``names``.
 
@@ -175,6 +193,10 @@ class Profile:
         (a second ``prediction`` column is taken as a score column); ``scores`` names the
         class-probability columns, as a list (class = column name) or a dict
         class -> column. ``categorical`` / ``numeric`` override the inferred kind.
+        ``text`` names free-text columns and ``embeddings`` columns of one vector per row
+        (a 2-D array in a dict, or a column of equal-length lists/arrays); each becomes a
+        few derived features (``"<name>:<part>"``, :mod:`mlscope.engine.derived`). Long
+        free-form strings and vector columns are recognised without being named.
         """
         if bins < 1:
             raise ProfileError(f"'bins' must be an int >= 1 (got {bins!r})")
@@ -184,16 +206,24 @@ class Profile:
         n = max(n, 0)
         preds, score_map = _output_columns(prediction, scores)
         pred_col = preds[0] if preds else None
+        declared = {**dict.fromkeys(text or (), "text"), **dict.fromkeys(embeddings or (), "embedding")}
         cat, num = set(categorical or ()), set(numeric or ())
-        _check_named(cols, target, preds, score_map, cat, num)
+        _check_named(cols, target, preds, score_map, cat, num, declared)
         skip = {target, pred_col, *score_map.values(), *(exclude or ())}
-        features = [
-            fit_numeric(name, values, bins=bins)
-            if _kind(name, values, cat, num) == "numeric"
-            else fit_categorical(name, values, top_k=top_k)
-            for name, values in cols.items()
-            if name not in skip
-        ]
+        features: list[FeatureProfile] = []
+        inputs: list[derived.DerivedInput] = []
+        for name, values in cols.items():
+            if name in skip:
+                continue
+            kind = _kind(name, values, cat, num, declared)
+            if kind in derived.KINDS:
+                inputs.append(derived.fit(kind, name, values, bins=bins, top_k=top_k))
+                features += inputs[-1].features
+            elif kind == "numeric":
+                features.append(fit_numeric(name, values, bins=bins))
+            else:
+                features.append(fit_categorical(name, values, top_k=top_k))
+        plain = {f.name for f in features} - {f.name for i in inputs for f in i.features}
         task, classes = _task_and_classes(cols, target, pred_col, score_map)
 
         def fit_output(name: str, values: Any) -> FeatureProfile:
@@ -203,7 +233,8 @@ class Profile:
 
         outputs = [fit_output("prediction", cols[pred_col])] if pred_col is not None else []
         outputs += [fit_numeric(f"score_{c}", cols[col], bins=bins) for c, col in score_map.items()]
-        outlier = fit_outliers(cols, [f.name for f in features if f.kind == "numeric"]) if n > 1 else None
+        numeric = [f.name for f in features if f.kind == "numeric" and f.name in plain]
+        outlier = fit_outliers(cols, numeric) if n > 1 else None
         # The validation set's quality: the baseline the quality alerts compare with.
         quality = profile_quality(
             task, cols, target=target, prediction=pred_col, scores=score_map, classes=classes
@@ -220,9 +251,21 @@ class Profile:
             outlier=outlier,
             columns={"target": target, "prediction": pred_col, "scores": score_map},
             settings={"bins": bins, "top_k": top_k},
+            inputs=inputs,
         )
 
     # ------------------------------------------------------------------ batches
+    def derive(self, batch: Batch) -> Batch:
+        """``batch`` with each raw text / embedding column replaced by its derived columns.
+
+        The raw columns move to ``Batch.raw`` (drill-down rows may show them). A batch
+        without raw inputs comes back as it is.
+        """
+        if not self.inputs or not any(i.name in batch.features for i in self.inputs):
+            return batch
+        features, raw = derived.derive_columns(self.inputs, batch.features)
+        return dataclasses.replace(batch, features=features, raw={**batch.raw, **raw})
+
     def batch_of(self, data: Any, *, names: Sequence[str] | None = None) -> Batch:
         """A Batch of ``data`` whose prediction/score columns are the ones named at profile time."""
         cols, _ = _columns(data, names, "data")
@@ -260,6 +303,7 @@ class Profile:
             "target": self.target.to_dict() if self.target else None,
             "outlier": self.outlier.to_dict() if self.outlier else None,
             "quality": {k: float(v) for k, v in sorted(self.quality.items())},
+            "inputs": [i.to_dict() for i in self.inputs],
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -323,7 +367,19 @@ class Profile:
         }
         outlier = v.outlier(d.get("outlier"), "outlier") if d.get("outlier") is not None else None
         settings = dict(v.obj(d.get("settings") or {}, "settings"))
+        inputs = [
+            derived.from_dict(v.obj(x, f"inputs[{i}]"), f"inputs[{i}]")
+            for i, x in enumerate(v.lst(d, "inputs", "", required=False))
+        ]
+        known = {f.name for f in features}
+        for inp in inputs:
+            for f in inp.features:
+                if f.name not in known:
+                    raise ProfileError(
+                        f"field 'inputs': {inp.name!r} derives {f.name!r}, which 'features' lacks"
+                    )
         return cls(
+            inputs=inputs,
             features=features,
             outputs=outputs,
             target=target,
@@ -494,17 +550,24 @@ def _check_named(
     score_map: Mapping[str, str],
     cat: set[str],
     num: set[str],
+    declared: Mapping[str, str],
 ) -> None:
-    """Every column an argument names exists, and no column is both categorical and numeric."""
-    both = cat & num
-    if both:
-        raise ProfileError(f"columns {sorted(both)} are given as both categorical and numeric")
+    """Every column an argument names exists, and each column has at most one declared kind."""
+    kinds = [("categorical", cat), ("numeric", num)] + [
+        (k, {c for c, kk in declared.items() if kk == k}) for k in derived.KINDS
+    ]
+    for i, (ka, a) in enumerate(kinds):
+        for kb, b in kinds[i + 1 :]:
+            if a & b:
+                raise ProfileError(f"columns {sorted(a & b)} are given as both {ka} and {kb}")
     for key, wanted in (
         ("target", [target] if target else []),
         ("prediction", predictions),
         ("scores", list(score_map.values())),
         ("categorical", sorted(cat)),
         ("numeric", sorted(num)),
+        ("text", sorted(c for c, k in declared.items() if k == "text")),
+        ("embeddings", sorted(c for c, k in declared.items() if k == "embedding")),
     ):
         for c in wanted:
             if c not in cols:
@@ -513,8 +576,14 @@ def _check_named(
                 )
 
 
-def _kind(name: str, values: Any, cat: set[str], num: set[str]) -> str:
-    return "categorical" if name in cat else "numeric" if name in num else infer_kind(values)
+def _kind(name: str, values: Any, cat: set[str], num: set[str], declared: Mapping[str, str]) -> str:
+    if name in declared:
+        return declared[name]
+    if name in cat:
+        return "categorical"
+    if name in num:
+        return "numeric"
+    return derived.infer_kind(values) or infer_kind(values)
 
 
 def _task_and_classes(
