@@ -6,6 +6,10 @@ Endpoints:
   instance as the body) -> ``{"predictions": [{"id", "prediction", "scores"}]}``.
 - ``POST /labels``: ``{"labels": [{"id": "r1", "label": "default"}, ...]}``, the ground
   truth that arrives later; forwarded to ``Monitor.log_labels``.
+- ``POST /topic``: the text model (support-topic, :mod:`mlscope.demo.topic_model`):
+  ``{"instances": [{"id": "t1", "text": "My mouse is not responding."}, ...]}`` ->
+  ``{"predictions": [{"id", "topic", "score"}]}``, logged through its own Monitor with
+  the text as the ``utterance`` feature; ``POST /topic/labels`` takes its ground truth.
 - ``GET``/``PUT /control/scenario``: the scenario the demo plays. The server applies the
   server-side part (5xx share, extra latency); the traffic generator polls it and shapes
   what it sends. A PUT holds the scenario (the generator's cycle follows it) until a PUT
@@ -14,8 +18,8 @@ Endpoints:
 - ``GET /healthz``; ``GET /metrics`` (served by :class:`mlscope.ASGIMiddleware`).
 
 Run it with ``python -m mlscope.demo.app --port 8000 --sidecar http://127.0.0.1:9108
---profile-out reference.json``: it trains the model (about a second), writes the
-reference profile the sidecar loads, and serves.
+--profile-out reference.json --text-profile-out topics.json``: it trains both models
+(a few seconds), writes the reference profiles the sidecar loads, and serves.
 """
 
 from __future__ import annotations
@@ -29,11 +33,17 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlscope.demo import scenarios
+from mlscope.demo.corpus import TEXT_COLUMN
 from mlscope.demo.model import MODEL_NAME, DemoModel
+from mlscope.demo.topic_model import MODEL_NAME as TOPIC_MODEL_NAME
+from mlscope.demo.topic_model import TopicModel
 from mlscope.logs import configure_logging
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("mlscope.demo.app")
 
@@ -49,6 +59,14 @@ class MonitorLike(Protocol):
     def log(self, *, features: Any, predictions: Any = None, ids: Any = None, scores: Any = None) -> None: ...
 
     def log_labels(self, ids: Any, labels: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class TopicService:
+    """The text model the app serves beside the credit-risk one, with its own Monitor."""
+
+    model: TopicModel
+    monitor: MonitorLike | None
 
 
 # PUT this name to hand a held scenario back to the traffic generator's cycle.
@@ -103,9 +121,65 @@ def fails(n: int, ratio: float) -> bool:
     return math.floor(n * ratio) != math.floor((n - 1) * ratio)
 
 
+def accept_labels(body: dict[str, Any], monitor: MonitorLike | None) -> Any:
+    """A ``/labels`` body forwarded to ``monitor``: the answer counts what it took and left."""
+    from fastapi.responses import JSONResponse
+
+    items = body.get("labels")
+    if not isinstance(items, list):
+        return JSONResponse({"error": "'labels' must be a list of {id, label} objects"}, status_code=422)
+    pairs = [(str(x["id"]), str(x["label"])) for x in items
+             if isinstance(x, dict) and "id" in x and "label" in x]
+    if monitor is not None and pairs:
+        monitor.log_labels([i for i, _ in pairs], [v for _, v in pairs])
+    return {"accepted": len(pairs), "rejected": len(items) - len(pairs)}
+
+
+def topic_instances(body: dict[str, Any]) -> tuple[list[str], list[str]] | str:
+    """Ids and texts of a ``/topic`` body, or what is wrong with it.
+
+    A missing or ``null`` text is served as the empty string (the model answers its prior)
+    and logged as such, so the monitor sees empty inputs instead of the app hiding them.
+    """
+    instances = body["instances"] if "instances" in body else [body]
+    if not isinstance(instances, list) or not instances or len(instances) > MAX_INSTANCES:
+        return f"'instances' must be a list of 1 to {MAX_INSTANCES} objects"
+    ids, texts = [], []
+    for i, inst in enumerate(instances):
+        text = inst.get("text") if isinstance(inst, dict) else None
+        if not isinstance(inst, dict) or not isinstance(text, str | None):
+            return f"'instances[{i}].text' must be a string or null"
+        ids.append(str(inst.get("id", "")))
+        texts.append(text or "")
+    return ids, texts
+
+
+def add_topic_routes(app: FastAPI, topics: TopicService) -> None:
+    """``POST /topic`` and ``POST /topic/labels``: the text model, logged through its Monitor."""
+    from fastapi import Body
+    from fastapi.responses import JSONResponse
+
+    @app.post("/topic")
+    async def topic(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+        parsed = topic_instances(body)
+        if isinstance(parsed, str):
+            return JSONResponse({"error": parsed}, status_code=422)
+        ids, texts = parsed
+        predicted, proba = topics.model.predict(texts)
+        if topics.monitor is not None:
+            topics.monitor.log(features={TEXT_COLUMN: texts}, predictions=predicted, ids=ids)
+        return {"predictions": [{"id": i, "topic": t, "score": float(p.max())}
+                                for i, t, p in zip(ids, predicted, proba, strict=True)]}
+
+    @app.post("/topic/labels")
+    async def topic_labels(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+        return accept_labels(body, topics.monitor)
+
+
 def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoState | None = None,
-               instrument: bool = True, registry: Any = None, model_name: str = MODEL_NAME) -> Any:
-    """Build the FastAPI app around a trained ``model``.
+               instrument: bool = True, registry: Any = None, model_name: str = MODEL_NAME,
+               topics: TopicService | None = None) -> Any:
+    """Build the FastAPI app around a trained ``model`` (and the text model ``topics``).
 
     ``monitor`` receives every prediction and label (``None`` logs nothing: used by tests
     of the HTTP surface alone); ``instrument`` wraps the app with
@@ -122,11 +196,12 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
         yield
         # uvicorn re-raises SIGTERM after its shutdown, so the process dies by the signal and
         # atexit never runs: the Monitor delivers its buffer here instead.
-        close = getattr(monitor, "close", None)
-        if close is not None:
-            close()
+        for m in (monitor, topics.monitor if topics else None):
+            close = getattr(m, "close", None)
+            if close is not None:
+                close()
 
-    app = FastAPI(title="mlscope demo: credit-risk model", version="1", lifespan=lifespan)
+    app = FastAPI(title="mlscope demo: credit-risk and support-topic models", version="1", lifespan=lifespan)
     app.state.demo = st
 
     @app.get("/healthz")
@@ -178,15 +253,10 @@ def create_app(model: DemoModel, *, monitor: MonitorLike | None, state: DemoStat
 
     @app.post("/labels")
     async def labels(body: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
-        items = body.get("labels")
-        if not isinstance(items, list):
-            return JSONResponse({"error": "'labels' must be a list of {id, label} objects"}, status_code=422)
-        ids = [str(x["id"]) for x in items if isinstance(x, dict) and "id" in x and "label" in x]
-        values = [str(x["label"]) for x in items if isinstance(x, dict) and "id" in x and "label" in x]
-        if monitor is not None and ids:
-            monitor.log_labels(ids, values)
-        return {"accepted": len(ids), "rejected": len(items) - len(ids)}
+        return accept_labels(body, monitor)
 
+    if topics is not None:
+        add_topic_routes(app, topics)
     if not instrument:
         return app
     import mlscope
@@ -223,8 +293,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the reference profile here before serving")
     p.add_argument("--model-name", default=os.environ.get("DEMO_MODEL_NAME", MODEL_NAME),
                    help="the model label it logs under (several instances can play different scenarios)")
+    p.add_argument("--text-model-name", default=os.environ.get("DEMO_TEXT_MODEL_NAME", TOPIC_MODEL_NAME),
+                   help="the model label of the text model behind /topic ('' = no text model)")
+    p.add_argument("--text-profile-out", default=os.environ.get("DEMO_TEXT_PROFILE_OUT"),
+                   help="write the text model's reference profile here before serving")
     p.add_argument("--seed", type=int, default=7)
     return p
+
+
+def build_topics(args: argparse.Namespace) -> TopicService | None:
+    """The text model of ``--text-model-name`` (trained now), its profile written, its Monitor."""
+    if not args.text_model_name:
+        return None
+    from mlscope.demo import topic_model
+
+    model = topic_model.train(seed=args.seed)
+    profile = topic_model.build_profile(model)
+    profile.model = args.text_model_name
+    if args.text_profile_out:
+        profile.save(args.text_profile_out)
+        log.info("text model's reference profile written to %s", args.text_profile_out)
+    return TopicService(model, build_monitor(profile, args.sidecar or None, args.text_model_name))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile.save(args.profile_out)
         log.info("reference profile written to %s", args.profile_out)
     monitor = build_monitor(profile, args.sidecar or None, args.model_name, score_classes=model.classes)
-    app = create_app(model, monitor=monitor, model_name=args.model_name)
+    app = create_app(model, monitor=monitor, model_name=args.model_name, topics=build_topics(args))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

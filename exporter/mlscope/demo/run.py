@@ -1,7 +1,8 @@
 """``mlscope demo`` (``make demo``): the demo stack as local processes, no docker needed.
 
-Starts, in order: the demo model app (which trains the model and writes the reference
-profile), the sidecar exporter on that profile, the webhook receiver that shows pages,
+Starts, in order: the demo model app (which trains its two models, credit-risk on
+tabular features and support-topic on free text, and writes their reference profiles),
+the sidecar exporter on those profiles, the webhook receiver that shows pages,
 Prometheus and Alertmanager on the shipped configuration (when their binaries are
 installed: Debian's ``prometheus`` and ``prometheus-alertmanager``) with storage under
 the work folder, the preview of the shipped dashboards on that Prometheus
@@ -34,6 +35,7 @@ from typing import Any
 import orjson
 
 from mlscope.demo.model import MODEL_NAME
+from mlscope.demo.topic_model import MODEL_NAME as TOPIC_MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,8 @@ def write_configs(root: Path, workdir: Path, ports: Ports) -> tuple[Path, Path]:
 
 SUMMARY_INTERVAL_S = 15.0
 # module -> distribution of what the demo's processes import beyond a plain install
-DEMO_EXTRA_MODULES = {"fastapi": "fastapi", "sklearn": "scikit-learn", "httpx": "httpx"}
+DEMO_EXTRA_MODULES = {"fastapi": "fastapi", "sklearn": "scikit-learn", "httpx": "httpx",
+                      "chatterbot_corpus": "chatterbot-corpus"}
 DEMO_EXTRA_HINT = "pip install 'mlscope[demo]'"
 
 
@@ -468,16 +471,21 @@ def _needed_ports(ports: Ports, alerting: bool) -> list[int]:
 
 
 def _start_model_side(stack: Stack, workdir: Path, ports: Ports, console: Any) -> dict[str, str]:
-    """The model app (it trains and writes the reference profile), the sidecar, the receiver."""
-    py, profile = sys.executable, workdir / "reference.json"
-    console.print("starting the demo model app (trains the model, writes the reference profile)…")
+    """The model app (it trains both models, writes their profiles), the sidecar, the receiver."""
+    py = sys.executable
+    profiles = {MODEL_NAME: workdir / "reference.json", TOPIC_MODEL_NAME: workdir / "reference-topics.json"}
+    console.print("starting the demo model app (trains the models, writes the reference profiles)…")
     app = stack.start("app", [py, "-m", "mlscope.demo.app", "--port", str(ports.app),
                               "--sidecar", f"http://127.0.0.1:{ports.sidecar}",
-                              "--profile-out", str(profile)])
+                              "--profile-out", str(profiles[MODEL_NAME]),
+                              "--text-profile-out", str(profiles[TOPIC_MODEL_NAME])])
     wait_ready(f"http://127.0.0.1:{ports.app}/healthz", app, 120)
-    sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--profile", str(profile),
-                                      "--model", MODEL_NAME,
-                                      "--port", str(ports.sidecar), "--pid", str(app.proc.pid)])
+    config = workdir / "sidecar.json"  # JSON is YAML: the sidecar's --config reads it
+    config.write_bytes(orjson.dumps({
+        "host": "127.0.0.1", "port": ports.sidecar, "pid": app.proc.pid,
+        "models": {name: {"profile": str(path)} for name, path in profiles.items()},
+    }))
+    sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--config", str(config)])
     wait_ready(f"http://127.0.0.1:{ports.sidecar}/healthz", sidecar, 60)
     receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(ports.receiver)])
     wait_ready(f"http://127.0.0.1:{ports.receiver}/healthz", receiver, 30)

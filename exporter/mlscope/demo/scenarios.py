@@ -8,6 +8,10 @@ of a row frame and a seeded generator, so tests check them without any server.
 
 Which alert each scenario should raise is written next to it (``expects``) and is what
 the end-to-end test waits for at the webhook receiver.
+
+Each scenario also shapes the traffic of the text model (support-topic, its one input
+the free-text ``utterance``): unchanged for the credit-risk scenarios, replaced in part by
+questions in another language and script for ``new_language``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mlscope.demo.corpus import TEXT_COLUMN, TOPIC_COLUMN, utterances
 from mlscope.demo.model import CLASSES, TARGET
+from mlscope.engine.derived import derived_name
 
 Transform = Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]
 
@@ -32,6 +38,11 @@ UNSEEN_VALUES: tuple[str, ...] = ("atlantis", "lemuria")
 MISSING_SHARE = 0.6
 UNSEEN_SHARE = 0.5
 LABEL_FLIP_SHARE = 0.5
+# The text scenario: questions in Ukrainian (Cyrillic script) for half the requests, as
+# when the service opens in a new market without a model for its language.
+NEW_LANGUAGE = "ukrainian"
+NEW_LANGUAGE_SHARE = 0.5
+NEW_LANGUAGE_FEATURE = derived_name(TEXT_COLUMN, "script")
 
 
 def _identity(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -79,6 +90,18 @@ def _flip_labels(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return rows
 
 
+def _new_language(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    # The same topics asked in another language: the truth stays the topic of the file.
+    other = utterances(NEW_LANGUAGE)
+    hit = rng.random(len(rows)) < NEW_LANGUAGE_SHARE
+    pick = other.iloc[rng.integers(0, len(other), int(hit.sum()))]
+    for col in (TEXT_COLUMN, TOPIC_COLUMN):
+        values = rows[col].to_numpy(dtype=object)
+        values[hit] = pick[col].to_numpy(dtype=object)
+        rows[col] = values
+    return rows
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One traffic scenario; see the module docstring."""
@@ -93,6 +116,15 @@ class Scenario:
     error_ratio: float = 0.0
     extra_latency_s: float = 0.0
     feature_names: tuple[str, ...] = field(default=())
+    # What it does to the text model's rows (utterance, topic): nothing unless it is a text scenario.
+    text_transform: Transform = _identity
+
+    def draw_text(self, pool: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """Draw ``n`` rows of the text model (utterance and the topic to report later)."""
+        if n <= 0 or not self.send:
+            return pool.iloc[:0].copy()
+        rows = pool.iloc[rng.integers(0, len(pool), n)].reset_index(drop=True).copy()
+        return self.text_transform(rows, rng)
 
     def draw(self, pool: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
         """Draw ``n`` rows (features and the ground truth to report later)."""
@@ -129,6 +161,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "MlscopeTrafficStopped", send=False),
     Scenario("accuracy_drop", f"inputs unchanged, {LABEL_FLIP_SHARE:.0%} of outcomes flipped (concept drift)",
              "MlscopeAccuracyBelowBaseline", _flip_labels),
+    Scenario("new_language", f"{NEW_LANGUAGE_SHARE:.0%} of the support questions arrive in {NEW_LANGUAGE} "
+             "(Cyrillic script), which the English topic model cannot read",
+             "MlscopeFeatureDrift", feature_names=(NEW_LANGUAGE_FEATURE,), text_transform=_new_language),
 )}
 
 # The order `--scenario cycle` walks through, each failure followed by a healthy spell.

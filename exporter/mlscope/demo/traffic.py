@@ -7,7 +7,10 @@ the ``--scenario`` flag only sets it at start. ``--scenario cycle`` walks throug
 failure with a healthy spell between them; a person's switch takes over at the next
 poll and holds until ``{"scenario": "cycle"}`` is PUT, which restarts the cycle.
 
-Ground truth for each answered prediction is posted to ``/labels`` ``--label-delay``
+Each tick sends one request to the credit-risk model (``/predict``, ``--batch-size``
+rows) and one to the text model (``/topic``, ``--text-batch-size`` utterances of
+chatterbot-corpus; 0 sends none). Ground truth for each answered prediction is posted
+to ``/labels`` (``/topic/labels``) ``--label-delay``
 seconds later, as a real system learns outcomes after the fact. Everything is bounded:
 requests in flight (``--concurrency``), labels waiting (dropped and counted past a cap),
 run time (``--duration``) and request count (``--max-requests``).
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from mlscope.demo import scenarios
+from mlscope.demo.corpus import TEXT_COLUMN, TOPIC_COLUMN
 from mlscope.demo.model import FEATURES, N_TRAIN, N_VALIDATION, TARGET, make_dataset
 from mlscope.logs import configure_logging
 
@@ -66,6 +70,14 @@ def encode_rows(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def healthy_text_pool() -> pd.DataFrame:
+    """The text model's healthy traffic: the English corpus its reference profile describes."""
+    from mlscope.demo.corpus import utterances
+    from mlscope.demo.topic_model import LANGUAGE
+
+    return utterances(LANGUAGE)
+
+
 def healthy_pool(seed: int = 7) -> pd.DataFrame:
     """Rows the model has not seen in training or validation (the same seed as the app)."""
     return make_dataset(seed=seed).iloc[N_TRAIN + N_VALIDATION:].reset_index(drop=True)
@@ -77,11 +89,14 @@ class TrafficGenerator:
     def __init__(self, target: str, *, rate_rps: float = 20.0, batch_size: int = 10,
                  scenario: str = "healthy", cycle_step_s: float = 120.0, label_delay_s: float = 10.0,
                  concurrency: int = 64, seed: int = 7, poll_s: float = 0.5,
-                 pool: pd.DataFrame | None = None) -> None:
+                 pool: pd.DataFrame | None = None, text_batch_size: int = 0,
+                 text_pool: pd.DataFrame | None = None) -> None:
         if rate_rps <= 0:
             raise ValueError(f"'rate_rps' must be > 0 (got {rate_rps!r})")
         if not 1 <= batch_size <= 1000:
             raise ValueError(f"'batch_size' must be in 1..1000 (got {batch_size!r})")
+        if not 0 <= text_batch_size <= 1000:
+            raise ValueError(f"'text_batch_size' must be in 0..1000 (got {text_batch_size!r})")
         if scenario not in ("cycle", "follow"):
             scenarios.get(scenario)  # raises naming the valid ones
         self.target = target.rstrip("/")
@@ -93,9 +108,12 @@ class TrafficGenerator:
         self.concurrency = concurrency
         self.poll_s = poll_s
         self.pool = pool if pool is not None else healthy_pool(seed)
+        self.text_batch_size = text_batch_size
+        self.text_pool = text_pool if text_pool is not None or not text_batch_size else healthy_text_pool()
         self.rng = np.random.default_rng(seed)
         self.stats = TrafficStats(scenario="healthy" if scenario in ("cycle", "follow") else scenario)
-        self._labels: collections.deque[tuple[float, list[str], list[str]]] = collections.deque()
+        # (when due, labels path, ids, truths)
+        self._labels: collections.deque[tuple[float, str, list[str], list[str]]] = collections.deque()
         self._pending_labels = 0
         self._ids = itertools.count()
         self._run_id = f"{int(time.time()):x}"
@@ -162,12 +180,30 @@ class TrafficGenerator:
         ids = [f"{self._run_id}-{next(self._ids)}" for _ in range(len(rows))]
         return ids, encode_rows(rows), [str(v) for v in rows[TARGET]]
 
-    async def _one(self, client: Any, sem: asyncio.Semaphore) -> None:
+    def next_text_batch(self) -> tuple[list[str], list[str | None], list[str]]:
+        """Draw one text request's ids, utterances and the topics to report later."""
+        assert self.text_pool is not None
+        scen = scenarios.SCENARIOS[self.stats.scenario]
+        rows = scen.draw_text(self.text_pool, self.text_batch_size, self.rng)
+        ids = [f"{self._run_id}-t{next(self._ids)}" for _ in range(len(rows))]
+        texts = [None if v is None else str(v) for v in rows[TEXT_COLUMN]]
+        return ids, texts, [str(v) for v in rows[TOPIC_COLUMN]]
+
+    def _request(self, text: bool) -> tuple[str, dict[str, Any], list[str], list[str]]:
+        """One request of either model: (path, JSON body, ids, truths)."""
+        if text:
+            ids, texts, truths = self.next_text_batch()
+            return "/topic", {"instances": [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)]}, \
+                ids, truths
+        ids, rows, truths = self.next_batch()
+        instances = [{"id": i, "features": f} for i, f in zip(ids, rows, strict=True)]
+        return "/predict", {"instances": instances}, ids, truths
+
+    async def _one(self, client: Any, sem: asyncio.Semaphore, text: bool = False) -> None:
         try:
-            ids, rows, truths = self.next_batch()
-            body = {"instances": [{"id": i, "features": f} for i, f in zip(ids, rows, strict=True)]}
+            path, body, ids, truths = self._request(text)
             try:
-                r = await client.post(f"{self.target}/predict", json=body)
+                r = await client.post(f"{self.target}{path}", json=body)
             except Exception as exc:
                 self.stats.failed += 1
                 log.debug("predict failed: %s", exc)
@@ -182,25 +218,30 @@ class TrafficGenerator:
                 if self._pending_labels + len(ids) > MAX_PENDING_LABELS:
                     self.stats.labels_dropped += len(ids)
                 else:
-                    self._labels.append((time.monotonic() + self.label_delay_s, ids, truths))
+                    labels_path = "/topic/labels" if text else "/labels"
+                    self._labels.append((time.monotonic() + self.label_delay_s, labels_path, ids, truths))
                     self._pending_labels += len(ids)
         finally:
             sem.release()
 
     async def _post_labels(self, client: Any, *, flush: bool = False) -> None:
         now = time.monotonic()
-        ids: list[str] = []
-        truths: list[str] = []
-        while self._labels and (flush or self._labels[0][0] <= now) and len(ids) < 5000:
-            _, i, t = self._labels.popleft()
+        due: dict[str, tuple[list[str], list[str]]] = {}
+        n = 0
+        while self._labels and (flush or self._labels[0][0] <= now) and n < 5000:
+            _, path, i, t = self._labels.popleft()
+            ids, truths = due.setdefault(path, ([], []))
             ids += i
             truths += t
-        if not ids:
-            return
-        self._pending_labels -= len(ids)
+            n += len(i)
+        self._pending_labels -= n
+        for path, (ids, truths) in due.items():
+            await self._post_label_batch(client, path, ids, truths)
+
+    async def _post_label_batch(self, client: Any, path: str, ids: list[str], truths: list[str]) -> None:
         try:
             body = {"labels": [{"id": i, "label": t} for i, t in zip(ids, truths, strict=True)]}
-            r = await client.post(f"{self.target}/labels", json=body)
+            r = await client.post(f"{self.target}{path}", json=body)
             if r.status_code < 300:
                 self.stats.labels_sent += len(ids)
             else:
@@ -252,13 +293,14 @@ class TrafficGenerator:
                 next_t = max(next_t + 1.0 / self.rate_rps, now - 1.0)
                 if not scenarios.SCENARIOS[self.stats.scenario].send:
                     continue
-                await sem.acquire()
+                for text in (False, True) if self.text_batch_size else (False,):
+                    await sem.acquire()
+                    self.stats.requests += 1
+                    self.stats.by_scenario[self.stats.scenario] += 1
+                    task = asyncio.create_task(self._one(client, sem, text))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
                 launched += 1
-                self.stats.requests += 1
-                self.stats.by_scenario[self.stats.scenario] += 1
-                task = asyncio.create_task(self._one(client, sem))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
             self._stop.set()
             if tasks:
                 await asyncio.wait(tasks, timeout=15.0)
@@ -277,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="http://127.0.0.1:8000", help="demo app URL (default: %(default)s)")
     p.add_argument("--rate", type=float, default=20.0, help="requests per second (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=10, help="rows per request (default: %(default)s)")
+    p.add_argument("--text-batch-size", type=int, default=5,
+                   help="utterances per text-model request, one such request per tick, 0 = none "
+                   "(default: %(default)s)")
     p.add_argument("--scenario", default="cycle",
                    help="scenario at start: " + ", ".join(scenarios.SCENARIOS)
                    + "; cycle (walk through all) or follow (whatever the app says) (default: %(default)s)")
@@ -299,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     try:
         gen = TrafficGenerator(args.target, rate_rps=args.rate, batch_size=args.batch_size,
+                               text_batch_size=args.text_batch_size,
                                scenario=args.scenario, cycle_step_s=args.cycle_step,
                                label_delay_s=args.label_delay, concurrency=args.concurrency, seed=args.seed)
     except ValueError as exc:
