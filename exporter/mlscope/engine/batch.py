@@ -106,7 +106,7 @@ def _vector_column(s: Any) -> np.ndarray:
     if n and numbers and arr.null_count == 0:
         lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
         if lengths.min() == lengths.max() and arr.flatten().null_count == 0:
-            flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            flat: np.ndarray = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             return flat.reshape(n, int(lengths[0]))
     return _object_column(arr.to_pylist(), n)
 
