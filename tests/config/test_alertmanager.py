@@ -251,6 +251,23 @@ def test_a_ticket_mail_links_dashboard_and_drill_down_rows(alertmanager: str) ->
     assert ">drill-down rows</a>" in html and ">dashboard</a>" in html
 
 
+def test_a_derived_feature_page_names_its_raw_input_and_part(alertmanager: str) -> None:
+    _post(alertmanager, [
+        _alert(alertname="MlscopeFeatureBroken", severity="critical", job="topic-sidecar", model="topics",
+               feature="utterance:script", issue="unseen_category"),
+        _alert(alertname="MlscopeFeatureBroken", severity="critical", job="topic-sidecar", model="plain",
+               feature="age", issue="missing"),
+    ])
+
+    def slack_of(model: str) -> str:
+        found = _wait_for("Slack message", _posted("/slack", f"model={model}"))
+        return str(found["attachments"][0]["text"])
+
+    assert "• feature: utterance:script (input utterance, derived script)\n" in slack_of("topics")
+    plain = slack_of("plain")
+    assert "• feature: age\n" in plain and "(input" not in plain, plain
+
+
 def test_an_alert_without_samples_url_gets_no_drill_down_line(alertmanager: str) -> None:
     _post(alertmanager, [_alert(samples=False, alertname="KubeQuotaAlmostFull", severity="warning",
                                 job="kube-state-metrics", model="none")])

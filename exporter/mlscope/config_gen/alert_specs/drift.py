@@ -87,7 +87,7 @@ def feature_drift(cfg: Config) -> AlertSpec:
             "If the new distribution is the new normal, rebuild the reference profile.",
         ),
         blind_when_down=True,
-        scenarios={MODEL_TESTS: (_odd_names_scenario(cfg),)},
+        scenarios={MODEL_TESTS: (_odd_names_scenario(cfg), _derived_features_scenario(cfg))},
         timelines=tuple(_feature_verdict(cfg, w) for w in cfg.drift_windows()),
         standard=Standard(
             start_min=0,
@@ -118,7 +118,7 @@ def _feature_drift_rule(cfg: Config, w: str) -> Rule:
         f'(mlscope_feature_drift_detected{{window="{w}"}}) == 1), "window", "{w}", "", "")',
         for_=cfg.get("drift.for"),
         severity="ticket",
-        description="Feature {{ $labels.feature }} of model {{ $labels.model }} drifted: "
+        description=f"{ctx.feature_named()} of model {{{{ $labels.model }}}} drifted: "
         f'{{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {w} window.'
         f"{ctx.bins_grew(w)}",
         labels={"window": w},
@@ -142,7 +142,8 @@ def fleet_feature_drift(cfg: Config) -> AlertSpec:
                 f">= {cfg.get('drift.fleet_min_rows')}",
                 for_=cfg.get("drift.for"),
                 severity="ticket",
-                description="PSI of feature {{ $labels.feature }} of model {{ $labels.model }} over the last "
+                description=f"PSI of {ctx.feature_named(capital=False)} of model {{{{ $labels.model }}}} "
+                "over the last "
                 f'{fw}, summed over all replicas, is {{{{ $value | printf "%.3f" }}}}.',
                 thresholds=(
                     "drift.fleet_psi_threshold",
@@ -281,6 +282,34 @@ def _odd_names_scenario(cfg: Config) -> Scenario:
         "MlscopeFeatureDrift links encode names with spaces, &, #, + and unicode",
         series,
         (AlertCheck(fires_at(cfg.get("drift.for"), 0)[1], "MlscopeFeatureDrift", (fires,)),),
+    )
+
+
+#: Derived features of a text input and of an embedding input (mlscope.engine.derived).
+DERIVED_FEATURES = ("review:script", "vec:pc2", "vec:distance")
+
+
+def _derived_features_scenario(cfg: Config) -> Scenario:
+    """A derived feature's ticket names its raw input and the descriptor, component or score."""
+    dw, nm = cfg.get("drift.window"), str(cfg.get("drift.numeric_method"))
+    series: list[tuple[str, str]] = []
+    fires = []
+    for feature in DERIVED_FEATURES:
+        fd = f'model="churn", feature="{feature}"'
+        series += [
+            (series_name(score_metric("mlscope_feature_drift", nm), f'{fd}, window="{dw}"'), "0.4x20"),
+            (f'mlscope_feature_drift_threshold{{{fd}, method="{nm}"}}', "0.2x20"),
+            (f'mlscope_feature_drift_detected{{{fd}, window="{dw}"}}', "1x20"),
+        ]
+        fires.append(Fires(
+            {"severity": "ticket", "model": "churn", "feature": feature, "method": nm, "window": dw},
+            f"{ctx.feature_named_text(feature)} of model churn drifted: {nm} score 0.400 "
+            f"over the {dw} window.",
+        ))
+    return Scenario(
+        "MlscopeFeatureDrift names the text or embedding input and the derived part",
+        tuple(series),
+        (AlertCheck(fires_at(cfg.get("drift.for"), 0)[1], "MlscopeFeatureDrift", tuple(fires)),),
     )
 
 

@@ -11,8 +11,11 @@ The ``*_text`` functions give what a snippet renders for the promtool scenarios'
 
 from __future__ import annotations
 
+import re
+
 from mlscope.config_gen.alert_specs.scenarios import pct
 from mlscope.config_gen.rules import error_attribution_top_rule, slo_error_ratio_rule
+from mlscope.engine import derived, embedding
 
 #: Features and attribution scores of the scenarios (the top three are listed).
 ATTRIBUTION = (("age", 0.42), ("income", 0.13), ("plan", 0.05), ("region", 0.01))
@@ -21,6 +24,47 @@ ATTRIBUTION = (("age", 0.42), ("income", 0.13), ("plan", 0.05), ("region", 0.01)
 def _query(fmt: str, *args: str) -> str:
     """``printf fmt args | query`` as a template pipeline."""
     return f'printf "{fmt}" {" ".join(args)} | query'
+
+
+def embedding_part_pattern() -> str:
+    """RE2 of the part after ':' that an embedding input derives (``pc1``.., the scores)."""
+    return "pc[0-9]+|" + "|".join(embedding.SCORES)
+
+
+def feature_named(*, capital: bool = True) -> str:
+    """A template naming the alert's feature, and for a derived one its raw input and part.
+
+    ``Feature age``; ``Text input review, descriptor script (feature review:script)``;
+    ``Embedding input vec, component pc2 (feature vec:pc2)`` or ``..., score distance``.
+    A derived feature is ``<raw>:<part>`` (:mod:`mlscope.engine.derived`); the embedding's
+    parts are told apart by name, every other derived part is a text descriptor (the two
+    kinds there are).
+    """
+    sep = derived.SEPARATOR
+    f = "$labels.feature"
+    raw = f'({f} | reReplaceAll "{sep}.*$" "")'
+    part = f'({f} | reReplaceAll "^[^{sep}]*{sep}" "")'
+    text, emb, plain = ("Text", "Embedding", "Feature") if capital else ("text", "embedding", "feature")
+    return (
+        f'{{{{ if match "^[^{sep}]+{sep}({embedding_part_pattern()})$" {f} }}}}'
+        f"{emb} input {{{{ {raw} }}}}, "
+        f'{{{{ if match "{sep}pc[0-9]+$" {f} }}}}component{{{{ else }}}}score{{{{ end }}}} {{{{ {part} }}}}'
+        f" (feature {{{{ {f} }}}})"
+        f'{{{{ else if match "^[^{sep}]+{sep}." {f} }}}}'
+        f"{text} input {{{{ {raw} }}}}, descriptor {{{{ {part} }}}} (feature {{{{ {f} }}}})"
+        f"{{{{ else }}}}{plain} {{{{ {f} }}}}{{{{ end }}}}"
+    )
+
+
+def feature_named_text(feature: str, *, capital: bool = True) -> str:
+    """What :func:`feature_named` renders for ``feature`` (the promtool scenarios' expectations)."""
+    raw, _, part = feature.partition(derived.SEPARATOR)
+    if not part:
+        return f"{'Feature' if capital else 'feature'} {feature}"
+    if re.fullmatch(embedding_part_pattern(), part):
+        what = "component" if re.fullmatch("pc[0-9]+", part) else "score"
+        return f"{'Embedding' if capital else 'embedding'} input {raw}, {what} {part} (feature {feature})"
+    return f"{'Text' if capital else 'text'} input {raw}, descriptor {part} (feature {feature})"
 
 
 def bins_grew(window: str) -> str:

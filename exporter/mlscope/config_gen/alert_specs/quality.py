@@ -225,7 +225,7 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
                 for_=cfg.get("data_quality.for"),
                 severity="ticket",
                 description="{{ $value | humanizePercentage }} of rows of model {{ $labels.model }} have "
-                "{{ $labels.issue }} values in feature {{ $labels.feature }}.",
+                f"{{{{ $labels.issue }}}} values in {ctx.feature_named(capital=False)}.",
                 thresholds=("data_quality.ratio", "data_quality.window", "data_quality.for"),
             ),
         ),

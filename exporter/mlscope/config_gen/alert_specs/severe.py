@@ -89,7 +89,7 @@ def feature_broken(cfg: Config) -> AlertSpec:
                 for_=g("severe.for"),
                 severity="page",
                 description="{{ $value | humanizePercentage }} of rows of model {{ $labels.model }} had "
-                f"{{{{ $labels.issue }}}} values in feature {{{{ $labels.feature }}}} over the last {rw} "
+                f"{{{{ $labels.issue }}}} values in {ctx.feature_named(capital=False)} over the last {rw} "
                 f"(pages above {pct(float(ratio))}).",
                 thresholds=(
                     "severe.rate_window",
@@ -230,7 +230,7 @@ def feature_drift_severe(cfg: Config) -> AlertSpec:
                 f">= {g('severe.min_rows')}",
                 for_=g("severe.for"),
                 severity="page",
-                description="Feature {{ $labels.feature }} of model {{ $labels.model }} is far from its "
+                description=f"{ctx.feature_named()} of model {{{{ $labels.model }}}} is far from its "
                 f'reference: {{{{ $labels.method }}}} score {{{{ $value | printf "%.3f" }}}} over the {w} '
                 f"window, more than {k:g}x its threshold.{ctx.bins_grew(w)}",
                 thresholds=("severe.drift_factor", "severe.min_rows", "severe.for"),
