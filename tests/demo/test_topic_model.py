@@ -23,6 +23,7 @@ from mlscope.demo import corpus, scenarios, topic_model
 from mlscope.demo.app import DemoState, TopicService, create_app
 from mlscope.demo.model import train as train_credit
 from mlscope.demo.traffic import TrafficGenerator, healthy_pool, healthy_text_pool
+from mlscope.offline.compare import compare
 from tests.demo._serve import serve
 from tests.demo.test_app_traffic import Recorder
 
@@ -42,7 +43,7 @@ def model() -> topic_model.TopicModel:
 
 def test_corpus_is_real_text_by_topic_and_the_new_language_shares_the_topics() -> None:
     english = corpus.utterances("english")
-    assert len(english) > 1500 and not english.duplicated().any()
+    assert len(english) > 1500 and english[corpus.TEXT_COLUMN].is_unique
     assert {"tech_support", "money", "health", "computers"} <= set(english[corpus.TOPIC_COLUMN])
     assert not any(cyrillic(t) for t in english[corpus.TEXT_COLUMN])
     other = corpus.utterances(scenarios.NEW_LANGUAGE)
@@ -53,12 +54,33 @@ def test_corpus_is_real_text_by_topic_and_the_new_language_shares_the_topics() -
 
 
 def test_topic_model_beats_the_majority_topic_on_held_out_utterances(model: topic_model.TopicModel) -> None:
-    truth = model.validation[corpus.TOPIC_COLUMN].to_numpy()
-    predicted, proba = model.predict(model.validation[corpus.TEXT_COLUMN].tolist())
-    majority = (truth == model.corpus[corpus.TOPIC_COLUMN].mode()[0]).mean()
+    truth = model.pool[corpus.TOPIC_COLUMN].to_numpy()
+    predicted, proba = model.predict(model.pool[corpus.TEXT_COLUMN].tolist())
+    majority = (truth == model.train[corpus.TOPIC_COLUMN].mode()[0]).mean()
     assert np.mean(np.asarray(predicted) == truth) > majority + 0.2
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
-    assert len(model.validation) == len(model.corpus) - int(topic_model.TRAIN_SHARE * len(model.corpus))
+    # Held out: no utterance of the pool is in the training split; same topic mix (stratified).
+    assert not set(model.pool[corpus.TEXT_COLUMN]) & set(model.train[corpus.TEXT_COLUMN])
+    mix = [part[corpus.TOPIC_COLUMN].value_counts(normalize=True) for part in (model.train, model.pool)]
+    assert (mix[0] - mix[1]).abs().max() < 0.01
+    assert healthy_text_pool().equals(model.pool)
+
+
+def test_healthy_text_traffic_does_not_drift_and_new_language_drifts_the_script(
+        model: topic_model.TopicModel) -> None:
+    # The engine's own offline comparison (the numbers the sidecar publishes for a window
+    # of the same rows), on a window of 5,000 rows drawn as the traffic generator draws.
+    profile = topic_model.build_profile(model)
+    reports = {}
+    for name in ("healthy", "new_language"):
+        rows = scenarios.get(name).draw_text(model.pool, 5000, np.random.default_rng(4))
+        rows["prediction"] = model.predict(rows[corpus.TEXT_COLUMN].tolist())[0]
+        reports[name] = compare(profile, rows[[corpus.TEXT_COLUMN, "prediction"]])
+    healthy = reports["healthy"]
+    assert [f.name for f in healthy.features if f.drifted] == [] and not healthy.outputs[0].drifted
+    assert len(healthy.features) >= 6  # the descriptors, not a raw column
+    drifted = {f.name for f in reports["new_language"].features if f.drifted}
+    assert scenarios.NEW_LANGUAGE_FEATURE in drifted and "utterance:oov_share" in drifted
 
 
 def test_new_language_sends_cyrillic_questions_at_the_documented_share() -> None:

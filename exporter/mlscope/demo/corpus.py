@@ -31,9 +31,11 @@ def data_dir() -> Path:
 
 @functools.lru_cache(maxsize=8)
 def utterances(language: str) -> pd.DataFrame:
-    """Distinct ``(utterance, topic)`` rows of ``language``, topic = the file's name.
+    """Distinct utterances of ``language`` with their topic (the file's name).
 
-    Sorted by topic then utterance so that a seeded split is the same on every machine.
+    An utterance filed under two topics (short answers such as "Yes" or "12") has no
+    single truth and is left out. Sorted by topic then utterance so that a seeded split
+    is the same on every machine. Cached: copy before changing it.
     """
     folder = data_dir() / language
     files = sorted(folder.glob("*.yml"))
@@ -47,4 +49,4 @@ def utterances(language: str) -> pd.DataFrame:
                 if isinstance(text, str) and text.strip():
                     rows.add((text.strip(), path.stem))
     frame = pd.DataFrame(sorted(rows, key=lambda r: (r[1], r[0])), columns=[TEXT_COLUMN, TOPIC_COLUMN])
-    return frame
+    return frame[~frame[TEXT_COLUMN].duplicated(keep=False)].reset_index(drop=True)

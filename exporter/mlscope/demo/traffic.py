@@ -70,12 +70,11 @@ def encode_rows(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def healthy_text_pool() -> pd.DataFrame:
-    """The text model's healthy traffic: the English corpus its reference profile describes."""
-    from mlscope.demo.corpus import utterances
-    from mlscope.demo.topic_model import LANGUAGE
+def healthy_text_pool(seed: int = 7) -> pd.DataFrame:
+    """The text model's healthy traffic: the utterances it was not trained on (same seed as the app)."""
+    from mlscope.demo.topic_model import split
 
-    return utterances(LANGUAGE)
+    return split(seed=seed)[1]
 
 
 def healthy_pool(seed: int = 7) -> pd.DataFrame:
@@ -109,7 +108,9 @@ class TrafficGenerator:
         self.poll_s = poll_s
         self.pool = pool if pool is not None else healthy_pool(seed)
         self.text_batch_size = text_batch_size
-        self.text_pool = text_pool if text_pool is not None or not text_batch_size else healthy_text_pool()
+        if text_pool is None and text_batch_size:
+            text_pool = healthy_text_pool(seed)
+        self.text_pool = text_pool
         self.rng = np.random.default_rng(seed)
         self.stats = TrafficStats(scenario="healthy" if scenario in ("cycle", "follow") else scenario)
         # (when due, labels path, ids, truths)
