@@ -62,15 +62,20 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
             assert proc.poll() is None, (tmp_path / "demo.out").read_text()
             assert time.monotonic() < deadline, (tmp_path / "demo.out").read_text()
             time.sleep(0.5)
-        # traffic flows: the generator switched the app to the requested scenario and predicts
+        # traffic flows to both models: the generator switched the app to the requested
+        # scenario and predicts; the text model's utterances arrive as their descriptors
         deadline = time.monotonic() + 60
         while True:
             with urllib.request.urlopen(f"http://127.0.0.1:{ports.sidecar}/metrics", timeout=5) as r:
-                rows = [ln for ln in r.read().decode().splitlines()
-                        if ln.startswith('mlscope_rows_total{model="credit-risk"}')]
-            if rows and float(rows[0].split()[-1]) > 0:
+                lines = r.read().decode().splitlines()
+            rows = {m: sum(float(ln.split()[-1]) for ln in lines
+                           if ln.startswith(f'mlscope_rows_total{{model="{m}"}}'))
+                    for m in ("credit-risk", "support-topic")}
+            script = [ln for ln in lines if ln.startswith("mlscope_feature_bin_total{")
+                      and 'model="support-topic"' in ln and 'feature="utterance:script"' in ln]
+            if all(rows.values()) and any(float(ln.split()[-1]) > 0 for ln in script):
                 break
-            assert time.monotonic() < deadline, "no rows reached the sidecar"
+            assert time.monotonic() < deadline, f"rows reached the sidecar: {rows}; script bins: {script}"
             time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{ports.app}/control/scenario", timeout=5) as r:
             assert json.loads(r.read())["scenario"] == "healthy"
@@ -97,7 +102,7 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
     assert "stopping the demo processes" in out
     assert all(port_free(p) for p in (ports.app, ports.sidecar, ports.receiver))
     work = tmp_path / "work"
-    assert (work / "reference.json").is_file()
+    assert (work / "reference.json").is_file() and (work / "reference-topics.json").is_file()
     logs = {p.name for p in (work / "logs").iterdir()}
     assert logs >= {"app.log", "sidecar.log", "receiver.log", "traffic.log"}
     if alerting:
