@@ -71,5 +71,10 @@ def selectors(expr: str) -> list[tuple[str, str]]:
 
 
 def range_calls(expr: str) -> list[tuple[str, str]]:
-    """``(function, range)`` for every ``rate``/``increase``/``*_over_time``/``changes`` call."""
-    return re.findall(r"\b(rate|irate|increase|changes|\w+_over_time)\s*\([^\[\]]*\[([^\]]*)\]", expr)
+    """``(function, range)`` for every ``rate``/``increase``/``*_over_time``/``changes`` call.
+
+    String literals are blanked first: a regex matcher such as ``feature=~"[^:]+:x"`` holds
+    brackets that are no range.
+    """
+    plain = _STRING.sub('""', expr)
+    return re.findall(r"\b(rate|irate|increase|changes|\w+_over_time)\s*\([^\[\]]*\[([^\]]*)\]", plain)

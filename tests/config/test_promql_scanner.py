@@ -19,3 +19,7 @@ def test_range_calls_report_their_window() -> None:
         ("increase", "$__rate_interval"),
         ("avg_over_time", "1h"),
     ]
+
+
+def test_range_calls_skip_brackets_inside_strings() -> None:
+    assert range_calls('rate(x{feature=~"[^:]+:(a|b)"}[$__rate_interval])') == [("rate", "$__rate_interval")]

@@ -1,9 +1,11 @@
 """End to end: the demo stack on loopback pages through the shipped rules and routing.
 
 Real processes: four demo apps (uvicorn; one model name each, so that scenarios run in
-parallel without one's page being caused by another's residue), the sidecar, Prometheus
-and Alertmanager from the Debian packages; the webhook receiver and the traffic
-generators run in this process and talk real HTTP on 127.0.0.1.
+parallel without one's page being caused by another's residue; the "labels" app also
+serves the text model, support-topic, whose utterances the sidecar turns into text
+descriptors), the sidecar, Prometheus and Alertmanager from the Debian packages; the
+webhook receiver and the traffic generators run in this process and talk real HTTP on
+127.0.0.1.
 
 Configuration is the shipped one through overlays (:mod:`mlscope.demo.overlay`):
 prometheus/prometheus.yml with the test's ports and 1 s scrape/evaluation intervals,
@@ -37,9 +39,10 @@ import pytest
 import yaml
 
 from mlscope.config_gen import load
-from mlscope.demo import overlay, receiver
+from mlscope.demo import overlay, receiver, scenarios
 from mlscope.demo.model import MODEL_NAME
-from mlscope.demo.traffic import TrafficGenerator, healthy_pool
+from mlscope.demo.topic_model import MODEL_NAME as TEXT_MODEL
+from mlscope.demo.traffic import TrafficGenerator, healthy_pool, healthy_text_pool
 from mlscope.preview import templating
 from mlscope.preview.prometheus import Prometheus
 from tests._servers import PYTHON, REPO, Proc, free_port
@@ -57,6 +60,8 @@ MODELS = {"data": MODEL_NAME, "shift": "credit-risk-shift", "labels": "credit-ri
 # machine is too busy to reach the asked rate. (It must: once the burst has left the 5m
 # window, at the latest, the ratio is 0.)
 RATES = {"data": (5.0, 20), "shift": (5.0, 20), "labels": (5.0, 20), "ops": (1.0, 1)}
+# The app that also serves the text model, and the utterances per text request (one a tick).
+TEXT_ROLE, TEXT_BATCH = "labels", 10
 OPS_RECOVERY_RPS = 40.0
 OVERRIDES: dict[str, Any] = {
     "scrape_interval": "1s", "evaluation_interval": "1s",
@@ -166,7 +171,10 @@ def _start_app(tmp: Path, role: str, sidecar: str, *, profile_out: Path | None) 
             "--model-name", MODELS[role]]
     if profile_out is not None:
         args += ["--profile-out", str(profile_out)]
-    return f"http://127.0.0.1:{port}", Proc(args, log=tmp / f"app-{role}.log")
+    # One app serves the text model (its profile written beside); the others train none.
+    text = ["--text-profile-out", str(tmp / "topics.json")] if role == TEXT_ROLE else [
+        "--text-model-name", ""]
+    return f"http://127.0.0.1:{port}", Proc(args + text, log=tmp / f"app-{role}.log")
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +203,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, prometheus_bin: str,
             sidecar_cfg.write_text(yaml.safe_dump({
                 "host": "127.0.0.1", "port": sidecar_port, "compute_interval_s": 1,
                 "pid": logs["app-data"].proc.pid,
-                "models": {name: {"profile": str(profile)} for name in MODELS.values()},
+                "models": {**{name: {"profile": str(profile)} for name in MODELS.values()},
+                           TEXT_MODEL: {"profile": str(tmp / "topics.json")}},
             }))
             sc = Proc([PYTHON, "-m", "mlscope", "serve", "--config", str(sidecar_cfg)],
                       log=tmp / "sidecar.log")
@@ -204,10 +213,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, prometheus_bin: str,
             logs["sidecar"] = sc
             wait_http(sidecar + "/healthz", timeout_s=60, proc=sc.proc)
 
-            pool = healthy_pool()
+            pool, text_pool = healthy_pool(), healthy_text_pool()
             gens = {role: TrafficGenerator(url, rate_rps=RATES[role][0], batch_size=RATES[role][1],
                                            scenario="follow", label_delay_s=1.0, poll_s=0.2, pool=pool,
-                                           seed=i)
+                                           seed=i, text_batch_size=TEXT_BATCH if role == TEXT_ROLE else 0,
+                                           text_pool=text_pool)
                     for i, (role, url) in enumerate(apps.items())}
 
             def run_traffic() -> None:
@@ -270,7 +280,7 @@ def test_healthy_traffic_raises_no_page(stack: Stack) -> None:
     assert {job for job, v in ups if v == "1"} == {"prometheus", "alertmanager", APP_JOB, SIDECAR_JOB}, ups
     assert all(v == "1" for _, v in ups), ups
     rows = query(stack.prometheus, "sum by (model) (mlscope_rows_total)")
-    assert {r["metric"]["model"] for r in rows if float(r["value"][1]) > 0} == set(MODELS.values())
+    assert {r["metric"]["model"] for r in rows if float(r["value"][1]) > 0} == {*MODELS.values(), TEXT_MODEL}
     assert query(stack.prometheus, 'mlscope_feature_drift_detected{window="5m"}')
     assert stack.heartbeats[0] >= 1, "the Watchdog never reached the receiver: the alert path is broken"
     assert _non_watchdog(stack) == [], f"healthy traffic paged: {_non_watchdog(stack)}\n{stack.log_tails()}"
@@ -357,6 +367,10 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
         ]),
         lambda: _sequence(stack, "labels", [
             ("accuracy_drop", "MlscopeAccuracyBelowBaseline", {"model": labels}),
+            # The text model's inputs: questions in another script; the page names the
+            # text input and its descriptor.
+            ("new_language", scenarios.get("new_language").expects,
+             {"model": TEXT_MODEL, "feature": scenarios.NEW_LANGUAGE_FEATURE}),
         ]),
     ]
     t_start = time.time()
@@ -387,6 +401,9 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
                 assert lab[key] in ann["description"], (key, r)
         if r.alert.startswith(("MlscopeErrorBudgetBurn", "MlscopeTrafficStopped", "MlscopeLatencyHigh")):
             assert APP_JOB in ann["description"], r  # app-level pages name the job
+    text = next(r for r in results if r.scenario == "new_language")
+    named = f"Text input utterance, descriptor script (feature utterance:script) of model {TEXT_MODEL}"
+    assert text.page["annotations"]["description"].startswith(f"{named} drifted"), text
     # The overlay's windows reached the rules through the generator: the pages say so.
     burn = next(r for r in results if r.scenario == "error_burst")
     # Both windows' ratios: the short one says how bad it is now.

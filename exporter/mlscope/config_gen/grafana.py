@@ -1,7 +1,8 @@
 """Grafana provisioning and the three dashboards, built with grafana-foundation-sdk.
 
 Dashboards: "Service" (RED, latency, SLO burn), "Model health" (drift, data quality,
-outliers, accuracy, labels, root cause) and "Resources" (host, process, GPU). Each has
+outliers, accuracy, labels, root cause, text and embedding inputs) and "Resources" (host,
+process, GPU). Each has
 the variables datasource/job/instance/model, shows firing alerts as annotations and links
 to the other two. Every query runs on ``${datasource}``, selects with the job/instance/
 model variables, and reads counters only through ``rate``/``increase`` over
@@ -34,6 +35,7 @@ from mlscope import catalogue
 from mlscope.config_gen import rules
 from mlscope.config_gen.alerts import DASHBOARDS
 from mlscope.config_gen.config import Config
+from mlscope.engine import derived, embedding, text
 
 # The SDK types the enums as StrEnum (3.11); mypy runs for 3.10 and sees a str.
 _LINK: Any = DashboardLinkType.LINK
@@ -348,6 +350,64 @@ def _model_quality(cfg: Config) -> list[Any]:
     ]
 
 
+def derived_matcher(kind: str, parts: tuple[str, ...] | None = None) -> str:
+    """``feature=~"..."`` selecting the derived features of ``kind`` (all parts, or ``parts``).
+
+    A derived feature is ``<raw>:<part>`` (:mod:`mlscope.engine.derived`); the part names
+    come from the engine's modules, so a new descriptor shows without editing this.
+    """
+    every = {"text": "|".join(text.DESCRIPTORS), "embedding": "pc[0-9]+|" + "|".join(embedding.SCORES)}
+    alternatives = "|".join(parts) if parts else every[kind]
+    return f'feature=~"[^{derived.SEPARATOR}]+{derived.SEPARATOR}({alternatives})"'
+
+
+def _bin_shares(feature: str, legend: str = "{{model}} {{feature}} {{bin}}") -> Q:
+    """Share of the rows in each bin of the selected features (production, stacked to 1)."""
+    counts = f"rate(mlscope_feature_bin_total{{{JIM}, {feature}}}{RI})"
+    return Q(f"sum by (model, feature, bin) ({counts}) / ignoring (bin) group_left () "
+             f"sum by (model, feature) ({counts})", legend)
+
+
+def _model_derived_inputs() -> list[Any]:
+    def distance(kind: str) -> Q:
+        return Q(f"max by (model, feature, method) "
+                 f"(mlscope_feature_drift_distance{{{JIM}, {WIN}, {derived_matcher(kind)}}})",
+                 "{{model}} {{feature}} {{method}}")
+
+    def issues(kind: str) -> Q:
+        return Q(f"sum by (model, feature, issue) "
+                 f"(rate(mlscope_data_quality_issues_total{{{JIM}, {derived_matcher(kind)}}}{RI}))",
+                 "{{model}} {{feature}} {{issue}}")
+
+    script = derived_matcher("text", ("script",))
+    return [
+        _series("Text descriptors: drift distance", "Drift distance in [0, 1] of each descriptor of each "
+                "text input (feature <input>:<descriptor>) in the window, per method.", "short",
+                distance("text")),
+        _series("Text inputs: data-quality issues", "Descriptor values with a problem per second: "
+                "out_of_range on length_chars or empty (longer, shorter or emptier texts than any in the "
+                "reference), unseen_category on script, wrong_type (no string), missing.", "short",
+                issues("text")),
+        _series("Script mix", "Share of the texts per writing system (production, by script), beside the "
+                "reference's share; a script the reference never had counts in its other bin.", "percentunit",
+                _bin_shares(script),
+                Q(f"max by (model, feature, bin) (mlscope_feature_reference_ratio{{{JIM}, {script}}})",
+                  "{{model}} {{feature}} {{bin}} reference")),
+        _series("Out-of-vocabulary share", "Share of the texts per bin of their out-of-vocabulary share "
+                "(bins in increasing order, above: more unknown words than any reference text).",
+                "percentunit", _bin_shares(derived_matcher("text", ("oov_share",)))),
+        _series("Empty texts", "Share of the texts per bin of the empty descriptor (1 for an empty or "
+                "blank text; with a reference without empty texts they land in the above bin).",
+                "percentunit", _bin_shares(derived_matcher("text", ("empty",)))),
+        _series("Embeddings: drift distance", "Drift distance in [0, 1] of each principal component (pcN) "
+                "and score (distance from the reference mean, residual outside the components, norm) of "
+                "each embedding input, per method.", "short", distance("embedding")),
+        _series("Embedding distance from the reference", "Share of the rows per bin of the whitened "
+                "distance from the reference mean (bins in increasing order).", "percentunit",
+                _bin_shares(derived_matcher("embedding", ("distance",)))),
+    ]
+
+
 def model_health(cfg: Config) -> dict[str, Any]:
     # The windows the sidecar computes; the one the drift alerts watch is selected.
     windows = ",".join(w["duration"] for w in cfg.get("windows"))
@@ -358,6 +418,7 @@ def model_health(cfg: Config) -> dict[str, Any]:
         ("Drift", _model_drift(cfg)),
         ("Data quality and outliers", _model_data_quality()),
         ("Model quality", _model_quality(cfg)),
+        ("Text and embedding inputs", _model_derived_inputs()),
     ]
     return _dashboard(cfg, "model", "mlscope / Model health",
                       "Drift, data quality, outliers and model quality of the monitored models.", rows,
