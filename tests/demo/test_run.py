@@ -71,11 +71,14 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
             rows = {m: sum(float(ln.split()[-1]) for ln in lines
                            if ln.startswith(f'mlscope_rows_total{{model="{m}"}}'))
                     for m in ("credit-risk", "support-topic")}
-            script = [ln for ln in lines if ln.startswith("mlscope_feature_bin_total{")
-                      and 'model="support-topic"' in ln and 'feature="utterance:script"' in ln]
-            if all(rows.values()) and any(float(ln.split()[-1]) > 0 for ln in script):
+            # the text input's script and the embedding input's distance, binned
+            derived = {f: [ln for ln in lines if ln.startswith("mlscope_feature_bin_total{")
+                           and 'model="support-topic"' in ln and f'feature="{f}"' in ln
+                           and float(ln.split()[-1]) > 0]
+                       for f in ("utterance:script", "utterance_vec:distance")}
+            if all(rows.values()) and all(derived.values()):
                 break
-            assert time.monotonic() < deadline, f"rows reached the sidecar: {rows}; script bins: {script}"
+            assert time.monotonic() < deadline, f"rows reached the sidecar: {rows}; derived bins: {derived}"
             time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{ports.app}/control/scenario", timeout=5) as r:
             assert json.loads(r.read())["scenario"] == "healthy"

@@ -75,12 +75,17 @@ def test_healthy_text_traffic_does_not_drift_and_new_language_drifts_the_script(
     for name in ("healthy", "new_language"):
         rows = scenarios.get(name).draw_text(model.pool, 5000, np.random.default_rng(4))
         rows["prediction"] = model.predict(rows[corpus.TEXT_COLUMN].tolist())[0]
-        reports[name] = compare(profile, rows[[corpus.TEXT_COLUMN, "prediction"]])
+        rows[topic_model.EMBEDDING_COLUMN] = list(model.encoder.embed(rows[corpus.TEXT_COLUMN].tolist()))
+        reports[name] = compare(profile, rows[[corpus.TEXT_COLUMN, topic_model.EMBEDDING_COLUMN,
+                                               "prediction"]])
     healthy = reports["healthy"]
     assert [f.name for f in healthy.features if f.drifted] == [] and not healthy.outputs[0].drifted
-    assert len(healthy.features) >= 6  # the descriptors, not a raw column
+    assert len(healthy.features) >= 10  # the descriptors and the vectors' parts, no raw column
     drifted = {f.name for f in reports["new_language"].features if f.drifted}
     assert scenarios.NEW_LANGUAGE_FEATURE in drifted and "utterance:oov_share" in drifted
+    # The sentence vectors: unseen English text keeps the reference's spread; another
+    # language moves the whitened distance from the reference mean.
+    assert "utterance_vec:distance" in drifted
 
 
 def test_new_language_sends_cyrillic_questions_at_the_documented_share() -> None:
@@ -129,9 +134,15 @@ def test_topic_answers_and_logs_the_text_as_the_utterance_feature(
     assert [p["id"] for p in body["predictions"]] == ["a", "b", "c"]
     assert all(p["topic"] in model.classes and 0 < p["score"] <= 1 for p in body["predictions"])
     # A missing text is logged as empty: the monitor sees empty inputs, the app hides nothing.
-    assert text.logged == [{"features": {"utterance": ["My computer won't turn on.", "", ""]},
-                            "predictions": [p["topic"] for p in body["predictions"]],
-                            "ids": ["a", "b", "c"], "scores": None}]
+    logged = text.logged[0]
+    assert logged["features"]["utterance"] == ["My computer won't turn on.", "", ""]
+    assert logged["predictions"] == [p["topic"] for p in body["predictions"]]
+    assert logged["ids"] == ["a", "b", "c"]
+    # ... with each text's sentence vector, one n x dim matrix, as the encoder gives it.
+    vectors = logged["features"][topic_model.EMBEDDING_COLUMN]
+    assert vectors.shape == (3, topic_model.EMBEDDING_DIM) and len(text.logged) == 1
+    np.testing.assert_array_equal(vectors, model.encoder.embed(logged["features"]["utterance"]))
+    assert np.linalg.norm(vectors[0]) > 0 and not vectors[1].any()  # the empty text: the zero vector
     status, body = post(url + "/topic", {"instances": [{"id": "a", "text": 3}]})
     assert status == 422 and body["error"] == "'instances[0].text' must be a string or null"
     assert post(url + "/topic/labels", {"labels": [{"id": "a", "label": "computers"}, {"id": "x"}]}) == (

@@ -9,7 +9,8 @@ Endpoints:
 - ``POST /topic``: the text model (support-topic, :mod:`mlscope.demo.topic_model`):
   ``{"instances": [{"id": "t1", "text": "My mouse is not responding."}, ...]}`` ->
   ``{"predictions": [{"id", "topic", "score"}]}``, logged through its own Monitor with
-  the text as the ``utterance`` feature; ``POST /topic/labels`` takes its ground truth.
+  the text as the ``utterance`` feature and its sentence vector as ``utterance_vec``;
+  ``POST /topic/labels`` takes its ground truth.
 - ``GET``/``PUT /control/scenario``: the scenario the demo plays. The server applies the
   server-side part (5xx share, extra latency); the traffic generator polls it and shapes
   what it sends. A PUT holds the scenario (the generator's cycle follows it) until a PUT
@@ -38,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mlscope.demo import scenarios
 from mlscope.demo.corpus import TEXT_COLUMN
 from mlscope.demo.model import MODEL_NAME, DemoModel
+from mlscope.demo.topic_model import EMBEDDING_COLUMN, TopicModel
 from mlscope.demo.topic_model import MODEL_NAME as TOPIC_MODEL_NAME
-from mlscope.demo.topic_model import TopicModel
 from mlscope.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -167,7 +168,9 @@ def add_topic_routes(app: FastAPI, topics: TopicService) -> None:
         ids, texts = parsed
         predicted, proba = topics.model.predict(texts)
         if topics.monitor is not None:
-            topics.monitor.log(features={TEXT_COLUMN: texts}, predictions=predicted, ids=ids)
+            # The text as it came and its sentence vectors (an n x dim matrix, no per-row lists).
+            features = {TEXT_COLUMN: texts, EMBEDDING_COLUMN: topics.model.encoder.embed(texts)}
+            topics.monitor.log(features=features, predictions=predicted, ids=ids)
         return {"predictions": [{"id": i, "topic": t, "score": float(p.max())}
                                 for i, t, p in zip(ids, predicted, proba, strict=True)]}
 

@@ -16,6 +16,14 @@ another mix, which healthy traffic would flag as prediction drift. The reference
 quality is the held-out split's, the accuracy healthy traffic gets. The profile declares
 ``utterance`` as text (``Profile.from_frame(..., text=[...])``), so the engine monitors its
 descriptors (``utterance:length_words``, ``utterance:script``, ...).
+
+The app also logs a sentence vector of each utterance, ``utterance_vec``, declared as an
+embedding (``embeddings=[...]``: components ``utterance_vec:pc1``.., scores
+``utterance_vec:distance``, ...). It stands in for the user's own encoder (a sentence
+transformer, say) and, like one, is a fixed function of the text fitted on nothing here:
+word counts hashed into 2^14 buckets, L2-normalised, projected onto 48 seeded Gaussian
+directions (:class:`Encoder`). A vectoriser fitted on the training split would give its
+rows another distribution (a richer vocabulary) than the unseen text of production.
 """
 
 from __future__ import annotations
@@ -32,6 +40,25 @@ from mlscope.demo.corpus import TEXT_COLUMN, TOPIC_COLUMN, utterances
 MODEL_NAME = "support-topic"
 LANGUAGE = "english"
 TRAIN_SHARE = 0.7
+EMBEDDING_COLUMN = "utterance_vec"
+EMBEDDING_DIM = 48
+
+
+class Encoder:
+    """The demo's stand-in sentence encoder: hashed word counts, a seeded random projection."""
+
+    def __init__(self, *, seed: int = 7, dim: int = EMBEDDING_DIM) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+        from sklearn.random_projection import GaussianRandomProjection
+
+        self._hash = HashingVectorizer(n_features=2**14, alternate_sign=False, norm="l2")
+        # fit() only draws the matrix from the input's width: no text is learned.
+        self._project = GaussianRandomProjection(n_components=dim, random_state=seed).fit(
+            self._hash.transform([""]))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One ``dim``-long float64 vector per text (an ``n x dim`` matrix)."""
+        return np.asarray(self._project.transform(self._hash.transform(list(texts))), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -42,6 +69,7 @@ class TopicModel:
     train: pd.DataFrame
     pool: pd.DataFrame
     classes: tuple[str, ...]
+    encoder: Encoder
 
     def predict(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Predicted topic and class probabilities (columns in ``classes`` order)."""
@@ -81,7 +109,8 @@ def train(*, seed: int = 7, language: str = LANGUAGE) -> TopicModel:
     with threadpool_limits(limits=1):
         pipeline.fit(train_df[TEXT_COLUMN].tolist(), train_df[TOPIC_COLUMN].tolist())
     classes = tuple(str(c) for c in pipeline.classes_)
-    return TopicModel(pipeline=pipeline, train=train_df, pool=pool, classes=classes)
+    return TopicModel(pipeline=pipeline, train=train_df, pool=pool, classes=classes,
+                      encoder=Encoder(seed=seed))
 
 
 def out_of_fold_predictions(model: TopicModel, *, seed: int = 7) -> list[str]:
@@ -97,7 +126,7 @@ def out_of_fold_predictions(model: TopicModel, *, seed: int = 7) -> list[str]:
 
 
 def build_profile(model: TopicModel) -> Any:
-    """The reference profile: the training split (declared text), out-of-fold predictions.
+    """The reference profile: the training split (text and its vectors), out-of-fold predictions.
 
     The reference quality (accuracy, macro F1) is the held-out split's, computed by the
     engine's own code as for the credit-risk model.
@@ -107,8 +136,9 @@ def build_profile(model: TopicModel) -> Any:
 
     frame = model.train.rename(columns={TOPIC_COLUMN: "label"})
     frame["prediction"] = out_of_fold_predictions(model)
+    frame[EMBEDDING_COLUMN] = list(model.encoder.embed(frame[TEXT_COLUMN].tolist()))
     profile = Profile.from_frame(frame, target="label", prediction="prediction", text=[TEXT_COLUMN],
-                                 model=MODEL_NAME)
+                                 embeddings=[EMBEDDING_COLUMN], model=MODEL_NAME)
     predicted, proba = model.predict(model.pool[TEXT_COLUMN].tolist())
     profile.quality = reference_quality("classification", model.pool[TOPIC_COLUMN].to_numpy(),
                                         predicted, proba, list(model.classes))
