@@ -1,7 +1,8 @@
 """The dashboards' preview in a real browser, on a demo-like stack.
 
-Real processes on loopback: the demo model app, the sidecar, Prometheus from the Debian
-package on the shipped configuration and rules (1 s scrape and evaluation), the traffic
+Real processes on loopback: the demo model app (both its models: credit-risk and the text
+model support-topic, which fills the text and embedding row), the sidecar, Prometheus
+from the Debian package on the shipped configuration and rules (1 s scrape and evaluation), the traffic
 generator (5xx for a few seconds, then healthy, labels 1 s later) and the preview server.
 Headless Chromium (Debian's chromium and chromium-driver, through Selenium) loads every
 dashboard: each panel of the JSON is on the page with its title and draws data. GPU
@@ -23,6 +24,7 @@ import pytest
 
 from mlscope.demo import overlay
 from mlscope.demo.model import MODEL_NAME
+from mlscope.demo.topic_model import MODEL_NAME as TEXT_MODEL
 from mlscope.preview import templating
 from mlscope.preview.app import create_app
 from tests._servers import PYTHON, REPO, Proc, free_port, get, wait_http
@@ -77,13 +79,17 @@ def _prometheus_config(prom_port: int, app: str, sidecar_port: int) -> dict[str,
 def stack(tmp_path_factory: pytest.TempPathFactory, prometheus_bin: str) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("preview")
     app_port, sidecar_port, prom_port = free_port(), free_port(), free_port()
-    app, profile = f"http://127.0.0.1:{app_port}", tmp / "reference.json"
+    app, profiles = f"http://127.0.0.1:{app_port}", {MODEL_NAME: tmp / "reference.json",
+                                                     TEXT_MODEL: tmp / "topics.json"}
     prom_cfg = overlay.dump(_prometheus_config(prom_port, app, sidecar_port), tmp / "prometheus.yml")
-    with Proc([PYTHON, "-m", "mlscope.demo.app", "--port", str(app_port), "--profile-out", str(profile),
+    with Proc([PYTHON, "-m", "mlscope.demo.app", "--port", str(app_port),
+               "--profile-out", str(profiles[MODEL_NAME]), "--text-profile-out", str(profiles[TEXT_MODEL]),
                "--sidecar", f"http://127.0.0.1:{sidecar_port}"], log=tmp / "app.log") as app_proc:
         wait_http(app + "/healthz", timeout_s=120, proc=app_proc)
-        with Proc([PYTHON, "-m", "mlscope", "serve", "--profile", str(profile), "--model", MODEL_NAME,
-                   "--port", str(sidecar_port), "--pid", str(app_proc.pid)],
+        sidecar_cfg = tmp / "sidecar.json"
+        sidecar_cfg.write_text(json.dumps({"port": sidecar_port, "pid": app_proc.pid, "host": "127.0.0.1",
+                                           "models": {m: {"profile": str(p)} for m, p in profiles.items()}}))
+        with Proc([PYTHON, "-m", "mlscope", "serve", "--config", str(sidecar_cfg)],
                   env={"MLSCOPE_COMPUTE_INTERVAL_S": "1"}, log=tmp / "sidecar.log") as sidecar, \
              Proc([prometheus_bin, f"--config.file={prom_cfg}", f"--storage.tsdb.path={tmp / 'data'}",
                    f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=error"],
@@ -212,7 +218,7 @@ def test_variables_narrow_the_queries(filled: Stack) -> None:
     assert status == 200, body
     answer = json.loads(body)
     variables = {v["name"]: v for v in answer["variables"]}
-    assert variables["model"]["options"] == [MODEL_NAME]
+    assert variables["model"]["options"] == sorted([MODEL_NAME, TEXT_MODEL])
     assert variables["model"]["selected"] == ["no-such-model"]
     assert variables["window"]["options"] == ["5m", "1h", "24h"]
     health = next(d for d in _dashboards() if d["uid"] == "mlscope-model-health")
