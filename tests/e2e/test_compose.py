@@ -22,6 +22,7 @@ from mlscope import cli
 from mlscope.demo import app as demo_app
 from mlscope.demo import receiver, traffic
 from mlscope.demo.model import MODEL_NAME
+from mlscope.demo.topic_model import MODEL_NAME as TEXT_MODEL
 from tests.conftest import require_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -129,10 +130,15 @@ def _command(svc: dict[str, Any]) -> list[str]:
 def test_mlscope_command_lines_parse(services: dict[str, Any]) -> None:
     # each service's arguments go through the parser that will read them in the container
     sidecar = cli.build_parser().parse_args(_command(services["sidecar"]))
-    assert sidecar.profile == "/data/reference.json" and sidecar.port == 9108 and sidecar.host == "0.0.0.0"
-    assert sidecar.model == MODEL_NAME  # the name the app's Monitor logs under
+    assert sidecar.port == 9108 and sidecar.host == "0.0.0.0"
+    # The config file it reads is the one mounted there, naming the profiles the app writes
+    # under the names the app's Monitors log under.
+    mounts = dict(v.split(":")[:2][::-1] for v in services["sidecar"]["volumes"])
+    models = yaml.safe_load((REPO / mounts[sidecar.config]).read_text())["models"]
     app_cmd = demo_app.build_parser().parse_args(_command(services["demo-app"]))
-    assert app_cmd.profile_out == sidecar.profile and app_cmd.sidecar == "http://sidecar:9108"
+    assert models == {MODEL_NAME: {"profile": app_cmd.profile_out},
+                      app_cmd.text_model_name: {"profile": app_cmd.text_profile_out}}
+    assert app_cmd.text_model_name == TEXT_MODEL and app_cmd.sidecar == "http://sidecar:9108"
     assert services["demo-app"]["entrypoint"][-1] == "mlscope.demo.app"
     tr = [c.replace("${DEMO_SCENARIO:-cycle}", "cycle") for c in _command(services["traffic"])]
     assert traffic.build_parser().parse_args(tr).target == "http://demo-app:8000"

@@ -22,6 +22,7 @@ def runbooks(cfg: Config) -> str:
         " do not edit by hand. Every alert's `runbook_url` points at its heading below.",
         "",
         *_LINKS_HOWTO,
+        *_DERIVED_HOWTO,
     ]
     for a in alerts(cfg):
         lines += _runbook(a)
@@ -49,6 +50,47 @@ _LINKS_HOWTO = (
     "",
     "  Label values in these links are URL-encoded, so feature names with spaces, `&`, `#` or"
     " non-ASCII letters work as they are. Sensitive features keep no rows (403).",
+    "",
+)
+
+
+# Pages about a text or embedding input's derived feature (`<input>:<part>`): what each
+# part means and where to look. The part names are those of mlscope.engine.text/embedding.
+_DERIVED_HOWTO = (
+    "## Text and embedding inputs",
+    "",
+    "A feature named `<input>:<part>` is derived from a raw text or embedding column"
+    " ([drift.md](drift.md#text-and-embedding-inputs)); its page says which (*Text input review,"
+    " descriptor script*; *Embedding input vec, score distance*). The cause is in the raw input:"
+    " the client, the form or the encoder that produces it. What each part moving usually means,"
+    " and what to check:",
+    "",
+    "| part | moves when | check |",
+    "|---|---|---|",
+    "| `length_chars`, `length_words` | texts got shorter or longer: truncation, a new form field,"
+    " a template or signature added | the client's version and input limits; `out_of_range` issues"
+    " on `length_chars` mean longer or shorter than any reference text |",
+    "| `oov_share` | words the reference never had: new product names, another language, slang,"
+    " broken encoding (mojibake) | whether the new words are legitimate (then rebuild the profile"
+    " and consider retraining) or garbage (fix the encoding upstream) |",
+    "| `non_letter_share`, `digit_share` | markup, emoji, code, pasted numbers or identifiers |"
+    " HTML escaping and templating upstream; digits can be personal data (phone, account numbers) |",
+    "| `upper_share` | shouting, or a client that upper-cases its input | the client's preprocessing |",
+    "| `empty` | blank or white-space-only texts | a client bug or a field mapping that sends `\"\"` |",
+    "| `script` | another writing system: a new market or language, transliteration, encoding"
+    " errors | which scripts grew (the page's bins); `unseen_category` on `script` is a script the"
+    " reference never had; the model may not read that language at all |",
+    "| `pc1` … `pcN` | the mix along a main direction of the reference's variation changed (a topic"
+    " or population shift) | the text or tabular features of the same rows |",
+    "| `distance` | rows far from the reference mean in the component space: a new kind of input,"
+    " or a shift spread over several components | the encoder's version and the raw inputs |",
+    "| `residual` | variation the reference never had (outside its components): an encoder change,"
+    " a new domain | the encoder's version, model file and preprocessing |",
+    "| `norm` | the vectors' scale: normalisation changed, zero vectors for failed encodings |"
+    " the encoder's normalisation and its fallback for empty input |",
+    "",
+    "The drill-down rows (`samples_url`) show the derived values of the rows in the bins that"
+    " grew; the raw text is kept only where its samples are enabled (text can hold personal data).",
     "",
 )
 

@@ -85,6 +85,7 @@ def feature_drift(cfg: Config) -> AlertSpec:
             "Open Model health, look at the feature's drift over time and the root-cause ranking.",
             "Check the upstream data source of the feature (schema change, unit change, new client).",
             "If the new distribution is the new normal, rebuild the reference profile.",
+            ctx.DERIVED_ACTION,
         ),
         blind_when_down=True,
         scenarios={MODEL_TESTS: (_odd_names_scenario(cfg), _derived_features_scenario(cfg))},

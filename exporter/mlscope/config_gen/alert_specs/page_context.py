@@ -26,6 +26,13 @@ def _query(fmt: str, *args: str) -> str:
     return f'printf "{fmt}" {" ".join(args)} | query'
 
 
+#: The runbook step of the per-feature alerts for a feature derived from a text or embedding input.
+DERIVED_ACTION = (
+    "A feature named `<input>:<part>` is derived from a text or embedding input: see "
+    "[Text and embedding inputs](#text-and-embedding-inputs) for what the part means."
+)
+
+
 def embedding_part_pattern() -> str:
     """RE2 of the part after ':' that an embedding input derives (``pc1``.., the scores)."""
     return "pc[0-9]+|" + "|".join(embedding.SCORES)

@@ -237,6 +237,7 @@ def data_quality_spike(cfg: Config) -> AlertSpec:
         actions=(
             "Find the client or pipeline stage that sends the bad values.",
             "Check the schema: a renamed or retyped feature shows up as missing_feature or wrong_type.",
+            ctx.DERIVED_ACTION,
         ),
         blind_when_down=True,
         timelines=(_data_quality_timeline(cfg),),
