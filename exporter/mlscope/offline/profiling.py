@@ -36,7 +36,7 @@ def _count_every_row(args: argparse.Namespace, profile: Profile, total: int) -> 
     nf = len(profile.features)
     with progress("counting", disable=bool(getattr(args, "no_progress", False)), total=total) as bar:
         for chunk in iter_chunks(args.data, args.chunksize):
-            batch = profile.batch_of(chunk)
+            batch = profile.derive(profile.batch_of(chunk))
             for i, c in enumerate(profile.features):
                 idx, _ = c.bin(batch.features.get(c.name), batch.n_rows)
                 sums[i] += np.bincount(idx, minlength=c.n_bins)
@@ -64,6 +64,7 @@ def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sam
         quality=profile.quality,
         columns=profile.columns,
         settings={**profile.settings, "sample_rows": sample_rows},
+        inputs=profile.inputs,
     )
 
 
