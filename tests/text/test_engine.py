@@ -57,6 +57,9 @@ def test_bad_texts_are_data_quality_issues_of_the_descriptors(profile: Profile) 
         return _value(metrics, "mlscope_data_quality_issues", "mlscope_data_quality_issues_total", **labels)
 
     # Too long and empty (twice: "" and blanks): no reference text was as long or as short.
+    lo, hi = profile.feature("review:length_chars").min, profile.feature("review:length_chars").max
+    assert lo is not None and hi is not None
+    assert sum(1 for t in good if not lo <= len(t) <= hi) == 0
     assert issue("length_chars", "out_of_range") == 3
     assert issue("empty", "out_of_range") == 2  # the reference had no empty text
     assert issue("script", "unseen_category") == 3  # Cyrillic, and "none" for the two empty ones

@@ -474,7 +474,7 @@ def fit(
 
 
 def _unfitted(name: str, kind: str) -> FeatureProfile:
-    """A descriptor's name and kind alone: a loaded profile holds the fitted one in ``features``."""
+    """A descriptor's name and kind alone, until the profile binds its saved feature of that name."""
     if kind == "numeric":
         return FeatureProfile(name, "numeric", (0, 0, 0, 0), edges=(0.0, 0.0))
     return FeatureProfile(name, "categorical", (0, 0))
