@@ -75,8 +75,11 @@ def describe(v: Any, vocab: set[str], scan: int) -> dict[str, Any] | str | None:
 
 
 def vocabulary(texts: list[str], size: int, scan: int, max_chars: int) -> list[str]:
-    counts = Counter(lower(w) for t in texts for w in words(t[:scan]))
-    ranked = sorted((kv for kv in counts.items() if len(kv[0]) <= max_chars), key=lambda kv: (-kv[1], kv[0]))
+    counts = Counter(lower(w) for t in texts for w in words(t[:scan]))  # insertion order: first seen
+    first = {w: i for i, w in enumerate(counts)}
+    ranked = sorted(
+        (kv for kv in counts.items() if len(kv[0]) <= max_chars), key=lambda kv: (-kv[1], first[kv[0]])
+    )
     return [w for w, _ in ranked[:size]]
 
 
