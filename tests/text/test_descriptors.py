@@ -117,3 +117,21 @@ def test_hash_set_answers_as_a_python_set(n: int) -> None:
     got = text.HashSet(members).contains(probe)
     oracle = set(members.tolist())
     assert got.tolist() == [h in oracle for h in probe.tolist()]
+
+
+def test_memory_stays_bounded_whatever_the_text_length() -> None:
+    import tracemalloc
+
+    inp = TextInput("t", ["alpha"])
+    inp.derive(_objects(["warm up the tables"]))
+    s = "alpha beta, gamma " * 250_000  # 4.5 million characters
+    tracemalloc.start()
+    try:
+        got = inp.derive(_objects([s, "short one"]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got["t:length_words"][0] == 750_000
+    # Read in blocks of 262,144 characters: a few MiB, where the arrays of one pass over
+    # the whole text (code points, lower case, classes: 10 bytes a character) take 43 MiB.
+    assert peak < 16 * 2**20, peak
