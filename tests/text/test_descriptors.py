@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -120,8 +121,6 @@ def test_hash_set_answers_as_a_python_set(n: int) -> None:
 
 
 def test_memory_stays_bounded_whatever_the_text_length() -> None:
-    import tracemalloc
-
     inp = TextInput("t", ["alpha"])
     inp.derive(_objects(["warm up the tables"]))
     s = "alpha beta, gamma " * 250_000  # 4.5 million characters

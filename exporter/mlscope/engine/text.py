@@ -25,7 +25,9 @@ script read the first ``scan_chars`` characters of a row (:data:`SCAN_CHARS`); t
 lengths and ``empty`` are exact. Rows are described in blocks of at most
 :data:`_BLOCK_CHARS` scanned characters, as one UTF-32 array looked up in a per-code-point
 table of the Basic Multilingual Plane (rarer code points are classified one distinct
-value at a time), so a batch costs a few numpy passes and one C-level map per word.
+value at a time), so a batch costs a few numpy passes over its characters, with no
+Python loop over rows or words. The reference's own OOV shares are leave-one-out
+(:func:`reference_oov`), so new text drawn like the reference is not out of range.
 
 Data quality comes from the ordinary machinery on these columns: a text longer (or
 shorter) than any in the reference is ``out_of_range`` on ``length_chars``, a script the
@@ -33,7 +35,9 @@ reference never had is ``unseen_category`` on ``script``, a value that is no str
 ``wrong_type`` on every descriptor, ``None`` (or NaN) is ``missing``. An empty text is a
 value, not a missing one: the model received it and answered, so it is described (length
 0, ``empty`` 1, script ``none``); it shows as ``out_of_range`` on ``length_chars`` and
-``empty`` when the reference had none, and as drift of ``empty`` when their share changes.
+``empty`` (and ``unseen_category`` on ``script``) when the reference had none, and as drift
+of ``empty`` when their share changes. Counting it as missing would hide a broken client
+sending blanks among the absent values, and lose the share the reference had.
 """
 
 from __future__ import annotations
@@ -203,8 +207,7 @@ class _Block:
         self.lens = np.fromiter(map(len, cut), dtype=np.int64, count=self.n)
         self.bounds = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum(self.lens, out=self.bounds[1:])
-        self.joined = "".join(cut)
-        self.bits, self.script, self.lower = _classify(code_points(self.joined))
+        self.bits, self.script, self.lower = _classify(code_points("".join(cut)))
         #: The row of each character (a gather is cheaper than a search per word or letter).
         self.row_of = np.repeat(np.arange(self.n, dtype=np.int32), self.lens)
 
@@ -234,13 +237,6 @@ class _Block:
         starts, ends = self.words()
         return word_hashes(self.lower, starts, ends), self.row_of[starts]
 
-    def tokens(self) -> tuple[list[str], np.ndarray]:
-        """Every word lower-cased, and the row of each (profile fitting only: one string a word)."""
-        starts, ends = self.words()
-        low = self.lower.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
-        found = list(map(low.__getitem__, map(slice, starts.tolist(), ends.tolist())))
-        return found, self.row_of[starts].astype(np.intp)
-
     def scripts(self) -> np.ndarray:
         """Script id of each row: the most frequent among its letters (ties: :data:`SCRIPTS` order)."""
         letter = (self.bits & _LETTER) != 0
@@ -263,7 +259,8 @@ class HashSet:
     Open addressing in a table at most 1/8 full, slots from the hash's top bits and linear
     probing; a look-up is one gather per probe step, and the steps are as many as the
     longest probe sequence the set's own hashes needed (a handful): a binary search per
-    word (``np.searchsorted``) costs four times as much. Hash 0 marks an empty slot.
+    word (``np.searchsorted``) took ten times as long for 130,000 words in a vocabulary of
+    5,000. Hash 0 marks an empty slot.
     """
 
     def __init__(self, hashes: np.ndarray) -> None:
