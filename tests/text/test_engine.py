@@ -98,6 +98,10 @@ def _shifted(kind: str, n: int, seed: int) -> pd.DataFrame:
         new = _frame(n, seed, prefix="brand")["review"]
         df["review"] = np.where(np.random.default_rng(seed).random(n) < 0.3, new, df["review"])
         return df
+    if kind == "empty":  # a client that sends blanks now and then
+        df = _frame(n, seed)
+        df["review"] = np.where(np.random.default_rng(seed).random(n) < 0.1, "  ", df["review"])
+        return df
     df = _frame(n, seed)
     rng = np.random.default_rng(seed)
     cyr = ["".join(rng.choice(list(_oracle.ALPHABETS["cyrillic"]), 40)) for _ in range(n)]
@@ -111,6 +115,7 @@ def _shifted(kind: str, n: int, seed: int) -> pd.DataFrame:
         ("length", {"review:length_chars", "review:length_words"}),
         ("oov", {"review:oov_share"}),
         ("script", {"review:script"}),
+        ("empty", {"review:empty"}),
     ],
 )
 def test_a_shift_of_the_text_is_caught_on_its_descriptor(
