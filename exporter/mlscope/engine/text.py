@@ -209,7 +209,7 @@ class _Block:
         np.cumsum(self.lens, out=self.bounds[1:])
         self.bits, self.script, self.lower = _classify(code_points("".join(cut)))
         #: The row of each character (a gather is cheaper than a search per word or letter).
-        self.row_of = np.repeat(np.arange(self.n, dtype=np.int32), self.lens)
+        self.row_of = np.repeat(np.arange(self.n, dtype=np.intp), self.lens)
 
     def per_row(self, mask: np.ndarray) -> np.ndarray:
         """How many characters of each row ``mask`` marks."""
@@ -239,10 +239,11 @@ class _Block:
 
     def scripts(self) -> np.ndarray:
         """Script id of each row: the most frequent among its letters (ties: :data:`SCRIPTS` order)."""
-        letter = (self.bits & _LETTER) != 0
-        keys = self.row_of[letter] * len(SCRIPTS) + self.script[letter]
-        votes = np.bincount(keys, minlength=self.n * len(SCRIPTS))
-        votes = votes.reshape(self.n, len(SCRIPTS))
+        # Every character votes (non-letters for "none", then struck off): cheaper than
+        # picking the letters out first.
+        keys = self.row_of * len(SCRIPTS) + self.script
+        votes = np.bincount(keys, minlength=self.n * len(SCRIPTS)).reshape(self.n, len(SCRIPTS))
+        votes[:, _NONE] = 0
         best = np.argmax(votes, axis=1)
         out: np.ndarray = np.where(votes.any(axis=1), best, _NONE)
         return out
