@@ -121,6 +121,12 @@ class Profile:
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
+    @property
+    def logged_names(self) -> tuple[str, ...]:
+        """The feature columns a caller logs, in order: a raw input stands for its derived features."""
+        derived_from = {f.name: i.name for i in self.inputs for f in i.features}
+        return tuple(dict.fromkeys(derived_from.get(f.name, f.name) for f in self.features))
+
     def feature(self, name: str) -> FeatureProfile:
         try:
             return self._by_name[name]
