@@ -128,9 +128,8 @@ def as_rows(values: Any, dim: int) -> Rows:
 
 def _objects(values: Any) -> np.ndarray:
     items = list(values)
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
+    # fromiter never broadcasts equal-length vectors into a 2-D array the way ``np.array`` would.
+    return np.fromiter(items, dtype=object, count=len(items))
 
 
 def _rows_one_by_one(a: np.ndarray, dim: int) -> Rows:
