@@ -139,6 +139,7 @@ def test_compare_flags_the_embedding_and_not_the_plain_feature(profile: Profile)
     "features",
     [
         pytest.param(lambda x, v: {"vec": v, "x": x}, id="dict with a 2-D array"),
+        pytest.param(lambda x, v: {"vec": v.tolist(), "x": x}, id="dict with a list of vectors"),
         pytest.param(lambda x, v: pd.DataFrame({"vec": list(v), "x": x}), id="DataFrame"),
         pytest.param(
             lambda x, v: [{"vec": r.tolist(), "x": float(a)} for a, r in zip(x, v, strict=True)], id="records"
