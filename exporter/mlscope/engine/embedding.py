@@ -49,6 +49,8 @@ from mlscope.errors import ProfileError
 
 #: Rows looked at to recognise a vector column.
 _SNIFF = 200
+#: Rows derived at a time (2,048 x 384 float64: 6 MiB of scratch).
+_BLOCK = 2048
 #: Principal components kept per embedding (fewer when the dimension or rows are fewer).
 COMPONENTS = 8
 #: Reference rows the projection is fitted on (a seeded uniform sample beyond that).
@@ -232,12 +234,25 @@ class EmbeddingInput:
         return out
 
     def derive(self, values: np.ndarray) -> dict[str, np.ndarray]:
-        rows = as_rows(values, self.dim)
-        out = self.scores(rows.x)
+        a = values if isinstance(values, np.ndarray) else _objects(values)
+        n = len(a)
+        out = np.empty((len(self.scales) + len(SCORES), n))
+        missing = np.zeros(n, dtype=bool)
+        wrong = np.zeros(n, dtype=bool)
+        # Blocks of rows bound the scratch (a block of float64 vectors, parsed or not)
+        # whatever the batch, and keep a block in cache for its second pass.
+        for start in range(0, n, _BLOCK):
+            stop = min(start + _BLOCK, n)
+            rows = as_rows(a[start:stop], self.dim)
+            out[:, start:stop] = self.scores(rows.x)
+            if rows.missing is not None:
+                missing[start:stop] = rows.missing
+            if rows.wrong is not None:
+                wrong[start:stop] = rows.wrong
         cols: list[np.ndarray] = list(out)
-        if rows.missing is not None or rows.wrong is not None:
+        if missing.any() or wrong.any():
             # Rare: object columns, so the binning counts None as missing and WRONG as wrong type.
-            cols = [_flagged(c, rows) for c in cols]
+            cols = [_flagged(c, missing, wrong) for c in cols]
         return dict(zip(self.feature_names, cols, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,12 +270,10 @@ class EmbeddingInput:
         return f"EmbeddingInput({self.name!r}, dim={self.dim}, components={len(self.scales)})"
 
 
-def _flagged(col: np.ndarray, rows: Rows) -> np.ndarray:
+def _flagged(col: np.ndarray, missing: np.ndarray, wrong: np.ndarray) -> np.ndarray:
     out = col.astype(object)
-    if rows.missing is not None:
-        out[rows.missing] = None
-    if rows.wrong is not None:
-        out[rows.wrong] = WRONG
+    out[missing] = None
+    out[wrong] = WRONG
     return out
 
 
@@ -275,21 +288,23 @@ def fit(name: str, values: np.ndarray, *, bins: int, top_k: int) -> EmbeddingInp
     the rows it never saw; a smaller reference serves both.
     """
     a = values if isinstance(values, np.ndarray) else _objects(values)
+    n = len(a)
     dim = _dimension(a, name)
-    x = as_rows(a, dim).x
-    usable = np.flatnonzero(np.isfinite(x).all(axis=1))
-    if usable.size == 0:
+    held_out = n >= 2 * _HELD_OUT
+    fit_rows = np.arange(n)
+    if held_out or n > FIT_ROWS:
+        size = min(n // 2 if held_out else n, FIT_ROWS)
+        fit_rows = np.sort(np.random.default_rng(0).choice(n, size, replace=False))
+    x = as_rows(a[fit_rows], dim).x  # at most FIT_ROWS x dim, whatever the reference's size
+    x = x[np.isfinite(x).all(axis=1)]
+    if not len(x):
         raise ProfileError(f"'embeddings' column {name!r} holds no finite vector of {dim} numbers")
-    rng = np.random.default_rng(0)
-    fit_rows, bin_rows = usable, np.arange(len(a))
-    if usable.size >= 2 * _HELD_OUT:
-        fit_rows = np.sort(rng.choice(usable, min(usable.size // 2, FIT_ROWS), replace=False))
-        bin_rows = np.setdiff1d(bin_rows, fit_rows, assume_unique=True)
-    elif usable.size > FIT_ROWS:
-        fit_rows = np.sort(rng.choice(usable, FIT_ROWS, replace=False))
-    inp = _project(name, x[fit_rows])
-    derived = inp.derive(a[bin_rows])
-    inp.features = tuple(fit_numeric(f, v, bins=bins) for f, v in derived.items())
+    inp = _project(name, x)
+    derived = inp.derive(a)  # in blocks: no copy of the reference's vectors
+    binned = np.ones(n, dtype=bool)
+    if held_out:
+        binned[fit_rows] = False
+    inp.features = tuple(fit_numeric(f, v[binned], bins=bins) for f, v in derived.items())
     return inp
 
 
