@@ -124,7 +124,21 @@ def test_vector_columns_are_recognised_without_being_named() -> None:
     prof = Profile.from_frame(pd.DataFrame({"vec": list(embeddings(200, 3)), "x": np.arange(200.0)}))
     assert [i.kind for i in prof.inputs] == ["embedding"]
     assert prof.feature_names[:2] == ("vec:pc1", "vec:pc2") and "x" in prof.feature_names
-    assert embedding.looks_like(embeddings(5, 4)) and not embedding.looks_like(_objects(["[1, 2]"] * 3))
+    assert embedding.looks_like(embeddings(5, 4))
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["[0.1, 0.2, 0.3]", " [1, 2, 3]", None], True),  # a CSV column of JSON arrays
+        (["[0.1, 0.2, 0.3]", "[1, 2]"], False),  # ragged
+        (["[0.1]", "[2]"], False),  # one number is no vector
+        (["[a, b]", "[c, d]"], False),  # not JSON numbers
+        (["[1, 2]", "plain text"], False),
+    ],
+)
+def test_json_array_cells_are_recognised(cells: list[Any], expected: bool) -> None:
+    assert embedding.looks_like(_objects(cells)) is expected
 
 
 def test_compare_flags_the_embedding_and_not_the_plain_feature(profile: Profile) -> None:

@@ -66,13 +66,20 @@ WRONG = "not a vector"
 
 
 def looks_like(values: Any) -> bool:
-    """True for a 2-D array, or a column whose values are equal-length vectors of numbers."""
+    """True for a 2-D array, or a column whose values are equal-length vectors of numbers.
+
+    A vector may be a list, tuple or array, or the JSON text of one (a CSV cell
+    ``"[0.12, -0.5, ...]"``), so that a file of vectors is recognised as it is read.
+    """
     a = values if isinstance(values, np.ndarray) else None
     if a is not None and a.ndim == 2:
         return bool(a.shape[1] >= 2)
     if a is None or a.dtype != object:
         return False
     seen = [v for v in a[: _SNIFF * 5] if v is not None][:_SNIFF]
+    if seen and all(isinstance(v, str) and v.lstrip().startswith("[") for v in seen):
+        sizes = {r.size if r is not None else -1 for r in map(_row, seen)}
+        return len(sizes) == 1 and sizes.pop() >= 2
     if not seen or not all(isinstance(v, (list, tuple, np.ndarray)) for v in seen):
         return False
     lengths = {len(v) for v in seen}
@@ -256,6 +263,8 @@ class EmbeddingInput:
         return dict(zip(self.feature_names, cols, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "embedding", "name", "dim", "mean": [dim], "components": [K x [dim]],
+        "scales": [K], "residual_scale"}``; the derived features are the profile's own."""
         return {
             "kind": self.kind,
             "name": self.name,
