@@ -125,9 +125,12 @@ def as_rows(values: Any, dim: int) -> Rows:
     """Read a raw embedding column: a 2-D array, or one vector (list, array, JSON text) per row."""
     a = values if isinstance(values, np.ndarray) else _objects(values)
     n = len(a)
-    if a.ndim == 2 and a.dtype.kind in "fiub":
-        if a.shape[1] == dim:
-            return Rows(a.astype(np.float64, copy=False))
+    if a.ndim >= 2:
+        if a.shape[1:] == (dim,):
+            try:
+                return Rows(a.astype(np.float64, copy=False))
+            except (TypeError, ValueError):  # an object matrix holding no numbers
+                pass
         return Rows(np.full((n, dim), np.nan), wrong=np.ones(n, dtype=bool))
     if a.ndim == 1 and a.dtype == object:
         try:  # the common case, one equal-length vector per row: a single C-level copy
@@ -136,7 +139,7 @@ def as_rows(values: Any, dim: int) -> Rows:
                 return Rows(x)
         except (TypeError, ValueError):
             pass
-    return _rows_one_by_one(a.reshape(n, -1)[:, 0] if a.ndim == 2 else a, dim)
+    return _rows_one_by_one(a, dim)
 
 
 def _objects(values: Any) -> np.ndarray:
