@@ -177,3 +177,13 @@ def _objects(*rows: Any) -> np.ndarray:
 )
 def test_vectors_are_recognised(values: np.ndarray, expected: bool) -> None:
     assert embedding.looks_like(values) is expected
+
+
+def test_the_raw_column_is_what_a_caller_logs() -> None:
+    prof = Profile.from_frame(_frame(500, 11), target="y", text=["msg"])
+    assert prof.logged_names == ("x", "msg")
+    eng = ModelEngine("m", prof)
+    eng.ingest(prof.batch_of(_frame(50, 12)), T0)
+    assert eng.misconfig.active("m") == set()
+    eng.ingest(batch_from_data({"x": np.zeros(3), "msg:length": np.ones(3)}), T0)
+    assert eng.misconfig.active("m") == {"unknown_feature_names", "missing_feature_names"}

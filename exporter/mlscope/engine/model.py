@@ -273,8 +273,8 @@ class ModelEngine:
         """
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
+        self.checks.batch(batch.features.keys())  # the names as logged, before deriving
         batch = self.profile.derive(batch)
-        self.checks.batch(batch.features.keys())
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.
         wants_index = self.drilldown is not None or batch.ids is not None or batch.labels is not None

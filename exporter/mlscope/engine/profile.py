@@ -121,6 +121,12 @@ class Profile:
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
+    @property
+    def logged_names(self) -> tuple[str, ...]:
+        """The feature columns a caller logs, in order: a raw input stands for its derived features."""
+        derived_from = {f.name: i.name for i in self.inputs for f in i.features}
+        return tuple(dict.fromkeys(derived_from.get(f.name, f.name) for f in self.features))
+
     def feature(self, name: str) -> FeatureProfile:
         try:
             return self._by_name[name]
@@ -206,24 +212,14 @@ class Profile:
         n = max(n, 0)
         preds, score_map = _output_columns(prediction, scores)
         pred_col = preds[0] if preds else None
-        declared = {**dict.fromkeys(text or (), "text"), **dict.fromkeys(embeddings or (), "embedding")}
-        cat, num = set(categorical or ()), set(numeric or ())
-        _check_named(cols, target, preds, score_map, cat, num, declared)
+        kinds = _Kinds(
+            set(categorical or ()),
+            set(numeric or ()),
+            {**dict.fromkeys(text or (), "text"), **dict.fromkeys(embeddings or (), "embedding")},
+        )
+        _check_named(cols, target, preds, score_map, kinds)
         skip = {target, pred_col, *score_map.values(), *(exclude or ())}
-        features: list[FeatureProfile] = []
-        inputs: list[derived.DerivedInput] = []
-        for name, values in cols.items():
-            if name in skip:
-                continue
-            kind = _kind(name, values, cat, num, declared)
-            if kind in derived.KINDS:
-                inputs.append(derived.fit(kind, name, values, bins=bins, top_k=top_k))
-                features += inputs[-1].features
-            elif kind == "numeric":
-                features.append(fit_numeric(name, values, bins=bins))
-            else:
-                features.append(fit_categorical(name, values, top_k=top_k))
-        plain = {f.name for f in features} - {f.name for i in inputs for f in i.features}
+        features, inputs = _fit_features(cols, skip, kinds, bins=bins, top_k=top_k)
         task, classes = _task_and_classes(cols, target, pred_col, score_map)
 
         def fit_output(name: str, values: Any) -> FeatureProfile:
@@ -233,8 +229,10 @@ class Profile:
 
         outputs = [fit_output("prediction", cols[pred_col])] if pred_col is not None else []
         outputs += [fit_numeric(f"score_{c}", cols[col], bins=bins) for c, col in score_map.items()]
-        numeric = [f.name for f in features if f.kind == "numeric" and f.name in plain]
-        outlier = fit_outliers(cols, numeric) if n > 1 else None
+        # Derived columns have scores of their own (the embedding's distance): the
+        # tabular outlier model takes the ordinary numeric columns only.
+        numeric_cols = [f.name for f in features if f.kind == "numeric" and f.name in cols]
+        outlier = fit_outliers(cols, numeric_cols) if n > 1 else None
         # The validation set's quality: the baseline the quality alerts compare with.
         quality = profile_quality(
             task, cols, target=target, prediction=pred_col, scores=score_map, classes=classes
@@ -550,26 +548,19 @@ def _check_named(
     target: str | None,
     predictions: list[str],
     score_map: Mapping[str, str],
-    cat: set[str],
-    num: set[str],
-    declared: Mapping[str, str],
+    kinds: _Kinds,
 ) -> None:
     """Every column an argument names exists, and each column has at most one declared kind."""
-    kinds = [("categorical", cat), ("numeric", num)] + [
-        (k, {c for c, kk in declared.items() if kk == k}) for k in derived.KINDS
-    ]
-    for i, (ka, a) in enumerate(kinds):
-        for kb, b in kinds[i + 1 :]:
+    given = kinds.given()
+    for i, (ka, a) in enumerate(given):
+        for kb, b in given[i + 1 :]:
             if a & b:
                 raise ProfileError(f"columns {sorted(a & b)} are given as both {ka} and {kb}")
     for key, wanted in (
         ("target", [target] if target else []),
         ("prediction", predictions),
         ("scores", list(score_map.values())),
-        ("categorical", sorted(cat)),
-        ("numeric", sorted(num)),
-        ("text", sorted(c for c, k in declared.items() if k == "text")),
-        ("embeddings", sorted(c for c, k in declared.items() if k == "embedding")),
+        *((key, sorted(names)) for key, names in given),
     ):
         for c in wanted:
             if c not in cols:
@@ -578,14 +569,48 @@ def _check_named(
                 )
 
 
-def _kind(name: str, values: Any, cat: set[str], num: set[str], declared: Mapping[str, str]) -> str:
-    if name in declared:
-        return declared[name]
-    if name in cat:
-        return "categorical"
-    if name in num:
-        return "numeric"
-    return derived.infer_kind(values) or infer_kind(values)
+@dataclasses.dataclass(frozen=True)
+class _Kinds:
+    """The kinds the caller gave: categorical, numeric, and derived (column -> kind)."""
+
+    cat: set[str]
+    num: set[str]
+    declared: Mapping[str, str]
+
+    def given(self) -> list[tuple[str, set[str]]]:
+        """(argument name, columns) per argument of ``from_frame``."""
+        by_kind = [{c for c, k in self.declared.items() if k == kind} for kind in ("text", "embedding")]
+        text, embeddings = by_kind
+        return [("categorical", self.cat), ("numeric", self.num), ("text", text), ("embeddings", embeddings)]
+
+    def of(self, name: str, values: Any) -> str:
+        if name in self.declared:
+            return self.declared[name]
+        if name in self.cat:
+            return "categorical"
+        if name in self.num:
+            return "numeric"
+        return derived.infer_kind(values) or infer_kind(values)
+
+
+def _fit_features(
+    cols: Mapping[str, Any], skip: set[str | None], kinds: _Kinds, *, bins: int, top_k: int
+) -> tuple[list[FeatureProfile], list[derived.DerivedInput]]:
+    """Every feature column's profile in column order (a raw input's derived ones in its place)."""
+    features: list[FeatureProfile] = []
+    inputs: list[derived.DerivedInput] = []
+    for name, values in cols.items():
+        if name in skip:
+            continue
+        kind = kinds.of(name, values)
+        if kind in derived.KINDS:
+            inputs.append(derived.fit(kind, name, values, bins=bins, top_k=top_k))
+            features += inputs[-1].features
+        elif kind == "numeric":
+            features.append(fit_numeric(name, values, bins=bins))
+        else:
+            features.append(fit_categorical(name, values, top_k=top_k))
+    return features, inputs
 
 
 def _task_and_classes(

@@ -36,7 +36,7 @@ def _count_every_row(args: argparse.Namespace, profile: Profile, total: int) -> 
     nf = len(profile.features)
     with progress("counting", disable=bool(getattr(args, "no_progress", False)), total=total) as bar:
         for chunk in iter_chunks(args.data, args.chunksize):
-            batch = profile.derive(profile.batch_of(chunk))  # embedding columns -> their features
+            batch = profile.derive(profile.batch_of(chunk))
             for i, c in enumerate(profile.features):
                 idx, _ = c.bin(batch.features.get(c.name), batch.n_rows)
                 sums[i] += np.bincount(idx, minlength=c.n_bins)
@@ -57,7 +57,6 @@ def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sam
     for inp in profile.inputs:  # a derived input holds its features' profiles: the counted ones now
         inp.features = tuple(by_name[f.name] for f in inp.features)
     return Profile(
-        inputs=profile.inputs,
         features=features,
         outputs=[with_counts(c, s) for c, s in zip(profile.outputs, sums[nf : nf + no], strict=True)],
         target=with_counts(profile.target, sums[-1]) if profile.target else None,
@@ -69,6 +68,7 @@ def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sam
         quality=profile.quality,
         columns=profile.columns,
         settings={**profile.settings, "sample_rows": sample_rows},
+        inputs=profile.inputs,
     )
 
 
