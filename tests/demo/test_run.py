@@ -82,6 +82,13 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
             time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{ports.app}/control/scenario", timeout=5) as r:
             assert json.loads(r.read())["scenario"] == "healthy"
+        # The text model's drill-down rows carry the utterances (the demo enables raw text
+        # for its public corpus) beside their descriptors.
+        query = "model=support-topic&feature=utterance:script&window=5m"
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.sidecar}/v1/samples?{query}", timeout=5) as r:
+            kept = json.loads(r.read())["rows"]
+        assert kept and all(isinstance(k["features"]["utterance"], str) for k in kept), kept[:2]
+        assert "utterance:length_words" in kept[0]["features"]
         # Its output is a file, no terminal: plain summary lines, flushed as they are printed.
         line = re.compile(r"^mlscope demo \d+s: scenario healthy \(held\), [1-9][\d,]* requests \(0\.0%",
                           re.M)

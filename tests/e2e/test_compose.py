@@ -23,6 +23,7 @@ from mlscope.demo import app as demo_app
 from mlscope.demo import receiver, traffic
 from mlscope.demo.model import MODEL_NAME
 from mlscope.demo.topic_model import MODEL_NAME as TEXT_MODEL
+from mlscope.sidecar.config import SidecarConfig
 from tests.conftest import require_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -137,7 +138,9 @@ def test_mlscope_command_lines_parse(services: dict[str, Any]) -> None:
     models = yaml.safe_load((REPO / mounts[sidecar.config]).read_text())["models"]
     app_cmd = demo_app.build_parser().parse_args(_command(services["demo-app"]))
     assert models == {MODEL_NAME: {"profile": app_cmd.profile_out},
-                      app_cmd.text_model_name: {"profile": app_cmd.text_profile_out}}
+                      app_cmd.text_model_name: {"profile": app_cmd.text_profile_out,
+                                                "samples": {"text": True}}}
+    SidecarConfig.model_validate({"models": models})  # keys and values the sidecar accepts
     assert app_cmd.text_model_name == TEXT_MODEL and app_cmd.sidecar == "http://sidecar:9108"
     assert services["demo-app"]["entrypoint"][-1] == "mlscope.demo.app"
     tr = [c.replace("${DEMO_SCENARIO:-cycle}", "cycle") for c in _command(services["traffic"])]

@@ -90,7 +90,8 @@ _DERIVED_HOWTO = (
     " the encoder's normalisation and its fallback for empty input |",
     "",
     "The drill-down rows (`samples_url`) show the derived values of the rows in the bins that"
-    " grew; the raw text is kept only where its samples are enabled (text can hold personal data).",
+    " grew; the raw text only where the model's sidecar settings say `samples: {text: true}`"
+    " (off by default: text can hold personal data).",
     "",
 )
 

@@ -480,11 +480,13 @@ def _start_model_side(stack: Stack, workdir: Path, ports: Ports, console: Any) -
                               "--profile-out", str(profiles[MODEL_NAME]),
                               "--text-profile-out", str(profiles[TOPIC_MODEL_NAME])])
     wait_ready(f"http://127.0.0.1:{ports.app}/healthz", app, 120)
+    models: dict[str, dict[str, Any]] = {name: {"profile": str(path)} for name, path in profiles.items()}
+    # The utterances are a public corpus, no personal data: the drill-down rows may show the
+    # raw text (off by default, docs/drift.md#text-and-embedding-inputs).
+    models[TOPIC_MODEL_NAME]["samples"] = {"text": True}
     config = workdir / "sidecar.json"  # JSON is YAML: the sidecar's --config reads it
-    config.write_bytes(orjson.dumps({
-        "host": "127.0.0.1", "port": ports.sidecar, "pid": app.proc.pid,
-        "models": {name: {"profile": str(path)} for name, path in profiles.items()},
-    }))
+    config.write_bytes(orjson.dumps({"host": "127.0.0.1", "port": ports.sidecar, "pid": app.proc.pid,
+                                     "models": models}))
     sidecar = stack.start("sidecar", [py, "-m", "mlscope", "serve", "--config", str(config)])
     wait_ready(f"http://127.0.0.1:{ports.sidecar}/healthz", sidecar, 60)
     receiver = stack.start("receiver", [py, "-m", "mlscope.demo.receiver", "--port", str(ports.receiver)])
