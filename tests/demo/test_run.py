@@ -16,7 +16,16 @@ from typing import Any
 import psutil
 import pytest
 
-from mlscope.demo.run import Ports, Snapshot, config_root, find_binary, port_free, summary_line, write_configs
+from mlscope.demo.run import (
+    Ports,
+    Snapshot,
+    config_root,
+    find_binary,
+    port_free,
+    read_sidecar_sample,
+    summary_line,
+    write_configs,
+)
 from tests._servers import PYTHON, REPO
 
 pytestmark = pytest.mark.slow
@@ -123,6 +132,26 @@ def test_demo_starts_every_part_and_sigint_stops_them_all(tmp_path: Path) -> Non
         # the summary names a preview page per dashboard
         assert all(f"127.0.0.1:{ports.preview}/d/{uid}" in out
                    for uid in ("mlscope-service", "mlscope-model-health", "mlscope-resources")), out
+
+
+def test_summary_line_names_the_text_models_drift_and_accuracy() -> None:
+    # Samples as the sidecar exposes them for the two models: credit-risk's figures stay its own.
+    snap = Snapshot(scenario="new_language", requests=10)
+    credit, text, w = {"model": "credit-risk"}, {"model": "support-topic"}, {"window": "5m"}
+    acc = {"metric": "accuracy", **w}
+    for name, labels, value in (
+        ("mlscope_rows_total", credit, 100.0),
+        ("mlscope_rows_total", text, 50.0),
+        ("mlscope_feature_drift_detected", {**text, "feature": "utterance:script", **w}, 1.0),
+        ("mlscope_feature_drift_detected", {**credit, "feature": "income", **w}, 0.0),
+        ("mlscope_model_quality_ratio", {**credit, **acc}, 0.861),
+        ("mlscope_model_quality_ratio", {**text, **acc}, 0.412),
+        ("mlscope_dataset_drift_share_ratio", {**text, **w}, 0.5),
+    ):
+        read_sidecar_sample(snap, name, labels, value)
+    assert snap.drift_share is None and snap.rows == 150
+    assert ("150 rows ingested, drifted (5m): utterance:script (support-topic), accuracy (5m): 0.861, "
+            "support-topic 0.412, firing: none") in summary_line(snap, 10.0)
 
 
 def test_summary_line_counts_requests_errors_and_every_page() -> None:

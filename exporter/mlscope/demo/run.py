@@ -194,8 +194,9 @@ class Snapshot:
     server_errors: float = 0.0
     rows: float = 0.0
     drifted: list[str] = field(default_factory=list)
-    drift_share: float | None = None
-    accuracy: float | None = None
+    drift_share: float | None = None  # credit-risk's
+    accuracy: float | None = None  # credit-risk's
+    text_accuracy: float | None = None  # the text model's (support-topic)
     firing: list[str] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)  # the last five
     n_pages: int = 0
@@ -224,16 +225,7 @@ def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
     raw = fetch(f"http://127.0.0.1:{ports.sidecar}/metrics")
     for fam in text_string_to_metric_families(raw.decode()) if raw else ():
         for s in fam.samples:
-            if s.name == "mlscope_rows_total":
-                snap.rows += s.value
-            elif (s.name == "mlscope_feature_drift_detected" and s.labels.get("window") == "5m"
-                  and s.value == 1):
-                snap.drifted.append(s.labels.get("feature", "?"))
-            elif s.name == "mlscope_dataset_drift_share_ratio" and s.labels.get("window") == "5m":
-                snap.drift_share = s.value
-            elif (s.name == "mlscope_model_quality_ratio" and s.labels.get("metric") == "accuracy"
-                  and s.labels.get("window") == "5m"):
-                snap.accuracy = s.value
+            read_sidecar_sample(snap, s.name, s.labels, s.value)
     if prometheus:
         raw = fetch(f"http://127.0.0.1:{ports.prometheus}/api/v1/alerts")
         if raw:
@@ -251,6 +243,29 @@ def read_snapshot(ports: Ports, *, prometheus: bool) -> Snapshot:
     return snap
 
 
+def read_sidecar_sample(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> None:
+    """One sample of the sidecar's /metrics into ``snap`` (two models: credit-risk and the text one)."""
+    credit = labels.get("model") == MODEL_NAME
+    five = labels.get("window") == "5m"
+    if name == "mlscope_rows_total":
+        snap.rows += value
+    elif name == "mlscope_feature_drift_detected" and five and value == 1:
+        feature = labels.get("feature", "?")
+        snap.drifted.append(feature if credit else f"{feature} ({labels.get('model')})")
+    elif name == "mlscope_dataset_drift_share_ratio" and five and credit:
+        snap.drift_share = value
+    elif name == "mlscope_model_quality_ratio" and labels.get("metric") == "accuracy" and five:
+        if credit:
+            snap.accuracy = value
+        else:
+            snap.text_accuracy = value
+
+
+def _accuracy(snap: Snapshot) -> str:
+    acc = f"{snap.accuracy:.3f}" if snap.accuracy is not None else "pending"
+    return acc + (f", {TOPIC_MODEL_NAME} {snap.text_accuracy:.3f}" if snap.text_accuracy is not None else "")
+
+
 def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
     """The live summary as a rich renderable."""
     from rich.table import Table
@@ -264,7 +279,7 @@ def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
     t.add_row("rows ingested", f"{snap.rows:,.0f}")
     share = f"{snap.drift_share:.0%}" if snap.drift_share is not None else "—"
     t.add_row("drift (5m)", f"{', '.join(sorted(snap.drifted)) or 'none'} — dataset share {share}")
-    t.add_row("accuracy (5m)", f"{snap.accuracy:.3f}" if snap.accuracy is not None else "— (labels pending)")
+    t.add_row("accuracy (5m)", _accuracy(snap).replace("pending", "— (labels pending)"))
     t.add_row("firing alerts", ", ".join(snap.firing) or "none")
     t.add_row("last pages", "\n".join(snap.pages) or "none")
     for name, url in urls.items():
@@ -275,7 +290,7 @@ def render(snap: Snapshot, started: float, urls: dict[str, str]) -> Any:
 def summary_line(snap: Snapshot, elapsed_s: float) -> str:
     """The live summary as one plain line, printed periodically when the output is no terminal."""
     err = f"{snap.server_errors / snap.requests:.1%}" if snap.requests else "0.0%"
-    acc = f"{snap.accuracy:.3f}" if snap.accuracy is not None else "pending"
+    acc = _accuracy(snap)
     return (f"mlscope demo {elapsed_s:,.0f}s: scenario {snap.scenario}{' (held)' if snap.held else ''}, "
             f"{snap.requests:,.0f} requests ({err} 5xx), {snap.rows:,.0f} rows ingested, "
             f"drifted (5m): {', '.join(sorted(snap.drifted)) or 'none'}, accuracy (5m): {acc}, "
