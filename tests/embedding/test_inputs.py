@@ -110,7 +110,7 @@ def test_bad_rows_are_counted_never_raised(profile: Profile) -> None:
     got = profile.inputs[0].derive(_objects(rows))
     np.testing.assert_allclose(got["vec:norm"][[0, 6]].astype(float), np.linalg.norm(X[:2], axis=1))
     binned = bin_batch(profile, batch_from_data({"vec": _objects(rows)}), with_outliers=False)
-    for name in (f.name for f in profile.inputs[0].features):
+    for name in profile.inputs[0].feature_names:
         i = profile.feature_names.index(name)
         assert binned.issues[i] == {"missing": 2, "wrong_type": 4, "nan": 1}, name
 

@@ -41,12 +41,12 @@ def _check(inp: TextInput, values: list[Any]) -> None:
 def test_random_texts_of_every_script_match_the_oracle(seed: int) -> None:
     rng = np.random.default_rng(seed)
     texts = [_oracle.random_text(rng) for _ in range(400)]
-    inp = text.fit("t", _objects(texts[:200]), bins=10, top_k=10)
+    inp = text.fit("t", _objects(texts[:200]), bins=10, top_k=10)[0]
     _check(inp, texts[200:])
 
 
 def test_bad_values_empty_and_edges_match_the_oracle() -> None:
-    inp = text.fit("t", _objects(["the cat sat", "a dog ran"] * 20), bins=5, top_k=5)
+    inp = text.fit("t", _objects(["the cat sat", "a dog ran"] * 20), bins=5, top_k=5)[0]
     values: list[Any] = [
         "", "   ", "\t\n\u2028", None, float("nan"), 3, 2.5, b"bytes", ["a", "list"], {"a": 1},
         "THE CAT", "ΟΔΟΣ'Α σΣ", "İstanbul İZMİR", "x" * 10, "😀🎉", "𝐀𝐛 𠀀𠀀", "\ud800 lone", "١٢٣ 42",
@@ -56,7 +56,7 @@ def test_bad_values_empty_and_edges_match_the_oracle() -> None:
 
 
 def test_all_strings_give_float_columns_and_script_names() -> None:
-    inp = text.fit("t", _objects(["hello world"] * 30), bins=5, top_k=5)
+    inp = text.fit("t", _objects(["hello world"] * 30), bins=5, top_k=5)[0]
     got = inp.derive(_objects(["hi there", "Привет"]))
     assert all(got[f"t:{d}"].dtype == np.float64 for d in DESCRIPTORS[:-1])
     assert got["t:script"].tolist() == ["latin", "cyrillic"]
@@ -96,7 +96,7 @@ def test_many_rows_are_described_in_several_blocks(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(text, "_BLOCK_CHARS", 300)
     rng = np.random.default_rng(5)
     texts = [_oracle.random_text(rng) for _ in range(150)]
-    _check(text.fit("t", _objects(texts[:50]), bins=5, top_k=5), texts)
+    _check(text.fit("t", _objects(texts[:50]), bins=5, top_k=5)[0], texts)
 
 
 def test_word_hashes_are_the_documented_polynomial() -> None:

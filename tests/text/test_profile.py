@@ -33,10 +33,10 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
 def test_vocabulary_is_the_most_frequent_words_and_bounded() -> None:
     rng = np.random.default_rng(0)
     texts = [_oracle.random_text(rng) for _ in range(300)] + ["x" * 41 + " " + "y" * 40] * 50
-    inp = text.fit("t", np.array(texts, dtype=object), bins=5, top_k=5, vocabulary_size=60)
+    inp, _ = text.fit("t", np.array(texts, dtype=object), bins=5, top_k=5, vocabulary_size=60)
     assert list(inp.vocabulary) == _oracle.vocabulary(texts, 60, SCAN_CHARS, MAX_WORD_CHARS)
     assert len(inp.vocabulary) == 60 and "y" * 40 in inp.vocabulary and "x" * 41 not in inp.vocabulary
-    big = text.fit(
+    big, _ = text.fit(
         "t", np.array(_oracle.zipf_sentences(rng, 3_000, words_=20_000), dtype=object), bins=5, top_k=5
     )
     assert len(big.vocabulary) == text.VOCABULARY_SIZE

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -186,7 +186,7 @@ def _dimension(values: Any, name: str) -> int:
 
 # --------------------------------------------------------------------------- the input
 class EmbeddingInput:
-    """The reference's projection of one embedding column, and the derived features' profiles."""
+    """The reference's projection of one embedding column (its features' profiles are the profile's)."""
 
     kind = "embedding"
 
@@ -197,16 +197,12 @@ class EmbeddingInput:
         components: np.ndarray,
         scales: np.ndarray,
         residual_scale: float,
-        features: Sequence[FeatureProfile] = (),
     ) -> None:
         self.name = name
         self.mean = np.asarray(mean, dtype=np.float64)
         self.components = np.asarray(components, dtype=np.float64).reshape(-1, self.mean.size)
         self.scales = np.asarray(scales, dtype=np.float64)
         self.residual_scale = float(residual_scale)
-        #: The derived features' profiles (fitted by :func:`fit`; a profile read from JSON
-        #: binds its saved ones, see ``Profile.from_dict``).
-        self.features: tuple[FeatureProfile, ...] = tuple(features)
         # One product per batch gives the components and x . mean together.
         self._basis = np.vstack([self.components, self.mean])
         self._offset = self.components @ self.mean
@@ -289,7 +285,9 @@ def _flagged(col: np.ndarray, missing: np.ndarray, wrong: np.ndarray) -> np.ndar
     return out
 
 
-def fit(name: str, values: np.ndarray, *, bins: int, top_k: int) -> EmbeddingInput:
+def fit(
+    name: str, values: np.ndarray, *, bins: int, top_k: int
+) -> tuple[EmbeddingInput, list[FeatureProfile]]:
     """Fit the projection on part of the reference vectors and bin each derived part on the rest.
 
     The top components of a sample follow that sample's own noise: on the rows they were
@@ -316,8 +314,7 @@ def fit(name: str, values: np.ndarray, *, bins: int, top_k: int) -> EmbeddingInp
     binned = np.ones(n, dtype=bool)
     if held_out:
         binned[fit_rows] = False
-    inp.features = tuple(fit_numeric(f, v[binned], bins=bins) for f, v in derived.items())
-    return inp
+    return inp, [fit_numeric(f, v[binned], bins=bins) for f, v in derived.items()]
 
 
 def _project(name: str, sample: np.ndarray) -> EmbeddingInput:
@@ -401,10 +398,4 @@ def from_dict(data: Mapping[str, Any], path: str) -> EmbeddingInput:
     rs = data.get("residual_scale")
     if not isinstance(rs, (int, float)) or isinstance(rs, bool) or not (math.isfinite(rs) and rs > 0):
         raise _err(f"{path}.residual_scale", "a number > 0", rs)
-    inp = EmbeddingInput(name, mean, comps, scales, float(rs))
-    inp.features = tuple(_placeholder(f) for f in inp.feature_names)
-    return inp
-
-
-def _placeholder(name: str) -> FeatureProfile:
-    return FeatureProfile(name, "numeric", (0, 0, 0, 0), edges=(0.0, 0.0))
+    return EmbeddingInput(name, mean, comps, scales, float(rs))

@@ -363,7 +363,7 @@ def describe(texts: list[str], vocab: HashSet, scan: int = SCAN_CHARS) -> dict[s
 
 # ------------------------------------------------------------------ input
 class TextInput:
-    """A raw text column: its vocabulary and the profiles of its descriptors."""
+    """A raw text column: its vocabulary (its descriptors' profiles are the profile's features)."""
 
     kind = "text"
 
@@ -371,7 +371,6 @@ class TextInput:
         self,
         name: str,
         vocabulary: Iterable[str],
-        features: tuple[FeatureProfile, ...] = (),
         *,
         scan_chars: int = SCAN_CHARS,
     ) -> None:
@@ -379,11 +378,10 @@ class TextInput:
         #: Most frequent words first (the JSON order); looked up as a set.
         self.vocabulary: tuple[str, ...] = tuple(vocabulary)
         self._vocab = vocabulary_hashes(self.vocabulary)
-        self.features = features
         self.scan_chars = scan_chars
 
     @property
-    def names(self) -> tuple[str, ...]:
+    def feature_names(self) -> tuple[str, ...]:
         """The derived features' names, in :data:`DESCRIPTORS` order."""
         return tuple(derived_name(self.name, d) for d in DESCRIPTORS)
 
@@ -397,11 +395,11 @@ class TextInput:
         got = describe(texts, self._vocab, self.scan_chars)
         got["script"] = _SCRIPT_NAMES[got["script"]]
         if everything:
-            return dict(zip(self.names, got.values(), strict=True))
+            return dict(zip(self.feature_names, got.values(), strict=True))
         bad = np.flatnonzero(~is_str)
         fill = np.array([None if is_na_value(items[i]) else NOT_TEXT for i in bad.tolist()], dtype=object)
         out: dict[str, np.ndarray] = {}
-        for name, col in zip(self.names, got.values(), strict=True):
+        for name, col in zip(self.feature_names, got.values(), strict=True):
             full = np.empty(len(items), dtype=object)
             full[is_str] = col
             full[bad] = fill
@@ -480,8 +478,9 @@ def reference_oov(texts: list[str], scan: int, size: int) -> tuple[tuple[str, ..
 
 def fit(
     name: str, values: np.ndarray, *, bins: int, top_k: int, vocabulary_size: int = VOCABULARY_SIZE
-) -> TextInput:
-    """Fit a text input on the reference column ``values`` (strings; others count as bad values)."""
+) -> tuple[TextInput, list[FeatureProfile]]:
+    """Fit a text input on the reference column ``values`` (strings; others count as bad values),
+    with its descriptors' profiles."""
     items = values.tolist() if isinstance(values, np.ndarray) else list(values)
     is_str = np.fromiter(map(isinstance, items, repeat(str)), dtype=bool, count=len(items))
     texts = [v for v, ok in zip(items, is_str.tolist(), strict=True) if ok]
@@ -489,17 +488,9 @@ def fit(
     inp = TextInput(name, vocab)
     cols = inp.derive(np.asarray(items, dtype=object) if not isinstance(values, np.ndarray) else values)
     cols[derived_name(name, "oov_share")][is_str] = oov
-    feats = [fit_numeric(n, cols[n], bins=bins) for n in inp.names[:-1]]
-    feats.append(fit_categorical(inp.names[-1], cols[inp.names[-1]], top_k=top_k))
-    inp.features = tuple(feats)
-    return inp
-
-
-def _unfitted(name: str, kind: str) -> FeatureProfile:
-    """A descriptor's name and kind alone, until the profile binds its saved feature of that name."""
-    if kind == "numeric":
-        return FeatureProfile(name, "numeric", (0, 0, 0, 0), edges=(0.0, 0.0))
-    return FeatureProfile(name, "categorical", (0, 0))
+    names = inp.feature_names
+    feats = [fit_numeric(n, cols[n], bins=bins) for n in names[:-1]]
+    return inp, [*feats, fit_categorical(names[-1], cols[names[-1]], top_k=top_k)]
 
 
 def from_dict(data: Mapping[str, Any], path: str) -> TextInput:
@@ -516,10 +507,7 @@ def from_dict(data: Mapping[str, Any], path: str) -> TextInput:
     scan = data.get("scan_chars", SCAN_CHARS)
     if not isinstance(scan, int) or isinstance(scan, bool) or scan < 1:
         raise ProfileError(f"field '{path}.scan_chars' must be an int >= 1 (got {scan!r})")
-    inp = TextInput(name, vocab, scan_chars=scan)
-    kinds = ["numeric"] * (len(DESCRIPTORS) - 1) + ["categorical"]
-    inp.features = tuple(_unfitted(n, k) for n, k in zip(inp.names, kinds, strict=True))
-    return inp
+    return TextInput(name, vocab, scan_chars=scan)
 
 
 # -------------------------------------------------------------- recognition
