@@ -72,7 +72,7 @@ def test_healthy_text_traffic_does_not_drift_and_new_language_drifts_the_script(
     # of the same rows), on a window of 5,000 rows drawn as the traffic generator draws.
     profile = topic_model.build_profile(model)
     reports = {}
-    for name in ("healthy", "new_language"):
+    for name in ("healthy", "new_language", "blank_questions"):
         rows = scenarios.get(name).draw_text(model.pool, 5000, np.random.default_rng(4))
         rows["prediction"] = model.predict(rows[corpus.TEXT_COLUMN].tolist())[0]
         rows[topic_model.EMBEDDING_COLUMN] = list(model.encoder.embed(rows[corpus.TEXT_COLUMN].tolist()))
@@ -86,6 +86,8 @@ def test_healthy_text_traffic_does_not_drift_and_new_language_drifts_the_script(
     # The sentence vectors: unseen English text keeps the reference's spread; another
     # language moves the whitened distance from the reference mean.
     assert "utterance_vec:distance" in drifted
+    blank = {f.name for f in reports["blank_questions"].features if f.drifted}
+    assert scenarios.BLANK_FEATURE in blank and scenarios.NEW_LANGUAGE_FEATURE in blank  # script "none"
 
 
 def test_new_language_sends_cyrillic_questions_at_the_documented_share() -> None:
@@ -102,6 +104,18 @@ def test_new_language_sends_cyrillic_questions_at_the_documented_share() -> None
     credit = healthy_pool().head(2000)
     assert scenarios.get("new_language").draw(credit, 300, np.random.default_rng(1)).equals(
         scenarios.get("healthy").draw(credit, 300, np.random.default_rng(1)))
+
+
+def test_blank_questions_empties_texts_at_the_documented_share() -> None:
+    pool = corpus.utterances("english")
+    rows, base = (scenarios.get(n).draw_text(pool, N, np.random.default_rng(3)) for n in ("blank_questions",
+                                                                                          "healthy"))
+    blank = rows[corpus.TEXT_COLUMN] == ""
+    assert stats.binomtest(int(blank.sum()), N, scenarios.BLANK_SHARE).pvalue > P_FLOOR
+    # the other texts and every truth as drawn
+    assert rows.loc[~blank, corpus.TEXT_COLUMN].equals(base.loc[~blank, corpus.TEXT_COLUMN])
+    assert rows[corpus.TOPIC_COLUMN].equals(base[corpus.TOPIC_COLUMN])
+    assert scenarios.get("blank_questions").feature_names == ("utterance:empty",)
 
 
 @pytest.fixture(scope="module")

@@ -371,6 +371,8 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
             # text input and its descriptor.
             ("new_language", scenarios.get("new_language").expects,
              {"model": TEXT_MODEL, "feature": scenarios.NEW_LANGUAGE_FEATURE}),
+            ("blank_questions", scenarios.get("blank_questions").expects,
+             {"model": TEXT_MODEL, "feature": scenarios.BLANK_FEATURE}),
         ]),
     ]
     t_start = time.time()
@@ -401,9 +403,13 @@ def test_each_scenario_pages_with_its_labels_and_annotations(stack: Stack,
                 assert lab[key] in ann["description"], (key, r)
         if r.alert.startswith(("MlscopeErrorBudgetBurn", "MlscopeTrafficStopped", "MlscopeLatencyHigh")):
             assert APP_JOB in ann["description"], r  # app-level pages name the job
-    text = next(r for r in results if r.scenario == "new_language")
-    named = f"Text input utterance, descriptor script (feature utterance:script) of model {TEXT_MODEL}"
-    assert text.page["annotations"]["description"].startswith(f"{named} drifted"), text
+    # The text model's pages name the text input and the descriptor that moved.
+    text_pages = [r for r in results if r.scenario in ("new_language", "blank_questions")]
+    assert len(text_pages) == 2, results
+    for r in text_pages:
+        part = r.page["labels"]["feature"].split(":")[1]
+        named = f"Text input utterance, descriptor {part} (feature utterance:{part}) of model {TEXT_MODEL}"
+        assert r.page["annotations"]["description"].startswith(f"{named} drifted"), r
     # The overlay's windows reached the rules through the generator: the pages say so.
     burn = next(r for r in results if r.scenario == "error_burst")
     # Both windows' ratios: the short one says how bad it is now.

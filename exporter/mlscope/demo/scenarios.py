@@ -10,8 +10,9 @@ Which alert each scenario should raise is written next to it (``expects``) and i
 the end-to-end test waits for at the webhook receiver.
 
 Each scenario also shapes the traffic of the text model (support-topic, its one input
-the free-text ``utterance``): unchanged for the credit-risk scenarios, replaced in part by
-questions in another language and script for ``new_language``.
+the free-text ``utterance``): unchanged for the credit-risk scenarios; ``new_language``
+replaces part of the questions by questions in another language and script,
+``blank_questions`` by empty ones.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ LABEL_FLIP_SHARE = 0.5
 NEW_LANGUAGE = "ukrainian"
 NEW_LANGUAGE_SHARE = 0.5
 NEW_LANGUAGE_FEATURE = derived_name(TEXT_COLUMN, "script")
+# The other text scenario: a client release stops filling the question field for some users.
+BLANK_SHARE = 0.4
+BLANK_FEATURE = derived_name(TEXT_COLUMN, "empty")
 
 
 def _identity(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -99,6 +103,13 @@ def _new_language(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         values = rows[col].to_numpy(dtype=object)
         values[hit] = pick[col].to_numpy(dtype=object)
         rows[col] = values
+    return rows
+
+
+def _blank_questions(rows: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    # The field arrives empty; the conversation still had its topic (the truth stays).
+    hit = rng.random(len(rows)) < BLANK_SHARE
+    rows[TEXT_COLUMN] = np.where(hit, "", rows[TEXT_COLUMN].to_numpy(dtype=object))
     return rows
 
 
@@ -164,6 +175,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("new_language", f"{NEW_LANGUAGE_SHARE:.0%} of the support questions arrive in {NEW_LANGUAGE} "
              "(Cyrillic script), which the English topic model cannot read",
              "MlscopeFeatureDrift", feature_names=(NEW_LANGUAGE_FEATURE,), text_transform=_new_language),
+    Scenario("blank_questions", f"{BLANK_SHARE:.0%} of the support questions arrive empty (a client release "
+             "stopped filling the field)", "MlscopeFeatureDrift", feature_names=(BLANK_FEATURE,),
+             text_transform=_blank_questions),
 )}
 
 # The order `--scenario cycle` walks through, each failure followed by a healthy spell.
