@@ -356,6 +356,7 @@ class Monitor:
             else:
                 self._convert_labels(it, label_ids, label_values)
         if pieces:
+            self._c_logged.inc(sum(p.n_rows for p in pieces))  # once: a counter takes a lock
             cols = gather(pieces)
             if self._checks is not None:
                 self._checks.batch(cols.features.keys())
@@ -375,7 +376,6 @@ class Monitor:
             return
         if piece.scores is not None and self._score_classes is None and piece.scores[0] is not MAPS:
             self._classes_unknown(piece.scores[0])
-        self._c_logged.inc(piece.n_rows)
         out.append(piece)
 
     def _classes_unknown(self, assumed: tuple[str, ...]) -> None:

@@ -26,6 +26,7 @@ from mlscope.engine.binning import bin_batch
 from mlscope.engine.columnset import ColumnSet
 from mlscope.engine.drift import SCORE_FAMILY, DriftConfig, evaluate, score_metric
 from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore
+from mlscope.engine.events import vectors_as_values
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
 from mlscope.engine.profile_checks import ProfileChecks
@@ -273,6 +274,7 @@ class ModelEngine:
         """
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
+        batch = vectors_as_values(batch)
         self.checks.batch(batch.features.keys())
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.

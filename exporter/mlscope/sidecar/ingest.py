@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 
 from mlscope.engine.batch import Batch
+from mlscope.engine.binary_columns import decode_body as decode_binary_columns
 from mlscope.engine.events import (
     COLUMNS_TYPE,
     BadLine,
@@ -236,17 +237,34 @@ def check_columns_depth(value: Any, max_depth: int) -> tuple[ColumnKinds, Column
     of such arrays, is 3 levels deep. The scans are those that validation and the
     conversion to columns need, so their results are handed on, not repeated: (feature
     column -> types, other column -> types, ``"<name>[]"``: the types inside its rows).
-    Any other shape, or a container inside a column, takes the full walk.
+    A feature column of flat arrays (one vector per row) is 4 levels deep, within any
+    limit above 3. Binary columns are arrays by now (decoded first), no containers. Any
+    other shape, or a container inside a column, takes the full walk.
     """
     feats = value.get("features") if type(value) is dict else None
     if type(feats) is not dict or max_depth < _COLUMN_DEPTH:
         _check_depth(value, max_depth)
         return {}, {}
     kinds = {k: set(map(type, v)) for k, v in feats.items() if type(v) is list}
+    arrays = sum(type(v) is np.ndarray for v in feats.values())  # binary columns, decoded
     others = _column_kinds(value)
-    if others is None or len(kinds) != len(feats) or any(_CONTAINERS & k for k in kinds.values()):
+    if (
+        others is None
+        or len(kinds) + arrays != len(feats)
+        or any(
+            _CONTAINERS & k and (max_depth <= _COLUMN_DEPTH or not _flat_vectors(feats[name], k))
+            for name, k in kinds.items()
+        )
+    ):
         _check_depth(value, max_depth)
     return kinds, others or {}
+
+
+def _flat_vectors(column: list[Any], kinds: set[type]) -> bool:
+    """True for a column of arrays (one vector per row) holding no container: 4 levels deep."""
+    if not kinds <= _ROWS:
+        return False
+    return not set(map(type, chain.from_iterable(filter(None, column)))) & _CONTAINERS
 
 
 def _column_kinds(value: dict[str, Any]) -> ColumnKinds | None:
@@ -346,6 +364,10 @@ def validate_columns(
     checked row by row as label records are, so a label has one set of rules whatever
     its encoding.
     """
+    try:
+        value = decode_binary_columns(value)
+    except InputError as e:
+        raise RequestError(422, "wrong_type", str(e)) from None
     kinds, others = check_columns_depth(value, max_depth) if max_depth is not None else (None, None)
     model = _columns_model(value, models)
     try:

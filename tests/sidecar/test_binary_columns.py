@@ -1,0 +1,200 @@
+"""Binary numeric columns and vector (2-D) columns on the wire: what arrives in the Batch.
+
+The columnar body may carry a numeric column as raw little-endian bytes
+(``{"dtype", "shape", "b64"}``); it must read exactly as the same numbers written as a
+JSON array would. A feature given as one array of numbers per row (an embedding) must
+arrive as an ``(n, width)`` float64 matrix in every encoding, and a row of another width
+is rejected alone, named.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from mlscope.engine.binary_columns import decode, decode_body, encode, numeric_array
+from mlscope.engine.events import batch_from_records
+from mlscope.errors import InputError
+from mlscope.sidecar.ingest import (
+    RequestError,
+    validate_columns,
+    validate_records,
+)
+from mlscope.sidecar.ingest import (
+    decode_body as decode_rows,
+)
+
+MODELS = ("churn",)
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(a.tobytes()).decode()
+
+
+def _columns(body: dict[str, Any], max_depth: int = 32) -> Any:
+    # Through bytes and orjson, as the sidecar receives it.
+    return validate_columns(
+        orjson.loads(orjson.dumps(body)), models=MODELS, max_depth=max_depth, default_now=1.0
+    )
+
+
+def test_a_binary_column_reads_as_the_same_numbers_in_json() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=50)
+    x[[3, 7]] = np.nan
+    ts = 1_764_000_000 + rng.random(50)
+    scores = rng.random((50, 2))
+    kw = {"n_rows": 50, "predictions": ["a"] * 50, "score_classes": ["no", "yes"]}
+    as_json = _columns(
+        {
+            **kw,
+            "features": {"x": [None if np.isnan(v) else v for v in x.tolist()]},
+            "timestamps": ts.tolist(),
+            "scores": scores.tolist(),
+        }
+    )
+    as_bytes = _columns(
+        {**kw, "features": {"x": encode(x)}, "timestamps": encode(ts), "scores": encode(scores)}
+    )
+    a, b = as_json.batches["churn"], as_bytes.batches["churn"]
+    assert b.features["x"].dtype == np.float64 and b.features["x"].shape == (50,)
+    np.testing.assert_array_equal(b.features["x"], x)  # NaN where JSON had null: missing either way
+    np.testing.assert_array_equal(a.timestamps, b.timestamps)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert b.score_classes == ("no", "yes") and as_bytes.errors == []
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "want"),
+    [
+        (np.array([1.5, -2.25], dtype="<f4"), "<f4", [1.5, -2.25]),
+        (np.array([3, -4], dtype="<i4"), "<i4", [3.0, -4.0]),
+        (np.array([2**53 + 1, 1], dtype="<i8"), "<i8", [2**53 + 1, 1]),  # beyond float64: stays ints
+        (np.array([1.0, 2.0], dtype=">f8"), "<f8", [1.0, 2.0]),  # big-endian sent little-endian
+    ],
+)
+def test_dtypes_read_as_json_numbers_would(values: np.ndarray, dtype: str, want: list[Any]) -> None:
+    col = encode(values)
+    assert col["dtype"] == dtype
+    got = decode(orjson.loads(orjson.dumps(col)), "features.x")
+    assert got.tolist() == want and [type(v) for v in got.tolist()] == [type(v) for v in want]
+    assert got.dtype == (object if isinstance(want[0], int) else np.float64)
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        (
+            {"dtype": "<f2", "shape": [2], "b64": ""},
+            "'features.x.dtype' must be one of ['<f8', '<f4', '<i8', '<i4'] (got '<f2')",
+        ),
+        (
+            {"dtype": "<f8", "shape": [2, 1, 1], "b64": ""},
+            "'features.x.shape' must be [n_rows] or [n_rows, width]",
+        ),
+        ({"dtype": "<f8", "shape": ["2"], "b64": ""}, "'features.x.shape' must be"),
+        ({"dtype": "<f8", "shape": [2], "b64": "@@@@"}, "'features.x.b64' is not valid base64"),
+        (
+            {"dtype": "<f8", "shape": [2], "b64": _b64(np.zeros(3))},
+            "'features.x.b64' holds 24 bytes; shape [2] of <f8 needs 16",
+        ),
+        ({"dtype": "<f8", "shape": [2], "b64": 5}, "'features.x.b64' must be a base64 string"),
+        (
+            {"dtype": "<f8", "shape": [2]},
+            "'features.x' must be an array or a binary column {dtype, shape, b64}",
+        ),
+    ],
+)
+def test_a_malformed_binary_column_refuses_the_body_naming_the_key(
+    column: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RequestError) as e:
+        _columns({"n_rows": 2, "features": {"x": column}})
+    assert e.value.status == 422 and e.value.reason == "wrong_type"
+    assert message in e.value.message
+
+
+def test_binary_columns_only_where_numbers_are_the_rule() -> None:
+    with pytest.raises(RequestError, match="'timestamps.shape' must be \\[n_rows\\]"):
+        _columns({"n_rows": 2, "features": {}, "timestamps": encode(np.zeros((2, 2)))})
+    with pytest.raises(RequestError, match="'ids' must be an array of 2 values or null"):
+        _columns({"n_rows": 2, "features": {}, "ids": encode(np.zeros(2))})
+    with pytest.raises(RequestError, match="'features.x' has 3 values for n_rows = 2"):
+        _columns({"n_rows": 2, "features": {"x": encode(np.zeros(3))}})
+    with pytest.raises(InputError, match="'scores.shape' must be \\[n_rows, width\\]"):
+        decode_body({"scores": encode(np.zeros(2))})
+
+
+def test_the_monitor_sends_numbers_raw_and_the_rest_as_json() -> None:
+    assert numeric_array((1.0, 2.5)) is not None
+    assert numeric_array((1.0, "2.5")) is None  # a string is the engine's to count, never parsed
+    assert numeric_array((1.0, None)) is None and numeric_array((True, 1.0)) is None
+    assert numeric_array(np.array([True, False])) is None
+    per_row = np.empty(2, dtype=object)  # a DataFrame column holding one array per row
+    per_row[0], per_row[1] = np.ones(3), np.zeros(3)
+    vectors = numeric_array(per_row)
+    assert vectors is not None and vectors.shape == (2, 3)
+    assert numeric_array([[1.0, 2.0], [3.0]]) is None  # ragged: JSON, the sidecar names the rows
+
+
+# ------------------------------------------------------------------ vectors (embeddings)
+def test_a_binary_vector_column_arrives_as_a_matrix() -> None:
+    vec = np.arange(12, dtype=np.float64).reshape(4, 3)
+    parsed = _columns({"n_rows": 4, "features": {"vec": encode(vec), "x": encode(np.ones(4))}})
+    got = parsed.batches["churn"].features["vec"]
+    assert got.dtype == np.float64 and got.shape == (4, 3)
+    np.testing.assert_array_equal(got, vec)
+
+
+def test_a_json_vector_column_passes_the_depth_guard_and_arrives_as_a_matrix() -> None:
+    body = {"n_rows": 3, "features": {"vec": [[1, 2.5], None, [3, 4]], "x": [1.0, 2.0, 3.0]}}
+    got = _columns(body, max_depth=4).batches["churn"].features["vec"]
+    assert got.dtype == np.float64 and got.shape == (3, 2)
+    np.testing.assert_array_equal(got, [[1, 2.5], [np.nan, np.nan], [3, 4]])
+    with pytest.raises(RequestError) as e:  # one level deeper than the limit allows
+        _columns(body, max_depth=3)
+    assert e.value.reason == "too_deep"
+
+
+def test_a_ragged_json_vector_rejects_only_its_row_naming_the_feature() -> None:
+    body = {"n_rows": 3, "ids": ["a", "b", "c"], "features": {"vec": [[1.0, 2.0], [1.0], [3.0, 4.0]]}}
+    parsed = _columns(body)
+    assert [e.as_json() for e in parsed.errors] == [
+        {
+            "index": 1,
+            "reason": "wrong_type",
+            "error": "'features.vec[1]' must be an array of 2 numbers, as the other rows (got 1)",
+        }
+    ]
+    batch = parsed.batches["churn"]
+    assert batch.ids.tolist() == ["a", "c"] and batch.features["vec"].shape == (2, 2)
+
+
+def test_row_formats_carry_vectors_too() -> None:
+    lines = b"\n".join(
+        orjson.dumps({"id": i, "features": {"vec": v, "x": 1.0}})
+        for i, v in enumerate([[0.5, 1.0, 1.5], [2.0, 2.5, 3.0], [1.0, 2.0]])
+    )
+    values = decode_rows(
+        lines, content_type="application/x-ndjson", content_encoding="", max_bytes=10**6, max_depth=4
+    )
+    parsed = validate_records(values, models=MODELS)
+    assert [(e.index, e.message) for e in parsed.errors] == [
+        (2, "'features.vec' must be an array of 3 numbers, as the other rows (got 2)")
+    ]
+    got = parsed.batches["churn"].features["vec"]
+    assert got.dtype == np.float64 and got.shape == (2, 3)
+    np.testing.assert_array_equal(got, [[0.5, 1.0, 1.5], [2.0, 2.5, 3.0]])
+
+
+def test_logs_mlscope_wrote_keep_a_ragged_vector_as_it_came() -> None:
+    batch, notes = batch_from_records(
+        [{"features": {"vec": [1.0, 2.0]}}, {"features": {"vec": [3.0]}}, {"features": {"vec": [4.0, 5.0]}}]
+    )
+    assert notes == [] and batch.features["vec"].dtype == object  # lenient: the engine counts it
+    even, _ = batch_from_records([{"features": {"vec": [1.0, 2.0]}}, {"features": {"vec": [3.0, 4.0]}}])
+    assert even.features["vec"].shape == (2, 2)
