@@ -10,8 +10,11 @@ is rejected alone, named.
 from __future__ import annotations
 
 import base64
+import re
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 import orjson
 import pytest
@@ -19,6 +22,8 @@ import pytest
 from mlscope.engine.binary_columns import decode, decode_body, encode, numeric_array
 from mlscope.engine.events import batch_from_records
 from mlscope.errors import InputError
+from mlscope.logged_columns import LoggedColumns
+from mlscope.sidecar.app import openapi_spec
 from mlscope.sidecar.ingest import (
     RequestError,
     validate_columns,
@@ -198,3 +203,33 @@ def test_logs_mlscope_wrote_keep_a_ragged_vector_as_it_came() -> None:
     assert notes == [] and batch.features["vec"].dtype == object  # lenient: the engine counts it
     even, _ = batch_from_records([{"features": {"vec": [1.0, 2.0]}}, {"features": {"vec": [3.0, 4.0]}}])
     assert even.features["vec"].shape == (2, 2)
+
+
+def test_the_served_schema_takes_what_the_monitor_sends() -> None:
+    spec = openapi_spec(MODELS, token=False)
+    schema = {**spec["components"]["schemas"]["EventColumns"], "components": spec["components"]}
+    cols = LoggedColumns(
+        3,
+        features={"x": (1.0, 2.5, 3.0), "plan": ["a", "b", None], "vec": np.ones((3, 2))},
+        timestamps=[1.0, 2.0, 3.0],
+        ids=["a", "b", "c"],
+        scores=np.full((3, 2), 0.5),
+        score_classes=("no", "yes"),
+    )
+    body = orjson.loads(cols.to_json("churn"))
+    assert body["features"]["x"]["dtype"] == "<f8" and body["features"]["plan"] == ["a", "b", None]
+    jsonschema.validate(body, schema)
+    body["features"]["x"]["offset"] = 0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(body, schema)
+
+
+def test_the_documented_binary_body_reads_as_documented() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "sidecar.md").read_text()
+    block = next(b for b in re.findall(r"```json\n(.*?)```", doc, re.S) if '"b64"' in b)
+    batch = _columns(orjson.loads(block)).batches["churn"]
+    assert batch.features["age"].tolist() == [42.0, 37.5] and batch.features["plan"].tolist() == [
+        "pro",
+        "free",
+    ]
+    assert batch.timestamps is not None and batch.timestamps.tolist() == [1764215000.0, 1764215000.2]

@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from mlscope._scrape_format import negotiate
 from mlscope._version import __version__
+from mlscope.engine.binary_columns import DTYPES as BINARY_DTYPES
 from mlscope.sidecar.auth import WebConfig, check_bearer
 from mlscope.sidecar.drilldown_api import openapi_paths as samples_openapi
 from mlscope.sidecar.drilldown_api import sample_endpoints
@@ -462,19 +463,47 @@ def _columns_schema(models: tuple[str, ...]) -> dict[str, Any]:
         "properties": {
             "model": {"type": "string", "enum": list(models)},
             "n_rows": {"type": "integer", "minimum": 0},
-            "features": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+            "features": {
+                "type": "object",
+                "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, _BINARY_REF]},
+            },
             "ids": _COLUMN,
-            "timestamps": _COLUMN,
+            "timestamps": {"oneOf": [_COLUMN, _BINARY_REF]},
             "predictions": _COLUMN,
             "labels": _COLUMN,
             "scores": {
-                "type": "array",
-                "nullable": True,
-                "items": {"type": "array", "nullable": True, "items": {"type": "number", "nullable": True}},
+                "oneOf": [
+                    {
+                        "type": "array",
+                        "nullable": True,
+                        "items": {
+                            "type": "array",
+                            "nullable": True,
+                            "items": {"type": "number", "nullable": True},
+                        },
+                    },
+                    _BINARY_REF,
+                ]
             },
             "score_classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
         },
     }
+
+
+_BINARY_REF = {"$ref": "#/components/schemas/BinaryColumn"}
+_BINARY_COLUMN = {
+    "type": "object",
+    "required": ["dtype", "shape", "b64"],
+    "additionalProperties": False,
+    "description": "numbers as raw bytes: the base64 of the little-endian values in C order "
+    "(shape [n_rows], or [n_rows, width] for a vector per row); in features, timestamps "
+    "([n_rows]) and scores ([n_rows, len(score_classes)])",
+    "properties": {
+        "dtype": {"type": "string", "enum": list(BINARY_DTYPES)},
+        "shape": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "integer", "minimum": 0}},
+        "b64": {"type": "string", "format": "byte"},
+    },
+}
 
 
 def _answer(description: str, schema: Any) -> dict[str, Any]:
@@ -523,7 +552,12 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             "/v1/labels": {"post": _ingest_operation(_label_schema(models), labels, token=token)},
             **copy.deepcopy(_READ_PATHS),
         },
-        "components": {"schemas": {"EventColumns": _columns_schema(models)}},
+        "components": {
+            "schemas": {
+                "EventColumns": _columns_schema(models),
+                "BinaryColumn": copy.deepcopy(_BINARY_COLUMN),
+            }
+        },
     }
     if token:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
