@@ -4,8 +4,9 @@ The background thread takes the buffered calls (each a tuple of the caller's ref
 and turns them into columns once: the caller's arrays are kept as they are, single-row
 dicts of many calls are pivoted together in one C-level pass, and per-call fields
 (timestamp, ids, predictions, scores) are laid end to end. The result is sent as the
-sidecar's columnar body (:meth:`LoggedColumns.to_json`, numbers as raw bytes) or handed to the local engine
-as :class:`~mlscope.engine.events.EventColumns`, never as one dict per row.
+sidecar's framed columnar body (:meth:`LoggedColumns.to_body`, numbers as raw bytes) or
+handed to the local engine as :class:`~mlscope.engine.events.EventColumns`, never as one
+dict per row.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mlscope.engine.binary_columns import encode, numeric_array
+from mlscope.engine.binary_columns import Buffers, encode, frame, numeric_array
 from mlscope.engine.events import feature_columns, scores_from_maps
 from mlscope.errors import InputError
 
@@ -220,22 +221,23 @@ class LoggedColumns:
             score_classes=self.score_classes,
         )
 
-    def to_json(self, model: str) -> bytes:
-        """The columnar body of ``POST /v1/events`` (docs/sidecar.md)."""
+    def to_body(self, model: str) -> bytes:
+        """The framed columnar body of ``POST /v1/events`` (docs/sidecar.md): numbers as raw bytes."""
+        buffers = Buffers()
         body: dict[str, Any] = {
             "model": model,
             "n_rows": self.n_rows,
-            "features": {k: _wire(v) for k, v in self.features.items()},
-            "timestamps": encode(np.array(self.timestamps, dtype=np.float64)),
+            "features": {k: _wire(v, buffers) for k, v in self.features.items()},
+            "timestamps": encode(np.array(self.timestamps, dtype=np.float64), buffers),
         }
         if self.ids is not None:
             body["ids"] = self.ids
         if self.predictions is not None:
             body["predictions"] = self.predictions
         if self.scores is not None:
-            body["scores"] = encode(self.scores.astype(np.float64, copy=False))
+            body["scores"] = encode(self.scores.astype(np.float64, copy=False), buffers)
             body["score_classes"] = list(self.score_classes)
-        return dumps(body)
+        return frame(dumps(body), buffers)
 
     def event(self, model: str, i: int) -> dict[str, Any]:
         """Row ``i`` as an event dict (for the prediction log's sampled rows)."""
@@ -253,7 +255,7 @@ class LoggedColumns:
         return ev
 
 
-def _wire(col: Any) -> Any:
+def _wire(col: Any, buffers: Buffers) -> Any:
     """A feature column as it travels: numbers as a binary column, anything else a JSON array.
 
     Numbers go raw (:mod:`mlscope.engine.binary_columns`): neither side formats or
@@ -261,7 +263,7 @@ def _wire(col: Any) -> Any:
     """
     numbers = numeric_array(col)
     if numbers is not None:
-        return encode(numbers)
+        return encode(numbers, buffers)
     if isinstance(col, np.ndarray):
         return np.ascontiguousarray(col) if col.dtype.kind in "fiub" else col.tolist()
     return col

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from mlscope import Monitor
 from mlscope.shipper import Response, Shipping, TransportError
-from tests._events import COLUMNS, records_of_post
+from tests._events import COLUMNS, FRAMED, records_of_post
 from tests.sidecar._sidecar import make_profile, value
 
 
@@ -44,7 +44,7 @@ class Recorder:
         if self.fail:
             self.fail -= 1
             raise TransportError("connection refused")
-        assert headers["Content-Type"] == COLUMNS
+        assert headers["Content-Type"] == (FRAMED if path == "/v1/events" else COLUMNS)
         recs = records_of_post(body, headers)
         if self.status >= 400:
             return Response(self.status, b'{"error": "no", "reason": "unauthorized"}')

@@ -28,6 +28,7 @@ from mlscope.logged_columns import LoggedColumns
 from mlscope.sidecar.app import build_app
 from mlscope.sidecar.config import SidecarConfig
 from mlscope.sidecar.service import Service
+from tests._events import unframe
 from tests._servers import free_port, wait_http
 from tests.sidecar._sidecar import make_profile
 
@@ -97,9 +98,10 @@ def test_vectors_reach_the_sidecar_as_a_matrix(shape: str, sidecar_batches: tupl
 
 
 def test_the_monitor_sends_one_binary_matrix_not_an_array_per_row() -> None:
-    body = orjson.loads(LoggedColumns(6, features={"vec": VEC}, timestamps=[1.0] * 6).to_json("churn"))
-    assert body["features"]["vec"]["dtype"] == "<f8" and body["features"]["vec"]["shape"] == [6, 4]
-    assert body["timestamps"]["shape"] == [6]
+    body, area = unframe(LoggedColumns(6, features={"vec": VEC}, timestamps=[1.0] * 6).to_body("churn"))
+    vec = body["features"]["vec"]
+    assert vec["dtype"] == "<f8" and vec["shape"] == [6, 4] and body["timestamps"]["shape"] == [6]
+    assert area[vec["at"] : vec["at"] + VEC.nbytes] == VEC.tobytes()
 
 
 def test_local_mode_passes_the_callers_matrix_through(

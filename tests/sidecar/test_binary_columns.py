@@ -10,6 +10,7 @@ is rejected alone, named.
 from __future__ import annotations
 
 import base64
+import gzip
 import re
 from pathlib import Path
 from typing import Any
@@ -19,19 +20,21 @@ import numpy as np
 import orjson
 import pytest
 
-from mlscope.engine.binary_columns import decode, decode_body, encode, numeric_array
+from mlscope.engine.binary_columns import Buffers, decode, decode_body, encode, frame, numeric_array
 from mlscope.engine.events import batch_from_records
 from mlscope.errors import InputError
 from mlscope.logged_columns import LoggedColumns
 from mlscope.sidecar.app import openapi_spec
 from mlscope.sidecar.ingest import (
     RequestError,
+    decode_columns,
     validate_columns,
     validate_records,
 )
 from mlscope.sidecar.ingest import (
     decode_body as decode_rows,
 )
+from tests._events import unframe
 
 MODELS = ("churn",)
 
@@ -216,10 +219,11 @@ def test_the_served_schema_takes_what_the_monitor_sends() -> None:
         scores=np.full((3, 2), 0.5),
         score_classes=("no", "yes"),
     )
-    body = orjson.loads(cols.to_json("churn"))
+    body, _ = unframe(cols.to_body("churn"))
     assert body["features"]["x"]["dtype"] == "<f8" and body["features"]["plan"] == ["a", "b", None]
     jsonschema.validate(body, schema)
-    body["features"]["x"]["offset"] = 0
+    jsonschema.validate({"n_rows": 1, "features": {"x": encode(np.ones(1))}}, schema)
+    body["features"]["x"]["b64"] = ""  # b64 or at, not both
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(body, schema)
 
@@ -233,3 +237,57 @@ def test_the_documented_binary_body_reads_as_documented() -> None:
         "free",
     ]
     assert batch.timestamps is not None and batch.timestamps.tolist() == [1764215000.0, 1764215000.2]
+
+
+# ------------------------------------------------------------------ the framed body
+def _framed(body: bytes, encoding: str = "") -> Any:
+    value, area = decode_columns(body, content_encoding=encoding, max_bytes=1 << 20, framed=True)
+    return validate_columns(value, models=MODELS, max_depth=32, default_now=1.0, area=area)
+
+
+def _framed_body(columns: dict[str, np.ndarray], **rest: Any) -> bytes:
+    buffers = Buffers()
+    header = {"n_rows": 3, "features": {k: encode(v, buffers) for k, v in columns.items()}, **rest}
+    return frame(orjson.dumps(header), buffers)
+
+
+def test_a_framed_body_reads_as_the_same_columns_inline() -> None:
+    x, vec = np.array([1.5, np.nan, -3.0]), np.arange(6.0).reshape(3, 2)
+    body = _framed_body({"x": x, "n": np.array([1, 2, 3], dtype="<i4"), "vec": vec}, ids=["a", "b", "c"])
+    assert body[:4] == b"MLSC" and (8 + int.from_bytes(body[4:8], "little")) % 8 == 0  # buffers aligned
+    inline = _columns(
+        {
+            "n_rows": 3,
+            "ids": ["a", "b", "c"],
+            "features": {"x": encode(x), "n": [1, 2, 3], "vec": vec.tolist()},
+        }
+    )
+    for got in (_framed(body), _framed(gzip.compress(body), "gzip")):
+        a, b = got.batches["churn"], inline.batches["churn"]
+        assert got.errors == [] and a.features.keys() == b.features.keys()
+        for k in a.features:
+            np.testing.assert_array_equal(a.features[k], b.features[k])
+            assert a.features[k].dtype == b.features[k].dtype == np.float64
+        assert a.features["x"].flags.writeable  # a copy: the request body is not kept alive
+        assert a.ids is not None and a.ids.tolist() == ["a", "b", "c"]
+
+
+def test_a_broken_frame_is_refused_naming_what() -> None:
+    good = _framed_body({"x": np.ones(3)})
+    for body, message in (
+        (b"{}", "a framed body starts with MLSC and a 4-byte header length"),
+        (good[:4] + (10**6).to_bytes(4, "little") + good[8:], "header length 1000000 runs past"),
+    ):
+        with pytest.raises(RequestError) as e:
+            _framed(body)
+        assert (e.value.status, e.value.reason) == (400, "bad_json") and message in e.value.message
+    short = good[:-8]  # the column's last 8 bytes are missing
+    with pytest.raises(RequestError) as e:
+        _framed(short)
+    assert (
+        e.value.status == 422 and "'features.x.at' = 0 + 24 bytes runs past the 16 bytes" in e.value.message
+    )
+    with pytest.raises(
+        RequestError, match="'features.x' must be an array or a binary column \\{dtype, shape, b64\\}"
+    ):
+        _columns({"n_rows": 1, "features": {"x": {"dtype": "<f8", "shape": [1], "at": 0}}})  # no frame, no at

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from mlscope._scrape_format import negotiate
 from mlscope._version import __version__
 from mlscope.engine.binary_columns import DTYPES as BINARY_DTYPES
+from mlscope.engine.binary_columns import FRAMED_TYPE
 from mlscope.sidecar.auth import WebConfig, check_bearer
 from mlscope.sidecar.drilldown_api import openapi_paths as samples_openapi
 from mlscope.sidecar.drilldown_api import sample_endpoints
@@ -493,16 +494,19 @@ def _columns_schema(models: tuple[str, ...]) -> dict[str, Any]:
 _BINARY_REF = {"$ref": "#/components/schemas/BinaryColumn"}
 _BINARY_COLUMN = {
     "type": "object",
-    "required": ["dtype", "shape", "b64"],
+    "required": ["dtype", "shape"],
     "additionalProperties": False,
-    "description": "numbers as raw bytes: the base64 of the little-endian values in C order "
-    "(shape [n_rows], or [n_rows, width] for a vector per row); in features, timestamps "
+    "description": "numbers as raw bytes, little-endian in C order (shape [n_rows], or "
+    "[n_rows, width] for a vector per row): inline as base64 (b64), or in a framed body "
+    f"({FRAMED_TYPE}) at a byte offset after its header (at); in features, timestamps "
     "([n_rows]) and scores ([n_rows, len(score_classes)])",
     "properties": {
         "dtype": {"type": "string", "enum": list(BINARY_DTYPES)},
         "shape": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "integer", "minimum": 0}},
         "b64": {"type": "string", "format": "byte"},
+        "at": {"type": "integer", "minimum": 0},
     },
+    "oneOf": [{"required": ["b64"]}, {"required": ["at"]}],
 }
 
 
@@ -514,9 +518,11 @@ def _ingest_operation(schema: dict[str, Any], summary: str, *, token: bool) -> d
     op: dict[str, Any] = {
         "summary": summary,
         "description": "Rows as a JSON object, JSON array or NDJSON, or columns "
-        f"(Content-Type: {COLUMNS_TYPE}, what the Monitor sends; schema: "
-        "components/schemas/EventColumns, every array n_rows long, which a schema cannot "
-        "say, hence not listed as a request content here). The body may be gzip-compressed "
+        f"(Content-Type: {COLUMNS_TYPE}; schema: components/schemas/EventColumns, every "
+        "array n_rows long, which a schema cannot say, hence not listed as a request content "
+        f"here), or framed columns (Content-Type: {FRAMED_TYPE}, what the Monitor sends: "
+        "MLSC, a little-endian uint32 header length, the EventColumns JSON header, then the "
+        "raw bytes of its binary columns). The body may be gzip-compressed "
         "(Content-Encoding: gzip). A bad record (or a bad value of a row in a column) "
         "rejects only itself.",
         "requestBody": {

@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 
 from mlscope.engine.batch import Batch
+from mlscope.engine.binary_columns import FRAMED_TYPE, unframe
 from mlscope.engine.binary_columns import decode_body as decode_binary_columns
 from mlscope.engine.events import (
     COLUMNS_TYPE,
@@ -50,6 +51,7 @@ from mlscope.errors import InputError
 
 __all__ = [
     "COLUMNS_TYPE",
+    "FRAMED_TYPE",
     "BadLine",
     "Parsed",
     "RecordError",
@@ -178,13 +180,25 @@ def decode_body(
     return _parse_ndjson(stripped, max_depth)
 
 
-def decode_columns(body: bytes, *, content_encoding: str, max_bytes: int) -> Any:
-    """A columnar body as its decoded JSON value, checked (depth first) by :func:`validate_columns`."""
-    text = inflate(body, content_encoding=content_encoding, max_bytes=max_bytes).strip()
+def decode_columns(
+    body: bytes, *, content_encoding: str, max_bytes: int, framed: bool = False
+) -> tuple[Any, memoryview | None]:
+    """A columnar body as (its decoded JSON value, the raw bytes after a framed body's header).
+
+    The value is checked (depth first) by :func:`validate_columns`.
+    """
+    text = inflate(body, content_encoding=content_encoding, max_bytes=max_bytes)
+    area = None
+    if framed:
+        try:
+            text, area = unframe(text)
+        except InputError as e:
+            raise RequestError(400, "bad_json", str(e)) from None
+    text = text.strip()
     if not text:
         raise RequestError(400, "empty", "body is empty: send the columns as one JSON object")
     try:
-        return _loads(text)
+        return _loads(text), area
     except orjson.JSONDecodeError as e:
         raise RequestError(400, "bad_json", f"body is not valid JSON: {e}") from None
 
@@ -356,8 +370,11 @@ def validate_columns(
     kind: str = "events",
     default_now: float | None = None,
     max_depth: int | None = None,
+    area: memoryview | None = None,
 ) -> Parsed:
     """Check a decoded columnar body; a shape problem raises :class:`RequestError` (422).
+
+    ``area``: the raw bytes after a framed body's header, where its binary columns lie.
 
     The depth limit comes first (400 ``too_deep``; ``None``: a value decoded by the
     caller, not limited here). Label columns (``ids``, ``labels``, ``timestamps``) are
@@ -365,7 +382,7 @@ def validate_columns(
     its encoding.
     """
     try:
-        value = decode_binary_columns(value)
+        value = decode_binary_columns(value, area)
     except InputError as e:
         raise RequestError(422, "wrong_type", str(e)) from None
     kinds, others = check_columns_depth(value, max_depth) if max_depth is not None else (None, None)
@@ -403,7 +420,7 @@ def _label_columns(cols: EventColumns, model: str, default_now: float | None) ->
     if cols.features or cols.predictions is not None or cols.scores is not None:
         raise InputError("label columns hold only 'ids', 'labels' and 'timestamps'")
     check_lengths(cols)
-    ts = cols.timestamps or [None] * cols.n_rows
+    ts = [None] * cols.n_rows if cols.timestamps is None else list(map(float, cols.timestamps))
     records = [
         {"model": model, "id": i, "label": y, "timestamp": t}
         for i, y, t in zip(cols.ids, cols.labels, ts, strict=True)
