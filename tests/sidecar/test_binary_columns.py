@@ -19,6 +19,8 @@ import jsonschema
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlscope.engine.binary_columns import Buffers, decode, decode_body, encode, frame, numeric_array
 from mlscope.engine.events import batch_from_records
@@ -291,3 +293,37 @@ def test_a_broken_frame_is_refused_naming_what() -> None:
         RequestError, match="'features.x' must be an array or a binary column \\{dtype, shape, b64\\}"
     ):
         _columns({"n_rows": 1, "features": {"x": {"dtype": "<f8", "shape": [1], "at": 0}}})  # no frame, no at
+
+
+_COLUMN = st.fixed_dictionaries(
+    {
+        "dtype": st.sampled_from(["<f8", "<f4", "<i8", "<i4", "<f2", 8]),
+        "shape": st.lists(st.integers(-1, 5), max_size=3),
+        "at": st.integers(-2, 40) | st.text(max_size=2),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n_rows=st.integers(0, 4),
+    columns=st.dictionaries(st.sampled_from(["x", "vec"]), _COLUMN, max_size=2),
+    scores=st.none() | _COLUMN,
+    tail=st.binary(max_size=48),
+    cut=st.integers(0, 8),
+)
+def test_any_framed_body_is_ingested_or_refused_never_raised(
+    n_rows: int, columns: dict[str, Any], scores: Any, tail: bytes, cut: int
+) -> None:
+    header: dict[str, Any] = {"n_rows": n_rows, "features": columns}
+    if scores is not None:
+        header |= {"scores": scores, "score_classes": ["a", "b"]}
+    body = frame(orjson.dumps(header), Buffers()) + tail
+    for sent in (body, body[: len(body) - cut]):
+        try:
+            got = _framed(sent)
+        except RequestError as e:
+            assert e.status in (400, 422) and e.reason in ("bad_json", "wrong_type")
+            continue
+        for v in got.batches["churn"].features.values() if got.batches else ():
+            assert v.dtype in (np.float64, object) and len(v) == n_rows
