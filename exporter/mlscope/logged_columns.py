@@ -30,6 +30,7 @@ _PLAIN = frozenset((str, int, float, bool, type(None)))
 _DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _ID_TYPES = frozenset((str, int, type(None)))
 _DICT = {dict}
+_VECTOR = (list, tuple, np.ndarray)
 
 
 def _py(o: Any) -> Any:
@@ -239,6 +240,11 @@ class LoggedColumns:
             body["score_classes"] = list(self.score_classes)
         return frame(dumps(body), buffers)
 
+    def local_features(self) -> dict[str, Any]:
+        """The feature columns for the local engine: the caller's arrays as they are, a
+        column of per-row vectors as one ``(n, width)`` matrix (as a sidecar receives it)."""
+        return {k: _matrix_of_vectors(v) for k, v in self.features.items()}
+
     def event(self, model: str, i: int) -> dict[str, Any]:
         """Row ``i`` as an event dict (for the prediction log's sampled rows)."""
         ev: dict[str, Any] = {
@@ -266,6 +272,15 @@ def _wire(col: Any, buffers: Buffers) -> Any:
         return encode(numbers, buffers)
     if isinstance(col, np.ndarray):
         return np.ascontiguousarray(col) if col.dtype.kind in "fiub" else col.tolist()
+    return col
+
+
+def _matrix_of_vectors(col: Any) -> Any:
+    """An object array of equal-length numeric vectors (a DataFrame column of arrays) as a matrix."""
+    if isinstance(col, np.ndarray) and col.dtype == object and len(col) and type(col[0]) in _VECTOR:
+        matrix = numeric_array(col)
+        if matrix is not None:
+            return matrix
     return col
 
 

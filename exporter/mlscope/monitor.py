@@ -408,7 +408,7 @@ class Monitor:
             batch, errors = build_batch(
                 EventColumns(
                     cols.n_rows,
-                    features=cols.features,
+                    features=cols.local_features(),
                     ids=cols.ids,
                     timestamps=cols.timestamps,
                     predictions=cols.predictions,

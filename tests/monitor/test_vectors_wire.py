@@ -104,17 +104,20 @@ def test_the_monitor_sends_one_binary_matrix_not_an_array_per_row() -> None:
     assert area[vec["at"] : vec["at"] + VEC.nbytes] == VEC.tobytes()
 
 
-def test_local_mode_passes_the_callers_matrix_through(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_local_mode_gets_the_same_matrix(shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     profile = make_profile(tmp_path / "ref.json")
     mon = Monitor("churn", sidecar=None, profile=str(profile), registry=CollectorRegistry())
     got = _arrived(mon._engine, monkeypatch)
-    mon.log({"age": AGE, "plan": ["pro"] * 6, "vec": VEC}, predictions=["yes"] * 6)
+    mon.log(SHAPES[shape](), predictions=["yes"] * 6)
     assert mon.flush(10)
     mon.close()
     (batch,) = got
-    assert batch.features["vec"].shape == (6, 4) and np.shares_memory(batch.features["vec"], VEC)
+    vec = batch.features["vec"]
+    assert vec.dtype == np.float64 and vec.shape == (6, 4)
+    np.testing.assert_array_equal(vec, VEC)
+    if shape == "dict of arrays":  # the caller's own array passes through, not a copy
+        assert np.shares_memory(vec, VEC)
 
 
 def _post(url: str, body: bytes, content_type: str) -> dict[str, Any]:
