@@ -341,7 +341,8 @@ def _merge_features(segments: list[tuple[int, dict[str, Any]]]) -> dict[str, Any
     for name in names:
         parts = [cols.get(name) for _, cols in segments]
         arrays = [p for p in parts if isinstance(p, np.ndarray) and p.dtype.kind == "f"]
-        if len(arrays) == len(parts):
+        # Vectors of one width only: otherwise rows of lists, whose odd widths the sidecar names.
+        if len(arrays) == len(parts) and len({a.shape[1:] for a in arrays}) == 1:
             out[name] = np.concatenate(arrays)
             continue
         out[name] = list(

@@ -142,3 +142,17 @@ def test_other_languages_send_vectors_as_json_arrays(sidecar_batches: tuple[str,
     assert first.features["vec"].shape == (2, 4) and second.features["vec"].shape == (3, 4)
     np.testing.assert_array_equal(first.features["vec"], VEC[[0, 2]])
     np.testing.assert_array_equal(second.features["vec"], VEC[:3])
+
+
+def test_calls_with_vectors_of_other_widths_lose_only_the_odd_rows(
+    sidecar_batches: tuple[str, list[Batch]],
+) -> None:
+    url, got = sidecar_batches
+    mon = Monitor("churn", sidecar=url, registry=CollectorRegistry())
+    mon.log({"age": AGE[:4], "vec": VEC[:4]}, predictions=["yes"] * 4)
+    mon.log({"age": AGE[4:], "vec": VEC[4:, :3]}, predictions=["no"] * 2)  # 3 wide, not 4
+    assert not mon.flush(10)  # delivered, and the 2 rejected rows are reported as dropped
+    mon.close()
+    (batch,) = got
+    assert batch.features["vec"].shape == (4, 4)
+    np.testing.assert_array_equal(batch.features["vec"], VEC[:4])
