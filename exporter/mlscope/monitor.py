@@ -200,7 +200,7 @@ class Monitor:
         # (not ``if score_classes``: model.classes_ is an array, whose truth is ambiguous)
         given = tuple(str(c) for c in score_classes) if score_classes is not None else ()
         self._score_classes = given or classes_of(prof)
-        names = feature_names or (prof is not None and getattr(prof, "feature_names", None)) or None
+        names = feature_names or (prof is not None and getattr(prof, "logged_names", None)) or None
         self._feature_names = tuple(names) if names else None
         self._transport: Transport | None = transport
         self._gzip = not getattr(transport, "loopback", False)

@@ -331,6 +331,26 @@ class OTLPPush:
             log.debug("OTLP exporter shutdown failed: %r", exc)
 
 
+def _settings(endpoint: str | None, protocol: Protocol_ | None, interval_s: float) -> tuple[str, Protocol_]:
+    """The endpoint and protocol, from the arguments or the OTEL_* environment; checked."""
+    if endpoint is None:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+    if protocol is None:
+        env_protocol = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+        )
+        protocol = cast(Protocol_, env_protocol.strip())
+    if not isinstance(endpoint, str) or not endpoint.strip():
+        raise ConfigError(f"'otlp.endpoint' must be a non-empty URL (got {endpoint!r})")
+    if not (isinstance(interval_s, (int, float)) and interval_s > 0):
+        raise ConfigError(f"'otlp.interval_s' must be a number > 0 (got {interval_s!r})")
+    if protocol not in ("http/protobuf", "grpc"):
+        raise ConfigError(f"'otlp.protocol' must be one of 'http/protobuf', 'grpc' (got {protocol!r})")
+    return endpoint.strip(), protocol
+
+
 def start_otlp_push(
     registry_or_collectors: CollectorRegistry | Collector | Iterable[Collector],
     endpoint: str | None,
@@ -372,27 +392,13 @@ def start_otlp_push(
     OTLPPush
         With ``shutdown()`` (final push, then stop) and ``force_flush()``.
     """
-    if endpoint is None:
-        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or os.environ.get(
-            "OTEL_EXPORTER_OTLP_ENDPOINT"
-        )
-    if protocol is None:
-        env_protocol = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or os.environ.get(
-            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
-        )
-        protocol = cast(Protocol_, env_protocol.strip())
-    if not isinstance(endpoint, str) or not endpoint.strip():
-        raise ConfigError(f"'otlp.endpoint' must be a non-empty URL (got {endpoint!r})")
-    if not (isinstance(interval_s, (int, float)) and interval_s > 0):
-        raise ConfigError(f"'otlp.interval_s' must be a number > 0 (got {interval_s!r})")
-    if protocol not in ("http/protobuf", "grpc"):
-        raise ConfigError(f"'otlp.protocol' must be one of 'http/protobuf', 'grpc' (got {protocol!r})")
+    endpoint, protocol = _settings(endpoint, protocol, interval_s)
     sources: list[_Source]
     if isinstance(registry_or_collectors, CollectorRegistry) or hasattr(registry_or_collectors, "collect"):
         sources = [cast(_Source, registry_or_collectors)]
     else:
         sources = list(cast(Iterable[_Source], registry_or_collectors))
     bridge = PrometheusBridge(sources, _resource(resource_attributes, models))
-    exporter = _exporter(protocol, endpoint.strip(), headers, timeout_s)
+    exporter = _exporter(protocol, endpoint, headers, timeout_s)
     log.info("OTLP push to %s (%s) every %ss", endpoint, protocol, interval_s)
     return OTLPPush(bridge, exporter, float(interval_s), float(timeout_s))

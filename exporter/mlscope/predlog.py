@@ -68,6 +68,40 @@ def _field_set(names: Iterable[str], option: str) -> tuple[frozenset[str], froze
     return frozenset(top), frozenset(feats)
 
 
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _checked_sizes(sample: float, max_bytes: int, backups: int, max_total_bytes: int | None) -> int:
+    """Check the sampling and size settings; the total-size cap (default: every file full)."""
+    if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0.0 <= sample <= 1.0:
+        raise ConfigError(f"'prediction_log.sample' must be a number in [0, 1] (got {sample!r})")
+    if not _is_int(max_bytes) or max_bytes < 256:
+        raise ConfigError(f"'prediction_log.max_bytes' must be an int >= 256 (got {max_bytes!r})")
+    if not _is_int(backups) or backups < 0:
+        raise ConfigError(f"'prediction_log.backups' must be an int >= 0 (got {backups!r})")
+    if max_total_bytes is None:
+        return max_bytes * (backups + 1)
+    if not _is_int(max_total_bytes) or max_total_bytes < max_bytes:
+        raise ConfigError(
+            "'prediction_log.max_total_bytes' must be an int >= max_bytes "
+            f"({max_bytes}) (got {max_total_bytes!r})"
+        )
+    return max_total_bytes
+
+
+def _field_sets(
+    redact: Iterable[str], hash_fields: Iterable[str]
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """(top-level, feature) fields to redact, then to hash; a field cannot be both."""
+    redact_top, redact_feat = _field_set(redact, "prediction_log.redact")
+    hash_top, hash_feat = _field_set(hash_fields, "prediction_log.hash_fields")
+    both = (redact_top & hash_top) | (redact_feat & hash_feat)
+    if both:
+        raise ConfigError(f"'prediction_log.redact' and 'prediction_log.hash_fields' overlap: {sorted(both)}")
+    return redact_top, redact_feat, hash_top, hash_feat
+
 class PredictionLog:
     """Append sampled prediction events to a size-rotated JSON-lines file.
 
@@ -114,30 +148,9 @@ class PredictionLog:
         registry: Any = None,
         errors_counter: Any = None,
     ) -> None:
-        if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0.0 <= sample <= 1.0:
-            raise ConfigError(f"'prediction_log.sample' must be a number in [0, 1] (got {sample!r})")
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 256:
-            raise ConfigError(f"'prediction_log.max_bytes' must be an int >= 256 (got {max_bytes!r})")
-        if isinstance(backups, bool) or not isinstance(backups, int) or backups < 0:
-            raise ConfigError(f"'prediction_log.backups' must be an int >= 0 (got {backups!r})")
-        if max_total_bytes is None:
-            max_total_bytes = max_bytes * (backups + 1)
-        if (
-            isinstance(max_total_bytes, bool)
-            or not isinstance(max_total_bytes, int)
-            or max_total_bytes < max_bytes
-        ):
-            raise ConfigError(
-                "'prediction_log.max_total_bytes' must be an int >= max_bytes "
-                f"({max_bytes}) (got {max_total_bytes!r})"
-            )
-        self._redact_top, self._redact_feat = _field_set(redact, "prediction_log.redact")
-        self._hash_top, self._hash_feat = _field_set(hash_fields, "prediction_log.hash_fields")
-        both = (self._redact_top & self._hash_top) | (self._redact_feat & self._hash_feat)
-        if both:
-            raise ConfigError(
-                f"'prediction_log.redact' and 'prediction_log.hash_fields' overlap: {sorted(both)}"
-            )
+        max_total_bytes = _checked_sizes(sample, max_bytes, backups, max_total_bytes)
+        fields = _field_sets(redact, hash_fields)
+        self._redact_top, self._redact_feat, self._hash_top, self._hash_feat = fields
         if salt is None:
             salt = os.urandom(16)
             if self._hash_top or self._hash_feat:

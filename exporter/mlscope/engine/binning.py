@@ -57,7 +57,11 @@ def output_values(out: FeatureProfile, batch: Batch) -> np.ndarray | None:
 def bin_batch(
     profile: Profile, batch: Batch, *, with_index: bool = False, with_outliers: bool = True
 ) -> BinnedBatch:
-    """Count a batch into the profile's bins; bad values are counted, never raised."""
+    """Count a batch into the profile's bins; bad values are counted, never raised.
+
+    Raw text / embedding columns are derived first (a batch already derived passes as is).
+    """
+    batch = profile.derive(batch)
     n = int(batch.n_rows)
     feature_counts: list[np.ndarray] = []
     issues: list[dict[str, int]] = []

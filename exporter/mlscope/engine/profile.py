@@ -12,7 +12,12 @@ File format (``version`` 1)::
      "task": "classification" | "regression" | null, "classes": [str],
      "columns": {"target": str | null, "prediction": str | null, "scores": {class: column}},
      "features": [feature], "outputs": [feature], "target": feature | null,
-     "outlier": {...} | null, "quality": {metric: number}, "settings": {"bins": int, "top_k": int}}
+     "outlier": {...} | null, "quality": {metric: number}, "settings": {"bins": int, "top_k": int},
+     "inputs": [derived input]}
+
+    derived input = {"kind": "text" | "embedding", "name": raw column, ...}: what the
+    reference taught about a raw text or embedding column (mlscope.engine.derived); its
+    derived features ("<name>:<part>") are ordinary entries of "features".
 
     feature = {"name", "kind": "numeric" | "categorical", "counts": [int],
                numeric: "edges", "min", "max", "mean", "std", "quantiles";
@@ -22,6 +27,7 @@ File format (``version`` 1)::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -34,6 +40,7 @@ import numpy as np
 
 from mlscope._atomic import atomic_write
 from mlscope._version import __version__
+from mlscope.engine import derived
 from mlscope.engine.batch import Batch, _columns, batch_from_data
 from mlscope.engine.coerce import factorize, to_numeric
 from mlscope.engine.feature import (
@@ -85,6 +92,7 @@ class Profile:
         quality: Mapping[str, float] | None = None,
         columns: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
+        inputs: Sequence[derived.DerivedInput] = (),
     ) -> None:
         names = [f.name for f in features]
         if len(set(names)) != len(names):
@@ -102,6 +110,9 @@ class Profile:
         self.quality: dict[str, float] = dict(quality or {})
         self.columns: dict[str, Any] = dict(columns or {"target": None, "prediction": None, "scores": {}})
         self.settings: dict[str, Any] = dict(settings or {})
+        derived.check_inputs(inputs, set(names))
+        #: Raw text / embedding columns and how their derived features are computed.
+        self.inputs: tuple[derived.DerivedInput, ...] = tuple(inputs)
         self.feature_set = frozenset(names)
         self._by_name = {f.name: f for f in self.features}
 
@@ -109,6 +120,12 @@ class Profile:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
+
+    @property
+    def logged_names(self) -> tuple[str, ...]:
+        """The feature columns a caller logs, in order: a raw input stands for its derived features."""
+        derived_from = {f: i.name for i in self.inputs for f in i.feature_names}
+        return tuple(dict.fromkeys(derived_from.get(f.name, f.name) for f in self.features))
 
     def feature(self, name: str) -> FeatureProfile:
         try:
@@ -134,9 +151,13 @@ class Profile:
 
     def restrict(self, max_features: int) -> Profile:
         """The same profile keeping only the first ``max_features`` features (cardinality cap)."""
-        keep = self.features[:max_features]
+        kept = {f.name for f in self.features[:max_features]}
+        # A raw input keeps all its derived features or none (it derives them together).
+        inputs = [i for i in self.inputs if set(i.feature_names) <= kept]
+        kept -= {f for i in self.inputs if i not in inputs for f in i.feature_names}
+        keep = [f for f in self.features if f.name in kept]
         outlier = self.outlier
-        if outlier is not None and not set(outlier.features) <= {f.name for f in keep}:
+        if outlier is not None and not set(outlier.features) <= kept:
             outlier = None
         return Profile(
             features=keep,
@@ -150,6 +171,7 @@ class Profile:
             quality=self.quality,
             columns=self.columns,
             settings=self.settings,
+            inputs=inputs,
         )
 
     # ---------------------------------------------------------------- building
@@ -168,6 +190,8 @@ class Profile:
         bins: int = 20,
         top_k: int = 20,
         model: str | None = None,
+        text: Iterable[str] | None = None,
+        embeddings: Iterable[str] | None = None,
     ) -> Profile:
         """Profile reference data: a DataFrame, a dict of columns or a 2-D array with ``names``.
 
@@ -175,6 +199,10 @@ class Profile:
         (a second ``prediction`` column is taken as a score column); ``scores`` names the
         class-probability columns, as a list (class = column name) or a dict
         class -> column. ``categorical`` / ``numeric`` override the inferred kind.
+        ``text`` names free-text columns and ``embeddings`` columns of one vector per row
+        (a 2-D array in a dict, or a column of equal-length lists/arrays); each becomes a
+        few derived features (``"<name>:<part>"``, :mod:`mlscope.engine.derived`). Long
+        free-form strings and vector columns are recognised without being named.
         """
         if bins < 1:
             raise ProfileError(f"'bins' must be an int >= 1 (got {bins!r})")
@@ -184,16 +212,14 @@ class Profile:
         n = max(n, 0)
         preds, score_map = _output_columns(prediction, scores)
         pred_col = preds[0] if preds else None
-        cat, num = set(categorical or ()), set(numeric or ())
-        _check_named(cols, target, preds, score_map, cat, num)
+        kinds = _Kinds(
+            set(categorical or ()),
+            set(numeric or ()),
+            {**dict.fromkeys(text or (), "text"), **dict.fromkeys(embeddings or (), "embedding")},
+        )
+        _check_named(cols, target, preds, score_map, kinds)
         skip = {target, pred_col, *score_map.values(), *(exclude or ())}
-        features = [
-            fit_numeric(name, values, bins=bins)
-            if _kind(name, values, cat, num) == "numeric"
-            else fit_categorical(name, values, top_k=top_k)
-            for name, values in cols.items()
-            if name not in skip
-        ]
+        features, inputs = _fit_features(cols, skip, kinds, bins=bins, top_k=top_k)
         task, classes = _task_and_classes(cols, target, pred_col, score_map)
 
         def fit_output(name: str, values: Any) -> FeatureProfile:
@@ -203,7 +229,10 @@ class Profile:
 
         outputs = [fit_output("prediction", cols[pred_col])] if pred_col is not None else []
         outputs += [fit_numeric(f"score_{c}", cols[col], bins=bins) for c, col in score_map.items()]
-        outlier = fit_outliers(cols, [f.name for f in features if f.kind == "numeric"]) if n > 1 else None
+        # Derived columns have scores of their own (the embedding's distance): the
+        # tabular outlier model takes the ordinary numeric columns only.
+        numeric_cols = [f.name for f in features if f.kind == "numeric" and f.name in cols]
+        outlier = fit_outliers(cols, numeric_cols) if n > 1 else None
         # The validation set's quality: the baseline the quality alerts compare with.
         quality = profile_quality(
             task, cols, target=target, prediction=pred_col, scores=score_map, classes=classes
@@ -220,9 +249,21 @@ class Profile:
             outlier=outlier,
             columns={"target": target, "prediction": pred_col, "scores": score_map},
             settings={"bins": bins, "top_k": top_k},
+            inputs=inputs,
         )
 
     # ------------------------------------------------------------------ batches
+    def derive(self, batch: Batch) -> Batch:
+        """``batch`` with each raw text / embedding column replaced by its derived columns.
+
+        The raw columns move to ``Batch.raw`` (drill-down rows may show them). A batch
+        without raw inputs comes back as it is.
+        """
+        if not self.inputs or not any(i.name in batch.features for i in self.inputs):
+            return batch
+        features, raw = derived.derive_columns(self.inputs, batch.features)
+        return dataclasses.replace(batch, features=features, raw={**batch.raw, **raw})
+
     def batch_of(self, data: Any, *, names: Sequence[str] | None = None) -> Batch:
         """A Batch of ``data`` whose prediction/score columns are the ones named at profile time."""
         cols, _ = _columns(data, names, "data")
@@ -260,6 +301,7 @@ class Profile:
             "target": self.target.to_dict() if self.target else None,
             "outlier": self.outlier.to_dict() if self.outlier else None,
             "quality": {k: float(v) for k, v in sorted(self.quality.items())},
+            "inputs": [i.to_dict() for i in self.inputs],
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -323,7 +365,12 @@ class Profile:
         }
         outlier = v.outlier(d.get("outlier"), "outlier") if d.get("outlier") is not None else None
         settings = dict(v.obj(d.get("settings") or {}, "settings"))
+        inputs = [
+            derived.from_dict(v.obj(x, f"inputs[{i}]"), f"inputs[{i}]")
+            for i, x in enumerate(v.lst(d, "inputs", "", required=False))
+        ]
         return cls(
+            inputs=inputs,
             features=features,
             outputs=outputs,
             target=target,
@@ -492,19 +539,19 @@ def _check_named(
     target: str | None,
     predictions: list[str],
     score_map: Mapping[str, str],
-    cat: set[str],
-    num: set[str],
+    kinds: _Kinds,
 ) -> None:
-    """Every column an argument names exists, and no column is both categorical and numeric."""
-    both = cat & num
-    if both:
-        raise ProfileError(f"columns {sorted(both)} are given as both categorical and numeric")
+    """Every column an argument names exists, and each column has at most one declared kind."""
+    given = kinds.given()
+    for i, (ka, a) in enumerate(given):
+        for kb, b in given[i + 1 :]:
+            if a & b:
+                raise ProfileError(f"columns {sorted(a & b)} are given as both {ka} and {kb}")
     for key, wanted in (
         ("target", [target] if target else []),
         ("prediction", predictions),
         ("scores", list(score_map.values())),
-        ("categorical", sorted(cat)),
-        ("numeric", sorted(num)),
+        *((key, sorted(names)) for key, names in given),
     ):
         for c in wanted:
             if c not in cols:
@@ -513,8 +560,49 @@ def _check_named(
                 )
 
 
-def _kind(name: str, values: Any, cat: set[str], num: set[str]) -> str:
-    return "categorical" if name in cat else "numeric" if name in num else infer_kind(values)
+@dataclasses.dataclass(frozen=True)
+class _Kinds:
+    """The kinds the caller gave: categorical, numeric, and derived (column -> kind)."""
+
+    cat: set[str]
+    num: set[str]
+    declared: Mapping[str, str]
+
+    def given(self) -> list[tuple[str, set[str]]]:
+        """(argument name, columns) per argument of ``from_frame``."""
+        by_kind = [{c for c, k in self.declared.items() if k == kind} for kind in ("text", "embedding")]
+        text, embeddings = by_kind
+        return [("categorical", self.cat), ("numeric", self.num), ("text", text), ("embeddings", embeddings)]
+
+    def of(self, name: str, values: Any) -> str:
+        if name in self.declared:
+            return self.declared[name]
+        if name in self.cat:
+            return "categorical"
+        if name in self.num:
+            return "numeric"
+        return derived.infer_kind(values) or infer_kind(values)
+
+
+def _fit_features(
+    cols: Mapping[str, Any], skip: set[str | None], kinds: _Kinds, *, bins: int, top_k: int
+) -> tuple[list[FeatureProfile], list[derived.DerivedInput]]:
+    """Every feature column's profile in column order (a raw input's derived ones in its place)."""
+    features: list[FeatureProfile] = []
+    inputs: list[derived.DerivedInput] = []
+    for name, values in cols.items():
+        if name in skip:
+            continue
+        kind = kinds.of(name, values)
+        if kind in derived.KINDS:
+            inp, derived_features = derived.fit(kind, name, values, bins=bins, top_k=top_k)
+            inputs.append(inp)
+            features += derived_features
+        elif kind == "numeric":
+            features.append(fit_numeric(name, values, bins=bins))
+        else:
+            features.append(fit_categorical(name, values, top_k=top_k))
+    return features, inputs
 
 
 def _task_and_classes(

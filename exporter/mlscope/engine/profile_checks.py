@@ -56,7 +56,8 @@ class ProfileChecks:
     def __init__(self, model: str, profile: Profile, misconfig: Misconfigurations) -> None:
         self.model = model
         self.misconfig = misconfig
-        self._known = profile.feature_set
+        # What a caller logs: raw text / embedding columns, not the features derived from them.
+        self._known = frozenset(profile.logged_names)
         self._no_target = profile.target is None
         misconfig.declare(model, ENGINE_KINDS)
         if self._no_target:

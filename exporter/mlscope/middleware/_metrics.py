@@ -382,26 +382,16 @@ class HttpMetrics:
                 self.contained()
 
     def _fold(self, items: list[tuple[Any, ...]]) -> None:
-        # Called with self._lock held.
+        # Called with self._lock held. Nothing before _apply changes a count: a failure
+        # there leaves the batch to be counted entry by entry (_fold_one_by_one).
         np = self._np
         methods, routes, statuses, raw_errors, qs, starts, firsts, ends, rs, exs, schemes, protocols = zip(
             *items, strict=True)
-        codes = list(map(self._status_codes.__getitem__, statuses))
-        code_arr = np.array(codes, dtype=np.intp)
-        bad = np.flatnonzero((code_arr >= 500) | (code_arr == 0))
-        errors: Sequence[str] = raw_errors
-        if len(bad):  # 5xx (or no response): the error type is the code unless one is set
-            errors = fixed = list(raw_errors)
-            for j in bad.tolist():
-                code = codes[j] or 500  # no response started but the body ended: the server sends 500
-                codes[j] = code
-                if not fixed[j]:
-                    fixed[j] = ERROR_NAMES.get(code, "")
+        codes, errors = self._codes_and_errors(statuses, raw_errors)
         index = _Index()
         keys = zip(methods, routes, codes, errors, schemes, protocols, strict=True)
-        kid = np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(codes))
-        nk = len(index)
         n = len(codes)
+        kid = np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=n)
         start = np.fromiter(starts, dtype=float, count=n)
         first = np.fromiter(firsts, dtype=float, count=n)
         duration = np.fromiter(ends, dtype=float, count=n) - start
@@ -411,35 +401,63 @@ class HttpMetrics:
             q = np.fromiter((v if v.__class__ is int else content_length(v) for v in qs), dtype=float,
                             count=n)
         r = np.fromiter(rs, dtype=float, count=n)
-        nb, ns = len(self.buckets) + 1, len(SIZE_BUCKETS) + 1
-        bounds, sizes = self._np_buckets, self._np_sizes
-        d_idx = np.searchsorted(bounds, duration, side="left")
-        d_counts = np.bincount(kid * nb + d_idx, minlength=nk * nb).reshape(nk, nb)
-        d_sums = np.bincount(kid, weights=duration, minlength=nk)
-        # A zero size counts in the first bucket, as bisect_left(sizes, 0) would.
-        q_counts = np.bincount(kid * ns + np.searchsorted(sizes, q, side="left"),
-                               minlength=nk * ns).reshape(nk, ns)
-        q_sums = np.bincount(kid, weights=q, minlength=nk)
-        r_counts = np.bincount(kid * ns + np.searchsorted(sizes, r, side="left"),
-                               minlength=nk * ns).reshape(nk, ns)
-        r_sums = np.bincount(kid, weights=r, minlength=nk)
-        sent = first != 0.0
-        t_kid = kid[sent]
-        ttfb = first[sent] - start[sent]
-        t_counts = np.bincount(t_kid * nb + np.searchsorted(bounds, ttfb, side="left"),
-                               minlength=nk * nb).reshape(nk, nb)
-        t_sums = np.bincount(t_kid, weights=ttfb, minlength=nk)
-        updates = list(zip(index, np.bincount(kid, minlength=nk).tolist(), d_counts.tolist(),
-                           d_sums.tolist(), q_counts.tolist(), q_sums.tolist(), r_counts.tolist(),
-                           r_sums.tolist(), t_counts.tolist(), t_sums.tolist(), strict=True))
+        d_idx = np.searchsorted(self._np_buckets, duration, side="left")
+        updates = self._histograms(index, kid, d_idx, duration, q, r, first, start)
         exemplars: list[tuple[int, int, Exemplar]] = []
         if exs.count(None) != n:
             d_list = d_idx.tolist()
             for j, ex in enumerate(exs):
                 if ex is not None:
                     exemplars.append((int(kid[j]), d_list[j], Exemplar(ex[0], float(duration[j]), ex[1])))
-        # Nothing above changed any count: a failure there leaves the batch to be counted
-        # entry by entry (_fold_one_by_one). Below, only additions that cannot fail.
+        self._apply(updates, exemplars)
+
+    def _codes_and_errors(
+        self, statuses: Sequence[Any], raw_errors: Sequence[str]
+    ) -> tuple[list[int], Sequence[str]]:
+        """Status codes of the status lines, and each entry's error type (5xx: its code's name unless set)."""
+        codes = list(map(self._status_codes.__getitem__, statuses))
+        code_arr = self._np.array(codes, dtype=self._np.intp)
+        bad = self._np.flatnonzero((code_arr >= 500) | (code_arr == 0))
+        if not len(bad):
+            return codes, raw_errors
+        fixed = list(raw_errors)
+        for j in bad.tolist():
+            code = codes[j] or 500  # no response started but the body ended: the server sends 500
+            codes[j] = code
+            if not fixed[j]:
+                fixed[j] = ERROR_NAMES.get(code, "")
+        return codes, fixed
+
+    def _histograms(self, index: _Index, kid: Any, d_idx: Any, duration: Any, q: Any, r: Any, first: Any,
+                    start: Any) -> list[tuple[Any, ...]]:
+        """Per key: (key, count, then bucket counts and sum of duration, request, response, ttfb)."""
+        np = self._np
+        nk = len(index)
+        nb, ns = len(self.buckets) + 1, len(SIZE_BUCKETS) + 1
+        bounds, sizes = self._np_buckets, self._np_sizes
+
+        def counts(ids: Any, idx: Any, width: int) -> list[Any]:
+            out: list[Any] = np.bincount(ids * width + idx, minlength=nk * width).reshape(nk, width).tolist()
+            return out
+
+        def sums(ids: Any, weights: Any) -> list[float]:
+            out: list[float] = np.bincount(ids, weights=weights, minlength=nk).tolist()
+            return out
+
+        # A zero size counts in the first bucket, as bisect_left(sizes, 0) would.
+        q_idx = np.searchsorted(sizes, q, side="left")
+        r_idx = np.searchsorted(sizes, r, side="left")
+        sent = first != 0.0
+        t_kid = kid[sent]
+        ttfb = first[sent] - start[sent]
+        t_idx = np.searchsorted(bounds, ttfb, side="left")
+        return list(zip(index, np.bincount(kid, minlength=nk).tolist(),
+                        counts(kid, d_idx, nb), sums(kid, duration), counts(kid, q_idx, ns), sums(kid, q),
+                        counts(kid, r_idx, ns), sums(kid, r), counts(t_kid, t_idx, nb), sums(t_kid, ttfb),
+                        strict=True))
+
+    def _apply(self, updates: list[tuple[Any, ...]], exemplars: list[tuple[int, int, Exemplar]]) -> None:
+        """Add a fold's counts to the cells: only additions, which cannot fail half-way."""
         finished = self._finished
         cells = []
         for key, count, dc, ds, qc, qsum, rc, rsum, tc, tsum in updates:

@@ -167,83 +167,77 @@ def sample_endpoints(service: Service) -> dict[str, Callable[..., Any]]:
     }
 
 
+_ERROR = {
+    "type": "object",
+    "required": ["error", "reason"],
+    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+}
+_ROWS = {
+    "type": "object",
+    "required": ["model", "rows"],
+    "properties": {
+        "model": {"type": "string"},
+        "rows": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+    },
+}
+#: Answers every endpoint may give besides its own, as (code, description).
+_COMMON_ERRORS = (
+    ("400", "a bad or missing parameter, named"),
+    ("404", "unknown model, or the model keeps no samples"),
+)
+
+
+def _query(
+    name: str, schema: dict[str, Any], description: str = "", *, required: bool = False
+) -> dict[str, Any]:
+    param = {"name": name, "in": "query", "required": required, "schema": schema}
+    return {**param, "description": description} if description else param
+
+
+def _get(
+    summary: str, params: list[dict[str, Any]], errors: dict[str, str], basic_auth: bool
+) -> dict[str, Any]:
+    """One GET operation: the rows on 200, the named errors otherwise."""
+    ok = {
+        "description": "the kept rows, newest (or highest score) first",
+        "content": {_JSON: {"schema": _ROWS}},
+    }
+    responses: dict[str, Any] = {"200": ok}
+    for code, text in (*_COMMON_ERRORS, *errors.items()):
+        responses[code] = {"description": text, "content": {_JSON: {"schema": _ERROR}}}
+    if basic_auth:
+        responses["401"] = {
+            "description": "basic auth required (as /metrics)",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    return {"get": {"summary": summary, "parameters": params, "responses": responses}}
+
+
 def openapi_paths(models: tuple[str, ...], *, basic_auth: bool) -> dict[str, Any]:
     """The OpenAPI 3.0 description of the three endpoints (merged into /openapi.json)."""
-    error = {
-        "type": "object",
-        "required": ["error", "reason"],
-        "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
-    }
-    row = {"type": "object", "additionalProperties": True}
-    model = {
-        "name": "model",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "enum": list(models)},
-        "description": f"model name; optional when one model is served ({', '.join(models)})",
-    }
-    window = {
-        "name": "window",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}[smhd]$"},
-        "description": "only rows seen in this window, e.g. 5m, 1h",
-    }
-
-    def op(summary: str, params: list[dict[str, Any]], codes: dict[str, str]) -> dict[str, Any]:
-        responses: dict[str, Any] = {
-            "200": {
-                "description": "the kept rows, newest (or highest score) first",
-                "content": {
-                    _JSON: {
-                        "schema": {
-                            "type": "object",
-                            "required": ["model", "rows"],
-                            "properties": {
-                                "model": {"type": "string"},
-                                "rows": {"type": "array", "items": row},
-                            },
-                        }
-                    }
-                },
-            },
-            "400": {
-                "description": "a bad or missing parameter, named",
-                "content": {_JSON: {"schema": error}},
-            },
-            "404": {
-                "description": "unknown model, or the model keeps no samples",
-                "content": {_JSON: {"schema": error}},
-            },
-        }
-        for code, text in codes.items():
-            responses[code] = {"description": text, "content": {_JSON: {"schema": error}}}
-        if basic_auth:
-            responses["401"] = {
-                "description": "basic auth required (as /metrics)",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
-        return {"get": {"summary": summary, "parameters": params, "responses": responses}}
-
-    feature = {
-        "name": "feature",
-        "in": "query",
-        "required": True,
-        "schema": {"type": "string", "minLength": 1},
-    }
-    bin_ = {
-        "name": "bin",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "minLength": 1},
-        "description": "the bin label of mlscope_feature_bin_total; all bins when left out",
-    }
+    model = _query(
+        "model",
+        {"type": "string", "enum": list(models)},
+        f"model name; optional when one model is served ({', '.join(models)})",
+    )
+    window = _query(
+        "window",
+        {"type": "string", "pattern": "^0*[1-9][0-9]{0,8}[smhd]$"},
+        "only rows seen in this window, e.g. 5m, 1h",
+    )
+    feature = _query("feature", {"type": "string", "minLength": 1}, required=True)
+    bin_ = _query(
+        "bin",
+        {"type": "string", "minLength": 1},
+        "the bin label of mlscope_feature_bin_total; all bins when left out",
+    )
     return {
-        "/v1/samples": op(
+        "/v1/samples": _get(
             "Rows kept for one feature bin (or every bin), with the bins ranked by share change",
             [model, feature, bin_, window],
             {"403": "the feature is marked sensitive"},
+            basic_auth,
         ),
-        "/v1/samples/outliers": op("Rows with the highest outlier scores", [model, window], {}),
-        "/v1/samples/errors": op("Recent wrong predictions", [model, window], {}),
+        "/v1/samples/outliers": _get("Rows with the highest outlier scores", [model, window], {}, basic_auth),
+        "/v1/samples/errors": _get("Recent wrong predictions", [model, window], {}, basic_auth),
     }
