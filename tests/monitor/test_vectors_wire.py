@@ -8,6 +8,7 @@ then runs as usual: these tests check the wire (what the Batch holds), not drift
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -24,13 +25,15 @@ from prometheus_client import CollectorRegistry
 from mlscope import Monitor
 from mlscope.engine.batch import Batch
 from mlscope.engine.events import COLUMNS_TYPE as COLUMNS
+from mlscope.engine.profile import Profile
 from mlscope.logged_columns import LoggedColumns
 from mlscope.sidecar.app import build_app
 from mlscope.sidecar.config import SidecarConfig
 from mlscope.sidecar.service import Service
 from tests._events import unframe
 from tests._servers import free_port, wait_http
-from tests.sidecar._sidecar import make_profile
+from tests.embedding._data import embeddings
+from tests.sidecar._sidecar import make_profile, value
 
 RNG = np.random.default_rng(7)
 VEC = RNG.normal(size=(6, 4))
@@ -50,10 +53,10 @@ def _arrived(target: Any, monkeypatch: pytest.MonkeyPatch) -> list[Batch]:
     return got
 
 
-@pytest.fixture
-def sidecar_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[Batch]]]:
-    profile = make_profile(tmp_path / "ref.json")
-    service = Service(SidecarConfig.model_validate({"models": {"churn": {"profile": str(profile)}}}))
+@contextlib.contextmanager
+def _served(model: str, profile: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[Batch]]]:
+    """The sidecar's app for one model under a real uvicorn server, and the Batches it ingests."""
+    service = Service(SidecarConfig.model_validate({"models": {model: {"profile": str(profile)}}}))
     got = _arrived(service.engine, monkeypatch)
     port = free_port()
     server = uvicorn.Server(
@@ -68,6 +71,12 @@ def sidecar_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     finally:
         server.should_exit = True
         t.join(30)
+
+
+@pytest.fixture
+def sidecar_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[Batch]]]:
+    with _served("churn", make_profile(tmp_path / "ref.json"), monkeypatch) as served:
+        yield served
 
 
 def _per_row(rows: np.ndarray, kind: str) -> pd.Series:
@@ -156,3 +165,24 @@ def test_calls_with_vectors_of_other_widths_lose_only_the_odd_rows(
     (batch,) = got
     assert batch.features["vec"].shape == (4, 4)
     np.testing.assert_array_equal(batch.features["vec"], VEC[:4])
+
+
+def test_an_embedding_profile_bins_the_vectors_a_monitor_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(1)
+    reference = {"vec": embeddings(1_200, 1), "x": rng.normal(size=1_200)}
+    Profile.from_frame(reference, embeddings=["vec"], model="emb").save(tmp_path / "emb.json")
+    with _served("emb", tmp_path / "emb.json", monkeypatch) as (url, got):
+        mon = Monitor("emb", sidecar=url, registry=CollectorRegistry())
+        v = embeddings(40, 8)
+        v[3] = np.nan
+        mon.log({"vec": v, "x": np.zeros(40)}, predictions=np.zeros(40))
+        assert mon.flush(10)
+        mon.close()
+        (batch,) = got
+        assert batch.features["vec"].shape == (40, 384)
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+            text = r.read().decode()
+    assert value(text, "mlscope_rows_total", model="emb") == 40
+    assert value(text, "mlscope_data_quality_issues_total", model="emb", feature="vec:norm", issue="nan") == 1
