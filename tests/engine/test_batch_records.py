@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,25 +91,18 @@ def _reference_batch(records: list[Any]) -> tuple[Batch, list[str]]:
 def _scores_from_maps(
     maps: Sequence[Mapping[str, Any] | None], n: int
 ) -> tuple[np.ndarray | None, tuple[str, ...]]:
-    classes: dict[str, None] = {}
-    for m in maps:
-        if m:
-            for k in m:
-                classes.setdefault(str(k), None)
-    if not classes:
+    """Score maps as a matrix, written independently of the package: through pandas.
+
+    A DataFrame of one dict per row takes the union of the classes in first-seen order
+    and leaves a class a row lacks as NaN; ``to_numeric(errors="coerce")`` reads a value
+    that is no number as NaN, as the package does.
+    """
+    rows = [{str(k): v for k, v in m.items()} if m else {} for m in maps]
+    frame = pd.DataFrame(rows, index=range(n), dtype=object)
+    if frame.shape[1] == 0:
         return None, ()
-    cls = tuple(classes)
-    pos = {c: j for j, c in enumerate(cls)}
-    out = np.full((n, len(cls)), np.nan)
-    for i, m in enumerate(maps):
-        if not m:
-            continue
-        for k, v in m.items():
-            try:
-                out[i, pos[str(k)]] = float(v)
-            except (TypeError, ValueError):
-                pass  # stays NaN: counted as missing by the engine
-    return out, cls
+    numbers = frame.apply(lambda col: pd.to_numeric(col, errors="coerce"))
+    return numbers.to_numpy(dtype=np.float64), tuple(frame.columns)
 
 
 def _same_value(a: Any, b: Any) -> bool:
