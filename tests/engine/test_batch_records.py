@@ -27,6 +27,37 @@ def _object_column(values: Any, n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
 
 
+def _vectors(values: list[Any]) -> np.ndarray | None:
+    """Lists of numbers (or null rows) all of one width > 0, as an (n, width) float64 matrix.
+
+    Else ``None``: the column is not vectors (or a value inside is no plain number) and
+    stays as it came. Element by element, independent of the package's one-array build.
+    """
+    if not any(type(v) is list for v in values):
+        return None
+    if any(v is not None and type(v) is not list for v in values):
+        return None
+    widths = {len(v) for v in values if v is not None}
+    if len(widths) != 1 or 0 in widths:
+        return None
+    if any(x is not None and type(x) not in (int, float) for v in values if v is not None for x in v):
+        return None
+    out = np.full((len(values), widths.pop()), np.nan)
+    for i, v in enumerate(values):
+        for j, x in enumerate(v or []):
+            if x is not None:
+                try:
+                    out[i, j] = float(x)
+                except OverflowError:
+                    return None
+    return out
+
+
+def _feature_column(values: list[Any], n: int) -> np.ndarray:
+    matrix = _vectors(values)
+    return _object_column(values, n) if matrix is None else matrix
+
+
 def _reference_batch(records: list[Any]) -> tuple[Batch, list[str]]:
     """Record by record, with an error message per problem: the oracle."""
     errors: list[str] = []
@@ -54,7 +85,7 @@ def _reference_batch(records: list[Any]) -> tuple[Batch, list[str]]:
     for f in feats:
         for k in f:
             names.setdefault(str(k), None)
-    features = {k: _object_column([f.get(k) for f in feats], n) for k in names}
+    features = {k: _feature_column([f.get(k) for f in feats], n) for k in names}
 
     def optional(key: str) -> np.ndarray | None:
         vals = [r.get(key) for r in good]

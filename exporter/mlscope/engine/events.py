@@ -450,7 +450,10 @@ def _vector_matrix(col: Any, n: int) -> np.ndarray | None:
     if not set(map(type, chain.from_iterable(vectors))) <= _SCORE_VALUE_TYPES:
         return None
     rows = [[None] * width if v is None else v for v in col] if len(vectors) < n else list(col)
-    return np.array(rows, dtype=np.float64).reshape(n, width)
+    try:
+        return np.array(rows, dtype=np.float64).reshape(n, width)
+    except OverflowError:  # an int beyond float64: not a vector of numbers this engine can read
+        return None
 
 
 def _optional_column(vals: Any, n: int, kinds: set[type] | None = None) -> np.ndarray | None:
