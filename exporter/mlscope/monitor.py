@@ -40,6 +40,7 @@ import orjson
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from mlscope import catalogue
+from mlscope.engine.binary_columns import FRAMED_TYPE
 from mlscope.engine.events import COLUMNS_TYPE, EventColumns, build_batch
 from mlscope.errors import ConfigError
 from mlscope.logged_columns import (
@@ -356,6 +357,7 @@ class Monitor:
             else:
                 self._convert_labels(it, label_ids, label_values)
         if pieces:
+            self._c_logged.inc(sum(p.n_rows for p in pieces))  # once: a counter takes a lock
             cols = gather(pieces)
             if self._checks is not None:
                 self._checks.batch(cols.features.keys())
@@ -375,7 +377,6 @@ class Monitor:
             return
         if piece.scores is not None and self._score_classes is None and piece.scores[0] is not MAPS:
             self._classes_unknown(piece.scores[0])
-        self._c_logged.inc(piece.n_rows)
         out.append(piece)
 
     def _classes_unknown(self, assumed: tuple[str, ...]) -> None:
@@ -407,7 +408,7 @@ class Monitor:
             batch, errors = build_batch(
                 EventColumns(
                     cols.n_rows,
-                    features=cols.features,
+                    features=cols.local_features(),
                     ids=cols.ids,
                     timestamps=cols.timestamps,
                     predictions=cols.predictions,
@@ -418,7 +419,7 @@ class Monitor:
             self._engine.ingest(self.model, batch, now=time.time())
             self._count_reply(len(errors), errors[0].message if errors else "", batch.n_rows, True)
             return
-        self._post("/v1/events", cols.to_json(self.model), cols.n_rows, is_events=True)
+        self._post("/v1/events", cols.to_body(self.model), cols.n_rows, is_events=True)
 
     def _send_labels(self, ids: list[Any], labels: list[Any]) -> None:
         if self._checks is not None:
@@ -431,7 +432,7 @@ class Monitor:
 
     def _post(self, path: str, data: bytes, n: int, *, is_events: bool) -> None:
         assert self._transport is not None
-        headers = {"Content-Type": COLUMNS_TYPE}
+        headers = {"Content-Type": FRAMED_TYPE if is_events else COLUMNS_TYPE}
         if self._gzip:
             headers["Content-Encoding"] = "gzip"
             data = gzip_body(data)
