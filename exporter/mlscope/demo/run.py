@@ -546,7 +546,8 @@ def _start_alerting(
 def _scenario_urls(ports: Ports, scenario: str) -> dict[str, str]:
     put = (f"curl -X PUT http://127.0.0.1:{ports.app}/control/scenario "
            "-H 'content-type: application/json' ")
-    urls = {"switch scenario (holds)": put + "-d '{\"scenario\": \"drift_one\"}'"}
+    urls = {"switch scenario (holds)": put + "-d '{\"scenario\": \"drift_one\"}'",
+            "text model scenario": put + "-d '{\"scenario\": \"new_language\"}'"}
     if scenario == "cycle":
         urls["back to the cycle"] = put + "-d '{\"scenario\": \"cycle\"}'"
     return urls
