@@ -13,7 +13,8 @@ chatterbot-corpus; 0 sends none). Ground truth for each answered prediction is p
 to ``/labels`` (``/topic/labels``) ``--label-delay``
 seconds later, as a real system learns outcomes after the fact. Everything is bounded:
 requests in flight (``--concurrency``), labels waiting (dropped and counted past a cap),
-run time (``--duration``) and request count (``--max-requests``).
+run time (``--duration``) and ticks (``--max-requests``: requests to the credit-risk model;
+the text model gets one beside each).
 
 Run: ``python -m mlscope.demo.traffic --target http://127.0.0.1:8000 --rate 20``.
 """
@@ -258,7 +259,9 @@ class TrafficGenerator:
 
     async def run(self, *, duration_s: float = 0.0, max_requests: int = 0,
                   flush_labels: bool = False) -> TrafficStats:
-        """Send traffic until stopped, ``duration_s`` passes or ``max_requests`` are sent.
+        """Send traffic until stopped, ``duration_s`` passes or ``max_requests`` ticks are sent.
+
+        A tick is one request to ``/predict`` and, with ``text_batch_size``, one to ``/topic``.
 
         ``flush_labels`` posts the labels still waiting for their delay before returning,
         so that a bounded run delivers the ground truth of every answered prediction.
@@ -331,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-delay", type=float, default=10.0, help="seconds before labels are posted" + dflt)
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight at most" + dflt)
     p.add_argument("--duration", type=float, default=0.0, help="seconds to run, 0 = until stopped")
-    p.add_argument("--max-requests", type=int, default=0, help="requests to send at most, 0 = no limit")
+    p.add_argument("--max-requests", type=int, default=0,
+                   help="credit-risk requests to send at most (a text-model request goes with each), "
+                   "0 = no limit")
     p.add_argument("--seed", type=int, default=7)
     return p
 
