@@ -365,3 +365,11 @@ def test_any_records_give_the_reference_batch_and_errors(records: list[Any]) -> 
 )
 def test_clean_records_give_the_oracle_batch(records: list[Any]) -> None:
     _check_fast(records)
+
+
+def test_a_vector_holding_an_int_beyond_float64_stays_as_it_came() -> None:
+    batch, errors = batch_from_records([{"features": {"v": [10**400, 1]}}, {"features": {"v": [2, 3]}}])
+    assert errors == []
+    assert batch.features["v"].dtype == object and batch.features["v"].tolist() == [[10**400, 1], [2, 3]]
+    ok, _ = batch_from_records([{"features": {"v": [1, None]}}, {"features": {"v": None}}])
+    np.testing.assert_array_equal(ok.features["v"], [[1.0, np.nan], [np.nan, np.nan]])
