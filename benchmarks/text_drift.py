@@ -1,0 +1,320 @@
+"""Text and embedding drift on a real corpus: mlscope against Evidently and alibi-detect.
+
+Usage::
+
+    .venv/bin/python benchmarks/text_drift.py --setup     # once: peer venvs under .bench-venvs/
+    .venv/bin/python benchmarks/text_drift.py [--rounds 1] [--skip evidently,alibi-tensorflow]
+
+Workload (issue 18): the English utterances of chatterbot-corpus (``tests/_corpus.py``),
+a TF-IDF + logistic-regression topic classifier and TF-IDF + truncated-SVD embeddings of
+384 dimensions, both fitted on 40% of them. A reference of 10,000 rows and windows of
+1,000 rows are drawn from the other 60% (with replacement: the same distribution): two
+windows without a shift, then one per shift of ``tests/_corpus.SHIFTS`` (topic mix,
+new languages, truncated inputs, empty inputs, new product names), 7,000 window rows in
+all, each row a text, its 384-number embedding and the model's prediction.
+
+Each contender runs in its own subprocess (peers in their own virtual environments, whose
+pins conflict: alibi-detect wants numpy<2, its TensorFlow backend tensorflow<2.19), reads
+the same files from ``.bench-data/text_drift/``, prepares what depends on the reference
+alone beforehand, untimed (mlscope: the profile; Evidently: the reference dataset and its
+descriptors; alibi-detect: the detector on the reference embeddings), then judges every
+window: the timed step. It reports the best-of-``rounds`` time over all windows, the peak
+memory tracemalloc sees while judging the first window (a separate untimed pass), the
+process's peak RSS, and per window what it flagged:
+
+* mlscope: ``compare(profile, window)`` (derives the text descriptors and the embedding's
+  components and distance, bins, judges every feature and the prediction: the engine's
+  code path for a window of the same rows).
+* evidently: a Dataset of the window with the text descriptors that run offline
+  (TextLength, WordCount, SentenceCount), then ``Report([DataDriftPreset(descriptors),
+  EmbeddingsDrift("vec")])`` with the defaults (a domain classifier on the embeddings; the
+  metric also runs a t-SNE for its plot, which cannot be turned off).
+* evidently-method: the same descriptors and preset, and Evidently's default embedding
+  drift method (``model()``) called directly: Evidently's verdicts without the t-SNE.
+* alibi-<backend>: ``MMDDrift`` (permutation test, 100 permutations) on the embeddings,
+  with each backend that installs here (PyTorch and TensorFlow, CPU).
+
+Left out on purpose: Evidently's OOVWordsPercentage (needs NLTK corpora downloaded at run
+time) and NonLetterCharacterPercentage (raises ZeroDivisionError on an empty string, which
+the empty-input shift sends). Threads are pinned to one (BLAS, OpenMP, torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "exporter"))
+sys.path.insert(0, str(ROOT))
+VENVS = ROOT / ".bench-venvs"
+DATA = ROOT / ".bench-data" / "text_drift"
+N_REF, N_NO_SHIFT = 10_000, 2
+
+#: Peer environments: name -> pip requirements.
+PEERS: dict[str, list[str]] = {
+    "evidently": ["evidently", "pandas<3"],
+    "alibi": ["alibi-detect[torch]"],
+    "alibi-tf": ["alibi-detect[tensorflow]"],
+}
+_IMPORT_CHECK = {
+    "evidently": "import evidently.metrics",
+    "alibi": "import alibi_detect.cd, torch",
+    "alibi-tf": "import alibi_detect.cd, tensorflow",
+}
+#: contender -> (environment, runner script key, extra argument).
+CONTENDERS: dict[str, tuple[str, str, str]] = {
+    "mlscope": ("mlscope", "mlscope", ""),
+    "evidently": ("evidently", "evidently", "report"),
+    "evidently-method": ("evidently", "evidently", "method"),
+    "alibi-pytorch": ("alibi", "alibi", "pytorch"),
+    "alibi-tensorflow": ("alibi-tf", "alibi", "tensorflow"),
+}
+
+
+# --------------------------------------------------------------------------- setup
+def setup() -> None:
+    """Create one virtual environment per peer (skips those already working)."""
+    VENVS.mkdir(exist_ok=True)
+    for name, reqs in PEERS.items():
+        py = VENVS / name / "bin" / "python"
+        if py.exists() and subprocess.run([str(py), "-c", _IMPORT_CHECK[name]], capture_output=True).returncode == 0:
+            print(f"{name}: ready", flush=True)
+            continue
+        print(f"{name}: creating venv and installing {reqs}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENVS / name)], check=True)
+        res = subprocess.run([str(py), "-m", "pip", "install", "-q", *reqs])
+        print(f"{name}: pip exit {res.returncode}", flush=True)
+
+
+# --------------------------------------------------------------------------- data
+def make_data() -> list[str]:
+    """Write the reference and the windows (every runner reads the same bytes); window names."""
+    import numpy as np
+    import pandas as pd
+
+    from tests import _corpus
+
+    names = [f"no_shift_{i + 1}" for i in range(N_NO_SHIFT)] + list(_corpus.SHIFTS)
+    if (DATA / "done").exists():
+        return names
+    DATA.mkdir(parents=True, exist_ok=True)
+    train, pool = _corpus.split(seed=0, train_share=0.4)
+    model = _corpus.fit_model(train)
+    rng = np.random.default_rng(18)
+    ref = pool["text"].iloc[rng.choice(len(pool), N_REF)].reset_index(drop=True)
+    windows = [_corpus.no_shift(pool, rng, _corpus.WINDOW) for _ in range(N_NO_SHIFT)]
+    windows += [shift(pool, rng, _corpus.WINDOW) for shift in _corpus.SHIFTS.values()]
+    for name, texts in [("reference", ref), *zip(names, windows, strict=True)]:
+        cols = _corpus.frame(model, pd.Series(texts))
+        np.save(DATA / f"{name}.vec.npy", np.asarray(cols["vec"], dtype=np.float32))
+        payload = {"text": list(cols["utterance"]), "topic": [str(t) for t in cols["topic"]]}  # type: ignore[call-overload]
+        (DATA / f"{name}.json").write_text(json.dumps(payload, ensure_ascii=False))
+    (DATA / "meta.json").write_text(json.dumps({"windows": names, "dim": model.dim}))
+    (DATA / "done").write_text("ok")
+    return names
+
+
+# --------------------------------------------------------------------------- runners
+# Each runner is a script run by the contender's interpreter. It defines prepare() (the
+# untimed reference step) and judge(i) (the timed step for window i, returning the names
+# of what it flagged).
+_COMMON = """
+import json, sys, time, tracemalloc, resource, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+D, ROUNDS, ARG = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+META = json.load(open(D + "/meta.json"))
+def load(name):
+    with open(D + f"/{name}.json", encoding="utf-8") as f:
+        cols = json.load(f)
+    vec = np.load(D + f"/{name}.vec.npy")
+    return cols["text"], vec, cols["topic"]
+REF = load("reference")
+WINDOWS = [load(n) for n in META["windows"]]
+"""
+
+_TAIL = """
+t = time.perf_counter(); prepare(); prep_s = time.perf_counter() - t
+best, flags = float("inf"), None
+for _ in range(ROUNDS):
+    t = time.perf_counter(); flags = [sorted(judge(i)) for i in range(len(WINDOWS))]
+    best = min(best, time.perf_counter() - t)
+tracemalloc.start(); judge(0); _, peak = tracemalloc.get_traced_memory(); tracemalloc.stop()
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+res = {"time_s": best, "prepare_s": prep_s, "peak_bytes": peak, "rss_bytes": rss, "flags": flags}
+print("RESULT " + json.dumps(res))
+"""
+
+RUNNERS: dict[str, str] = {
+    "mlscope": """
+from mlscope.engine.profile import Profile
+from mlscope.offline.compare import compare
+def cols(w):
+    text, vec, topic = w
+    return {"utterance": np.asarray(text, dtype=object), "vec": vec.astype(np.float64),
+            "topic": np.asarray(topic, dtype=object)}
+def prepare():
+    global profile, frames
+    profile = Profile.from_frame(cols(REF), text=["utterance"], embeddings=["vec"], prediction="topic")
+    frames = [cols(w) for w in WINDOWS]
+def judge(i):
+    rep = compare(profile, frames[i])
+    return [c.name for c in rep.features + rep.outputs if c.drifted]
+""",
+    "evidently": """
+import pandas as pd
+from evidently import Dataset, DataDefinition, Report
+from evidently.descriptors import SentenceCount, TextLength, WordCount
+from evidently.metrics import EmbeddingsDrift
+from evidently.presets import DataDriftPreset
+from evidently.legacy.metrics.data_drift.embedding_drift_methods import model as model_method
+VEC = [f"vec_{j}" for j in range(META["dim"])]
+DESC = ["length_chars", "length_words", "sentences"]
+DEFN = DataDefinition(text_columns=["utterance"], categorical_columns=["topic"], embeddings={"vec": VEC})
+def dataset(w):
+    text, vec, topic = w
+    df = pd.DataFrame(vec, columns=VEC)
+    df["utterance"], df["topic"] = text, topic
+    desc = [TextLength("utterance", alias=DESC[0]), WordCount("utterance", alias=DESC[1]),
+            SentenceCount("utterance", alias=DESC[2])]
+    return Dataset.from_pandas(df, data_definition=DEFN, descriptors=desc)
+def prepare():
+    global ref
+    ref = dataset(REF)
+def judge(i):
+    cur = dataset(WINDOWS[i])
+    cols = DESC + ["topic"]
+    metrics = [DataDriftPreset(columns=cols)]
+    if ARG == "report":
+        metrics.append(EmbeddingsDrift(embeddings_name="vec"))
+    snap = Report(metrics).run(cur, ref)
+    out = []
+    for m in snap.dict()["metrics"]:
+        cfg = m["config"]
+        if cfg["type"].endswith("ValueDrift") and m["value"] >= cfg["threshold"]:
+            out.append(cfg["column"])
+        if cfg["type"].endswith("EmbeddingsDrift") and m["value"] >= 0.55:
+            out.append("vec")
+    if ARG == "method":
+        cur_df, ref_df = cur.as_dataframe(), ref.as_dataframe()
+        _, drifted, _ = model_method(bootstrap=len(ref_df) < 1000)(cur_df[VEC], ref_df[VEC])
+        if drifted:
+            out.append("vec")
+    return out
+""",
+    "alibi": """
+from alibi_detect.cd import MMDDrift
+if ARG == "pytorch":
+    import torch; torch.set_num_threads(1)
+def prepare():
+    global cd
+    cd = MMDDrift(REF[1], backend=ARG, p_val=0.05)
+def judge(i):
+    r = cd.predict(WINDOWS[i][1])
+    return ["vec"] if r["data"]["is_drift"] else []
+""",
+}
+
+
+def run_one(contender: str, rounds: int) -> dict[str, object] | str:
+    env_name, runner, arg = CONTENDERS[contender]
+    py = Path(sys.executable) if env_name == "mlscope" else VENVS / env_name / "bin" / "python"
+    if not py.exists():
+        return "not installed (run with --setup)"
+    script = _COMMON + textwrap.dedent(RUNNERS[runner]) + _TAIL
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": str(ROOT / "exporter"),
+    }
+    try:
+        out = subprocess.run(
+            [str(py), "-c", script, str(DATA), str(rounds), arg],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return dict(json.loads(line[len("RESULT ") :]))
+    tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+    return "failed: " + " | ".join(tail)
+
+
+# --------------------------------------------------------------------------- report
+def _caught(flags: list[str]) -> str:
+    return ", ".join(flags) if flags else "-"
+
+
+def print_tables(names: list[str], results: dict[str, dict[str, object] | str], rounds: int) -> None:
+    print(
+        f"\nText + embedding drift: reference {N_REF:,} rows, {len(names)} windows of 1,000 rows, "
+        f"384-dim embeddings (best of {rounds}; each contender in its own process, one thread)"
+    )
+    print(f"{'contender':18} {'time s':>9} {'ms/window':>10} {'prepare s':>10} {'peak alloc MiB':>15} {'RSS MiB':>8}")
+    ok = {n: r for n, r in results.items() if isinstance(r, dict)}
+    for n, r in results.items():
+        if isinstance(r, str):
+            print(f"{n:18} {r}")
+            continue
+        t = float(r["time_s"])  # type: ignore[arg-type]
+        print(
+            f"{n:18} {t:9.3f} {t * 1000 / len(names):10.1f} {float(r['prepare_s']):10.2f} "  # type: ignore[arg-type]
+            f"{int(r['peak_bytes']) / 2**20:15.1f} {int(r['rss_bytes']) / 2**20:8.0f}"  # type: ignore[call-overload]
+        )
+    peers = {n: r for n, r in ok.items() if n != "mlscope"}
+    if "mlscope" in ok and peers:
+        fastest = min(peers, key=lambda n: float(peers[n]["time_s"]))  # type: ignore[arg-type]
+        ratio = float(peers[fastest]["time_s"]) / float(ok["mlscope"]["time_s"])  # type: ignore[arg-type]
+        print(f"fastest peer: {fastest}; its time / mlscope's: {ratio:.0f}x")
+    print("\nWhat each contender flagged per window ('-': nothing)")
+    for i, w in enumerate(names):
+        print(f"  {w}")
+        for n, r in ok.items():
+            print(f"    {n:18} {_caught(r['flags'][i])}")  # type: ignore[index]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--setup", action="store_true", help="create the peer virtual environments first")
+    ap.add_argument("--setup-only", action="store_true", help="only create the peer environments")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--skip", default="", help="comma-separated contenders to leave out")
+    args = ap.parse_args()
+    if args.setup or args.setup_only:
+        setup()
+        if args.setup_only:
+            return 0
+    names = make_data()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    results: dict[str, dict[str, object] | str] = {}
+    for n in (c for c in CONTENDERS if c not in skip):
+        print(f"running {n} ...", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        results[n] = run_one(n, args.rounds)
+        print(f"  {n} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    print_tables(names, results, args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
