@@ -36,6 +36,14 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--numeric", action="append", default=None, help="force a column to be numeric (repeatable)"
     )
+    p.add_argument(
+        "--text",
+        action="append",
+        default=None,
+        metavar="COL",
+        help="free-text column, profiled as descriptor features 'COL:length_words', 'COL:oov_share', "
+        "'COL:script', ... (repeatable); long free-form strings are recognised without it",
+    )
     p.add_argument("--exclude", action="append", default=None, help="column to leave out (repeatable)")
     p.add_argument(
         "--bins", type=int, default=20, help="equal-frequency bins per numeric feature (default: %(default)s)"

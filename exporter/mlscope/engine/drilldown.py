@@ -50,6 +50,24 @@ class SampleConfig:
     top_outliers: int = 20
     wrong_predictions: int = 20
     sensitive: tuple[str, ...] = ()
+    #: Keep the raw text of text inputs in rows. Off by default: free text can hold
+    #: personal data (names, addresses, messages), while its descriptors cannot.
+    text: bool = False
+
+
+#: Characters of a raw text kept in a row: a kept row never pins a text of any length.
+SAMPLE_TEXT_CHARS = 2_000
+
+
+def clip_texts(values: Any) -> np.ndarray:
+    """A raw text column with each text cut to :data:`SAMPLE_TEXT_CHARS` (marked by an ellipsis)."""
+    col = _column(values)
+    out = np.empty(len(col), dtype=object)
+    out[:] = [
+        v[:SAMPLE_TEXT_CHARS] + "\u2026" if isinstance(v, str) and len(v) > SAMPLE_TEXT_CHARS else v
+        for v in col.tolist()
+    ]
+    return out
 
 
 def _plain(v: Any) -> Any:
@@ -314,7 +332,9 @@ class SampleStore:
     wrong_predictions : int, default 20
         Most recent labelled rows whose prediction was wrong.
     sensitive : sequence of str, default ()
-        Features whose values are never stored.
+        Features (or raw inputs) whose values are never stored.
+    raw : sequence of str, default ()
+        Raw input columns (free text) that rows may carry beside the features.
     """
 
     def __init__(
@@ -326,8 +346,9 @@ class SampleStore:
         top_outliers: int = 20,
         wrong_predictions: int = 20,
         sensitive: Sequence[str] = (),
+        raw: Sequence[str] = (),
     ) -> None:
-        _check_settings(features, n_bins, per_bin, top_outliers, wrong_predictions, sensitive)
+        _check_settings(features, n_bins, per_bin, top_outliers, wrong_predictions, sensitive, raw)
         self.features = tuple(features)
         self.n_bins = tuple(int(n) for n in n_bins)
         self.per_bin = per_bin
@@ -501,6 +522,7 @@ def _check_settings(
     top_outliers: int,
     wrong_predictions: int,
     sensitive: Sequence[str],
+    raw: Sequence[str] = (),
 ) -> None:
     if len(features) != len(n_bins):
         raise ConfigError(f"'n_bins' must have one entry per feature ({len(features)}), got {len(n_bins)}")
@@ -511,7 +533,7 @@ def _check_settings(
     ):
         if not isinstance(value, int) or value < 0:
             raise ConfigError(f"'samples.{key}' must be an int >= 0 (got {value!r})")
-    unknown = sorted(set(sensitive) - set(features))
+    unknown = sorted(set(sensitive) - set(features) - set(raw))
     if unknown:
         raise ConfigError(f"'samples.sensitive' names unknown features: {unknown}")
 

@@ -25,7 +25,7 @@ from mlscope.engine.batch import Batch
 from mlscope.engine.binning import bin_batch
 from mlscope.engine.columnset import ColumnSet
 from mlscope.engine.drift import SCORE_FAMILY, DriftConfig, evaluate, score_metric
-from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore
+from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore, clip_texts
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
 from mlscope.engine.profile_checks import ProfileChecks
@@ -179,6 +179,7 @@ class ModelEngine:
                 top_outliers=sc.top_outliers,
                 wrong_predictions=sc.wrong_predictions,
                 sensitive=sc.sensitive,
+                raw=[i.name for i in profile.inputs if i.kind == "text"],
             )
         self._bin_of_label = [{lab: b for b, lab in enumerate(fp.bin_labels)} for fp in feats]
         if self.drilldown is not None and self.sample_config.wrong_predictions:
@@ -317,7 +318,7 @@ class ModelEngine:
                 t = np.asarray(batch.timestamps, dtype=np.float64)
                 ts = np.where(np.isfinite(t), t, now)
             rows = BatchRows(
-                batch.features,
+                self._sample_columns(batch),
                 ids=batch.ids,
                 predictions=batch.predictions,
                 labels=batch.labels,
@@ -328,6 +329,13 @@ class ModelEngine:
             log.exception("SampleStore.offer failed for model %r", self.name)
             with self._lock:
                 self.internal_errors += 1
+
+    def _sample_columns(self, batch: Batch) -> Mapping[str, Any]:
+        """The features, and the raw text of text inputs when ``samples.text`` is on (clipped)."""
+        if not self.sample_config.text:
+            return batch.features
+        texts = [i.name for i in self.profile.inputs if i.kind == "text" and i.name in batch.raw]
+        return {**batch.features, **{name: clip_texts(batch.raw[name]) for name in texts}}
 
     def sample_bin(self, feature: str, bin_label: str) -> int:
         """The bin index of ``feature``'s bin labelled ``bin_label`` (the ``bin`` label of

@@ -131,6 +131,18 @@ def _warn_label_like(args: argparse.Namespace, sample: pd.DataFrame, profile: Pr
         )
 
 
+def _note_inferred_text(args: argparse.Namespace, profile: Profile) -> None:
+    declared = set(getattr(args, "text", None) or ())
+    inferred = [i.name for i in profile.inputs if i.kind == "text" and i.name not in declared]
+    if inferred:
+        print(
+            f"mlscope: note: columns taken as free text (long, mostly distinct strings): {inferred}; "
+            "each is profiled as descriptor features '<column>:length_words', '<column>:script', ...; "
+            "give --categorical COL to keep one categorical, --text COL to declare it",
+            file=sys.stderr,
+        )
+
+
 def profile_command(args: argparse.Namespace) -> int:
     """``mlscope profile DATA -o reference.json``."""
     for key in ("chunksize", "sample_rows", "bins", "top_k"):
@@ -153,8 +165,10 @@ def profile_command(args: argparse.Namespace) -> int:
             bins=args.bins,
             top_k=args.top_k,
             model=getattr(args, "model", None),
+            text=getattr(args, "text", None),
         )
         _warn_label_like(args, sample, profile)
+        _note_inferred_text(args, profile)
         if total > len(sample):  # pass two: exact reference counts in the bins fitted on the sample
             profile = _with_exact_counts(profile, _count_every_row(args, profile, total), total, len(sample))
         profile.save(args.output)

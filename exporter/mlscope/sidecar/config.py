@@ -54,6 +54,11 @@ class SamplesConfig(BaseModel):
     sensitive: list[str] = Field(
         default_factory=list, description="Features whose values are redacted from rows and logs."
     )
+    text: bool = Field(
+        False,
+        description="Keep the raw text of text features in rows (off: free text can hold personal "
+        "data; the descriptors such as 'review:length_words' are kept either way).",
+    )
 
 
 class ModelConfig(BaseModel):

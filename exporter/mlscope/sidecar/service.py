@@ -146,6 +146,7 @@ class Service:
                         top_outliers=sc.top_outliers,
                         wrong_predictions=sc.wrong_predictions,
                         sensitive=tuple(sc.sensitive),
+                        text=sc.text,
                     ),
                 )
             except ConfigError as e:
