@@ -44,6 +44,13 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
         help="free-text column, profiled as descriptor features 'COL:length_words', 'COL:oov_share', "
         "'COL:script', ... (repeatable); long free-form strings are recognised without it",
     )
+    p.add_argument(
+        "--embedding",
+        action="append",
+        default=None,
+        help="column holding one vector per row: a JSON array per CSV/JSONL cell or a parquet list "
+        "(repeatable)",
+    )
     p.add_argument("--exclude", action="append", default=None, help="column to leave out (repeatable)")
     p.add_argument(
         "--bins", type=int, default=20, help="equal-frequency bins per numeric feature (default: %(default)s)"

@@ -72,6 +72,8 @@ def _frame_column(s: Any) -> np.ndarray:
     if isinstance(dt, np.dtype):
         plain: np.ndarray = s.to_numpy()
         return plain
+    if isinstance(dt, pd.ArrowDtype) and _is_arrow_list(dt.pyarrow_dtype):
+        return _vector_column(s)
     if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt):
         floats: np.ndarray = s.to_numpy(dtype=np.float64, na_value=np.nan)
         return floats
@@ -81,6 +83,32 @@ def _frame_column(s: Any) -> np.ndarray:
     table[-1] = None  # code -1: missing
     out: np.ndarray = table[codes]
     return out
+
+
+def _is_arrow_list(t: Any) -> bool:
+    import pyarrow as pa  # an ArrowDtype column exists, so pyarrow is there
+
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
+
+
+def _vector_column(s: Any) -> np.ndarray:
+    """An Arrow list column (vectors read from parquet): rows x dim float64 when every row
+    is a vector of the same length, else an object array of per-row lists (None: null).
+
+    Arrow cannot factorize lists, and one Python list per row is what the 2-D array avoids.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = s.array.__arrow_array__().combine_chunks()
+    n = len(arr)
+    numbers = pa.types.is_floating(arr.type.value_type) or pa.types.is_integer(arr.type.value_type)
+    if n and numbers and arr.null_count == 0:
+        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+        if lengths.min() == lengths.max() and arr.flatten().null_count == 0:
+            flat: np.ndarray = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            return flat.reshape(n, int(lengths[0]))
+    return _object_column(arr.to_pylist(), n)
 
 
 def _columns(data: _Columnar, names: Sequence[str] | None, what: str) -> tuple[dict[str, np.ndarray], int]:

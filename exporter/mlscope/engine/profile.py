@@ -369,13 +369,15 @@ class Profile:
             derived.from_dict(v.obj(x, f"inputs[{i}]"), f"inputs[{i}]")
             for i, x in enumerate(v.lst(d, "inputs", "", required=False))
         ]
-        known = {f.name for f in features}
+        known = {f.name: f for f in features}
         for inp in inputs:
             for f in inp.features:
                 if f.name not in known:
                     raise ProfileError(
                         f"field 'inputs': {inp.name!r} derives {f.name!r}, which 'features' lacks"
                     )
+            # An input's JSON names its derived features; their bins are the saved ones.
+            inp.features = tuple(known[f.name] for f in inp.features)
         return cls(
             inputs=inputs,
             features=features,

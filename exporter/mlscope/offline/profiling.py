@@ -52,8 +52,13 @@ def _count_every_row(args: argparse.Namespace, profile: Profile, total: int) -> 
 
 def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sample_rows: int) -> Profile:
     nf, no = len(profile.features), len(profile.outputs)
+    features = [with_counts(c, s) for c, s in zip(profile.features, sums[:nf], strict=True)]
+    by_name = {f.name: f for f in features}
+    for inp in profile.inputs:  # a derived input holds its features' profiles: the counted ones now
+        inp.features = tuple(by_name[f.name] for f in inp.features)
     return Profile(
-        features=[with_counts(c, s) for c, s in zip(profile.features, sums[:nf], strict=True)],
+        inputs=profile.inputs,
+        features=features,
         outputs=[with_counts(c, s) for c, s in zip(profile.outputs, sums[nf : nf + no], strict=True)],
         target=with_counts(profile.target, sums[-1]) if profile.target else None,
         task=profile.task,
@@ -161,6 +166,7 @@ def profile_command(args: argparse.Namespace) -> int:
             prediction=args.prediction,
             categorical=args.categorical,
             numeric=args.numeric,
+            embeddings=getattr(args, "embedding", None),
             exclude=args.exclude,
             bins=args.bins,
             top_k=args.top_k,
