@@ -113,7 +113,7 @@ def fit_model(train: pd.DataFrame, seed: int = 0) -> TextModel:
     return TextModel(classifier=clf, encoder=enc, dim=dim)
 
 
-def frame(model: TextModel, texts: pd.Series) -> dict[str, object]:
+def frame(model: TextModel, texts: pd.Series) -> dict[str, np.ndarray]:
     """The columns the service logs for ``texts``: the raw text, its embedding, the prediction."""
     texts = texts.reset_index(drop=True)
     return {
@@ -177,7 +177,7 @@ def new_vocabulary(held: pd.DataFrame, rng: np.random.Generator, n: int, share: 
         return " ".join(words)
 
     hit = rng.random(n) < share
-    return pd.Series([swap(t) if h and t.split() else t for t, h in zip(s, hit)], dtype=object)
+    return pd.Series([swap(t) if h and t.split() else t for t, h in zip(s, hit, strict=True)], dtype=object)
 
 
 #: The shifts of the issue, by name (the proof tests and the benchmark iterate over it).
