@@ -5,7 +5,7 @@ Synthetic Gaussian embeddings with a low-rank structure (six directions plus noi
 tests/embedding); the reference is 5,000 rows. Timed: the projection fit
 (``Profile.from_frame``), ``derive`` of a 2-D float array and of an object array of
 per-row vectors (a DataFrame column, the sidecar's JSON rows), and ``bin_batch`` (derive
-and bin every derived feature), best of ``--repeat`` runs.
+and bin every derived feature), best of ``--repeat`` runs, BLAS on one thread as in the sidecar.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mlscope.engine.binning import bin_batch
 from mlscope.engine.profile import Profile
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
+    # The sidecar runs BLAS on one thread (mlscope.sidecar.main.limit_math_threads): so here.
+    threadpool_limits(limits=1)
     ref = _rows(5_000, args.dim, 1)
     t = time.perf_counter()
     prof = Profile.from_frame({"vec": ref}, embeddings=["vec"])

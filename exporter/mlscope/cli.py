@@ -48,6 +48,7 @@ def _add_profile(p: argparse.ArgumentParser) -> None:
         "--embedding",
         action="append",
         default=None,
+        metavar="COL",
         help="column holding one vector per row: a JSON array per CSV/JSONL cell or a parquet list "
         "(repeatable)",
     )

@@ -110,7 +110,7 @@ def test_bad_rows_are_counted_never_raised(profile: Profile) -> None:
     got = profile.inputs[0].derive(_objects(rows))
     np.testing.assert_allclose(got["vec:norm"][[0, 6]].astype(float), np.linalg.norm(X[:2], axis=1))
     binned = bin_batch(profile, batch_from_data({"vec": _objects(rows)}), with_outliers=False)
-    for name in (f.name for f in profile.inputs[0].features):
+    for name in profile.inputs[0].feature_names:
         i = profile.feature_names.index(name)
         assert binned.issues[i] == {"missing": 2, "wrong_type": 4, "nan": 1}, name
 
@@ -124,7 +124,21 @@ def test_vector_columns_are_recognised_without_being_named() -> None:
     prof = Profile.from_frame(pd.DataFrame({"vec": list(embeddings(200, 3)), "x": np.arange(200.0)}))
     assert [i.kind for i in prof.inputs] == ["embedding"]
     assert prof.feature_names[:2] == ("vec:pc1", "vec:pc2") and "x" in prof.feature_names
-    assert embedding.looks_like(embeddings(5, 4)) and not embedding.looks_like(_objects(["[1, 2]"] * 3))
+    assert embedding.looks_like(embeddings(5, 4))
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["[0.1, 0.2, 0.3]", " [1, 2, 3]", None], True),  # a CSV column of JSON arrays
+        (["[0.1, 0.2, 0.3]", "[1, 2]"], False),  # ragged
+        (["[0.1]", "[2]"], False),  # one number is no vector
+        (["[a, b]", "[c, d]"], False),  # not JSON numbers
+        (["[1, 2]", "plain text"], False),
+    ],
+)
+def test_json_array_cells_are_recognised(cells: list[Any], expected: bool) -> None:
+    assert embedding.looks_like(_objects(cells)) is expected
 
 
 def test_compare_flags_the_embedding_and_not_the_plain_feature(profile: Profile) -> None:
@@ -139,6 +153,7 @@ def test_compare_flags_the_embedding_and_not_the_plain_feature(profile: Profile)
     "features",
     [
         pytest.param(lambda x, v: {"vec": v, "x": x}, id="dict with a 2-D array"),
+        pytest.param(lambda x, v: {"vec": v.tolist(), "x": x}, id="dict with a list of vectors"),
         pytest.param(lambda x, v: pd.DataFrame({"vec": list(v), "x": x}), id="DataFrame"),
         pytest.param(
             lambda x, v: [{"vec": r.tolist(), "x": float(a)} for a, r in zip(x, v, strict=True)], id="records"

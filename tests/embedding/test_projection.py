@@ -34,7 +34,7 @@ def sample() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fitted(sample: np.ndarray) -> EmbeddingInput:
-    return embedding.fit("vec", sample, bins=20, top_k=20)
+    return embedding.fit("vec", sample, bins=20, top_k=20)[0]
 
 
 @pytest.fixture(scope="module")
@@ -89,22 +89,23 @@ def test_residual_and_norm_follow_their_definitions(
 
 def test_a_large_reference_is_sampled_and_binned_on_rows_the_fit_never_saw() -> None:
     ref = embeddings(1_200, 5)
-    inp = embedding.fit("vec", ref, bins=10, top_k=20)
-    assert all(f.n_rows == 600 for f in inp.features)  # the other half fitted the projection
-    again = embedding.fit("vec", ref, bins=10, top_k=20)
+    inp, features = embedding.fit("vec", ref, bins=10, top_k=20)
+    assert all(f.n_rows == 600 for f in features)  # the other half fitted the projection
+    again, _ = embedding.fit("vec", ref, bins=10, top_k=20)
     assert again.to_dict() == inp.to_dict()  # seeded: the same reference, the same profile
 
 
 @pytest.mark.parametrize(("rows", "dim", "k"), [(50, 3, 3), (5, 20, 4), (400, 384, 8)])
 def test_fewer_components_when_the_dimension_or_rows_are_few(rows: int, dim: int, k: int) -> None:
     x = np.random.default_rng(6).normal(size=(rows, dim))
-    inp = embedding.fit("v", x, bins=5, top_k=5)
+    inp, features = embedding.fit("v", x, bins=5, top_k=5)
     assert len(inp.scales) == k
-    assert [f.name for f in inp.features][-3:] == ["v:distance", "v:residual", "v:norm"]
+    assert [f.name for f in features] == list(inp.feature_names)
+    assert list(inp.feature_names)[-3:] == ["v:distance", "v:residual", "v:norm"]
 
 
 def test_a_reference_of_one_repeated_vector_has_no_components() -> None:
-    inp = embedding.fit("v", np.tile(np.arange(4.0), (30, 1)), bins=5, top_k=5)
+    inp, _ = embedding.fit("v", np.tile(np.arange(4.0), (30, 1)), bins=5, top_k=5)
     assert len(inp.scales) == 0 and inp.residual_scale == 1.0
     got = inp.derive(np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 5.0]]))
     np.testing.assert_allclose(got["v:residual"], [0.0, 2.0])
@@ -122,7 +123,7 @@ def test_json_round_trip_keeps_the_projection(tmp_path: Path) -> None:
     prof.save(tmp_path / "p.json")
     back = Profile.load(tmp_path / "p.json")
     assert back.to_dict() == prof.to_dict() and back.hash == prof.hash
-    assert back.inputs[0].features == prof.inputs[0].features  # the saved bins, not placeholders
+    assert back.inputs[0].feature_names == prof.inputs[0].feature_names
     x = embeddings(20, 9)
     for k, v in prof.inputs[0].derive(x).items():
         np.testing.assert_array_equal(back.inputs[0].derive(x)[k], v)

@@ -41,8 +41,11 @@ class Shout:
     """A kind of this test: a string's length and its share of capitals."""
 
     name: str
-    features: tuple[FeatureProfile, ...]
     kind: str = "text"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return (f"{self.name}:length", f"{self.name}:upper")
 
     def derive(self, values: np.ndarray) -> dict[str, np.ndarray]:
         return {f"{self.name}:length": _lengths(values), f"{self.name}:upper": _uppers(values)}
@@ -51,17 +54,13 @@ class Shout:
         return {"kind": self.kind, "name": self.name}
 
 
-_FITTED: dict[str, tuple[FeatureProfile, ...]] = {}
-
-
-def fit(name: str, values: np.ndarray, *, bins: int, top_k: int) -> Shout:
-    feats = tuple(fit_numeric(k, v, bins=bins) for k, v in Shout(name, ()).derive(values).items())
-    _FITTED[name] = feats
-    return Shout(name, feats)
+def fit(name: str, values: np.ndarray, *, bins: int, top_k: int) -> tuple[Shout, list[FeatureProfile]]:
+    inp = Shout(name)
+    return inp, [fit_numeric(k, v, bins=bins) for k, v in inp.derive(values).items()]
 
 
 def from_dict(data: Mapping[str, Any], path: str) -> Shout:
-    return Shout(str(data["name"]), _FITTED[str(data["name"])])
+    return Shout(str(data["name"]))
 
 
 def looks_like(values: Any) -> bool:
@@ -134,7 +133,7 @@ def test_conflicting_kinds_and_missing_columns_are_named() -> None:
 def test_a_profile_whose_input_lacks_its_features_is_refused() -> None:
     data = Profile.from_frame(_frame(200, 10), target="y", text=["msg"]).to_dict()
     data["features"] = [f for f in data["features"] if f["name"] != "msg:upper"]
-    with pytest.raises(ProfileError, match=r"'msg' derives 'msg:upper', which 'features' lacks"):
+    with pytest.raises(ProfileError, match=r"'inputs': 'msg' derives 'msg:upper', which 'features' lacks"):
         Profile.from_dict(data)
     data["inputs"] = [{"kind": "audio", "name": "msg"}]
     with pytest.raises(ProfileError, match=r"'inputs\[0\].kind' must be one of"):
@@ -187,3 +186,9 @@ def test_the_raw_column_is_what_a_caller_logs() -> None:
     assert eng.misconfig.active("m") == set()
     eng.ingest(batch_from_data({"x": np.zeros(3), "msg:length": np.ones(3)}), T0)
     assert eng.misconfig.active("m") == {"unknown_feature_names", "missing_feature_names"}
+
+
+def test_json_array_cells_are_recognised_as_vectors_not_text() -> None:
+    rng = np.random.default_rng(13)
+    cells = np.array([str(rng.normal(size=6).round(4).tolist()) for _ in range(50)], dtype=object)
+    assert derived.infer_kind(cells) == "embedding"

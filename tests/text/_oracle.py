@@ -44,6 +44,11 @@ def words(s: str) -> list[str]:
     return out + ([cur] if cur else [])
 
 
+def lower(w: str) -> str:
+    """Lower case character by character, a character whose lower case is longer kept."""
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in w)
+
+
 def describe(v: Any, vocab: set[str], scan: int) -> dict[str, Any] | str | None:
     """The descriptors of one value; ``None`` for a missing value, ``"wrong"`` for a non-string."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -51,7 +56,7 @@ def describe(v: Any, vocab: set[str], scan: int) -> dict[str, Any] | str | None:
     if not isinstance(v, str):
         return "wrong"
     p = v[:scan]
-    toks = [w.lower() for w in words(p)]
+    toks = [lower(w) for w in words(p)]
     m = max(len(p), 1)
     cats = [unicodedata.category(c) for c in p]
     letters = Counter(script_of_letter(c) for c, k in zip(p, cats, strict=True) if k[0] == "L")
@@ -70,8 +75,11 @@ def describe(v: Any, vocab: set[str], scan: int) -> dict[str, Any] | str | None:
 
 
 def vocabulary(texts: list[str], size: int, scan: int, max_chars: int) -> list[str]:
-    counts = Counter(w.lower() for t in texts for w in words(t[:scan]))
-    ranked = sorted((kv for kv in counts.items() if len(kv[0]) <= max_chars), key=lambda kv: (-kv[1], kv[0]))
+    counts = Counter(lower(w) for t in texts for w in words(t[:scan]))  # insertion order: first seen
+    first = {w: i for i, w in enumerate(counts)}
+    ranked = sorted(
+        (kv for kv in counts.items() if len(kv[0]) <= max_chars), key=lambda kv: (-kv[1], first[kv[0]])
+    )
     return [w for w, _ in ranked[:size]]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -40,12 +41,12 @@ def _check(inp: TextInput, values: list[Any]) -> None:
 def test_random_texts_of_every_script_match_the_oracle(seed: int) -> None:
     rng = np.random.default_rng(seed)
     texts = [_oracle.random_text(rng) for _ in range(400)]
-    inp = text.fit("t", _objects(texts[:200]), bins=10, top_k=10)
+    inp = text.fit("t", _objects(texts[:200]), bins=10, top_k=10)[0]
     _check(inp, texts[200:])
 
 
 def test_bad_values_empty_and_edges_match_the_oracle() -> None:
-    inp = text.fit("t", _objects(["the cat sat", "a dog ran"] * 20), bins=5, top_k=5)
+    inp = text.fit("t", _objects(["the cat sat", "a dog ran"] * 20), bins=5, top_k=5)[0]
     values: list[Any] = [
         "", "   ", "\t\n\u2028", None, float("nan"), 3, 2.5, b"bytes", ["a", "list"], {"a": 1},
         "THE CAT", "ΟΔΟΣ'Α σΣ", "İstanbul İZMİR", "x" * 10, "😀🎉", "𝐀𝐛 𠀀𠀀", "\ud800 lone", "١٢٣ 42",
@@ -55,7 +56,7 @@ def test_bad_values_empty_and_edges_match_the_oracle() -> None:
 
 
 def test_all_strings_give_float_columns_and_script_names() -> None:
-    inp = text.fit("t", _objects(["hello world"] * 30), bins=5, top_k=5)
+    inp = text.fit("t", _objects(["hello world"] * 30), bins=5, top_k=5)[0]
     got = inp.derive(_objects(["hi there", "Привет"]))
     assert all(got[f"t:{d}"].dtype == np.float64 for d in DESCRIPTORS[:-1])
     assert got["t:script"].tolist() == ["latin", "cyrillic"]
@@ -95,4 +96,41 @@ def test_many_rows_are_described_in_several_blocks(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(text, "_BLOCK_CHARS", 300)
     rng = np.random.default_rng(5)
     texts = [_oracle.random_text(rng) for _ in range(150)]
-    _check(text.fit("t", _objects(texts[:50]), bins=5, top_k=5), texts)
+    _check(text.fit("t", _objects(texts[:50]), bins=5, top_k=5)[0], texts)
+
+
+def test_word_hashes_are_the_documented_polynomial() -> None:
+    words = ["alpha", "beta", "γάμμα", "𠀀x", "a", "ab" * 300]
+    joined = "".join(words)
+    ends = np.cumsum([len(w) for w in words])
+    starts = ends - [len(w) for w in words]
+    got = text.word_hashes(text.code_points(joined).astype(np.uint32), starts, ends)
+    for w, h in zip(words, got.tolist(), strict=True):
+        assert h == sum(ord(c) * text._HASH_BASE**k for k, c in enumerate(w)) % 2**64, w
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 5_000])
+def test_hash_set_answers_as_a_python_set(n: int) -> None:
+    rng = np.random.default_rng(n)
+    members = rng.integers(1, 2**63, n, dtype=np.uint64)
+    members[: min(n // 3, 20)] >>= np.uint64(40)  # some share their top bits: longer probe runs
+    probe = np.concatenate([members, rng.integers(1, 2**63, 2_000, dtype=np.uint64), members >> np.uint64(1)])
+    got = text.HashSet(members).contains(probe)
+    oracle = set(members.tolist())
+    assert got.tolist() == [h in oracle for h in probe.tolist()]
+
+
+def test_memory_stays_bounded_whatever_the_text_length() -> None:
+    inp = TextInput("t", ["alpha"])
+    inp.derive(_objects(["warm up the tables"]))
+    s = "alpha beta, gamma " * 250_000  # 4.5 million characters
+    tracemalloc.start()
+    try:
+        got = inp.derive(_objects([s, "short one"]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got["t:length_words"][0] == 750_000
+    # Read in blocks of 262,144 characters: a few MiB, where the arrays of one pass over
+    # the whole text (code points, lower case, classes: 10 bytes a character) take 43 MiB.
+    assert peak < 16 * 2**20, peak

@@ -57,6 +57,9 @@ def test_bad_texts_are_data_quality_issues_of_the_descriptors(profile: Profile) 
         return _value(metrics, "mlscope_data_quality_issues", "mlscope_data_quality_issues_total", **labels)
 
     # Too long and empty (twice: "" and blanks): no reference text was as long or as short.
+    lo, hi = profile.feature("review:length_chars").min, profile.feature("review:length_chars").max
+    assert lo is not None and hi is not None
+    assert sum(1 for t in good if not lo <= len(t) <= hi) == 0
     assert issue("length_chars", "out_of_range") == 3
     assert issue("empty", "out_of_range") == 2  # the reference had no empty text
     assert issue("script", "unseen_category") == 3  # Cyrillic, and "none" for the two empty ones
@@ -95,6 +98,10 @@ def _shifted(kind: str, n: int, seed: int) -> pd.DataFrame:
         new = _frame(n, seed, prefix="brand")["review"]
         df["review"] = np.where(np.random.default_rng(seed).random(n) < 0.3, new, df["review"])
         return df
+    if kind == "empty":  # a client that sends blanks now and then
+        df = _frame(n, seed)
+        df["review"] = np.where(np.random.default_rng(seed).random(n) < 0.1, "  ", df["review"])
+        return df
     df = _frame(n, seed)
     rng = np.random.default_rng(seed)
     cyr = ["".join(rng.choice(list(_oracle.ALPHABETS["cyrillic"]), 40)) for _ in range(n)]
@@ -108,6 +115,7 @@ def _shifted(kind: str, n: int, seed: int) -> pd.DataFrame:
         ("length", {"review:length_chars", "review:length_words"}),
         ("oov", {"review:oov_share"}),
         ("script", {"review:script"}),
+        ("empty", {"review:empty"}),
     ],
 )
 def test_a_shift_of_the_text_is_caught_on_its_descriptor(

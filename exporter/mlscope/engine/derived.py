@@ -15,15 +15,16 @@ derived column). The raw input is the prefix before the first ``:``
 (:func:`raw_name`), which a dashboard or a PromQL ``label_replace`` can recover.
 
 Each kind lives in its own module (``mlscope.engine.text``, ``mlscope.engine.embedding``)
-with three functions: ``fit(name, values, *, bins, top_k) -> DerivedInput``,
+with three functions: ``fit(name, values, *, bins, top_k) -> (DerivedInput, [FeatureProfile])``,
 ``from_dict(data, path) -> DerivedInput`` and ``looks_like(values) -> bool`` (inference of
-undeclared columns); :data:`KINDS` names them.
+undeclared columns); :data:`KINDS` names them. The derived features' profiles (bins,
+reference counts) live in the profile's ``features`` only: an input knows their names.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,10 +35,12 @@ from mlscope.errors import ProfileError
 #: Separates the raw input's name from the derived part in a feature name.
 SEPARATOR = ":"
 
-#: kind -> module holding ``fit`` and ``from_dict`` for it (imported when first used).
+#: kind -> module holding ``fit``, ``from_dict`` and ``looks_like`` for it (imported when
+#: first used). Recognition asks in this order: a CSV cell holding a JSON array of numbers
+#: also reads as many distinct "words", so vectors are asked about before text.
 KINDS: dict[str, str] = {
-    "text": "mlscope.engine.text",
     "embedding": "mlscope.engine.embedding",
+    "text": "mlscope.engine.text",
 }
 
 
@@ -48,11 +51,13 @@ class DerivedInput(Protocol):
     name: str
     #: A key of :data:`KINDS`.
     kind: str
-    #: The derived columns' profiles, fitted on the reference, named ``f"{name}:{part}"``.
-    features: tuple[FeatureProfile, ...]
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The derived features' names, ``f"{name}:{part}"``, in the order ``derive`` gives them."""
+        ...
 
     def derive(self, values: np.ndarray) -> dict[str, np.ndarray]:
-        """One array of ``len(values)`` per derived feature (same names as ``features``).
+        """One array of ``len(values)`` per derived feature (named as ``feature_names``).
 
         Never raises for bad values: a value it cannot use gives NaN (numeric) or
         ``None`` (categorical), which the engine counts as missing.
@@ -60,7 +65,7 @@ class DerivedInput(Protocol):
         ...
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"kind": ..., "name": ..., ...}`` without the features (saved beside)."""
+        """JSON form: ``{"kind": ..., "name": ..., ...}`` (the features are saved in the profile's)."""
         ...
 
 
@@ -79,10 +84,14 @@ def _module(kind: str, path: str) -> Any:
     return importlib.import_module(KINDS[kind])
 
 
-def fit(kind: str, name: str, values: np.ndarray, *, bins: int, top_k: int) -> DerivedInput:
-    """Fit a derived input of ``kind`` on the reference column ``values``."""
-    inp: DerivedInput = _module(kind, "inputs").fit(name, values, bins=bins, top_k=top_k)
-    return inp
+def fit(
+    kind: str, name: str, values: np.ndarray, *, bins: int, top_k: int
+) -> tuple[DerivedInput, list[FeatureProfile]]:
+    """Fit a derived input of ``kind`` on the reference column ``values``, with its features' profiles."""
+    fitted: tuple[DerivedInput, list[FeatureProfile]] = _module(kind, "inputs").fit(
+        name, values, bins=bins, top_k=top_k
+    )
+    return fitted
 
 
 def from_dict(data: Mapping[str, Any], path: str) -> DerivedInput:
@@ -103,13 +112,18 @@ def infer_kind(values: Any) -> str | None:
     return None
 
 
-def check_names(inputs: Sequence[DerivedInput]) -> None:
-    """Raise when two inputs share a raw name (their derived features would collide)."""
+def check_inputs(inputs: Sequence[DerivedInput], features: Collection[str]) -> None:
+    """Raise unless every input has a raw name of its own and its derived features are in ``features``."""
     seen: set[str] = set()
     for inp in inputs:
         if inp.name in seen:
             raise ProfileError(f"profile field 'inputs': raw column {inp.name!r} is declared twice")
         seen.add(inp.name)
+        for f in inp.feature_names:
+            if f not in features:
+                raise ProfileError(
+                    f"profile field 'inputs': {inp.name!r} derives {f!r}, which 'features' lacks"
+                )
 
 
 def derive_columns(

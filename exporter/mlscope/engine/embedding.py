@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -49,6 +49,8 @@ from mlscope.errors import ProfileError
 
 #: Rows looked at to recognise a vector column.
 _SNIFF = 200
+#: Rows derived at a time (2,048 x 384 float64: 6 MiB of scratch).
+_BLOCK = 2048
 #: Principal components kept per embedding (fewer when the dimension or rows are fewer).
 COMPONENTS = 8
 #: Reference rows the projection is fitted on (a seeded uniform sample beyond that).
@@ -64,13 +66,20 @@ WRONG = "not a vector"
 
 
 def looks_like(values: Any) -> bool:
-    """True for a 2-D array, or a column whose values are equal-length vectors of numbers."""
+    """True for a 2-D array, or a column whose values are equal-length vectors of numbers.
+
+    A vector may be a list, tuple or array, or the JSON text of one (a CSV cell
+    ``"[0.12, -0.5, ...]"``), so that a file of vectors is recognised as it is read.
+    """
     a = values if isinstance(values, np.ndarray) else None
     if a is not None and a.ndim == 2:
         return bool(a.shape[1] >= 2)
     if a is None or a.dtype != object:
         return False
     seen = [v for v in a[: _SNIFF * 5] if v is not None][:_SNIFF]
+    if seen and all(isinstance(v, str) and v.lstrip().startswith("[") for v in seen):
+        sizes = {r.size if r is not None else -1 for r in map(_row, seen)}
+        return len(sizes) == 1 and sizes.pop() >= 2
     if not seen or not all(isinstance(v, (list, tuple, np.ndarray)) for v in seen):
         return False
     lengths = {len(v) for v in seen}
@@ -116,9 +125,12 @@ def as_rows(values: Any, dim: int) -> Rows:
     """Read a raw embedding column: a 2-D array, or one vector (list, array, JSON text) per row."""
     a = values if isinstance(values, np.ndarray) else _objects(values)
     n = len(a)
-    if a.ndim == 2 and a.dtype.kind in "fiub":
-        if a.shape[1] == dim:
-            return Rows(a.astype(np.float64, copy=False))
+    if a.ndim >= 2:
+        if a.shape[1:] == (dim,):
+            try:
+                return Rows(a.astype(np.float64, copy=False))
+            except (TypeError, ValueError):  # an object matrix holding no numbers
+                pass
         return Rows(np.full((n, dim), np.nan), wrong=np.ones(n, dtype=bool))
     if a.ndim == 1 and a.dtype == object:
         try:  # the common case, one equal-length vector per row: a single C-level copy
@@ -127,7 +139,7 @@ def as_rows(values: Any, dim: int) -> Rows:
                 return Rows(x)
         except (TypeError, ValueError):
             pass
-    return _rows_one_by_one(a.reshape(n, -1)[:, 0] if a.ndim == 2 else a, dim)
+    return _rows_one_by_one(a, dim)
 
 
 def _objects(values: Any) -> np.ndarray:
@@ -174,7 +186,7 @@ def _dimension(values: Any, name: str) -> int:
 
 # --------------------------------------------------------------------------- the input
 class EmbeddingInput:
-    """The reference's projection of one embedding column, and the derived features' profiles."""
+    """The reference's projection of one embedding column (its features' profiles are the profile's)."""
 
     kind = "embedding"
 
@@ -185,16 +197,12 @@ class EmbeddingInput:
         components: np.ndarray,
         scales: np.ndarray,
         residual_scale: float,
-        features: Sequence[FeatureProfile] = (),
     ) -> None:
         self.name = name
         self.mean = np.asarray(mean, dtype=np.float64)
         self.components = np.asarray(components, dtype=np.float64).reshape(-1, self.mean.size)
         self.scales = np.asarray(scales, dtype=np.float64)
         self.residual_scale = float(residual_scale)
-        #: The derived features' profiles (fitted by :func:`fit`; a profile read from JSON
-        #: binds its saved ones, see ``Profile.from_dict``).
-        self.features: tuple[FeatureProfile, ...] = tuple(features)
         # One product per batch gives the components and x . mean together.
         self._basis = np.vstack([self.components, self.mean])
         self._offset = self.components @ self.mean
@@ -232,15 +240,30 @@ class EmbeddingInput:
         return out
 
     def derive(self, values: np.ndarray) -> dict[str, np.ndarray]:
-        rows = as_rows(values, self.dim)
-        out = self.scores(rows.x)
+        a = values if isinstance(values, np.ndarray) else _objects(values)
+        n = len(a)
+        out = np.empty((len(self.scales) + len(SCORES), n))
+        missing = np.zeros(n, dtype=bool)
+        wrong = np.zeros(n, dtype=bool)
+        # Blocks of rows bound the scratch (a block of float64 vectors, parsed or not)
+        # whatever the batch, and keep a block in cache for its second pass.
+        for start in range(0, n, _BLOCK):
+            stop = min(start + _BLOCK, n)
+            rows = as_rows(a[start:stop], self.dim)
+            out[:, start:stop] = self.scores(rows.x)
+            if rows.missing is not None:
+                missing[start:stop] = rows.missing
+            if rows.wrong is not None:
+                wrong[start:stop] = rows.wrong
         cols: list[np.ndarray] = list(out)
-        if rows.missing is not None or rows.wrong is not None:
+        if missing.any() or wrong.any():
             # Rare: object columns, so the binning counts None as missing and WRONG as wrong type.
-            cols = [_flagged(c, rows) for c in cols]
+            cols = [_flagged(c, missing, wrong) for c in cols]
         return dict(zip(self.feature_names, cols, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "embedding", "name", "dim", "mean": [dim], "components": [K x [dim]],
+        "scales": [K], "residual_scale"}``; the derived features are the profile's own."""
         return {
             "kind": self.kind,
             "name": self.name,
@@ -255,16 +278,16 @@ class EmbeddingInput:
         return f"EmbeddingInput({self.name!r}, dim={self.dim}, components={len(self.scales)})"
 
 
-def _flagged(col: np.ndarray, rows: Rows) -> np.ndarray:
+def _flagged(col: np.ndarray, missing: np.ndarray, wrong: np.ndarray) -> np.ndarray:
     out = col.astype(object)
-    if rows.missing is not None:
-        out[rows.missing] = None
-    if rows.wrong is not None:
-        out[rows.wrong] = WRONG
+    out[missing] = None
+    out[wrong] = WRONG
     return out
 
 
-def fit(name: str, values: np.ndarray, *, bins: int, top_k: int) -> EmbeddingInput:
+def fit(
+    name: str, values: np.ndarray, *, bins: int, top_k: int
+) -> tuple[EmbeddingInput, list[FeatureProfile]]:
     """Fit the projection on part of the reference vectors and bin each derived part on the rest.
 
     The top components of a sample follow that sample's own noise: on the rows they were
@@ -275,22 +298,23 @@ def fit(name: str, values: np.ndarray, *, bins: int, top_k: int) -> EmbeddingInp
     the rows it never saw; a smaller reference serves both.
     """
     a = values if isinstance(values, np.ndarray) else _objects(values)
+    n = len(a)
     dim = _dimension(a, name)
-    x = as_rows(a, dim).x
-    usable = np.flatnonzero(np.isfinite(x).all(axis=1))
-    if usable.size == 0:
+    held_out = n >= 2 * _HELD_OUT
+    fit_rows = np.arange(n)
+    if held_out or n > FIT_ROWS:
+        size = min(n // 2 if held_out else n, FIT_ROWS)
+        fit_rows = np.sort(np.random.default_rng(0).choice(n, size, replace=False))
+    x = as_rows(a[fit_rows], dim).x  # at most FIT_ROWS x dim, whatever the reference's size
+    x = x[np.isfinite(x).all(axis=1)]
+    if not len(x):
         raise ProfileError(f"'embeddings' column {name!r} holds no finite vector of {dim} numbers")
-    rng = np.random.default_rng(0)
-    fit_rows, bin_rows = usable, np.arange(len(a))
-    if usable.size >= 2 * _HELD_OUT:
-        fit_rows = np.sort(rng.choice(usable, min(usable.size // 2, FIT_ROWS), replace=False))
-        bin_rows = np.setdiff1d(bin_rows, fit_rows, assume_unique=True)
-    elif usable.size > FIT_ROWS:
-        fit_rows = np.sort(rng.choice(usable, FIT_ROWS, replace=False))
-    inp = _project(name, x[fit_rows])
-    derived = inp.derive(a[bin_rows])
-    inp.features = tuple(fit_numeric(f, v, bins=bins) for f, v in derived.items())
-    return inp
+    inp = _project(name, x)
+    derived = inp.derive(a)  # in blocks: no copy of the reference's vectors
+    binned = np.ones(n, dtype=bool)
+    if held_out:
+        binned[fit_rows] = False
+    return inp, [fit_numeric(f, v[binned], bins=bins) for f, v in derived.items()]
 
 
 def _project(name: str, sample: np.ndarray) -> EmbeddingInput:
@@ -374,10 +398,4 @@ def from_dict(data: Mapping[str, Any], path: str) -> EmbeddingInput:
     rs = data.get("residual_scale")
     if not isinstance(rs, (int, float)) or isinstance(rs, bool) or not (math.isfinite(rs) and rs > 0):
         raise _err(f"{path}.residual_scale", "a number > 0", rs)
-    inp = EmbeddingInput(name, mean, comps, scales, float(rs))
-    inp.features = tuple(_placeholder(f) for f in inp.feature_names)
-    return inp
-
-
-def _placeholder(name: str) -> FeatureProfile:
-    return FeatureProfile(name, "numeric", (0, 0, 0, 0), edges=(0.0, 0.0))
+    return EmbeddingInput(name, mean, comps, scales, float(rs))

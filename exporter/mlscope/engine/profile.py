@@ -110,7 +110,7 @@ class Profile:
         self.quality: dict[str, float] = dict(quality or {})
         self.columns: dict[str, Any] = dict(columns or {"target": None, "prediction": None, "scores": {}})
         self.settings: dict[str, Any] = dict(settings or {})
-        derived.check_names(inputs)
+        derived.check_inputs(inputs, set(names))
         #: Raw text / embedding columns and how their derived features are computed.
         self.inputs: tuple[derived.DerivedInput, ...] = tuple(inputs)
         self.feature_set = frozenset(names)
@@ -124,7 +124,7 @@ class Profile:
     @property
     def logged_names(self) -> tuple[str, ...]:
         """The feature columns a caller logs, in order: a raw input stands for its derived features."""
-        derived_from = {f.name: i.name for i in self.inputs for f in i.features}
+        derived_from = {f: i.name for i in self.inputs for f in i.feature_names}
         return tuple(dict.fromkeys(derived_from.get(f.name, f.name) for f in self.features))
 
     def feature(self, name: str) -> FeatureProfile:
@@ -153,8 +153,8 @@ class Profile:
         """The same profile keeping only the first ``max_features`` features (cardinality cap)."""
         kept = {f.name for f in self.features[:max_features]}
         # A raw input keeps all its derived features or none (it derives them together).
-        inputs = [i for i in self.inputs if {f.name for f in i.features} <= kept]
-        kept -= {f.name for i in self.inputs if i not in inputs for f in i.features}
+        inputs = [i for i in self.inputs if set(i.feature_names) <= kept]
+        kept -= {f for i in self.inputs if i not in inputs for f in i.feature_names}
         keep = [f for f in self.features if f.name in kept]
         outlier = self.outlier
         if outlier is not None and not set(outlier.features) <= kept:
@@ -369,15 +369,6 @@ class Profile:
             derived.from_dict(v.obj(x, f"inputs[{i}]"), f"inputs[{i}]")
             for i, x in enumerate(v.lst(d, "inputs", "", required=False))
         ]
-        known = {f.name: f for f in features}
-        for inp in inputs:
-            for f in inp.features:
-                if f.name not in known:
-                    raise ProfileError(
-                        f"field 'inputs': {inp.name!r} derives {f.name!r}, which 'features' lacks"
-                    )
-            # An input's JSON names its derived features; their bins are the saved ones.
-            inp.features = tuple(known[f.name] for f in inp.features)
         return cls(
             inputs=inputs,
             features=features,
@@ -604,8 +595,9 @@ def _fit_features(
             continue
         kind = kinds.of(name, values)
         if kind in derived.KINDS:
-            inputs.append(derived.fit(kind, name, values, bins=bins, top_k=top_k))
-            features += inputs[-1].features
+            inp, derived_features = derived.fit(kind, name, values, bins=bins, top_k=top_k)
+            inputs.append(inp)
+            features += derived_features
         elif kind == "numeric":
             features.append(fit_numeric(name, values, bins=bins))
         else:

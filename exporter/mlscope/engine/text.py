@@ -8,7 +8,10 @@ in this order:
   letters, combining marks and numbers (Unicode categories L, M, N), so a sentence of
   Chinese or Japanese, written without spaces, counts one word per run;
 - ``review:oov_share``: share of the words that are not in the reference's vocabulary
-  (its :data:`VOCABULARY_SIZE` most frequent lower-cased words); 0 without words;
+  (its :data:`VOCABULARY_SIZE` most frequent words); 0 without words. Words are
+  lower-cased character by character (a character whose lower case is longer stays as
+  it is), and matched by a 64-bit hash of their code points, computed for a whole block
+  at once;
 - ``review:non_letter_share``, ``review:digit_share``, ``review:upper_share``: shares of
   the characters that are neither letters, marks nor white space (punctuation, symbols,
   digits, emoji), decimal digits (Nd), upper-case letters (Lu); 0 for an empty text;
@@ -22,7 +25,9 @@ script read the first ``scan_chars`` characters of a row (:data:`SCAN_CHARS`); t
 lengths and ``empty`` are exact. Rows are described in blocks of at most
 :data:`_BLOCK_CHARS` scanned characters, as one UTF-32 array looked up in a per-code-point
 table of the Basic Multilingual Plane (rarer code points are classified one distinct
-value at a time), so a batch costs a few numpy passes and one C-level map per word.
+value at a time), so a batch costs a few numpy passes over its characters, with no
+Python loop over rows or words. The reference's own OOV shares are leave-one-out
+(:func:`reference_oov`), so new text drawn like the reference is not out of range.
 
 Data quality comes from the ordinary machinery on these columns: a text longer (or
 shorter) than any in the reference is ``out_of_range`` on ``length_chars``, a script the
@@ -30,14 +35,15 @@ reference never had is ``unseen_category`` on ``script``, a value that is no str
 ``wrong_type`` on every descriptor, ``None`` (or NaN) is ``missing``. An empty text is a
 value, not a missing one: the model received it and answered, so it is described (length
 0, ``empty`` 1, script ``none``); it shows as ``out_of_range`` on ``length_chars`` and
-``empty`` when the reference had none, and as drift of ``empty`` when their share changes.
+``empty`` (and ``unseen_category`` on ``script``) when the reference had none, and as drift
+of ``empty`` when their share changes. Counting it as missing would hide a broken client
+sending blanks among the absent values, and lose the share the reference had.
 """
 
 from __future__ import annotations
 
 import functools
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from itertools import repeat
 from typing import Any
@@ -60,7 +66,7 @@ DESCRIPTORS: tuple[str, ...] = (
     "empty",
     "script",
 )
-#: Words kept in a profile's vocabulary: the most frequent of the reference (ties by word).
+#: Words kept in a profile's vocabulary: the most frequent of the reference (ties: first seen).
 #: 5,000 cover about nine words in ten of ordinary English prose; the JSON grows ~40 kB.
 VOCABULARY_SIZE = 5_000
 #: Longer words never enter the vocabulary (a run of 2,000 letters would be kept whole).
@@ -113,26 +119,33 @@ def _script_of(ch: str) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def char_class(ch: str) -> tuple[int, int]:
-    """(class bits, script id) of one character; the script only for letters (else "none")."""
+def char_class(ch: str) -> tuple[int, int, int]:
+    """(class bits, script id, lower case) of one character.
+
+    The script is read for letters only (else "none"). The lower case is the character's
+    own when it is one character (else the character itself): words are matched with the
+    vocabulary character by character, so a word keeps its length and positions.
+    """
     cat = unicodedata.category(ch)
     bits = {"L": _LETTER, "M": _MARK, "N": _NUMBER}.get(cat[0], 0)
     bits |= _UPPER if cat == "Lu" else 0
     bits |= _DIGIT if cat == "Nd" else 0
     bits |= _SPACE if ch.isspace() else 0
-    return bits, (_script_of(ch) if cat[0] == "L" else _NONE)
+    low = ch.lower()
+    return bits, (_script_of(ch) if cat[0] == "L" else _NONE), ord(low if len(low) == 1 else ch)
 
 
 @functools.lru_cache(maxsize=1)
-def _bmp_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Class bits and script id of every Basic Multilingual Plane code point (~50 ms, once)."""
+def _bmp_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class bits, script id and lower case of every Basic Multilingual Plane code point (once)."""
     bits = np.zeros(0x10000, dtype=np.uint8)
     script = np.full(0x10000, _NONE, dtype=np.uint8)
+    lower = np.arange(0x10000, dtype=np.uint32)
     for cp in range(0x10000):
         if 0xD800 <= cp < 0xE000:
-            continue  # surrogates: no class
-        bits[cp], script[cp] = char_class.__wrapped__(chr(cp))
-    return bits, script
+            continue  # surrogates: no class, their own lower case
+        bits[cp], script[cp], lower[cp] = char_class.__wrapped__(chr(cp))
+    return bits, script, lower
 
 
 def code_points(s: str) -> np.ndarray:
@@ -140,16 +153,48 @@ def code_points(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
-def _classify(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    bits_t, script_t = _bmp_tables()
+def _classify(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class bits, script id and lower case of each code point."""
+    tables = _bmp_tables()
     big = cp > 0xFFFF
     if not big.any():
-        return bits_t[cp], script_t[cp]
-    bits, script = bits_t[np.where(big, 0, cp)], script_t[np.where(big, 0, cp)]
+        return tables[0][cp], tables[1][cp], tables[2][cp]
+    small = np.where(big, 0, cp)
+    bits, script, lower = tables[0][small], tables[1][small], tables[2][small]
     uniq, inv = np.unique(cp[big], return_inverse=True)
-    pairs = np.array([char_class(chr(c)) for c in uniq.tolist()], dtype=np.uint8).reshape(-1, 2)
-    bits[big], script[big] = pairs[inv, 0], pairs[inv, 1]
-    return bits, script
+    got = np.array([char_class(chr(c)) for c in uniq.tolist()], dtype=np.uint32).reshape(-1, 3)[inv]
+    bits[big], script[big], lower[big] = got[:, 0], got[:, 1], got[:, 2]
+    return bits, script, lower
+
+
+#: Base of the polynomial hash of a word's lower-cased code points (odd: invertible mod 2**64).
+_HASH_BASE = 0x9E3779B97F4A7C15
+_powers_cache: tuple[np.ndarray, np.ndarray] = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
+
+
+def _powers(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """``BASE**k`` and ``BASE**-k`` mod 2**64 for ``k`` in ``0..m`` (at least; grown, then kept)."""
+    global _powers_cache
+    if _powers_cache[0].size <= m:
+        size = max(m + 1, _BLOCK_CHARS + SCAN_CHARS + 1)
+        up = np.full(size, _HASH_BASE, dtype=np.uint64)
+        down = np.full(size, pow(_HASH_BASE, -1, 2**64), dtype=np.uint64)
+        up[0] = down[0] = 1
+        _powers_cache = (np.multiply.accumulate(up), np.multiply.accumulate(down))  # wraps mod 2**64
+    return _powers_cache
+
+
+def word_hashes(lower: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each word ``lower[start:end]``: ``sum(c[k] * BASE**(k - start))`` mod 2**64.
+
+    One prefix sum serves every word, so a block's words are hashed without a Python
+    loop; two distinct words share a hash with odds of about 2**-64 per pair.
+    """
+    up, down = _powers(lower.size)
+    prefix = np.zeros(lower.size + 1, dtype=np.uint64)
+    np.cumsum(lower.astype(np.uint64) * up[: lower.size], out=prefix[1:])
+    out: np.ndarray = (prefix[ends] - prefix[starts]) * down[starts]
+    return out
 
 
 # ------------------------------------------------------------- description
@@ -162,8 +207,9 @@ class _Block:
         self.lens = np.fromiter(map(len, cut), dtype=np.int64, count=self.n)
         self.bounds = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum(self.lens, out=self.bounds[1:])
-        self.joined = "".join(cut)
-        self.bits, self.script = _classify(code_points(self.joined))
+        self.bits, self.script, self.lower = _classify(code_points("".join(cut)))
+        #: The row of each character (a gather is cheaper than a search per word or letter).
+        self.row_of = np.repeat(np.arange(self.n, dtype=np.intp), self.lens)
 
     def per_row(self, mask: np.ndarray) -> np.ndarray:
         """How many characters of each row ``mask`` marks."""
@@ -186,25 +232,18 @@ class _Block:
         nxt[row_last] = False
         return np.flatnonzero(word & ~prev), np.flatnonzero(word & ~nxt) + 1
 
-    def tokens(self) -> tuple[list[str], np.ndarray]:
-        """Every word lower-cased, and the row of each."""
+    def hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The hash of every word lower-cased (:func:`word_hashes`), and the row of each."""
         starts, ends = self.words()
-        rows = np.searchsorted(self.bounds, starts, side="right") - 1
-        low = self.joined.lower()
-        # Slice the lower-cased block when that is the words lower-cased one by one: it
-        # kept every position, and no capital sigma (whose lower case depends on what
-        # follows, which differs across a word's end) is in the block.
-        if len(low) == len(self.joined) and "\u03a3" not in self.joined:
-            return list(map(low.__getitem__, map(slice, starts.tolist(), ends.tolist()))), rows
-        found = map(self.joined.__getitem__, map(slice, starts.tolist(), ends.tolist()))
-        return list(map(str.lower, found)), rows
+        return word_hashes(self.lower, starts, ends), self.row_of[starts]
 
     def scripts(self) -> np.ndarray:
         """Script id of each row: the most frequent among its letters (ties: :data:`SCRIPTS` order)."""
-        pos = np.flatnonzero(self.bits & _LETTER)
-        rows = np.searchsorted(self.bounds, pos, side="right") - 1
-        votes = np.bincount(rows * len(SCRIPTS) + self.script[pos], minlength=self.n * len(SCRIPTS))
-        votes = votes.reshape(self.n, len(SCRIPTS))
+        # Every character votes (non-letters for "none", then struck off): cheaper than
+        # picking the letters out first.
+        keys = self.row_of * len(SCRIPTS) + self.script
+        votes = np.bincount(keys, minlength=self.n * len(SCRIPTS)).reshape(self.n, len(SCRIPTS))
+        votes[:, _NONE] = 0
         best = np.argmax(votes, axis=1)
         out: np.ndarray = np.where(votes.any(axis=1), best, _NONE)
         return out
@@ -215,10 +254,42 @@ def _share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
     return out
 
 
-def _describe_block(texts: list[str], vocab: frozenset[str], scan: int) -> dict[str, np.ndarray]:
+class HashSet:
+    """A set of 64-bit word hashes that answers for a whole array at once.
+
+    Open addressing in a table at most 1/8 full, slots from the hash's top bits and linear
+    probing; a look-up is one gather per probe step, and the steps are as many as the
+    longest probe sequence the set's own hashes needed (a handful): a binary search per
+    word (``np.searchsorted``) took ten times as long for 130,000 words in a vocabulary of
+    5,000. Hash 0 marks an empty slot.
+    """
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        bits = max(4, int(np.ceil(np.log2(max(hashes.size, 1) * 8))))
+        self._shift = np.uint64(64 - bits)
+        self._mask = (1 << bits) - 1
+        self._table = np.zeros(1 << bits, dtype=np.uint64)
+        self._probes = 1
+        for h in np.unique(hashes).tolist():
+            at = h >> (64 - bits)
+            steps = 1
+            while self._table[at]:
+                at, steps = (at + 1) & self._mask, steps + 1
+            self._table[at] = h
+            self._probes = max(self._probes, steps)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        slot = (hashes >> self._shift).astype(np.intp)
+        found: np.ndarray = self._table[slot] == hashes
+        for step in range(1, self._probes):
+            found |= self._table[(slot + step) & self._mask] == hashes
+        return found
+
+
+def _describe_block(texts: list[str], vocab: HashSet, scan: int) -> dict[str, np.ndarray]:
     b = _Block(texts, scan)
-    tokens, rows = b.tokens()
-    known = np.fromiter(map(vocab.__contains__, tokens), dtype=bool, count=len(tokens))
+    hashes, rows = b.hashes()
+    known = vocab.contains(hashes)
     n_words = np.bincount(rows, minlength=b.n)
     nonspace = b.per_row((b.bits & _SPACE) == 0)
     out = {
@@ -250,7 +321,7 @@ def count_words(s: str) -> int:
     """Words in ``s`` at any length, read in blocks (memory bounded by the block)."""
     total, carry = 0, False
     for at in range(0, len(s), _BLOCK_CHARS):
-        bits, _ = _classify(code_points(s[at : at + _BLOCK_CHARS]))
+        bits = _classify(code_points(s[at : at + _BLOCK_CHARS]))[0]
         word = (bits & _WORD) != 0
         total += int(np.count_nonzero(word[1:] & ~word[:-1])) + int(bool(word[0]) and not carry)
         carry = bool(word[-1])
@@ -270,8 +341,19 @@ def _blocks(texts: list[str], scan: int) -> Iterable[tuple[int, int]]:
         start = stop
 
 
-def describe(texts: list[str], vocab: frozenset[str], scan: int = SCAN_CHARS) -> dict[str, np.ndarray]:
-    """Each descriptor of each text (``script`` as ids into :data:`SCRIPTS`)."""
+def vocabulary_hashes(words: Iterable[str]) -> HashSet:
+    """The :func:`word_hashes` of ``words`` lower-cased, for :func:`describe`."""
+    words = list(words)
+    lens = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    bounds = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum(lens, out=bounds[1:])
+    _, _, lower = _classify(code_points("".join(words)))
+    return HashSet(word_hashes(lower, bounds[:-1], bounds[1:]))
+
+
+def describe(texts: list[str], vocab: HashSet, scan: int = SCAN_CHARS) -> dict[str, np.ndarray]:
+    """Each descriptor of each text (``script`` as ids into :data:`SCRIPTS`); ``vocab`` from
+    :func:`vocabulary_hashes`."""
     parts = [_describe_block(texts[a:b], vocab, scan) for a, b in _blocks(texts, scan)]
     if not parts:
         empty = {d: np.empty(0, dtype=np.float64) for d in DESCRIPTORS}
@@ -281,7 +363,7 @@ def describe(texts: list[str], vocab: frozenset[str], scan: int = SCAN_CHARS) ->
 
 # ------------------------------------------------------------------ input
 class TextInput:
-    """A raw text column: its vocabulary and the profiles of its descriptors."""
+    """A raw text column: its vocabulary (its descriptors' profiles are the profile's features)."""
 
     kind = "text"
 
@@ -289,19 +371,17 @@ class TextInput:
         self,
         name: str,
         vocabulary: Iterable[str],
-        features: tuple[FeatureProfile, ...] = (),
         *,
         scan_chars: int = SCAN_CHARS,
     ) -> None:
         self.name = name
         #: Most frequent words first (the JSON order); looked up as a set.
         self.vocabulary: tuple[str, ...] = tuple(vocabulary)
-        self._vocab = frozenset(self.vocabulary)
-        self.features = features
+        self._vocab = vocabulary_hashes(self.vocabulary)
         self.scan_chars = scan_chars
 
     @property
-    def names(self) -> tuple[str, ...]:
+    def feature_names(self) -> tuple[str, ...]:
         """The derived features' names, in :data:`DESCRIPTORS` order."""
         return tuple(derived_name(self.name, d) for d in DESCRIPTORS)
 
@@ -315,11 +395,11 @@ class TextInput:
         got = describe(texts, self._vocab, self.scan_chars)
         got["script"] = _SCRIPT_NAMES[got["script"]]
         if everything:
-            return dict(zip(self.names, got.values(), strict=True))
+            return dict(zip(self.feature_names, got.values(), strict=True))
         bad = np.flatnonzero(~is_str)
         fill = np.array([None if is_na_value(items[i]) else NOT_TEXT for i in bad.tolist()], dtype=object)
         out: dict[str, np.ndarray] = {}
-        for name, col in zip(self.names, got.values(), strict=True):
+        for name, col in zip(self.feature_names, got.values(), strict=True):
             full = np.empty(len(items), dtype=object)
             full[is_str] = col
             full[bad] = fill
@@ -338,43 +418,69 @@ class TextInput:
         return f"TextInput({self.name!r}, vocabulary={len(self.vocabulary)} words)"
 
 
-def _vocabulary(counts: Counter[str], size: int) -> tuple[str, ...]:
-    ranked = sorted(
-        (kv for kv in counts.items() if len(kv[0]) <= MAX_WORD_CHARS), key=lambda kv: (-kv[1], kv[0])
+def _all_words(texts: list[str], scan: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every word of ``texts`` (scanned part): its hash, its row and its length."""
+    hashes, rows, lens = (
+        [np.empty(0, dtype=np.uint64)],
+        [np.empty(0, dtype=np.int64)],
+        [np.empty(0, np.int64)],
     )
-    return tuple(w for w, _ in ranked[:size])
+    for a, b in _blocks(texts, scan):
+        blk = _Block(texts[a:b], scan)
+        starts, ends = blk.words()
+        hashes.append(word_hashes(blk.lower, starts, ends))
+        rows.append(blk.row_of[starts].astype(np.int64) + a)
+        lens.append(ends - starts)
+    return np.concatenate(hashes), np.concatenate(rows), np.concatenate(lens)
+
+
+def _words_at(texts: list[str], scan: int, picks: np.ndarray) -> list[str]:
+    """The lower-cased words at positions ``picks`` (sorted) of :func:`_all_words`, read back."""
+    out: list[str] = []
+    done = 0  # words in the blocks before this one
+    for a, b in _blocks(texts, scan):
+        blk = _Block(texts[a:b], scan)
+        starts, ends = blk.words()
+        lo, hi = np.searchsorted(picks, [done, done + starts.size])
+        if hi > lo:
+            low = blk.lower.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+            at = picks[lo:hi] - done
+            out += [low[i:j] for i, j in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]
+        done += starts.size
+    return out
 
 
 def reference_oov(texts: list[str], scan: int, size: int) -> tuple[tuple[str, ...], np.ndarray]:
     """The vocabulary of ``texts`` and each text's out-of-vocabulary share, leave-one-out.
 
-    Measured against a vocabulary that holds the text's own words, every reference share
-    would be ~0 and any new word in production out of range. So a reference word counts
-    as out of vocabulary when it is outside the vocabulary or seen in no other row (its
-    count in the reference is its count in this row): the share a new text drawn like the
-    reference gets against the full vocabulary.
+    The vocabulary: the ``size`` most frequent words of at most :data:`MAX_WORD_CHARS`
+    characters, ties by first appearance. Measured against a vocabulary that holds the
+    text's own words, every reference share would be ~0 and any new word in production
+    out of range. So a reference word counts as out of vocabulary when it is outside the
+    vocabulary or seen in no other row (its count in the reference is its count in this
+    row): the share a new text drawn like the reference gets against the full vocabulary.
+    Words are counted as hashes (arrays, not one string each); only the kept ones are read.
     """
-    tokens: list[str] = []
-    rows: list[np.ndarray] = []
-    for a, b in _blocks(texts, scan):
-        t, r = _Block(texts[a:b], scan).tokens()
-        tokens += t
-        rows.append(r + a)
-    row = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
-    counts = Counter(tokens)
-    vocab = _vocabulary(counts, size)
-    in_row = Counter(zip(row.tolist(), tokens, strict=True))
-    known = frozenset(vocab)
-    oov = [w not in known or counts[w] == in_row[r, w] for r, w in zip(row.tolist(), tokens, strict=True)]
+    h, row, length = _all_words(texts, scan)
+    uniq, first, inv, counts = np.unique(h, return_index=True, return_inverse=True, return_counts=True)
+    fits = np.flatnonzero(length[first] <= MAX_WORD_CHARS)
+    kept = fits[np.lexsort((first[fits], -counts[fits]))][:size]
+    in_vocab = np.zeros(uniq.size, dtype=bool)
+    in_vocab[kept] = True
+    order = np.argsort(first[kept])
+    words = np.empty(kept.size, dtype=object)
+    words[order] = _words_at(texts, scan, first[kept][order])
+    _, pair, pair_counts = np.unique(row * uniq.size + inv, return_inverse=True, return_counts=True)
+    oov = ~in_vocab[inv] | (counts[inv] == pair_counts[pair])
     n_words = np.bincount(row, minlength=len(texts))
-    n_oov = np.bincount(row, weights=np.asarray(oov, dtype=np.float64), minlength=len(texts))
-    return vocab, _share(n_oov, n_words)
+    return tuple(words.tolist()), _share(np.bincount(row[oov], minlength=len(texts)), n_words)
 
 
 def fit(
     name: str, values: np.ndarray, *, bins: int, top_k: int, vocabulary_size: int = VOCABULARY_SIZE
-) -> TextInput:
-    """Fit a text input on the reference column ``values`` (strings; others count as bad values)."""
+) -> tuple[TextInput, list[FeatureProfile]]:
+    """Fit a text input on the reference column ``values`` (strings; others count as bad values),
+    with its descriptors' profiles."""
     items = values.tolist() if isinstance(values, np.ndarray) else list(values)
     is_str = np.fromiter(map(isinstance, items, repeat(str)), dtype=bool, count=len(items))
     texts = [v for v, ok in zip(items, is_str.tolist(), strict=True) if ok]
@@ -382,17 +488,9 @@ def fit(
     inp = TextInput(name, vocab)
     cols = inp.derive(np.asarray(items, dtype=object) if not isinstance(values, np.ndarray) else values)
     cols[derived_name(name, "oov_share")][is_str] = oov
-    feats = [fit_numeric(n, cols[n], bins=bins) for n in inp.names[:-1]]
-    feats.append(fit_categorical(inp.names[-1], cols[inp.names[-1]], top_k=top_k))
-    inp.features = tuple(feats)
-    return inp
-
-
-def _unfitted(name: str, kind: str) -> FeatureProfile:
-    """A descriptor's name and kind alone: a loaded profile holds the fitted one in ``features``."""
-    if kind == "numeric":
-        return FeatureProfile(name, "numeric", (0, 0, 0, 0), edges=(0.0, 0.0))
-    return FeatureProfile(name, "categorical", (0, 0))
+    names = inp.feature_names
+    feats = [fit_numeric(n, cols[n], bins=bins) for n in names[:-1]]
+    return inp, [*feats, fit_categorical(names[-1], cols[names[-1]], top_k=top_k)]
 
 
 def from_dict(data: Mapping[str, Any], path: str) -> TextInput:
@@ -409,10 +507,7 @@ def from_dict(data: Mapping[str, Any], path: str) -> TextInput:
     scan = data.get("scan_chars", SCAN_CHARS)
     if not isinstance(scan, int) or isinstance(scan, bool) or scan < 1:
         raise ProfileError(f"field '{path}.scan_chars' must be an int >= 1 (got {scan!r})")
-    inp = TextInput(name, vocab, scan_chars=scan)
-    kinds = ["numeric"] * (len(DESCRIPTORS) - 1) + ["categorical"]
-    inp.features = tuple(_unfitted(n, k) for n, k in zip(inp.names, kinds, strict=True))
-    return inp
+    return TextInput(name, vocab, scan_chars=scan)
 
 
 # -------------------------------------------------------------- recognition
@@ -439,7 +534,8 @@ def looks_like(values: Any) -> bool:
     """
     if not isinstance(values, np.ndarray) or values.dtype.kind not in "OU" or values.ndim != 1:
         return False
-    seen = [v for v in values[: _SNIFF * 5] if v is not None][:_SNIFF]
+    # Missing cells (None, or NaN: what pandas reads for an empty CSV cell) say nothing.
+    seen = [v for v in values[: _SNIFF * 5].tolist() if not is_na_value(v)][:_SNIFF]
     if len(seen) < 20 or sum(isinstance(v, str) for v in seen) < 0.95 * len(seen):
         return False
     words = sorted(_words(v) for v in seen if isinstance(v, str))

@@ -52,13 +52,8 @@ def _count_every_row(args: argparse.Namespace, profile: Profile, total: int) -> 
 
 def _with_exact_counts(profile: Profile, sums: list[np.ndarray], total: int, sample_rows: int) -> Profile:
     nf, no = len(profile.features), len(profile.outputs)
-    features = [with_counts(c, s) for c, s in zip(profile.features, sums[:nf], strict=True)]
-    by_name = {f.name: f for f in features}
-    for inp in profile.inputs:  # a derived input holds its features' profiles: the counted ones now
-        inp.features = tuple(by_name[f.name] for f in inp.features)
     return Profile(
-        inputs=profile.inputs,
-        features=features,
+        features=[with_counts(c, s) for c, s in zip(profile.features, sums[:nf], strict=True)],
         outputs=[with_counts(c, s) for c, s in zip(profile.outputs, sums[nf : nf + no], strict=True)],
         target=with_counts(profile.target, sums[-1]) if profile.target else None,
         task=profile.task,
