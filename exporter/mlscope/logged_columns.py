@@ -4,8 +4,9 @@ The background thread takes the buffered calls (each a tuple of the caller's ref
 and turns them into columns once: the caller's arrays are kept as they are, single-row
 dicts of many calls are pivoted together in one C-level pass, and per-call fields
 (timestamp, ids, predictions, scores) are laid end to end. The result is sent as the
-sidecar's columnar body (:meth:`LoggedColumns.to_json`) or handed to the local engine
-as :class:`~mlscope.engine.events.EventColumns`, never as one dict per row.
+sidecar's framed columnar body (:meth:`LoggedColumns.to_body`, numbers as raw bytes) or
+handed to the local engine as :class:`~mlscope.engine.events.EventColumns`, never as one
+dict per row.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mlscope.engine.binary_columns import Buffers, encode, frame, numeric_array
 from mlscope.engine.events import feature_columns, scores_from_maps
 from mlscope.errors import InputError
 
@@ -27,6 +29,8 @@ _SCALARS = (str, int, float, bool)
 _PLAIN = frozenset((str, int, float, bool, type(None)))
 _DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _ID_TYPES = frozenset((str, int, type(None)))
+_DICT = {dict}
+_VECTOR = (list, tuple, np.ndarray)
 
 
 def _py(o: Any) -> Any:
@@ -64,6 +68,8 @@ def feature_piece(
     Rows (dicts) are kept as they came and pivoted in bulk with the rows of other calls;
     columns are kept as the caller's arrays (no copy).
     """
+    if type(features) is list and features and set(map(type, features)) == _DICT:
+        return len(features), features, None  # rows as they came (the usual web request)
     if type(features) is dict or isinstance(features, Mapping):
         # One look at the first value decides row vs columns: this runs per logged row.
         first = next(iter(features.values()), None)
@@ -74,8 +80,6 @@ def feature_piece(
                 raise InputError(f"'features' columns have different lengths: {sorted(lengths)}")
             return lengths.pop(), None, cols
         return 1, [features], None
-    if type(features) is list and features and set(map(type, features)) == {dict}:
-        return len(features), features, None  # rows as they came (the usual web request)
     if hasattr(features, "columns") and hasattr(features, "to_numpy"):  # a pandas DataFrame
         return len(features), None, {str(c): features[c].to_numpy() for c in features.columns}
     if isinstance(features, (list, tuple)) and features and all(isinstance(r, Mapping) for r in features):
@@ -139,6 +143,8 @@ def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tu
     """
     if scores is None:
         return None
+    if type(scores) is list and len(scores) == n and set(map(type, scores)) == _DICT:
+        return MAPS, scores  # the usual web request: maps read once per batch, with the others
     if isinstance(scores, Mapping):
         if n != 1:
             raise InputError(f"'scores' is one mapping for {n} rows")
@@ -161,7 +167,7 @@ def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tu
     return names_, a.reshape(n, width)
 
 
-@dataclass
+@dataclass(slots=True)
 class Piece:
     """One ``log`` call, converted: its rows (dicts) or its columns, and its per-row fields."""
 
@@ -216,22 +222,28 @@ class LoggedColumns:
             score_classes=self.score_classes,
         )
 
-    def to_json(self, model: str) -> bytes:
-        """The columnar body of ``POST /v1/events`` (docs/sidecar.md)."""
+    def to_body(self, model: str) -> bytes:
+        """The framed columnar body of ``POST /v1/events`` (docs/sidecar.md): numbers as raw bytes."""
+        buffers = Buffers()
         body: dict[str, Any] = {
             "model": model,
             "n_rows": self.n_rows,
-            "features": {k: _jsonable(v) for k, v in self.features.items()},
-            "timestamps": self.timestamps,
+            "features": {k: _wire(v, buffers) for k, v in self.features.items()},
+            "timestamps": encode(np.array(self.timestamps, dtype=np.float64), buffers),
         }
         if self.ids is not None:
             body["ids"] = self.ids
         if self.predictions is not None:
             body["predictions"] = self.predictions
         if self.scores is not None:
-            body["scores"] = np.ascontiguousarray(self.scores)
+            body["scores"] = encode(self.scores.astype(np.float64, copy=False), buffers)
             body["score_classes"] = list(self.score_classes)
-        return dumps(body)
+        return frame(dumps(body), buffers)
+
+    def local_features(self) -> dict[str, Any]:
+        """The feature columns for the local engine: the caller's arrays as they are, a
+        column of per-row vectors as one ``(n, width)`` matrix (as a sidecar receives it)."""
+        return {k: _matrix_of_vectors(v) for k, v in self.features.items()}
 
     def event(self, model: str, i: int) -> dict[str, Any]:
         """Row ``i`` as an event dict (for the prediction log's sampled rows)."""
@@ -249,12 +261,26 @@ class LoggedColumns:
         return ev
 
 
-def _jsonable(col: Any) -> Any:
-    """A column orjson writes in one call: a contiguous numeric array, else a list."""
+def _wire(col: Any, buffers: Buffers) -> Any:
+    """A feature column as it travels: numbers as a binary column, anything else a JSON array.
+
+    Numbers go raw (:mod:`mlscope.engine.binary_columns`): neither side formats or
+    parses them one by one, and vectors (one per row) need no JSON array per row.
+    """
+    numbers = numeric_array(col)
+    if numbers is not None:
+        return encode(numbers, buffers)
     if isinstance(col, np.ndarray):
-        if col.dtype.kind in "fiub":
-            return np.ascontiguousarray(col)
-        return col.tolist()
+        return np.ascontiguousarray(col) if col.dtype.kind in "fiub" else col.tolist()
+    return col
+
+
+def _matrix_of_vectors(col: Any) -> Any:
+    """An object array of equal-length numeric vectors (a DataFrame column of arrays) as a matrix."""
+    if isinstance(col, np.ndarray) and col.dtype == object and len(col) and type(col[0]) in _VECTOR:
+        matrix = numeric_array(col)
+        if matrix is not None:
+            return matrix
     return col
 
 
@@ -315,7 +341,8 @@ def _merge_features(segments: list[tuple[int, dict[str, Any]]]) -> dict[str, Any
     for name in names:
         parts = [cols.get(name) for _, cols in segments]
         arrays = [p for p in parts if isinstance(p, np.ndarray) and p.dtype.kind == "f"]
-        if len(arrays) == len(parts):
+        # Vectors of one width only: otherwise rows of lists, whose odd widths the sidecar names.
+        if len(arrays) == len(parts) and len({a.shape[1:] for a in arrays}) == 1:
             out[name] = np.concatenate(arrays)
             continue
         out[name] = list(

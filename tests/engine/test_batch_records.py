@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,37 @@ from mlscope.engine.events import batch_from_records
 
 def _object_column(values: Any, n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
+
+
+def _vectors(values: list[Any]) -> np.ndarray | None:
+    """Lists of numbers (or null rows) all of one width > 0, as an (n, width) float64 matrix.
+
+    Else ``None``: the column is not vectors (or a value inside is no plain number) and
+    stays as it came. Element by element, independent of the package's one-array build.
+    """
+    if not any(type(v) is list for v in values):
+        return None
+    if any(v is not None and type(v) is not list for v in values):
+        return None
+    widths = {len(v) for v in values if v is not None}
+    if len(widths) != 1 or 0 in widths:
+        return None
+    if any(x is not None and type(x) not in (int, float) for v in values if v is not None for x in v):
+        return None
+    out = np.full((len(values), widths.pop()), np.nan)
+    for i, v in enumerate(values):
+        for j, x in enumerate(v or []):
+            if x is not None:
+                try:
+                    out[i, j] = float(x)
+                except OverflowError:
+                    return None
+    return out
+
+
+def _feature_column(values: list[Any], n: int) -> np.ndarray:
+    matrix = _vectors(values)
+    return _object_column(values, n) if matrix is None else matrix
 
 
 def _reference_batch(records: list[Any]) -> tuple[Batch, list[str]]:
@@ -53,7 +85,7 @@ def _reference_batch(records: list[Any]) -> tuple[Batch, list[str]]:
     for f in feats:
         for k in f:
             names.setdefault(str(k), None)
-    features = {k: _object_column([f.get(k) for f in feats], n) for k in names}
+    features = {k: _feature_column([f.get(k) for f in feats], n) for k in names}
 
     def optional(key: str) -> np.ndarray | None:
         vals = [r.get(key) for r in good]
@@ -90,25 +122,18 @@ def _reference_batch(records: list[Any]) -> tuple[Batch, list[str]]:
 def _scores_from_maps(
     maps: Sequence[Mapping[str, Any] | None], n: int
 ) -> tuple[np.ndarray | None, tuple[str, ...]]:
-    classes: dict[str, None] = {}
-    for m in maps:
-        if m:
-            for k in m:
-                classes.setdefault(str(k), None)
-    if not classes:
+    """Score maps as a matrix, written independently of the package: through pandas.
+
+    A DataFrame of one dict per row takes the union of the classes in first-seen order
+    and leaves a class a row lacks as NaN; ``to_numeric(errors="coerce")`` reads a value
+    that is no number as NaN, as the package does.
+    """
+    rows = [{str(k): v for k, v in m.items()} if m else {} for m in maps]
+    frame = pd.DataFrame(rows, index=range(n), dtype=object)
+    if frame.shape[1] == 0:
         return None, ()
-    cls = tuple(classes)
-    pos = {c: j for j, c in enumerate(cls)}
-    out = np.full((n, len(cls)), np.nan)
-    for i, m in enumerate(maps):
-        if not m:
-            continue
-        for k, v in m.items():
-            try:
-                out[i, pos[str(k)]] = float(v)
-            except (TypeError, ValueError):
-                pass  # stays NaN: counted as missing by the engine
-    return out, cls
+    numbers = frame.apply(lambda col: pd.to_numeric(col, errors="coerce"))
+    return numbers.to_numpy(dtype=np.float64), tuple(frame.columns)
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -340,3 +365,11 @@ def test_any_records_give_the_reference_batch_and_errors(records: list[Any]) -> 
 )
 def test_clean_records_give_the_oracle_batch(records: list[Any]) -> None:
     _check_fast(records)
+
+
+def test_a_vector_holding_an_int_beyond_float64_stays_as_it_came() -> None:
+    batch, errors = batch_from_records([{"features": {"v": [10**400, 1]}}, {"features": {"v": [2, 3]}}])
+    assert errors == []
+    assert batch.features["v"].dtype == object and batch.features["v"].tolist() == [[10**400, 1], [2, 3]]
+    ok, _ = batch_from_records([{"features": {"v": [1, None]}}, {"features": {"v": None}}])
+    np.testing.assert_array_equal(ok.features["v"], [[1.0, np.nan], [np.nan, np.nan]])

@@ -20,8 +20,9 @@ the Monitor in local mode with the caller's own arrays. So the rules live here o
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, repeat
 from operator import is_, itemgetter
 from typing import Any
@@ -103,6 +104,9 @@ _ID_TYPES = frozenset((str, int, _NONE))
 _SCORE_VALUE_TYPES = frozenset((int, float, _NONE))
 _NESTED = frozenset((dict, list))
 _STR = frozenset((str,))
+_VECTOR_ROWS = frozenset((list, _NONE))
+#: Columns beside ``features`` that may arrive as arrays (binary columns, decoded).
+_BINARY = frozenset(("timestamps", "scores"))
 #: float64 holds every integer below this exactly; a larger one stays an object.
 _EXACT_INT = 2.0**53
 
@@ -272,6 +276,9 @@ def build_batch(
         _check_score_matrix(cols, rows)
     if not lenient:
         _check_outputs(cols, rows)
+    kinds = _feature_kinds(cols)
+    if not lenient:
+        _check_vectors(cols.features, kinds, rows)
     good = EventColumns(
         n,
         features=cols.features,
@@ -283,7 +290,7 @@ def build_batch(
         score_classes=cols.score_classes,
         score_maps=score_maps,
         feature_rows=cols.feature_rows,
-        feature_kinds=cols.feature_kinds,
+        feature_kinds=kinds,
         column_kinds=cols.column_kinds,
     )
     if rows.first:  # rejected rows leave before any conversion
@@ -292,6 +299,38 @@ def build_batch(
         good = _subset(good, keep)
     errors = sorted([*rows.first.values(), *rows.notes], key=lambda e: e.index)
     return _batch_of(good, default_now), errors
+
+
+def _feature_kinds(cols: EventColumns) -> dict[str, set[type]]:
+    """The value types of each feature column that is no typed array (scanned once, unless known)."""
+    known = cols.feature_kinds or {}
+    return {
+        k: known.get(k) or set(map(type, v))
+        for k, v in cols.features.items()
+        if not (isinstance(v, np.ndarray) and v.dtype != object)
+    }
+
+
+def _check_vectors(features: Mapping[str, Any], kinds: Mapping[str, set[type]], rows: _Rows) -> None:
+    """Rows whose vector (a feature given as an array per row) is not as wide as the others'.
+
+    The column's width is its most common one; a row of another width is rejected, so
+    the rest of the column can be one ``(n, width)`` matrix.
+    """
+    for name, col in features.items():
+        if list not in kinds.get(name, ()):
+            continue
+        widths = Counter(len(v) for v in col if type(v) is list)
+        if len(widths) < 2:
+            continue
+        width = widths.most_common(1)[0][0]
+        for i, v in enumerate(col):
+            if type(v) is list and len(v) != width:
+                where = rows.where(f"features.{name}", f"features.{name}", i)
+                rows.reject(
+                    i,
+                    f"{where} must be an array of {width} numbers, as the other rows (got {len(v)})",
+                )
 
 
 def _subset(cols: EventColumns, keep: np.ndarray) -> EventColumns:
@@ -379,7 +418,11 @@ def feature_array(col: Any, n: int, kinds: set[type] | None = None) -> np.ndarra
         return col
     if kinds is None:
         kinds = set(map(type, col))
-    if kinds and kinds <= _NUMBERS:
+    if list in kinds and kinds <= _VECTOR_ROWS:
+        matrix = _vector_matrix(col, n)
+        if matrix is not None:
+            return matrix
+    elif kinds and kinds <= _NUMBERS:
         try:
             a = (
                 np.asarray(col, dtype=np.float64)
@@ -392,6 +435,25 @@ def feature_array(col: Any, n: int, kinds: set[type] | None = None) -> np.ndarra
             if int not in kinds or bool((np.abs(a) < _EXACT_INT).all()):
                 return a
     return col if isinstance(col, np.ndarray) else object_column(col, n)
+
+
+def _vector_matrix(col: Any, n: int) -> np.ndarray | None:
+    """Equal-length arrays of numbers (one per row, ``None``: a row of NaN) as an ``(n, width)`` matrix.
+
+    ``None`` when the column is not that (ragged, or a value inside is no number): it
+    stays an object column, for the engine to count.
+    """
+    vectors = [v for v in col if v is not None]
+    width = len(vectors[0])
+    if not width or set(map(len, vectors)) != {width}:
+        return None
+    if not set(map(type, chain.from_iterable(vectors))) <= _SCORE_VALUE_TYPES:
+        return None
+    rows = [[None] * width if v is None else v for v in col] if len(vectors) < n else list(col)
+    try:
+        return np.array(rows, dtype=np.float64).reshape(n, width)
+    except OverflowError:  # an int beyond float64: not a vector of numbers this engine can read
+        return None
 
 
 def _optional_column(vals: Any, n: int, kinds: set[type] | None = None) -> np.ndarray | None:
@@ -675,6 +737,7 @@ def columns_from_json(
 
     Raises :class:`InputError` naming the key when the body cannot be columns at all
     (not an object, an unknown key, a column that is not an array, ``n_rows`` missing).
+    Binary columns are arrays already (:func:`mlscope.engine.binary_columns.decode_body`).
     ``labels=True``: label columns, which need no ``features``. ``feature_kinds`` and
     ``column_kinds``: the value types of columns the caller has scanned
     (:class:`EventColumns`).
@@ -693,11 +756,11 @@ def columns_from_json(
     if type(feats) is not dict:
         raise InputError(f"'features' must be an object of name -> array (got {jtype(feats)})")
     for k, v in feats.items():
-        if type(v) is not list:
+        if type(v) is not list and type(v) is not np.ndarray:
             raise InputError(f"'features.{k}' must be an array of {n} values (got {jtype(v)})")
     cols = {k: body.get(k) for k in ("ids", "timestamps", "predictions", "labels", "scores")}
     for k, v in cols.items():
-        if v is not None and type(v) is not list:
+        if v is not None and type(v) is not list and (type(v) is not np.ndarray or k not in _BINARY):
             raise InputError(f"'{k}' must be an array of {n} values or null (got {jtype(v)})")
     classes = body.get("score_classes")
     if cols["scores"] is not None:
@@ -713,6 +776,21 @@ def columns_from_json(
         column_kinds=column_kinds,
         **cols,
     )
+
+
+def vectors_as_values(batch: Batch) -> Batch:
+    """``batch`` with each 2-D feature column (a vector per row) as an object column of its rows.
+
+    For the engine, after a profile's derived inputs took the vectors they know: a vector
+    left where the profile expects one value is a bad value, counted, never raised.
+    """
+    if all(v.ndim == 1 for v in batch.features.values()):
+        return batch
+    features = {
+        k: v if v.ndim == 1 else np.fromiter(v.tolist(), dtype=object, count=len(v))
+        for k, v in batch.features.items()
+    }
+    return replace(batch, features=features)
 
 
 def event_of(batch: Batch, model: str, i: int) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from mlscope.engine.binning import bin_batch
 from mlscope.engine.columnset import ColumnSet
 from mlscope.engine.drift import SCORE_FAMILY, DriftConfig, evaluate, score_metric
 from mlscope.engine.drilldown import BatchRows, SampleConfig, SampleStore, clip_texts
+from mlscope.engine.events import vectors_as_values
 from mlscope.engine.outliers import SCORE_BUCKETS
 from mlscope.engine.profile import VERSION, Profile
 from mlscope.engine.profile_checks import ProfileChecks
@@ -275,7 +276,7 @@ class ModelEngine:
         if batch.n_rows <= 0:
             return  # an empty batch carries nothing to count
         self.checks.batch(batch.features.keys())  # the names as logged, before deriving
-        batch = self.profile.derive(batch)
+        batch = vectors_as_values(self.profile.derive(batch))
         # Bins per row only serve the label join (error attribution): skip them for a
         # batch that carries neither ids nor labels.
         wants_index = self.drilldown is not None or batch.ids is not None or batch.labels is not None

@@ -33,6 +33,8 @@ from starlette.routing import Route
 
 from mlscope._scrape_format import negotiate
 from mlscope._version import __version__
+from mlscope.engine.binary_columns import DTYPES as BINARY_DTYPES
+from mlscope.engine.binary_columns import FRAMED_TYPE
 from mlscope.sidecar.auth import WebConfig, check_bearer
 from mlscope.sidecar.drilldown_api import openapi_paths as samples_openapi
 from mlscope.sidecar.drilldown_api import sample_endpoints
@@ -462,19 +464,50 @@ def _columns_schema(models: tuple[str, ...]) -> dict[str, Any]:
         "properties": {
             "model": {"type": "string", "enum": list(models)},
             "n_rows": {"type": "integer", "minimum": 0},
-            "features": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+            "features": {
+                "type": "object",
+                "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, _BINARY_REF]},
+            },
             "ids": _COLUMN,
-            "timestamps": _COLUMN,
+            "timestamps": {"oneOf": [_COLUMN, _BINARY_REF]},
             "predictions": _COLUMN,
             "labels": _COLUMN,
             "scores": {
-                "type": "array",
-                "nullable": True,
-                "items": {"type": "array", "nullable": True, "items": {"type": "number", "nullable": True}},
+                "oneOf": [
+                    {
+                        "type": "array",
+                        "nullable": True,
+                        "items": {
+                            "type": "array",
+                            "nullable": True,
+                            "items": {"type": "number", "nullable": True},
+                        },
+                    },
+                    _BINARY_REF,
+                ]
             },
             "score_classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
         },
     }
+
+
+_BINARY_REF = {"$ref": "#/components/schemas/BinaryColumn"}
+_BINARY_COLUMN = {
+    "type": "object",
+    "required": ["dtype", "shape"],
+    "additionalProperties": False,
+    "description": "numbers as raw bytes, little-endian in C order (shape [n_rows], or "
+    "[n_rows, width] for a vector per row): inline as base64 (b64), or in a framed body "
+    f"({FRAMED_TYPE}) at a byte offset after its header (at); in features, timestamps "
+    "([n_rows]) and scores ([n_rows, len(score_classes)])",
+    "properties": {
+        "dtype": {"type": "string", "enum": list(BINARY_DTYPES)},
+        "shape": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "integer", "minimum": 0}},
+        "b64": {"type": "string", "format": "byte"},
+        "at": {"type": "integer", "minimum": 0},
+    },
+    "oneOf": [{"required": ["b64"]}, {"required": ["at"]}],
+}
 
 
 def _answer(description: str, schema: Any) -> dict[str, Any]:
@@ -485,9 +518,11 @@ def _ingest_operation(schema: dict[str, Any], summary: str, *, token: bool) -> d
     op: dict[str, Any] = {
         "summary": summary,
         "description": "Rows as a JSON object, JSON array or NDJSON, or columns "
-        f"(Content-Type: {COLUMNS_TYPE}, what the Monitor sends; schema: "
-        "components/schemas/EventColumns, every array n_rows long, which a schema cannot "
-        "say, hence not listed as a request content here). The body may be gzip-compressed "
+        f"(Content-Type: {COLUMNS_TYPE}; schema: components/schemas/EventColumns, every "
+        "array n_rows long, which a schema cannot say, hence not listed as a request content "
+        f"here), or framed columns (Content-Type: {FRAMED_TYPE}, what the Monitor sends: "
+        "MLSC, a little-endian uint32 header length, the EventColumns JSON header, then the "
+        "raw bytes of its binary columns). The body may be gzip-compressed "
         "(Content-Encoding: gzip). A bad record (or a bad value of a row in a column) "
         "rejects only itself.",
         "requestBody": {
@@ -523,7 +558,12 @@ def openapi_spec(models: tuple[str, ...], *, token: bool) -> dict[str, Any]:
             "/v1/labels": {"post": _ingest_operation(_label_schema(models), labels, token=token)},
             **copy.deepcopy(_READ_PATHS),
         },
-        "components": {"schemas": {"EventColumns": _columns_schema(models)}},
+        "components": {
+            "schemas": {
+                "EventColumns": _columns_schema(models),
+                "BinaryColumn": copy.deepcopy(_BINARY_COLUMN),
+            }
+        },
     }
     if token:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}

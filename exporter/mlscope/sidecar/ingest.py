@@ -32,6 +32,8 @@ import numpy as np
 import orjson
 
 from mlscope.engine.batch import Batch
+from mlscope.engine.binary_columns import FRAMED_TYPE, unframe
+from mlscope.engine.binary_columns import decode_body as decode_binary_columns
 from mlscope.engine.events import (
     COLUMNS_TYPE,
     BadLine,
@@ -49,6 +51,7 @@ from mlscope.errors import InputError
 
 __all__ = [
     "COLUMNS_TYPE",
+    "FRAMED_TYPE",
     "BadLine",
     "Parsed",
     "RecordError",
@@ -177,13 +180,25 @@ def decode_body(
     return _parse_ndjson(stripped, max_depth)
 
 
-def decode_columns(body: bytes, *, content_encoding: str, max_bytes: int) -> Any:
-    """A columnar body as its decoded JSON value, checked (depth first) by :func:`validate_columns`."""
-    text = inflate(body, content_encoding=content_encoding, max_bytes=max_bytes).strip()
+def decode_columns(
+    body: bytes, *, content_encoding: str, max_bytes: int, framed: bool = False
+) -> tuple[Any, memoryview | None]:
+    """A columnar body as (its decoded JSON value, the raw bytes after a framed body's header).
+
+    The value is checked (depth first) by :func:`validate_columns`.
+    """
+    text = inflate(body, content_encoding=content_encoding, max_bytes=max_bytes)
+    area = None
+    if framed:
+        try:
+            text, area = unframe(text)
+        except InputError as e:
+            raise RequestError(400, "bad_json", str(e)) from None
+    text = text.strip()
     if not text:
         raise RequestError(400, "empty", "body is empty: send the columns as one JSON object")
     try:
-        return _loads(text)
+        return _loads(text), area
     except orjson.JSONDecodeError as e:
         raise RequestError(400, "bad_json", f"body is not valid JSON: {e}") from None
 
@@ -236,17 +251,34 @@ def check_columns_depth(value: Any, max_depth: int) -> tuple[ColumnKinds, Column
     of such arrays, is 3 levels deep. The scans are those that validation and the
     conversion to columns need, so their results are handed on, not repeated: (feature
     column -> types, other column -> types, ``"<name>[]"``: the types inside its rows).
-    Any other shape, or a container inside a column, takes the full walk.
+    A feature column of flat arrays (one vector per row) is 4 levels deep, within any
+    limit above 3. Binary columns are arrays by now (decoded first), no containers. Any
+    other shape, or a container inside a column, takes the full walk.
     """
     feats = value.get("features") if type(value) is dict else None
     if type(feats) is not dict or max_depth < _COLUMN_DEPTH:
         _check_depth(value, max_depth)
         return {}, {}
     kinds = {k: set(map(type, v)) for k, v in feats.items() if type(v) is list}
+    arrays = sum(type(v) is np.ndarray for v in feats.values())  # binary columns, decoded
     others = _column_kinds(value)
-    if others is None or len(kinds) != len(feats) or any(_CONTAINERS & k for k in kinds.values()):
+    if (
+        others is None
+        or len(kinds) + arrays != len(feats)
+        or any(
+            _CONTAINERS & k and (max_depth <= _COLUMN_DEPTH or not _flat_vectors(feats[name], k))
+            for name, k in kinds.items()
+        )
+    ):
         _check_depth(value, max_depth)
     return kinds, others or {}
+
+
+def _flat_vectors(column: list[Any], kinds: set[type]) -> bool:
+    """True for a column of arrays (one vector per row) holding no container: 4 levels deep."""
+    if not kinds <= _ROWS:
+        return False
+    return not set(map(type, chain.from_iterable(filter(None, column)))) & _CONTAINERS
 
 
 def _column_kinds(value: dict[str, Any]) -> ColumnKinds | None:
@@ -338,14 +370,21 @@ def validate_columns(
     kind: str = "events",
     default_now: float | None = None,
     max_depth: int | None = None,
+    area: memoryview | None = None,
 ) -> Parsed:
     """Check a decoded columnar body; a shape problem raises :class:`RequestError` (422).
+
+    ``area``: the raw bytes after a framed body's header, where its binary columns lie.
 
     The depth limit comes first (400 ``too_deep``; ``None``: a value decoded by the
     caller, not limited here). Label columns (``ids``, ``labels``, ``timestamps``) are
     checked row by row as label records are, so a label has one set of rules whatever
     its encoding.
     """
+    try:
+        value = decode_binary_columns(value, area)
+    except InputError as e:
+        raise RequestError(422, "wrong_type", str(e)) from None
     kinds, others = check_columns_depth(value, max_depth) if max_depth is not None else (None, None)
     model = _columns_model(value, models)
     try:
@@ -381,7 +420,7 @@ def _label_columns(cols: EventColumns, model: str, default_now: float | None) ->
     if cols.features or cols.predictions is not None or cols.scores is not None:
         raise InputError("label columns hold only 'ids', 'labels' and 'timestamps'")
     check_lengths(cols)
-    ts = cols.timestamps or [None] * cols.n_rows
+    ts = [None] * cols.n_rows if cols.timestamps is None else list(map(float, cols.timestamps))
     records = [
         {"model": model, "id": i, "label": y, "timestamp": t}
         for i, y, t in zip(cols.ids, cols.labels, ts, strict=True)

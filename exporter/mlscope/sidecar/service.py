@@ -34,6 +34,7 @@ from mlscope.sidecar.auth import read_secret_file
 from mlscope.sidecar.config import SamplesConfig, SidecarConfig
 from mlscope.sidecar.ingest import (
     COLUMNS_TYPE,
+    FRAMED_TYPE,
     Parsed,
     RequestError,
     decode_body,
@@ -215,15 +216,24 @@ class Service:
     ) -> Parsed:
         """Decode, validate and ingest one request body; raises :class:`RequestError`.
 
-        The columnar body (:data:`COLUMNS_TYPE`) carries events or labels of one model
-        as column arrays; any other type is read as rows (JSON object, array or NDJSON).
+        The columnar body (:data:`COLUMNS_TYPE`, or :data:`FRAMED_TYPE` with its numbers
+        as raw bytes) carries events or labels of one model as column arrays; any other
+        type is read as rows (JSON object, array or NDJSON).
         """
         max_bytes, max_depth = self.cfg.max_body_bytes, self.cfg.max_json_depth
         try:
-            if media_type(content_type) == COLUMNS_TYPE:
-                value = decode_columns(body, content_encoding=content_encoding, max_bytes=max_bytes)
+            mtype = media_type(content_type)
+            if mtype in (COLUMNS_TYPE, FRAMED_TYPE):
+                value, area = decode_columns(
+                    body, content_encoding=content_encoding, max_bytes=max_bytes, framed=mtype == FRAMED_TYPE
+                )
                 parsed = validate_columns(
-                    value, models=self.model_names, kind=kind, default_now=time.time(), max_depth=max_depth
+                    value,
+                    models=self.model_names,
+                    kind=kind,
+                    default_now=time.time(),
+                    max_depth=max_depth,
+                    area=area,
                 )
                 self._ingest_parsed(parsed, kind)
                 return parsed
