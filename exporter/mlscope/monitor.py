@@ -163,7 +163,7 @@ class Monitor:
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError(f"'model' must be a non-empty string (got {model!r})")
-        ship = shipping if shipping is not None else Shipping()
+        ship = self._ship = shipping if shipping is not None else Shipping()
         # The mode, decided here once: a transport ships to a sidecar, none means local mode.
         if transport is None and sidecar is not None:
             transport = (
@@ -172,25 +172,10 @@ class Monitor:
                 else HTTPTransport(sidecar, timeout_s=ship.timeout_s, token=token, ssl_context=ssl_context)
             )
         local = transport is None
-        self._predlog: PredictionLog | None = None
-        if isinstance(prediction_log, PredictionLog):
-            self._predlog = prediction_log
-        elif prediction_log is not None:
-            self._predlog = PredictionLog(
-                prediction_log,
-                # Failures go to mlscope_internal_errors_total{component="predlog"}; in
-                # local mode the engine yields that family itself, so a second one in the
-                # same registry would break the exposition: there they are only logged.
-                registry=None if local else (registry or REGISTRY),
-            )
+        self._predlog = _prediction_log(prediction_log, None if local else (registry or REGISTRY))
         self.model = model
         self._registry = registry if registry is not None else REGISTRY
         self._metrics = _metrics_for(self._registry)
-        self._retries = ship.retries
-        self._backoff_s = ship.backoff_s
-        self._batch_events = ship.batch_events
-        self._compute_interval_s = ship.compute_interval_s
-        self._close_timeout_s = ship.close_timeout_s
         self._last_compute = time.monotonic()
         self._warnings = RateLimitedLog(log, 60.0)
         self._undelivered = 0  # records dropped so far, for flush()'s answer
@@ -309,7 +294,7 @@ class Monitor:
 
     def close(self, timeout_s: float | None = None) -> None:
         """Deliver what is buffered and stop the background thread (also run at exit)."""
-        left = self._shipper.close(self._close_timeout_s if timeout_s is None else timeout_s)
+        left = self._shipper.close(self._ship.close_timeout_s if timeout_s is None else timeout_s)
         for it in left:
             self._drop("shutdown", _count(it[2], ids=it[0] == LABELS))
         if self._transport is not None:
@@ -343,7 +328,8 @@ class Monitor:
         self._warn("internal", f"background error: {e!r}")
 
     def _periodic(self) -> None:
-        if self._engine is not None and time.monotonic() - self._last_compute >= self._compute_interval_s:
+        due = time.monotonic() - self._last_compute >= self._ship.compute_interval_s
+        if self._engine is not None and due:
             self._last_compute = time.monotonic()
             self._engine.compute(now=time.time())
 
@@ -363,8 +349,8 @@ class Monitor:
                 self._checks.batch(cols.features.keys())
             if self._predlog is not None:  # counts its own failures, never raises
                 self._predlog.write_rows(cols.n_rows, cols.ids, lambda i: cols.event(self.model, i))
-            for start in range(0, cols.n_rows, self._batch_events):
-                self._send_events(cols.slice(start, start + self._batch_events))
+            for start in range(0, cols.n_rows, self._ship.batch_events):
+                self._send_events(cols.slice(start, start + self._ship.batch_events))
         if label_ids:
             self._send_labels(label_ids, label_values)
 
@@ -442,8 +428,8 @@ class Monitor:
                 path,
                 data,
                 headers,
-                retries=self._retries,
-                backoff_s=self._backoff_s,
+                retries=self._ship.retries,
+                backoff_s=self._ship.backoff_s,
                 stop=self._shipper.stopping,
             )
         except TransportError as e:
@@ -509,6 +495,20 @@ def _annotate_span(span: Any, model: str, ids: Any) -> None:
         "mlscope.prediction",
         {"mlscope.model": model, "mlscope.prediction_ids": values, "mlscope.prediction_count": n},
     )
+
+
+def _prediction_log(
+    given: str | Path | PredictionLog | None, registry: CollectorRegistry | None
+) -> PredictionLog | None:
+    """The prediction log asked for: as given, or one with its defaults at a path.
+
+    Its failures go to mlscope_internal_errors_total{component="predlog"} in ``registry``;
+    in local mode (``None``) the engine yields that family itself, so a second one in the
+    same registry would break the exposition: there they are only logged.
+    """
+    if given is None or isinstance(given, PredictionLog):
+        return given
+    return PredictionLog(given, registry=registry)
 
 
 def _profile_checks(model: str, profile: Any, misconfig: Misconfigurations) -> Any:
