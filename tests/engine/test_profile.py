@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlscope.engine.feature import fit_numeric
 from mlscope.engine.profile import Profile
 from mlscope.errors import ProfileError
 from mlscope.offline.compare import compare
@@ -175,3 +176,19 @@ def test_hash_ignores_the_writing_mlscope_version() -> None:
     d = p.to_dict()
     d["mlscope_version"] = "0.0.1"
     assert Profile.from_dict(d).hash == p.hash
+
+
+def test_a_heavy_value_gets_a_bin_of_its_own() -> None:
+    rng = np.random.default_rng(3)
+    zeros = np.r_[np.zeros(6_000), rng.exponential(size=4_000)]  # a zero-inflated feature
+    fp = fit_numeric("x", zeros, bins=20)
+    zero_bin = fp.counts[1]
+    assert fp.edges[:2] == (0.0, float(np.nextafter(0.0, 1.0))) and zero_bin == 6_000
+    # 0.001 where the reference had exact zeros lands beside them, not in the zeros' bin.
+    counts, _, _ = fp.count(np.r_[np.zeros(500), np.full(500, 1e-3)], 1_000)
+    assert counts[1] == 500
+    ones = np.r_[rng.random(4_000), np.ones(6_000)]  # heavy at the maximum
+    top = fit_numeric("y", ones, bins=20)
+    assert top.edges[-1] == 1.0 and top.counts[-3] == 6_000  # [1 - ulp, 1]: the ones alone
+    plain = fit_numeric("z", rng.normal(size=10_000), bins=20)
+    assert len(plain.edges) == 21  # no heavy value: the quantiles as they are

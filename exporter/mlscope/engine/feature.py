@@ -399,7 +399,8 @@ def fit_numeric(name: str, values: np.ndarray, *, bins: int = 20) -> FeatureProf
                 np.concatenate([[uniq[0]], mids, [uniq[-1]]]) if uniq.size > 1 else np.array([uniq[0]] * 2)
             )
         else:
-            edges = np.unique(sorted_quantiles(srt, np.linspace(0.0, 1.0, bins + 1)))
+            quantiles = np.unique(sorted_quantiles(srt, np.linspace(0.0, 1.0, bins + 1)))
+            edges = _with_mass_edges(srt, quantiles, bins)
         qs = sorted_quantiles(srt, np.asarray(QUANTILES))
         stats = {
             "min": float(srt[0]),
@@ -414,6 +415,26 @@ def fit_numeric(name: str, values: np.ndarray, *, bins: int = 20) -> FeatureProf
     idx, _ = empty.bin(x, x.size)
     counts = np.bincount(idx, minlength=empty.n_bins)
     return with_counts(empty, counts)
+
+
+def _with_mass_edges(srt: np.ndarray, edges: np.ndarray, bins: int) -> np.ndarray:
+    """Quantile ``edges`` plus a bin of its own for each edge value holding over one bin's share of rows.
+
+    Repeated quantiles collapse into one edge, so without this a heavy value (the zeros
+    of a zero-inflated feature, an out-of-vocabulary share that is mostly 0) shares its
+    bin with everything up to the next edge, and a new mass just beside it (0.1 where the
+    reference had 0) changes no bin's count. Bins are ``[edge, next edge)`` and the top one
+    is closed above the maximum: an edge at the next float above the value (below it, for
+    the maximum) gives the value a bin of its own. (A discrete column, one bin per value
+    reaching halfway to the next, reads an in-between value as its nearest one by design.)
+    """
+    counts = np.searchsorted(srt, edges, "right") - np.searchsorted(srt, edges, "left")
+    heavy = edges[counts > srt.size / bins]
+    if not heavy.size:
+        return edges
+    top = float(srt[-1])
+    extra = [np.nextafter(v, -np.inf) if v == top else np.nextafter(v, np.inf) for v in heavy.tolist()]
+    return np.unique(np.concatenate([edges, np.asarray(extra, dtype=np.float64)]))
 
 
 def fit_categorical(name: str, values: np.ndarray, *, top_k: int = 20) -> FeatureProfile:
