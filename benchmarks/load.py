@@ -146,6 +146,11 @@ def _process(
 
 
 # ---------------------------------------------------------------- load generation
+def _cpu_s(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return float(t.user + t.system)
+
+
 class RSSSampler:
     """Samples the RSS of processes every ``period_s`` in a thread."""
 
@@ -322,6 +327,7 @@ def run_app(args: argparse.Namespace, tmp: Path, exporter: str = EXPORTER) -> tu
             "mlscope": ([], 0, 0, 0.0),
         }
         procs = {"bare:app": bare_proc, "mlscope:app": app_proc, "mlscope:sidecar": sc_proc}
+        cpu0 = {k: _cpu_s(p) for k, p in procs.items()}
         with RSSSampler(procs) as s:
             for _ in range(slices):
                 for name, port in (("bare", bare_port), ("mlscope", app_port)):
@@ -331,6 +337,7 @@ def run_app(args: argparse.Namespace, tmp: Path, exporter: str = EXPORTER) -> tu
                     a = acc[name]
                     acc[name] = (a[0] + lat, a[1] + ok, a[2] + failed, a[3] + el)
         results.update(acc)
+        cpu = {k: _cpu_s(p) - cpu0[k] for k, p in procs.items()}
         rss["run"] = s.samples
         _write_rss_csv(args.rss_csv, "app", s.samples)
         requests_ok = results["mlscope"][1] + warm[1]  # warm-up requests were logged too
@@ -365,6 +372,13 @@ def run_app(args: argparse.Namespace, tmp: Path, exporter: str = EXPORTER) -> tu
     added = (_pct(m[0], 0.99) - _pct(b[0], 0.99)) * 1e3
     ratio = m[1] / m[3] / (b[1] / b[3])
     print(f"throughput ratio mlscope/bare: {ratio:.3f}; p99 added by mlscope: {added:+.2f} ms")
+    # Where the CPU goes, per answered request (each app idles while the other is driven).
+    per = {k: cpu[k] / max(results["bare" if k == "bare:app" else "mlscope"][1], 1) * 1e6 for k in cpu}
+    print(
+        f"CPU per request: bare app {per['bare:app']:.0f} us; mlscope app {per['mlscope:app']:.0f} us "
+        f"(+{per['mlscope:app'] - per['bare:app']:.0f} us: middleware, Monitor.log, its thread) and "
+        f"sidecar {per['mlscope:sidecar']:.0f} us (on the same 2 cores as the app and the clients)"
+    )
     for samples in rss.values():
         for proc_name, ss in samples.items():
             print(_rss_report(proc_name, ss))
