@@ -46,6 +46,7 @@ def test_profile_text_flag_and_a_two_pass_file(files: Path) -> None:
         "--sample-rows", "1500", "--no-progress", "-o", str(files / "ref.json"),
     )  # fmt: skip
     assert "taken as free text" not in out.stderr  # declared, not inferred
+    assert "8 numeric and 1 categorical features (8 from text 'review')" in out.stdout
     prof = Profile.load(files / "ref.json")
     assert [i.name for i in prof.inputs] == ["review"]
     assert prof.feature_names == ("x", *(f"review:{d}" for d in DESCRIPTORS))

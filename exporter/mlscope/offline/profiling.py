@@ -176,9 +176,11 @@ def profile_command(args: argparse.Namespace) -> int:
     except (MlscopeError, OSError, ValueError) as e:
         return error(str(e))
     kinds = [f.kind for f in profile.features]
+    # The derived features are among those counted; say where they come from.
+    derived = "".join(f" ({len(i.feature_names)} from {i.kind} {i.name!r})" for i in profile.inputs)
     print(
         f"wrote {args.output}: {total} rows, {kinds.count('numeric')} numeric and "
-        f"{kinds.count('categorical')} categorical features, outputs {[o.name for o in profile.outputs]}, "
-        f"task {profile.task}, hash {profile.hash}"
+        f"{kinds.count('categorical')} categorical features{derived}, "
+        f"outputs {[o.name for o in profile.outputs]}, task {profile.task}, hash {profile.hash}"
     )
     return 0
