@@ -50,6 +50,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from _peers import setup_venvs  # noqa: E402  (benchmarks/_peers.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".bench-venvs"
@@ -68,20 +69,7 @@ PEERS: dict[str, list[str]] = {
 # --------------------------------------------------------------------------- setup
 def setup() -> None:
     """Create one virtual environment per peer (skips those already working)."""
-    VENVS.mkdir(exist_ok=True)
-    for name, reqs in PEERS.items():
-        py = VENVS / name / "bin" / "python"
-        if (
-            py.exists()
-            and subprocess.run([str(py), "-c", _IMPORT_CHECK[name]], capture_output=True).returncode == 0
-        ):
-            print(f"{name}: ready", flush=True)
-            continue
-        print(f"{name}: creating venv and installing {reqs}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENVS / name)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=False)
-        res = subprocess.run([str(py), "-m", "pip", "install", "-q", "pyarrow", *reqs])
-        print(f"{name}: pip exit {res.returncode}", flush=True)
+    setup_venvs(VENVS, PEERS, _IMPORT_CHECK, extra=("pyarrow",))
 
 
 _IMPORT_CHECK = {

@@ -78,6 +78,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _peers import setup_venvs  # benchmarks/_peers.py, beside this script
+
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
@@ -112,19 +114,7 @@ CONTENDERS: dict[str, tuple[str, str, str]] = {
 # --------------------------------------------------------------------------- setup
 def setup() -> None:
     """Create one virtual environment per peer (skips those already working)."""
-    VENVS.mkdir(exist_ok=True)
-    for name, reqs in PEERS.items():
-        py = VENVS / name / "bin" / "python"
-        if (
-            py.exists()
-            and subprocess.run([str(py), "-c", _IMPORT_CHECK[name]], capture_output=True).returncode == 0
-        ):
-            print(f"{name}: ready", flush=True)
-            continue
-        print(f"{name}: creating venv and installing {reqs}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENVS / name)], check=True)
-        res = subprocess.run([str(py), "-m", "pip", "install", "-q", *reqs])
-        print(f"{name}: pip exit {res.returncode}", flush=True)
+    setup_venvs(VENVS, PEERS, _IMPORT_CHECK, extra=())
 
 
 # --------------------------------------------------------------------------- data
