@@ -37,9 +37,7 @@ lookup per categorical one), one core.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -50,7 +48,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-from _peers import setup_venvs  # noqa: E402  (benchmarks/_peers.py, beside this script)
+from _peers import run_runner, setup_venvs  # noqa: E402  (benchmarks/_peers.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".bench-venvs"
@@ -228,21 +226,7 @@ def run_one(name: str, rounds: int) -> dict[str, float] | str:
         "MKL_NUM_THREADS": "1",
         "PYTHONWARNINGS": "ignore",
     }
-    try:
-        out = subprocess.run(
-            [str(py), "-c", script, str(DATA), str(rounds)],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        return "timed out"
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[len("RESULT ") :]))
-    tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
-    return "failed: " + " | ".join(tail)
+    return run_runner(py, script, [str(DATA), str(rounds)], env, 1800)
 
 
 # --------------------------------------------------------------------------- ingestion

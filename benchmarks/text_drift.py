@@ -73,7 +73,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -81,7 +80,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _peers import setup_venvs  # benchmarks/_peers.py, beside this script
+from _peers import run_runner, setup_venvs  # benchmarks/_peers.py, beside this script
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -268,21 +267,7 @@ def run_one(contender: str, rounds: int) -> dict[str, Any] | str:
         "PYTHONWARNINGS": "ignore",
         "PYTHONPATH": str(ROOT / "exporter"),
     }
-    try:
-        out = subprocess.run(
-            [str(py), "-c", script, str(DATA), str(rounds), arg],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        return "timed out"
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[len("RESULT ") :]))
-    tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
-    return "failed: " + " | ".join(tail)
+    return run_runner(py, script, [str(DATA), str(rounds), arg], env, 3600)
 
 
 # --------------------------------------------------------------------------- report
