@@ -8,9 +8,12 @@ Two runs, each beside its peer in the same invocation, each for ``--duration`` s
 
 1. **Demo app** (FastAPI credit-risk model, ``mlscope.demo.app``) served by uvicorn, hit by
    ``--clients`` keep-alive client threads posting one prediction per request. Peer: the same
-   app with neither the middleware nor a Monitor. Reported: sustained requests/s, p50/p99
-   latency and the p99 *added* by mlscope, the ratio of throughputs, RSS of the app and the
-   sidecar over time. Then every event is checked to be accounted for exactly once: the
+   app with neither the middleware nor a Monitor. The clients alternate between the two
+   apps in ``--slice`` second turns. Reported: sustained requests/s, p50/p99 latency and
+   the p99 *added* by mlscope, the ratio of throughputs (the median over adjacent pairs of
+   turns, with its quartiles: on shared cores the machine's speed drifts by more than the
+   difference measured), CPU per request of each process, RSS of the app and the sidecar
+   over time. Then every event is checked to be accounted for exactly once: the
    app's ``mlscope_events_logged_total`` equals shipped + dropped, and the sidecar's
    ``mlscope_ingest_events_total`` equals what the app shipped.
 2. **Sidecar ingest** at the highest rate ``--ingest-clients`` threads can push (NDJSON
@@ -321,21 +324,26 @@ def run_app(args: argparse.Namespace, tmp: Path, exporter: str = EXPORTER) -> tu
         warm_s = min(3.0, args.duration / 5)
         _drive(bare_port, "/predict", body, headers, args.clients, warm_s)
         warm = _drive(app_port, "/predict", body, headers, args.clients, warm_s)
-        slices = max(1, int(args.duration // 5))
+        pairs = max(1, round(args.duration / (2 * args.slice)))
         acc: dict[str, tuple[list[float], int, int, float]] = {
             "bare": ([], 0, 0, 0.0),
             "mlscope": ([], 0, 0, 0.0),
         }
+        pair_ratios: list[float] = []
         procs = {"bare:app": bare_proc, "mlscope:app": app_proc, "mlscope:sidecar": sc_proc}
         cpu0 = {k: _cpu_s(p) for k, p in procs.items()}
         with RSSSampler(procs) as s:
-            for _ in range(slices):
-                for name, port in (("bare", bare_port), ("mlscope", app_port)):
-                    lat, ok, failed, el = _drive(
-                        port, "/predict", body, headers, args.clients, args.duration / slices
-                    )
+            for i in range(pairs):
+                # Each pair alternates which app goes first, so a trend within a pair
+                # (the machine speeding up or slowing down) favours neither.
+                order = [("bare", bare_port), ("mlscope", app_port)][:: 1 if i % 2 == 0 else -1]
+                rate: dict[str, float] = {}
+                for name, port in order:
+                    lat, ok, failed, el = _drive(port, "/predict", body, headers, args.clients, args.slice)
                     a = acc[name]
                     acc[name] = (a[0] + lat, a[1] + ok, a[2] + failed, a[3] + el)
+                    rate[name] = ok / el
+                pair_ratios.append(rate["mlscope"] / max(rate["bare"], 1e-9))
         results.update(acc)
         cpu = {k: _cpu_s(p) - cpu0[k] for k, p in procs.items()}
         rss["run"] = s.samples
@@ -370,8 +378,16 @@ def run_app(args: argparse.Namespace, tmp: Path, exporter: str = EXPORTER) -> tu
         ok_all &= failed == 0
     b, m = results["bare"], results["mlscope"]
     added = (_pct(m[0], 0.99) - _pct(b[0], 0.99)) * 1e3
-    ratio = m[1] / m[3] / (b[1] / b[3])
-    print(f"throughput ratio mlscope/bare: {ratio:.3f}; p99 added by mlscope: {added:+.2f} ms")
+    pooled = m[1] / m[3] / (b[1] / b[3])
+    q = pair_ratios * 3
+    if len(pair_ratios) > 1:
+        q = statistics.quantiles(pair_ratios, n=4, method="inclusive")
+    ratio = statistics.median(pair_ratios)
+    print(
+        f"throughput ratio mlscope/bare: {ratio:.3f} (median of {len(pair_ratios)} adjacent "
+        f"{args.slice:g} s pairs; quartiles {q[0]:.3f}-{q[2]:.3f}; pooled {pooled:.3f}); "
+        f"p99 added by mlscope: {added:+.2f} ms"
+    )
     # Where the CPU goes, per answered request (each app idles while the other is driven).
     per = {k: cpu[k] / max(results["bare" if k == "bare:app" else "mlscope"][1], 1) * 1e6 for k in cpu}
     print(
@@ -467,6 +483,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--duration", type=float, default=60.0, help="seconds per measured run (default 60)")
     p.add_argument("--clients", type=int, default=8, help="client threads against the demo app")
+    p.add_argument(
+        "--slice",
+        type=float,
+        default=2.5,
+        help="seconds each app is driven before the other takes over (default 2.5); the ratio "
+        "reported is the median over adjacent pairs, which a machine whose speed drifts "
+        "(shared cores) moves least",
+    )
     p.add_argument("--ingest-clients", type=int, default=4, help="client threads against the sidecar")
     p.add_argument("--batch", type=int, default=500, help="events per ingest request")
     p.add_argument("--only", choices=["app", "ingest"], help="run one of the two")

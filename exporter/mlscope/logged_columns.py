@@ -31,6 +31,8 @@ _DUMPS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _ID_TYPES = frozenset((str, int, type(None)))
 _DICT = {dict}
 _VECTOR = (list, tuple, np.ndarray)
+#: What :meth:`mlscope.Monitor.log` holds a caller's list as (and a caller may pass).
+_SEQ = (list, tuple)
 
 
 def _py(o: Any) -> Any:
@@ -143,6 +145,14 @@ def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tu
     """
     if scores is None:
         return None
+    if type(scores) is np.ndarray and scores.ndim == 2 and scores.dtype.kind == "f" and len(scores) == n:
+        # predict_proba's matrix (the usual array): no abc checks, no copy, no reshape.
+        width = scores.shape[1]
+        if classes:
+            if len(classes) != width:
+                raise InputError(f"'scores' has {width} columns but score_classes names {len(classes)}")
+            return tuple(classes), scores
+        return tuple(str(i) for i in range(width)), scores
     if type(scores) is list and len(scores) == n and set(map(type, scores)) == _DICT:
         return MAPS, scores  # the usual web request: maps read once per batch, with the others
     if isinstance(scores, Mapping):
@@ -169,12 +179,13 @@ def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tu
 
 @dataclass(slots=True)
 class Piece:
-    """One ``log`` call, converted: its rows (dicts) or its columns, and its per-row fields."""
+    """One ``log`` call, converted (or a run of calls read by :class:`Runs`): its rows
+    (dicts) or its columns, and its per-row fields."""
 
     n_rows: int
     rows: list[Any] | None
     columns: dict[str, Any] | None
-    timestamp: float
+    timestamp: float | list[float]  # the call's, or one per row for a run of calls
     predictions: Any = None
     ids: Any = None
     scores: tuple[tuple[str, ...], Any] | None = None
@@ -196,6 +207,128 @@ def piece_of(item: tuple[Any, ...], names: Sequence[str] | None, classes: Sequen
         column_of(ids, n, "ids"),
         _score_piece(scores, n, classes),
     )
+
+
+class Runs:
+    """Buffered calls as pieces, where consecutive web-request calls share one piece.
+
+    A web app logs each request alike: rows as dicts, predictions and ids as lists, and
+    predict_proba's matrix (or class -> probability maps). Such calls are laid end to end
+    as they are read, with a few type and length tests each and no objects of their own
+    (a piece per call cost the Monitor's thread 4x more CPU under load, and the garbage
+    collector the objects); any other call, or a change of shape, goes through
+    :func:`piece_of`, which names what is wrong with it.
+    """
+
+    def __init__(self, names: Sequence[str] | None, classes: Sequence[str] | None) -> None:
+        self.names = names
+        self.classes = tuple(classes) if classes else None
+        self.pieces: list[Piece] = []
+        self._shape: tuple[bool, bool, int] | None = None  # the open run's, see _web_shape
+        self._rows: list[Any] = []
+        self._timestamps: list[float] = []
+        self._predictions: list[Any] = []
+        self._ids: list[Any] = []
+        self._scores: list[Any] = []  # matrices, or class -> probability maps
+
+    def add(self, item: tuple[Any, ...]) -> Piece | None:
+        """Add one call: its own piece when it is not part of a run (else None).
+
+        Raises :class:`InputError` for input that cannot be rows.
+        """
+        shape = self._web_shape(item)
+        if shape is None:
+            piece = piece_of(item, self.names, self.classes)
+            self._close()
+            self.pieces.append(piece)
+            return piece
+        if shape != self._shape:
+            self._close()
+            self._shape = shape
+        _, ts, features, predictions, ids, scores = item
+        self._rows.extend(features)
+        self._timestamps.extend([ts] * len(features))
+        if predictions is not None:
+            _extend(self._predictions, predictions)
+        if ids is not None:
+            _extend(self._ids, ids)
+        if type(scores) in _SEQ:
+            self._scores.extend(scores)
+        elif scores is not None:
+            self._scores.append(scores)
+        return None
+
+    def done(self) -> list[Piece]:
+        self._close()
+        return self.pieces
+
+    def _close(self) -> None:
+        if self._shape is None:
+            return
+        no_predictions, no_ids, width = self._shape
+        scores: tuple[tuple[str, ...], Any] | None = None
+        if width > 0 and self.classes is not None:
+            scores = (self.classes, np.concatenate(self._scores))
+        elif width == _MAPS_WIDTH:
+            scores = (MAPS, self._scores)
+        self.pieces.append(
+            Piece(
+                len(self._rows),
+                self._rows,
+                None,
+                self._timestamps,
+                None if no_predictions else self._predictions,
+                None if no_ids else self._ids,
+                scores,
+            )
+        )
+        self._shape = None
+        self._rows, self._timestamps, self._predictions, self._ids, self._scores = [], [], [], [], []
+
+    def _web_shape(self, item: tuple[Any, ...]) -> tuple[bool, bool, int] | None:
+        """(no predictions, no ids, score width or a code) of a web-request call, else None."""
+        _, _, features, predictions, ids, scores = item
+        if type(features) not in _SEQ or not features:
+            return None
+        n = len(features)
+        if (type(features[0]) is not dict if n == 1 else set(map(type, features)) != _DICT):
+            return None
+        if not (_fits(predictions, n) and _fits(ids, n)):
+            return None
+        if scores is None:
+            width = 0
+        elif type(scores) is np.ndarray:
+            if scores.ndim != 2 or scores.dtype.kind != "f" or len(scores) != n or self.classes is None \
+                    or scores.shape[1] != len(self.classes):
+                return None
+            width = scores.shape[1]
+        elif type(scores) in _SEQ and len(scores) == n and set(map(type, scores)) == _DICT:
+            width = _MAPS_WIDTH
+        else:
+            return None
+        return predictions is None, ids is None, width
+
+
+#: :meth:`Runs._web_shape`'s score width for class -> probability maps.
+_MAPS_WIDTH = -1
+
+
+def _fits(x: Any, n: int) -> bool:
+    """A per-row field a run takes: absent, a list or 1-D array of ``n``, or one plain value for one row."""
+    if x is None or type(x) in _SEQ:
+        return x is None or len(x) == n
+    if type(x) is np.ndarray:
+        return x.ndim == 1 and len(x) == n
+    return n == 1 and type(x) in _PLAIN
+
+
+def _extend(out: list[Any], x: Any) -> None:
+    if type(x) in _SEQ:
+        out.extend(x)
+    elif type(x) is np.ndarray:
+        out.extend(x.tolist())
+    else:
+        out.append(x)
 
 
 @dataclass
@@ -300,13 +433,14 @@ def gather(pieces: list[Piece]) -> LoggedColumns:
     if pending:
         segments.append((len(pending), _pivot(pending)))
     n = sum(p.n_rows for p in pieces)
-    all_single = n == len(pieces)
     return LoggedColumns(
         n_rows=n,
         features=_merge_features(segments),
-        timestamps=[p.timestamp for p in pieces]
-        if all_single
-        else list(chain.from_iterable([p.timestamp] * p.n_rows for p in pieces)),
+        timestamps=list(
+            chain.from_iterable(
+                p.timestamp if isinstance(p.timestamp, list) else [p.timestamp] * p.n_rows for p in pieces
+            )
+        ),
         ids=schema_ids(_merge_field(pieces, _IDS)),
         predictions=_merge_field(pieces, _PREDICTIONS),
         **_merge_scores(pieces, n),
@@ -314,16 +448,17 @@ def gather(pieces: list[Piece]) -> LoggedColumns:
 
 
 def _pivot(rows: list[Any]) -> dict[str, Any]:
-    """Rows (dicts) as columns: tuples by one ``zip`` when every row has the first row's names.
+    """Rows (dicts) as columns, one C-level pass per name when every row has the first row's names.
 
-    Otherwise (names missing, added or not strings) the engine's general pivot, which
-    reads a name a row lacks as ``None``.
+    A pass per name makes no object per row (a transposing ``zip`` made two, which the
+    garbage collector then walked). Otherwise (names missing, added or not strings) the
+    engine's general pivot, which reads a name a row lacks as ``None``.
     """
     first = rows[0]
     names = list(first)
-    if len(names) > 1 and set(map(type, names)) == {str} and set(map(len, rows)) == {len(names)}:
+    if set(map(type, names)) == {str} and set(map(len, rows)) == {len(names)}:
         try:
-            return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
+            return {name: list(map(itemgetter(name), rows)) for name in names}
         except KeyError:
             pass
     return feature_columns(rows, len(rows))

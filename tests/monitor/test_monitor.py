@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,6 +104,22 @@ def test_every_input_shape_becomes_the_same_records() -> None:
     assert _m(reg, "mlscope_events_shipped_total") == 5
     mon.close()
     assert t.closed
+
+
+def test_log_keeps_no_reference_to_the_callers_lists() -> None:
+    """Lists are held as tuples: the caller may reuse them after the call, and the buffer
+    holds nothing the garbage collector must keep tracking."""
+    t = Recorder()
+    mon, _ = _monitor(t, feature_names=["age"], interval_s=60)
+    rows, preds, ids = [{"age": 30}], ["yes"], ["a"]
+    before = [sys.getrefcount(x) for x in (rows, preds, ids)]
+    mon.log(rows, predictions=preds, ids=ids)
+    assert [sys.getrefcount(x) for x in (rows, preds, ids)] == before
+    rows[0], preds[0], ids[0] = {"age": 99}, "no", "b"  # reused by the caller
+    assert mon.flush(10)
+    (rec,) = t.records["/v1/events"]
+    assert (rec["features"], rec["prediction"], rec["id"]) == ({"age": 30}, "yes", "a")
+    mon.close()
 
 
 def test_numpy_values_and_nan_serialise() -> None:

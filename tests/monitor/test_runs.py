@@ -1,0 +1,110 @@
+"""The background thread's conversion: runs of web-request calls against a piece per call.
+
+:class:`mlscope.logged_columns.Runs` lays consecutive calls of the usual web shape end to
+end without a piece each; the oracle is the general path, :func:`piece_of` for every call,
+gathered the same way. Any mix of shapes, in any order, must give the same columns.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlscope.errors import InputError
+from mlscope.logged_columns import LoggedColumns, Runs, gather, piece_of
+from mlscope.shipper import EVENTS
+
+NAMES = ("age", "plan")
+CLASSES = ("no", "yes")
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"age": float(i), "plan": "pro" if i % 2 else "free"}
+
+
+def _call(rng: random.Random, i: int) -> tuple[Any, ...]:
+    """One ``log`` call as the Monitor buffers it, in one of many shapes."""
+    n = rng.choice([1, 1, 1, 3])
+    rows = [_row(i + k) for k in range(n)]
+    p = np.array([0.3 + 0.01 * k for k in range(n)])
+    kind = rng.randrange(9)
+    features: Any = tuple(rows) if kind < 5 else rows
+    predictions: Any = [f"c{i + k}" for k in range(n)]
+    ids: Any = [f"r{i}-{k}" for k in range(n)]
+    scores: Any = np.column_stack([1 - p, p])
+    if kind == 1:
+        predictions, ids = np.array(predictions), None
+    elif kind == 2:
+        scores = [dict(zip(CLASSES, (1 - x, x), strict=True)) for x in p]
+    elif kind == 3:
+        scores, predictions = None, None
+    elif kind == 4 and n == 1:
+        predictions, ids = "yes", i  # one plain value for one row
+    elif kind == 5:
+        features = pd.DataFrame(rows)  # not a web shape: a piece of its own
+    elif kind == 6:
+        features = {"age": [r["age"] for r in rows], "plan": [r["plan"] for r in rows]}
+    elif kind == 7:
+        scores = p  # the positive class only
+    return (EVENTS, 1000.0 + i, features, predictions, ids, scores)
+
+
+def _oracle(items: list[tuple[Any, ...]]) -> LoggedColumns:
+    return gather([piece_of(it, NAMES, CLASSES) for it in items])
+
+
+def _runs(items: list[tuple[Any, ...]]) -> LoggedColumns:
+    runs = Runs(NAMES, CLASSES)
+    for it in items:
+        runs.add(it)
+    return gather(runs.done())
+
+
+def _same(a: LoggedColumns, b: LoggedColumns) -> None:
+    assert a.n_rows == b.n_rows
+    assert a.timestamps == b.timestamps
+    assert a.ids == b.ids
+    assert a.predictions == b.predictions
+    assert a.score_classes == b.score_classes
+    if a.scores is None or b.scores is None:
+        assert a.scores is None and b.scores is None
+    else:
+        np.testing.assert_array_equal(a.scores, b.scores)
+    assert a.features.keys() == b.features.keys()
+    for k in a.features:
+        assert list(a.features[k]) == list(b.features[k]), k
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_runs_give_the_columns_of_a_piece_per_call(seed: int) -> None:
+    rng = random.Random(seed)
+    items = [_call(rng, 10 * i) for i in range(rng.randrange(1, 40))]
+    _same(_runs(items), _oracle(items))
+
+
+def test_calls_of_one_shape_make_one_piece() -> None:
+    rng = random.Random(0)
+    runs = Runs(NAMES, CLASSES)
+    for i in range(100):
+        p = rng.random()
+        runs.add((EVENTS, float(i), (_row(i),), ("yes",), (f"r{i}",), np.array([[1 - p, p]])))
+    pieces = runs.done()
+    assert len(pieces) == 1 and pieces[0].n_rows == 100
+    assert pieces[0].timestamp == [float(i) for i in range(100)]
+
+
+def test_a_bad_call_raises_and_leaves_the_run_intact() -> None:
+    runs = Runs(NAMES, CLASSES)
+    good = (EVENTS, 1.0, (_row(1),), ("yes",), ("a",), np.array([[0.2, 0.8]]))
+    runs.add(good)
+    with pytest.raises(InputError, match="'predictions' has 2 values for 1 rows"):
+        runs.add((EVENTS, 2.0, (_row(2),), ("yes", "no"), ("b",), None))
+    with pytest.raises(InputError, match="'scores' has 3 columns"):
+        runs.add((EVENTS, 3.0, (_row(3),), ("yes",), ("c",), np.array([[0.2, 0.3, 0.5]])))
+    runs.add(good)
+    cols = gather(runs.done())
+    assert cols.n_rows == 2 and cols.ids == ["a", "a"]
