@@ -212,12 +212,12 @@ def piece_of(item: tuple[Any, ...], names: Sequence[str] | None, classes: Sequen
 class Runs:
     """Buffered calls as pieces, where consecutive web-request calls share one piece.
 
-    A web app logs each request alike: rows as dicts, predictions and ids as lists, and
-    predict_proba's matrix (or class -> probability maps). Such calls are laid end to end
-    as they are read, with a few type and length tests each and no objects of their own
-    (a piece per call cost the Monitor's thread 4x more CPU under load, and the garbage
-    collector the objects); any other call, or a change of shape, goes through
-    :func:`piece_of`, which names what is wrong with it.
+    A web app logs each request alike: rows as dicts (or one dict), predictions and ids as
+    lists (or one value), and predict_proba's matrix (or class -> probability maps). Such
+    calls are laid end to end as they are read, with a few type and length tests each and
+    no objects of their own (a piece per call cost the Monitor's thread 4x more CPU under
+    load, and the garbage collector the objects); any other call, or a change of shape,
+    goes through :func:`piece_of`, which names what is wrong with it.
     """
 
     def __init__(self, names: Sequence[str] | None, classes: Sequence[str] | None) -> None:
@@ -246,8 +246,12 @@ class Runs:
             self._close()
             self._shape = shape
         _, ts, features, predictions, ids, scores = item
-        self._rows.extend(features)
-        self._timestamps.extend([ts] * len(features))
+        if type(features) is dict:  # one row
+            self._rows.append(features)
+            self._timestamps.append(ts)
+        else:
+            self._rows.extend(features)
+            self._timestamps.extend([ts] * len(features))
         if predictions is not None:
             _extend(self._predictions, predictions)
         if ids is not None:
@@ -288,11 +292,16 @@ class Runs:
     def _web_shape(self, item: tuple[Any, ...]) -> tuple[bool, bool, int] | None:
         """(no predictions, no ids, score width or a code) of a web-request call, else None."""
         _, _, features, predictions, ids, scores = item
-        if type(features) not in _SEQ or not features:
+        if type(features) is dict:  # one row of scalars (a dict of columns is not a web call)
+            if not features or type(next(iter(features.values()))) not in _PLAIN:
+                return None
+            n = 1
+        elif type(features) not in _SEQ or not features:
             return None
-        n = len(features)
-        if (type(features[0]) is not dict if n == 1 else set(map(type, features)) != _DICT):
-            return None
+        else:
+            n = len(features)
+            if type(features[0]) is not dict if n == 1 else set(map(type, features)) != _DICT:
+                return None
         if not (_fits(predictions, n) and _fits(ids, n)):
             return None
         if scores is None:

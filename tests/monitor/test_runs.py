@@ -31,7 +31,7 @@ def _call(rng: random.Random, i: int) -> tuple[Any, ...]:
     n = rng.choice([1, 1, 1, 3])
     rows = [_row(i + k) for k in range(n)]
     p = np.array([0.3 + 0.01 * k for k in range(n)])
-    kind = rng.randrange(9)
+    kind = rng.randrange(10)
     features: Any = tuple(rows) if kind < 5 else rows
     predictions: Any = [f"c{i + k}" for k in range(n)]
     ids: Any = [f"r{i}-{k}" for k in range(n)]
@@ -50,6 +50,8 @@ def _call(rng: random.Random, i: int) -> tuple[Any, ...]:
         features = {"age": [r["age"] for r in rows], "plan": [r["plan"] for r in rows]}
     elif kind == 7:
         scores = p  # the positive class only
+    elif kind == 8 and n == 1:
+        features, predictions, ids = rows[0], predictions[0], ids[0]  # one dict, one value each
     return (EVENTS, 1000.0 + i, features, predictions, ids, scores)
 
 
