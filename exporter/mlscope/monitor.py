@@ -270,7 +270,7 @@ class Monitor:
                 self._drop_full(EVENTS, features)
             if ids is not None and self._current_span is not None:
                 span = self._current_span()
-                if span is not None and span.is_recording():  # the no-op span is not
+                if span is not None and span.is_recording():  # False when not sampled
                     _annotate_span(span, self.model, ids)
         except Exception:  # pragma: no cover - only if the interpreter is failing
             pass
