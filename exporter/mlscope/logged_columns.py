@@ -145,14 +145,6 @@ def _score_piece(scores: Any, n: int, classes: Sequence[str] | None) -> tuple[tu
     """
     if scores is None:
         return None
-    if type(scores) is np.ndarray and scores.ndim == 2 and scores.dtype.kind == "f" and len(scores) == n:
-        # predict_proba's matrix (the usual array): no abc checks, no copy, no reshape.
-        width = scores.shape[1]
-        if classes:
-            if len(classes) != width:
-                raise InputError(f"'scores' has {width} columns but score_classes names {len(classes)}")
-            return tuple(classes), scores
-        return tuple(str(i) for i in range(width)), scores
     if type(scores) is list and len(scores) == n and set(map(type, scores)) == _DICT:
         return MAPS, scores  # the usual web request: maps read once per batch, with the others
     if isinstance(scores, Mapping):
