@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -254,6 +254,39 @@ class Runs:
             self._scores.append(scores)
         return None
 
+    def add_all(self, items: Sequence[tuple[Any, ...]]) -> bool:
+        """Add many calls of one web-request shape as one run; False (nothing added) if they differ.
+
+        The checks of :meth:`_web_shape` run over all calls at once, in C-level passes
+        (``map``, ``set``, one ``np.concatenate``), instead of a dozen Python steps per call:
+        under load this was most of the Monitor thread's CPU. The caller adds the calls one
+        by one when this returns False, so any call this path refuses still gets
+        :meth:`add`, and its error message.
+        """
+        if len(items) < 2:
+            return False
+        _, ts, features, predictions, ids, scores = zip(*items, strict=True)
+        rows, lens = _bulk_rows(features)
+        if rows is None:
+            return False
+        preds, pid = _bulk_field(predictions, lens), _bulk_field(ids, lens)
+        score, width = _bulk_scores(scores, lens, self.classes)
+        if preds is _REFUSED or pid is _REFUSED or score is _REFUSED:
+            return False
+        shape = (preds is None, pid is None, width)
+        if shape != self._shape:
+            self._close()
+            self._shape = shape
+        self._rows.extend(rows)
+        self._timestamps.extend(ts if lens is None else chain.from_iterable(map(repeat, ts, lens)))
+        if preds is not None:
+            self._predictions.extend(preds)
+        if pid is not None:
+            self._ids.extend(pid)
+        if score is not None:
+            self._scores.extend(score)
+        return True
+
     def done(self) -> list[Piece]:
         self._close()
         return self.pieces
@@ -321,6 +354,76 @@ def _fits(x: Any, n: int) -> bool:
     if type(x) is np.ndarray:
         return x.ndim == 1 and len(x) == n
     return n == 1 and type(x) in _PLAIN
+
+
+#: What a ``_bulk_*`` check returns for calls that are not all alike.
+_REFUSED: Any = object()
+_NONE_TYPE = {type(None)}
+_SEQ_TYPES = frozenset(_SEQ)
+_VALUE_TYPES = _PLAIN - _NONE_TYPE
+# Dtypes are compared by identity or kind: hashing one costs more than the rest of a check.
+_dtype, _kind, _ndim = attrgetter("dtype"), attrgetter("dtype.kind"), attrgetter("ndim")
+
+
+def _bulk_rows(features: tuple[Any, ...]) -> tuple[list[Any] | None, list[int] | None]:
+    """All calls' rows and rows per call (None: one each), or (None, None) unless all are web rows."""
+    kinds = set(map(type, features))
+    if kinds == _DICT:  # one row each, of scalars (as _web_shape tests a single dict)
+        if 0 in map(len, features) or not set(map(type, map(next, map(iter, map(dict.values, features))))) \
+                <= _PLAIN:
+            return None, None
+        return list(features), None
+    if not kinds <= _SEQ_TYPES:
+        return None, None
+    lens = list(map(len, features))
+    if 0 in lens:
+        return None, None
+    rows = list(chain.from_iterable(features))
+    if set(map(type, rows)) != _DICT:
+        return None, None
+    return rows, None if len(rows) == len(lens) else lens
+
+
+def _same_lens(values: tuple[Any, ...], lens: list[int] | None) -> bool:
+    """Whether each call's field has as many values as the call has rows (None: one each)."""
+    return set(map(len, values)) == {1} if lens is None else list(map(len, values)) == lens
+
+
+def _bulk_field(values: tuple[Any, ...], lens: list[int] | None) -> Any:
+    """A per-row field of all calls laid end to end; None when every call left it out."""
+    kinds = set(map(type, values))
+    if kinds == _NONE_TYPE:
+        return None
+    if kinds <= _SEQ_TYPES:
+        return list(chain.from_iterable(values)) if _same_lens(values, lens) else _REFUSED
+    if kinds == {np.ndarray}:
+        if len(set(map(id, map(_dtype, values)))) != 1 or set(map(_ndim, values)) != {1} \
+                or not _same_lens(values, lens):
+            return _REFUSED
+        return np.concatenate(values).tolist()
+    if lens is None and kinds <= _VALUE_TYPES:  # one plain value per one-row call
+        return list(values)
+    return _REFUSED
+
+
+def _bulk_scores(scores: tuple[Any, ...], lens: list[int] | None,
+                 classes: tuple[str, ...] | None) -> tuple[Any, int]:
+    """(what :class:`Runs` keeps of all calls' scores, the run's score width)."""
+    kinds = set(map(type, scores))
+    if kinds == _NONE_TYPE:
+        return None, 0
+    if kinds == {np.ndarray} and classes is not None and set(map(_kind, scores)) == {"f"} \
+            and set(map(_ndim, scores)) == {2} and _same_lens(scores, lens):
+        try:
+            matrix = np.concatenate(scores)
+        except ValueError:  # column counts differ
+            return _REFUSED, 0
+        return ([matrix], matrix.shape[1]) if matrix.shape[1] == len(classes) else (_REFUSED, 0)
+    if kinds <= _SEQ_TYPES and _same_lens(scores, lens):
+        maps = list(chain.from_iterable(scores))
+        if set(map(type, maps)) == _DICT:
+            return maps, _MAPS_WIDTH
+    return _REFUSED, 0
 
 
 def _extend(out: list[Any], x: Any) -> None:

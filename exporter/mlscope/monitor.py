@@ -352,11 +352,14 @@ class Monitor:
         return _Outgoing(Runs(self._feature_names, self._score_classes))
 
     def _take(self, out: _Outgoing, items: list[Item]) -> None:
-        for it in items:
-            if it[0] == EVENTS:
+        events = [it for it in items if it[0] == EVENTS]
+        if len(events) < len(items):
+            for it in items:
+                if it[0] != EVENTS:
+                    self._convert_labels(it, out.label_ids, out.label_values)
+        if not out.runs.add_all(events):  # calls of unlike shapes: one by one
+            for it in events:
                 self._convert_events(it, out.runs)
-            else:
-                self._convert_labels(it, out.label_ids, out.label_values)
 
     def _send(self, out: _Outgoing) -> None:
         pieces = out.runs.done()

@@ -1,8 +1,9 @@
 """The background thread's conversion: runs of web-request calls against a piece per call.
 
 :class:`mlscope.logged_columns.Runs` lays consecutive calls of the usual web shape end to
-end without a piece each; the oracle is the general path, :func:`piece_of` for every call,
-gathered the same way. Any mix of shapes, in any order, must give the same columns.
+end without a piece each, one call at a time (``add``) or a take's calls at once
+(``add_all``); the oracle is the general path, :func:`piece_of` for every call, gathered
+the same way. Any mix of shapes, in any order, must give the same columns.
 """
 
 from __future__ import annotations
@@ -66,6 +67,45 @@ def _runs(items: list[tuple[Any, ...]]) -> LoggedColumns:
     return gather(runs.done())
 
 
+def _taken(items: list[tuple[Any, ...]], rng: random.Random) -> LoggedColumns:
+    """What the Monitor's thread makes of ``items`` taken in chunks of random size."""
+    runs = Runs(NAMES, CLASSES)
+    at = 0
+    while at < len(items):
+        chunk = items[at:at + rng.randrange(1, 12)]
+        at += len(chunk)
+        if not runs.add_all(chunk):
+            for it in chunk:
+                runs.add(it)
+    return gather(runs.done())
+
+
+#: How one take's calls are all made by :func:`_web_call`: features, rows, predictions, ids, scores.
+_SHAPES = [
+    (f, n, p, i, sc)
+    for f in ("dict", "list", "tuple")
+    for n in ((1,) if f == "dict" else (1, 3))
+    for p in ("list", "array", "plain", None)
+    for i in ("list", "plain", None)
+    for sc in ("matrix", "maps", None)
+    if n == 1 or "plain" not in (p, i)
+]
+
+
+def _web_call(shape: tuple[Any, ...], i: int) -> tuple[Any, ...]:
+    form, n, pform, iform, sform = shape
+    rows = [_row(i + k) for k in range(n)]
+    p = np.array([0.3 + 0.01 * k for k in range(n)])
+    features = rows[0] if form == "dict" else tuple(rows) if form == "tuple" else rows
+    labels = [f"c{i + k}" for k in range(n)]
+    predictions = {"list": labels, "array": np.array(labels, dtype=object), "plain": labels[0],
+                   None: None}[pform]
+    ids = {"list": [f"r{i}-{k}" for k in range(n)], "plain": i, None: None}[iform]
+    scores = {"matrix": np.column_stack([1 - p, p]),
+              "maps": [dict(zip(CLASSES, (1 - x, x), strict=True)) for x in p], None: None}[sform]
+    return (EVENTS, 1000.0 + i, features, predictions, ids, scores)
+
+
 def _same(a: LoggedColumns, b: LoggedColumns) -> None:
     assert a.n_rows == b.n_rows
     assert a.timestamps == b.timestamps
@@ -86,6 +126,45 @@ def test_runs_give_the_columns_of_a_piece_per_call(seed: int) -> None:
     rng = random.Random(seed)
     items = [_call(rng, 10 * i) for i in range(rng.randrange(1, 40))]
     _same(_runs(items), _oracle(items))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_calls_taken_at_once_give_the_columns_of_a_piece_per_call(seed: int) -> None:
+    rng = random.Random(seed)
+    items = [_call(rng, 10 * i) for i in range(rng.randrange(1, 40))]
+    _same(_taken(items, rng), _oracle(items))
+
+
+@pytest.mark.parametrize("shape", _SHAPES, ids=lambda s: "-".join(map(str, s)))
+def test_a_take_of_one_web_shape_is_added_at_once(shape: tuple[Any, ...]) -> None:
+    items = [_web_call(shape, 10 * i) for i in range(5)]
+    runs = Runs(NAMES, CLASSES)
+    assert runs.add_all(items[:3]) and runs.add_all(items[3:])
+    _same(gather(runs.done()), _oracle(items))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_takes_of_changing_web_shapes_give_the_columns_of_a_piece_per_call(seed: int) -> None:
+    rng = random.Random(seed)
+    items = [_web_call(shape, 100 * k + 10 * i) for k, shape in enumerate(rng.sample(_SHAPES, 6))
+             for i in range(rng.randrange(1, 6))]
+    _same(_taken(items, rng), _oracle(items))
+
+
+def test_a_take_with_one_unlike_call_is_refused_whole() -> None:
+    good = [_web_call(("list", 1, "list", "list", "matrix"), 10 * i) for i in range(3)]
+    bad = [
+        (EVENTS, 5.0, (_row(5),), ("yes", "no"), ("b",), np.array([[0.2, 0.8]])),  # two predictions, one row
+        (EVENTS, 5.0, (_row(5),), ("yes",), ("b", "c"), np.array([[0.2, 0.8]])),  # two ids for one row
+        (EVENTS, 5.0, (_row(5),), ("yes",), ("b",), np.array([[0.2, 0.8], [0.3, 0.7]])),  # two score rows
+        (EVENTS, 5.0, (_row(5),), ("yes",), ("b",), np.array([[0.2, 0.3, 0.5]])),  # three classes
+        (EVENTS, 5.0, (_row(5),), ("yes",), ("b",), np.array([[1, 0]])),  # integer scores
+        (EVENTS, 5.0, (), (), (), None),  # no rows
+    ]
+    for b in bad:
+        runs = Runs(NAMES, CLASSES)
+        assert not runs.add_all([*good, b])
+        assert runs.done() == []
 
 
 def test_calls_of_one_shape_make_one_piece() -> None:
