@@ -206,17 +206,18 @@ class Runs:
 
     A web app logs each request alike: rows as dicts (or one dict), predictions and ids as
     lists (or one value), and predict_proba's matrix (or class -> probability maps). Such
-    calls are laid end to end as they are read, with a few type and length tests each and
-    no objects of their own (a piece per call cost the Monitor's thread 4x more CPU under
-    load, and the garbage collector the objects); any other call, or a change of shape,
-    goes through :func:`piece_of`, which names what is wrong with it.
+    calls are laid end to end as they are read, a take's calls checked together
+    (:meth:`add_all`), with no objects of their own (a piece per call cost the Monitor's
+    thread 4x more CPU under load, and the garbage collector the objects); any other call,
+    or a change of shape, goes through :func:`piece_of`, which names what is wrong with it.
     """
 
     def __init__(self, names: Sequence[str] | None, classes: Sequence[str] | None) -> None:
         self.names = names
         self.classes = tuple(classes) if classes else None
         self.pieces: list[Piece] = []
-        self._shape: tuple[bool, bool, int] | None = None  # the open run's, see _web_shape
+        # The open run's shape: (no predictions, no ids, score width or _MAPS_WIDTH).
+        self._shape: tuple[bool, bool, int] | None = None
         self._rows: list[Any] = []
         self._timestamps: list[float] = []
         self._predictions: list[Any] = []
@@ -228,43 +229,24 @@ class Runs:
 
         Raises :class:`InputError` for input that cannot be rows.
         """
-        shape = self._web_shape(item)
-        if shape is None:
-            piece = piece_of(item, self.names, self.classes)
-            self._close()
-            self.pieces.append(piece)
-            return piece
-        if shape != self._shape:
-            self._close()
-            self._shape = shape
-        _, ts, features, predictions, ids, scores = item
-        if type(features) is dict:  # one row
-            self._rows.append(features)
-            self._timestamps.append(ts)
-        else:
-            self._rows.extend(features)
-            self._timestamps.extend([ts] * len(features))
-        if predictions is not None:
-            _extend(self._predictions, predictions)
-        if ids is not None:
-            _extend(self._ids, ids)
-        if type(scores) in _SEQ:
-            self._scores.extend(scores)
-        elif scores is not None:
-            self._scores.append(scores)
-        return None
+        if self.add_all((item,)):
+            return None
+        piece = piece_of(item, self.names, self.classes)
+        self._close()
+        self.pieces.append(piece)
+        return piece
 
     def add_all(self, items: Sequence[tuple[Any, ...]]) -> bool:
-        """Add many calls of one web-request shape as one run; False (nothing added) if they differ.
+        """Add calls of one web-request shape to the run; False (nothing added) if any call is not.
 
-        The checks of :meth:`_web_shape` run over all calls at once, in C-level passes
-        (``map``, ``set``, one ``np.concatenate``), instead of a dozen Python steps per call:
-        under load this was most of the Monitor thread's CPU. The caller adds the calls one
-        by one when this returns False, so any call this path refuses still gets
-        :meth:`add`, and its error message.
+        The shape's checks run over all the calls of a take at once, in C-level passes
+        (``map``, ``set``, one ``np.concatenate``), not a dozen Python steps per call (the
+        take was two fifths of the Monitor thread's CPU under load). When this returns
+        False the caller adds the calls one by one, so a call of another shape gets its own
+        piece from :func:`piece_of`, and a bad one its error message.
         """
-        if len(items) < 2:
-            return False
+        if not items:
+            return True
         _, ts, features, predictions, ids, scores = zip(*items, strict=True)
         rows, lens = _bulk_rows(features)
         if rows is None:
@@ -314,46 +296,9 @@ class Runs:
         self._shape = None
         self._rows, self._timestamps, self._predictions, self._ids, self._scores = [], [], [], [], []
 
-    def _web_shape(self, item: tuple[Any, ...]) -> tuple[bool, bool, int] | None:
-        """(no predictions, no ids, score width or a code) of a web-request call, else None."""
-        _, _, features, predictions, ids, scores = item
-        if type(features) is dict:  # one row of scalars (a dict of columns is not a web call)
-            if not features or type(next(iter(features.values()))) not in _PLAIN:
-                return None
-            n = 1
-        elif type(features) not in _SEQ or not features:
-            return None
-        else:
-            n = len(features)
-            if type(features[0]) is not dict if n == 1 else set(map(type, features)) != _DICT:
-                return None
-        if not (_fits(predictions, n) and _fits(ids, n)):
-            return None
-        if scores is None:
-            width = 0
-        elif type(scores) is np.ndarray:
-            if scores.ndim != 2 or scores.dtype.kind != "f" or len(scores) != n or self.classes is None \
-                    or scores.shape[1] != len(self.classes):
-                return None
-            width = scores.shape[1]
-        elif type(scores) in _SEQ and len(scores) == n and set(map(type, scores)) == _DICT:
-            width = _MAPS_WIDTH
-        else:
-            return None
-        return predictions is None, ids is None, width
 
-
-#: :meth:`Runs._web_shape`'s score width for class -> probability maps.
+#: A run's score width for class -> probability maps.
 _MAPS_WIDTH = -1
-
-
-def _fits(x: Any, n: int) -> bool:
-    """A per-row field a run takes: absent, a list or 1-D array of ``n``, or one plain value for one row."""
-    if x is None or type(x) in _SEQ:
-        return x is None or len(x) == n
-    if type(x) is np.ndarray:
-        return x.ndim == 1 and len(x) == n
-    return n == 1 and type(x) in _PLAIN
 
 
 #: What a ``_bulk_*`` check returns for calls that are not all alike.
@@ -368,7 +313,7 @@ _dtype, _kind, _ndim = attrgetter("dtype"), attrgetter("dtype.kind"), attrgetter
 def _bulk_rows(features: tuple[Any, ...]) -> tuple[list[Any] | None, list[int] | None]:
     """All calls' rows and rows per call (None: one each), or (None, None) unless all are web rows."""
     kinds = set(map(type, features))
-    if kinds == _DICT:  # one row each, of scalars (as _web_shape tests a single dict)
+    if kinds == _DICT:  # one row each, of scalars (a dict of columns is not a web call)
         if 0 in map(len, features) or not set(map(type, map(next, map(iter, map(dict.values, features))))) \
                 <= _PLAIN:
             return None, None
@@ -424,15 +369,6 @@ def _bulk_scores(scores: tuple[Any, ...], lens: list[int] | None,
         if set(map(type, maps)) == _DICT:
             return maps, _MAPS_WIDTH
     return _REFUSED, 0
-
-
-def _extend(out: list[Any], x: Any) -> None:
-    if type(x) in _SEQ:
-        out.extend(x)
-    elif type(x) is np.ndarray:
-        out.extend(x.tolist())
-    else:
-        out.append(x)
 
 
 @dataclass
