@@ -185,30 +185,7 @@ def _count(build: str, exporter: str, sidecar: str, n: int, slowdown: float | No
             wait_ready(port, proc, path="/healthz", timeout_s=600)
         except SystemExit as e:
             raise SystemExit(f"{build} ({exporter}): {e}\n{log.read_text()[-3000:]}") from None
-        bodies = _bodies(n + 300)
-        monitored = BUILDS[build][1]
-        before = _ingested(sidecar)
-        _send_all(port, bodies[:100])  # warm-up: imports, caches, first connection to the sidecar
-        # The second half of the warm-up runs counted, at the speed the counted requests will
-        # have (several times slower than uncounted): it times the slowdown; then the counts
-        # are zeroed.
-        _callgrind("--instr=on", proc)
-        t0 = time.monotonic()
-        _send_all(port, bodies[100:300])
-        slowdown = slowdown or native * (time.monotonic() - t0) / 200
-        # Every build's window ends the same time after its last request, long enough for a
-        # stretched send: the idle server's own work in it (timers, closing idle
-        # connections) is then the same for all and cancels out of "over bare".
-        settle_s = 1.1 * 0.5 * slowdown + 5
-        if monitored:
-            _await_ingested(sidecar, before + 300, proc, 4 * settle_s)
-        _callgrind("--zero", proc)
-        _send_all(port, bodies[300:])
-        settled = time.monotonic() + settle_s
-        if monitored:
-            _await_ingested(sidecar, before + 300 + n, proc, settle_s)
-        time.sleep(max(0.0, settled - time.monotonic()))
-        _callgrind("--instr=off", proc)
+        slowdown = _counted_window(proc, port, sidecar, n, BUILDS[build][1], slowdown, native)
     finally:
         stop_server(proc)
     threads = [_totals(p) for p in sorted(tmp.glob(out.name + "-*"))]
@@ -222,6 +199,35 @@ def _count(build: str, exporter: str, sidecar: str, n: int, slowdown: float | No
         "l2": sum(t.get("DLmr", 0) + t.get("DLmw", 0) for t in threads) / n,
         "slowdown": slowdown,
     }
+
+
+def _counted_window(proc: subprocess.Popen[bytes], port: int, sidecar: str, n: int, monitored: bool,
+                    slowdown: float | None, native: float) -> float:
+    """Warm up, then count ``n`` requests and (``monitored``) the Monitor's work on them; the slowdown."""
+    bodies = _bodies(n + 300)
+    before = _ingested(sidecar)
+    _send_all(port, bodies[:100])  # warm-up: imports, caches, first connection to the sidecar
+    # The second half of the warm-up runs counted, at the speed the counted requests will
+    # have (several times slower than uncounted): it times the slowdown; then the counts
+    # are zeroed.
+    _callgrind("--instr=on", proc)
+    t0 = time.monotonic()
+    _send_all(port, bodies[100:300])
+    slowdown = slowdown or native * (time.monotonic() - t0) / 200
+    # Every build's window ends the same time after its last request, long enough for a
+    # stretched send: the idle server's own work in it (timers, closing idle
+    # connections) is then the same for all and cancels out of "over bare".
+    settle_s = 1.1 * 0.5 * slowdown + 5
+    if monitored:
+        _await_ingested(sidecar, before + 300, proc, 4 * settle_s)
+    _callgrind("--zero", proc)
+    _send_all(port, bodies[300:])
+    settled = time.monotonic() + settle_s
+    if monitored:
+        _await_ingested(sidecar, before + 300 + n, proc, settle_s)
+    time.sleep(max(0.0, settled - time.monotonic()))
+    _callgrind("--instr=off", proc)
+    return slowdown
 
 
 def _native_rate(n: int) -> float:
