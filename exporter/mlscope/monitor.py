@@ -8,11 +8,14 @@
     monitor.log_labels(ids, y)
 
 Why it is shaped this way: ``log`` runs on the request path of a serving app, so it
-does the least possible there: it appends a tuple of *references* (no conversion; a list
-argument is copied into a tuple) to a bounded buffer and returns. A daemon thread
-(:class:`~mlscope.shipper.Shipper`) takes the buffered calls every 50 ms into columns
-and ships them as one columnar body to the sidecar with retry and backoff every 0.5 s,
-or feeds an in-process engine whose metrics land in the app's registry.
+does the least possible there: the usual web call (one row, its prediction, id and
+scores) is appended to columns while it is in the CPU's cache
+(:class:`~mlscope.logged_columns.RowColumns`); any other call appends a tuple of
+*references* (no conversion; a list argument is copied into a tuple) to a bounded buffer.
+A daemon thread (:class:`~mlscope.shipper.Shipper`) takes the buffered calls every 50 ms
+into columns and ships them with the others as one columnar body to the sidecar with
+retry and backoff every 0.5 s, or feeds an in-process engine whose metrics land in the
+app's registry.
 
 It never blocks and never raises into the caller: a full buffer, an unreachable
 sidecar, a rejected record or input of the wrong shape is counted in
@@ -48,6 +51,7 @@ from mlscope.errors import ConfigError
 from mlscope.logged_columns import (
     MAPS,
     LoggedColumns,
+    RowColumns,
     Runs,
     column_of,
     dumps,
@@ -199,6 +203,7 @@ class Monitor:
         self._c_shipped = m.shipped.labels(model)
         self._dropped = {r: m.dropped.labels(model, r) for r in _DROP_REASONS}
         m.misconfig.declare(model, MONITOR_KINDS)
+        self._rows = RowColumns(self._score_classes)  # its room is set by the Shipper
         self._shipper: Shipper[_Outgoing] = Shipper(
             self._new_outgoing,
             self._take,
@@ -209,6 +214,7 @@ class Monitor:
             take_interval_s=ship.take_interval_s,
             periodic=self._periodic if self._engine is not None else None,
             on_error=self._on_error,
+            lane=_RowLane(self._rows),
             name=f"mlscope-monitor:{model}",
         )
         m.buffer.labels(model).set_function(lambda: len(self._shipper))
@@ -218,6 +224,7 @@ class Monitor:
         atexit.register(self._atexit)
         # Bind the hot-path pieces once (attribute lookups cost on the request path).
         self._put = self._shipper.put
+        self._add_row = self._rows.add
         self._now = time.time
         self._current_span = _current_span_fn()
 
@@ -255,25 +262,30 @@ class Monitor:
     def log(self, features: Any = None, predictions: Any = None, ids: Any = None, scores: Any = None) -> None:
         """Record predictions for later shipping; O(µs), never blocks, never raises."""
         try:
-            # Lists are held as tuples: the caller may reuse its lists after the call, and a
-            # tuple of plain values (ids, predictions) leaves the garbage collector's books
-            # at its first pass, one object less per call for it to promote (see Shipper).
-            if type(features) is list:
-                features = tuple(features)
-            if type(predictions) is list:
-                predictions = tuple(predictions)
-            if type(ids) is list:
-                ids = tuple(ids)
-            if type(scores) is list:
-                scores = tuple(scores)
-            if not self._put((EVENTS, self._now(), features, predictions, ids, scores)):
-                self._drop_full(EVENTS, features)
+            if not self._add_row(self._now(), features, predictions, ids, scores):
+                self._buffer(features, predictions, ids, scores)
             if ids is not None and self._current_span is not None:
                 span = self._current_span()
                 if span is not None and span.is_recording():  # False when not sampled
                     _annotate_span(span, self.model, ids)
         except Exception:  # pragma: no cover - only if the interpreter is failing
             pass
+
+    def _buffer(self, features: Any, predictions: Any, ids: Any, scores: Any) -> None:
+        """A call of any other shape than :class:`RowColumns` takes: buffered for the thread."""
+        # Lists are held as tuples: the caller may reuse its lists after the call, and a
+        # tuple of plain values (ids, predictions) leaves the garbage collector's books
+        # at its first pass, one object less per call for it to promote (see Shipper).
+        if type(features) is list:
+            features = tuple(features)
+        if type(predictions) is list:
+            predictions = tuple(predictions)
+        if type(ids) is list:
+            ids = tuple(ids)
+        if type(scores) is list:
+            scores = tuple(scores)
+        if not self._put((EVENTS, self._now(), features, predictions, ids, scores)):
+            self._drop_full(EVENTS, features)
 
     def log_labels(self, ids: Any, labels: Any) -> None:
         """Record delayed ground truth for earlier predictions (joined by id)."""
@@ -309,9 +321,12 @@ class Monitor:
 
     def close(self, timeout_s: float | None = None) -> None:
         """Deliver what is buffered and stop the background thread (also run at exit)."""
+        self._rows.close()  # later calls are buffered, and refused as closed
         left = self._shipper.close(self._ship.close_timeout_s if timeout_s is None else timeout_s)
         for it in left:
             self._drop("shutdown", _count(it[2], ids=it[0] == LABELS))
+        if self._rows.n:  # logged before close, not taken by its end
+            self._drop("shutdown", self._rows.n)
         if self._transport is not None:
             self._transport.close()
         if self._predlog is not None:
@@ -482,6 +497,26 @@ class Monitor:
             )
         if is_events and accepted:
             self._c_shipped.inc(accepted)
+
+
+class _RowLane:
+    """The Shipper's view of a Monitor's :class:`RowColumns`: taken into its outgoing batch."""
+
+    def __init__(self, rows: RowColumns) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return self.rows.n
+
+    def collect(self, batch: _Outgoing, room: int) -> int:
+        piece = self.rows.take(room)
+        if piece is None:
+            return 0
+        batch.runs.add_piece(piece)
+        return piece.n_rows
+
+    def clear(self) -> None:
+        self.rows.clear()
 
 
 @dataclass

@@ -4,7 +4,8 @@ Two pieces, each testable alone:
 
 - :class:`Shipper`: a bounded buffer and one daemon thread. Callers ``put`` references
   (O(1), no conversion, never blocks); the thread takes what is buffered every
-  ``take_interval_s`` into the owner's outgoing batch and sends that batch every
+  ``take_interval_s`` (while calls come) into the owner's outgoing batch, with what the
+  owner's lane holds, and sends that batch every
   ``interval_s`` or when it is full. ``flush`` and ``close`` wait (bounded) until what
   was put before them is handled.
 - :class:`HTTPTransport`: POST of a body to the sidecar over one keep-alive connection
@@ -165,8 +166,9 @@ class Shipping:
     ``capacity``: buffered ``log`` calls before new ones are dropped (``buffer_full``);
     ``batch_events``: rows per request at most; ``interval_s``: how often the thread
     sends a partial batch; ``take_interval_s``: how often it takes the buffered calls
-    into that batch (converted while fresh; see :class:`Shipper`); ``retries``/``backoff_s``:
-    for connection failures, 5xx and 429 (exponential, capped at 2 s); ``timeout_s``: per HTTP request;
+    into that batch while any come (converted while fresh; see :class:`Shipper`);
+    ``retries``/``backoff_s``: for connection failures, 5xx and 429 (exponential, capped
+    at 2 s); ``timeout_s``: per HTTP request;
     ``close_timeout_s``: what ``close()`` (and exit) may spend delivering the buffer;
     ``compute_interval_s``: local mode's drift recomputation.
     """
@@ -202,6 +204,19 @@ MARKER = 2
 
 Item = tuple[Any, ...]
 B = TypeVar("B")
+B_in = TypeVar("B_in", contravariant=True)
+
+
+class Lane(Protocol[B_in]):
+    """Calls an owner holds beside the buffer (already converted), taken with it."""
+
+    def __len__(self) -> int: ...
+
+    def collect(self, batch: B_in, room: int) -> int:
+        """Move the calls held into ``batch`` (how many); at most ``room`` more until the next."""
+        ...
+
+    def clear(self) -> None: ...
 
 
 class Shipper(Generic[B]):
@@ -221,6 +236,11 @@ class Shipper(Generic[B]):
     the app's heap every few seconds (80 to 100 ms each in the demo app); taken fresh they die
     young, and the conversion reads them while they are still in the CPU's cache.
     ``take`` and ``send`` must not raise (exceptions are logged and handed to ``on_error``).
+
+    A ``lane`` holds calls its owner converted as they were logged; each take collects
+    them first, and they count against ``capacity`` with the buffered ones. They need no
+    early take (no object per call for the collector), so while nothing is buffered the
+    thread sleeps until its next send, and ``put`` wakes it for the first buffered call.
     """
 
     def __init__(
@@ -235,6 +255,7 @@ class Shipper(Generic[B]):
         take_interval_s: float = 0.05,
         on_error: Callable[[BaseException], None] | None = None,
         periodic: Callable[[], None] | None = None,
+        lane: Lane[B] | None = None,
         name: str = "mlscope-shipper",
     ) -> None:
         if capacity < 1:
@@ -242,6 +263,7 @@ class Shipper(Generic[B]):
         self._new_batch, self._take, self._send = new_batch, take, send
         self._on_error = on_error
         self._periodic = periodic
+        self._lane = lane
         self.capacity = capacity
         self._batch_items = batch_items
         self._interval_s = interval_s
@@ -257,11 +279,16 @@ class Shipper(Generic[B]):
         os.register_at_fork(after_in_child=lambda: _restart_in_child(ref()))
 
     def _start(self) -> None:
+        if self._lane is not None:
+            self._lane.clear()
         self._q: deque[Item] = deque()
         self._batch = self._new_batch()
         self._taken = 0  # calls in the batch, not yet sent
+        self._idle = False  # the thread sleeps until its next send (no buffered calls came)
         self._wake = threading.Event()
         self.stopping = threading.Event()
+        if self._lane is not None:
+            self._collect()  # gives the lane its room
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -271,15 +298,15 @@ class Shipper(Generic[B]):
 
     def __len__(self) -> int:
         """Calls buffered or taken and not yet sent."""
-        return len(self._q) + self._taken
+        return len(self._q) + self._taken + (len(self._lane) if self._lane is not None else 0)
 
     def put(self, item: Item) -> bool:
         """Enqueue ``item``; False (and nothing enqueued) when full or closed. Never blocks."""
         q = self._q
-        if len(q) + self._taken >= self.capacity or self._closed:
+        if len(self) >= self.capacity or self._closed:
             return False
         q.append(item)
-        if len(q) >= self._wake_at:
+        if len(q) >= self._wake_at or (self._idle and len(q) == 1):
             self._wake.set()
         return True
 
@@ -310,9 +337,11 @@ class Shipper(Generic[B]):
 
     def _run(self) -> None:
         next_send = next_periodic = time.monotonic() + self._interval_s
+        wait = self._take_interval_s
         while not self.stopping.is_set():
-            self._wake.wait(self._take_interval_s)
+            self._wake.wait(wait)
             self._wake.clear()
+            taking = bool(self._q)
             self._drain()
             now = time.monotonic()
             if now >= next_send:
@@ -321,12 +350,20 @@ class Shipper(Generic[B]):
             if self._periodic is not None and now >= next_periodic:
                 next_periodic = now + self._interval_s
                 self._safe(self._periodic)
+            # Buffered calls are taken every take_interval_s, young; a lane's are columns
+            # already (nothing for the collector), so without buffered ones the thread
+            # sleeps until the next send, and the first call buffered wakes it (``put``).
+            self._idle = not taking
+            due = next_send if self._periodic is None else min(next_send, next_periodic)
+            wait = self._take_interval_s if taking else max(0.0, due - now)
         self._drain()
         self._send_taken()
 
     def _drain(self) -> None:
         """Take everything buffered; send on the way when a batch is full or a flush waits."""
         q = self._q
+        if self._lane is not None:
+            self._safe(self._collect)
         while q:
             items: list[Item] = []
             marker: threading.Event | None = None
@@ -343,6 +380,12 @@ class Shipper(Generic[B]):
                 self._send_taken()
             if marker is not None:
                 marker.set()
+
+    def _collect(self) -> None:
+        assert self._lane is not None
+        # At most as many as wake the thread: the next call is then buffered, and wakes it.
+        room = min(self._wake_at, self.capacity - len(self._q) - self._taken)
+        self._taken += self._lane.collect(self._batch, room)
 
     def _send_taken(self) -> None:
         if not self._taken:

@@ -11,6 +11,7 @@ import logging
 import math
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,18 @@ def test_local_mode_needs_a_profile() -> None:
 
     with pytest.raises(ConfigError, match="'profile' is required"):
         Monitor("m", sidecar=None, registry=CollectorRegistry())
+
+
+def test_one_row_calls_past_half_the_buffer_wake_the_thread_without_a_send_due() -> None:
+    """One-row calls are held as columns and the idle thread sleeps until its next send,
+    here a minute away; the call after half the capacity is buffered and wakes it."""
+    t = Recorder()
+    mon, reg = _monitor(t, capacity=100, interval_s=60)
+    for i in range(60):
+        mon.log({"age": float(i), "plan": "pro"}, predictions="yes", ids=str(i))
+    deadline = time.monotonic() + 10
+    while len(t.records["/v1/events"]) < 60 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [r["id"] for r in t.records["/v1/events"]] == [str(i) for i in range(60)]
+    assert _m(reg, "mlscope_events_dropped_total", reason="buffer_full") == 0
+    mon.close()

@@ -75,3 +75,38 @@ def test_the_interval_sends_a_partial_batch() -> None:
     s.put((EVENTS, 0))
     assert _until(lambda: c.sent == [[(EVENTS, 0)]], 2.0)
     s.close()
+
+
+class _Lane:
+    """Calls held beside the buffer, as the Monitor's one-row calls are; counts the takes."""
+
+    def __init__(self) -> None:
+        self.held, self.takes = 0, 0
+
+    def __len__(self) -> int:
+        return self.held
+
+    def collect(self, batch: list[Any], room: int) -> int:
+        self.takes += 1
+        n, self.held = self.held, 0
+        batch.extend([(EVENTS, "lane")] * n)
+        return n
+
+    def clear(self) -> None:
+        self.held = 0
+
+
+def test_without_buffered_calls_the_thread_wakes_once_per_send() -> None:
+    c, lane = _Calls(), _Lane()
+    s: Shipper[list[Any]] = Shipper(list, c.take, c.send, capacity=1000, batch_items=500,
+                                    interval_s=0.2, take_interval_s=0.01, lane=lane)
+    lane.held = 3
+    assert _until(lambda: len(c.sent) == 1)  # the lane's calls went at the first send
+    takes = lane.takes
+    time.sleep(0.5)  # 50 take intervals, 2 or 3 sends
+    assert lane.takes - takes <= 4
+    assert s.put((EVENTS, 0))  # a buffered call wakes it, and it takes soon again
+    assert _until(lambda: c.took == [(EVENTS, 0)], 0.15)
+    assert len(s) == 1
+    assert s.flush(5) and c.sent[-1] == [(EVENTS, 0)] and c.sent[0] == [(EVENTS, "lane")] * 3
+    s.close()
